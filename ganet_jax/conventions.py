@@ -1,0 +1,16 @@
+"""Conventions shared by every part of the library: labels, sampling, window, component order.
+
+Labels follow the shipped data sets (``label`` 0 = earthquake, 1 = explosion):
+class index 0 is tectonic, 1 is non-tectonic. As in the paper (Section III-B),
+tectonic records are the POSITIVE class for sensitivity/specificity, so the
+"positive probability" of a record is ``softmax(logits)[:, TECTONIC]``.
+"""
+
+TECTONIC = 0
+NON_TECTONIC = 1
+CLASS_NAMES = ('tectonic', 'non-tectonic')
+
+SAMPLING_RATE = 100.0        # Hz (Section III-A)
+WINDOW_SECONDS = 100.0       # s after the P onset (Section III-A)
+WINDOW_SAMPLES = 10000       # SAMPLING_RATE * WINDOW_SECONDS
+COMPONENT_ORDER = 'ZNE'      # channel order of the model's input

@@ -1,0 +1,138 @@
+"""GA-Net: ghost bottlenecks and CBAM in a 1-D network (paper Section II, Fig. 1 a).
+
+The paper gives the layer types and their order but not the widths. The table
+below is an assumption: one ghost bottleneck per GhostNet stage (Han et al.,
+2020, Table 1) with GhostNet's kernel sizes, strides and widths for that stage,
+all widths scaled by 1.8 (rounded to multiples of 4) and the head width set to
+1792, so that the default network has Table 1's 1.57M trainable parameters
+(1,575,317 counted by ``ganet_jax.parameter_count``). Five stride-2 stages take
+the 10000-sample input to 313 samples at the head.
+
+Column legend: k = kernel of the strided depthwise conv, mid = expansion width,
+out = output width, s = stride.
+
+  block  k  mid   out  s   GhostNet row it stands for (widths x 1.8)
+  stem   3  -     16   2   conv 3 -> 16, BN, ReLU (16 filters: the paper)
+  1      3  88    44   2   stage 2 (48, 24)
+  2      5  128   72   2   stage 3 (72, 40)
+  3      3  432   144  2   stage 4 (240, 80)
+  4      3  864   200  1   stage 4 (480, 112)
+  5      5  1208  288  2   stage 5 (672, 160)
+  6-8    5  1728  288  1   stage 5 (960, 160); only with num_bottlenecks >= 6
+  head   1x1 conv -> 1792, BN, ReLU; CBAM ("flatten"); global average pool;
+         dropout; dense -> num_classes
+
+Other assumptions, each a field: ghost ratio 2 and cheap-op size 3 (the paper's
+"1x3"); CBAM reduction 16 and spatial kernel 7 (CBAM's defaults); the "flatten"
+CBAM acts on the last feature map that still has a time axis (after the 1x1
+conv, before pooling), because on a pooled length-1 map its spatial attention
+would be a constant; dropout 0.2 before the classifier as in GhostNet; BatchNorm
+with Keras' momentum 0.99 and epsilon 1e-3 (the paper used Keras).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from ganet_jax.modules import CBAM, BatchNorm, GhostBottleneck, PointwiseConv
+
+CBAM_POSITIONS = frozenset({'input', 'bottleneck', 'flatten'})
+
+
+@dataclasses.dataclass(frozen=True)
+class BottleneckConfig:
+  """One row of the GA-Net table."""
+  kernel_size: int
+  mid_features: int
+  out_features: int
+  strides: int
+
+
+BOTTLENECKS: tuple[BottleneckConfig, ...] = (
+    BottleneckConfig(3, 88, 44, 2),
+    BottleneckConfig(5, 128, 72, 2),
+    BottleneckConfig(3, 432, 144, 2),
+    BottleneckConfig(3, 864, 200, 1),
+    BottleneckConfig(5, 1208, 288, 2),
+    BottleneckConfig(5, 1728, 288, 1),
+    BottleneckConfig(5, 1728, 288, 1),
+    BottleneckConfig(5, 1728, 288, 1),
+)
+
+
+class GANet(nn.Module):
+  """The ghost-attention network.
+
+  Attributes:
+    num_classes: outputs of the classifier (2: tectonic, non-tectonic).
+    num_bottlenecks: how many rows of ``BOTTLENECKS`` to stack (Fig. 5 sweep, 1-8).
+    cbam_positions: any subset of {"input", "bottleneck", "flatten"} (Table 3);
+      empty is the "w/o CBAM" ablation.
+    use_ghost: False is the "w/o GM" ablation (ordinary convolutions, same widths).
+    stem_features: filters of the first standard convolution (16 in the paper).
+    head_features: width of the 1x1 conv before pooling.
+    ratio, dw_size: ghost module ratio and cheap-operation kernel size.
+    reduction, attention_kernel: CBAM's MLP reduction and spatial kernel size.
+    dropout_rate: dropout before the classifier (active only with train=True).
+    bottlenecks: the width table; override to build other variants.
+  """
+  num_classes: int = 2
+  num_bottlenecks: int = 5
+  cbam_positions: Sequence[str] = ('bottleneck', 'flatten')
+  use_ghost: bool = True
+  stem_features: int = 16
+  head_features: int = 1792
+  ratio: int = 2
+  dw_size: int = 3
+  reduction: int = 16
+  attention_kernel: int = 7
+  dropout_rate: float = 0.2
+  bottlenecks: Sequence[BottleneckConfig] = BOTTLENECKS
+
+  def _check(self) -> None:
+    unknown = set(self.cbam_positions) - CBAM_POSITIONS
+    if unknown:
+      raise ValueError(f'unknown cbam_positions {sorted(unknown)}; choose from {sorted(CBAM_POSITIONS)}')
+    if not 1 <= self.num_bottlenecks <= len(self.bottlenecks):
+      raise ValueError(f'num_bottlenecks must be in 1..{len(self.bottlenecks)}, got {self.num_bottlenecks}')
+
+  @nn.compact
+  def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
+    """Logits for a batch of records.
+
+    Args:
+      x: (batch, time, channels) waveforms.
+      train: batch statistics and dropout on (needs a 'dropout' rng and a mutable
+        'batch_stats' collection).
+
+    Returns:
+      (batch, num_classes) logits.
+    """
+    self._check()
+    cbam = lambda name: CBAM(self.reduction, self.attention_kernel, name=name)
+    norm = lambda name: BatchNorm(use_running_average=not train, name=name)
+
+    if 'input' in self.cbam_positions:
+      x = cbam('cbam_input')(x)
+    x = nn.Conv(self.stem_features, (3,), strides=(2,), padding='SAME', use_bias=False,
+                kernel_init=nn.initializers.he_normal(), name='stem_conv')(x)
+    x = nn.relu(norm('stem_bn')(x))
+
+    for i, row in enumerate(self.bottlenecks[:self.num_bottlenecks]):
+      x = GhostBottleneck(row.mid_features, row.out_features, strides=row.strides,
+                          dw_kernel_size=row.kernel_size, ratio=self.ratio, dw_size=self.dw_size,
+                          use_ghost=self.use_ghost, name=f'bottleneck_{i}')(x, train=train)
+      if 'bottleneck' in self.cbam_positions:
+        x = cbam(f'cbam_bottleneck_{i}')(x)
+
+    x = nn.relu(norm('head_bn')(PointwiseConv(self.head_features, name='head_conv')(x)))
+    if 'flatten' in self.cbam_positions:
+      x = cbam('cbam_flatten')(x)
+    x = jnp.mean(x, axis=-2)
+    x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
+    return nn.Dense(self.num_classes, name='classifier')(x)

@@ -1,0 +1,49 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from ganet_jax.depthwise import depthwise_conv1d, reference_depthwise_conv1d, same_padding
+
+
+@pytest.mark.parametrize('stride', [1, 2, 3])
+@pytest.mark.parametrize('kernel_size', [1, 3, 5, 7])
+@pytest.mark.parametrize('length', [16, 17])
+def test_matches_grouped_convolution(stride, kernel_size, length):
+  kx, kw = jax.random.split(jax.random.key(kernel_size * 10 + stride))
+  x = jax.random.normal(kx, (2, length, 6))
+  kernel = jax.random.normal(kw, (kernel_size, 6))
+  np.testing.assert_allclose(depthwise_conv1d(x, kernel, stride=stride),
+                             reference_depthwise_conv1d(x, kernel, stride=stride), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize('stride', [1, 2])
+def test_channel_multiplier_matches_grouped_convolution(stride):
+  kx, kw = jax.random.split(jax.random.key(3))
+  x = jax.random.normal(kx, (3, 21, 4))
+  kernel = jax.random.normal(kw, (3, 4, 3))
+  out = depthwise_conv1d(x, kernel, stride=stride)
+  assert out.shape == (3, -(-21 // stride), 12)
+  np.testing.assert_allclose(out, reference_depthwise_conv1d(x, kernel, stride=stride), rtol=1e-5, atol=1e-5)
+
+
+def test_gradients_match_grouped_convolution():
+  kx, kw = jax.random.split(jax.random.key(4))
+  x = jax.random.normal(kx, (2, 30, 5))
+  kernel = jax.random.normal(kw, (5, 5))
+  loss = lambda f: lambda x, w: jnp.sum(jnp.sin(f(x, w, stride=2)))
+  grads = jax.grad(loss(depthwise_conv1d), argnums=(0, 1))(x, kernel)
+  expected = jax.grad(loss(reference_depthwise_conv1d), argnums=(0, 1))(x, kernel)
+  for got, want in zip(grads, expected):
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+def test_same_padding_follows_xla():
+  assert same_padding(10, 3, 1) == (1, 1)
+  assert same_padding(10, 3, 2) == (0, 1)
+  assert same_padding(11, 5, 2) == (2, 2)
+
+
+def test_channel_mismatch_is_named():
+  with pytest.raises(ValueError, match='3 channels, input has 4'):
+    depthwise_conv1d(jnp.zeros((1, 8, 4)), jnp.zeros((3, 3)))

@@ -1,0 +1,149 @@
+import itertools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from ganet_jax import GANet
+from ganet_jax.complexity import model_parameter_count, parameter_count
+
+TABLE3_PLACEMENTS = [combo for n in (1, 2, 3) for combo in itertools.combinations(('input', 'bottleneck', 'flatten'), n)]
+SHORT = (2, 96, 3)  # a short record keeps compilation cheap; any length works
+
+
+def _cheap_variables(model, x):
+  """Variables of the right structure and shapes, filled by NumPy.
+
+  XLA's CPU compiler needs ~10 s to compile a full GA-Net ``init`` (one random
+  draw per parameter); shape tests only need some finite values.
+  """
+  rng = np.random.default_rng(0)
+  abstract = jax.eval_shape(model.init, jax.random.key(1), x)
+  fill = lambda path, leaf: (np.ones(leaf.shape, leaf.dtype) if 'var' in jax.tree_util.keystr(path)
+                             else (0.1 * rng.standard_normal(leaf.shape)).astype(leaf.dtype))
+  return jax.tree_util.tree_map_with_path(fill, abstract)
+
+
+def _init_apply(model, shape=SHORT, train=False):
+  x = jax.random.normal(jax.random.key(0), shape)
+  variables = _cheap_variables(model, x)
+  if train:
+    apply = jax.jit(lambda v, x: model.apply(v, x, train=True, mutable=['batch_stats'],
+                                             rngs={'dropout': jax.random.key(2)})[0])
+  else:
+    apply = jax.jit(model.apply)
+  return variables, apply(variables, x)
+
+
+def test_default_parameter_count_matches_table1():
+  count = model_parameter_count(GANet())
+  assert abs(count - 1.57e6) / 1.57e6 < 0.03, count
+
+
+def test_ablation_parameter_counts():
+  full = model_parameter_count(GANet())
+  without_ghost = model_parameter_count(GANet(use_ghost=False))
+  without_cbam = model_parameter_count(GANet(cbam_positions=()))
+  assert without_ghost > 2 * full  # ordinary convolutions cost more: the ghost module's point
+  assert without_cbam < full
+
+
+@pytest.mark.parametrize('placement', TABLE3_PLACEMENTS, ids=lambda p: '+'.join(p))
+def test_every_table3_placement_applies(placement):
+  variables, logits = _init_apply(GANet(cbam_positions=placement))
+  assert logits.shape == (2, 2)
+  assert np.isfinite(np.asarray(logits)).all()
+  names = set(variables['params'])
+  assert ('cbam_input' in names) == ('input' in placement)
+  assert ('cbam_flatten' in names) == ('flatten' in placement)
+  assert ('cbam_bottleneck_0' in names) == ('bottleneck' in placement)
+
+
+@pytest.mark.parametrize('num_bottlenecks', range(1, 9))
+def test_bottleneck_sweep_applies(num_bottlenecks):
+  variables, logits = _init_apply(GANet(num_bottlenecks=num_bottlenecks))
+  assert logits.shape == (2, 2)
+  assert sum(k.startswith('bottleneck_') for k in variables['params']) == num_bottlenecks
+
+
+@pytest.mark.parametrize('model', [GANet(use_ghost=False), GANet(cbam_positions=()), GANet(num_classes=3)],
+                         ids=['without_ghost', 'without_cbam', 'three_classes'])
+def test_variants_apply_in_train_mode(model):
+  _, logits = _init_apply(model, train=True)
+  assert logits.shape == (2, model.num_classes)
+
+
+@pytest.mark.parametrize('channels,length', [(1, 50), (3, 1000), (6, 37)])
+def test_any_length_and_channel_count(channels, length):
+  _, logits = _init_apply(GANet(), shape=(1, length, channels))
+  assert logits.shape == (1, 2)
+
+
+def test_full_length_record_shape():
+  model = GANet()
+  out = jax.eval_shape(lambda: model.init_with_output(jax.random.key(0), jnp.zeros((2, 10000, 3)))[0])
+  assert out.shape == (2, 2)
+
+
+def test_bad_configuration_is_named():
+  with pytest.raises(ValueError, match='unknown cbam_positions'):
+    _init_apply(GANet(cbam_positions=('head',)))
+  with pytest.raises(ValueError, match='num_bottlenecks must be in 1..8'):
+    _init_apply(GANet(num_bottlenecks=9))
+
+
+def test_same_seed_same_parameters_different_seed_different():
+  model, x = GANet(num_bottlenecks=1), jnp.ones(SHORT)
+  init = jax.jit(model.init)
+  a, b, c = (init(jax.random.key(s), x) for s in (7, 7, 8))
+  assert all(np.array_equal(u, v) for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+  assert not all(np.array_equal(u, v) for u, v in zip(jax.tree.leaves(a['params']), jax.tree.leaves(c['params'])))
+
+
+def test_jit_vmap_and_grad_are_finite_and_consistent():
+  model = GANet(num_bottlenecks=1, head_features=32)  # narrow: eager apply compiles op by op
+  x = jax.random.normal(jax.random.key(0), SHORT)
+  variables = _cheap_variables(model, x)
+  eager = model.apply(variables, x)
+  jitted = jax.jit(model.apply)(variables, x)
+  # vmap over records, each seen as a batch of one
+  mapped = jax.vmap(lambda r: model.apply(variables, r[None])[0])(x)
+  np.testing.assert_allclose(jitted, eager, rtol=1e-4, atol=1e-5)
+  np.testing.assert_allclose(mapped, eager, rtol=1e-4, atol=1e-5)
+
+  def loss(params):
+    logits, _ = model.apply({**variables, 'params': params}, x, train=True, mutable=['batch_stats'],
+                            rngs={'dropout': jax.random.key(3)})
+    return -jnp.mean(jax.nn.log_softmax(logits)[:, 0])
+
+  grads = jax.jit(jax.grad(loss))(variables['params'])
+  leaves = jax.tree.leaves(grads)
+  assert all(np.isfinite(np.asarray(g)).all() for g in leaves)
+  assert sum(float(jnp.abs(g).sum()) for g in leaves) > 0
+  assert parameter_count(grads) == parameter_count(variables['params'])
+
+
+def test_ganet_inside_an_nnx_model():
+  class Classifier(nnx.Module):
+    def __init__(self, rngs):
+      self.backbone = nnx.bridge.ToNNX(GANet(num_bottlenecks=1, head_features=32, num_classes=4), rngs=rngs)
+      self.head = nnx.Linear(4, 1, rngs=rngs)
+
+    def __call__(self, x):
+      return self.head(self.backbone(x))
+
+  x = jnp.ones(SHORT)
+  model = Classifier(nnx.Rngs(0))
+  nnx.bridge.lazy_init(model.backbone, x)
+  out = model(x)
+  assert out.shape == (2, 1)
+
+  @nnx.jit
+  def step(model, x):
+    grads = nnx.grad(lambda m: jnp.sum(m(x) ** 2))(model)
+    return grads
+
+  grads = step(model, x)
+  assert any(float(jnp.abs(g).sum()) > 0 for g in jax.tree.leaves(nnx.state(grads, nnx.Param)))
