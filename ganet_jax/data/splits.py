@@ -1,0 +1,58 @@
+"""Train/test splits that never put records of one event on both sides.
+
+The paper splits chronologically (events 2009-2016 train, 2017-2018 test); with
+few events a seeded random split by event is the other option.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from ganet_jax.data.records import RecordSet
+
+
+def chronological_split(records: RecordSet, boundaries: Sequence[str | np.datetime64],
+                        names: Sequence[str] = ('train', 'test')) -> dict[str, np.ndarray]:
+  """Indices per split by event origin time.
+
+  Args:
+    records: the record set.
+    boundaries: increasing times; split ``i`` holds events with
+      ``boundaries[i-1] <= origin < boundaries[i]`` (e.g. ``['2017-01-01']`` gives
+      the paper's train < 2017 <= test).
+    names: one name per split, ``len(boundaries) + 1`` of them.
+
+  Returns:
+    {name: sorted record indices}. Every record of an event lands in one split
+    because all of them carry the event's origin time.
+  """
+  edges = np.asarray(boundaries, dtype='datetime64[ms]')
+  if len(names) != len(edges) + 1:
+    raise ValueError(f'{len(edges)} boundaries need {len(edges) + 1} split names, got {list(names)}')
+  if np.any(np.diff(edges) <= np.timedelta64(0, 'ms')):
+    raise ValueError(f'split boundaries must increase: {[str(e) for e in edges]}')
+  _check_one_time_per_event(records)
+  which = np.searchsorted(edges, np.asarray(records.origin_times, 'datetime64[ms]'), side='right')
+  return {name: np.flatnonzero(which == i) for i, name in enumerate(names)}
+
+
+def event_grouped_random_split(records: RecordSet, fractions: Sequence[float], *, seed: int,
+                               names: Sequence[str] = ('train', 'test')) -> dict[str, np.ndarray]:
+  """Indices per split, whole events shuffled with ``seed`` and cut by ``fractions`` of events."""
+  if len(fractions) != len(names) or not np.isclose(sum(fractions), 1.0):
+    raise ValueError(f'fractions {list(fractions)} must sum to 1 with one per name {list(names)}')
+  events = np.unique(records.event_ids)
+  np.random.default_rng(seed).shuffle(events)
+  cuts = np.round(np.cumsum(fractions)[:-1] * len(events)).astype(int)
+  groups = np.split(events, cuts)
+  return {name: np.flatnonzero(np.isin(records.event_ids, group)) for name, group in zip(names, groups)}
+
+
+def _check_one_time_per_event(records: RecordSet) -> None:
+  times = {}
+  for event, time in zip(records.event_ids, np.asarray(records.origin_times, 'datetime64[ms]')):
+    if times.setdefault(event, time) != time:
+      raise ValueError(f'event {str(event)!r} has records with different origin times '
+                       f'({times[event]} and {time}); a chronological split needs one per event')
