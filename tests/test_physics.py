@@ -1,0 +1,55 @@
+import numpy as np
+import pytest
+
+from ganet_jax.physics import FEATURE_NAMES, fit_logistic, ratio_features
+
+
+def _record(rng, p_amp, s_amp, p_freq, length=3000, rate=100.0):
+  t = np.arange(length) / rate
+  p = p_amp * np.sin(2 * np.pi * p_freq * t) * (t < 2.5)
+  s = s_amp * np.sin(2 * np.pi * 3.0 * t) * ((t >= 2.5) & (t < 15)) * np.exp(-(t - 2.5) / 5)
+  z = p + s + 0.01 * rng.standard_normal(length)
+  return np.stack([z, np.zeros(length), np.zeros(length)], -1)
+
+
+def test_features_follow_the_physics():
+  rng = np.random.default_rng(0)
+  explosion = _record(rng, p_amp=3.0, s_amp=0.5, p_freq=12.0)
+  earthquake = _record(rng, p_amp=0.5, s_amp=3.0, p_freq=3.0)
+  f = ratio_features(np.stack([explosion, earthquake]).astype(np.float32))
+  assert f.shape == (2, len(FEATURE_NAMES))
+  assert np.isfinite(f).all()
+  high_p_s = FEATURE_NAMES.index('log_p_s_ratio_high')
+  spectral_p = FEATURE_NAMES.index('log_spectral_ratio_p')
+  assert f[0, high_p_s] > f[1, high_p_s]
+  assert f[0, spectral_p] > f[1, spectral_p] + 1
+
+
+def test_dead_channel_gives_finite_features():
+  assert np.isfinite(ratio_features(np.zeros((1, 3000, 3), np.float32))).all()
+
+
+def test_logistic_regression_matches_scikit_learn():
+  sklearn = pytest.importorskip('sklearn.linear_model')
+  rng = np.random.default_rng(1)
+  x = rng.standard_normal((200, 3)) * [1, 5, 0.1] + [0, 2, 1]
+  y = (x @ [1.0, -0.3, 4.0] + 0.5 * rng.standard_normal(200) > 0).astype(int)
+  model = fit_logistic(x, y, l2=1.0, balanced=False)
+  reference = sklearn.LogisticRegression(C=1.0, tol=1e-10, max_iter=1000).fit((x - x.mean(0)) / x.std(0), y)
+  np.testing.assert_allclose(model.weights, reference.coef_[0], rtol=1e-4, atol=1e-6)
+  np.testing.assert_allclose(model.probability(x), reference.predict_proba((x - x.mean(0)) / x.std(0))[:, 1],
+                             atol=1e-6)
+
+
+def test_balanced_weights_lift_the_minority_class():
+  rng = np.random.default_rng(2)
+  x = np.concatenate([rng.normal(0, 1, (190, 1)), rng.normal(1.2, 1, (10, 1))])
+  y = np.array([0] * 190 + [1] * 10)
+  plain = fit_logistic(x, y, balanced=False).probability(x)
+  balanced = fit_logistic(x, y, balanced=True).probability(x)
+  assert np.mean(balanced[y == 1] > 0.5) > np.mean(plain[y == 1] > 0.5)
+
+
+def test_one_class_is_refused():
+  with pytest.raises(ValueError, match='both classes'):
+    fit_logistic(np.zeros((4, 2)), np.zeros(4))
