@@ -1,0 +1,36 @@
+"""One process of the two-process test: a GA-Net train-mode forward sharded over both processes.
+
+Run as ``python tests/multiprocess_worker.py PROCESS_ID PORT OUT.npz``. Each process
+feeds its half of the global batch and saves the BatchNorm statistics it gets;
+the test compares them with one process computing the whole batch alone.
+"""
+
+import sys
+
+import jax
+
+jax.config.update('jax_platforms', 'cpu')
+jax.config.update('jax_num_cpu_devices', 1)
+
+
+def main(process_id: int, port: int, out: str) -> None:
+  from ganet_jax.sharding import initialize_distributed
+  assert initialize_distributed(f'127.0.0.1:{port}', num_processes=2, process_id=process_id)
+
+  import numpy as np
+  from multiprocess_case import global_batch, model_and_variables
+  from ganet_jax.sharding import batch_sharding, data_mesh, replicate, replicated
+
+  model, variables = model_and_variables()
+  mesh = data_mesh()
+  assert mesh.devices.size == 2 and jax.process_count() == 2
+  local = global_batch()[2 * process_id: 2 * process_id + 2]
+  x = jax.make_array_from_process_local_data(batch_sharding(mesh), local)
+  apply = jax.jit(lambda v, x: model.apply(v, x, train=True, mutable=['batch_stats'])[1],
+                  out_shardings=replicated(mesh))
+  stats = apply(replicate(variables, mesh), x)
+  np.savez(out, *[np.asarray(leaf.addressable_data(0)) for leaf in jax.tree.leaves(stats)])
+
+
+if __name__ == '__main__':
+  main(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3])
