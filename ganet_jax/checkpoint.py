@@ -1,0 +1,62 @@
+"""Orbax checkpoints of a training run: every epoch (for resuming) and the best by validation.
+
+Layout under the run's folder:
+
+  checkpoints/latest/<epoch>/   the last epochs' TrainState + run metadata (resume from here)
+  checkpoints/best/<epoch>/     the epoch with the highest validation accuracy (with validation data)
+
+A checkpoint's step is the number of epochs completed. Saving is synchronous:
+a run killed at any moment leaves its previous complete checkpoint intact
+(orbax writes to a temporary folder and renames it when done).
+"""
+
+from __future__ import annotations
+
+import pathlib
+from typing import Any
+
+import orbax.checkpoint as ocp
+
+from ganet_jax.train import TrainState
+
+LATEST = 'latest'
+BEST = 'best'
+BEST_METRIC = 'validation_accuracy'
+
+
+class RunCheckpoints:
+  """The latest-epoch and best-epoch checkpoint managers of one run folder."""
+
+  def __init__(self, directory: str | pathlib.Path, *, keep_latest: int = 2):
+    """Open (creating if needed) the checkpoint folders under ``directory``."""
+    directory = pathlib.Path(directory).absolute()
+    options = lambda **kw: ocp.CheckpointManagerOptions(enable_async_checkpointing=False, **kw)
+    self.latest = ocp.CheckpointManager(directory / LATEST, options=options(max_to_keep=keep_latest))
+    self.best = ocp.CheckpointManager(
+        directory / BEST, options=options(max_to_keep=1, best_fn=lambda m: m[BEST_METRIC], best_mode='max'))
+
+  def save(self, epoch: int, state: TrainState, meta: dict[str, Any],
+           validation_accuracy: float | None = None) -> None:
+    """Save ``state`` and JSON ``meta`` as epoch ``epoch``; also as best if it is."""
+    args = ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta))
+    self.latest.save(epoch, args=args)
+    if validation_accuracy is not None:
+      self.best.save(epoch, args=args, metrics={BEST_METRIC: validation_accuracy})
+
+  def restore(self, target: TrainState, which: str = LATEST) -> tuple[TrainState, dict[str, Any]] | None:
+    """The newest checkpoint of ``which`` ('latest' or 'best') restored into ``target``'s structure.
+
+    Returns:
+      (state, meta), or None when there is no checkpoint.
+    """
+    manager = {LATEST: self.latest, BEST: self.best}[which]
+    epoch = manager.best_step() if which == BEST else manager.latest_step()
+    if epoch is None:
+      return None
+    restored = manager.restore(epoch, args=ocp.args.Composite(
+        state=ocp.args.StandardRestore(target), meta=ocp.args.JsonRestore()))
+    return restored['state'], restored['meta']
+
+  def close(self) -> None:
+    self.latest.close()
+    self.best.close()

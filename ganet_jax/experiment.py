@@ -1,0 +1,312 @@
+"""One configured training + evaluation run: the function every experiment binary calls.
+
+``run(config, train, test, workdir)`` trains from scratch, or resumes from the
+run folder's last checkpoint, evaluates on ``test`` and writes into ``workdir``:
+
+  config.json          the settings and the data's fingerprint (a resume must match them)
+  epochs.jsonl         one JSON line per epoch: loss, accuracy, records/s (+ validation)
+  checkpoints/         orbax checkpoints (``ganet_jax.checkpoint``)
+  metrics.json         test metrics: record level, Fig. 4 confidence shares, events
+  predictions.csv      record_id, event_id, event_type, label, p_tectonic
+  confusion_matrix.png, roc_curve.png, confidence_histogram.png
+
+Reproducibility: the initial parameters come from ``seed``, the record order of
+epoch ``e`` from ``(seed, e)`` and the dropout keys from ``(seed, step)``, never
+from running state, so an interrupted run restarted with the same settings ends
+with the same metrics as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import functools
+import hashlib
+import json
+import pathlib
+import time
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ganet_jax import losses, metrics, plots
+from ganet_jax.checkpoint import BEST, LATEST, RunCheckpoints
+from ganet_jax.data.records import RecordSet
+from ganet_jax.evaluate import predict_probabilities
+from ganet_jax.models import MODELS, build_model
+from ganet_jax.train import (TrainState, check_finite, create_train_state, jit_train_step,
+                             precise_batch_stats)
+
+LOSSES = ('cross_entropy', 'weighted_cross_entropy', 'focal')
+CONFIG_FILE = 'config.json'
+EPOCHS_FILE = 'epochs.jsonl'
+METRICS_FILE = 'metrics.json'
+PREDICTIONS_FILE = 'predictions.csv'
+
+
+@dataclasses.dataclass
+class ExperimentConfig:
+  """Settings of one run.
+
+  Attributes:
+    model: a name in ``ganet_jax.models.MODELS``.
+    model_overrides: constructor fields, e.g. ``{'num_bottlenecks': 3}``.
+    epochs: passes over the training records (15: the paper's).
+    batch_size: records per step; an epoch's last incomplete batch is skipped
+      (a different one each epoch, the order being reshuffled).
+    learning_rate: Adam's step size (1e-5: the paper's).
+    loss: one of ``LOSSES``; 'weighted_cross_entropy' weighs classes by
+      ``n / (2 n_c)`` of the training labels.
+    focal_gamma: the focal loss exponent.
+    seed: initial parameters, record order and dropout derive from it.
+    threshold: records with probability of tectonic >= threshold are called tectonic.
+    precise_batch_norm: before every evaluation (each epoch with validation data,
+      and after the last epoch) replace BatchNorm's moving averages by the
+      statistics averaged over the training records (``train.precise_batch_stats``);
+      the checkpoint then holds them. Off: the moving averages, as Keras keeps them.
+  """
+  model: str = 'ganet'
+  model_overrides: dict[str, Any] = dataclasses.field(default_factory=dict)
+  epochs: int = 15
+  batch_size: int = 32
+  learning_rate: float = 1e-5
+  loss: str = 'cross_entropy'
+  focal_gamma: float = 2.0
+  seed: int = 0
+  threshold: float = 0.5
+  precise_batch_norm: bool = True
+
+  def check(self) -> None:
+    """Raises ValueError naming the first bad setting."""
+    if self.model not in MODELS:
+      raise ValueError(f'model: unknown {self.model!r}; known: {", ".join(sorted(MODELS))}')
+    if self.epochs < 0:
+      raise ValueError(f'epochs must be >= 0, got {self.epochs}')
+    if self.batch_size < 1:
+      raise ValueError(f'batch_size must be >= 1, got {self.batch_size}')
+    if not self.learning_rate > 0:
+      raise ValueError(f'learning_rate must be > 0, got {self.learning_rate}')
+    if self.loss not in LOSSES:
+      raise ValueError(f'loss: unknown {self.loss!r}; known: {", ".join(LOSSES)}')
+
+
+def run(config: ExperimentConfig, train: RecordSet, test: RecordSet, workdir: str | pathlib.Path, *,
+        validation: RecordSet | None = None, log: Callable[[str], None] = print) -> dict[str, Any]:
+  """Train (or resume), evaluate on ``test``, write the run folder, return the test metrics.
+
+  Args:
+    config: the settings.
+    train: training records; at least ``config.batch_size`` of them.
+    test: evaluation records.
+    workdir: the run folder (created; a folder holding a run with other settings
+      or data is refused).
+    validation: optional records evaluated after every epoch; the best epoch by
+      validation accuracy is checkpointed under ``checkpoints/best``.
+    log: receives one progress line per epoch.
+
+  Returns:
+    The dict written to ``metrics.json``.
+
+  Raises:
+    ValueError: bad settings, too few training records, or a workdir of another run.
+    FloatingPointError: the training loss became NaN or infinite.
+  """
+  config.check()
+  if len(train) < config.batch_size:
+    raise ValueError(f'{len(train)} training records are fewer than batch_size {config.batch_size}')
+  workdir = pathlib.Path(workdir)
+  workdir.mkdir(parents=True, exist_ok=True)
+  _write_or_check_config(workdir, config, train, test, validation)
+  model = build_model(config.model, **config.model_overrides)
+  init_rng, dropout_rng = jax.random.split(jax.random.key(config.seed))
+  make_state = functools.partial(create_train_state, model, init_rng, train.waveforms.shape,
+                                 learning_rate=config.learning_rate)
+  checkpoints = RunCheckpoints(workdir / 'checkpoints')
+  restored = checkpoints.restore(jax.eval_shape(make_state))
+  if restored is None:
+    state, first_epoch = make_state(), 1
+  else:
+    state, first_epoch = restored[0], restored[1]['epoch'] + 1
+    log(f'resuming from the checkpoint of epoch {first_epoch - 1} in {workdir}')
+  history = _read_history(workdir, through_epoch=first_epoch - 1)
+  loss_fn = _loss_fn(config, train.labels)
+
+  for epoch in range(first_epoch, config.epochs + 1):
+    state, summary = _train_epoch(state, train, config, epoch, dropout_rng, loss_fn)
+    if config.precise_batch_norm and (validation is not None or epoch == config.epochs):
+      state = precise_batch_stats(state, _batches(train.waveforms, config.batch_size))
+    if validation is not None:
+      p_validation = predict_probabilities(model, _variables(state), validation, batch_size=config.batch_size)
+      summary['validation'] = metrics.classification_metrics(validation.labels, p_validation,
+                                                             threshold=config.threshold)
+    history.append(summary)
+    _write_history(workdir, history)
+    checkpoints.save(epoch, state, {'epoch': epoch},
+                     None if validation is None else summary['validation']['accuracy'])
+    log(_progress_line(summary, config.epochs))
+  checkpoints.close()
+
+  start = time.perf_counter()
+  p_test = predict_probabilities(model, _variables(state), test, batch_size=config.batch_size)
+  result = evaluation_report(test, p_test, threshold=config.threshold)
+  result['test_records_per_second'] = len(test) / (time.perf_counter() - start)
+  result['epochs_completed'] = config.epochs
+  result['train_records'] = len(train)
+  write_evaluation(workdir, test, p_test, result)
+  return result
+
+
+def evaluation_report(records: RecordSet, p_tectonic: np.ndarray, *, threshold: float = 0.5) -> dict:
+  """Record metrics, Fig. 4 confidence shares and event metrics of one evaluation."""
+  report = metrics.classification_metrics(records.labels, p_tectonic, threshold=threshold)
+  report['confidence'] = metrics.confidence_shares(records.labels, p_tectonic)
+  report['events'] = metrics.event_metrics(records.event_ids, records.event_types, records.labels,
+                                           p_tectonic, threshold=threshold)
+  return report
+
+
+def write_evaluation(workdir: pathlib.Path, records: RecordSet, p_tectonic: np.ndarray, report: dict) -> None:
+  """metrics.json, predictions.csv and the three PNGs."""
+  (workdir / METRICS_FILE).write_text(json.dumps(_json_ready(report), indent=2) + '\n')
+  with open(workdir / PREDICTIONS_FILE, 'w', newline='') as f:
+    writer = csv.writer(f)
+    writer.writerow(['record_id', 'event_id', 'event_type', 'label', 'p_tectonic'])
+    writer.writerows(zip(records.record_ids, records.event_ids, records.event_types, records.labels,
+                         (f'{p:.6f}' for p in p_tectonic)))
+  plots.plot_confusion(records.labels, p_tectonic, workdir / 'confusion_matrix.png')
+  plots.plot_roc(records.labels, p_tectonic, workdir / 'roc_curve.png')
+  plots.plot_confidence(records.labels, p_tectonic, workdir / 'confidence_histogram.png')
+
+
+def load_trained(workdir: str | pathlib.Path, which: str = LATEST):
+  """The model and variables of a run folder's checkpoint, e.g. in a fresh process.
+
+  Args:
+    workdir: a folder written by ``run``.
+    which: 'latest' (the last epoch) or 'best' (best validation accuracy).
+
+  Returns:
+    (model, {'params': ..., 'batch_stats': ...}, epoch).
+
+  Raises:
+    FileNotFoundError: if the folder has no such checkpoint.
+  """
+  workdir = pathlib.Path(workdir)
+  saved = json.loads((workdir / CONFIG_FILE).read_text())
+  config = ExperimentConfig(**saved['config'])
+  model = build_model(config.model, **config.model_overrides)
+  target = jax.eval_shape(functools.partial(create_train_state, model, jax.random.key(0),
+                                            saved['data']['input_shape'],
+                                            learning_rate=config.learning_rate))
+  checkpoints = RunCheckpoints(workdir / 'checkpoints')
+  restored = checkpoints.restore(target, which)
+  checkpoints.close()
+  if restored is None:
+    raise FileNotFoundError(f'{workdir / "checkpoints" / which}: no checkpoint')
+  return model, _variables(restored[0]), restored[1]['epoch']
+
+
+def _variables(state: TrainState) -> dict:
+  return {'params': state.params, 'batch_stats': state.batch_stats}
+
+
+def _loss_fn(config: ExperimentConfig, train_labels: np.ndarray):
+  if config.loss == 'weighted_cross_entropy':
+    return functools.partial(losses.weighted_cross_entropy,
+                             class_weights=tuple(losses.balanced_class_weights(train_labels)))
+  if config.loss == 'focal':
+    return functools.partial(losses.focal_loss, gamma=config.focal_gamma)
+  return losses.cross_entropy
+
+
+def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
+  """The record order of ``epoch``: a function of (seed, epoch) only, so resuming repeats it."""
+  return np.random.default_rng([seed, epoch]).permutation(n)
+
+
+def _batches(waveforms, batch_size: int):
+  """Consecutive full batches (float32), the remainder left out so one shape compiles."""
+  for start in range(0, len(waveforms) - batch_size + 1, batch_size):
+    yield np.asarray(waveforms[start:start + batch_size], np.float32)
+
+
+def _train_epoch(state, train: RecordSet, config: ExperimentConfig, epoch: int, dropout_rng, loss_fn):
+  order = epoch_order(config.seed, epoch, len(train))
+  steps = len(train) // config.batch_size
+  start = time.perf_counter()
+  loss_sum = correct = 0.0
+  for i in range(steps):
+    # Sorted within the batch: reads of a memory-mapped set go forward through the file.
+    index = np.sort(order[i * config.batch_size:(i + 1) * config.batch_size])
+    batch = {'waveforms': jnp.asarray(train.waveforms[index], jnp.float32),
+             'labels': jnp.asarray(train.labels[index], jnp.int32)}
+    state, step_metrics = jit_train_step(state, batch, dropout_rng, loss_fn=loss_fn)
+    loss = float(step_metrics['loss'])
+    check_finite(loss, step=int(state.step), epoch=epoch)
+    loss_sum += loss
+    correct += int(step_metrics['correct'])
+  seconds = time.perf_counter() - start
+  records = steps * config.batch_size
+  return state, {'epoch': epoch, 'step': int(state.step), 'loss': loss_sum / steps,
+                 'accuracy': correct / records, 'records_per_second': records / seconds,
+                 'seconds': seconds}
+
+
+def _progress_line(summary: dict, epochs: int) -> str:
+  line = (f'epoch {summary["epoch"]}/{epochs}  loss {summary["loss"]:.4f}  accuracy {summary["accuracy"]:.3f}  '
+          f'{summary["records_per_second"]:.1f} records/s  ({summary["seconds"]:.0f} s)')
+  if 'validation' in summary:
+    line += f'  validation accuracy {summary["validation"]["accuracy"]:.3f}'
+  return line
+
+
+def _fingerprint(records: RecordSet | None) -> str | None:
+  if records is None:
+    return None
+  digest = hashlib.sha256()
+  for column in (records.record_ids, records.labels):
+    digest.update('\n'.join(map(str, column)).encode())
+  return digest.hexdigest()[:16]
+
+
+def _write_or_check_config(workdir, config, train, test, validation) -> None:
+  saved = {'config': dataclasses.asdict(config),
+           'data': {'input_shape': list(train.waveforms.shape[1:]), 'train': _fingerprint(train),
+                    'test': _fingerprint(test), 'validation': _fingerprint(validation),
+                    'train_records': len(train), 'test_records': len(test)}}
+  saved = json.loads(json.dumps(saved))  # tuples -> lists, as they read back
+  path = workdir / CONFIG_FILE
+  if path.exists():
+    previous = json.loads(path.read_text())
+    if previous != saved:
+      raise ValueError(f'{workdir} holds a run with other settings or data ({path}: {previous}); '
+                       f'use a new --workdir or the same settings to resume')
+  else:
+    path.write_text(json.dumps(saved, indent=2) + '\n')
+
+
+def _read_history(workdir: pathlib.Path, *, through_epoch: int) -> list[dict]:
+  path = workdir / EPOCHS_FILE
+  if not path.exists():
+    return []
+  # Lines past the last checkpoint belong to epochs the resumed run will redo.
+  return [line for line in map(json.loads, path.read_text().splitlines()) if line['epoch'] <= through_epoch]
+
+
+def _write_history(workdir: pathlib.Path, history: list[dict]) -> None:
+  (workdir / EPOCHS_FILE).write_text(''.join(json.dumps(_json_ready(h)) + '\n' for h in history))
+
+
+def _json_ready(value):
+  """NaN -> None (JSON null), numpy scalars -> Python."""
+  if isinstance(value, dict):
+    return {k: _json_ready(v) for k, v in value.items()}
+  if isinstance(value, (list, tuple)):
+    return [_json_ready(v) for v in value]
+  if isinstance(value, (float, np.floating)):
+    return None if np.isnan(value) else float(value)
+  if isinstance(value, np.integer):
+    return int(value)
+  return value

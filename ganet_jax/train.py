@@ -1,0 +1,128 @@
+"""Training state and the jitted train step (optax Adam, BatchNorm statistics, dropout).
+
+The step is a pure function of (state, batch, rng); ``jit_train_step`` compiles it
+once per batch shape and donates the old state, so parameters and Adam moments are
+updated in place. Dropout keys are ``fold_in(rng, state.step)``: a resumed run draws
+the same keys as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable, Mapping, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax.training import train_state
+
+from ganet_jax.modules import BatchNorm
+
+BATCH_NORM_MOMENTUM = BatchNorm.keywords['momentum']
+LossFn = Callable[[jax.Array, jax.Array], jax.Array]
+
+
+class TrainState(train_state.TrainState):
+  """Flax's TrainState plus the model's BatchNorm running statistics."""
+  batch_stats: Any = None
+
+
+def create_train_state(model: nn.Module, rng: jax.Array, input_shape: Sequence[int], *,
+                       learning_rate: float = 1e-5) -> TrainState:
+  """Initialise ``model`` for inputs of ``input_shape`` (batch, time, channels) and Adam.
+
+  Args:
+    model: a Linen module taking ``(x, *, train)``.
+    rng: parameter initialisation key.
+    input_shape: the shape of one batch; only time and channels matter.
+    learning_rate: Adam's step size (the paper's 1e-5 by default).
+
+  Returns:
+    A ``TrainState`` at step 0.
+  """
+  dummy = jnp.zeros((1, *input_shape[1:]), jnp.float32)
+  # jit: an eager init compiles every op separately, which is slow on CPU.
+  variables = jax.jit(functools.partial(model.init, train=False))(rng, dummy)
+  return TrainState.create(apply_fn=model.apply, params=variables['params'],
+                           batch_stats=variables.get('batch_stats', {}),
+                           tx=optax.adam(learning_rate))
+
+
+def train_step(state: TrainState, batch: Mapping[str, jax.Array], rng: jax.Array, *,
+               loss_fn: LossFn) -> tuple[TrainState, dict[str, jax.Array]]:
+  """One Adam step on the batch's mean per-example loss.
+
+  Args:
+    state: the current state.
+    batch: ``waveforms`` (batch, time, channels) and ``labels`` (batch,).
+    rng: the run's dropout key; the step number is folded in.
+    loss_fn: per-example loss ``(logits, labels) -> (batch,)``.
+
+  Returns:
+    (new state, {'loss': mean loss, 'correct': number of correct predictions}).
+  """
+  dropout_rng = jax.random.fold_in(rng, state.step)
+
+  def mean_loss(params):
+    logits, updates = state.apply_fn(
+        {'params': params, 'batch_stats': state.batch_stats}, batch['waveforms'], train=True,
+        mutable=['batch_stats'], rngs={'dropout': dropout_rng})
+    return jnp.mean(loss_fn(logits, batch['labels'])), (logits, updates['batch_stats'])
+
+  (loss, (logits, batch_stats)), grads = jax.value_and_grad(mean_loss, has_aux=True)(state.params)
+  state = state.apply_gradients(grads=grads, batch_stats=batch_stats)
+  correct = jnp.sum(jnp.argmax(logits, -1) == batch['labels'])
+  return state, {'loss': loss, 'correct': correct}
+
+
+jit_train_step = jax.jit(train_step, static_argnames=('loss_fn',), donate_argnums=(0,))
+
+
+def check_finite(loss: float, *, step: int, epoch: int) -> None:
+  """Stop on a NaN/inf loss, naming where it happened.
+
+  Raises:
+    FloatingPointError: if ``loss`` is not finite.
+  """
+  if not np.isfinite(loss):
+    raise FloatingPointError(f'non-finite training loss {loss} at step {step} (epoch {epoch}); '
+                             f'try a lower --learning_rate or check the input records')
+
+
+@functools.partial(jax.jit, static_argnames=('momentum',))
+def _batch_statistics(state: TrainState, waveforms: jax.Array, *, momentum: float) -> Any:
+  # From zeroed running statistics one train-mode update leaves (1 - momentum) * batch stats.
+  zeros = jax.tree.map(jnp.zeros_like, state.batch_stats)
+  _, updates = state.apply_fn({'params': state.params, 'batch_stats': zeros}, waveforms, train=True,
+                              mutable=['batch_stats'], rngs={'dropout': jax.random.key(0)})
+  return jax.tree.map(lambda s: s / (1 - momentum), updates['batch_stats'])
+
+
+def precise_batch_stats(state: TrainState, batches, *, momentum: float = BATCH_NORM_MOMENTUM) -> TrainState:
+  """``state`` with BatchNorm running statistics replaced by their average over ``batches``.
+
+  The paper trained ~1800 steps, after which Keras' moving averages (momentum 0.99)
+  have forgotten their initial values; a short run on a small set makes tens of
+  steps, after which the moving averages still carry ~half of their initial
+  (0, 1) and evaluation-mode BatchNorm is off. Averaging the per-batch means and
+  variances of the trained network over the training records ("precise BN",
+  Wu & Johnson 2021) gives the statistics the moving averages converge to.
+
+  Args:
+    state: the trained state.
+    batches: iterable of (batch, time, channels) arrays, all of one shape.
+    momentum: the model's BatchNorm momentum (``ganet_jax.modules.BatchNorm``'s).
+
+  Returns:
+    The state with new ``batch_stats`` (parameters unchanged).
+  """
+  total, count = None, 0
+  for waveforms in batches:
+    stats = _batch_statistics(state, jnp.asarray(waveforms), momentum=momentum)
+    total = stats if total is None else jax.tree.map(jnp.add, total, stats)
+    count += 1
+  if count == 0:
+    raise ValueError('precise_batch_stats needs at least one batch')
+  return state.replace(batch_stats=jax.tree.map(lambda s: s / count, total))

@@ -1,0 +1,124 @@
+"""The run function: outputs, resume after interruption, restore in a fresh process, padding."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import jax
+import numpy as np
+import pytest
+
+from ganet_jax import evaluate, experiment
+from ganet_jax.data.splits import chronological_split
+from ganet_jax.data.synthetic import make_synthetic
+
+DATA = dict(num_events=14, seed=1, samples=256)
+CONFIG = dict(model_overrides={'num_bottlenecks': 1, 'head_features': 32}, epochs=3, batch_size=8,
+              learning_rate=1e-3)
+TIMING = ('test_records_per_second', 'records_per_second', 'seconds')
+
+
+def _split():
+  records = make_synthetic(**DATA)
+  splits = chronological_split(records, ['2015-01-01', '2017-01-01'], ('train', 'validation', 'test'))
+  return [records.subset(splits[name]) for name in ('train', 'validation', 'test')]
+
+
+@pytest.fixture(scope='module')
+def data():
+  return _split()
+
+
+@pytest.fixture(scope='module')
+def finished(data, tmp_path_factory):
+  """An uninterrupted run with validation data."""
+  train, validation, test = data
+  workdir = tmp_path_factory.mktemp('uninterrupted')
+  result = experiment.run(experiment.ExperimentConfig(**CONFIG), train, test, workdir,
+                          validation=validation, log=lambda line: None)
+  return workdir, result
+
+
+def _without_timing(value):
+  """JSON text without the timing fields (NaN == NaN as text)."""
+  drop = lambda v: {k: drop(x) for k, x in v.items() if k not in TIMING} if isinstance(v, dict) else v
+  return json.dumps(drop(value), sort_keys=True)
+
+
+def test_run_writes_metrics_history_checkpoints_and_plots(finished):
+  workdir, result = finished
+  written = json.loads((workdir / 'metrics.json').read_text())
+  for key in ('sensitivity', 'specificity', 'accuracy', 'auc', 'confusion', 'n_records', 'events', 'confidence'):
+    assert key in written
+  assert set(written['confusion']) == {'tp', 'fn', 'fp', 'tn'}
+  assert sum(written['confusion'].values()) == written['n_records'] == result['n_records']
+  epochs = [json.loads(line) for line in (workdir / 'epochs.jsonl').read_text().splitlines()]
+  assert [e['epoch'] for e in epochs] == [1, 2, 3] and all('validation' in e for e in epochs)
+  assert sorted(p.name for p in (workdir / 'checkpoints' / 'latest').iterdir()) == ['2', '3']
+  assert len(list((workdir / 'checkpoints' / 'best').iterdir())) == 1
+  for name in ('confusion_matrix.png', 'roc_curve.png', 'confidence_histogram.png'):
+    assert (workdir / name).read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+
+
+def test_interrupted_run_resumes_to_identical_metrics(data, finished, tmp_path):
+  train, validation, test = data
+
+  class Killed(Exception):
+    pass
+
+  def kill_after_first_epoch(line):
+    raise Killed(line)
+
+  config = experiment.ExperimentConfig(**CONFIG)
+  with pytest.raises(Killed):
+    experiment.run(config, train, test, tmp_path, validation=validation, log=kill_after_first_epoch)
+  assert not (tmp_path / 'metrics.json').exists()
+  lines = []
+  resumed = experiment.run(config, train, test, tmp_path, validation=validation, log=lines.append)
+  assert lines[0].startswith('resuming from the checkpoint of epoch 1')
+  assert _without_timing(resumed) == _without_timing(finished[1])
+  history = lambda w: [_without_timing(json.loads(l)) for l in (w / 'epochs.jsonl').read_text().splitlines()]
+  assert history(tmp_path) == history(finished[0])
+  assert (tmp_path / 'predictions.csv').read_text() == (finished[0] / 'predictions.csv').read_text()
+
+
+def test_workdir_of_another_run_is_refused(data, finished):
+  train, validation, test = data
+  with pytest.raises(ValueError, match='other settings'):
+    experiment.run(experiment.ExperimentConfig(**{**CONFIG, 'seed': 5}), train, test, finished[0],
+                   validation=validation)
+
+
+def test_checkpoint_restores_in_a_fresh_process(finished, tmp_path):
+  workdir, _ = finished
+  script = textwrap.dedent(f"""
+      import numpy as np, sys
+      sys.path.insert(0, {str(__import__('pathlib').Path(__file__).parent)!r})
+      from test_experiment import _split
+      from ganet_jax import evaluate, experiment
+      model, variables, epoch = experiment.load_trained({str(workdir)!r})
+      assert epoch == 3, epoch
+      np.save({str(tmp_path / 'p.npy')!r}, evaluate.predict_probabilities(model, variables, _split()[2], batch_size=8))
+      """)
+  subprocess.run([sys.executable, '-c', script], check=True, env={'JAX_PLATFORMS': 'cpu', **__import__('os').environ})
+  written = np.loadtxt(workdir / 'predictions.csv', delimiter=',', skiprows=1, usecols=4)
+  np.testing.assert_allclose(np.load(tmp_path / 'p.npy'), written, atol=1e-6)
+
+
+def test_padded_last_batch_gives_the_same_probabilities_without_recompiling(data, finished):
+  model, variables, _ = experiment.load_trained(finished[0])
+  test = data[2]
+  before = evaluate._p_tectonic._cache_size()
+  by_five = evaluate.predict_probabilities(model, variables, test, batch_size=5)
+  after_five = evaluate._p_tectonic._cache_size()
+  whole = evaluate.predict_probabilities(model, variables, test, batch_size=len(test))
+  assert len(test) % 5 and after_five - before <= 1  # one shape for full and padded batches
+  np.testing.assert_allclose(by_five, whole, atol=1e-6)
+
+
+def test_non_finite_loss_stops_the_run(data, tmp_path):
+  train, _, test = data
+  with pytest.raises(FloatingPointError, match='step'):
+    experiment.run(experiment.ExperimentConfig(**{**CONFIG, 'learning_rate': 1e35}), train, test, tmp_path,
+                   log=lambda line: None)

@@ -1,0 +1,71 @@
+"""Train step: one step on tiny shapes, compiles once, non-finite loss, precise BatchNorm."""
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from ganet_jax import losses, train
+from ganet_jax.models import GANet
+
+TINY = GANet(num_bottlenecks=1, head_features=32)
+SHAPE = (4, 128, 3)
+
+
+@pytest.fixture(scope='module')
+def batch():
+  rng = np.random.default_rng(0)
+  return {'waveforms': jnp.asarray(rng.normal(size=SHAPE), jnp.float32), 'labels': jnp.array([0, 1, 0, 1])}
+
+
+def _state():
+  return train.create_train_state(TINY, jax.random.key(0), SHAPE, learning_rate=1e-3)
+
+
+def test_one_step_updates_parameters_and_batch_stats(batch):
+  state = _state()
+  before = jax.tree.map(np.asarray, (state.params, state.batch_stats))
+  new, step_metrics = train.jit_train_step(state, batch, jax.random.key(1), loss_fn=losses.cross_entropy)
+  assert int(new.step) == 1
+  assert np.isfinite(float(step_metrics['loss'])) and 0 <= int(step_metrics['correct']) <= 4
+  moved = lambda a, b: not np.allclose(np.asarray(a), b)
+  assert moved(new.params['stem_conv']['kernel'], before[0]['stem_conv']['kernel'])
+  assert moved(new.params['classifier']['kernel'], before[0]['classifier']['kernel'])
+  assert moved(new.batch_stats['head_bn']['mean'], before[1]['head_bn']['mean'])
+
+
+def test_step_compiles_once_and_donates(batch):
+  counted = jax.jit(chex.assert_max_traces(train.train_step, n=1), static_argnames=('loss_fn',),
+                    donate_argnums=(0,))
+  state = _state()
+  for _ in range(3):
+    old = state
+    state, _ = counted(state, batch, jax.random.key(1), loss_fn=losses.cross_entropy)
+  assert int(state.step) == 3
+  assert old.params['classifier']['kernel'].is_deleted()  # donated: updated in place
+
+
+def test_dropout_keys_follow_the_step(batch):
+  # The same state and rng give the same update: resumption needs no hidden rng state.
+  one = train.jit_train_step(_state(), batch, jax.random.key(1), loss_fn=losses.cross_entropy)[0]
+  two = train.jit_train_step(_state(), batch, jax.random.key(1), loss_fn=losses.cross_entropy)[0]
+  chex.assert_trees_all_equal(one.params, two.params)
+
+
+def test_non_finite_loss_names_the_step():
+  train.check_finite(0.5, step=3, epoch=1)
+  with pytest.raises(FloatingPointError, match='step 7 .epoch 2'):
+    train.check_finite(float('nan'), step=7, epoch=2)
+
+
+def test_precise_batch_stats_are_the_training_batches_statistics(batch):
+  state = _state()
+  waveforms = np.asarray(batch['waveforms'])
+  precise = train.precise_batch_stats(state, [waveforms[:2], waveforms[2:]])
+  # The stem BatchNorm sees the stem conv's output: its mean over each batch, averaged.
+  stem = lambda x: jax.lax.conv_general_dilated(
+      jnp.asarray(x), state.params['stem_conv']['kernel'], (2,), 'SAME', dimension_numbers=('NWC', 'WIO', 'NWC'))
+  expected = np.mean([np.mean(stem(waveforms[:2]), axis=(0, 1)), np.mean(stem(waveforms[2:]), axis=(0, 1))], 0)
+  np.testing.assert_allclose(precise.batch_stats['stem_bn']['mean'], expected, rtol=1e-4, atol=1e-6)
+  chex.assert_trees_all_equal(precise.params, state.params)
