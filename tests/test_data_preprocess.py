@@ -86,6 +86,9 @@ def test_window_is_exactly_the_window_length_from_the_p_onset():
   assert len(short) == 9001
   with pytest.raises(RecordRejected, match=r'record ends 40.0 s after the P onset'):
     preprocess.cut_window(data, start, 100.0, start + 110.0, config)
+  preprocess.check_covers_origin(start, 15001, 100.0, start + 50.0, config)
+  with pytest.raises(RecordRejected, match=r'record too short: it ends 2.0 s after the origin'):
+    preprocess.check_covers_origin(start, 15001, 100.0, start + 148.0, config)
   with pytest.raises(RecordRejected, match='outside the record'):
     preprocess.cut_window(data, start, 100.0, start - 1.0, config)
 

@@ -264,6 +264,7 @@ def prepare_record(record: InputRecord, options: PrepareOptions) -> PreparedReco
     resampled[slot], slot_gaps = merged_at_rate(traces, config)
     gaps += slot_gaps
   start, arrays = common_span(resampled)
+  preprocess.check_covers_origin(start, len(next(iter(arrays.values()))), config.sampling_rate, origin, config)
   flat = {slot for slot, a in arrays.items() if preprocess.standardise(a)[1]}
   if len(flat) == len(arrays):
     raise RecordRejected('all channels flat (zero variance)')

@@ -175,6 +175,20 @@ def check_gaps(gaps, window_start: obspy.UTCDateTime, window_end: obspy.UTCDateT
   return inside
 
 
+def check_covers_origin(starttime: obspy.UTCDateTime, n_samples: int, sampling_rate: float,
+                        origin: obspy.UTCDateTime, config: PreprocessConfig) -> None:
+  """Rejects a record too short to hold a window even if P arrived at the origin time.
+
+  Raises:
+    RecordRejected: giving how many seconds after the origin the record holds.
+  """
+  after_origin = starttime + n_samples / sampling_rate - origin
+  if after_origin < config.window_s - config.max_pad_s:
+    raise RecordRejected(f'record too short: it ends {after_origin:.1f} s after the origin time; the window '
+                         f'needs {config.window_s:g} s after the P onset (zero-padding allowed up to '
+                         f'{config.max_pad_s:g} s, --max_pad_s)')
+
+
 def cut_window(data: np.ndarray, starttime: obspy.UTCDateTime, sampling_rate: float,
                p_onset: obspy.UTCDateTime, config: PreprocessConfig) -> np.ndarray:
   """The samples from the P onset, at most ``config.window_samples`` of them.

@@ -115,17 +115,28 @@ def read_records_table(path: str | pathlib.Path, base_dir: str | pathlib.Path | 
 
 
 def group_rows(rows: Sequence[Mapping[str, str]], base_dir: pathlib.Path) -> list[InputRecord]:
-  """Rows grouped into station records, in first-appearance order."""
-  groups: dict[tuple, list] = {}
+  """Rows grouped into station records, in first-appearance order.
+
+  A row joins the first record of its key that lacks its channel code, so two
+  files of the same channel (e.g. two recordings listed twice) stay two records.
+  """
+  groups: dict[tuple, list[list]] = {}
+  order: list[list] = []
   for index, row in enumerate(rows):
     if row.get('station') and row.get('channel'):
       key = (row.get('event_id') or row.get('origin_time'), row.get('network', ''), row['station'],
              row.get('location', ''), row['channel'][:-1])
     else:
       key = (index,)
-    groups.setdefault(key, []).append(row)
+    candidates = groups.setdefault(key, [])
+    group = next((g for g in candidates if all(r.get('channel') != row.get('channel') for r in g)), None)
+    if group is None:
+      group = []
+      candidates.append(group)
+      order.append(group)
+    group.append(row)
   return [InputRecord(files=tuple(base_dir / row['file'] for row in group), rows=tuple(group))
-          for group in groups.values()]
+          for group in order]
 
 
 def records_from_files(paths: Sequence[pathlib.Path]) -> list[InputRecord]:
