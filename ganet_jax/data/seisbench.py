@@ -3,9 +3,9 @@
 The format: ``metadata.csv`` has one row per trace; ``trace_name`` locates the
 samples in ``waveforms.hdf5`` under ``data/``, either as a dataset name or, for
 bucketed datasets, as ``'bucket3$0,:3,:12000'`` (dataset ``bucket3``, index
-``[0, :3, :12000]``). The component order ('ZNE' by default) is in the HDF5
-``data_format`` group (attribute or dataset ``component_order``), or in the
-``trace_component_order`` column. P arrivals are sample indices under
+``[0, :3, :12000]``). The HDF5 ``data_format`` group holds ``component_order``
+('ZNE' by default; a ``trace_component_order`` column overrides it per trace) and
+``dimension_order`` ('CW' channels x samples by default, or 'WC'). P arrivals are sample indices under
 ``trace_p_arrival_sample`` or ``trace_P_arrival_sample``. Labels come from
 ``source_type`` (QuakeML types) or, failing that, ``trace_category`` whose first
 word is taken as the type ('earthquake_local' -> 'earthquake'). The ``split``
@@ -49,15 +49,15 @@ def parse_trace_name(trace_name: str) -> tuple[str, tuple]:
   return match['bucket'], tuple(index)
 
 
-def component_order(hdf5: h5py.File) -> str:
-  """The file's component order: data_format attribute or dataset, else 'ZNE' (SeisBench's default)."""
+def data_format(hdf5: h5py.File, name: str, default: str) -> str:
+  """A ``data_format`` entry (dataset or attribute, SeisBench writes datasets) as text."""
   group = hdf5.get('data_format')
-  for source in (hdf5.attrs, group.attrs if group is not None else {}, group if group is not None else {}):
-    if 'component_order' in source:
-      value = source['component_order']
+  for source in (group if group is not None else {}, group.attrs if group is not None else {}, hdf5.attrs):
+    if name in source:
+      value = source[name]
       value = value[()] if isinstance(value, h5py.Dataset) else value
       return value.decode() if isinstance(value, bytes) else str(value)
-  return 'ZNE'
+  return default
 
 
 def _label(row: Mapping[str, str], type_map: Mapping[str, str]) -> tuple[int, str]:
@@ -137,18 +137,19 @@ def read_dataset(path: str | pathlib.Path, *, split: str | None = None,
     rows = [row for row in csv.DictReader(f) if split is None or row.get('split') == split]
   prepared, rejected = [], []
   with h5py.File(path / 'waveforms.hdf5', 'r') as hdf5:
-    default_order = component_order(hdf5)
+    default_order = data_format(hdf5, 'component_order', 'ZNE')
+    channels_first = data_format(hdf5, 'dimension_order', 'CW').upper().endswith('CW')
     for number, row in enumerate(rows):
       name = row.get('trace_name', f'row {number}')
       try:
-        prepared.append(_prepare_row(hdf5, row, default_order, event_type_map or {}, config))
+        prepared.append(_prepare_row(hdf5, row, default_order, channels_first, event_type_map or {}, config))
       except Exception as error:  # one bad trace is a rejection line, not a crash
         reason = str(error) if isinstance(error, RecordRejected) else f'{type(error).__name__}: {error}'
         rejected.append({'record': name, 'file': str(path / 'waveforms.hdf5'), 'reason': reason})
   return ingest.to_record_set(prepared, config), rejected
 
 
-def _prepare_row(hdf5: h5py.File, row: Mapping[str, str], default_order: str,
+def _prepare_row(hdf5: h5py.File, row: Mapping[str, str], default_order: str, channels_first: bool,
                  type_map: Mapping[str, str], config: PreprocessConfig) -> ingest.PreparedRecord:
   label, event_type = _label(row, type_map)
   distance = ingest.parse_float(row.get('path_ep_distance_km', ''))
@@ -157,6 +158,7 @@ def _prepare_row(hdf5: h5py.File, row: Mapping[str, str], default_order: str,
   if f'data/{bucket}' not in hdf5:
     raise RecordRejected(f'trace {bucket!r} not in waveforms.hdf5/data')
   data = np.asarray(hdf5['data'][bucket][index] if index else hdf5['data'][bucket][()], np.float64)
+  data = data if channels_first else data.T
   order = row.get('trace_component_order') or default_order
   rate = ingest.parse_float(row.get('trace_sampling_rate_hz', ''))
   if rate is None:
