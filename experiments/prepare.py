@@ -11,12 +11,16 @@ the folder holds waveforms.npy, manifest.csv and rejected.csv
 from __future__ import annotations
 
 import collections
+import csv
+import dataclasses
 import pathlib
 import sys
 import time
 
 from absl import app
 from absl import flags
+import numpy as np
+import obspy
 
 from ganet_jax.data import catalog as catalog_lib
 from ganet_jax.data import ingest
@@ -25,6 +29,8 @@ from ganet_jax.data import picking
 from ganet_jax.data import preprocess
 from ganet_jax.data import records_table
 from ganet_jax.data import seisbench
+from ganet_jax.data import splits
+from ganet_jax.data.records import RecordSet
 from ganet_jax.data.records import save_prepared
 
 FLAGS = flags.FLAGS
@@ -51,6 +57,11 @@ flags.DEFINE_enum('p_fallback', 'travel_time', ['travel_time', 'none'], 'When no
                   'flagged in p_method; or reject the record.')
 flags.DEFINE_float('sta_lta_threshold', 3.0, 'STA/LTA trigger ratio.')
 flags.DEFINE_string('split', None, 'SeisBench format only: keep this split (train/dev/test).')
+flags.DEFINE_list('split_boundaries', [], 'Chronological split: increasing origin-time boundaries '
+                  '(e.g. 2017-01-01 for the paper\'s train < 2017 <= test); writes a split column.')
+flags.DEFINE_list('split_names', ['train', 'test'], 'Names of the splits, one more than boundaries or fractions.')
+flags.DEFINE_list('random_split', [], 'Seeded event-grouped random split: fractions of events, e.g. 0.8,0.2.')
+flags.DEFINE_integer('split_seed', 0, 'Seed of --random_split.')
 flags.DEFINE_integer('progress_every', 100, 'Print progress every this many records.')
 
 
@@ -60,10 +71,7 @@ def _options() -> ingest.PrepareOptions:
       max_distance_km=FLAGS.max_distance_km if FLAGS.max_distance_km > 0 else None,
       min_sampling_rate=FLAGS.min_sampling_rate, max_gap_s=FLAGS.max_gap_s, max_pad_s=FLAGS.max_pad_s)
   catalog = catalog_lib.read_catalog(FLAGS.catalog) if FLAGS.catalog else None
-  inventory = None
-  if FLAGS.inventory:
-    import obspy  # only needed with StationXML
-    inventory = obspy.read_inventory(FLAGS.inventory)
+  inventory = obspy.read_inventory(FLAGS.inventory) if FLAGS.inventory else None
   return ingest.PrepareOptions(
       preprocess=config, picker=picking.PickerConfig(threshold=FLAGS.sta_lta_threshold),
       event_type_map=labels_lib.parse_mapping(FLAGS.event_type_map), p_fallback=FLAGS.p_fallback,
@@ -109,6 +117,7 @@ def prepare(root: pathlib.Path, output: pathlib.Path) -> dict[str, int]:
     output.mkdir(parents=True, exist_ok=True)
     save_rejections_only(output, rejected)
   else:
+    records = with_split_column(records)
     save_prepared(output, records, rejected)
   accepted = len(records) if records is not None else 0
   elapsed = time.perf_counter() - started
@@ -119,14 +128,36 @@ def prepare(root: pathlib.Path, output: pathlib.Path) -> dict[str, int]:
     if 'p_method' in records.extra:
       methods = collections.Counter(m.split(' ')[0] for m in records.extra['p_method'])
       print('  P onset methods: ' + ', '.join(f'{k} {v}' for k, v in methods.most_common()))
+    if 'split' in records.extra:
+      print('  split: ' + ', '.join(f'{k} {v}' for k, v in collections.Counter(records.extra['split']).items()))
   for reason, count in ingest.reason_counts(rejected).items():
     print(f'  rejected {count:5d}: {reason}')
   return {'input': total, 'accepted': accepted, 'rejected': len(rejected)}
 
 
+def with_split_column(records: RecordSet) -> RecordSet:
+  """``records`` with a 'split' column from the split flags (unchanged without them).
+
+  Raises:
+    ValueError: when both split kinds are asked for.
+  """
+  if FLAGS.split_boundaries and FLAGS.random_split:
+    raise ValueError('--split_boundaries and --random_split are exclusive')
+  if FLAGS.split_boundaries:
+    indices = splits.chronological_split(records, FLAGS.split_boundaries, FLAGS.split_names)
+  elif FLAGS.random_split:
+    indices = splits.event_grouped_random_split(records, [float(f) for f in FLAGS.random_split],
+                                                seed=FLAGS.split_seed, names=FLAGS.split_names)
+  else:
+    return records
+  column = np.empty(len(records), dtype=object)
+  for name, index in indices.items():
+    column[index] = name
+  return dataclasses.replace(records, extra={**records.extra, 'split': column.astype(str)})
+
+
 def save_rejections_only(output: pathlib.Path, rejected) -> None:
   """rejected.csv for a run where nothing was accepted (no waveforms to write)."""
-  import csv
   with open(output / 'rejected.csv', 'w', newline='') as f:
     writer = csv.DictWriter(f, fieldnames=['record', 'file', 'reason'])
     writer.writeheader()
