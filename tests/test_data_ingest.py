@@ -98,7 +98,7 @@ def _broken_copies(shared_data, tmp_path):
   short = trace.copy()
   short.data = np.nan_to_num(short.data)[:8000]
   short.write(str(tmp_path / 'short.sac'), format='SAC')
-  add('short.sac', 'record too short: it ends 30.0 s after the origin time')
+  add('short.sac', 'record too short: it holds 30.0 s from the origin time on')
   low = trace.copy()
   low.data = np.nan_to_num(low.data)[::10]
   low.stats.sampling_rate = 10.0

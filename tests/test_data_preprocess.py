@@ -87,8 +87,12 @@ def test_window_is_exactly_the_window_length_from_the_p_onset():
   with pytest.raises(RecordRejected, match=r'record ends 40.0 s after the P onset'):
     preprocess.cut_window(data, start, 100.0, start + 110.0, config)
   preprocess.check_covers_origin(start, 15001, 100.0, start + 50.0, config)
-  with pytest.raises(RecordRejected, match=r'record too short: it ends 2.0 s after the origin'):
+  with pytest.raises(RecordRejected, match=r'record too short: it holds 2.0 s from the origin time on'):
     preprocess.check_covers_origin(start, 15001, 100.0, start + 148.0, config)
+  with pytest.raises(RecordRejected, match=r'holds 0.0 s .*origin-190.0 s to origin-40.0 s'):
+    preprocess.check_covers_origin(start + 10.0, 15001, 100.0, start + 200.0, config)
+  with pytest.raises(RecordRejected, match=r'holds 1.8 s'):  # starts long after the origin
+    preprocess.check_covers_origin(start + 98.2, 180, 100.0, start, config)
   with pytest.raises(RecordRejected, match='outside the record'):
     preprocess.cut_window(data, start, 100.0, start - 1.0, config)
 
@@ -101,6 +105,12 @@ def test_polynomial_detrend_removes_a_degree_10_polynomial_in_float64():
   assert out.dtype == np.float64
   assert np.abs(out - noise).max() < 0.2  # the trend (amplitude ~1e5) is gone, the noise stays
   np.testing.assert_allclose(preprocess.polynomial_detrend(trend, 10), 0, atol=1e-6)
+
+
+def test_polynomial_detrend_matches_a_scaled_domain_polynomial_fit():
+  x = np.cumsum(np.random.default_rng(4).normal(size=9001))  # a wandering baseline
+  reference = x - np.polynomial.Polynomial.fit(np.arange(len(x)), x, 10)(np.arange(len(x)))
+  np.testing.assert_allclose(preprocess.polynomial_detrend(x, 10), reference, atol=1e-6 * np.abs(x).max())
 
 
 def test_standardise_and_dead_channels():

@@ -227,6 +227,8 @@ def p_onset(record: InputRecord, traces: dict[int, obspy.Stream], picking_trace:
     found = picking.sac_pick(traces[slot][0])
     if found:
       return found
+  preprocess.check_covers_origin(picking_trace.stats.starttime, picking_trace.stats.npts,
+                                 picking_trace.stats.sampling_rate, origin, options.preprocess)
   try:
     return picking.sta_lta_onset(picking_trace, origin, distance_km, options.picker), 'sta_lta'
   except RecordRejected as error:
@@ -264,7 +266,6 @@ def prepare_record(record: InputRecord, options: PrepareOptions) -> PreparedReco
     resampled[slot], slot_gaps = merged_at_rate(traces, config)
     gaps += slot_gaps
   start, arrays = common_span(resampled)
-  preprocess.check_covers_origin(start, len(next(iter(arrays.values()))), config.sampling_rate, origin, config)
   flat = {slot for slot, a in arrays.items() if preprocess.standardise(a)[1]}
   if len(flat) == len(arrays):
     raise RecordRejected('all channels flat (zero variance)')
@@ -352,4 +353,4 @@ def reason_counts(rejected: Iterable[Mapping[str, str]]) -> dict[str, int]:
 def reason_kind(reason: str) -> str:
   """A reason's category: the reason with a leading trace id and its numbers and times masked."""
   text = re.sub(r'^[\w\-]*\.[\w\-]*\.[\w\-]*\.[\w\-]*: ', '', reason)
-  return re.sub(r'\d[\d.:\-TZ]*', '#', text).strip()
+  return re.sub(r'[-+]?\d[\d.:\-TZ]*', '#', text).strip()
