@@ -190,5 +190,31 @@ def test_columns_are_found_or_mapped():
 def test_reason_kinds_group_reasons_without_their_numbers():
   counts = ingest.reason_counts([{'reason': 'UW.X..LHZ: sampling rate 1 Hz < 20 Hz'},
                                  {'reason': 'UW.Y..VHZ: sampling rate 0.1 Hz < 20 Hz'},
-                                 {'reason': 'epicentral distance 343 km > 200 km'}])
-  assert counts == {'sampling rate # Hz < # Hz': 2, 'epicentral distance # km > # km': 1}
+                                 {'reason': 'epicentral distance 343 km > 200 km'},
+                                 {'reason': 'G.A..BHE: 9 NaN/inf samples; G.A..BHN: 3 NaN/inf samples'}])
+  assert counts == {'sampling rate # Hz < # Hz': 2, 'epicentral distance # km > # km': 1, '# NaN/inf samples': 1}
+
+
+def test_a_bad_component_is_dropped_not_the_record(shared_data, tmp_path):
+  with open(shared_data / 'dprk' / 'manifest.csv', newline='') as f:
+    rows = [r for r in csv.DictReader(f) if r['file'].startswith('2016.09.09.00.30.01/IC.MDJ.00.')]
+  (tmp_path / '2016.09.09.00.30.01').mkdir()
+  for row in rows:
+    shutil.copy(shared_data / 'dprk' / row['file'], tmp_path / row['file'])
+  east = next(r['file'] for r in rows if r['channel'] == 'BH2')  # 1/2 stand for N/E here
+  north = next(r['file'] for r in rows if r['channel'] == 'BH1')
+  trace = obspy.read(str(tmp_path / east))[0]
+  trace.data = trace.data.astype(np.float32)
+  trace.data[100:200] = np.inf
+  trace.write(str(tmp_path / east), format='SAC')
+  (tmp_path / north).write_bytes(b'\x00' * 50)
+  table = _write_table(tmp_path / 'manifest.csv', rows)
+  _, (accepted, rejected) = _prepare(
+      table, tmp_path, event_type_map={'nuclear explosion (DPRK)': '1'},
+      preprocess=PreprocessConfig(max_distance_km=None))
+  assert not rejected and len(accepted) == 1
+  assert accepted.extra['channels_present'][0] == 'Z' and accepted.extra['channels'][0] == 'BHZ'
+  notes = accepted.extra['notes'][0]
+  assert 'IC.MDJ.00.BH1.sac: unreadable' in notes and 'component dropped: IC.MDJ.00.BH2: 100 NaN/inf' in notes
+  window = np.asarray(accepted.waveforms[0])
+  assert np.all(window[:, 1:] == 0) and window[:, 0].std() == pytest.approx(1.0, abs=1e-3)

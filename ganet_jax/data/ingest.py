@@ -10,7 +10,9 @@ Declared policies (see ``preprocess`` for the signal steps):
     is used when there is no type; a type that contradicts the label is rejected;
   - several traces for one component (location codes 00/10, ...): the highest
     rate, then the longest, is kept and the choice written in ``notes``;
-  - NaN/inf samples anywhere in the chosen traces reject the record;
+  - a component with NaN/inf samples, a too-low rate or segments at different
+    rates is dropped (zero-filled, reason in ``notes``); the record is rejected
+    with those reasons when no component is left;
   - P onset, first found of: table column ('table'), catalog pick ('catalog'),
     SAC header a/t0..t9 ('sac:<name>'), STA/LTA ('sta_lta'); without any, the
     fallback is the origin time plus the travel time at 6 km/s when the distance
@@ -261,10 +263,16 @@ def prepare_record(record: InputRecord, options: PrepareOptions) -> PreparedReco
   event_id = record.field('event_id') or (event.event_id if event else '') or str(origin)
   distance_km = record_distance_km(record, chosen, origin, event, options.inventory)
   preprocess.check_distance(distance_km, config.max_distance_km)
-  resampled, gaps = {}, []
+  resampled, gaps, failures = {}, [], []
   for slot, traces in chosen.items():
-    resampled[slot], slot_gaps = merged_at_rate(traces, config)
-    gaps += slot_gaps
+    try:
+      resampled[slot], slot_gaps = merged_at_rate(traces, config)
+      gaps += slot_gaps
+    except RecordRejected as error:
+      failures.append(str(error))
+  if not resampled:
+    raise RecordRejected('; '.join(failures))
+  notes += [f'component dropped: {reason}' for reason in failures]
   start, arrays = common_span(resampled)
   flat = {slot for slot, a in arrays.items() if preprocess.standardise(a)[1]}
   if len(flat) == len(arrays):
@@ -290,11 +298,11 @@ def prepare_record(record: InputRecord, options: PrepareOptions) -> PreparedReco
       record_id=f'{event_id}.{stats.network}.{stats.station}.{stats.location}.{stats.channel[:-1]}',
       extra={'file': record.file_names, 'network': stats.network, 'station': stats.station,
              'location': stats.location,
-             'channels': ';'.join(chosen[s][0].stats.channel for s in sorted(chosen)),
+             'channels': ';'.join(chosen[s][0].stats.channel for s in sorted(resampled)),
              'p_onset': str(onset), 'p_method': method,
              'distance_km': '' if distance_km is None else f'{distance_km:.2f}',
              'channels_present': present,
-             'sampling_rate_in': ';'.join(f'{chosen[s][0].stats.sampling_rate:g}' for s in sorted(chosen)),
+             'sampling_rate_in': ';'.join(f'{chosen[s][0].stats.sampling_rate:g}' for s in sorted(resampled)),
              'padded_s': f'{(config.window_samples - n_real) / config.sampling_rate:.2f}',
              'notes': '; '.join(notes)})
 
@@ -351,6 +359,6 @@ def reason_counts(rejected: Iterable[Mapping[str, str]]) -> dict[str, int]:
 
 
 def reason_kind(reason: str) -> str:
-  """A reason's category: the reason with a leading trace id and its numbers and times masked."""
-  text = re.sub(r'^[\w\-]*\.[\w\-]*\.[\w\-]*\.[\w\-]*: ', '', reason)
+  """A reason's category: its first clause without a leading trace id, numbers and times masked."""
+  text = re.sub(r'^[\w\-]*\.[\w\-]*\.[\w\-]*\.[\w\-]*: ', '', reason.split('; ')[0])
   return re.sub(r'[-+]?\d[\d.:\-TZ]*', '#', text).strip()
