@@ -218,3 +218,22 @@ def test_a_bad_component_is_dropped_not_the_record(shared_data, tmp_path):
   assert 'IC.MDJ.00.BH1.sac: unreadable' in notes and 'component dropped: IC.MDJ.00.BH2: 100 NaN/inf' in notes
   window = np.asarray(accepted.waveforms[0])
   assert np.all(window[:, 1:] == 0) and window[:, 0].std() == pytest.approx(1.0, abs=1e-3)
+
+
+def test_files_without_a_table_take_event_from_catalog_and_coordinates_from_stationxml(shared_data, tmp_path):
+  from obspy.core.inventory import Inventory, Network, Station
+  rows = _pnw_rows(shared_data, PNW_FILES[:2])
+  files = [shared_data / 'pnw' / r['file'] for r in rows]
+  origin = Origin(time=obspy.UTCDateTime(rows[0]['origin_time']), latitude=48.089, longitude=-121.914)
+  Catalog([Event(event_type='quarry blast', origins=[origin])]).write(str(tmp_path / 'c.xml'), format='QUAKEML')
+  stations = [Station('BHW', latitude=48.1, longitude=-121.9, elevation=0.0),  # ~1.5 km away
+              Station('RPW', latitude=50.0, longitude=-121.9, elevation=0.0)]  # ~213 km away
+  inventory = Inventory(networks=[Network('UW', stations=stations)], source='test')
+  inventory.write(str(tmp_path / 'stations.xml'), format='STATIONXML')
+  records = records_table.records_from_files(files)
+  accepted, rejected = ingest.prepare_records(records, ingest.PrepareOptions(
+      catalog=catalog_lib.read_catalog(str(tmp_path / 'c.xml')),
+      inventory=obspy.read_inventory(str(tmp_path / 'stations.xml'))))
+  assert len(accepted) == 1 and accepted.extra['station'][0] == 'BHW' and accepted.labels[0] == 1
+  assert float(accepted.extra['distance_km'][0]) == pytest.approx(1.5, abs=0.5)
+  assert len(rejected) == 1 and 'epicentral distance 213 km > 200 km' in rejected[0]['reason']

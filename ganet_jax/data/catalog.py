@@ -45,12 +45,17 @@ def read_catalog(path: str) -> list[CatalogEvent]:
 
 
 def find_event(events: list[CatalogEvent], event_id: str = '', origin_time: obspy.UTCDateTime | None = None,
+               span: tuple[obspy.UTCDateTime, obspy.UTCDateTime] | None = None,
                tolerance_s: float = 2.0) -> CatalogEvent:
-  """The catalog event with this id (the id may be a suffix of the resource id), else the
-  one whose origin is within ``tolerance_s`` of ``origin_time``.
+  """The catalog event of a record.
+
+  Matched, in order, by id (the id may be a suffix of the resource id, ignoring
+  punctuation), by origin within ``tolerance_s`` of ``origin_time``, or, for files
+  without any event information, as the only event whose origin lies in ``span``
+  (the record's start and end).
 
   Raises:
-    RecordRejected: when no event matches (names the id and time searched).
+    RecordRejected: when no event matches, or several origins fall in ``span``.
   """
   if event_id:
     wanted = _normalise_id(event_id)
@@ -61,6 +66,14 @@ def find_event(events: list[CatalogEvent], event_id: str = '', origin_time: obsp
     close = [e for e in events if abs(e.origin_time - origin_time) <= tolerance_s]
     if close:
       return min(close, key=lambda e: abs(e.origin_time - origin_time))
+  if not event_id and origin_time is None and span is not None:
+    inside = [e for e in events if span[0] <= e.origin_time <= span[1]]
+    if len(inside) == 1:
+      return inside[0]
+    if inside:
+      raise RecordRejected(f'{len(inside)} catalog events have origins inside the record '
+                           f'({span[0]} - {span[1]}); give the event in a records table')
+    raise RecordRejected(f'no catalog event has its origin inside the record ({span[0]} - {span[1]})')
   raise RecordRejected(f'event {event_id or "?"} (origin {origin_time}) not in the catalog')
 
 

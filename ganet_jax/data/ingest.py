@@ -255,7 +255,8 @@ def prepare_record(record: InputRecord, options: PrepareOptions) -> PreparedReco
   origin = _time(record.field('origin_time'), 'origin time') or picking.sac_origin(first_trace)
   event = None
   if options.catalog is not None:
-    event = catalog_lib.find_event(list(options.catalog), record.field('event_id'), origin)
+    span = (min(t.stats.starttime for t in stream), max(t.stats.endtime for t in stream))
+    event = catalog_lib.find_event(list(options.catalog), record.field('event_id'), origin, span)
     origin = origin or event.origin_time
   if origin is None:
     raise RecordRejected('no origin time (table column, SAC o header or catalog)')
