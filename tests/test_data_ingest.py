@@ -86,7 +86,7 @@ def _broken_copies(shared_data, tmp_path):
   add('empty.mseed', 'unreadable')
   raw = source.read_bytes()
   (tmp_path / 'truncated.mseed').write_bytes(raw[:len(raw) // 3 + 17])
-  add('truncated.mseed', '')  # reported either unreadable or too short: any reason, no crash
+  add('truncated.mseed', 'Unexpected end of file')  # ObsPy reads what is there and warns
   (tmp_path / 'garbage.mseed').write_bytes(b'not a seismogram at all' * 50)
   add('garbage.mseed', 'unreadable')
   add('missing.mseed', 'file not found')
@@ -191,8 +191,10 @@ def test_reason_kinds_group_reasons_without_their_numbers():
   counts = ingest.reason_counts([{'reason': 'UW.X..LHZ: sampling rate 1 Hz < 20 Hz'},
                                  {'reason': 'UW.Y..VHZ: sampling rate 0.1 Hz < 20 Hz'},
                                  {'reason': 'epicentral distance 343 km > 200 km'},
-                                 {'reason': 'G.A..BHE: 9 NaN/inf samples; G.A..BHN: 3 NaN/inf samples'}])
-  assert counts == {'sampling rate # Hz < # Hz': 2, 'epicentral distance # km > # km': 1, '# NaN/inf samples': 1}
+                                 {'reason': 'G.A..BHE: 9 NaN/inf samples; G.A..BHN: 3 NaN/inf samples'},
+                                 {'reason': 'all channels flat (zero variance) [a.mseed: Warning: end of file]'}])
+  assert counts == {'sampling rate # Hz < # Hz': 2, 'epicentral distance # km > # km': 1, '# NaN/inf samples': 1,
+                    'all channels flat (zero variance)': 1}
 
 
 def test_a_bad_component_is_dropped_not_the_record(shared_data, tmp_path):

@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+import warnings
 from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -86,7 +87,7 @@ def _time(text: str, what: str) -> obspy.UTCDateTime | None:
 
 
 def read_streams(record: InputRecord) -> tuple[obspy.Stream, list[str]]:
-  """All traces of the record's files, and a note per file that could not be read.
+  """All traces of the record's files, and a note per file unreadable or read with a warning.
 
   Raises:
     RecordRejected: when no file gives a trace (reasons of each file joined).
@@ -96,7 +97,11 @@ def read_streams(record: InputRecord) -> tuple[obspy.Stream, list[str]]:
     try:
       if not path.is_file():
         raise FileNotFoundError('file not found')
-      read = obspy.read(str(path))
+      with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        read = obspy.read(str(path))
+      # ObsPy reports a truncated MiniSEED file as a warning and returns what it read.
+      problems += [f'{path.name}: {w.category.__name__}: {str(w.message)[:160]}' for w in caught]
       if not len(read) or all(tr.stats.npts == 0 for tr in read):
         raise ValueError('no samples')
       stream += read
@@ -245,10 +250,22 @@ def prepare_record(record: InputRecord, options: PrepareOptions) -> PreparedReco
   """One input record to its window and manifest row.
 
   Raises:
-    RecordRejected: with the first reason the record cannot be used.
+    RecordRejected: with the first reason the record cannot be used, followed by
+      the notes gathered until then in brackets (e.g. a file read as truncated).
   """
+  notes: list[str] = []
+  try:
+    return _prepare_record(record, options, notes)
+  except RecordRejected as error:
+    if notes:
+      raise RecordRejected(f'{error} [{"; ".join(notes)}]') from None
+    raise
+
+
+def _prepare_record(record: InputRecord, options: PrepareOptions, notes: list[str]) -> PreparedRecord:
   config = options.preprocess
-  stream, notes = read_streams(record)
+  stream, read_notes = read_streams(record)
+  notes += read_notes
   chosen, choice_notes = choose_traces(stream)
   notes += choice_notes
   first_trace = next(iter(chosen.values()))[0]
@@ -360,6 +377,7 @@ def reason_counts(rejected: Iterable[Mapping[str, str]]) -> dict[str, int]:
 
 
 def reason_kind(reason: str) -> str:
-  """A reason's category: its first clause without a leading trace id, numbers and times masked."""
-  text = re.sub(r'^[\w\-]*\.[\w\-]*\.[\w\-]*\.[\w\-]*: ', '', reason.split('; ')[0])
+  """A reason's category: its first clause without notes, trace id, numbers or times."""
+  first_clause = reason.split(' [')[0].split('; ')[0]
+  text = re.sub(r'^[\w\-]*\.[\w\-]*\.[\w\-]*\.[\w\-]*: ', '', first_clause)
   return re.sub(r'[-+]?\d[\d.:\-TZ]*', '#', text).strip()
