@@ -87,11 +87,11 @@ def _input_records(root: pathlib.Path) -> list[records_table.InputRecord]:
   return records_table.records_from_files(files)
 
 
-def _progress(total: int, started: float):
+def _progress(total: int | None, started: float):
   def report(done: int, accepted: int, rejected: int) -> None:
     if done % FLAGS.progress_every == 0 or done == total:
       rate = done / max(time.perf_counter() - started, 1e-9)
-      print(f'  {done}/{total} records, {accepted} accepted, {rejected} rejected ({rate:.1f} records/s)',
+      print(f'  {done}/{total or "?"} records, {accepted} accepted, {rejected} rejected ({rate:.1f} records/s)',
             file=sys.stderr, flush=True)
   return report
 
@@ -101,17 +101,24 @@ def prepare(root: pathlib.Path, output: pathlib.Path) -> dict[str, int]:
 
   Returns:
     {'input', 'accepted', 'rejected'} counts.
+
+  Raises:
+    ValueError, FileNotFoundError: for bad flags or an unusable records table,
+      naming the flag or file (bad records are rejections, not errors).
   """
+  if FLAGS.split_boundaries and FLAGS.random_split:
+    raise ValueError('--split_boundaries and --random_split are exclusive')
   started = time.perf_counter()
+  options = _options()
   if FLAGS.format == 'seisbench':
-    records, rejected = seisbench.read_dataset(root, split=FLAGS.split,
-                                               event_type_map=labels_lib.parse_mapping(FLAGS.event_type_map))
+    records, rejected = seisbench.read_dataset(root, split=FLAGS.split, event_type_map=options.event_type_map,
+                                               config=options.preprocess, progress=_progress(None, started))
     total = len(records or ()) + len(rejected)
   else:
     inputs = _input_records(root)
     total = len(inputs)
     print(f'{total} input records from {sum(len(r.files) for r in inputs)} files', flush=True)
-    records, rejected = ingest.prepare_records(inputs, _options(), progress=_progress(total, started))
+    records, rejected = ingest.prepare_records(inputs, options, progress=_progress(total, started))
   if records is None:
     print(f'no record accepted; writing only {output}/rejected.csv')
     output.mkdir(parents=True, exist_ok=True)
@@ -139,10 +146,8 @@ def with_split_column(records: RecordSet) -> RecordSet:
   """``records`` with a 'split' column from the split flags (unchanged without them).
 
   Raises:
-    ValueError: when both split kinds are asked for.
+    ValueError: from the split functions (e.g. names not matching boundaries).
   """
-  if FLAGS.split_boundaries and FLAGS.random_split:
-    raise ValueError('--split_boundaries and --random_split are exclusive')
   if FLAGS.split_boundaries:
     indices = splits.chronological_split(records, FLAGS.split_boundaries, FLAGS.split_names)
   elif FLAGS.random_split:
@@ -166,7 +171,10 @@ def save_rejections_only(output: pathlib.Path, rejected) -> None:
 
 def main(argv):
   del argv
-  prepare(pathlib.Path(FLAGS.input), pathlib.Path(FLAGS.output))
+  try:
+    prepare(pathlib.Path(FLAGS.input), pathlib.Path(FLAGS.output))
+  except (ValueError, FileNotFoundError) as error:
+    raise app.UsageError(str(error)) from None
 
 
 if __name__ == '__main__':

@@ -53,3 +53,20 @@ def test_prepare_cli_on_a_pnw_subset(shared_data, tmp_path):
     assert split_of_event.setdefault(event, split) == split
   origin = records.origin_times.astype('datetime64[ms]')
   assert np.all((records.extra['split'] == 'train') == (origin < np.datetime64('2020-01-01')))
+
+
+def test_prepare_cli_on_a_seisbench_dataset(tmp_path):
+  from test_data_seisbench import _write_dataset  # pytest puts tests/ on sys.path
+  n_rows = _write_dataset(tmp_path)
+  output = tmp_path / 'prepared'
+  result = subprocess.run(
+      [sys.executable, '-m', 'experiments.prepare', f'--input={tmp_path}', '--format=seisbench',
+       f'--output={output}', '--max_distance_km=1000'],
+      cwd=ROOT, env={**os.environ, 'PYTHONPATH': str(ROOT)}, capture_output=True, text=True, timeout=300)
+  assert result.returncode == 0, result.stderr
+  records = load_prepared(output)
+  with open(output / 'rejected.csv', newline='') as f:
+    rejected = list(csv.DictReader(f))
+  assert len(records) == 4 and len(records) + len(rejected) == n_rows  # the 900 km row is now accepted
+  assert list(records.extra['split']) == ['train', 'test', 'dev', 'train']
+  assert f'input {n_rows}: accepted 4, rejected {n_rows - 4}' in result.stdout

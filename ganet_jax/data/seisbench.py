@@ -18,7 +18,7 @@ from __future__ import annotations
 import csv
 import pathlib
 import re
-from typing import Mapping
+from typing import Callable, Mapping
 
 import h5py
 import numpy as np
@@ -112,7 +112,8 @@ def window_from_array(data: np.ndarray, order: str, rate: float, p_sample: float
 
 def read_dataset(path: str | pathlib.Path, *, split: str | None = None,
                  event_type_map: Mapping[str, str] | None = None,
-                 config: PreprocessConfig = PreprocessConfig()):
+                 config: PreprocessConfig = PreprocessConfig(),
+                 progress: Callable[[int, int, int], None] | None = None):
   """Windows of a SeisBench-format dataset folder.
 
   Args:
@@ -121,6 +122,7 @@ def read_dataset(path: str | pathlib.Path, *, split: str | None = None,
     event_type_map: extra event type decisions (``labels.label_for_event_type``).
     config: preprocessing parameters (the distance limit applies to
       ``path_ep_distance_km`` when present).
+    progress: called as ``progress(done, accepted, rejected)`` after each row.
 
   Returns:
     (RecordSet or None, rejection lines {record, file, reason}); the split is
@@ -146,6 +148,8 @@ def read_dataset(path: str | pathlib.Path, *, split: str | None = None,
       except Exception as error:  # one bad trace is a rejection line, not a crash
         reason = str(error) if isinstance(error, RecordRejected) else f'{type(error).__name__}: {error}'
         rejected.append({'record': name, 'file': str(path / 'waveforms.hdf5'), 'reason': reason})
+      if progress:
+        progress(number + 1, len(prepared), len(rejected))
   return ingest.to_record_set(prepared, config), rejected
 
 
