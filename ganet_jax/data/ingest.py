@@ -59,6 +59,7 @@ class PrepareOptions:
 
 @dataclasses.dataclass(frozen=True)
 class PreparedRecord:
+  """One accepted record: its window, labels and manifest columns (``extra``)."""
   window: np.ndarray  # (window_samples, 3) float32
   label: int
   event_id: str
