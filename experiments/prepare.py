@@ -118,7 +118,10 @@ def prepare(root: pathlib.Path, output: pathlib.Path) -> dict[str, int]:
     inputs = _input_records(root)
     total = len(inputs)
     print(f'{total} input records from {sum(len(r.files) for r in inputs)} files', flush=True)
-    records, rejected = ingest.prepare_records(inputs, options, progress=_progress(total, started))
+    output.mkdir(parents=True, exist_ok=True)
+    spool = output / 'waveforms.spool'  # windows on disk as they come: memory stays bounded
+    records, rejected = ingest.prepare_records(inputs, options, progress=_progress(total, started),
+                                               spool_path=spool)
   if records is None:
     print(f'no record accepted; writing only {output}/rejected.csv')
     output.mkdir(parents=True, exist_ok=True)
@@ -126,6 +129,8 @@ def prepare(root: pathlib.Path, output: pathlib.Path) -> dict[str, int]:
   else:
     records = with_split_column(records)
     save_prepared(output, records, rejected)
+  if FLAGS.format != 'seisbench':
+    spool.unlink(missing_ok=True)
   accepted = len(records) if records is not None else 0
   elapsed = time.perf_counter() - started
   print(f'input {total}: accepted {accepted}, rejected {len(rejected)} '

@@ -239,3 +239,14 @@ def test_files_without_a_table_take_event_from_catalog_and_coordinates_from_stat
   assert len(accepted) == 1 and accepted.extra['station'][0] == 'BHW' and accepted.labels[0] == 1
   assert float(accepted.extra['distance_km'][0]) == pytest.approx(1.5, abs=0.5)
   assert len(rejected) == 1 and 'epicentral distance 213 km > 200 km' in rejected[0]['reason']
+
+
+def test_spooled_windows_equal_in_memory_windows(shared_data, tmp_path):
+  table = _write_table(tmp_path / 'labels.csv', _pnw_rows(shared_data, PNW_FILES[:4]))
+  records = records_table.read_records_table(table, shared_data / 'pnw')
+  in_memory, rejected = ingest.prepare_records(records, ingest.PrepareOptions())
+  spooled, rejected_again = ingest.prepare_records(records, ingest.PrepareOptions(),
+                                                   spool_path=tmp_path / 'windows.spool')
+  assert isinstance(spooled.waveforms, np.memmap) and rejected == rejected_again
+  np.testing.assert_array_equal(np.asarray(spooled.waveforms), in_memory.waveforms)
+  assert list(spooled.record_ids) == list(in_memory.record_ids)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import pathlib
 import re
 import warnings
 from typing import Callable, Iterable, Mapping, Sequence
@@ -33,6 +34,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 import numpy as np
 import obspy
 
+from ganet_jax import conventions
 from ganet_jax.data import catalog as catalog_lib
 from ganet_jax.data import labels as labels_lib
 from ganet_jax.data import picking
@@ -60,7 +62,7 @@ class PrepareOptions:
 @dataclasses.dataclass(frozen=True)
 class PreparedRecord:
   """One accepted record: its window, labels and manifest columns (``extra``)."""
-  window: np.ndarray  # (window_samples, 3) float32
+  window: np.ndarray | None  # (window_samples, 3) float32; None once spooled to disk
   label: int
   event_id: str
   event_type: str
@@ -328,6 +330,7 @@ def _prepare_record(record: InputRecord, options: PrepareOptions, notes: list[st
 
 def prepare_records(records: Iterable[InputRecord], options: PrepareOptions,
                     progress: Callable[[int, int, int], None] | None = None,
+                    spool_path: str | pathlib.Path | None = None,
                     ) -> tuple[RecordSet | None, list[dict[str, str]]]:
   """Prepare every input record; rejected ones get a line with their reason.
 
@@ -335,31 +338,53 @@ def prepare_records(records: Iterable[InputRecord], options: PrepareOptions,
     records: the input records.
     options: preprocessing, picking and labelling options.
     progress: called as ``progress(done, accepted, rejected)`` after each record.
+    spool_path: when given, windows are appended to this raw float32 file as they
+      are made and the result's waveforms are a read-only memmap of it, so memory
+      stays bounded however many records are prepared.
 
   Returns:
     (accepted records or None when none was accepted, rejection lines
     {record, file, reason}).
   """
   prepared, rejected = [], []
-  for done, record in enumerate(records, 1):
-    try:
-      prepared.append(prepare_record(record, options))
-    except Exception as error:  # every failure is a reported rejection, never a crash
-      reason = str(error) if isinstance(error, RecordRejected) else f'{type(error).__name__}: {error}'
-      name = record.files[0].stem if len(record.files) == 1 else f'{record.files[0].stem} +{len(record.files) - 1} files'
-      rejected.append({'record': name,
-                       'file': record.file_names, 'reason': reason})
-    if progress:
-      progress(done, len(prepared), len(rejected))
-  return to_record_set(prepared, options.preprocess), rejected
+  spool = open(spool_path, 'wb') if spool_path else None
+  try:
+    for done, record in enumerate(records, 1):
+      try:
+        result = prepare_record(record, options)
+      except Exception as error:  # every failure is a reported rejection, never a crash
+        reason = str(error) if isinstance(error, RecordRejected) else f'{type(error).__name__}: {error}'
+        name = record.files[0].stem if len(record.files) == 1 else f'{record.files[0].stem} +{len(record.files) - 1} files'
+        rejected.append({'record': name, 'file': record.file_names, 'reason': reason})
+      else:
+        if spool:
+          spool.write(np.ascontiguousarray(result.window, np.float32).tobytes())
+          result = dataclasses.replace(result, window=None)
+        prepared.append(result)
+      if progress:
+        progress(done, len(prepared), len(rejected))
+  finally:
+    if spool:
+      spool.close()
+  waveforms = None
+  if spool and prepared:
+    shape = (len(prepared), options.preprocess.window_samples, len(conventions.COMPONENT_ORDER))
+    waveforms = np.memmap(spool_path, np.float32, 'r', shape=shape)
+  return to_record_set(prepared, waveforms), rejected
 
 
-def to_record_set(prepared: Sequence[PreparedRecord], config: PreprocessConfig) -> RecordSet | None:
-  """Stack prepared records into a RecordSet (None for an empty list)."""
+def to_record_set(prepared: Sequence[PreparedRecord], waveforms: np.ndarray | None = None) -> RecordSet | None:
+  """A RecordSet of the prepared records (None for an empty list).
+
+  Args:
+    prepared: the records, in order.
+    waveforms: their windows when already stacked (e.g. spooled to disk);
+      else the records' own windows are stacked.
+  """
   if not prepared:
     return None
   return RecordSet(
-      waveforms=np.stack([p.window for p in prepared]),
+      waveforms=np.stack([p.window for p in prepared]) if waveforms is None else waveforms,
       labels=np.array([p.label for p in prepared], np.int32),
       event_ids=np.array([p.event_id for p in prepared]),
       origin_times=np.array([np.datetime64(p.origin_time.datetime, 'ms') for p in prepared]),

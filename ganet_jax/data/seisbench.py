@@ -150,7 +150,7 @@ def read_dataset(path: str | pathlib.Path, *, split: str | None = None,
         rejected.append({'record': name, 'file': str(path / 'waveforms.hdf5'), 'reason': reason})
       if progress:
         progress(number + 1, len(prepared), len(rejected))
-  return ingest.to_record_set(prepared, config), rejected
+  return ingest.to_record_set(prepared), rejected
 
 
 def _prepare_row(hdf5: h5py.File, row: Mapping[str, str], default_order: str, channels_first: bool,
