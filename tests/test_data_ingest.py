@@ -191,7 +191,7 @@ def test_reason_kinds_group_reasons_without_their_numbers():
   counts = ingest.reason_counts([{'reason': 'UW.X..LHZ: sampling rate 1 Hz < 20 Hz'},
                                  {'reason': 'UW.Y..VHZ: sampling rate 0.1 Hz < 20 Hz'},
                                  {'reason': 'epicentral distance 343 km > 200 km'},
-                                 {'reason': 'G.A..BHE: 9 NaN/inf samples; G.A..BHN: 3 NaN/inf samples'},
+                                 {'reason': 'G.A..BHE: 9 NaN/inf samples | G.A..BHN: 3 NaN/inf samples'},
                                  {'reason': 'all channels flat (zero variance) [a.mseed: Warning: end of file]'}])
   assert counts == {'sampling rate # Hz < # Hz': 2, 'epicentral distance # km > # km': 1, '# NaN/inf samples': 1,
                     'all channels flat (zero variance)': 1}

@@ -111,7 +111,7 @@ def read_streams(record: InputRecord) -> tuple[obspy.Stream, list[str]]:
     except Exception as error:  # a corrupt file is a reason, not a crash
       problems.append(f'{path.name}: unreadable ({type(error).__name__}: {str(error)[:120]})')
   if not len(stream):
-    raise RecordRejected('; '.join(problems) or 'no files')
+    raise RecordRejected(' | '.join(problems) or 'no files')
   return stream, problems
 
 
@@ -292,7 +292,7 @@ def _prepare_record(record: InputRecord, options: PrepareOptions, notes: list[st
     except RecordRejected as error:
       failures.append(str(error))
   if not resampled:
-    raise RecordRejected('; '.join(failures))
+    raise RecordRejected(' | '.join(failures))
   notes += [f'component dropped: {reason}' for reason in failures]
   start, arrays = common_span(resampled)
   flat = {slot for slot, a in arrays.items() if preprocess.standardise(a)[1]}
@@ -404,6 +404,6 @@ def reason_counts(rejected: Iterable[Mapping[str, str]]) -> dict[str, int]:
 
 def reason_kind(reason: str) -> str:
   """A reason's category: its first clause without notes, trace id, numbers or times."""
-  first_clause = reason.split(' [')[0].split('; ')[0]
+  first_clause = reason.split(' [')[0].split(' | ')[0]
   text = re.sub(r'^[\w\-]*\.[\w\-]*\.[\w\-]*\.[\w\-]*: ', '', first_clause)
   return re.sub(r'[-+]?\d[\d.:\-TZ]*', '#', text).strip()
