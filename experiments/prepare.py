@@ -1,0 +1,186 @@
+r"""Prepare real records (or a SeisBench-format dataset) as a prepared data-set folder.
+
+  python -m experiments.prepare --input=../shared/data/pnw --records=labels.csv \
+      --output=/tmp/pnw_prepared
+
+Prints the input, accepted and rejected counts and the rejections by reason;
+the folder holds waveforms.npy, manifest.csv and rejected.csv
+(``ganet_jax.data.records``).
+"""
+
+from __future__ import annotations
+
+import collections
+import csv
+import dataclasses
+import pathlib
+import sys
+import time
+
+from absl import app
+from absl import flags
+import numpy as np
+import obspy
+
+from ganet_jax.data import catalog as catalog_lib
+from ganet_jax.data import ingest
+from ganet_jax.data import labels as labels_lib
+from ganet_jax.data import picking
+from ganet_jax.data import preprocess
+from ganet_jax.data import records_table
+from ganet_jax.data import seisbench
+from ganet_jax.data import splits
+from ganet_jax.data.records import RecordSet
+from ganet_jax.data.records import save_prepared
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string('input', None, 'Folder of waveform files (or the SeisBench dataset folder).', required=True)
+flags.DEFINE_string('records', None, 'Records table CSV, relative to --input or absolute; without it every '
+                    'file under --input is a record (SAC headers / --catalog give the event).')
+flags.DEFINE_string('output', None, 'Prepared data-set folder to write.', required=True)
+flags.DEFINE_enum('format', 'obspy', ['obspy', 'seisbench'], 'Input kind.')
+flags.DEFINE_string('column_map', '', 'field=column pairs for the records table, e.g. '
+                    '"event_id=evid,p_time=P". Fields: ' + ', '.join(records_table.COLUMN_CANDIDATES))
+flags.DEFINE_string('event_type_map', '', 'Extra event-type decisions "type=known type or 0/1", e.g. '
+                    '"nuclear explosion (DPRK)=nuclear explosion".')
+flags.DEFINE_string('catalog', None, 'QuakeML catalog (event type, origin, P picks).')
+flags.DEFINE_string('inventory', None, 'StationXML inventory (station coordinates).')
+flags.DEFINE_float('window_s', 100.0, 'Window after the P onset, s (paper: 100).')
+flags.DEFINE_float('sampling_rate', 100.0, 'Output rate, Hz (paper: 100).')
+flags.DEFINE_integer('detrend_degree', 10, 'Polynomial detrend degree (paper: 10).')
+flags.DEFINE_float('max_distance_km', 200.0, 'Epicentral distance limit, km (paper: 200); <= 0 disables it.')
+flags.DEFINE_float('min_sampling_rate', 20.0, 'Lowest input rate accepted, Hz (lower ones are rejected).')
+flags.DEFINE_float('max_gap_s', 0.1, 'Longest gap inside the window that is interpolated, s.')
+flags.DEFINE_float('max_pad_s', 15.0, 'Longest tail shortfall of the window that is zero-padded, s.')
+flags.DEFINE_enum('p_fallback', 'travel_time', ['travel_time', 'none'], 'When no pick is given and '
+                  'STA/LTA finds none: origin + distance/6 km/s (origin if the distance is unknown), '
+                  'flagged in p_method; or reject the record.')
+flags.DEFINE_float('sta_lta_threshold', 3.0, 'STA/LTA trigger ratio.')
+flags.DEFINE_string('split', None, 'SeisBench format only: keep this split (train/dev/test).')
+flags.DEFINE_list('split_boundaries', [], 'Chronological split: increasing origin-time boundaries '
+                  '(e.g. 2017-01-01 for the paper\'s train < 2017 <= test); writes a split column.')
+flags.DEFINE_list('split_names', ['train', 'test'], 'Names of the splits, one more than boundaries or fractions.')
+flags.DEFINE_list('random_split', [], 'Seeded event-grouped random split: fractions of events, e.g. 0.8,0.2.')
+flags.DEFINE_integer('split_seed', 0, 'Seed of --random_split.')
+flags.DEFINE_integer('progress_every', 100, 'Print progress every this many records.')
+
+
+def _options() -> ingest.PrepareOptions:
+  config = preprocess.PreprocessConfig(
+      window_s=FLAGS.window_s, sampling_rate=FLAGS.sampling_rate, detrend_degree=FLAGS.detrend_degree,
+      max_distance_km=FLAGS.max_distance_km if FLAGS.max_distance_km > 0 else None,
+      min_sampling_rate=FLAGS.min_sampling_rate, max_gap_s=FLAGS.max_gap_s, max_pad_s=FLAGS.max_pad_s)
+  catalog = catalog_lib.read_catalog(FLAGS.catalog) if FLAGS.catalog else None
+  inventory = obspy.read_inventory(FLAGS.inventory) if FLAGS.inventory else None
+  return ingest.PrepareOptions(
+      preprocess=config, picker=picking.PickerConfig(threshold=FLAGS.sta_lta_threshold),
+      event_type_map=labels_lib.parse_mapping(FLAGS.event_type_map), p_fallback=FLAGS.p_fallback,
+      catalog=catalog, inventory=inventory)
+
+
+def _input_records(root: pathlib.Path) -> list[records_table.InputRecord]:
+  if FLAGS.records:
+    table = pathlib.Path(FLAGS.records)
+    table = table if table.is_absolute() else root / table
+    return records_table.read_records_table(table, root, labels_lib.parse_mapping(FLAGS.column_map))
+  files = sorted(p for p in root.rglob('*') if p.is_file() and p.suffix.lower() not in ('.csv', '.txt', '.xml', '.md'))
+  return records_table.records_from_files(files)
+
+
+def _progress(total: int | None, started: float):
+  def report(done: int, accepted: int, rejected: int) -> None:
+    if done % FLAGS.progress_every == 0 or done == total:
+      rate = done / max(time.perf_counter() - started, 1e-9)
+      print(f'  {done}/{total or "?"} records, {accepted} accepted, {rejected} rejected ({rate:.1f} records/s)',
+            file=sys.stderr, flush=True)
+  return report
+
+
+def prepare(root: pathlib.Path, output: pathlib.Path) -> dict[str, int]:
+  """Prepare the input under ``root`` into ``output`` and print the counts.
+
+  Returns:
+    {'input', 'accepted', 'rejected'} counts.
+
+  Raises:
+    ValueError, FileNotFoundError: for bad flags or an unusable records table,
+      naming the flag or file (bad records are rejections, not errors).
+  """
+  if FLAGS.split_boundaries and FLAGS.random_split:
+    raise ValueError('--split_boundaries and --random_split are exclusive')
+  started = time.perf_counter()
+  options = _options()
+  if FLAGS.format == 'seisbench':
+    records, rejected = seisbench.read_dataset(root, split=FLAGS.split, event_type_map=options.event_type_map,
+                                               config=options.preprocess, progress=_progress(None, started))
+    total = len(records or ()) + len(rejected)
+  else:
+    inputs = _input_records(root)
+    total = len(inputs)
+    print(f'{total} input records from {sum(len(r.files) for r in inputs)} files', flush=True)
+    output.mkdir(parents=True, exist_ok=True)
+    spool = output / 'waveforms.spool'  # windows on disk as they come: memory stays bounded
+    records, rejected = ingest.prepare_records(inputs, options, progress=_progress(total, started),
+                                               spool_path=spool)
+  if records is None:
+    print(f'no record accepted; writing only {output}/rejected.csv')
+    output.mkdir(parents=True, exist_ok=True)
+    save_rejections_only(output, rejected)
+  else:
+    records = with_split_column(records)
+    save_prepared(output, records, rejected)
+  if FLAGS.format != 'seisbench':
+    spool.unlink(missing_ok=True)
+  accepted = len(records) if records is not None else 0
+  elapsed = time.perf_counter() - started
+  print(f'input {total}: accepted {accepted}, rejected {len(rejected)} '
+        f'({elapsed:.1f} s, {total / max(elapsed, 1e-9):.1f} records/s) -> {output}')
+  if records is not None:
+    print(f'  accepted by class: tectonic {records.class_counts()[0]}, non-tectonic {records.class_counts()[1]}')
+    if 'p_method' in records.extra:
+      methods = collections.Counter(m.split(' ')[0] for m in records.extra['p_method'])
+      print('  P onset methods: ' + ', '.join(f'{k} {v}' for k, v in methods.most_common()))
+    if 'split' in records.extra:
+      print('  split: ' + ', '.join(f'{k} {v}' for k, v in collections.Counter(records.extra['split']).items()))
+  for reason, count in ingest.reason_counts(rejected).items():
+    print(f'  rejected {count:5d}: {reason}')
+  return {'input': total, 'accepted': accepted, 'rejected': len(rejected)}
+
+
+def with_split_column(records: RecordSet) -> RecordSet:
+  """``records`` with a 'split' column from the split flags (unchanged without them).
+
+  Raises:
+    ValueError: from the split functions (e.g. names not matching boundaries).
+  """
+  if FLAGS.split_boundaries:
+    indices = splits.chronological_split(records, FLAGS.split_boundaries, FLAGS.split_names)
+  elif FLAGS.random_split:
+    indices = splits.event_grouped_random_split(records, [float(f) for f in FLAGS.random_split],
+                                                seed=FLAGS.split_seed, names=FLAGS.split_names)
+  else:
+    return records
+  column = np.empty(len(records), dtype=object)
+  for name, index in indices.items():
+    column[index] = name
+  return dataclasses.replace(records, extra={**records.extra, 'split': column.astype(str)})
+
+
+def save_rejections_only(output: pathlib.Path, rejected) -> None:
+  """rejected.csv for a run where nothing was accepted (no waveforms to write)."""
+  with open(output / 'rejected.csv', 'w', newline='') as f:
+    writer = csv.DictWriter(f, fieldnames=['record', 'file', 'reason'])
+    writer.writeheader()
+    writer.writerows(rejected)
+
+
+def main(argv):
+  del argv
+  try:
+    prepare(pathlib.Path(FLAGS.input), pathlib.Path(FLAGS.output))
+  except (ValueError, FileNotFoundError) as error:
+    raise app.UsageError(str(error)) from None
+
+
+if __name__ == '__main__':
+  app.run(main)

@@ -1,0 +1,409 @@
+"""Real files to the paper's windows: read with ObsPy, label, pick, preprocess, report.
+
+``prepare_records`` turns input records (``records_table``) into a ``RecordSet`` of
+(window_samples, 3) windows plus one rejection line per input record that was not
+accepted, so accepted + rejected = input. One bad file never stops a run: any error
+while reading or processing a record becomes that record's rejection reason.
+
+Declared policies (see ``preprocess`` for the signal steps):
+  - labels: the table's/catalog's event type (``labels``); a bare 0/1 label column
+    is used when there is no type; a type that contradicts the label is rejected;
+  - several traces for one component (location codes 00/10, ...): the highest
+    rate, then the longest, is kept and the choice written in ``notes``;
+  - a component with NaN/inf samples, a too-low rate or segments at different
+    rates is dropped (zero-filled, reason in ``notes``); the record is rejected
+    with those reasons when no component is left;
+  - P onset, first found of: table column ('table'), catalog pick ('catalog'),
+    SAC header a/t0..t9 ('sac:<name>'), STA/LTA ('sta_lta'); without any, the
+    fallback is the origin time plus the travel time at 6 km/s when the distance
+    is known ('fallback:travel_time') or the origin time ('fallback:origin'),
+    both flagged in ``p_method`` (``p_fallback='none'`` rejects instead);
+  - channel dropout: missing or flat components are zero-filled; ``channels_present``
+    lists the components that carry signal.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import pathlib
+import re
+import warnings
+from typing import Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+import obspy
+
+from ganet_jax import conventions
+from ganet_jax.data import catalog as catalog_lib
+from ganet_jax.data import labels as labels_lib
+from ganet_jax.data import picking
+from ganet_jax.data import preprocess
+from ganet_jax.data.preprocess import PreprocessConfig, RecordRejected
+from ganet_jax.data.records import RecordSet
+from ganet_jax.data.records_table import InputRecord
+
+FALLBACK_P_VELOCITY_KM_S = 6.0
+MANIFEST_COLUMNS = ('file', 'network', 'station', 'location', 'channels', 'p_onset', 'p_method',
+                    'distance_km', 'channels_present', 'sampling_rate_in', 'padded_s', 'notes')
+
+
+@dataclasses.dataclass(frozen=True)
+class PrepareOptions:
+  """Everything besides the signal parameters that decides how records are prepared."""
+  preprocess: PreprocessConfig = PreprocessConfig()
+  picker: picking.PickerConfig = picking.PickerConfig()
+  event_type_map: Mapping[str, str] = dataclasses.field(default_factory=dict)
+  p_fallback: str = 'travel_time'  # or 'none'
+  catalog: Sequence[catalog_lib.CatalogEvent] | None = None
+  inventory: obspy.Inventory | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class PreparedRecord:
+  """One accepted record: its window, labels and manifest columns (``extra``)."""
+  window: np.ndarray | None  # (window_samples, 3) float32; None once spooled to disk
+  label: int
+  event_id: str
+  event_type: str
+  origin_time: obspy.UTCDateTime
+  record_id: str
+  extra: dict[str, str]
+
+
+def parse_float(text: str) -> float | None:
+  """A finite float from table text, or None for blank/unparsable/non-finite."""
+  try:
+    value = float(text)
+  except (TypeError, ValueError):
+    return None
+  return value if math.isfinite(value) else None
+
+
+def _time(text: str, what: str) -> obspy.UTCDateTime | None:
+  if not text:
+    return None
+  try:
+    return obspy.UTCDateTime(text)
+  except Exception:  # ObsPy raises several types for unparsable times.
+    raise RecordRejected(f'{what} {text!r} is not a time') from None
+
+
+def read_streams(record: InputRecord) -> tuple[obspy.Stream, list[str]]:
+  """All traces of the record's files, and a note per file unreadable or read with a warning.
+
+  Raises:
+    RecordRejected: when no file gives a trace (reasons of each file joined).
+  """
+  stream, problems = obspy.Stream(), []
+  for path in record.files:
+    try:
+      if not path.is_file():
+        raise FileNotFoundError('file not found')
+      with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        read = obspy.read(str(path))
+      # ObsPy reports a truncated MiniSEED file as a warning and returns what it read.
+      problems += [f'{path.name}: {w.category.__name__}: {str(w.message)[:160]}' for w in caught]
+      if not len(read) or all(tr.stats.npts == 0 for tr in read):
+        raise ValueError('no samples')
+      stream += read
+    except Exception as error:  # a corrupt file is a reason, not a crash
+      problems.append(f'{path.name}: unreadable ({type(error).__name__}: {str(error)[:120]})')
+  if not len(stream):
+    raise RecordRejected(' | '.join(problems) or 'no files')
+  return stream, problems
+
+
+def choose_traces(stream: obspy.Stream) -> tuple[dict[int, obspy.Stream], list[str]]:
+  """Per component slot (Z, N, E) the traces of one SEED id, with notes on what was left.
+
+  Raises:
+    RecordRejected: when no trace has a Z/N/E/1/2 component code.
+  """
+  by_slot: dict[int, dict[str, obspy.Stream]] = {}
+  unknown = set()
+  for trace in stream:
+    if trace.stats.npts == 0:
+      continue
+    slot = preprocess.component_slot(trace.stats.channel)
+    if slot is None:
+      unknown.add(trace.id)
+      continue
+    by_slot.setdefault(slot, {}).setdefault(trace.id, obspy.Stream()).append(trace)
+  notes = [f'unknown channel {i} left out' for i in sorted(unknown)]
+  if not by_slot:
+    raise RecordRejected(f'no Z/N/E/1/2 channel among {sorted(unknown)}')
+  chosen = {}
+  for slot, ids in by_slot.items():
+    best = max(ids, key=lambda i: (ids[i][0].stats.sampling_rate, sum(t.stats.npts for t in ids[i]), i))
+    if len(ids) > 1:
+      notes.append(f'kept {best} of {sorted(ids)}')
+    chosen[slot] = ids[best]
+  return chosen, notes
+
+
+def merged_at_rate(traces: obspy.Stream, config: PreprocessConfig) -> tuple[obspy.Trace, list]:
+  """One gap-filled trace at the output rate and the gap intervals of the input.
+
+  Raises:
+    RecordRejected: for NaN/inf samples, a too-low rate, or traces whose rates differ.
+  """
+  rates = {t.stats.sampling_rate for t in traces}
+  if len(rates) > 1:
+    raise RecordRejected(f'{traces[0].id}: segments at different rates {sorted(rates)}')
+  for trace in traces:
+    preprocess.check_finite(trace)
+  merged = traces.copy().merge(method=1)[0]
+  gaps = preprocess.gap_intervals(merged)
+  filled = preprocess.fill_gaps(merged)
+  return preprocess.resample(filled, config.sampling_rate, config.min_sampling_rate), gaps
+
+
+def common_span(traces: dict[int, obspy.Trace]) -> tuple[obspy.UTCDateTime, dict[int, np.ndarray]]:
+  """Start time and same-length sample arrays of all components (same rate)."""
+  rate = next(iter(traces.values())).stats.sampling_rate
+  start = max(t.stats.starttime for t in traces.values())
+  end = min(t.stats.endtime for t in traces.values())
+  if end <= start:
+    raise RecordRejected('components do not overlap in time')
+  n = int(math.floor((end - start) * rate)) + 1
+  arrays = {}
+  for slot, trace in traces.items():
+    first = int(round((start - trace.stats.starttime) * rate))
+    arrays[slot] = np.asarray(trace.data[first:first + n], dtype=np.float64)
+  n = min(len(a) for a in arrays.values())
+  return start, {slot: a[:n] for slot, a in arrays.items()}
+
+
+def record_label(record: InputRecord, event: catalog_lib.CatalogEvent | None,
+                 type_map: Mapping[str, str]) -> tuple[int, str]:
+  """(label, event type) from the table or catalog type, checked against a label column.
+
+  Raises:
+    RecordRejected: unknown type, a label that is not 0/1, or type and label disagreeing.
+  """
+  event_type = record.field('event_type') or (event.event_type if event else '')
+  given = record.field('label')
+  if event_type:
+    label = labels_lib.label_for_event_type(event_type, type_map)
+    if given and given != str(label):
+      raise RecordRejected(f'event type {event_type!r} means label {label} but the label column says {given!r}')
+    return label, event_type
+  if given not in ('0', '1'):
+    raise RecordRejected(f'no event type and label {given!r} is not 0 or 1')
+  return int(given), 'earthquake' if given == '0' else 'non-tectonic'
+
+
+def record_distance_km(record: InputRecord, traces: dict[int, obspy.Stream], origin: obspy.UTCDateTime,
+                       event: catalog_lib.CatalogEvent | None, inventory) -> float | None:
+  """Epicentral distance from the table, else from event and station coordinates."""
+  given = parse_float(record.field('distance_km'))
+  if given is not None:
+    return given
+  sac = next(iter(traces.values()))[0].stats.get('sac', {})
+  def first(*values):
+    return next((v for v in values if v is not None and math.isfinite(v) and v != -12345.0), None)
+  ev_lat = first(parse_float(record.field('event_latitude')), event.latitude if event else None, sac.get('evla'))
+  ev_lon = first(parse_float(record.field('event_longitude')), event.longitude if event else None, sac.get('evlo'))
+  trace = next(iter(traces.values()))[0]
+  station = catalog_lib.station_coordinates(inventory, trace.stats.network, trace.stats.station, origin)
+  st_lat = first(parse_float(record.field('station_latitude')), station[0] if station else None, sac.get('stla'))
+  st_lon = first(parse_float(record.field('station_longitude')), station[1] if station else None, sac.get('stlo'))
+  if None in (ev_lat, ev_lon, st_lat, st_lon):
+    if sac.get('dist') is not None and float(sac['dist']) != -12345.0:
+      return float(sac['dist'])
+    return None
+  return preprocess.epicentral_distance_km(ev_lat, ev_lon, st_lat, st_lon)
+
+
+def p_onset(record: InputRecord, traces: dict[int, obspy.Stream], picking_trace: obspy.Trace,
+            origin: obspy.UTCDateTime, distance_km: float | None,
+            event: catalog_lib.CatalogEvent | None, options: PrepareOptions) -> tuple[obspy.UTCDateTime, str]:
+  """The P onset and how it was found (see the module docstring for the order).
+
+  Raises:
+    RecordRejected: when the picker fails and ``options.p_fallback == 'none'``.
+  """
+  given = _time(record.field('p_time'), 'P time')
+  if given is not None:
+    return given, 'table'
+  trace = next(iter(traces.values()))[0]
+  if event is not None:
+    key = f'{trace.stats.network}.{trace.stats.station}'
+    if key in event.p_picks:
+      return event.p_picks[key], 'catalog'
+  for slot in sorted(traces):
+    found = picking.sac_pick(traces[slot][0])
+    if found:
+      return found
+  preprocess.check_covers_origin(picking_trace.stats.starttime, picking_trace.stats.npts,
+                                 picking_trace.stats.sampling_rate, origin, options.preprocess)
+  try:
+    return picking.sta_lta_onset(picking_trace, origin, distance_km, options.picker), 'sta_lta'
+  except RecordRejected as error:
+    if options.p_fallback == 'none':
+      raise
+    if distance_km is not None:
+      return origin + distance_km / FALLBACK_P_VELOCITY_KM_S, f'fallback:travel_time ({error})'
+    return origin, f'fallback:origin ({error})'
+
+
+def prepare_record(record: InputRecord, options: PrepareOptions) -> PreparedRecord:
+  """One input record to its window and manifest row.
+
+  Raises:
+    RecordRejected: with the first reason the record cannot be used, followed by
+      the notes gathered until then in brackets (e.g. a file read as truncated).
+  """
+  notes: list[str] = []
+  try:
+    return _prepare_record(record, options, notes)
+  except RecordRejected as error:
+    if notes:
+      raise RecordRejected(f'{error} [{"; ".join(notes)}]') from None
+    raise
+
+
+def _prepare_record(record: InputRecord, options: PrepareOptions, notes: list[str]) -> PreparedRecord:
+  config = options.preprocess
+  stream, read_notes = read_streams(record)
+  notes += read_notes
+  chosen, choice_notes = choose_traces(stream)
+  notes += choice_notes
+  first_trace = next(iter(chosen.values()))[0]
+  origin = _time(record.field('origin_time'), 'origin time') or picking.sac_origin(first_trace)
+  event = None
+  if options.catalog is not None:
+    span = (min(t.stats.starttime for t in stream), max(t.stats.endtime for t in stream))
+    event = catalog_lib.find_event(list(options.catalog), record.field('event_id'), origin, span)
+    origin = origin or event.origin_time
+  if origin is None:
+    raise RecordRejected('no origin time (table column, SAC o header or catalog)')
+  label, event_type = record_label(record, event, options.event_type_map)
+  event_id = record.field('event_id') or (event.event_id if event else '') or str(origin)
+  distance_km = record_distance_km(record, chosen, origin, event, options.inventory)
+  preprocess.check_distance(distance_km, config.max_distance_km)
+  resampled, gaps, failures = {}, [], []
+  for slot, traces in chosen.items():
+    try:
+      resampled[slot], slot_gaps = merged_at_rate(traces, config)
+      gaps += slot_gaps
+    except RecordRejected as error:
+      failures.append(str(error))
+  if not resampled:
+    raise RecordRejected(' | '.join(failures))
+  notes += [f'component dropped: {reason}' for reason in failures]
+  start, arrays = common_span(resampled)
+  flat = {slot for slot, a in arrays.items() if preprocess.standardise(a)[1]}
+  if len(flat) == len(arrays):
+    raise RecordRejected('all channels flat (zero variance)')
+  pick_slot = min(set(arrays) - flat)  # Z when it carries signal
+  pick_trace = obspy.Trace(arrays[pick_slot], header={'starttime': start, 'sampling_rate': config.sampling_rate})
+  onset, method = p_onset(record, chosen, pick_trace, origin, distance_km, event, options)
+  windows = {slot: preprocess.cut_window(a, start, config.sampling_rate, onset, config) for slot, a in arrays.items()}
+  n_real = len(next(iter(windows.values())))
+  preprocess.check_gaps(gaps, onset, onset + n_real / config.sampling_rate, config.max_gap_s)
+  channels = {}
+  for slot, data in windows.items():
+    channels[slot], dead = preprocess.window_from_trace_data(data, config)
+    if dead:
+      flat.add(slot)
+  window, _ = preprocess.assemble_components(channels, config.window_samples)
+  present = ''.join(c for i, c in enumerate('ZNE') if i in channels and i not in flat)
+  if flat:
+    notes.append('flat ' + ''.join('ZNE'[s] for s in sorted(flat)))
+  stats = first_trace.stats
+  return PreparedRecord(
+      window=window, label=label, event_id=event_id, event_type=event_type, origin_time=origin,
+      record_id=f'{event_id}.{stats.network}.{stats.station}.{stats.location}.{stats.channel[:-1]}',
+      extra={'file': record.file_names, 'network': stats.network, 'station': stats.station,
+             'location': stats.location,
+             'channels': ';'.join(chosen[s][0].stats.channel for s in sorted(resampled)),
+             'p_onset': str(onset), 'p_method': method,
+             'distance_km': '' if distance_km is None else f'{distance_km:.2f}',
+             'channels_present': present,
+             'sampling_rate_in': ';'.join(f'{chosen[s][0].stats.sampling_rate:g}' for s in sorted(resampled)),
+             'padded_s': f'{(config.window_samples - n_real) / config.sampling_rate:.2f}',
+             'notes': '; '.join(notes)})
+
+
+def prepare_records(records: Iterable[InputRecord], options: PrepareOptions,
+                    progress: Callable[[int, int, int], None] | None = None,
+                    spool_path: str | pathlib.Path | None = None,
+                    ) -> tuple[RecordSet | None, list[dict[str, str]]]:
+  """Prepare every input record; rejected ones get a line with their reason.
+
+  Args:
+    records: the input records.
+    options: preprocessing, picking and labelling options.
+    progress: called as ``progress(done, accepted, rejected)`` after each record.
+    spool_path: when given, windows are appended to this raw float32 file as they
+      are made and the result's waveforms are a read-only memmap of it, so memory
+      stays bounded however many records are prepared.
+
+  Returns:
+    (accepted records or None when none was accepted, rejection lines
+    {record, file, reason}).
+  """
+  prepared, rejected = [], []
+  spool = open(spool_path, 'wb') if spool_path else None
+  try:
+    for done, record in enumerate(records, 1):
+      try:
+        result = prepare_record(record, options)
+      except Exception as error:  # every failure is a reported rejection, never a crash
+        reason = str(error) if isinstance(error, RecordRejected) else f'{type(error).__name__}: {error}'
+        name = record.files[0].stem if len(record.files) == 1 else f'{record.files[0].stem} +{len(record.files) - 1} files'
+        rejected.append({'record': name, 'file': record.file_names, 'reason': reason})
+      else:
+        if spool:
+          spool.write(np.ascontiguousarray(result.window, np.float32).tobytes())
+          result = dataclasses.replace(result, window=None)
+        prepared.append(result)
+      if progress:
+        progress(done, len(prepared), len(rejected))
+  finally:
+    if spool:
+      spool.close()
+  waveforms = None
+  if spool and prepared:
+    shape = (len(prepared), options.preprocess.window_samples, len(conventions.COMPONENT_ORDER))
+    waveforms = np.memmap(spool_path, np.float32, 'r', shape=shape)
+  return to_record_set(prepared, waveforms), rejected
+
+
+def to_record_set(prepared: Sequence[PreparedRecord], waveforms: np.ndarray | None = None) -> RecordSet | None:
+  """A RecordSet of the prepared records (None for an empty list).
+
+  Args:
+    prepared: the records, in order.
+    waveforms: their windows when already stacked (e.g. spooled to disk);
+      else the records' own windows are stacked.
+  """
+  if not prepared:
+    return None
+  return RecordSet(
+      waveforms=np.stack([p.window for p in prepared]) if waveforms is None else waveforms,
+      labels=np.array([p.label for p in prepared], np.int32),
+      event_ids=np.array([p.event_id for p in prepared]),
+      origin_times=np.array([np.datetime64(p.origin_time.datetime, 'ms') for p in prepared]),
+      event_types=np.array([p.event_type for p in prepared]),
+      record_ids=np.array([p.record_id for p in prepared]),
+      extra={k: np.array([p.extra[k] for p in prepared]) for k in prepared[0].extra})
+
+
+def reason_counts(rejected: Iterable[Mapping[str, str]]) -> dict[str, int]:
+  """Rejections counted by reason kind (the reason with its numbers and names stripped)."""
+  counts: dict[str, int] = {}
+  for line in rejected:
+    kind = reason_kind(line['reason'])
+    counts[kind] = counts.get(kind, 0) + 1
+  return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
+def reason_kind(reason: str) -> str:
+  """A reason's category: its first clause without notes, trace id, numbers or times."""
+  first_clause = reason.split(' [')[0].split(' | ')[0]
+  text = re.sub(r'^[\w\-]*\.[\w\-]*\.[\w\-]*\.[\w\-]*: ', '', first_clause)
+  return re.sub(r'[-+]?\d[\d.:\-TZ]*', '#', text).strip()

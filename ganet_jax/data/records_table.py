@@ -1,0 +1,144 @@
+"""The records table: one CSV row per file (or per station record) and its column names.
+
+Column names differ between sources, so each field the preparation needs is
+looked up under a few usual spellings (``COLUMN_CANDIDATES``) unless a flag names
+the column. Rows of one station's recording of one event (e.g. the BHZ, BHN and
+BHE files of a 3-component record) are grouped into one input record.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import pathlib
+from typing import Mapping, Sequence
+
+# Field -> column names tried in order when no explicit mapping is given.
+COLUMN_CANDIDATES = {
+    'file': ('file', 'path', 'fpath', 'filename', 'trace_file'),
+    'event_id': ('event_id', 'event', 'evid', 'source_id', 'event_dir'),
+    'origin_time': ('origin_time', 'origin', 'source_origin_time', 'event_time'),
+    'event_type': ('event_type', 'source_type', 'type'),
+    'label': ('label',),
+    'p_time': ('p_time', 'p_arrival_time', 'p_onset', 'p_pick'),
+    'event_latitude': ('event_latitude', 'evla', 'source_latitude_deg', 'latitude'),
+    'event_longitude': ('event_longitude', 'evlo', 'source_longitude_deg', 'longitude'),
+    'station_latitude': ('station_latitude', 'stla', 'station_latitude_deg'),
+    'station_longitude': ('station_longitude', 'stlo', 'station_longitude_deg'),
+    'distance_km': ('distance_km', 'dist_km', 'epicentral_distance_km', 'path_ep_distance_km'),
+    'network': ('network', 'net', 'station_network_code'),
+    'station': ('station', 'sta', 'station_code'),
+    'location': ('location', 'loc', 'station_location_code'),
+    'channel': ('channel', 'cha'),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class InputRecord:
+  """One station's recording of one event: the unit that is accepted or rejected.
+
+  Attributes:
+    files: paths of the record's files (one per component, or one holding all).
+    rows: the table rows (field -> value, '' when absent), one per file.
+  """
+  files: tuple[pathlib.Path, ...]
+  rows: tuple[Mapping[str, str], ...]
+
+  def field(self, name: str) -> str:
+    """The first non-empty value of ``name`` among the rows, or ''."""
+    return next((row.get(name, '') for row in self.rows if row.get(name, '')), '')
+
+  @property
+  def file_names(self) -> str:
+    return ';'.join(str(f) for f in self.files)
+
+
+def resolve_columns(header: Sequence[str], overrides: Mapping[str, str] | None = None) -> dict[str, str]:
+  """Field -> column name for this table's header.
+
+  Args:
+    header: the table's column names.
+    overrides: field -> column given by the user (flags); must exist in ``header``.
+
+  Returns:
+    The fields found (absent optional fields are left out).
+
+  Raises:
+    ValueError: naming an override column that the table lacks, or a table
+      without a file column or without both event type and label.
+  """
+  overrides = dict(overrides or {})
+  unknown = [f for f in overrides if f not in COLUMN_CANDIDATES]
+  if unknown:
+    raise ValueError(f'unknown fields {unknown}; mappable fields: {sorted(COLUMN_CANDIDATES)}')
+  resolved = {}
+  for field, candidates in COLUMN_CANDIDATES.items():
+    if field in overrides:
+      if overrides[field] not in header:
+        raise ValueError(f'column {overrides[field]!r} (for {field}) not in the records table; '
+                         f'columns: {list(header)}')
+      resolved[field] = overrides[field]
+      continue
+    found = next((c for c in candidates if c in header), None)
+    if found:
+      resolved[field] = found
+  if 'file' not in resolved:
+    raise ValueError(f'records table has no file column (tried {COLUMN_CANDIDATES["file"]}); '
+                     f'name it with --column_map=file=<column>')
+  if 'event_type' not in resolved and 'label' not in resolved:
+    raise ValueError('records table has neither an event type nor a label column; name one with '
+                     '--column_map=event_type=<column> or --column_map=label=<column>')
+  return resolved
+
+
+def read_records_table(path: str | pathlib.Path, base_dir: str | pathlib.Path | None = None,
+                       overrides: Mapping[str, str] | None = None) -> list[InputRecord]:
+  """Input records from a CSV table, file paths resolved against ``base_dir``.
+
+  Rows sharing event, network, station, location and band/instrument code (the
+  channel code without its component letter) form one record; rows without
+  station columns are a record each.
+
+  Raises:
+    ValueError: from ``resolve_columns``, naming the table.
+  """
+  path = pathlib.Path(path)
+  base_dir = pathlib.Path(base_dir) if base_dir else path.parent
+  with open(path, newline='') as f:
+    reader = csv.DictReader(f)
+    try:
+      columns = resolve_columns(reader.fieldnames or [], overrides)
+    except ValueError as error:
+      raise ValueError(f'{path}: {error}') from None
+    rows = [{field: (row.get(column) or '').strip() for field, column in columns.items()} for row in reader]
+  return group_rows(rows, base_dir)
+
+
+def group_rows(rows: Sequence[Mapping[str, str]], base_dir: pathlib.Path) -> list[InputRecord]:
+  """Rows grouped into station records, in first-appearance order.
+
+  A row joins the first record of its key that lacks its channel code, so two
+  files of the same channel (e.g. two recordings listed twice) stay two records.
+  """
+  groups: dict[tuple, list[list]] = {}
+  order: list[list] = []
+  for index, row in enumerate(rows):
+    if row.get('station') and row.get('channel'):
+      key = (row.get('event_id') or row.get('origin_time'), row.get('network', ''), row['station'],
+             row.get('location', ''), row['channel'][:-1])
+    else:
+      key = (index,)
+    candidates = groups.setdefault(key, [])
+    group = next((g for g in candidates if all(r.get('channel') != row.get('channel') for r in g)), None)
+    if group is None:
+      group = []
+      candidates.append(group)
+      order.append(group)
+    group.append(row)
+  return [InputRecord(files=tuple(base_dir / row['file'] for row in group), rows=tuple(group))
+          for group in order]
+
+
+def records_from_files(paths: Sequence[pathlib.Path]) -> list[InputRecord]:
+  """One input record per file, for folders given without a table (SAC headers/catalog supply the rest)."""
+  return [InputRecord(files=(p,), rows=({'file': str(p)},)) for p in paths]
