@@ -44,12 +44,14 @@ def depthwise_conv1d(x: jax.Array, kernel: jax.Array, *, stride: int = 1) -> jax
   out_length = -(-length // stride)
   left, right = same_padding(length, kernel_size, stride)
   pad = [(0, 0)] * (x.ndim - 2) + [(left, right), (0, 0)]
-  padded = jnp.pad(x, pad)
-  taps = []
-  for k in range(kernel_size):
-    window = jax.lax.slice_in_dim(padded, k, k + (out_length - 1) * stride + 1, stride, axis=-2)
-    taps.append(window[..., None] * kernel[k].astype(x.dtype))
-  out = sum(taps[1:], taps[0])
+  # the scope lets ganet_jax.complexity count these multiplications as MACs
+  with jax.named_scope('depthwise_conv1d'):
+    padded = jnp.pad(x, pad)
+    taps = []
+    for k in range(kernel_size):
+      window = jax.lax.slice_in_dim(padded, k, k + (out_length - 1) * stride + 1, stride, axis=-2)
+      taps.append(window[..., None] * kernel[k].astype(x.dtype))
+    out = sum(taps[1:], taps[0])
   return out.reshape(*out.shape[:-2], channels * multiplier)
 
 

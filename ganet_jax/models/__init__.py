@@ -1,17 +1,41 @@
-"""Network families: GA-Net, its ablations and (with the baselines) Table 1's comparison networks.
+"""Network families: GA-Net, its ablations and Table 1's comparison networks.
 
 ``MODELS`` maps the ``--model`` flag's names to constructors; every entry builds a
 Linen module taking ``(batch, time, channels)`` and ``train=`` and returning logits.
+``TABLE1_PARAMETERS`` holds the trainable-parameter counts Table 1 prints for them.
 """
 
 import functools
 
+from ganet_jax.models.capsnet import CapsNet1D
 from ganet_jax.models.ganet import BOTTLENECKS, CBAM_POSITIONS, BottleneckConfig, GANet
+from ganet_jax.models.googlenet import GoogLeNet1D
+from ganet_jax.models.plain_cnns import PlainCNN, cnn_barama2023, cnn_liu2020, cnn_zhu2023, vgg_jia2022
+from ganet_jax.models.resnet import ResNet1D
 
 MODELS = {
     'ganet': GANet,
     'ganet_without_ghost': functools.partial(GANet, use_ghost=False),
     'ganet_without_cbam': functools.partial(GANet, cbam_positions=()),
+    'capsnet': CapsNet1D,
+    'cnn_liu2020': cnn_liu2020,
+    'vgg': vgg_jia2022,
+    'resnet': ResNet1D,
+    'googlenet': GoogLeNet1D,
+    'cnn_barama2023': cnn_barama2023,
+    'cnn_zhu2023': cnn_zhu2023,
+}
+
+# Table 1's "Parameters" column; 'vgg' is printed as 11.37K (see vgg_jia2022 on why that looks like a typo).
+TABLE1_PARAMETERS = {
+    'capsnet': 40.32e3,
+    'cnn_liu2020': 1.36e6,
+    'vgg': 11.37e3,
+    'resnet': 7.13e6,
+    'googlenet': 5.12e6,
+    'cnn_barama2023': 5.20e6,
+    'cnn_zhu2023': 80.06e3,
+    'ganet': 1.57e6,
 }
 
 

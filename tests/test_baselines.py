@@ -1,0 +1,54 @@
+"""Table 1's comparison networks: parameter counts and that each one runs, trains and is registered."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from ganet_jax.complexity import model_parameter_count
+from ganet_jax.models import MODELS, TABLE1_PARAMETERS, build_model
+
+BASELINES = ['capsnet', 'cnn_liu2020', 'vgg', 'resnet', 'googlenet', 'cnn_barama2023', 'cnn_zhu2023']
+SHORT = (2, 512, 3)  # short records: compiling the full-length networks is slow on CPU
+
+
+def _cheap_variables(model, x):
+  """Variables of the right structure filled by NumPy: a jitted random init compiles slowly."""
+  rng = np.random.default_rng(0)
+  abstract = jax.eval_shape(model.init, jax.random.key(1), x)
+  fill = lambda path, leaf: (np.ones(leaf.shape, leaf.dtype) if 'var' in jax.tree_util.keystr(path)
+                             else (0.1 * rng.standard_normal(leaf.shape)).astype(leaf.dtype))
+  return jax.tree_util.tree_map_with_path(fill, abstract)
+
+
+@pytest.mark.parametrize('name', BASELINES)
+def test_parameter_count_within_10_percent_of_table1(name):
+  count = model_parameter_count(build_model(name))  # one 10000 x 3 record
+  assert abs(count - TABLE1_PARAMETERS[name]) / TABLE1_PARAMETERS[name] < 0.10, count
+
+
+@pytest.mark.parametrize('name', BASELINES)
+def test_applies_in_both_modes_with_the_ganet_interface(name):
+  model = build_model(name)
+  x = jax.random.normal(jax.random.key(0), SHORT)
+  variables = _cheap_variables(model, x)
+
+  def loss(params, x):
+    logits, updates = model.apply({**variables, 'params': params}, x, train=True, mutable=['batch_stats'],
+                                  rngs={'dropout': jax.random.key(3)})
+    return -jnp.mean(jax.nn.log_softmax(logits)[:, 0]), (logits, updates)
+
+  (value, (train_logits, updates)), grads = jax.jit(jax.value_and_grad(loss, has_aux=True))(variables['params'], x)
+  eval_logits = jax.jit(lambda v, x: model.apply(v, x, train=False))(variables, x)
+  assert train_logits.shape == eval_logits.shape == (2, 2)
+  assert np.isfinite(np.asarray(eval_logits)).all() and np.isfinite(float(value))
+  assert sum(float(jnp.abs(g).sum()) for g in jax.tree.leaves(grads)) > 0
+  # batch statistics move in training, as the 'batch_stats' collection promises
+  moved = [not np.allclose(a, b) for a, b in zip(jax.tree.leaves(updates['batch_stats']),
+                                                    jax.tree.leaves(variables['batch_stats']))]
+  assert any(moved)
+
+
+def test_every_baseline_is_registered_with_a_table1_figure():
+  assert set(BASELINES) <= set(MODELS)
+  assert set(BASELINES) | {'ganet'} == set(TABLE1_PARAMETERS)
