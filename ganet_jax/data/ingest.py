@@ -203,7 +203,7 @@ def record_distance_km(record: InputRecord, traces: dict[int, obspy.Stream], ori
     return given
   sac = next(iter(traces.values()))[0].stats.get('sac', {})
   def first(*values):
-    return next((v for v in values if v is not None and math.isfinite(v) and v != -12345.0), None)
+    return next((v for v in values if v is not None and math.isfinite(v) and v != picking.SAC_UNDEFINED), None)
   ev_lat = first(parse_float(record.field('event_latitude')), event.latitude if event else None, sac.get('evla'))
   ev_lon = first(parse_float(record.field('event_longitude')), event.longitude if event else None, sac.get('evlo'))
   trace = next(iter(traces.values()))[0]
@@ -211,7 +211,7 @@ def record_distance_km(record: InputRecord, traces: dict[int, obspy.Stream], ori
   st_lat = first(parse_float(record.field('station_latitude')), station[0] if station else None, sac.get('stla'))
   st_lon = first(parse_float(record.field('station_longitude')), station[1] if station else None, sac.get('stlo'))
   if None in (ev_lat, ev_lon, st_lat, st_lon):
-    if sac.get('dist') is not None and float(sac['dist']) != -12345.0:
+    if sac.get('dist') is not None and float(sac['dist']) != picking.SAC_UNDEFINED:
       return float(sac['dist'])
     return None
   return preprocess.epicentral_distance_km(ev_lat, ev_lon, st_lat, st_lon)

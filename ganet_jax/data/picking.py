@@ -16,7 +16,7 @@ from obspy.signal.trigger import recursive_sta_lta
 from ganet_jax.data.preprocess import RecordRejected
 
 SAC_PICK_HEADERS = ('a',) + tuple(f't{i}' for i in range(10))
-_SAC_UNDEFINED = -12345.0
+SAC_UNDEFINED = -12345.0  # SAC header value for "not set"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,7 +51,7 @@ def sac_pick(trace: obspy.Trace, headers: tuple[str, ...] = SAC_PICK_HEADERS
     return None
   for name in headers:
     value = sac.get(name)
-    if value is not None and np.isfinite(value) and float(value) != _SAC_UNDEFINED:
+    if value is not None and np.isfinite(value) and float(value) != SAC_UNDEFINED:
       # SAC times are relative to the reference time; ObsPy's starttime is reference + b.
       reference = trace.stats.starttime - float(sac.get('b', 0.0))
       return reference + float(value), f'sac:{name}'
@@ -62,7 +62,7 @@ def sac_origin(trace: obspy.Trace) -> obspy.UTCDateTime | None:
   """The SAC ``o`` header as an absolute time, if set."""
   sac = trace.stats.get('sac')
   value = sac.get('o') if sac else None
-  if value is None or float(value) == _SAC_UNDEFINED:
+  if value is None or float(value) == SAC_UNDEFINED:
     return None
   return trace.stats.starttime - float(sac.get('b', 0.0)) + float(value)
 
