@@ -37,7 +37,7 @@ flags.DEFINE_float('focal_gamma', 2.0, 'Focal loss exponent (with --loss=focal).
 flags.DEFINE_integer('seed', 0, 'Seed of initialisation, record order and dropout.')
 flags.DEFINE_string('test_from', '2017-01-01', 'Events from this origin time on are the test split.')
 flags.DEFINE_string('validation_from', None, 'Events from this time to --test_from are the validation split.')
-flags.DEFINE_integer('synthetic_events', 60, 'Events of the synthetic data set.', lower_bound=1)
+flags.DEFINE_integer('synthetic_events', 55, 'Events of the synthetic data set.', lower_bound=1)
 flags.DEFINE_integer('synthetic_samples', 10000, 'Samples per synthetic record.', lower_bound=16)
 flags.DEFINE_integer('data_seed', 0, 'Seed of the synthetic data set.')
 

@@ -42,12 +42,28 @@ def create_train_state(model: nn.Module, rng: jax.Array, input_shape: Sequence[i
   Returns:
     A ``TrainState`` at step 0.
   """
-  dummy = jnp.zeros((1, *input_shape[1:]), jnp.float32)
-  # jit: an eager init compiles every op separately, which is slow on CPU.
-  variables = jax.jit(functools.partial(model.init, train=False))(rng, dummy)
-  return TrainState.create(apply_fn=model.apply, params=variables['params'],
-                           batch_stats=variables.get('batch_stats', {}),
-                           tx=optax.adam(learning_rate))
+  variables = _init(model, rng, tuple(input_shape[1:]))
+  state = TrainState.create(apply_fn=model.apply, params=variables['params'],
+                            batch_stats=variables.get('batch_stats', {}), tx=adam(learning_rate))
+  # An int32 array, as the step returns it: a Python 0 would compile the step a second time.
+  return state.replace(step=jnp.zeros((), jnp.int32))
+
+
+@functools.lru_cache(maxsize=None)
+def adam(learning_rate: float) -> optax.GradientTransformation:
+  """optax.adam, one object per learning rate.
+
+  The optimizer is a static part of the state, so a new object per run would make
+  every run recompile the train step; sharing it lets runs of one model reuse it.
+  """
+  return optax.adam(learning_rate)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 2))
+def _init(model: nn.Module, rng: jax.Array, record_shape: tuple[int, ...]) -> Any:
+  # jit: an eager init compiles every op separately, which is slow on CPU; one
+  # jitted function (not one per call) lets runs of the same model share the compile.
+  return model.init(rng, jnp.zeros((1, *record_shape), jnp.float32), train=False)
 
 
 def train_step(state: TrainState, batch: Mapping[str, jax.Array], rng: jax.Array, *,

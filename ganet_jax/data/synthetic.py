@@ -53,7 +53,7 @@ STYLES = {
 }
 
 
-def make_synthetic(num_events: int = 60, *, seed: int = 0, samples: int = WINDOW_SAMPLES,
+def make_synthetic(num_events: int = 55, *, seed: int = 0, samples: int = WINDOW_SAMPLES,
                    stations_per_event: tuple[int, int] = (2, 4),
                    type_shares: tuple[float, float, float] = (0.6, 0.15, 0.25),
                    years: tuple[int, int] = (2009, 2018)) -> RecordSet:
@@ -62,8 +62,8 @@ def make_synthetic(num_events: int = 60, *, seed: int = 0, samples: int = WINDOW
   Args:
     num_events: events to simulate.
     seed: everything (types, times, distances, waveforms) derives from it.
-    samples: window length (10000 = 100 s at 100 Hz; tests use shorter windows,
-      which keep the first part of the same kind of record).
+    samples: window length (10000 = 100 s at 100 Hz; tests use shorter windows:
+      the same events, stations and source parameters, a shorter record).
     stations_per_event: inclusive range of records per event.
     type_shares: probabilities of earthquake, explosion, collapse.
     years: first and last year (inclusive) of the origin times.
@@ -90,8 +90,10 @@ def make_synthetic(num_events: int = 60, *, seed: int = 0, samples: int = WINDOW
                           replace=False)
     for station in stations:
       distance_km = rng.uniform(15, 200)
+      # A stream per record: the catalogue does not depend on the window length.
+      waveform_rng = np.random.default_rng([seed, len(columns['waveforms'])])
       columns['waveforms'].append(
-          _record(rng, STYLES[event_type], magnitude, distance_km, samples))
+          _record(waveform_rng, STYLES[event_type], magnitude, distance_km, samples))
       columns['labels'].append(TECTONIC if event_type == 'earthquake' else NON_TECTONIC)
       columns['event_ids'].append(event_id)
       columns['origin_times'].append(origin)
