@@ -22,6 +22,7 @@ from ganet_jax.data.splits import chronological_split
 from ganet_jax.data.synthetic import make_synthetic
 from ganet_jax.experiment import LOSSES, ExperimentConfig, run
 from ganet_jax.models import MODELS
+from ganet_jax.sharding import initialize_distributed
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('workdir', None, 'Run folder (default: a new runs/train-<UTC time>).')
@@ -34,6 +35,14 @@ flags.DEFINE_integer('batch_size', 32, 'Records per step.', lower_bound=1)
 flags.DEFINE_float('learning_rate', 1e-5, 'Adam learning rate (the paper: 1e-5).', lower_bound=0)
 flags.DEFINE_enum('loss', 'cross_entropy', LOSSES, 'Training loss.')
 flags.DEFINE_float('focal_gamma', 2.0, 'Focal loss exponent (with --loss=focal).', lower_bound=0)
+flags.DEFINE_integer('num_devices', None, 'Devices to spread each batch over (data parallel); default: every '
+                     'accelerator, or 1 on CPU.', lower_bound=1)
+flags.DEFINE_enum('compute_dtype', 'float32', ['float32', 'bfloat16'], 'bfloat16: mixed precision (float32 '
+                  'parameters, optimizer state and loss).')
+flags.DEFINE_string('coordinator_address', None, 'host:port of process 0 for a multi-process run '
+                    '(or GANET_COORDINATOR); see ganet_jax.sharding.initialize_distributed.')
+flags.DEFINE_integer('num_processes', None, 'Processes of a multi-process run (or GANET_NUM_PROCESSES).')
+flags.DEFINE_integer('process_id', None, 'This process\'s index (or GANET_PROCESS_ID).')
 flags.DEFINE_integer('seed', 0, 'Seed of initialisation, record order and dropout.')
 flags.DEFINE_string('test_from', '2017-01-01', 'Events from this origin time on are the test split.')
 flags.DEFINE_string('validation_from', None, 'Events from this time to --test_from are the validation split.')
@@ -96,11 +105,18 @@ def main(argv):
     raise app.UsageError(f'--model_overrides: a JSON object is needed, got {FLAGS.model_overrides}')
   if not FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)  # orbax logs every file it writes at INFO
+  initialize_distributed(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
   workdir = make_workdir(FLAGS.workdir)
   train, test, validation = split_records(load_records(FLAGS.dataset))
   config = ExperimentConfig(model=FLAGS.model, model_overrides=overrides, epochs=FLAGS.epochs,
                             batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate, loss=FLAGS.loss,
-                            focal_gamma=FLAGS.focal_gamma, seed=FLAGS.seed)
+                            focal_gamma=FLAGS.focal_gamma, seed=FLAGS.seed, num_devices=FLAGS.num_devices,
+                            compute_dtype=FLAGS.compute_dtype)
+  try:
+    config.check()
+    config.mesh()
+  except ValueError as error:
+    raise app.UsageError(str(error)) from error
   print(f'{FLAGS.model}: {len(train)} training records {train.class_counts()} (tectonic, non-tectonic), '
         f'{len(test)} test records {test.class_counts()}; writing to {workdir}', flush=True)
   result = run(config, train, test, workdir, validation=validation, log=lambda line: print(line, flush=True))

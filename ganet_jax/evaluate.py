@@ -14,18 +14,26 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh
 
 from ganet_jax.conventions import TECTONIC
+from ganet_jax.data.loader import batches, prefetch
 from ganet_jax.data.records import RecordSet
+from ganet_jax.sharding import replicate, shard_batch
+from ganet_jax.train import cast_floating
 
 
-@functools.partial(jax.jit, static_argnums=(0,))
-def _p_tectonic(model: nn.Module, variables: Any, waveforms: jax.Array) -> jax.Array:
-  return jax.nn.softmax(model.apply(variables, waveforms, train=False))[:, TECTONIC]
+@functools.partial(jax.jit, static_argnums=(0, 3))
+def _p_tectonic(model: nn.Module, variables: Any, waveforms: jax.Array, compute_dtype: str | None) -> jax.Array:
+  if compute_dtype is not None:
+    variables, waveforms = cast_floating((variables, waveforms), compute_dtype)
+  logits = model.apply(variables, waveforms, train=False).astype(jnp.float32)
+  return jax.nn.softmax(logits)[:, TECTONIC]
 
 
 def predict_probabilities(model: nn.Module, variables: Any, records: RecordSet, *,
-                          batch_size: int = 32) -> np.ndarray:
+                          batch_size: int = 32, mesh: Mesh | None = None,
+                          compute_dtype: str | None = None) -> np.ndarray:
   """Probability of tectonic for every record.
 
   Args:
@@ -33,15 +41,18 @@ def predict_probabilities(model: nn.Module, variables: Any, records: RecordSet, 
     variables: {'params': ..., 'batch_stats': ...}.
     records: the records (a memory-mapped set is read one batch at a time).
     batch_size: records per call; the last batch is zero-padded to it.
+    mesh: spread each batch over this mesh's devices (``ganet_jax.sharding``);
+      ``batch_size`` must divide by its size. None: the default device.
+    compute_dtype: e.g. 'bfloat16' to run the network in that precision.
 
   Returns:
     (len(records),) float32 probabilities of class 0 (tectonic).
   """
+  if mesh is not None:
+    variables = replicate(variables, mesh)
   probabilities = []
-  for start in range(0, len(records), batch_size):
-    batch = np.asarray(records.waveforms[start:start + batch_size], np.float32)
-    real = len(batch)
-    if real < batch_size:
-      batch = np.concatenate([batch, np.zeros((batch_size - real, *batch.shape[1:]), np.float32)])
-    probabilities.append(np.asarray(_p_tectonic(model, variables, jnp.asarray(batch)))[:real])
+  for batch in prefetch(batches(records, np.arange(len(records)), batch_size)):
+    waveforms = jnp.asarray(batch.waveforms) if mesh is None else shard_batch(batch.waveforms, mesh)
+    p_tectonic = np.asarray(_p_tectonic(model, variables, waveforms, compute_dtype))
+    probabilities.append(p_tectonic[batch.mask > 0])
   return np.concatenate(probabilities) if probabilities else np.zeros(0, np.float32)

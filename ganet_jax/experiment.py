@@ -23,6 +23,7 @@ import dataclasses
 import functools
 import hashlib
 import json
+import math
 import pathlib
 import time
 from typing import Any, Callable
@@ -30,16 +31,20 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh
 
 from ganet_jax import losses, metrics, plots
 from ganet_jax.checkpoint import BEST, LATEST, RunCheckpoints
+from ganet_jax.data.loader import batches, epoch_order, prefetch
 from ganet_jax.data.records import RecordSet
 from ganet_jax.evaluate import predict_probabilities
 from ganet_jax.models import MODELS, build_model
+from ganet_jax.sharding import data_mesh, replicate, shard_batch
 from ganet_jax.train import (TrainState, check_finite, create_train_state, jit_train_step,
                              precise_batch_stats)
 
 LOSSES = ('cross_entropy', 'weighted_cross_entropy', 'focal')
+COMPUTE_DTYPES = ('float32', 'bfloat16')
 CONFIG_FILE = 'config.json'
 EPOCHS_FILE = 'epochs.jsonl'
 METRICS_FILE = 'metrics.json'
@@ -62,6 +67,12 @@ class ExperimentConfig:
     focal_gamma: the focal loss exponent.
     seed: initial parameters, record order and dropout derive from it.
     threshold: records with probability of tectonic >= threshold are called tectonic.
+    num_devices: devices to spread each batch over (data parallelism through
+      ``jax.sharding``; batch_size must divide by it). None: every accelerator
+      visible, or one device on CPU, where "devices" share the same cores and
+      splitting only adds overhead.
+    compute_dtype: 'float32', or 'bfloat16' for mixed precision (parameters,
+      optimizer state and loss stay float32).
     precise_batch_norm: before every evaluation (each epoch with validation data,
       and after the last epoch) replace BatchNorm's moving averages by the
       statistics averaged over the training records (``train.precise_batch_stats``);
@@ -76,6 +87,8 @@ class ExperimentConfig:
   focal_gamma: float = 2.0
   seed: int = 0
   threshold: float = 0.5
+  num_devices: int | None = None
+  compute_dtype: str = 'float32'
   precise_batch_norm: bool = True
 
   def check(self) -> None:
@@ -90,6 +103,22 @@ class ExperimentConfig:
       raise ValueError(f'learning_rate must be > 0, got {self.learning_rate}')
     if self.loss not in LOSSES:
       raise ValueError(f'loss: unknown {self.loss!r}; known: {", ".join(LOSSES)}')
+    if self.compute_dtype not in COMPUTE_DTYPES:
+      raise ValueError(f'compute_dtype: unknown {self.compute_dtype!r}; known: {", ".join(COMPUTE_DTYPES)}')
+    if self.num_devices is not None and self.batch_size % self.num_devices:
+      raise ValueError(f'batch_size {self.batch_size} does not divide over num_devices {self.num_devices}')
+
+  def mesh(self) -> Mesh | None:
+    """The data-parallel mesh of this run; None for a single device."""
+    num_devices = self.num_devices
+    if num_devices is None:
+      num_devices = 1 if jax.default_backend() == 'cpu' else jax.device_count()
+      num_devices = math.gcd(num_devices, self.batch_size)
+    return data_mesh(num_devices) if num_devices > 1 else None
+
+  def dtype(self) -> str | None:
+    """The compute dtype for the step functions; None means plain float32."""
+    return None if self.compute_dtype == 'float32' else self.compute_dtype
 
 
 def run(config: ExperimentConfig, train: RecordSet, test: RecordSet, workdir: str | pathlib.Path, *,
@@ -132,13 +161,18 @@ def run(config: ExperimentConfig, train: RecordSet, test: RecordSet, workdir: st
     log(f'resuming from the checkpoint of epoch {first_epoch - 1} in {workdir}')
   history = _read_history(workdir, through_epoch=first_epoch - 1)
   loss_fn = _loss_fn(config, train.labels)
+  mesh = config.mesh()
+  if mesh is not None:
+    state = replicate(state, mesh)
+  predict = functools.partial(predict_probabilities, model, batch_size=config.batch_size, mesh=mesh,
+                              compute_dtype=config.dtype())
 
   for epoch in range(first_epoch, config.epochs + 1):
-    state, summary = _train_epoch(state, train, config, epoch, dropout_rng, loss_fn)
+    state, summary = _train_epoch(state, train, config, epoch, dropout_rng, loss_fn, mesh)
     if config.precise_batch_norm and (validation is not None or epoch == config.epochs):
-      state = precise_batch_stats(state, _batches(train.waveforms, config.batch_size))
+      state = precise_batch_stats(state, _full_batches(train, config.batch_size))
     if validation is not None:
-      p_validation = predict_probabilities(model, _variables(state), validation, batch_size=config.batch_size)
+      p_validation = predict(_variables(state), validation)
       summary['validation'] = metrics.classification_metrics(validation.labels, p_validation,
                                                              threshold=config.threshold)
     history.append(summary)
@@ -149,7 +183,7 @@ def run(config: ExperimentConfig, train: RecordSet, test: RecordSet, workdir: st
   checkpoints.close()
 
   start = time.perf_counter()
-  p_test = predict_probabilities(model, _variables(state), test, batch_size=config.batch_size)
+  p_test = predict(_variables(state), test)
   result = evaluation_report(test, p_test, threshold=config.threshold)
   result['test_records_per_second'] = len(test) / (time.perf_counter() - start)
   result['epochs_completed'] = config.epochs
@@ -221,28 +255,23 @@ def _loss_fn(config: ExperimentConfig, train_labels: np.ndarray):
   return losses.cross_entropy
 
 
-def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
-  """The record order of ``epoch``: a function of (seed, epoch) only, so resuming repeats it."""
-  return np.random.default_rng([seed, epoch]).permutation(n)
+def _full_batches(train: RecordSet, batch_size: int):
+  """The training records' waveforms in order, in full batches (the remainder left out)."""
+  steps = len(train) // batch_size
+  return (batch.waveforms for batch in prefetch(batches(train, np.arange(steps * batch_size), batch_size)))
 
 
-def _batches(waveforms, batch_size: int):
-  """Consecutive full batches (float32), the remainder left out so one shape compiles."""
-  for start in range(0, len(waveforms) - batch_size + 1, batch_size):
-    yield np.asarray(waveforms[start:start + batch_size], np.float32)
-
-
-def _train_epoch(state, train: RecordSet, config: ExperimentConfig, epoch: int, dropout_rng, loss_fn):
-  order = epoch_order(config.seed, epoch, len(train))
+def _train_epoch(state, train: RecordSet, config: ExperimentConfig, epoch: int, dropout_rng, loss_fn, mesh):
   steps = len(train) // config.batch_size
+  # Full batches only, so one shape compiles; the shuffle leaves out a different remainder each epoch.
+  order = epoch_order(len(train), seed=config.seed, epoch=epoch)[:steps * config.batch_size]
+  place = jnp.asarray if mesh is None else functools.partial(shard_batch, mesh=mesh)
   start = time.perf_counter()
   loss_sum = correct = 0.0
-  for i in range(steps):
-    # Sorted within the batch: reads of a memory-mapped set go forward through the file.
-    index = np.sort(order[i * config.batch_size:(i + 1) * config.batch_size])
-    batch = {'waveforms': jnp.asarray(train.waveforms[index], jnp.float32),
-             'labels': jnp.asarray(train.labels[index], jnp.int32)}
-    state, step_metrics = jit_train_step(state, batch, dropout_rng, loss_fn=loss_fn)
+  for batch in prefetch(batches(train, order, config.batch_size)):
+    batch = {'waveforms': place(batch.waveforms), 'labels': place(batch.labels)}
+    state, step_metrics = jit_train_step(state, batch, dropout_rng, loss_fn=loss_fn,
+                                         compute_dtype=config.dtype())
     loss = float(step_metrics['loss'])
     check_finite(loss, step=int(state.step), epoch=epoch)
     loss_sum += loss

@@ -66,8 +66,13 @@ def _init(model: nn.Module, rng: jax.Array, record_shape: tuple[int, ...]) -> An
   return model.init(rng, jnp.zeros((1, *record_shape), jnp.float32), train=False)
 
 
+def cast_floating(tree: Any, dtype: Any) -> Any:
+  """``tree`` with its floating-point leaves cast to ``dtype`` (others untouched)."""
+  return jax.tree.map(lambda x: x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating) else x, tree)
+
+
 def train_step(state: TrainState, batch: Mapping[str, jax.Array], rng: jax.Array, *,
-               loss_fn: LossFn) -> tuple[TrainState, dict[str, jax.Array]]:
+               loss_fn: LossFn, compute_dtype: str | None = None) -> tuple[TrainState, dict[str, jax.Array]]:
   """One Adam step on the batch's mean per-example loss.
 
   Args:
@@ -75,17 +80,27 @@ def train_step(state: TrainState, batch: Mapping[str, jax.Array], rng: jax.Array
     batch: ``waveforms`` (batch, time, channels) and ``labels`` (batch,).
     rng: the run's dropout key; the step number is folded in.
     loss_fn: per-example loss ``(logits, labels) -> (batch,)``.
+    compute_dtype: e.g. 'bfloat16' for mixed precision: the forward and backward
+      passes run on a cast copy of the parameters and input, while the
+      parameters, Adam moments, BatchNorm statistics (flax reduces them in
+      float32) and the loss stay float32. None: all float32.
 
   Returns:
     (new state, {'loss': mean loss, 'correct': number of correct predictions}).
   """
   dropout_rng = jax.random.fold_in(rng, state.step)
 
+  waveforms = batch['waveforms'] if compute_dtype is None else batch['waveforms'].astype(compute_dtype)
+
   def mean_loss(params):
+    if compute_dtype is not None:
+      params = cast_floating(params, compute_dtype)  # the cast's transpose returns float32 gradients
     logits, updates = state.apply_fn(
-        {'params': params, 'batch_stats': state.batch_stats}, batch['waveforms'], train=True,
+        {'params': params, 'batch_stats': state.batch_stats}, waveforms, train=True,
         mutable=['batch_stats'], rngs={'dropout': dropout_rng})
-    return jnp.mean(loss_fn(logits, batch['labels'])), (logits, updates['batch_stats'])
+    logits = logits.astype(jnp.float32)
+    stats = jax.tree.map(lambda new, old: new.astype(old.dtype), updates['batch_stats'], state.batch_stats)
+    return jnp.mean(loss_fn(logits, batch['labels'])), (logits, stats)
 
   (loss, (logits, batch_stats)), grads = jax.value_and_grad(mean_loss, has_aux=True)(state.params)
   state = state.apply_gradients(grads=grads, batch_stats=batch_stats)
@@ -93,7 +108,7 @@ def train_step(state: TrainState, batch: Mapping[str, jax.Array], rng: jax.Array
   return state, {'loss': loss, 'correct': correct}
 
 
-jit_train_step = jax.jit(train_step, static_argnames=('loss_fn',), donate_argnums=(0,))
+jit_train_step = jax.jit(train_step, static_argnames=('loss_fn', 'compute_dtype'), donate_argnums=(0,))
 
 
 def check_finite(loss: float, *, step: int, epoch: int) -> None:
