@@ -1,0 +1,142 @@
+r"""Does the input path keep up with the model, and does training memory stay bounded?
+
+  python -m benchmarks.input_pipeline [--records=3300] [--batch_size=32] [--json=PATH]
+
+1. Writes a prepared data set of ``--records`` synthetic 10000 x 3 records
+   (more than batch x 100) to a temporary folder.
+2. Loader: records/s of ``loader.batches`` over the memory-mapped set in a
+   shuffled epoch order, with and without the background ``prefetch``.
+3. Model: records/s of the default GA-Net's jitted train step (compile excluded).
+4. Memory: a child process trains one epoch of a narrow GA-Net over the whole
+   set through the same loader and reports its peak anonymous memory (RssAnon:
+   what the process itself allocated) and peak resident set (VmHWM: which also
+   counts file pages of the memory map, reclaimable page cache), against the
+   data-set size and one batch's size.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import subprocess
+import sys
+import tempfile
+import time
+
+from absl import app, flags
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ganet_jax import GANet
+from ganet_jax.data import RecordSet, load_prepared, save_prepared
+from ganet_jax.data.loader import batches, epoch_order, prefetch
+from ganet_jax.data.synthetic import make_synthetic
+from ganet_jax.losses import cross_entropy
+from ganet_jax.train import create_train_state, jit_train_step
+
+_RECORDS = flags.DEFINE_integer('records', 3300, 'Records in the on-disk set (> batch_size x 100).')
+_BATCH_SIZE = flags.DEFINE_integer('batch_size', 32, 'Records per batch.')
+_MODEL_STEPS = flags.DEFINE_integer('model_steps', 3, 'Timed train steps of the default GA-Net.')
+_JSON = flags.DEFINE_string('json', None, 'Write the figures to this JSON file.')
+_MEMORY_CHILD = flags.DEFINE_string('memory_child', None, 'Internal: train over this prepared set, print peaks.')
+
+
+def write_dataset(folder: pathlib.Path, n_records: int) -> RecordSet:
+  """A prepared set of ``n_records``: distinct synthetic events, tiled, written through a memmap."""
+  source = make_synthetic(40, seed=0)
+  staging = np.lib.format.open_memmap(folder / 'staging.npy', mode='w+', dtype=np.float32,
+                                      shape=(n_records, *source.waveforms.shape[1:]))
+  for start in range(0, n_records, len(source)):
+    count = min(len(source), n_records - start)
+    staging[start:start + count] = source.waveforms[:count]
+  tile = lambda column: np.resize(np.asarray(column), n_records)
+  records = RecordSet(staging, tile(source.labels), tile(source.event_ids), tile(source.origin_times),
+                      tile(source.event_types), np.array([f'r{i}' for i in range(n_records)]))
+  save_prepared(folder / 'set', records)
+  del staging
+  (folder / 'staging.npy').unlink()
+  return load_prepared(folder / 'set')
+
+
+def loader_rate(records: RecordSet, batch_size: int, *, ahead: int) -> float:
+  order = epoch_order(len(records), seed=0, epoch=1)
+  start = time.perf_counter()
+  for _ in prefetch(batches(records, order, batch_size), size=ahead):
+    pass
+  return len(records) / (time.perf_counter() - start)
+
+
+def model_rate(shape: tuple[int, ...], steps: int) -> dict:
+  state = create_train_state(GANet(), jax.random.key(0), shape)
+  batch = {'waveforms': jnp.asarray(np.random.default_rng(0).standard_normal(shape), jnp.float32),
+           'labels': jnp.zeros(shape[0], jnp.int32)}
+  start = time.perf_counter()
+  state, metrics = jit_train_step(state, batch, jax.random.key(1), loss_fn=cross_entropy)
+  jax.block_until_ready(metrics)
+  compile_s = time.perf_counter() - start
+  start = time.perf_counter()
+  for _ in range(steps):
+    state, metrics = jit_train_step(state, batch, jax.random.key(1), loss_fn=cross_entropy)
+  jax.block_until_ready(metrics)
+  return {'records_per_s': steps * shape[0] / (time.perf_counter() - start), 'first_step_s': compile_s}
+
+
+def _status_kib(field: str) -> int:
+  for line in pathlib.Path('/proc/self/status').read_text().splitlines():
+    if line.startswith(field + ':'):
+      return int(line.split()[1])
+  return 0
+
+
+def memory_child(folder: str, batch_size: int) -> None:
+  """Train one epoch of a narrow GA-Net over the set; print peak memory as JSON."""
+  records = load_prepared(folder)
+  state = create_train_state(GANet(num_bottlenecks=1, head_features=16), jax.random.key(0),
+                             (batch_size, *records.waveforms.shape[1:]))
+  baseline_anon = _status_kib('RssAnon')
+  peak_anon = 0
+  order = epoch_order(len(records), seed=0, epoch=1)
+  for batch in prefetch(batches(records, order, batch_size)):
+    state, metrics = jit_train_step(state, {'waveforms': jnp.asarray(batch.waveforms),
+                                            'labels': jnp.asarray(batch.labels)},
+                                    jax.random.key(1), loss_fn=cross_entropy)
+    jax.block_until_ready(metrics)
+    peak_anon = max(peak_anon, _status_kib('RssAnon'))
+  print(json.dumps({'peak_rss_anon_mib': peak_anon / 1024, 'rss_anon_after_compile_mib': baseline_anon / 1024,
+                    'peak_vmhwm_mib': _status_kib('VmHWM') / 1024}))
+
+
+def main(argv):
+  del argv
+  if _MEMORY_CHILD.value:
+    memory_child(_MEMORY_CHILD.value, _BATCH_SIZE.value)
+    return
+  batch_size = _BATCH_SIZE.value
+  with tempfile.TemporaryDirectory() as tmp:
+    records = write_dataset(pathlib.Path(tmp), _RECORDS.value)
+    record_mib = records.waveforms[0].nbytes / 2**20
+    figures = {'records': len(records), 'batch_size': batch_size,
+               'dataset_mib': len(records) * record_mib, 'batch_mib': batch_size * record_mib,
+               'loader_records_per_s': loader_rate(records, batch_size, ahead=2),
+               'loader_records_per_s_no_prefetch': loader_rate(records, batch_size, ahead=0),
+               'device': jax.devices()[0].device_kind}
+    figures['model'] = model_rate((batch_size, *records.waveforms.shape[1:]), _MODEL_STEPS.value)
+    child = subprocess.run([sys.executable, '-m', 'benchmarks.input_pipeline', f'--memory_child={tmp}/set',
+                            f'--batch_size={batch_size}'], capture_output=True, text=True, check=True)
+    figures['memory'] = json.loads(child.stdout.strip().splitlines()[-1])
+  print(f'{figures["records"]} records, {figures["dataset_mib"]:.0f} MiB on disk; batch {batch_size} = '
+        f'{figures["batch_mib"]:.1f} MiB')
+  print(f'loader: {figures["loader_records_per_s"]:.0f} records/s with prefetch, '
+        f'{figures["loader_records_per_s_no_prefetch"]:.0f} without')
+  print(f'model (default GA-Net train step on {figures["device"]}): {figures["model"]["records_per_s"]:.1f} records/s')
+  memory = figures['memory']
+  print(f'training one epoch over the set: peak anonymous memory {memory["peak_rss_anon_mib"]:.0f} MiB '
+        f'({memory["rss_anon_after_compile_mib"]:.0f} MiB after compiling), peak resident incl. mapped file pages '
+        f'{memory["peak_vmhwm_mib"]:.0f} MiB')
+  if _JSON.value:
+    pathlib.Path(_JSON.value).write_text(json.dumps(figures, indent=2) + '\n')
+
+
+if __name__ == '__main__':
+  app.run(main)
