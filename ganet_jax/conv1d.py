@@ -16,7 +16,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from ganet_jax.depthwise import same_padding
+from ganet_jax.depthwise import shifted_windows
 
 
 def conv1d(x: jax.Array, kernel: jax.Array, *, stride: int = 1) -> jax.Array:
@@ -36,14 +36,8 @@ def conv1d(x: jax.Array, kernel: jax.Array, *, stride: int = 1) -> jax.Array:
   kernel_size, in_channels, out_channels = kernel.shape
   if x.shape[-1] != in_channels:
     raise ValueError(f'conv kernel has {in_channels} input channels, input has {x.shape[-1]}')
-  length = x.shape[-2]
-  out_length = -(-length // stride)
-  left, right = same_padding(length, kernel_size, stride)
-  padded = jnp.pad(x, [(0, 0)] * (x.ndim - 2) + [(left, right), (0, 0)])
-  windows = [jax.lax.slice_in_dim(padded, k, k + (out_length - 1) * stride + 1, stride, axis=-2)
-             for k in range(kernel_size)]
   # tap-major channel order matches kernel.reshape(kernel_size * in_channels, out)
-  stacked = jnp.concatenate(windows, axis=-1)
+  stacked = jnp.concatenate(shifted_windows(x, kernel_size, stride), axis=-1)
   # a 2-D product: its weight gradient then needs no transposed copy (see modules.PointwiseConv)
   flat = stacked.reshape(-1, kernel_size * in_channels)
   out = flat @ kernel.reshape(kernel_size * in_channels, out_channels).astype(x.dtype)
