@@ -119,11 +119,14 @@ def _torch_steps(batch: np.ndarray, labels: np.ndarray) -> dict:
 
   torch.set_num_threads(os.cpu_count())
   torch.manual_seed(0)
-  model = TorchGANet(in_channels=batch.shape[-1])
+  device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+  # wait for queued GPU work before the clock stops; a no-op on the CPU
+  synchronize = torch.cuda.synchronize if device.type == 'cuda' else (lambda: None)
+  model = TorchGANet(in_channels=batch.shape[-1]).to(device)
   optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
   loss_fn = torch.nn.CrossEntropyLoss()
-  x = torch.from_numpy(np.ascontiguousarray(batch.transpose(0, 2, 1)))
-  y = torch.from_numpy(labels.astype(np.int64))
+  x = torch.from_numpy(np.ascontiguousarray(batch.transpose(0, 2, 1))).to(device)
+  y = torch.from_numpy(labels.astype(np.int64)).to(device)
 
   def run_train():
     model.train()
@@ -131,14 +134,16 @@ def _torch_steps(batch: np.ndarray, labels: np.ndarray) -> dict:
     loss = loss_fn(model(x), y)
     loss.backward()
     optimizer.step()
+    synchronize()
 
   def run_infer():
     model.eval()
     with torch.inference_mode():
       model(x)
+    synchronize()
 
   return {'train': run_train, 'infer': run_infer, 'params': sum(p.numel() for p in model.parameters()),
-          'version': torch.__version__, 'threads': torch.get_num_threads()}
+          'version': torch.__version__, 'threads': torch.get_num_threads(), 'device': str(device)}
 
 
 def benchmark(batch_size: int, length: int, repeats: int, steps: int, against: str | None) -> dict:
@@ -182,6 +187,7 @@ def benchmark(batch_size: int, length: int, repeats: int, steps: int, against: s
     result['versions']['torch'] = contenders['torch']['version']
     result['torch'] = {mode: _summary(seconds['torch'][mode], records) for mode in ('train', 'infer')}
     result['torch']['threads'] = contenders['torch']['threads']
+    result['torch']['device'] = contenders['torch']['device']
     result['ratio_jax_over_torch'] = {
         mode: jax_result[mode]['records_per_s_median'] / result['torch'][mode]['records_per_s_median']
         for mode in ('train', 'infer')}

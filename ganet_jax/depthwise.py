@@ -22,6 +22,26 @@ def same_padding(length: int, kernel_size: int, stride: int) -> tuple[int, int]:
   return total // 2, total - total // 2
 
 
+def shifted_windows(x: jax.Array, kernel_size: int, stride: int) -> list[jax.Array]:
+  """The ``kernel_size`` strided views of 'SAME'-padded ``x`` that a 1-D convolution's taps multiply.
+
+  Args:
+    x: (..., time, channels) input.
+    kernel_size: taps.
+    stride: temporal stride.
+
+  Returns:
+    ``kernel_size`` arrays (..., ceil(time / stride), channels); window ``k`` holds
+    ``padded[k + t * stride]`` at output step ``t``.
+  """
+  length = x.shape[-2]
+  out_length = -(-length // stride)
+  left, right = same_padding(length, kernel_size, stride)
+  padded = jnp.pad(x, [(0, 0)] * (x.ndim - 2) + [(left, right), (0, 0)])
+  return [jax.lax.slice_in_dim(padded, k, k + (out_length - 1) * stride + 1, stride, axis=-2)
+          for k in range(kernel_size)]
+
+
 def depthwise_conv1d(x: jax.Array, kernel: jax.Array, *, stride: int = 1) -> jax.Array:
   """Depthwise convolution with 'SAME' padding.
 
@@ -40,17 +60,10 @@ def depthwise_conv1d(x: jax.Array, kernel: jax.Array, *, stride: int = 1) -> jax
   kernel_size, channels, multiplier = kernel.shape
   if x.shape[-1] != channels:
     raise ValueError(f'depthwise kernel has {channels} channels, input has {x.shape[-1]}')
-  length = x.shape[-2]
-  out_length = -(-length // stride)
-  left, right = same_padding(length, kernel_size, stride)
-  pad = [(0, 0)] * (x.ndim - 2) + [(left, right), (0, 0)]
   # the scope lets ganet_jax.complexity count these multiplications as MACs
   with jax.named_scope('depthwise_conv1d'):
-    padded = jnp.pad(x, pad)
-    taps = []
-    for k in range(kernel_size):
-      window = jax.lax.slice_in_dim(padded, k, k + (out_length - 1) * stride + 1, stride, axis=-2)
-      taps.append(window[..., None] * kernel[k].astype(x.dtype))
+    windows = shifted_windows(x, kernel_size, stride)
+    taps = [window[..., None] * kernel[k].astype(x.dtype) for k, window in enumerate(windows)]
     out = sum(taps[1:], taps[0])
   return out.reshape(*out.shape[:-2], channels * multiplier)
 

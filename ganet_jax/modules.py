@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import Callable
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from ganet_jax.conv1d import conv1d
 from ganet_jax.depthwise import depthwise_conv1d
 
 # BatchNorm with Keras' defaults (the paper's framework): momentum 0.99, eps 1e-3.
@@ -28,8 +31,31 @@ class PointwiseConv(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
-    return nn.Dense(self.features, use_bias=self.use_bias,
-                    kernel_init=nn.initializers.he_normal())(x)
+    dense = nn.Dense(self.features, use_bias=self.use_bias, kernel_init=nn.initializers.he_normal())
+    # Flattening (batch, time) makes the weight gradient a plain 2-D x^T g product; with
+    # two contracted axes XLA's CPU backend first transposes g in memory (a third of the
+    # backward time of the large 1x1 convs; benchmarks/README.md).
+    return dense(x.reshape(-1, x.shape[-1])).reshape(*x.shape[:-1], self.features)
+
+
+class Conv1D(nn.Module):
+  """'SAME' convolution with few input channels, computed by ``ganet_jax.conv1d`` (im2col).
+
+  Holds the same ``kernel`` (kernel_size, in_channels, features) as ``nn.Conv``.
+  """
+  features: int
+  kernel_size: int
+  strides: int = 1
+  use_bias: bool = False
+  kernel_init: Callable = nn.initializers.lecun_normal()
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    kernel = self.param('kernel', self.kernel_init, (self.kernel_size, x.shape[-1], self.features))
+    y = conv1d(x, kernel, stride=self.strides)
+    if self.use_bias:
+      y = y + self.param('bias', nn.initializers.zeros, (self.features,))
+    return y
 
 
 class DepthwiseConv1D(nn.Module):
@@ -166,7 +192,8 @@ class SpatialAttention(nn.Module):
   def __call__(self, x: jax.Array) -> jax.Array:
     pooled = jnp.concatenate([jnp.mean(x, axis=-1, keepdims=True),
                               jnp.max(x, axis=-1, keepdims=True)], axis=-1)
-    attention = nn.Conv(1, (self.kernel_size,), padding='SAME', use_bias=False, name='conv')(pooled)
+    # two input channels: XLA's generic conv path is ~10x slower here (forward; 1.5x with backward)
+    attention = Conv1D(1, self.kernel_size, name='conv')(pooled)
     return x * nn.sigmoid(attention)
 
 

@@ -39,7 +39,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from ganet_jax.modules import CBAM, BatchNorm, GhostBottleneck, PointwiseConv
+from ganet_jax.modules import CBAM, BatchNorm, Conv1D, GhostBottleneck, PointwiseConv
 
 CBAM_POSITIONS = frozenset({'input', 'bottleneck', 'flatten'})
 
@@ -119,8 +119,7 @@ class GANet(nn.Module):
 
     if 'input' in self.cbam_positions:
       x = cbam('cbam_input')(x)
-    x = nn.Conv(self.stem_features, (3,), strides=(2,), padding='SAME', use_bias=False,
-                kernel_init=nn.initializers.he_normal(), name='stem_conv')(x)
+    x = Conv1D(self.stem_features, 3, strides=2, kernel_init=nn.initializers.he_normal(), name='stem_conv')(x)
     x = nn.relu(norm('stem_bn')(x))
 
     for i, row in enumerate(self.bottlenecks[:self.num_bottlenecks]):
