@@ -1,6 +1,6 @@
 r"""The real-data study: GA-Net vs a physics baseline and a Table 1 network on prepared real records.
 
-  python -m experiments.real_data_study --dataset=prepared/pnw --seeds=0,1,2 \
+  python -m experiments.real_data_study --dataset=prepared/pnw --models=ganet@1,cnn_zhu2023@3 \
       --transfer=dprk=prepared/dprk,eus-sac=prepared/eus-sac --workdir=runs/pnw_study
 
 Splits --dataset chronologically by event (train < --validation_from <= validation
@@ -18,6 +18,7 @@ split.
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import json
 import pathlib
@@ -38,16 +39,43 @@ flags.DEFINE_string('dataset', None, 'Prepared data-set folder (experiments.prep
 flags.DEFINE_string('workdir', 'runs/pnw_study', 'Study folder: one run folder per model and seed + study.json/md.')
 flags.DEFINE_string('validation_from', '2020-07-01', 'Events from this origin time on are validation.')
 flags.DEFINE_string('test_from', '2021-01-01', 'Events from this origin time on are the test split.')
-flags.DEFINE_list('seeds', ['0', '1', '2'], 'Seeds of the network runs.')
+flags.DEFINE_list('seeds', ['0', '1', '2'], 'Seeds of the network runs (unless a --models entry gives its own count).')
 flags.DEFINE_integer('epochs', 15, 'Epochs (the paper: 15).', lower_bound=1)
 flags.DEFINE_integer('batch_size', 32, 'Records per step (the paper: 32).', lower_bound=1)
 flags.DEFINE_float('learning_rate', 1e-5, 'Adam learning rate (the paper: 1e-5).', lower_bound=0)
-flags.DEFINE_list('models', ['ganet', 'cnn_zhu2023'], 'Networks trained per seed (GA-Net and Table 1 baselines).')
+flags.DEFINE_list('models', ['ganet', 'cnn_zhu2023'], 'Networks trained per seed (GA-Net and Table 1 baselines); '
+                  'name@N trains that one with seeds 0..N-1 instead of --seeds, e.g. ganet@1,cnn_zhu2023@3.')
 flags.DEFINE_list('transfer', [], 'name=prepared folder pairs evaluated with the models trained here.')
+flags.DEFINE_list('group_events_by_origin', ['eus-sac'], '--transfer sets without event ids whose records are '
+                  'grouped into events by origin time rounded to the second (their per-file origins differ by '
+                  'microseconds, so the ids prepare derives from them split one event into several).')
 flags.DEFINE_string('transfer_components', 'Z', 'Components of the --transfer records kept, the others zero-filled: '
                     "'Z' shows 3-component records as the vertical-only training records looked.")
 
 METRICS = ('sensitivity', 'specificity', 'accuracy', 'auc')
+
+
+def model_seeds(entries: list[str], seeds: list[str]) -> list[tuple[str, list[int]]]:
+  """(model, seeds) per --models entry: 'name' takes --seeds, 'name@N' seeds 0..N-1.
+
+  Raises:
+    ValueError: unknown model or a bad count, naming the entry.
+  """
+  parsed = []
+  for entry in entries:
+    name, sep, count = entry.partition('@')
+    if name not in MODELS:
+      raise ValueError(f'--models: unknown {name!r}; known: {", ".join(sorted(MODELS))}')
+    if sep and not (count.isdigit() and int(count) > 0):
+      raise ValueError(f'--models: {entry!r}: the count after @ must be a positive integer')
+    parsed.append((name, list(range(int(count))) if sep else [int(s) for s in seeds]))
+  return parsed
+
+
+def events_by_origin_second(records: RecordSet) -> RecordSet:
+  """``records`` with event ids replaced by their origin time rounded to the second."""
+  rounded = (records.origin_times + np.timedelta64(500, 'ms')).astype('datetime64[s]')
+  return dataclasses.replace(records, event_ids=rounded.astype(str))
 
 
 def split(records: RecordSet, validation_from: str, test_from: str) -> dict[str, RecordSet]:
@@ -78,9 +106,21 @@ def network_probabilities(model: str, seed: int, data: dict[str, RecordSet], tra
   run_dir = workdir / f'{model}-seed{seed}'
   experiment.run(config, data['train'], data['test'], run_dir, validation=data['validation'],
                  log=lambda line: print(f'{run_dir.name}: {line}', flush=True))
-  net, variables, _ = experiment.load_trained(run_dir)
-  sets = {'test': data['test'], **transfer}
-  return {name: predict_probabilities(net, variables, r, batch_size=FLAGS.batch_size) for name, r in sets.items()}
+  probabilities = {'test': run_test_probabilities(run_dir, data['test'])}
+  if transfer:
+    net, variables, _ = experiment.load_trained(run_dir)
+    probabilities.update({name: predict_probabilities(net, variables, r, batch_size=FLAGS.batch_size)
+                          for name, r in transfer.items()})
+  return probabilities
+
+
+def run_test_probabilities(run_dir: pathlib.Path, test: RecordSet) -> np.ndarray:
+  """The test probabilities ``experiment.run`` wrote (predictions.csv), checked against ``test``'s records."""
+  with open(run_dir / experiment.PREDICTIONS_FILE, newline='') as f:
+    rows = list(csv.DictReader(f))
+  if [r['record_id'] for r in rows] != list(test.record_ids):
+    raise ValueError(f'{run_dir / experiment.PREDICTIONS_FILE}: its records are not the test split\'s')
+  return np.array([float(r['p_tectonic']) for r in rows])
 
 
 def summarise(runs: list[dict]) -> dict:
@@ -132,19 +172,19 @@ def study(dataset: str, transfer_flags: list[str], workdir: pathlib.Path) -> dic
     if not sep or not folder:
       raise ValueError(f'--transfer: {pair!r} is not name=prepared folder')
     records = load_prepared(folder)
+    if name in FLAGS.group_events_by_origin:
+      records = events_by_origin_second(records)
     transfer[name] = dataclasses.replace(records, waveforms=keep_components(records.waveforms,
                                                                             FLAGS.transfer_components))
-  for model in FLAGS.models:
-    if model not in MODELS:
-      raise ValueError(f'--models: unknown {model!r}; known: {", ".join(sorted(MODELS))}')
+  networks = model_seeds(FLAGS.models, FLAGS.seeds)
   sets = {'test': data['test'], **transfer}
   results = {name: {} for name in sets}
   add = lambda method, name, p: results[name].setdefault(method, {'runs': []})['runs'].append(
       experiment.evaluation_report(sets[name], p))
   for name, p in physics_probabilities(data['train'], sets).items():
     add('physics (logistic on P/S and spectral ratios)', name, p)
-  for model in FLAGS.models:
-    for seed in map(int, FLAGS.seeds):
+  for model, seeds in networks:
+    for seed in seeds:
       for name, p in network_probabilities(model, seed, data, transfer, workdir).items():
         add(model, name, p)
   for methods in results.values():
@@ -155,7 +195,7 @@ def study(dataset: str, transfer_flags: list[str], workdir: pathlib.Path) -> dic
                               'events': [int(len(np.unique(r.event_ids[r.labels == c]))) for c in (0, 1)]}
                        for name, r in {**data, **transfer}.items()},
             'transfer_components': FLAGS.transfer_components,
-            'seeds': list(map(int, FLAGS.seeds)), 'epochs': FLAGS.epochs, 'results': results}
+            'seeds': dict(networks), 'epochs': FLAGS.epochs, 'results': results}
   report = experiment._json_ready(report)
   workdir.mkdir(parents=True, exist_ok=True)
   (workdir / 'study.json').write_text(json.dumps(report, indent=2) + '\n')
