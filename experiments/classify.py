@@ -5,7 +5,9 @@ r"""Classify real recordings with a trained run: tectonic or not, per record and
 
 Each input record (the rows of one station's files in --records, or one file each
 without a table, the event and P onset then coming from SAC headers) is prepared
-exactly as the training records were (``ganet_jax.data.ingest``) and classified.
+exactly as the training records were (``ganet_jax.data.ingest``) and classified;
+--components=Z shows 3-component records to a vertical-only model (e.g. the pnw study's)
+as its training records looked.
 Writes:
   <output>                  one row per classified record: p_tectonic, decision, P onset...
   <output stem>_events.csv  one row per event: mean p_tectonic of its records, decision

@@ -25,10 +25,10 @@ from ganet_jax.checkpoint import LATEST
 from ganet_jax.data import ingest
 from ganet_jax.data.ingest import PrepareOptions, PreparedRecord
 from ganet_jax.data.preprocess import RecordRejected
+from ganet_jax.data.records import RecordSet
 from ganet_jax.data.records_table import InputRecord
 from ganet_jax.evaluate import predict_probabilities
 from ganet_jax.experiment import CONFIG_FILE, load_trained
-from ganet_jax.data.records import RecordSet
 
 
 def decision(p_tectonic: float, threshold: float = 0.5) -> str:
@@ -124,7 +124,7 @@ class Classifier:
     try:
       model, variables, _ = load_trained(workdir, which)
     except FileNotFoundError:
-      raise
+      raise  # names the missing checkpoint already
     except Exception as error:  # orbax reports a structure mismatch in several exception types
       raise ValueError(f'{workdir / "checkpoints" / which}: the checkpoint does not fit the architecture '
                        f'in {config_path} ({saved["config"].get("model")!r}, overrides '
