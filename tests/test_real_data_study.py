@@ -1,0 +1,72 @@
+"""The study binary's pieces that need no training: split, physics orientation, summaries, tables."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from experiments import real_data_study as study
+from ganet_jax import metrics
+from ganet_jax.classify import keep_components
+from ganet_jax.data.synthetic import make_synthetic
+
+
+@pytest.fixture(scope='module')
+def records():
+  return make_synthetic(30, seed=2, samples=2000)
+
+
+def test_split_is_chronological_by_event_and_needs_both_classes(records):
+  times = np.sort(records.origin_times)
+  first, second = str(times[len(times) // 3]), str(times[2 * len(times) // 3])
+  parts = study.split(records, first, second)
+  assert sum(len(p) for p in parts.values()) == len(records)
+  events = [set(p.event_ids) for p in parts.values()]
+  assert not (events[0] & events[1] or events[1] & events[2] or events[0] & events[2])
+  assert parts['train'].origin_times.max() < parts['validation'].origin_times.min()
+  with pytest.raises(ValueError, match='both classes'):
+    study.split(records.subset(np.flatnonzero(records.labels == 0)), first, second)
+
+
+def test_physics_probabilities_are_of_tectonic(records):
+  p = study.physics_probabilities(records, {'train': records})['train']
+  assert p.shape == (len(records),) and np.all((p >= 0) & (p <= 1))
+  # Fitted on these very records: a flipped orientation would put the AUC below 0.5.
+  assert metrics.roc_auc(records.labels, p) > 0.5
+
+
+def test_summary_and_markdown_over_runs():
+  runs = [{'sensitivity': s, 'specificity': 0.5, 'accuracy': 0.6, 'auc': float('nan'),
+           'events': {'sensitivity': 1.0, 'specificity': None, 'accuracy': 1.0, 'auc': 0.9}} for s in (0.2, 0.4)]
+  summary = study.summarise(runs)
+  assert summary['records.sensitivity']['mean'] == pytest.approx(0.3)
+  assert summary['records.sensitivity']['std'] == pytest.approx(0.1)
+  assert summary['records.sensitivity']['runs'] == 2
+  assert summary['records.auc'] is None and summary['events.specificity'] is None
+  table = study.markdown({'dataset': 'd', 'split': 's',
+                          'results': {'test': {'net': {'runs': runs, 'summary': summary}}}})
+  assert '| net | 2 | 0.300 ± 0.100 |' in table and 'n/a' in table
+
+
+def test_keep_components_zero_fills_the_others():
+  x = np.ones((2, 5, 3), np.float32)
+  kept = keep_components(x, 'Z')
+  assert np.all(kept[..., 0] == 1) and np.all(kept[..., 1:] == 0) and np.all(x == 1)
+  with pytest.raises(ValueError, match="'ZX'"):
+    keep_components(x, 'ZX')
+
+
+def test_model_seeds_entries():
+  assert study.model_seeds(['ganet@2', 'cnn_zhu2023'], ['5']) == [('ganet', [0, 1]), ('cnn_zhu2023', [5])]
+  with pytest.raises(ValueError, match="unknown 'nonet'"):
+    study.model_seeds(['nonet'], ['0'])
+  with pytest.raises(ValueError, match="'ganet@x'"):
+    study.model_seeds(['ganet@x'], ['0'])
+
+
+def test_events_by_origin_second_joins_microsecond_differences(records):
+  few = records.subset(np.arange(3))
+  times = np.array(['2017-02-16T02:00:21.529', '2017-02-16T02:00:21.530', '2017-02-16T02:02:23.889'],
+                   'datetime64[ms]')
+  grouped = study.events_by_origin_second(dataclasses.replace(few, origin_times=times))
+  assert grouped.event_ids[0] == grouped.event_ids[1] != grouped.event_ids[2]
