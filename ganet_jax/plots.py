@@ -16,7 +16,7 @@ from ganet_jax.metrics import confusion, roc_auc, roc_curve  # noqa: E402
 
 def _save(figure, path: pathlib.Path) -> pathlib.Path:
   figure.tight_layout()
-  figure.savefig(path, dpi=120)
+  figure.savefig(path, dpi=120, bbox_inches='tight')
   plt.close(figure)
   return path
 

@@ -43,10 +43,19 @@ def create_train_state(model: nn.Module, rng: jax.Array, input_shape: Sequence[i
     A ``TrainState`` at step 0.
   """
   variables = _init(model, rng, tuple(input_shape[1:]))
-  state = TrainState.create(apply_fn=model.apply, params=variables['params'],
+  state = TrainState.create(apply_fn=_shared(model).apply, params=variables['params'],
                             batch_stats=variables.get('batch_stats', {}), tx=adam(learning_rate))
-  # An int32 array, as the step returns it: a Python 0 would compile the step a second time.
-  return state.replace(step=jnp.zeros((), jnp.int32))
+  # An int32 array, as the step returns it (a Python 0 would compile the step a second
+  # time), and committed to the device as restored checkpoints are (an uncommitted
+  # fresh state would make a resumed run compile everything again).
+  return jax.device_put(state.replace(step=jnp.zeros((), jnp.int32)), jax.devices()[0])
+
+
+@functools.lru_cache(maxsize=None)
+def _shared(model: nn.Module) -> nn.Module:
+  # Bound methods compare their module by identity, and apply_fn is a static part of
+  # the state: one instance per distinct model lets equal models share compiles.
+  return model
 
 
 @functools.lru_cache(maxsize=None)

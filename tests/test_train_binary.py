@@ -1,8 +1,10 @@
-"""experiments.train: bad flags fail with a message naming the flag."""
+"""experiments.train: bad flags fail with a message naming the flag; a killed run resumes."""
 
+import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -37,3 +39,29 @@ def test_bad_flag_fails_naming_it(outcomes, name):
   assert returncode != 0
   assert BAD_FLAGS[name][1] in output, output[-2000:]
   assert 'Traceback' not in output, output[-2000:]
+
+
+def test_killed_run_resumes_and_writes_the_run_folder(tmp_path):
+  """SIGKILL after the first checkpoint, rerun with the same flags: the run completes from epoch 2."""
+  workdir = tmp_path / 'run'
+  command = [sys.executable, '-m', 'experiments.train', f'--workdir={workdir}', '--epochs=3', '--batch_size=8',
+             '--model_overrides={"num_bottlenecks": 1, "head_features": 32}', '--synthetic_samples=256',
+             '--synthetic_events=14', '--learning_rate=1e-3']
+  env = {**os.environ, 'JAX_PLATFORMS': 'cpu', 'PYTHONPATH': ROOT}
+  first = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  deadline = time.monotonic() + 240
+  while not (workdir / 'checkpoints' / 'latest' / '1').is_dir():
+    assert first.poll() is None and time.monotonic() < deadline, 'no first checkpoint'
+    time.sleep(0.2)
+  first.kill()
+  first.wait()
+  resumed = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+  assert resumed.returncode == 0, resumed.stderr[-2000:]
+  assert 'resuming from the checkpoint of epoch' in resumed.stdout
+  metrics = json.loads((workdir / 'metrics.json').read_text())
+  for key in ('sensitivity', 'specificity', 'accuracy', 'auc', 'confusion', 'n_records', 'events'):
+    assert key in metrics
+  epochs = [json.loads(line)['epoch'] for line in (workdir / 'epochs.jsonl').read_text().splitlines()]
+  assert epochs == [1, 2, 3]
+  for name in ('confusion_matrix.png', 'roc_curve.png', 'confidence_histogram.png'):
+    assert (workdir / name).read_bytes()[:4] == b'\x89PNG'
