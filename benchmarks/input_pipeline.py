@@ -7,11 +7,12 @@ r"""Does the input path keep up with the model, and does training memory stay bo
 2. Loader: records/s of ``loader.batches`` over the memory-mapped set in a
    shuffled epoch order, with and without the background ``prefetch``.
 3. Model: records/s of the default GA-Net's jitted train step (compile excluded).
-4. Memory: a child process trains one epoch of a narrow GA-Net over the whole
-   set through the same loader and reports its peak anonymous memory (RssAnon:
-   what the process itself allocated) and peak resident set (VmHWM: which also
-   counts file pages of the memory map, reclaimable page cache), against the
-   data-set size and one batch's size.
+4. Memory: a child process trains one epoch of a narrow GA-Net over the first
+   third of the set, another over the whole set, through the same loader; each
+   reports its peak anonymous memory (RssAnon: what the process itself
+   allocated) and peak resident set (VmHWM: which also counts file pages of the
+   memory map, reclaimable page cache). Bounded memory means the two peaks
+   agree although one set is three times the other.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ _BATCH_SIZE = flags.DEFINE_integer('batch_size', 32, 'Records per batch.')
 _MODEL_STEPS = flags.DEFINE_integer('model_steps', 3, 'Timed train steps of the default GA-Net.')
 _JSON = flags.DEFINE_string('json', None, 'Write the figures to this JSON file.')
 _MEMORY_CHILD = flags.DEFINE_string('memory_child', None, 'Internal: train over this prepared set, print peaks.')
+_MEMORY_LIMIT = flags.DEFINE_integer('memory_limit', None, 'Internal: records of the set the child trains on.')
 
 
 def write_dataset(folder: pathlib.Path, n_records: int) -> RecordSet:
@@ -89,28 +91,36 @@ def _status_kib(field: str) -> int:
   return 0
 
 
-def memory_child(folder: str, batch_size: int) -> None:
-  """Train one epoch of a narrow GA-Net over the set; print peak memory as JSON."""
-  records = load_prepared(folder)
+def memory_child(folder: str, batch_size: int, limit: int) -> None:
+  """Train one epoch of a narrow GA-Net over the first ``limit`` records; print peak memory as JSON."""
+  records = load_prepared(folder)  # stays memory-mapped: only the epoch order is cut to ``limit``
   state = create_train_state(GANet(num_bottlenecks=1, head_features=16), jax.random.key(0),
                              (batch_size, *records.waveforms.shape[1:]))
   baseline_anon = _status_kib('RssAnon')
   peak_anon = 0
-  order = epoch_order(len(records), seed=0, epoch=1)
+  order = epoch_order(min(limit, len(records)), seed=0, epoch=1)
   for batch in prefetch(batches(records, order, batch_size)):
     state, metrics = jit_train_step(state, {'waveforms': jnp.asarray(batch.waveforms),
                                             'labels': jnp.asarray(batch.labels)},
                                     jax.random.key(1), loss_fn=cross_entropy)
     jax.block_until_ready(metrics)
     peak_anon = max(peak_anon, _status_kib('RssAnon'))
-  print(json.dumps({'peak_rss_anon_mib': peak_anon / 1024, 'rss_anon_after_compile_mib': baseline_anon / 1024,
-                    'peak_vmhwm_mib': _status_kib('VmHWM') / 1024}))
+  print(json.dumps({'records': len(order), 'peak_rss_anon_mib': peak_anon / 1024,
+                    'rss_anon_after_compile_mib': baseline_anon / 1024, 'peak_vmhwm_mib': _status_kib('VmHWM') / 1024}))
+
+
+def measure_memory(folder: str, batch_size: int, limit: int) -> dict:
+  """Peak memory of a fresh process training one epoch over ``limit`` records of ``folder``."""
+  child = subprocess.run([sys.executable, '-m', 'benchmarks.input_pipeline', f'--memory_child={folder}',
+                          f'--batch_size={batch_size}', f'--memory_limit={limit}'],
+                         capture_output=True, text=True, check=True)
+  return json.loads(child.stdout.strip().splitlines()[-1])
 
 
 def main(argv):
   del argv
   if _MEMORY_CHILD.value:
-    memory_child(_MEMORY_CHILD.value, _BATCH_SIZE.value)
+    memory_child(_MEMORY_CHILD.value, _BATCH_SIZE.value, _MEMORY_LIMIT.value)
     return
   batch_size = _BATCH_SIZE.value
   with tempfile.TemporaryDirectory() as tmp:
@@ -122,18 +132,17 @@ def main(argv):
                'loader_records_per_s_no_prefetch': loader_rate(records, batch_size, ahead=0),
                'device': jax.devices()[0].device_kind}
     figures['model'] = model_rate((batch_size, *records.waveforms.shape[1:]), _MODEL_STEPS.value)
-    child = subprocess.run([sys.executable, '-m', 'benchmarks.input_pipeline', f'--memory_child={tmp}/set',
-                            f'--batch_size={batch_size}'], capture_output=True, text=True, check=True)
-    figures['memory'] = json.loads(child.stdout.strip().splitlines()[-1])
+    figures['memory'] = [measure_memory(f'{tmp}/set', batch_size, limit)
+                         for limit in (len(records) // 3, len(records))]
   print(f'{figures["records"]} records, {figures["dataset_mib"]:.0f} MiB on disk; batch {batch_size} = '
         f'{figures["batch_mib"]:.1f} MiB')
   print(f'loader: {figures["loader_records_per_s"]:.0f} records/s with prefetch, '
         f'{figures["loader_records_per_s_no_prefetch"]:.0f} without')
   print(f'model (default GA-Net train step on {figures["device"]}): {figures["model"]["records_per_s"]:.1f} records/s')
-  memory = figures['memory']
-  print(f'training one epoch over the set: peak anonymous memory {memory["peak_rss_anon_mib"]:.0f} MiB '
-        f'({memory["rss_anon_after_compile_mib"]:.0f} MiB after compiling), peak resident incl. mapped file pages '
-        f'{memory["peak_vmhwm_mib"]:.0f} MiB')
+  for memory in figures['memory']:
+    print(f'one epoch over {memory["records"]} records ({memory["records"] * record_mib:.0f} MiB): peak anonymous '
+          f'memory {memory["peak_rss_anon_mib"]:.0f} MiB ({memory["rss_anon_after_compile_mib"]:.0f} MiB after '
+          f'compiling), peak resident incl. mapped file pages {memory["peak_vmhwm_mib"]:.0f} MiB')
   if _JSON.value:
     pathlib.Path(_JSON.value).write_text(json.dumps(figures, indent=2) + '\n')
 
