@@ -18,10 +18,7 @@ VARIANTS = (('ganet_without_ghost', 'GA-Net (w/o GM)'), ('ganet_without_cbam', '
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
-  study_flags.apply_small_mode()
-  train, test, dataset = study_flags.load_split()
+  train, test, dataset = study_flags.start(argv)
   configurations = [study.Configuration(name=model, label=label, config=study_flags.base_config(model), train=train)
                     for model, label in VARIANTS]
   study_flags.run('ablation', configurations, test, dataset, title='Table 2. The ablation study results',

@@ -21,22 +21,11 @@ FLAGS = flags.FLAGS
 SMALL = {'bottlenecks': ['1', '2', '3']}
 
 
-def _counts() -> list[int]:
-  try:
-    counts = [int(n) for n in FLAGS.bottlenecks]
-  except ValueError as error:
-    raise app.UsageError(f'--bottlenecks={",".join(FLAGS.bottlenecks)}: not a list of integers') from error
+def main(argv):
+  train, test, dataset = study_flags.start(argv, SMALL)
+  counts = study_flags.list_flag('bottlenecks', int)
   if not all(1 <= n <= len(BOTTLENECKS) for n in counts):
     raise app.UsageError(f'--bottlenecks={",".join(FLAGS.bottlenecks)}: each must be in 1..{len(BOTTLENECKS)}')
-  return counts
-
-
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
-  study_flags.apply_small_mode(SMALL)
-  counts = _counts()
-  train, test, dataset = study_flags.load_split()
   configurations = []
   for n in counts:
     config = study_flags.base_config('ganet', {'num_bottlenecks': n})

@@ -24,19 +24,13 @@ PLACEMENTS = {
 }
 
 flags.DEFINE_list('placements', list(PLACEMENTS), f'CBAM placements to compare, of: {", ".join(PLACEMENTS)}.')
-FLAGS = flags.FLAGS
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
-  unknown = [p for p in FLAGS.placements if p not in PLACEMENTS]
-  if unknown:
-    raise app.UsageError(f'--placements: unknown {unknown}; known: {", ".join(PLACEMENTS)}')
-  study_flags.apply_small_mode()
-  train, test, dataset = study_flags.load_split()
+  placements = study_flags.list_flag('placements', known=list(PLACEMENTS))
+  train, test, dataset = study_flags.start(argv)
   configurations = []
-  for name in FLAGS.placements:
+  for name in placements:
     positions, label = PLACEMENTS[name]
     config = study_flags.base_config('ganet', {'cbam_positions': positions})
     configurations.append(study.Configuration(name=name, label=label, config=config, train=train))

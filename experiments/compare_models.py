@@ -23,7 +23,6 @@ LABELS = {'capsnet': 'CapsNet [1]', 'cnn_liu2020': 'CNN [10]', 'vgg': 'VGG [11]'
           'ganet': 'GA-Net (ours)'}
 
 flags.DEFINE_list('models', list(LABELS), f'Networks to compare, of: {", ".join(LABELS)}.')
-FLAGS = flags.FLAGS
 
 
 def _short(count: float) -> str:
@@ -31,15 +30,10 @@ def _short(count: float) -> str:
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
-  unknown = [m for m in FLAGS.models if m not in LABELS]
-  if unknown:
-    raise app.UsageError(f'--models: unknown {unknown}; known: {", ".join(LABELS)}')
-  study_flags.apply_small_mode()
-  train, test, dataset = study_flags.load_split()
+  models = study_flags.list_flag('models', known=list(LABELS))
+  train, test, dataset = study_flags.start(argv)
   configurations = []
-  for model in FLAGS.models:
+  for model in models:
     config = study_flags.base_config(model)
     parameters = model_parameter_count(build_model(model, **config.model_overrides), (1, *train.waveforms.shape[1:]))
     configurations.append(study.Configuration(

@@ -34,16 +34,6 @@ COUNTS = 'Training records (tectonic/non-tectonic)'
 PANELS = {'1': ('(a)', 'Strategy 1: increasing dataset'), '2': ('(b)', 'Strategy 2: constant dataset')}
 
 
-def _ratios() -> list[float]:
-  try:
-    ratios = [float(r) for r in FLAGS.ratios]
-  except ValueError as error:
-    raise app.UsageError(f'--ratios={",".join(FLAGS.ratios)}: not a list of numbers') from error
-  if ratios != sorted(ratios) or len(set(ratios)) != len(ratios) or ratios[0] <= 0:
-    raise app.UsageError(f'--ratios={",".join(FLAGS.ratios)}: need distinct positive ratios in increasing order')
-  return ratios
-
-
 def _counts(labels) -> str:
   return f'{int(np.sum(labels == TECTONIC))}/{int(np.sum(labels == NON_TECTONIC))}'
 
@@ -56,11 +46,10 @@ def training_sets(labels, ratios, seed):
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
-  study_flags.apply_small_mode(SMALL)
-  ratios = _ratios()
-  pool, test, dataset = study_flags.load_split()
+  pool, test, dataset = study_flags.start(argv, SMALL)
+  ratios = study_flags.list_flag('ratios', float)
+  if ratios != sorted(set(ratios)) or ratios[0] <= 0:
+    raise app.UsageError(f'--ratios={",".join(FLAGS.ratios)}: need distinct positive ratios in increasing order')
   try:  # the shortfall, if any, before anything trains
     first = training_sets(pool.labels, ratios, study_flags.seeds()[0])
   except ValueError as error:

@@ -26,10 +26,7 @@ FLAGS = flags.FLAGS
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
-  study_flags.apply_small_mode()
-  train, test, dataset = study_flags.load_split()
+  train, test, dataset = study_flags.start(argv)
   # Short small-mode records would be shifted out of the window: keep a delay under 5% of the record.
   max_shift = max(1, min(int(FLAGS.max_shift_s * SAMPLING_RATE), train.waveforms.shape[1] // 20))
   oversampled = lambda transform: lambda seed: augment.oversample_minority(train, transform, seed=seed)

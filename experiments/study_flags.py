@@ -59,12 +59,33 @@ def apply_small_mode(extra: dict[str, Any] | None = None) -> None:
       FLAGS[name].value = value
 
 
+def start(argv: Sequence[str], small: dict[str, Any] | None = None) -> tuple[RecordSet, RecordSet, dict[str, Any]]:
+  """A binary's first step: no stray arguments, small mode applied (with the binary's ``small`` values), data split.
+
+  Returns:
+    ``load_split()``'s (train, test, dataset identity).
+  """
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  apply_small_mode(small)
+  return load_split()
+
+
+def list_flag(name: str, parse=str, known: Sequence[str] | None = None) -> list:
+  """The list flag ``name``, each item through ``parse`` and, with ``known``, one of them (UsageError otherwise)."""
+  values = FLAGS[name].value
+  unknown = [v for v in values if known is not None and v not in known]
+  if unknown:
+    raise app.UsageError(f'--{name}: unknown {unknown}; known: {", ".join(known)}')
+  try:
+    return [parse(v) for v in values]
+  except ValueError as error:
+    raise app.UsageError(f'--{name}={",".join(values)}: {error}') from error
+
+
 def seeds() -> list[int]:
   """--seeds as integers (raises UsageError naming the flag)."""
-  try:
-    return [int(seed) for seed in FLAGS.seeds]
-  except ValueError as error:
-    raise app.UsageError(f'--seeds={",".join(FLAGS.seeds)}: not a list of integers') from error
+  return list_flag('seeds', int)
 
 
 def ganet_overrides() -> dict[str, Any]:
