@@ -66,7 +66,9 @@ def plot_study(results: Mapping[str, Any], metrics: Sequence[str], path, *, x_la
     axes.fill_between(positions, value('min'), value('max'), color=line.lines[0].get_color(), alpha=0.15)
   axes.set_xticks(list(positions), [entry['label'] for entry in entries])
   axes.set_xlabel(x_label)
-  axes.set_ylabel('%' if all(m in PERCENT for m in metrics) else 'value')
+  if all(m in PERCENT for m in metrics):
+    axes.set_ylim(-2, 102)  # error bars of a few seeds may reach past 0 or 100
+    axes.set_ylabel('%')
   axes.set_title(title)
   axes.legend(loc='lower right')
   axes.grid(alpha=0.3)
