@@ -1,0 +1,72 @@
+r"""Section IV-E, Fig. 7: GA-Net trained on sets of increasing class imbalance.
+
+  python -m experiments.imbalance --strategy=1          # 200/200, 400/200, 1000/200, 2000/200
+  python -m experiments.imbalance --strategy=2          # 400 records: 200/200, 267/133, 333/67, 364/36
+  python -m experiments.imbalance --strategy=1 --small  # CPU smoke run (--base=4, --total=22)
+
+The sets are drawn from the training split (``ganet_jax.imbalance``), anew for
+each seed; strategy 1's sets are nested within a seed. Every ratio is evaluated
+on the same test split. The synthetic default has 1500 events, enough records
+for strategy 1 at 10:1.
+"""
+
+import sys
+
+from absl import app, flags
+import numpy as np
+
+from experiments import study_flags
+from ganet_jax import imbalance, study
+from ganet_jax.conventions import NON_TECTONIC, TECTONIC
+from ganet_jax.models import MODELS
+
+FLAGS = flags.FLAGS
+flags.DEFINE_enum('strategy', None, ['1', '2'], '1: increasing data set; 2: constant data set.')
+flags.DEFINE_list('ratios', ['1', '2', '5', '10'], 'Tectonic : non-tectonic ratios (x:1), increasing.')
+flags.DEFINE_integer('base', 200, 'Strategy 1: records of each class in the 1:1 set.', lower_bound=1)
+flags.DEFINE_integer('total', 400, 'Strategy 2: records in every set.', lower_bound=2)
+flags.DEFINE_enum('model', 'ganet', sorted(MODELS), 'Network to train.')
+flags.mark_flag_as_required('strategy')
+flags.FLAGS.set_default('synthetic_events', 1500)
+
+SMALL = {'base': 4, 'total': 22}
+COUNTS = 'Training records (tectonic/non-tectonic)'
+PANELS = {'1': ('(a)', 'Strategy 1: increasing dataset'), '2': ('(b)', 'Strategy 2: constant dataset')}
+
+
+def _counts(labels) -> str:
+  return f'{int(np.sum(labels == TECTONIC))}/{int(np.sum(labels == NON_TECTONIC))}'
+
+
+def training_sets(labels, ratios, seed):
+  """{ratio: indices into the training split} of --strategy for one seed."""
+  if FLAGS.strategy == '1':
+    return imbalance.strategy1_sets(labels, ratios, base=FLAGS.base, seed=seed)
+  return imbalance.strategy2_sets(labels, ratios, total=FLAGS.total, seed=seed)
+
+
+def main(argv):
+  pool, test, dataset = study_flags.start(argv, SMALL)
+  ratios = study_flags.list_flag('ratios', float)
+  if ratios != sorted(set(ratios)) or ratios[0] <= 0:
+    raise app.UsageError(f'--ratios={",".join(FLAGS.ratios)}: need distinct positive ratios in increasing order')
+  try:  # the shortfall, if any, before anything trains
+    first = training_sets(pool.labels, ratios, study_flags.seeds()[0])
+  except ValueError as error:
+    raise app.UsageError(f'--dataset={FLAGS.dataset} --strategy={FLAGS.strategy} (--base={FLAGS.base}, '
+                         f'--total={FLAGS.total}, --ratios={",".join(FLAGS.ratios)}): training split: {error}'
+                         ) from error
+  config = study_flags.base_config(FLAGS.model)
+  configurations = [
+      study.Configuration(name=f'ratio_{ratio:g}', label=f'{ratio:g}:1', config=config,
+                          train=lambda seed, ratio=ratio: pool.subset(training_sets(pool.labels, ratios, seed)[ratio]),
+                          details={'ratio': ratio, COUNTS: _counts(pool.labels[first[ratio]])})
+      for ratio in ratios]
+  panel, title = PANELS[FLAGS.strategy]
+  study_flags.run(f'imbalance_strategy{FLAGS.strategy}', configurations, test, dataset, title=f'Fig. 7 {panel} {title}',
+                  columns=(COUNTS, 'sensitivity', 'specificity', 'accuracy', 'auc'),
+                  figure=study.Figure(x_label='tectonic : non-tectonic records in training', title=title))
+
+
+if __name__ == '__main__':
+  sys.exit(app.run(main))
