@@ -9,13 +9,13 @@ on a CPU in about a minute; it is what the tests run.
 from __future__ import annotations
 
 import datetime
-import json
 import pathlib
 import sys
 from typing import Any, Sequence
 
 from absl import app, flags, logging
 
+from experiments import flag_parsing
 from ganet_jax import study
 from ganet_jax.data.records import RecordSet, load_prepared
 from ganet_jax.data.splits import chronological_split
@@ -90,13 +90,7 @@ def seeds() -> list[int]:
 
 def ganet_overrides() -> dict[str, Any]:
   """Constructor fields for GA-Net variants: the small-mode narrowing, then --model_overrides."""
-  try:
-    overrides = json.loads(FLAGS.model_overrides)
-  except json.JSONDecodeError as error:
-    raise app.UsageError(f'--model_overrides: not JSON ({error})') from error
-  if not isinstance(overrides, dict):
-    raise app.UsageError(f'--model_overrides: a JSON object is needed, got {FLAGS.model_overrides}')
-  return {**(SMALL_GANET if FLAGS.small else {}), **overrides}
+  return {**(SMALL_GANET if FLAGS.small else {}), **flag_parsing.model_overrides(FLAGS.model_overrides)}
 
 
 def base_config(model: str = 'ganet', overrides: dict[str, Any] | None = None, **settings) -> ExperimentConfig:

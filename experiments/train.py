@@ -11,12 +11,12 @@ the run folder holds.
 """
 
 import datetime
-import json
 import pathlib
 import sys
 
 from absl import app, flags, logging
 
+from experiments import flag_parsing
 from ganet_jax.data.records import RecordSet, load_prepared
 from ganet_jax.data.splits import chronological_split
 from ganet_jax.data.synthetic import make_synthetic
@@ -97,12 +97,7 @@ def make_workdir(workdir: str | None) -> pathlib.Path:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
-  try:
-    overrides = json.loads(FLAGS.model_overrides)
-  except json.JSONDecodeError as error:
-    raise app.UsageError(f'--model_overrides: not JSON ({error})') from error
-  if not isinstance(overrides, dict):
-    raise app.UsageError(f'--model_overrides: a JSON object is needed, got {FLAGS.model_overrides}')
+  overrides = flag_parsing.model_overrides(FLAGS.model_overrides)
   if not FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)  # orbax logs every file it writes at INFO
   initialize_distributed(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
