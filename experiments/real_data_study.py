@@ -196,7 +196,7 @@ def study(dataset: str, transfer_flags: list[str], workdir: pathlib.Path) -> dic
                        for name, r in {**data, **transfer}.items()},
             'transfer_components': FLAGS.transfer_components,
             'seeds': dict(networks), 'epochs': FLAGS.epochs, 'results': results}
-  report = experiment._json_ready(report)
+  report = experiment.json_ready(report)
   workdir.mkdir(parents=True, exist_ok=True)
   (workdir / 'study.json').write_text(json.dumps(report, indent=2) + '\n')
   (workdir / 'study.md').write_text(markdown(report) + '\n')

@@ -203,7 +203,7 @@ def evaluation_report(records: RecordSet, p_tectonic: np.ndarray, *, threshold: 
 
 def write_evaluation(workdir: pathlib.Path, records: RecordSet, p_tectonic: np.ndarray, report: dict) -> None:
   """metrics.json, predictions.csv and the three PNGs."""
-  (workdir / METRICS_FILE).write_text(json.dumps(_json_ready(report), indent=2) + '\n')
+  (workdir / METRICS_FILE).write_text(json.dumps(json_ready(report), indent=2) + '\n')
   with open(workdir / PREDICTIONS_FILE, 'w', newline='') as f:
     writer = csv.writer(f)
     writer.writerow(['record_id', 'event_id', 'event_type', 'label', 'p_tectonic'])
@@ -325,15 +325,15 @@ def _read_history(workdir: pathlib.Path, *, through_epoch: int) -> list[dict]:
 
 
 def _write_history(workdir: pathlib.Path, history: list[dict]) -> None:
-  (workdir / EPOCHS_FILE).write_text(''.join(json.dumps(_json_ready(h)) + '\n' for h in history))
+  (workdir / EPOCHS_FILE).write_text(''.join(json.dumps(json_ready(h)) + '\n' for h in history))
 
 
-def _json_ready(value):
+def json_ready(value):
   """NaN -> None (JSON null), numpy scalars -> Python."""
   if isinstance(value, dict):
-    return {k: _json_ready(v) for k, v in value.items()}
+    return {k: json_ready(v) for k, v in value.items()}
   if isinstance(value, (list, tuple)):
-    return [_json_ready(v) for v in value]
+    return [json_ready(v) for v in value]
   if isinstance(value, (float, np.floating)):
     return None if np.isnan(value) else float(value)
   if isinstance(value, np.integer):
