@@ -2,10 +2,14 @@ r"""Prepare real records (or a SeisBench-format dataset) as a prepared data-set 
 
   python -m experiments.prepare --input=../shared/data/pnw --records=labels.csv \
       --output=/tmp/pnw_prepared
+  python -m experiments.prepare --input=../shared/data/pnw --records=labels.csv \
+      --input=../shared/data/pnw-extra --records=labels.csv --output=/tmp/pnw_all
 
-Prints the input, accepted and rejected counts and the rejections by reason;
-the folder holds waveforms.npy, manifest.csv and rejected.csv
-(``ganet_jax.data.records``).
+Several --input (each with its --records and --source name, paired by position)
+make one set; the manifest and rejection report say each record's source. Prints
+the input, accepted and rejected counts (per source and in all) and the
+rejections by reason; the folder holds waveforms.npy, manifest.csv and
+rejected.csv (``ganet_jax.data.records``).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import dataclasses
 import pathlib
 import sys
 import time
+from typing import Mapping, Sequence
 
 from absl import app
 from absl import flags
@@ -34,9 +39,13 @@ from ganet_jax.data.records import RecordSet
 from ganet_jax.data.records import save_prepared
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string('input', None, 'Folder of waveform files (or the SeisBench dataset folder).', required=True)
-flags.DEFINE_string('records', None, 'Records table CSV, relative to --input or absolute; without it every '
-                    'file under --input is a record (SAC headers / --catalog give the event).')
+flags.DEFINE_multi_string('input', None, 'Folder of waveform files (or the SeisBench dataset folder); repeat '
+                          'it to merge several inputs into one set.', required=True)
+flags.DEFINE_multi_string('records', None, 'Records table CSV, relative to its --input or absolute, one per '
+                          '--input in the same order; without it every file under --input is a record '
+                          '(SAC headers / --catalog give the event).')
+flags.DEFINE_multi_string('source', None, "Name of each --input in the manifest's source column, in the same "
+                          "order (default: the input folder's name).")
 flags.DEFINE_string('output', None, 'Prepared data-set folder to write.', required=True)
 flags.DEFINE_enum('format', 'obspy', ['obspy', 'seisbench'], 'Input kind.')
 flags.DEFINE_string('column_map', '', 'field=column pairs for the records table, e.g. '
@@ -78,13 +87,47 @@ def _options() -> ingest.PrepareOptions:
       catalog=catalog, inventory=inventory)
 
 
-def _input_records(root: pathlib.Path) -> list[records_table.InputRecord]:
-  if FLAGS.records:
-    table = pathlib.Path(FLAGS.records)
-    table = table if table.is_absolute() else root / table
-    return records_table.read_records_table(table, root, labels_lib.parse_mapping(FLAGS.column_map))
-  files = sorted(p for p in root.rglob('*') if p.is_file() and p.suffix.lower() not in ('.csv', '.txt', '.xml', '.md'))
-  return records_table.records_from_files(files)
+@dataclasses.dataclass(frozen=True)
+class Source:
+  """One input of the prepared set: a folder, its optional records table, its name in the manifest."""
+  name: str
+  root: pathlib.Path
+  table: pathlib.Path | None = None
+
+
+def sources_from_flags() -> list[Source]:
+  """The --input/--records/--source triples, paired by position.
+
+  Raises:
+    ValueError: naming the flag whose count does not match --input, or two sources of one name.
+  """
+  inputs, tables, names = FLAGS.input, FLAGS.records or [], FLAGS.source or []
+  for flag, values in (('--records', tables), ('--source', names)):
+    if values and len(values) != len(inputs):
+      raise ValueError(f'{flag} is given {len(values)} times for {len(inputs)} --input; give one per --input '
+                       f'(paired by position) or none')
+  sources = []
+  for i, folder in enumerate(inputs):
+    root = pathlib.Path(folder)
+    table = pathlib.Path(tables[i]) if tables else None
+    if table is not None and not table.is_absolute():
+      table = root / table
+    sources.append(Source(names[i] if names else root.resolve().name, root, table))
+  taken = [s.name for s in sources]
+  if len(set(taken)) != len(taken):
+    raise ValueError(f'two inputs share the source name {sorted(n for n in taken if taken.count(n) > 1)[0]!r}; '
+                     f'name each with --source')
+  return sources
+
+
+def input_records(source: Source) -> list[records_table.InputRecord]:
+  """The source's input records, each tagged with its name."""
+  if source.table is not None:
+    return records_table.read_records_table(source.table, source.root, labels_lib.parse_mapping(FLAGS.column_map),
+                                            source=source.name)
+  files = sorted(p for p in source.root.rglob('*')
+                 if p.is_file() and p.suffix.lower() not in ('.csv', '.txt', '.xml', '.md'))
+  return records_table.records_from_files(files, source=source.name)
 
 
 def _progress(total: int | None, started: float):
@@ -96,45 +139,88 @@ def _progress(total: int | None, started: float):
   return report
 
 
-def prepare(root: pathlib.Path, output: pathlib.Path) -> dict[str, int]:
-  """Prepare the input under ``root`` into ``output`` and print the counts.
+def prepare(sources: Sequence[Source], output: pathlib.Path) -> dict[str, object]:
+  """Prepare the inputs of ``sources`` into one set in ``output`` and print the counts.
 
   Returns:
-    {'input', 'accepted', 'rejected'} counts.
+    {'input', 'accepted', 'rejected'} counts in all, and 'sources': the same per source name.
 
   Raises:
-    ValueError, FileNotFoundError: for bad flags or an unusable records table,
-      naming the flag or file (bad records are rejections, not errors).
+    ValueError, FileNotFoundError: for bad flags, an unusable records table or event
+      ids that clash between sources, naming the flag, file or event (bad records
+      are rejections, not errors).
   """
   if FLAGS.split_boundaries and FLAGS.random_split:
     raise ValueError('--split_boundaries and --random_split are exclusive')
   started = time.perf_counter()
   options = _options()
+  output.mkdir(parents=True, exist_ok=True)
+  spool = output / 'waveforms.spool'  # windows on disk as they come: memory stays bounded
   if FLAGS.format == 'seisbench':
-    records, rejected = seisbench.read_dataset(root, split=FLAGS.split, event_type_map=options.event_type_map,
+    if len(sources) != 1:
+      raise ValueError('--format=seisbench reads one --input')
+    records, rejected = seisbench.read_dataset(sources[0].root, split=FLAGS.split,
+                                               event_type_map=options.event_type_map,
                                                config=options.preprocess, progress=_progress(None, started))
-    total = len(records or ()) + len(rejected)
+    records, rejected = _tagged(records, rejected, sources[0].name)
+    inputs_per_source = {sources[0].name: len(records or ()) + len(rejected)}
   else:
-    inputs = _input_records(root)
-    total = len(inputs)
-    print(f'{total} input records from {sum(len(r.files) for r in inputs)} files', flush=True)
-    output.mkdir(parents=True, exist_ok=True)
-    spool = output / 'waveforms.spool'  # windows on disk as they come: memory stays bounded
-    records, rejected = ingest.prepare_records(inputs, options, progress=_progress(total, started),
+    inputs, inputs_per_source = [], {}
+    for source in sources:
+      found = input_records(source)
+      inputs += found
+      inputs_per_source[source.name] = len(found)
+      print(f'{source.name}: {len(found)} input records from {sum(len(r.files) for r in found)} files', flush=True)
+    records, rejected = ingest.prepare_records(inputs, options, progress=_progress(len(inputs), started),
                                                spool_path=spool)
+  total = sum(inputs_per_source.values())
   if records is None:
     print(f'no record accepted; writing only {output}/rejected.csv')
-    output.mkdir(parents=True, exist_ok=True)
     save_rejections_only(output, rejected)
   else:
+    if len(sources) > 1:
+      splits.check_events_consistent(records)
     records = with_split_column(records)
     save_prepared(output, records, rejected)
-  if FLAGS.format != 'seisbench':
-    spool.unlink(missing_ok=True)
-  accepted = len(records) if records is not None else 0
-  elapsed = time.perf_counter() - started
-  print(f'input {total}: accepted {accepted}, rejected {len(rejected)} '
+  spool.unlink(missing_ok=True)
+  counts = {'input': total, 'accepted': len(records) if records is not None else 0, 'rejected': len(rejected),
+            'sources': per_source_counts(inputs_per_source, records, rejected)}
+  _print_summary(counts, records, rejected, output, time.perf_counter() - started)
+  return counts
+
+
+def _tagged(records: RecordSet | None, rejected: list[dict[str, str]], name: str):
+  """Records and rejection lines of a reader that knows no sources, given the source ``name``."""
+  rejected = [{'source': name, **line} for line in rejected]
+  if records is not None:
+    records = dataclasses.replace(records, extra={**records.extra, 'source': np.full(len(records), name)})
+  return records, rejected
+
+
+def per_source_counts(inputs_per_source: Mapping[str, int], records: RecordSet | None,
+                      rejected: Sequence[Mapping[str, str]]) -> dict[str, dict[str, int]]:
+  """{source: {'input', 'accepted', 'rejected'}}.
+
+  Raises:
+    RuntimeError: when a source's accepted + rejected differs from its input (a bug, never bad data).
+  """
+  accepted = collections.Counter(records.extra['source']) if records is not None else collections.Counter()
+  refused = collections.Counter(line['source'] for line in rejected)
+  counts = {}
+  for name, n in inputs_per_source.items():
+    counts[name] = {'input': n, 'accepted': accepted[name], 'rejected': refused[name]}
+    if accepted[name] + refused[name] != n:
+      raise RuntimeError(f'source {name}: {accepted[name]} accepted + {refused[name]} rejected != {n} input')
+  return counts
+
+
+def _print_summary(counts, records: RecordSet | None, rejected, output: pathlib.Path, elapsed: float) -> None:
+  total = counts['input']
+  print(f'input {total}: accepted {counts["accepted"]}, rejected {counts["rejected"]} '
         f'({elapsed:.1f} s, {total / max(elapsed, 1e-9):.1f} records/s) -> {output}')
+  if len(counts['sources']) > 1:
+    for name, c in counts['sources'].items():
+      print(f'  source {name}: input {c["input"]}: accepted {c["accepted"]}, rejected {c["rejected"]}')
   if records is not None:
     print(f'  accepted by class: tectonic {records.class_counts()[0]}, non-tectonic {records.class_counts()[1]}')
     if 'p_method' in records.extra:
@@ -144,7 +230,6 @@ def prepare(root: pathlib.Path, output: pathlib.Path) -> dict[str, int]:
       print('  split: ' + ', '.join(f'{k} {v}' for k, v in collections.Counter(records.extra['split']).items()))
   for reason, count in ingest.reason_counts(rejected).items():
     print(f'  rejected {count:5d}: {reason}')
-  return {'input': total, 'accepted': accepted, 'rejected': len(rejected)}
 
 
 def with_split_column(records: RecordSet) -> RecordSet:
@@ -169,7 +254,7 @@ def with_split_column(records: RecordSet) -> RecordSet:
 def save_rejections_only(output: pathlib.Path, rejected) -> None:
   """rejected.csv for a run where nothing was accepted (no waveforms to write)."""
   with open(output / 'rejected.csv', 'w', newline='') as f:
-    writer = csv.DictWriter(f, fieldnames=['record', 'file', 'reason'])
+    writer = csv.DictWriter(f, fieldnames=['source', 'record', 'file', 'reason'])
     writer.writeheader()
     writer.writerows(rejected)
 
@@ -177,7 +262,7 @@ def save_rejections_only(output: pathlib.Path, rejected) -> None:
 def main(argv):
   del argv
   try:
-    prepare(pathlib.Path(FLAGS.input), pathlib.Path(FLAGS.output))
+    prepare(sources_from_flags(), pathlib.Path(FLAGS.output))
   except (ValueError, FileNotFoundError) as error:
     raise app.UsageError(str(error)) from None
 

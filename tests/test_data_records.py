@@ -66,8 +66,14 @@ def test_event_with_two_origin_times_is_refused():
   times = records.origin_times.copy()
   times[1] = np.datetime64('2020-01-01')
   bad = RecordSet(records.waveforms, records.labels, records.event_ids, times, records.event_types, records.record_ids)
-  with pytest.raises(ValueError, match="event 'ev0'"):
+  with pytest.raises(ValueError, match="event id 'ev0'"):
     chronological_split(bad, ['2015-01-01'])
+  labels = records.labels.copy()
+  labels[1] = 1 - labels[0]
+  relabelled = RecordSet(records.waveforms, labels, records.event_ids, records.origin_times, records.event_types,
+                         records.record_ids)
+  with pytest.raises(ValueError, match="event id 'ev0'.*label"):
+    chronological_split(relabelled, ['2015-01-01'])
 
 
 def test_random_split_is_seeded_and_event_grouped():

@@ -70,3 +70,54 @@ def test_prepare_cli_on_a_seisbench_dataset(tmp_path):
   assert len(records) == 4 and len(records) + len(rejected) == n_rows  # the 900 km row is now accepted
   assert list(records.extra['split']) == ['train', 'test', 'dev', 'train']
   assert f'input {n_rows}: accepted 4, rejected {n_rows - 4}' in result.stdout
+
+
+def _subset_table(source_table, path, rows_slice, **overrides):
+  with open(source_table, newline='') as f:
+    reader = csv.DictReader(f)
+    rows = [{**row, **overrides} for row in list(reader)[rows_slice]]
+  with open(path, 'w', newline='') as f:
+    writer = csv.DictWriter(f, fieldnames=reader.fieldnames)
+    writer.writeheader()
+    writer.writerows(rows)
+  return rows
+
+
+def _run_prepare(*args):
+  return subprocess.run([sys.executable, '-m', 'experiments.prepare', *args], cwd=ROOT,
+                        env={**os.environ, 'PYTHONPATH': str(ROOT)}, capture_output=True, text=True, timeout=300)
+
+
+def test_prepare_cli_merges_sources_with_counts_per_source(shared_data, tmp_path):
+  pnw = _subset_table(shared_data / 'pnw' / 'labels.csv', tmp_path / 'pnw.csv', slice(0, 400, 50))
+  extra = _subset_table(shared_data / 'pnw-extra' / 'labels.csv', tmp_path / 'extra.csv', slice(0, 400, 50))
+  output = tmp_path / 'prepared'
+  result = _run_prepare(f'--input={shared_data / "pnw"}', f'--records={tmp_path / "pnw.csv"}',
+                        f'--input={shared_data / "pnw-extra"}', f'--records={tmp_path / "extra.csv"}',
+                        f'--output={output}', '--split_boundaries=2018-01-01')
+  assert result.returncode == 0, result.stderr
+  records = load_prepared(output)
+  with open(output / 'rejected.csv', newline='') as f:
+    rejected = list(csv.DictReader(f))
+  for name, rows in (('pnw', pnw), ('pnw-extra', extra)):
+    accepted = int(np.sum(records.extra['source'] == name))
+    refused = sum(line['source'] == name for line in rejected)
+    assert accepted + refused == len(rows)
+    assert f'source {name}: input {len(rows)}: accepted {accepted}, rejected {refused}' in result.stdout
+  # The chronological split runs over both sources: pnw (2018-) tests, pnw-extra (-2017) trains.
+  split = dict(zip(records.extra['source'], records.extra['split']))
+  assert set(records.extra['split'][records.extra['source'] == 'pnw']) == {'test'}
+  assert set(records.extra['split'][records.extra['source'] == 'pnw-extra']) == {'train'}
+  assert split
+
+
+def test_prepare_cli_refuses_an_event_id_shared_by_two_sources(shared_data, tmp_path):
+  _subset_table(shared_data / 'pnw' / 'labels.csv', tmp_path / 'pnw.csv', slice(0, 2))
+  _subset_table(shared_data / 'pnw-extra' / 'labels.csv', tmp_path / 'extra.csv', slice(0, 2),
+                event_id='uw61348817')  # pnw's first event id, another origin time
+  result = _run_prepare(f'--input={shared_data / "pnw"}', f'--records={tmp_path / "pnw.csv"}', '--source=a',
+                        f'--input={shared_data / "pnw-extra"}', f'--records={tmp_path / "extra.csv"}', '--source=b',
+                        f'--output={tmp_path / "prepared"}')
+  assert result.returncode != 0
+  assert "event id 'uw61348817'" in result.stderr and "sources 'a' and 'b'" in result.stderr
+  assert 'Traceback' not in result.stderr

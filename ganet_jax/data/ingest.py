@@ -39,12 +39,12 @@ from ganet_jax.data import catalog as catalog_lib
 from ganet_jax.data import labels as labels_lib
 from ganet_jax.data import picking
 from ganet_jax.data import preprocess
-from ganet_jax.data.preprocess import PreprocessConfig, RecordRejected
+from ganet_jax.data.preprocess import PreprocessConfig
 from ganet_jax.data.records import RecordSet
 from ganet_jax.data.records_table import InputRecord
 
 FALLBACK_P_VELOCITY_KM_S = 6.0
-MANIFEST_COLUMNS = ('file', 'network', 'station', 'location', 'channels', 'p_onset', 'p_method',
+MANIFEST_COLUMNS = ('source', 'file', 'network', 'station', 'location', 'channels', 'p_onset', 'p_method',
                     'distance_km', 'channels_present', 'sampling_rate_in', 'padded_s', 'notes')
 
 
@@ -317,7 +317,7 @@ def _prepare_record(record: InputRecord, options: PrepareOptions, notes: list[st
   return PreparedRecord(
       window=window, label=label, event_id=event_id, event_type=event_type, origin_time=origin,
       record_id=f'{event_id}.{stats.network}.{stats.station}.{stats.location}.{stats.channel[:-1]}',
-      extra={'file': record.file_names, 'network': stats.network, 'station': stats.station,
+      extra={'source': record.source, 'file': record.file_names, 'network': stats.network, 'station': stats.station,
              'location': stats.location,
              'channels': ';'.join(chosen[s][0].stats.channel for s in sorted(resampled)),
              'p_onset': str(onset), 'p_method': method,
@@ -344,7 +344,7 @@ def prepare_records(records: Iterable[InputRecord], options: PrepareOptions,
 
   Returns:
     (accepted records or None when none was accepted, rejection lines
-    {record, file, reason}).
+    {source, record, file, reason}).
   """
   prepared, rejected = [], []
   spool = open(spool_path, 'wb') if spool_path else None
@@ -354,8 +354,7 @@ def prepare_records(records: Iterable[InputRecord], options: PrepareOptions,
         result = prepare_record(record, options)
       except Exception as error:  # every failure is a reported rejection, never a crash
         reason = str(error) if isinstance(error, RecordRejected) else f'{type(error).__name__}: {error}'
-        name = record.files[0].stem if len(record.files) == 1 else f'{record.files[0].stem} +{len(record.files) - 1} files'
-        rejected.append({'record': name, 'file': record.file_names, 'reason': reason})
+        rejected.append(rejection_line(record, reason))
       else:
         if spool:
           spool.write(np.ascontiguousarray(result.window, np.float32).tobytes())
@@ -374,6 +373,12 @@ def prepare_records(records: Iterable[InputRecord], options: PrepareOptions,
 
 
 def to_record_set(prepared: Sequence[PreparedRecord], waveforms: np.ndarray | None = None) -> RecordSet | None:
+def rejection_line(record: InputRecord, reason: str) -> dict[str, str]:
+  """The rejection report's row for ``record``: {source, record, file, reason}."""
+  name = record.files[0].stem if len(record.files) == 1 else f'{record.files[0].stem} +{len(record.files) - 1} files'
+  return {'source': record.source, 'record': name, 'file': record.file_names, 'reason': reason}
+
+
   """A RecordSet of the prepared records (None for an empty list).
 
   Args:

@@ -40,9 +40,12 @@ class InputRecord:
   Attributes:
     files: paths of the record's files (one per component, or one holding all).
     rows: the table rows (field -> value, '' when absent), one per file.
+    source: name of the input it came from (``experiments.prepare`` takes several),
+      written to the manifest and rejection report.
   """
   files: tuple[pathlib.Path, ...]
   rows: tuple[Mapping[str, str], ...]
+  source: str = ''
 
   def field(self, name: str) -> str:
     """The first non-empty value of ``name`` among the rows, or ''."""
@@ -92,8 +95,8 @@ def resolve_columns(header: Sequence[str], overrides: Mapping[str, str] | None =
 
 
 def read_records_table(path: str | pathlib.Path, base_dir: str | pathlib.Path | None = None,
-                       overrides: Mapping[str, str] | None = None) -> list[InputRecord]:
-  """Input records from a CSV table, file paths resolved against ``base_dir``.
+                       overrides: Mapping[str, str] | None = None, *, source: str = '') -> list[InputRecord]:
+  """Input records from a CSV table, file paths resolved against ``base_dir``, tagged ``source``.
 
   Rows sharing event, network, station, location and band/instrument code (the
   channel code without its component letter) form one record; rows without
@@ -111,10 +114,10 @@ def read_records_table(path: str | pathlib.Path, base_dir: str | pathlib.Path | 
     except ValueError as error:
       raise ValueError(f'{path}: {error}') from None
     rows = [{field: (row.get(column) or '').strip() for field, column in columns.items()} for row in reader]
-  return group_rows(rows, base_dir)
+  return group_rows(rows, base_dir, source=source)
 
 
-def group_rows(rows: Sequence[Mapping[str, str]], base_dir: pathlib.Path) -> list[InputRecord]:
+def group_rows(rows: Sequence[Mapping[str, str]], base_dir: pathlib.Path, *, source: str = '') -> list[InputRecord]:
   """Rows grouped into station records, in first-appearance order.
 
   A row joins the first record of its key that lacks its channel code, so two
@@ -135,10 +138,10 @@ def group_rows(rows: Sequence[Mapping[str, str]], base_dir: pathlib.Path) -> lis
       candidates.append(group)
       order.append(group)
     group.append(row)
-  return [InputRecord(files=tuple(base_dir / row['file'] for row in group), rows=tuple(group))
+  return [InputRecord(files=tuple(base_dir / row['file'] for row in group), rows=tuple(group), source=source)
           for group in order]
 
 
-def records_from_files(paths: Sequence[pathlib.Path]) -> list[InputRecord]:
+def records_from_files(paths: Sequence[pathlib.Path], *, source: str = '') -> list[InputRecord]:
   """One input record per file, for folders given without a table (SAC headers/catalog supply the rest)."""
-  return [InputRecord(files=(p,), rows=({'file': str(p)},)) for p in paths]
+  return [InputRecord(files=(p,), rows=({'file': str(p)},), source=source) for p in paths]

@@ -33,7 +33,7 @@ def chronological_split(records: RecordSet, boundaries: Sequence[str | np.dateti
     raise ValueError(f'{len(edges)} boundaries need {len(edges) + 1} split names, got {list(names)}')
   if np.any(np.diff(edges) <= np.timedelta64(0, 'ms')):
     raise ValueError(f'split boundaries must increase: {[str(e) for e in edges]}')
-  _check_one_time_per_event(records)
+  check_events_consistent(records)
   which = np.searchsorted(edges, np.asarray(records.origin_times, 'datetime64[ms]'), side='right')
   return {name: np.flatnonzero(which == i) for i, name in enumerate(names)}
 
@@ -50,9 +50,22 @@ def event_grouped_random_split(records: RecordSet, fractions: Sequence[float], *
   return {name: np.flatnonzero(np.isin(records.event_ids, group)) for name, group in zip(names, groups)}
 
 
-def _check_one_time_per_event(records: RecordSet) -> None:
-  times = {}
-  for event, time in zip(records.event_ids, np.asarray(records.origin_times, 'datetime64[ms]')):
-    if times.setdefault(event, time) != time:
-      raise ValueError(f'event {str(event)!r} has records with different origin times '
-                       f'({times[event]} and {time}); a chronological split needs one per event')
+def check_events_consistent(records: RecordSet) -> None:
+  """Rejects an event id whose records disagree on origin time or label.
+
+  An event id is the unit every split keeps whole, so it must name one event; a
+  clash usually means two inputs (``source`` column) number their events alike.
+
+  Raises:
+    ValueError: naming the event, the two values and, where known, their sources.
+  """
+  sources = records.extra.get('source', np.full(len(records), ''))
+  seen = {}
+  for event, time, label, source in zip(records.event_ids, np.asarray(records.origin_times, 'datetime64[ms]'),
+                                        records.labels, sources):
+    first = seen.setdefault(event, (time, int(label), str(source)))
+    if first[:2] != (time, int(label)):
+      where = f' (sources {first[2]!r} and {str(source)!r})' if first[2] != source else ''
+      raise ValueError(f'event id {str(event)!r} names records with different origin times or labels{where}: '
+                       f'{first[0]} label {first[1]} and {time} label {int(label)}; event ids must be unique '
+                       f'across inputs, and a split needs one origin time per event')
