@@ -39,7 +39,7 @@ from ganet_jax.data import catalog as catalog_lib
 from ganet_jax.data import labels as labels_lib
 from ganet_jax.data import picking
 from ganet_jax.data import preprocess
-from ganet_jax.data.preprocess import PreprocessConfig
+from ganet_jax.data.preprocess import PreprocessConfig, RecordRejected
 from ganet_jax.data.records import RecordSet
 from ganet_jax.data.records_table import InputRecord
 
@@ -372,13 +372,13 @@ def prepare_records(records: Iterable[InputRecord], options: PrepareOptions,
   return to_record_set(prepared, waveforms), rejected
 
 
-def to_record_set(prepared: Sequence[PreparedRecord], waveforms: np.ndarray | None = None) -> RecordSet | None:
 def rejection_line(record: InputRecord, reason: str) -> dict[str, str]:
   """The rejection report's row for ``record``: {source, record, file, reason}."""
   name = record.files[0].stem if len(record.files) == 1 else f'{record.files[0].stem} +{len(record.files) - 1} files'
   return {'source': record.source, 'record': name, 'file': record.file_names, 'reason': reason}
 
 
+def to_record_set(prepared: Sequence[PreparedRecord], waveforms: np.ndarray | None = None) -> RecordSet | None:
   """A RecordSet of the prepared records (None for an empty list).
 
   Args:
