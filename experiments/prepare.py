@@ -61,6 +61,8 @@ flags.DEFINE_float('max_distance_km', 200.0, 'Epicentral distance limit, km (pap
 flags.DEFINE_float('min_sampling_rate', 20.0, 'Lowest input rate accepted, Hz (lower ones are rejected).')
 flags.DEFINE_float('max_gap_s', 0.1, 'Longest gap inside the window that is interpolated, s.')
 flags.DEFINE_float('max_pad_s', 15.0, 'Longest tail shortfall of the window that is zero-padded, s.')
+flags.DEFINE_string('bandpass', '', 'FREQMIN,FREQMAX in Hz (e.g. 1,20): zero-phase 4-corner Butterworth '
+                    'band-pass of each record before its window is cut; empty (the paper) for none.')
 flags.DEFINE_enum('p_fallback', 'travel_time', ['travel_time', 'none'], 'When no pick is given and '
                   'STA/LTA finds none: origin + distance/6 km/s (origin if the distance is unknown), '
                   'flagged in p_method; or reject the record.')
@@ -78,7 +80,8 @@ def _options() -> ingest.PrepareOptions:
   config = preprocess.PreprocessConfig(
       window_s=FLAGS.window_s, sampling_rate=FLAGS.sampling_rate, detrend_degree=FLAGS.detrend_degree,
       max_distance_km=FLAGS.max_distance_km if FLAGS.max_distance_km > 0 else None,
-      min_sampling_rate=FLAGS.min_sampling_rate, max_gap_s=FLAGS.max_gap_s, max_pad_s=FLAGS.max_pad_s)
+      min_sampling_rate=FLAGS.min_sampling_rate, max_gap_s=FLAGS.max_gap_s, max_pad_s=FLAGS.max_pad_s,
+      bandpass=preprocess.parse_band(FLAGS.bandpass))
   catalog = catalog_lib.read_catalog(FLAGS.catalog) if FLAGS.catalog else None
   inventory = obspy.read_inventory(FLAGS.inventory) if FLAGS.inventory else None
   return ingest.PrepareOptions(
@@ -180,7 +183,7 @@ def prepare(sources: Sequence[Source], output: pathlib.Path) -> dict[str, object
   else:
     if len(sources) > 1:
       splits.check_events_consistent(records)
-    records = with_split_column(records)
+    records = dataclasses.replace(with_split_column(records), preprocessing=ingest.settings(options))
     save_prepared(output, records, rejected)
   spool.unlink(missing_ok=True)
   counts = {'input': total, 'accepted': len(records) if records is not None else 0, 'rejected': len(rejected),

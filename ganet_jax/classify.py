@@ -94,8 +94,9 @@ class Classifier:
     Args:
       workdir: the run folder (config.json + checkpoints/).
       which: 'latest' (the last epoch: the paper's rule) or 'best' (by validation).
-      options: preparation options (distance limit, padding, picker...); their
-        window length and rate are replaced by the checkpoint's.
+      options: preparation options (distance limit, padding...); their window
+        length, rate, detrend, band-pass and picker are replaced by the training
+        set's (``ingest.options_from_settings``).
       components: see the class attribute.
 
     Returns:
@@ -130,7 +131,8 @@ class Classifier:
                        f'in {config_path} ({saved["config"].get("model")!r}, overrides '
                        f'{saved["config"].get("model_overrides")}): {type(error).__name__}: '
                        f'{str(error)[:300]}') from None
-    options = options or PrepareOptions()
+    # The training records' signal chain (rate, detrend, band-pass, picker), where the run recorded it.
+    options = ingest.options_from_settings(saved['data'].get('preprocessing'), options or PrepareOptions())
     rate = options.preprocess.sampling_rate
     preprocess = dataclasses.replace(options.preprocess, window_s=samples / rate)
     keep_components(np.zeros((1, 3)), components)  # checks the letters before any record is read

@@ -26,7 +26,9 @@ CONFIG = dict(model_overrides={'num_bottlenecks': 1, 'head_features': 32}, epoch
 @pytest.fixture(scope='module')
 def run_dir(tmp_path_factory):
   """A tiny GA-Net trained for one epoch on short synthetic records."""
-  records = make_synthetic(10, seed=3, samples=SAMPLES)
+  # With the settings a prepared set carries, so the run records them for the classifier.
+  records = dataclasses.replace(make_synthetic(10, seed=3, samples=SAMPLES),
+                                preprocessing=ingest.settings(ingest.PrepareOptions()))
   workdir = tmp_path_factory.mktemp('run')
   experiment.run(experiment.ExperimentConfig(**CONFIG), records, records.subset(np.arange(8)), workdir,
                  log=lambda line: None)
@@ -134,3 +136,20 @@ def test_cli_input_errors_name_the_path(tmp_path):
     classify_cli.input_records([str(tmp_path)], None, '')
   with pytest.raises(FileNotFoundError, match='--records'):
     classify_cli.input_records([str(tmp_path)], 'absent.csv', '')
+
+
+def test_classifier_prepares_with_the_training_sets_band_pass(run_dir, pnw_rows, tmp_path):
+  saved = json.loads((run_dir / 'config.json').read_text())
+  assert saved['data']['preprocessing'] == ingest.settings(ingest.PrepareOptions())
+  filtered_run = tmp_path / 'run'
+  shutil.copytree(run_dir, filtered_run)
+  saved['data']['preprocessing']['preprocess']['bandpass'] = [1.0, 20.0]
+  (filtered_run / 'config.json').write_text(json.dumps(saved))
+  plain, filtered = Classifier.from_checkpoint(run_dir), Classifier.from_checkpoint(filtered_run)
+  assert plain.options.preprocess.bandpass is None and filtered.options.preprocess.bandpass == (1.0, 20.0)
+  assert filtered.options.preprocess.window_samples == SAMPLES
+  row = pnw_rows[0][0]
+  record = InputRecord(files=(pathlib.Path(row['file']),), rows=(row,))
+  window = filtered.prepare(record)
+  assert window.extra['bandpass'] == '1-20 Hz'
+  assert not np.allclose(window.window, plain.prepare(record).window, atol=1e-3)

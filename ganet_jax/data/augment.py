@@ -57,4 +57,4 @@ def oversample_minority(records: RecordSet, transform: Transform, *, seed: int) 
       origin_times=take(records.origin_times), event_types=take(records.event_types),
       record_ids=np.concatenate([np.asarray(records.record_ids),
                                  [f'{records.record_ids[i]}#aug{k}' for i, k in zip(picks, copy_number)]]),
-      extra={name: take(column) for name, column in records.extra.items()})
+      extra={name: take(column) for name, column in records.extra.items()}, preprocessing=records.preprocessing)

@@ -25,6 +25,7 @@ Declared policies (see ``preprocess`` for the signal steps):
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import pathlib
 import re
@@ -44,8 +45,10 @@ from ganet_jax.data.records import RecordSet
 from ganet_jax.data.records_table import InputRecord
 
 FALLBACK_P_VELOCITY_KM_S = 6.0
+# PreprocessConfig fields that shape a window (the others select records).
+SIGNAL_SETTINGS = ('sampling_rate', 'detrend_degree', 'bandpass')
 MANIFEST_COLUMNS = ('source', 'file', 'network', 'station', 'location', 'channels', 'p_onset', 'p_method',
-                    'distance_km', 'channels_present', 'sampling_rate_in', 'padded_s', 'notes')
+                    'distance_km', 'channels_present', 'sampling_rate_in', 'padded_s', 'bandpass', 'notes')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,6 +72,38 @@ class PreparedRecord:
   origin_time: obspy.UTCDateTime
   record_id: str
   extra: dict[str, str]
+
+
+def settings(options: PrepareOptions) -> dict[str, object]:
+  """The options that shape a window, JSON-ready: a prepared set's preprocess.json.
+
+  ``options_from_settings`` reads them back, so records prepared later (e.g. by a
+  classifier) go through the same signal chain as the training records.
+  """
+  return json.loads(json.dumps({'preprocess': dataclasses.asdict(options.preprocess),
+                                'picker': dataclasses.asdict(options.picker), 'p_fallback': options.p_fallback}))
+
+
+def options_from_settings(saved: Mapping[str, object] | None, options: PrepareOptions) -> PrepareOptions:
+  """``options`` with the signal chain (rate, detrend, band-pass, picker) of ``saved`` settings.
+
+  The record-selection limits of ``options`` (distance, gaps, padding, fallback) stay
+  the caller's: they decide which records are classified, not what a window looks like.
+
+  Raises:
+    ValueError: when ``saved`` holds settings this version cannot rebuild.
+  """
+  if not saved:
+    return options
+  try:
+    signal = {name: saved['preprocess'][name] for name in SIGNAL_SETTINGS}
+    band = signal['bandpass']
+    signal['bandpass'] = tuple(band) if band else None
+    picker = picking.PickerConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved['picker'].items()})
+    config = dataclasses.replace(options.preprocess, **signal)
+  except (KeyError, TypeError, ValueError) as error:
+    raise ValueError(f'unusable preprocessing settings {saved}: {type(error).__name__}: {error}') from None
+  return dataclasses.replace(options, preprocess=config, picker=picker)
 
 
 def parse_float(text: str) -> float | None:
@@ -301,7 +336,9 @@ def _prepare_record(record: InputRecord, options: PrepareOptions, notes: list[st
   pick_slot = min(set(arrays) - flat)  # Z when it carries signal
   pick_trace = obspy.Trace(arrays[pick_slot], header={'starttime': start, 'sampling_rate': config.sampling_rate})
   onset, method = p_onset(record, chosen, pick_trace, origin, distance_km, event, options)
-  windows = {slot: preprocess.cut_window(a, start, config.sampling_rate, onset, config) for slot, a in arrays.items()}
+  # The picker has its own band (PickerConfig), so it runs on the unfiltered record.
+  windows = {slot: preprocess.cut_window(preprocess.bandpass_record(a, config.sampling_rate, config), start,
+                                         config.sampling_rate, onset, config) for slot, a in arrays.items()}
   n_real = len(next(iter(windows.values())))
   preprocess.check_gaps(gaps, onset, onset + n_real / config.sampling_rate, config.max_gap_s)
   channels = {}
@@ -325,7 +362,7 @@ def _prepare_record(record: InputRecord, options: PrepareOptions, notes: list[st
              'channels_present': present,
              'sampling_rate_in': ';'.join(f'{chosen[s][0].stats.sampling_rate:g}' for s in sorted(resampled)),
              'padded_s': f'{(config.window_samples - n_real) / config.sampling_rate:.2f}',
-             'notes': '; '.join(notes)})
+             'bandpass': config.bandpass_label, 'notes': '; '.join(notes)})
 
 
 def prepare_records(records: Iterable[InputRecord], options: PrepareOptions,

@@ -9,13 +9,15 @@ Steps, in the order ``ingest.prepare_record`` applies them:
   4. gap policy: gaps are filled by linear interpolation so filters and pickers can
      run; a gap longer than ``max_gap_s`` inside the window rejects the record,
      shorter ones (a few samples of timing jitter) stay interpolated;
-  5. a ``window_s`` window from the P onset, exactly ``window_s * sampling_rate``
+  5. optional band-pass (``bandpass``, off by default as in the paper): zero-phase
+     Butterworth over the whole record, so its edge ringing stays outside the window;
+  6. a ``window_s`` window from the P onset, exactly ``window_s * sampling_rate``
      samples; a record that ends at most ``max_pad_s`` early is zero-padded at the
      tail after the detrend (zero is then the mean) and the padding recorded;
-  6. degree-``detrend_degree`` polynomial detrend (time rescaled to [-1, 1], float64);
-  7. per-channel standardisation over the whole window (zero mean, unit std; a
+  7. degree-``detrend_degree`` polynomial detrend (time rescaled to [-1, 1], float64);
+  8. per-channel standardisation over the whole window (zero mean, unit std; a
      flat channel stays zeros);
-  8. channel dropout: missing components are zero-filled and flagged.
+  9. channel dropout: missing components are zero-filled and flagged.
 
 Every rejection is a ``RecordRejected`` whose message is the reason written to the
 rejection report.
@@ -24,6 +26,7 @@ rejection report.
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 import obspy
@@ -51,6 +54,12 @@ class PreprocessConfig:
     max_pad_s: longest tail shortfall of the window that is zero-padded instead of
       rejected; 15 s lets records cut at origin + 100 s (as in pnw) keep a P onset
       up to 15 s after the origin.
+    bandpass: (freqmin, freqmax) in Hz of a zero-phase 4-corner Butterworth band-pass
+      (``bandpass_record``), or None (the paper's protocol: no filter).
+
+  Raises:
+    ValueError: from the constructor, for a value out of range, naming it as the
+      ``experiments.prepare`` flag of the same name.
   """
   window_s: float = 100.0
   sampling_rate: float = float(conventions.SAMPLING_RATE)
@@ -59,10 +68,59 @@ class PreprocessConfig:
   min_sampling_rate: float = 20.0
   max_gap_s: float = 0.1
   max_pad_s: float = 15.0
+  bandpass: tuple[float, float] | None = None
+
+  def __post_init__(self):
+    positive = {'window_s': self.window_s, 'sampling_rate': self.sampling_rate,
+                'min_sampling_rate': self.min_sampling_rate}
+    if self.max_distance_km is not None:
+      positive['max_distance_km'] = self.max_distance_km
+    for name, value in positive.items():
+      _check_range(name, value, value > 0, 'a number > 0')
+    for name in ('max_gap_s', 'max_pad_s'):
+      value = getattr(self, name)
+      _check_range(name, value, value >= 0, 'a number >= 0')
+    degree = self.detrend_degree
+    if isinstance(degree, bool) or not isinstance(degree, (int, np.integer)) or degree < 0:
+      raise ValueError(f'--detrend_degree={degree}: must be an integer >= 0')
+    if self.window_samples < 1:
+      raise ValueError(f'--window_s={self.window_s:g} at --sampling_rate={self.sampling_rate:g}: less than one sample')
+    if self.bandpass is not None:
+      freqmin, freqmax = (float(f) for f in self.bandpass)
+      nyquist = self.sampling_rate / 2
+      if not (math.isfinite(freqmin) and math.isfinite(freqmax) and 0 < freqmin < freqmax < nyquist):
+        raise ValueError(f'--bandpass={freqmin:g},{freqmax:g}: needs 0 < FREQMIN < FREQMAX < {nyquist:g} Hz '
+                         f'(the Nyquist frequency of --sampling_rate={self.sampling_rate:g})')
+      object.__setattr__(self, 'bandpass', (freqmin, freqmax))
 
   @property
   def window_samples(self) -> int:
     return int(round(self.window_s * self.sampling_rate))
+
+  @property
+  def bandpass_label(self) -> str:
+    """The band as the manifest writes it ('1-20 Hz'), '' without one."""
+    return f'{self.bandpass[0]:g}-{self.bandpass[1]:g} Hz' if self.bandpass else ''
+
+
+def _check_range(name: str, value, ok: bool, requirement: str) -> None:
+  if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not math.isfinite(value) or not ok:
+    raise ValueError(f'--{name}={value}: must be {requirement}')
+
+
+def parse_band(text: str) -> tuple[float, float] | None:
+  """'FREQMIN,FREQMAX' in Hz (e.g. '1,20') to a pair; '' to None.
+
+  Raises:
+    ValueError: naming --bandpass, for text that is not two numbers.
+  """
+  if not text.strip():
+    return None
+  try:
+    freqmin, freqmax = (float(part) for part in text.split(','))
+  except ValueError:
+    raise ValueError(f'--bandpass={text}: give FREQMIN,FREQMAX in Hz, e.g. --bandpass=1,20') from None
+  return freqmin, freqmax
 
 
 def epicentral_distance_km(event_latitude: float, event_longitude: float,
@@ -154,6 +212,28 @@ def resample(trace: obspy.Trace, sampling_rate: float, min_sampling_rate: float)
     out.filter('lowpass', freq=0.4 * sampling_rate, corners=8, zerophase=True)
   out.interpolate(sampling_rate, method='lanczos', a=12)
   return out
+
+
+def bandpass_record(data: np.ndarray, sampling_rate: float, config: PreprocessConfig) -> np.ndarray:
+  """The whole record band-passed by ``config.bandpass`` (unchanged without one).
+
+  Where in the chain, and why: after resampling and gap filling, before the window
+  is cut and before its polynomial detrend and standardisation. A zero-phase filter
+  rings at both ends of what it is given; filtering the cut window would put that
+  ringing at the P onset, the window's first and most telling seconds, while the
+  whole record keeps it in the pre-event noise. The record gets a linear detrend
+  and a taper of at most two periods of ``freqmin`` first, so its own ends (not the
+  window's) absorb the transient; the window's detrend and standardisation then run
+  on the filtered samples, as they do on unfiltered ones.
+  """
+  if config.bandpass is None:
+    return data
+  freqmin, freqmax = config.bandpass
+  trace = obspy.Trace(np.asarray(data, np.float64), header={'sampling_rate': sampling_rate})
+  trace.detrend('linear')
+  trace.taper(max_percentage=0.05, max_length=2.0 / freqmin)
+  trace.filter('bandpass', freqmin=freqmin, freqmax=freqmax, corners=4, zerophase=True)
+  return trace.data
 
 
 def check_gaps(gaps, window_start: obspy.UTCDateTime, window_end: obspy.UTCDateTime,

@@ -8,6 +8,8 @@ On disk a prepared data set is a folder:
                   and any others the producer adds (file, station, p_onset, p_method,
                   distance_km, channels_present, ...)
   rejected.csv    optional: one row per input record that was not accepted, with its reason
+  preprocess.json optional: the preprocessing settings that made the windows
+                  (``RecordSet.preprocessing``), so a classifier can repeat them
 
 The waveforms stay on disk and are read page by page, so a data set larger than
 memory trains with memory bounded by the batches in flight.
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import json
 import pathlib
 from typing import Iterable, Mapping, Sequence
 
@@ -25,6 +28,7 @@ import numpy as np
 WAVEFORMS_FILE = 'waveforms.npy'
 MANIFEST_FILE = 'manifest.csv'
 REJECTED_FILE = 'rejected.csv'
+PREPROCESS_FILE = 'preprocess.json'
 CORE_COLUMNS = ('record_id', 'event_id', 'event_type', 'label', 'origin_time')
 
 
@@ -40,6 +44,8 @@ class RecordSet:
     event_types: (n,) str, e.g. 'earthquake', 'quarry blast', 'collapse'.
     record_ids: (n,) str, unique per record (e.g. file or NET.STA.event).
     extra: further per-record columns (str arrays), kept through subsetting.
+    preprocessing: the settings that made the windows (JSON-ready, as
+      ``ingest.settings`` writes them), None when unknown (e.g. synthetic records).
   """
   waveforms: np.ndarray
   labels: np.ndarray
@@ -48,6 +54,7 @@ class RecordSet:
   event_types: np.ndarray
   record_ids: np.ndarray
   extra: Mapping[str, np.ndarray] = dataclasses.field(default_factory=dict)
+  preprocessing: Mapping[str, object] | None = None
 
   def __post_init__(self):
     n = len(self.waveforms)
@@ -67,7 +74,8 @@ class RecordSet:
     return RecordSet(waveforms=self.waveforms[indices],
                      labels=take(self.labels), event_ids=take(self.event_ids),
                      origin_times=take(self.origin_times), event_types=take(self.event_types),
-                     record_ids=take(self.record_ids), extra={k: take(v) for k, v in self.extra.items()})
+                     record_ids=take(self.record_ids), extra={k: take(v) for k, v in self.extra.items()},
+                     preprocessing=self.preprocessing)
 
   def class_counts(self) -> tuple[int, int]:
     """(tectonic, non-tectonic) record counts."""
@@ -88,6 +96,8 @@ def save_prepared(path: str | pathlib.Path, records: RecordSet,
     writer = csv.writer(f)
     writer.writerow(columns)
     writer.writerows(zip(*columns.values()))
+  if records.preprocessing is not None:
+    (path / PREPROCESS_FILE).write_text(json.dumps(records.preprocessing, indent=2) + '\n')
   rejected = list(rejected)
   if rejected:
     with open(path / REJECTED_FILE, 'w', newline='') as f:
@@ -128,4 +138,23 @@ def load_prepared(path: str | pathlib.Path) -> RecordSet:
       origin_times=column('origin_time').astype('datetime64[ms]'),
       event_types=column('event_type'),
       record_ids=column('record_id'),
-      extra={name: column(name) for name in rows[0] if name not in CORE_COLUMNS})
+      extra={name: column(name) for name in rows[0] if name not in CORE_COLUMNS},
+      preprocessing=load_preprocessing(path))
+
+
+def load_preprocessing(path: str | pathlib.Path) -> dict | None:
+  """The preprocessing settings of a prepared folder (its preprocess.json), None without one.
+
+  Raises:
+    ValueError: naming the file when it is not a JSON object.
+  """
+  file = pathlib.Path(path) / PREPROCESS_FILE
+  if not file.is_file():
+    return None
+  try:
+    settings = json.loads(file.read_text())
+  except ValueError as error:
+    raise ValueError(f'{file}: not JSON ({error})') from None
+  if not isinstance(settings, dict):
+    raise ValueError(f'{file}: not a JSON object')
+  return settings

@@ -98,7 +98,8 @@ def window_from_array(data: np.ndarray, order: str, rate: float, p_sample: float
       continue
     trace = preprocess.resample(obspy.Trace(np.asarray(samples, np.float64), header={'sampling_rate': rate}),
                                 config.sampling_rate, config.min_sampling_rate)
-    window = preprocess.cut_window(trace.data, start, config.sampling_rate, onset, config)
+    window = preprocess.cut_window(preprocess.bandpass_record(trace.data, config.sampling_rate, config), start,
+                                   config.sampling_rate, onset, config)
     n_real = len(window)
     channels[slot], dead = preprocess.window_from_trace_data(window, config)
     if dead:
@@ -178,6 +179,7 @@ def _prepare_row(hdf5: h5py.File, row: Mapping[str, str], default_order: str, ch
                 'channels': order, 'p_onset': f'sample {p_sample:g}', 'p_method': 'seisbench',
                 'distance_km': '' if distance is None else f'{distance:.2f}', 'channels_present': present,
                 'sampling_rate_in': f'{rate:g}', 'padded_s': f'{padded:.2f}',
-                'notes': '' if origin_text else 'no source_origin_time', 'split': row.get('split', '')})
+                'bandpass': config.bandpass_label, 'notes': '' if origin_text else 'no source_origin_time',
+                'split': row.get('split', '')})
   return ingest.PreparedRecord(window=window, label=label, event_id=event_id, event_type=event_type,
                                origin_time=origin, record_id=row['trace_name'], extra=extra)

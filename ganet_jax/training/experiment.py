@@ -305,6 +305,8 @@ def _write_or_check_config(workdir, config, train, test, validation) -> None:
            'data': {'input_shape': list(train.waveforms.shape[1:]), 'train': _fingerprint(train),
                     'test': _fingerprint(test), 'validation': _fingerprint(validation),
                     'train_records': len(train), 'test_records': len(test)}}
+  if train.preprocessing is not None:  # what made the windows, so a classifier prepares new records alike
+    saved['data']['preprocessing'] = train.preprocessing
   saved = json.loads(json.dumps(saved))  # tuples -> lists, as they read back
   path = workdir / CONFIG_FILE
   if path.exists():
