@@ -69,3 +69,30 @@ def check_events_consistent(records: RecordSet) -> None:
       raise ValueError(f'event id {str(event)!r} names records with different origin times or labels{where}: '
                        f'{first[0]} label {first[1]} and {time} label {int(label)}; event ids must be unique '
                        f'across inputs, and a split needs one origin time per event')
+
+
+def event_grouped_folds(records: RecordSet, num_folds: int, *, seed: int) -> list[np.ndarray]:
+  """Record indices of ``num_folds`` cross-validation folds, whole events per fold, classes spread evenly.
+
+  Events of each class are shuffled with ``seed`` and dealt to the folds in turn, so
+  every fold gets about ``1 / num_folds`` of the events of each class (stratified by
+  event, not by record: a fold's record counts follow its events' station counts).
+
+  Raises:
+    ValueError: if a class has fewer events than ``num_folds`` (some fold would lack it).
+  """
+  check_events_consistent(records)
+  events, first = np.unique(records.event_ids, return_index=True)
+  event_labels = np.asarray(records.labels)[first]
+  rng = np.random.default_rng(seed)
+  fold_of_event = {}
+  for label in np.unique(event_labels):
+    members = events[event_labels == label]
+    if len(members) < num_folds:
+      raise ValueError(f'{num_folds} folds need at least {num_folds} events of class {int(label)}, '
+                       f'got {len(members)}')
+    offset = len(fold_of_event)  # start each class where the last one stopped, to even out fold sizes
+    for i, event in enumerate(rng.permutation(members)):
+      fold_of_event[event] = (offset + i) % num_folds
+  which = np.array([fold_of_event[event] for event in records.event_ids])
+  return [np.flatnonzero(which == fold) for fold in range(num_folds)]
