@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from ganet_jax.physics import FEATURE_NAMES, fit_logistic, ratio_features
+from ganet_jax.evaluation.physics import FEATURE_NAMES, fit_logistic, ratio_features
 
 
 def _record(rng, p_amp, s_amp, p_freq, length=3000, rate=100.0):
@@ -53,3 +53,17 @@ def test_balanced_weights_lift_the_minority_class():
 def test_one_class_is_refused():
   with pytest.raises(ValueError, match='both classes'):
     fit_logistic(np.zeros((4, 2)), np.zeros(4))
+
+
+def test_band_powers_find_the_dominant_band_and_every_set_is_finite():
+  from ganet_jax.evaluation.physics import BANDS, FEATURE_SETS, band_power_features, physics_features
+  t = np.arange(6000) / 100.0
+  tones = np.stack([np.sin(2 * np.pi * 3.0 * t), np.sin(2 * np.pi * 15.0 * t)])[..., None]
+  f = band_power_features(tones.astype(np.float32))
+  assert f.shape == (2, len(BANDS))
+  assert np.argmax(f[0]) == 1 and np.argmax(f[1]) == 4  # 2-4 Hz and 12-18 Hz
+  np.testing.assert_allclose(f.sum(-1), 0.0, atol=1e-9)  # relative to the mean over bands
+  for name in FEATURE_SETS:
+    assert np.isfinite(physics_features(np.zeros((1, 6000, 3), np.float32), name)).all()
+  with pytest.raises(ValueError, match='unknown physics feature set'):
+    physics_features(tones, 'nope')

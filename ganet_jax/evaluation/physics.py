@@ -70,6 +70,48 @@ def ratio_features(waveforms: np.ndarray, *, rate: float = SAMPLING_RATE,
   ], axis=-1)
 
 
+BANDS = ((1.0, 2.0), (2.0, 4.0), (4.0, 8.0), (8.0, 12.0), (12.0, 18.0))
+
+
+def band_power_features(waveforms: np.ndarray, *, rate: float = SAMPLING_RATE,
+                        bands: tuple[tuple[float, float], ...] = BANDS,
+                        span_s: tuple[float, float] = (0.0, 60.0)) -> np.ndarray:
+  """Log10 spectral power of the vertical in each band, relative to the mean over the bands.
+
+  Ratios, not absolute powers: the windows are standardised, and a ratio between
+  bands is what separates a shallow, impulsive blast from an earthquake of the same
+  size. The bands stop below 20 Hz so records first sampled at 40-50 Hz (no energy
+  above their Nyquist) are compared on the frequencies they all have.
+
+  Args:
+    waveforms: (n, time, channels) windows starting at the P onset.
+    rate: sampling rate in Hz.
+    bands: (low, high) Hz bands.
+    span_s: seconds of the window analysed (from its start).
+
+  Returns:
+    (n, len(bands)) float64 log power ratios.
+  """
+  z = np.asarray(waveforms[..., 0], dtype=np.float64)[:, int(span_s[0] * rate):int(span_s[1] * rate)]
+  log_power = np.stack([np.log10(_band_energy(z, band, rate) + 1e-12) for band in bands], axis=-1)
+  return log_power - log_power.mean(-1, keepdims=True)
+
+
+FEATURE_SETS = {
+    'ratios': ratio_features,
+    'bands': band_power_features,
+    'bands+ratios': lambda waveforms: np.concatenate([band_power_features(waveforms), ratio_features(waveforms)],
+                                                     axis=-1),
+}
+
+
+def physics_features(waveforms: np.ndarray, feature_set: str = 'ratios') -> np.ndarray:
+  """The features of a named set in ``FEATURE_SETS`` (chosen by cross-validation, not fixed)."""
+  if feature_set not in FEATURE_SETS:
+    raise ValueError(f'unknown physics feature set {feature_set!r}; known: {", ".join(FEATURE_SETS)}')
+  return FEATURE_SETS[feature_set](waveforms)
+
+
 @dataclasses.dataclass(frozen=True)
 class LogisticModel:
   """Standardisation constants and weights of a fitted logistic regression."""
