@@ -7,7 +7,7 @@ import pytest
 from flax import nnx
 
 from ganet_jax import GANet
-from ganet_jax.complexity import model_parameter_count, parameter_count
+from ganet_jax.models.complexity import model_parameter_count, parameter_count
 
 TABLE3_PLACEMENTS = [combo for n in (1, 2, 3) for combo in itertools.combinations(('input', 'bottleneck', 'flatten'), n)]
 SHORT = (2, 96, 3)  # a short record keeps compilation cheap; any length works
@@ -87,11 +87,23 @@ def test_full_length_record_shape():
   assert out.shape == (2, 2)
 
 
+def test_width_multiplier_scales_the_table_and_keeps_the_default():
+  from ganet_jax.models.ganet import BOTTLENECKS, scaled_table
+  assert model_parameter_count(GANet(width=1.0)) == model_parameter_count(GANet())
+  quarter = scaled_table(BOTTLENECKS, 0.25)
+  assert [row.out_features for row in quarter[:5]] == [12, 20, 36, 52, 72]
+  assert all(row.mid_features % 4 == 0 and row.mid_features >= 8 for row in quarter)
+  counts = [model_parameter_count(GANet(width=w)) for w in (0.25, 0.5, 1.0)]
+  assert counts[0] < counts[1] < counts[2] and counts[0] < counts[2] / 8  # widths square into parameters
+
+
 def test_bad_configuration_is_named():
   with pytest.raises(ValueError, match='unknown cbam_positions'):
     _init_apply(GANet(cbam_positions=('head',)))
   with pytest.raises(ValueError, match='num_bottlenecks must be in 1..8'):
     _init_apply(GANet(num_bottlenecks=9))
+  with pytest.raises(ValueError, match='width must be > 0'):
+    _init_apply(GANet(width=0.0))
 
 
 def test_same_seed_same_parameters_different_seed_different():

@@ -39,7 +39,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from ganet_jax.modules import CBAM, BatchNorm, Conv1D, GhostBottleneck, PointwiseConv
+from ganet_jax.nn.layers import CBAM, BatchNorm, Conv1D, GhostBottleneck, PointwiseConv
 
 CBAM_POSITIONS = frozenset({'input', 'bottleneck', 'flatten'})
 
@@ -65,6 +65,16 @@ BOTTLENECKS: tuple[BottleneckConfig, ...] = (
 )
 
 
+def _scaled(features: int, width: float) -> int:
+  return features if width == 1.0 else max(8, int(features * width / 4 + 0.5) * 4)  # nearest multiple of 4
+
+
+def scaled_table(rows: Sequence[BottleneckConfig], width: float) -> tuple[BottleneckConfig, ...]:
+  """The width table with its expansion and output widths times ``width``."""
+  return tuple(dataclasses.replace(row, mid_features=_scaled(row.mid_features, width),
+                                   out_features=_scaled(row.out_features, width)) for row in rows)
+
+
 class GANet(nn.Module):
   """The ghost-attention network.
 
@@ -80,6 +90,9 @@ class GANet(nn.Module):
     reduction, attention_kernel: CBAM's MLP reduction and spatial kernel size.
     dropout_rate: dropout before the classifier (active only with train=True).
     bottlenecks: the width table; override to build other variants.
+    width: multiplies every width of the table and the head (rounded to multiples
+      of 4, at least 8), not the stem's 16 filters (the paper's); 1.0 is the paper's
+      network, smaller values a narrower one for small data sets.
   """
   num_classes: int = 2
   num_bottlenecks: int = 5
@@ -93,11 +106,14 @@ class GANet(nn.Module):
   attention_kernel: int = 7
   dropout_rate: float = 0.2
   bottlenecks: Sequence[BottleneckConfig] = BOTTLENECKS
+  width: float = 1.0
 
   def _check(self) -> None:
     unknown = set(self.cbam_positions) - CBAM_POSITIONS
     if unknown:
       raise ValueError(f'unknown cbam_positions {sorted(unknown)}; choose from {sorted(CBAM_POSITIONS)}')
+    if not self.width > 0:
+      raise ValueError(f'width must be > 0, got {self.width}')
     if not 1 <= self.num_bottlenecks <= len(self.bottlenecks):
       raise ValueError(f'num_bottlenecks must be in 1..{len(self.bottlenecks)}, got {self.num_bottlenecks}')
 
@@ -122,14 +138,14 @@ class GANet(nn.Module):
     x = Conv1D(self.stem_features, 3, strides=2, kernel_init=nn.initializers.he_normal(), name='stem_conv')(x)
     x = nn.relu(norm('stem_bn')(x))
 
-    for i, row in enumerate(self.bottlenecks[:self.num_bottlenecks]):
+    for i, row in enumerate(scaled_table(self.bottlenecks, self.width)[:self.num_bottlenecks]):
       x = GhostBottleneck(row.mid_features, row.out_features, strides=row.strides,
                           dw_kernel_size=row.kernel_size, ratio=self.ratio, dw_size=self.dw_size,
                           use_ghost=self.use_ghost, name=f'bottleneck_{i}')(x, train=train)
       if 'bottleneck' in self.cbam_positions:
         x = cbam(f'cbam_bottleneck_{i}')(x)
 
-    x = nn.relu(norm('head_bn')(PointwiseConv(self.head_features, name='head_conv')(x)))
+    x = nn.relu(norm('head_bn')(PointwiseConv(_scaled(self.head_features, self.width), name='head_conv')(x)))
     if 'flatten' in self.cbam_positions:
       x = cbam('cbam_flatten')(x)
     x = jnp.mean(x, axis=-2)
