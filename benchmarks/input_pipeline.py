@@ -33,8 +33,8 @@ from ganet_jax import GANet
 from ganet_jax.data import RecordSet, load_prepared, save_prepared
 from ganet_jax.data.loader import batches, epoch_order, prefetch
 from ganet_jax.data.synthetic import make_synthetic
-from ganet_jax.losses import cross_entropy
-from ganet_jax.train import create_train_state, jit_train_step
+from ganet_jax.training.losses import cross_entropy
+from ganet_jax.training.step import create_train_state, jit_train_step
 
 _RECORDS = flags.DEFINE_integer('records', 3300, 'Records in the on-disk set (> batch_size x 100).')
 _BATCH_SIZE = flags.DEFINE_integer('batch_size', 32, 'Records per batch.')

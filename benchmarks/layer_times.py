@@ -6,8 +6,8 @@ For each choice, the formulation the library uses and the obvious alternative,
 forward and forward + backward (gradient with respect to input and weights), at
 the shapes of the default GA-Net on (batch, 10000, 3) input, jitted, timed
 back to back (alternating) and reported as the median over repetitions:
-  depthwise: shifted slices (ganet_jax.depthwise) vs XLA grouped convolution;
-  stem / CBAM spatial conv: im2col product (ganet_jax.conv1d) vs XLA convolution;
+  depthwise: shifted slices (ganet_jax.nn.depthwise) vs XLA grouped convolution;
+  stem / CBAM spatial conv: im2col product (ganet_jax.nn.conv1d) vs XLA convolution;
   1x1 conv: product over flattened (batch * time) vs over (batch, time).
 """
 
@@ -21,8 +21,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ganet_jax.conv1d import conv1d
-from ganet_jax.depthwise import depthwise_conv1d, reference_depthwise_conv1d
+from ganet_jax.nn.conv1d import conv1d
+from ganet_jax.nn.depthwise import depthwise_conv1d, reference_depthwise_conv1d
 
 _BATCH_SIZE = flags.DEFINE_integer('batch_size', 32, 'Records per call.')
 _REPEATS = flags.DEFINE_integer('repeats', 5, 'Timed repetitions.')

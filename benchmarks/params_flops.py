@@ -4,7 +4,7 @@ r"""Parameters, multiply-accumulates and XLA FLOPs of every model, beside Table 
 
 For one 10000 x 3 record (batch 1, inference mode). "MACs" counts the
 multiply-accumulates of convolutions and matrix products
-(``ganet_jax.complexity.jaxpr_macs``; what thop / ptflops-style tables call
+(``ganet_jax.models.complexity.jaxpr_macs``; what thop / ptflops-style tables call
 FLOPs); "XLA FLOPs" is XLA's cost analysis of the lowered program, 2 per MAC
 plus elementwise work. Nothing is compiled or run, so this takes seconds.
 """
@@ -15,9 +15,9 @@ import json
 
 from absl import app, flags
 
-from ganet_jax.complexity import model_complexity
 from ganet_jax.conventions import WINDOW_SAMPLES
 from ganet_jax.models import MODELS, TABLE1_PARAMETERS, build_model
+from ganet_jax.models.complexity import model_complexity
 
 _JSON = flags.DEFINE_string('json', None, 'Write the table to this JSON file.')
 

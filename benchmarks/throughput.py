@@ -31,8 +31,8 @@ import numpy as np
 import optax
 
 from ganet_jax import GANet
-from ganet_jax.complexity import parameter_count
 from ganet_jax.conventions import WINDOW_SAMPLES
+from ganet_jax.models.complexity import parameter_count
 
 _BATCH_SIZE = flags.DEFINE_integer('batch_size', 32, 'Records per step.')
 _AGAINST = flags.DEFINE_enum('against', None, ['torch'], 'Also time the PyTorch port in the same run.')

@@ -10,7 +10,7 @@ import sys
 from absl import app
 
 from experiments import study_flags
-from ganet_jax import study
+from ganet_jax import studies
 
 # (model, the paper's row label); "w/o GM": ordinary convolutions of the same widths.
 VARIANTS = (('ganet_without_ghost', 'GA-Net (w/o GM)'), ('ganet_without_cbam', 'GA-Net (w/o CBAM)'),
@@ -19,7 +19,7 @@ VARIANTS = (('ganet_without_ghost', 'GA-Net (w/o GM)'), ('ganet_without_cbam', '
 
 def main(argv):
   train, test, dataset = study_flags.start(argv)
-  configurations = [study.Configuration(name=model, label=label, config=study_flags.base_config(model), train=train)
+  configurations = [studies.Configuration(name=model, label=label, config=study_flags.base_config(model), train=train)
                     for model, label in VARIANTS]
   study_flags.run('ablation', configurations, test, dataset, title='Table 2. The ablation study results',
                   columns=('sensitivity', 'specificity', 'accuracy'))

@@ -10,9 +10,9 @@ import sys
 from absl import app, flags
 
 from experiments import study_flags
-from ganet_jax import study
-from ganet_jax.complexity import model_parameter_count
+from ganet_jax import studies
 from ganet_jax.models import BOTTLENECKS, build_model
+from ganet_jax.models.complexity import model_parameter_count
 
 flags.DEFINE_list('bottlenecks', [str(n) for n in range(1, len(BOTTLENECKS) + 1)],
                   f'Numbers of stacked ghost bottlenecks, each in 1..{len(BOTTLENECKS)} (the paper: 5).')
@@ -30,12 +30,12 @@ def main(argv):
   for n in counts:
     config = study_flags.base_config('ganet', {'num_bottlenecks': n})
     parameters = model_parameter_count(build_model('ganet', **config.model_overrides), (1, *train.waveforms.shape[1:]))
-    configurations.append(study.Configuration(name=f'bottlenecks_{n}', label=str(n), config=config, train=train,
+    configurations.append(studies.Configuration(name=f'bottlenecks_{n}', label=str(n), config=config, train=train,
                                               details={'Parameters': f'{parameters:,}'}))
   title = 'Results of different numbers of stacked ghost bottlenecks'
   study_flags.run('bottlenecks', configurations, test, dataset, title=f'Fig. 5. {title}',
                   columns=('Parameters', 'sensitivity', 'specificity', 'accuracy', 'auc'),
-                  figure=study.Figure(x_label='stacked ghost bottlenecks', title=title))
+                  figure=studies.Figure(x_label='stacked ghost bottlenecks', title=title))
 
 
 if __name__ == '__main__':

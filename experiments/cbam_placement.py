@@ -10,7 +10,7 @@ import sys
 from absl import app, flags
 
 from experiments import study_flags
-from ganet_jax import study
+from ganet_jax import studies
 
 # --placements name -> (GANet.cbam_positions, the paper's row label), in Table 3's order.
 PLACEMENTS = {
@@ -33,7 +33,7 @@ def main(argv):
   for name in placements:
     positions, label = PLACEMENTS[name]
     config = study_flags.base_config('ganet', {'cbam_positions': positions})
-    configurations.append(study.Configuration(name=name, label=label, config=config, train=train))
+    configurations.append(studies.Configuration(name=name, label=label, config=config, train=train))
   study_flags.run('cbam_placement', configurations, test, dataset,
                   title='Table 3. Results of GA-Net with different CBAM locations',
                   columns=('misclassified', 'accuracy'))

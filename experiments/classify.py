@@ -24,9 +24,9 @@ import sys
 from absl import app, flags, logging
 import numpy as np
 
-from ganet_jax.checkpoint import BEST, LATEST
 from ganet_jax.classify import Classifier, decision
 from ganet_jax.data import ingest, labels as labels_lib, picking, preprocess, records_table
+from ganet_jax.training.checkpoint import BEST, LATEST
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('checkpoint', None, 'Run folder written by experiments.train (config.json + checkpoints/).',

@@ -13,9 +13,9 @@ import sys
 from absl import app, flags
 
 from experiments import study_flags
-from ganet_jax import study
-from ganet_jax.complexity import model_parameter_count
+from ganet_jax import studies
 from ganet_jax.models import TABLE1_PARAMETERS, build_model
+from ganet_jax.models.complexity import model_parameter_count
 
 # --models name -> Table 1's row label, in Table 1's order.
 LABELS = {'capsnet': 'CapsNet [1]', 'cnn_liu2020': 'CNN [10]', 'vgg': 'VGG [11]', 'resnet': 'ResNet [11]',
@@ -36,7 +36,7 @@ def main(argv):
   for model in models:
     config = study_flags.base_config(model)
     parameters = model_parameter_count(build_model(model, **config.model_overrides), (1, *train.waveforms.shape[1:]))
-    configurations.append(study.Configuration(
+    configurations.append(studies.Configuration(
         name=model, label=LABELS[model], config=config, train=train,
         details={'Parameters': _short(parameters), 'Parameters (paper)': _short(TABLE1_PARAMETERS[model]),
                  'parameter_count': parameters}))

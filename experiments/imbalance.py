@@ -4,7 +4,7 @@ r"""Section IV-E, Fig. 7: GA-Net trained on sets of increasing class imbalance.
   python -m experiments.imbalance --strategy=2          # 400 records: 200/200, 267/133, 333/67, 364/36
   python -m experiments.imbalance --strategy=1 --small  # CPU smoke run (--base=4, --total=22)
 
-The sets are drawn from the training split (``ganet_jax.imbalance``), anew for
+The sets are drawn from the training split (``ganet_jax.data.imbalance``), anew for
 each seed; strategy 1's sets are nested within a seed. Every ratio is evaluated
 on the same test split. The synthetic default has 1500 events, enough records
 for strategy 1 at 10:1.
@@ -16,8 +16,9 @@ from absl import app, flags
 import numpy as np
 
 from experiments import study_flags
-from ganet_jax import imbalance, study
+from ganet_jax import studies
 from ganet_jax.conventions import NON_TECTONIC, TECTONIC
+from ganet_jax.data import imbalance
 from ganet_jax.models import MODELS
 
 FLAGS = flags.FLAGS
@@ -58,14 +59,14 @@ def main(argv):
                          ) from error
   config = study_flags.base_config(FLAGS.model)
   configurations = [
-      study.Configuration(name=f'ratio_{ratio:g}', label=f'{ratio:g}:1', config=config,
+      studies.Configuration(name=f'ratio_{ratio:g}', label=f'{ratio:g}:1', config=config,
                           train=lambda seed, ratio=ratio: pool.subset(training_sets(pool.labels, ratios, seed)[ratio]),
                           details={'ratio': ratio, COUNTS: _counts(pool.labels[first[ratio]])})
       for ratio in ratios]
   panel, title = PANELS[FLAGS.strategy]
   study_flags.run(f'imbalance_strategy{FLAGS.strategy}', configurations, test, dataset, title=f'Fig. 7 {panel} {title}',
                   columns=(COUNTS, 'sensitivity', 'specificity', 'accuracy', 'auc'),
-                  figure=study.Figure(x_label='tectonic : non-tectonic records in training', title=title))
+                  figure=studies.Figure(x_label='tectonic : non-tectonic records in training', title=title))
 
 
 if __name__ == '__main__':

@@ -1,7 +1,7 @@
 r"""Table 4: GA-Net with time shifting, noise addition or focal loss against GA-Net as is.
 
 Time shifting and noise addition copy minority-class training records
-(``ganet_jax.augment.oversample_minority``, drawn anew per seed) until both classes
+(``ganet_jax.data.augment.oversample_minority``, drawn anew per seed) until both classes
 are equal; the test split is never augmented. Focal loss replaces cross-entropy.
 
   python -m experiments.imbalance_techniques
@@ -15,8 +15,9 @@ import sys
 from absl import app, flags
 
 from experiments import study_flags
-from ganet_jax import augment, study
+from ganet_jax import studies
 from ganet_jax.conventions import SAMPLING_RATE
+from ganet_jax.data import augment
 
 flags.DEFINE_float('max_shift_s', 5.0, 'Time shifting: the largest delay, seconds (at most 5% of a small-mode record).',
                    lower_bound=0.01)
@@ -32,16 +33,16 @@ def main(argv):
   oversampled = lambda transform: lambda seed: augment.oversample_minority(train, transform, seed=seed)
   plain = study_flags.base_config('ganet')
   configurations = [
-      study.Configuration('time_shifting', 'Time shifting', plain,
+      studies.Configuration('time_shifting', 'Time shifting', plain,
                           oversampled(functools.partial(augment.time_shift, max_shift=max_shift)),
                           details={'max_shift_samples': max_shift}),
-      study.Configuration('noise_addition', 'Noise addition', plain,
+      studies.Configuration('noise_addition', 'Noise addition', plain,
                           oversampled(functools.partial(augment.add_noise, snr_db=FLAGS.snr_db)),
                           details={'snr_db': FLAGS.snr_db}),
-      study.Configuration('focal_loss', 'Focal loss',
+      studies.Configuration('focal_loss', 'Focal loss',
                           study_flags.base_config('ganet', loss='focal', focal_gamma=FLAGS.focal_gamma), train,
                           details={'focal_gamma': FLAGS.focal_gamma}),
-      study.Configuration('plain', 'GA-Net (ours)', plain, train),
+      studies.Configuration('plain', 'GA-Net (ours)', plain, train),
   ]
   study_flags.run('imbalance_techniques', configurations, test, dataset,
                   title='Table 4. GA-Net results across various imbalance handling techniques',

@@ -7,7 +7,7 @@ Splits --dataset chronologically by event (train < --validation_from <= validati
 < --test_from <= test), trains GA-Net and --baseline_model once per seed with the
 paper's settings through ``experiment.run`` (each run in <workdir>/<model>-seed<s>,
 resumable; the same folder ``experiments.train`` writes with the same flags), fits
-the physics baseline (``ganet_jax.physics``) on the same training windows, and
+the physics baseline (``ganet_jax.evaluation.physics``) on the same training windows, and
 evaluates all of them on the test split and on each --transfer set (prepared
 folders; all records used; components other than --transfer_components zero-filled,
 as the vertical-only pnw training records were). Writes <workdir>/study.json (every run's metrics and
@@ -27,12 +27,15 @@ import sys
 from absl import app, flags, logging
 import numpy as np
 
-from ganet_jax import experiment, physics
 from ganet_jax.classify import keep_components
 from ganet_jax.data.records import RecordSet, load_prepared
 from ganet_jax.data.splits import chronological_split
-from ganet_jax.evaluate import predict_probabilities
+from ganet_jax.evaluation import physics
+from ganet_jax.evaluation.predict import predict_probabilities
 from ganet_jax.models import MODELS
+from ganet_jax.training import experiment
+from ganet_jax.training.checkpoint import load_trained
+from ganet_jax.training.config import ExperimentConfig
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('dataset', None, 'Prepared data-set folder (experiments.prepare).', required=True)
@@ -101,14 +104,14 @@ def physics_probabilities(train: RecordSet, sets: dict[str, RecordSet]) -> dict[
 def network_probabilities(model: str, seed: int, data: dict[str, RecordSet], transfer: dict[str, RecordSet],
                           workdir: pathlib.Path) -> dict[str, np.ndarray]:
   """Train (or resume) one network run and its probabilities on the test and transfer sets."""
-  config = experiment.ExperimentConfig(model=model, epochs=FLAGS.epochs, batch_size=FLAGS.batch_size,
+  config = ExperimentConfig(model=model, epochs=FLAGS.epochs, batch_size=FLAGS.batch_size,
                                        learning_rate=FLAGS.learning_rate, seed=seed)
   run_dir = workdir / f'{model}-seed{seed}'
   experiment.run(config, data['train'], data['test'], run_dir, validation=data['validation'],
                  log=lambda line: print(f'{run_dir.name}: {line}', flush=True))
   probabilities = {'test': run_test_probabilities(run_dir, data['test'])}
   if transfer:
-    net, variables, _ = experiment.load_trained(run_dir)
+    net, variables, _ = load_trained(run_dir)
     probabilities.update({name: predict_probabilities(net, variables, r, batch_size=FLAGS.batch_size)
                           for name, r in transfer.items()})
   return probabilities

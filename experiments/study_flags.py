@@ -16,11 +16,11 @@ from typing import Any, Sequence
 from absl import app, flags, logging
 
 from experiments import flag_parsing
-from ganet_jax import study
+from ganet_jax import studies
 from ganet_jax.data.records import RecordSet, load_prepared
 from ganet_jax.data.splits import chronological_split
 from ganet_jax.data.synthetic import make_synthetic
-from ganet_jax.experiment import ExperimentConfig
+from ganet_jax.training.config import ExperimentConfig
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('workdir', None, 'Study folder (default: a new runs/<study>-<UTC time>); rerun to resume.')
@@ -128,21 +128,21 @@ def load_split() -> tuple[RecordSet, RecordSet, dict[str, Any]]:
   for name, index in splits.items():
     if len(index) == 0:
       raise app.UsageError(f'--test_from={FLAGS.test_from}: the {name} split of --dataset={FLAGS.dataset} is empty')
-  identity = study.dataset_identity(FLAGS.dataset, **settings)
+  identity = studies.dataset_identity(FLAGS.dataset, **settings)
   return records.subset(splits['train']), records.subset(splits['test']), identity
 
 
-def run(name: str, configurations: Sequence[study.Configuration], test: RecordSet, dataset: dict[str, Any], *,
-        columns: Sequence[str], figure: study.Figure | None = None, title: str | None = None) -> dict[str, Any]:
+def run(name: str, configurations: Sequence[studies.Configuration], test: RecordSet, dataset: dict[str, Any], *,
+        columns: Sequence[str], figure: studies.Figure | None = None, title: str | None = None) -> dict[str, Any]:
   """Run the study in --workdir with --seeds, recording the flags and the data set as provenance."""
   if not FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)  # orbax logs every file it writes at INFO
   workdir = pathlib.Path(FLAGS.workdir or f'runs/{name}-{datetime.datetime.now(datetime.timezone.utc):%Y%m%d-%H%M%S}')
   cache = workdir / 'compilation_cache' if FLAGS.compilation_cache is None else FLAGS.compilation_cache
   if cache:
-    study.use_compilation_cache(cache)
+    studies.use_compilation_cache(cache)
   provenance = {'flags': _flag_values(), 'dataset': dataset}
-  return study.run_study(name, configurations, test, seeds=seeds(), workdir=workdir, provenance=provenance,
+  return studies.run_study(name, configurations, test, seeds=seeds(), workdir=workdir, provenance=provenance,
                          columns=columns, figure=figure, title=title, log=lambda line: print(line, flush=True))
 
 

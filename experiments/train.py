@@ -6,7 +6,7 @@ r"""Train and evaluate a network; with no flags, GA-Net on the built-in syntheti
 
 The records are split chronologically by event origin time: train < --validation_from
 (when given) <= validation < --test_from <= test. Rerunning with the same flags and
---workdir resumes from the last checkpoint. See ``ganet_jax.experiment`` for what
+--workdir resumes from the last checkpoint. See ``ganet_jax.training.experiment`` for what
 the run folder holds.
 """
 
@@ -20,9 +20,10 @@ from experiments import flag_parsing
 from ganet_jax.data.records import RecordSet, load_prepared
 from ganet_jax.data.splits import chronological_split
 from ganet_jax.data.synthetic import make_synthetic
-from ganet_jax.experiment import LOSSES, ExperimentConfig, run
 from ganet_jax.models import MODELS
 from ganet_jax.sharding import initialize_distributed
+from ganet_jax.training.config import LOSSES, ExperimentConfig
+from ganet_jax.training.experiment import run
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('workdir', None, 'Run folder (default: a new runs/train-<UTC time>).')

@@ -21,14 +21,15 @@ import numpy as np
 import obspy
 
 from ganet_jax import conventions
-from ganet_jax.checkpoint import LATEST
 from ganet_jax.data import ingest
 from ganet_jax.data.ingest import PrepareOptions, PreparedRecord
-from ganet_jax.data.preprocess import RecordRejected
 from ganet_jax.data.records import RecordSet
 from ganet_jax.data.records_table import InputRecord
-from ganet_jax.evaluate import predict_probabilities
-from ganet_jax.experiment import CONFIG_FILE, load_trained
+from ganet_jax.errors import RecordRejected
+from ganet_jax.evaluation.predict import predict_probabilities
+from ganet_jax.training.checkpoint import LATEST
+from ganet_jax.training.checkpoint import load_trained
+from ganet_jax.training.config import CONFIG_FILE
 
 
 def decision(p_tectonic: float, threshold: float = 0.5) -> str:

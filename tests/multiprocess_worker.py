@@ -18,8 +18,8 @@ def main(process_id: int, port: int, out: str) -> None:
   assert initialize_distributed(f'127.0.0.1:{port}', num_processes=2, process_id=process_id)
 
   import numpy as np
-  from multiprocess_case import global_batch, model_and_variables
   from ganet_jax.sharding import batch_sharding, data_mesh, replicate, replicated
+  from multiprocess_case import global_batch, model_and_variables
 
   model, variables = model_and_variables()
   mesh = data_mesh()

@@ -1,7 +1,7 @@
 import numpy as np
 
-from ganet_jax.augment import add_noise, oversample_minority, time_shift
 from ganet_jax.data import RecordSet
+from ganet_jax.data.augment import add_noise, oversample_minority, time_shift
 
 
 def test_time_shift_delays_and_zero_fills():

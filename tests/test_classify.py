@@ -11,12 +11,14 @@ import obspy
 import pytest
 
 from experiments import classify as classify_cli
-from ganet_jax import experiment
 from ganet_jax.classify import Classifier
 from ganet_jax.data import ingest
-from ganet_jax.data.preprocess import RecordRejected
 from ganet_jax.data.records_table import InputRecord
 from ganet_jax.data.synthetic import make_synthetic
+from ganet_jax.errors import RecordRejected
+from ganet_jax.training import experiment
+from ganet_jax.training.checkpoint import load_trained
+from ganet_jax.training.config import ExperimentConfig
 
 SAMPLES = 500  # a 5-s window at 100 Hz: the classifier takes its window length from the checkpoint
 CONFIG = dict(model_overrides={'num_bottlenecks': 1, 'head_features': 32}, epochs=1, batch_size=8,
@@ -30,7 +32,7 @@ def run_dir(tmp_path_factory):
   records = dataclasses.replace(make_synthetic(10, seed=3, samples=SAMPLES),
                                 preprocessing=ingest.settings(ingest.PrepareOptions()))
   workdir = tmp_path_factory.mktemp('run')
-  experiment.run(experiment.ExperimentConfig(**CONFIG), records, records.subset(np.arange(8)), workdir,
+  experiment.run(ExperimentConfig(**CONFIG), records, records.subset(np.arange(8)), workdir,
                  log=lambda line: None)
   return workdir
 

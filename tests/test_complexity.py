@@ -3,8 +3,8 @@
 import flax.linen as nn
 import pytest
 
-from ganet_jax.complexity import model_complexity
-from ganet_jax.modules import DepthwiseConv1D, PointwiseConv
+from ganet_jax.models.complexity import model_complexity
+from ganet_jax.nn.layers import DepthwiseConv1D, PointwiseConv
 
 
 def test_conv_macs_are_output_size_times_taps_times_input_channels():

@@ -3,7 +3,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ganet_jax.conv1d import conv1d
+from ganet_jax.nn.conv1d import conv1d
 
 
 def _reference(x, kernel, stride):

@@ -12,7 +12,8 @@ from obspy.core.event import Catalog, Event, Origin
 from ganet_jax.data import catalog as catalog_lib
 from ganet_jax.data import ingest
 from ganet_jax.data import records_table
-from ganet_jax.data.preprocess import PreprocessConfig, RecordRejected
+from ganet_jax.data.preprocess import PreprocessConfig
+from ganet_jax.errors import RecordRejected
 
 # A pnw subset covering the cases: 100 Hz, 50 Hz, 40/20 Hz with several location
 # codes, 1 Hz LHZ, a gap before the origin, a flat (clipped) channel.
@@ -109,9 +110,10 @@ def _broken_copies(shared_data, tmp_path):
   odd.stats.channel = 'EHX'
   odd.write(str(tmp_path / 'unknown_channel.sac'), format='SAC')
   add('unknown_channel.sac', 'no Z/N/E/1/2 channel')
-  shutil.copy(source, tmp_path / 'good.mseed')
-  add('good.mseed', 'event type', event_type='landslide', label='')
-  add('good.mseed', 'means label 1 but the label column says', event_type='quarry blast', label='0')
+  for name in ('good.mseed', 'landslide.mseed', 'mislabelled.mseed'):  # one file each: a file listed twice is a duplicate
+    shutil.copy(source, tmp_path / name)
+  add('landslide.mseed', 'event type', event_type='landslide', label='')
+  add('mislabelled.mseed', 'means label 1 but the label column says', event_type='quarry blast', label='0')
   return cases
 
 

@@ -7,11 +7,12 @@ import pytest
 
 from ganet_jax import GANet
 from ganet_jax.data.synthetic import make_synthetic
-from ganet_jax.evaluate import predict_probabilities
-from ganet_jax.experiment import ExperimentConfig, run
-from ganet_jax.losses import cross_entropy
+from ganet_jax.evaluation.predict import predict_probabilities
 from ganet_jax.sharding import data_mesh, replicate, shard_batch
-from ganet_jax.train import create_train_state, jit_train_step
+from ganet_jax.training.config import ExperimentConfig
+from ganet_jax.training.experiment import run
+from ganet_jax.training.losses import cross_entropy
+from ganet_jax.training.step import create_train_state, jit_train_step
 
 TINY = {'num_bottlenecks': 1, 'head_features': 16, 'dropout_rate': 0.0}
 

@@ -3,7 +3,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ganet_jax.depthwise import depthwise_conv1d, reference_depthwise_conv1d, same_padding
+from ganet_jax.nn.depthwise import depthwise_conv1d, reference_depthwise_conv1d, same_padding
 
 
 @pytest.mark.parametrize('stride', [1, 2, 3])

@@ -10,9 +10,12 @@ import jax
 import numpy as np
 import pytest
 
-from ganet_jax import evaluate, experiment
 from ganet_jax.data.splits import chronological_split
 from ganet_jax.data.synthetic import make_synthetic
+from ganet_jax.evaluation import predict
+from ganet_jax.training import experiment
+from ganet_jax.training.checkpoint import load_trained
+from ganet_jax.training.config import ExperimentConfig
 
 DATA = dict(num_events=14, seed=1, samples=256)
 CONFIG = dict(model_overrides={'num_bottlenecks': 1, 'head_features': 32}, epochs=3, batch_size=8,
@@ -36,7 +39,7 @@ def finished(data, tmp_path_factory):
   """An uninterrupted run with validation data."""
   train, validation, test = data
   workdir = tmp_path_factory.mktemp('uninterrupted')
-  result = experiment.run(experiment.ExperimentConfig(**CONFIG), train, test, workdir,
+  result = experiment.run(ExperimentConfig(**CONFIG), train, test, workdir,
                           validation=validation, log=lambda line: None)
   return workdir, result
 
@@ -71,7 +74,7 @@ def test_interrupted_run_resumes_to_identical_metrics(data, finished, tmp_path):
   def kill_after_first_epoch(line):
     raise Killed(line)
 
-  config = experiment.ExperimentConfig(**CONFIG)
+  config = ExperimentConfig(**CONFIG)
   with pytest.raises(Killed):
     experiment.run(config, train, test, tmp_path, validation=validation, log=kill_after_first_epoch)
   assert not (tmp_path / 'metrics.json').exists()
@@ -87,7 +90,7 @@ def test_interrupted_run_resumes_to_identical_metrics(data, finished, tmp_path):
 def test_workdir_of_another_run_is_refused(data, finished):
   train, validation, test = data
   with pytest.raises(ValueError, match='other settings'):
-    experiment.run(experiment.ExperimentConfig(**{**CONFIG, 'seed': 5}), train, test, finished[0],
+    experiment.run(ExperimentConfig(**{**CONFIG, 'seed': 5}), train, test, finished[0],
                    validation=validation)
 
 
@@ -97,10 +100,11 @@ def test_checkpoint_restores_in_a_fresh_process(finished, tmp_path):
       import numpy as np, sys
       sys.path.insert(0, {str(__import__('pathlib').Path(__file__).parent)!r})
       from test_experiment import _split
-      from ganet_jax import evaluate, experiment
-      model, variables, epoch = experiment.load_trained({str(workdir)!r})
+      from ganet_jax.evaluation.predict import predict_probabilities
+      from ganet_jax.training.checkpoint import load_trained
+      model, variables, epoch = load_trained({str(workdir)!r})
       assert epoch == 3, epoch
-      np.save({str(tmp_path / 'p.npy')!r}, evaluate.predict_probabilities(model, variables, _split()[2], batch_size=8))
+      np.save({str(tmp_path / 'p.npy')!r}, predict_probabilities(model, variables, _split()[2], batch_size=8))
       """)
   subprocess.run([sys.executable, '-c', script], check=True, env={'JAX_PLATFORMS': 'cpu', **__import__('os').environ})
   written = np.loadtxt(workdir / 'predictions.csv', delimiter=',', skiprows=1, usecols=4)
@@ -108,12 +112,12 @@ def test_checkpoint_restores_in_a_fresh_process(finished, tmp_path):
 
 
 def test_padded_last_batch_gives_the_same_probabilities_without_recompiling(data, finished):
-  model, variables, _ = experiment.load_trained(finished[0])
+  model, variables, _ = load_trained(finished[0])
   test = data[2]
-  before = evaluate._p_tectonic._cache_size()
-  by_five = evaluate.predict_probabilities(model, variables, test, batch_size=5)
-  after_five = evaluate._p_tectonic._cache_size()
-  whole = evaluate.predict_probabilities(model, variables, test, batch_size=len(test))
+  before = predict._p_tectonic._cache_size()
+  by_five = predict.predict_probabilities(model, variables, test, batch_size=5)
+  after_five = predict._p_tectonic._cache_size()
+  whole = predict.predict_probabilities(model, variables, test, batch_size=len(test))
   assert len(test) % 5 and after_five - before <= 1  # one shape for full and padded batches
   np.testing.assert_allclose(by_five, whole, atol=1e-6)
 
@@ -124,4 +128,4 @@ def test_non_finite_loss_stops_the_run(data, tmp_path):
   waveforms[:, 10] = np.nan  # broken records: the first step goes NaN
   broken = dataclasses.replace(train, waveforms=waveforms)
   with pytest.raises(FloatingPointError, match=r'at step 1 \(epoch 1\)'):
-    experiment.run(experiment.ExperimentConfig(**CONFIG), broken, test, tmp_path, log=lambda line: None)
+    experiment.run(ExperimentConfig(**CONFIG), broken, test, tmp_path, log=lambda line: None)

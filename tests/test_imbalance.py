@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from ganet_jax.imbalance import strategy1_sets, strategy2_counts, strategy2_sets
+from ganet_jax.data.imbalance import strategy1_sets, strategy2_counts, strategy2_sets
 
 POOL = np.array([0] * 2500 + [1] * 400)
 

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ganet_jax import losses
+from ganet_jax.training import losses
 
 LOGITS = jnp.array([[2.0, -1.0], [0.5, 0.5], [-3.0, 1.0]])
 LABELS = jnp.array([0, 1, 0])

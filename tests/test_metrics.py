@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as sk
 
-from ganet_jax import metrics
+from ganet_jax.evaluation import metrics
 
 # tectonic (0) is positive. Records: 4 tectonic, 3 non-tectonic.
 LABELS = np.array([0, 0, 0, 0, 1, 1, 1])

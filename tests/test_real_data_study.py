@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from experiments import real_data_study as study
-from ganet_jax import metrics
 from ganet_jax.classify import keep_components
 from ganet_jax.data.synthetic import make_synthetic
+from ganet_jax.evaluation import metrics
 
 
 @pytest.fixture(scope='module')

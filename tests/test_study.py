@@ -15,9 +15,11 @@ import sys
 import numpy as np
 import pytest
 
-from ganet_jax import imbalance, study, study_report
+from ganet_jax.data import imbalance
 from ganet_jax.data.records import save_prepared
 from ganet_jax.data.synthetic import make_synthetic
+from ganet_jax.studies import report as study_report, run as study
+from ganet_jax.training.config import ExperimentConfig
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PROVENANCE = ('flags', 'dataset', 'seeds', 'command', 'library_version', 'jax_version', 'device_kind', 'platform',
@@ -121,7 +123,7 @@ def test_dataset_identity_hashes_the_manifest(tmp_path):
 
 
 def test_run_study_refuses_bad_columns_and_repeated_names(tmp_path):
-  config = study.experiment.ExperimentConfig()
+  config = ExperimentConfig()
   records = make_synthetic(2, seed=0, samples=32)
   rows = [study.Configuration('a', 'A', config, records), study.Configuration('a', 'B', config, records)]
   with pytest.raises(ValueError, match='repeat'):

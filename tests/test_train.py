@@ -6,8 +6,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ganet_jax import losses, train
 from ganet_jax.models import GANet
+from ganet_jax.training import losses, step
 
 # The tiny model, batch and learning rate of test_experiment: one compile serves both files.
 TINY = GANet(num_bottlenecks=1, head_features=32)
@@ -21,13 +21,13 @@ def batch():
 
 
 def _state():
-  return train.create_train_state(TINY, jax.random.key(0), SHAPE, learning_rate=1e-3)
+  return step.create_train_state(TINY, jax.random.key(0), SHAPE, learning_rate=1e-3)
 
 
 def test_one_step_updates_parameters_and_batch_stats(batch):
   state = _state()
   before = jax.tree.map(np.asarray, (state.params, state.batch_stats))
-  new, step_metrics = train.jit_train_step(state, batch, jax.random.key(1), loss_fn=losses.cross_entropy)
+  new, step_metrics = step.jit_train_step(state, batch, jax.random.key(1), loss_fn=losses.cross_entropy)
   assert int(new.step) == 1
   assert np.isfinite(float(step_metrics['loss'])) and 0 <= int(step_metrics['correct']) <= 8
   moved = lambda a, b: not np.allclose(np.asarray(a), b)
@@ -37,34 +37,34 @@ def test_one_step_updates_parameters_and_batch_stats(batch):
 
 
 def test_step_compiles_once_and_donates(batch):
-  state, _ = train.jit_train_step(_state(), batch, jax.random.key(1), loss_fn=losses.cross_entropy)
-  compiled = train.jit_train_step._cache_size()
+  state, _ = step.jit_train_step(_state(), batch, jax.random.key(1), loss_fn=losses.cross_entropy)
+  compiled = step.jit_train_step._cache_size()
   for _ in range(3):
     old = state
-    state, _ = train.jit_train_step(state, batch, jax.random.key(1), loss_fn=losses.cross_entropy)
-  assert train.jit_train_step._cache_size() == compiled  # steps 2-4 reused step 1's executable
+    state, _ = step.jit_train_step(state, batch, jax.random.key(1), loss_fn=losses.cross_entropy)
+  assert step.jit_train_step._cache_size() == compiled  # steps 2-4 reused step 1's executable
   assert int(state.step) == 4
   assert old.params['classifier']['kernel'].is_deleted()  # donated: updated in place
 
 
 def test_dropout_keys_follow_the_step(batch):
   # The same state and rng give the same update: resumption needs no hidden rng state.
-  one = train.jit_train_step(_state(), batch, jax.random.key(1), loss_fn=losses.cross_entropy)[0]
-  two = train.jit_train_step(_state(), batch, jax.random.key(1), loss_fn=losses.cross_entropy)[0]
+  one = step.jit_train_step(_state(), batch, jax.random.key(1), loss_fn=losses.cross_entropy)[0]
+  two = step.jit_train_step(_state(), batch, jax.random.key(1), loss_fn=losses.cross_entropy)[0]
   chex.assert_trees_all_equal(one.params, two.params)
 
 
 def test_non_finite_loss_names_the_step():
-  train.check_finite(0.5, step=3, epoch=1)
+  step.check_finite(0.5, step=3, epoch=1)
   with pytest.raises(FloatingPointError, match='step 7 .epoch 2'):
-    train.check_finite(float('nan'), step=7, epoch=2)
+    step.check_finite(float('nan'), step=7, epoch=2)
 
 
 def test_precise_batch_stats_are_the_training_batches_statistics(batch):
   state = _state()
   waveforms = np.asarray(batch['waveforms'])
   second = waveforms[::-1] * 2 + 1
-  precise = train.precise_batch_stats(state, [waveforms, second])
+  precise = step.precise_batch_stats(state, [waveforms, second])
   # The stem BatchNorm sees the stem conv's output: its mean over each batch, averaged.
   stem = lambda x: jax.lax.conv_general_dilated(
       jnp.asarray(x), state.params['stem_conv']['kernel'], (2,), 'SAME', dimension_numbers=('NWC', 'WIO', 'NWC'))

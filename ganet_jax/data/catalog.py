@@ -7,7 +7,7 @@ import re
 
 import obspy
 
-from ganet_jax.data.preprocess import RecordRejected
+from ganet_jax.errors import RecordRejected
 
 
 @dataclasses.dataclass(frozen=True)

@@ -14,10 +14,11 @@ Declared policies (see ``preprocess`` for the signal steps):
     rates is dropped (zero-filled, reason in ``notes``); the record is rejected
     with those reasons when no component is left;
   - P onset, first found of: table column ('table'), catalog pick ('catalog'),
-    SAC header a/t0..t9 ('sac:<name>'), STA/LTA ('sta_lta'); without any, the
-    fallback is the origin time plus the travel time at 6 km/s when the distance
-    is known ('fallback:travel_time') or the origin time ('fallback:origin'),
-    both flagged in ``p_method`` (``p_fallback='none'`` rejects instead);
+    SAC header a/t0..t9 ('sac:<name>'), STA/LTA ('sta_lta', its peak ratio in
+    ``p_quality``); without any, the fallback is the origin time plus the iasp91 P
+    travel time when the distance is known ('fallback:travel_time') or the origin
+    time ('fallback:origin'), both flagged in ``p_method`` with the picker's reason
+    (``p_fallback='none'`` rejects instead);
   - channel dropout: missing or flat components are zero-filled; ``channels_present``
     lists the components that carry signal.
 """
@@ -40,15 +41,16 @@ from ganet_jax.data import catalog as catalog_lib
 from ganet_jax.data import labels as labels_lib
 from ganet_jax.data import picking
 from ganet_jax.data import preprocess
-from ganet_jax.data.preprocess import PreprocessConfig, RecordRejected
+from ganet_jax.data.preprocess import PreprocessConfig
 from ganet_jax.data.records import RecordSet
 from ganet_jax.data.records_table import InputRecord
+from ganet_jax.errors import RecordRejected
 
-FALLBACK_P_VELOCITY_KM_S = 6.0
 # PreprocessConfig fields that shape a window (the others select records).
 SIGNAL_SETTINGS = ('sampling_rate', 'detrend_degree', 'bandpass')
 MANIFEST_COLUMNS = ('source', 'file', 'network', 'station', 'location', 'channels', 'p_onset', 'p_method',
-                    'distance_km', 'channels_present', 'sampling_rate_in', 'padded_s', 'bandpass', 'notes')
+                    'p_quality', 'distance_km', 'channels_present', 'sampling_rate_in', 'padded_s', 'bandpass',
+                    'notes')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -189,10 +191,8 @@ def merged_at_rate(traces: obspy.Stream, config: PreprocessConfig) -> tuple[obsp
     raise RecordRejected(f'{traces[0].id}: segments at different rates {sorted(rates)}')
   for trace in traces:
     preprocess.check_finite(trace)
-  merged = traces.copy().merge(method=1)[0]
-  gaps = preprocess.gap_intervals(merged)
-  filled = preprocess.fill_gaps(merged)
-  return preprocess.resample(filled, config.sampling_rate, config.min_sampling_rate), gaps
+  merged, gaps = preprocess.merge_segments(traces)
+  return preprocess.resample(merged, config.sampling_rate, config.min_sampling_rate), gaps
 
 
 def common_span(traces: dict[int, obspy.Trace]) -> tuple[obspy.UTCDateTime, dict[int, np.ndarray]]:
@@ -238,7 +238,7 @@ def record_distance_km(record: InputRecord, traces: dict[int, obspy.Stream], ori
     return given
   sac = next(iter(traces.values()))[0].stats.get('sac', {})
   def first(*values):
-    return next((v for v in values if v is not None and math.isfinite(v) and v != picking.SAC_UNDEFINED), None)
+    return next((v for v in values if v is not None and math.isfinite(v)), None)
   ev_lat = first(parse_float(record.field('event_latitude')), event.latitude if event else None, sac.get('evla'))
   ev_lon = first(parse_float(record.field('event_longitude')), event.longitude if event else None, sac.get('evlo'))
   trace = next(iter(traces.values()))[0]
@@ -246,42 +246,46 @@ def record_distance_km(record: InputRecord, traces: dict[int, obspy.Stream], ori
   st_lat = first(parse_float(record.field('station_latitude')), station[0] if station else None, sac.get('stla'))
   st_lon = first(parse_float(record.field('station_longitude')), station[1] if station else None, sac.get('stlo'))
   if None in (ev_lat, ev_lon, st_lat, st_lon):
-    if sac.get('dist') is not None and float(sac['dist']) != picking.SAC_UNDEFINED:
-      return float(sac['dist'])
-    return None
+    return float(sac['dist']) if sac.get('dist') is not None else None  # ObsPy drops unset (-12345) headers
   return preprocess.epicentral_distance_km(ev_lat, ev_lon, st_lat, st_lon)
 
 
 def p_onset(record: InputRecord, traces: dict[int, obspy.Stream], picking_trace: obspy.Trace,
             origin: obspy.UTCDateTime, distance_km: float | None,
-            event: catalog_lib.CatalogEvent | None, options: PrepareOptions) -> tuple[obspy.UTCDateTime, str]:
-  """The P onset and how it was found (see the module docstring for the order).
+            event: catalog_lib.CatalogEvent | None, options: PrepareOptions
+            ) -> tuple[obspy.UTCDateTime, str, str]:
+  """The P onset, how it was found (see the module docstring for the order) and its quality.
+
+  Returns:
+    (onset, method, quality): quality is the STA/LTA peak after an STA/LTA onset, else ''.
 
   Raises:
     RecordRejected: when the picker fails and ``options.p_fallback == 'none'``.
   """
   given = _time(record.field('p_time'), 'P time')
   if given is not None:
-    return given, 'table'
+    return given, 'table', ''
   trace = next(iter(traces.values()))[0]
   if event is not None:
     key = f'{trace.stats.network}.{trace.stats.station}'
     if key in event.p_picks:
-      return event.p_picks[key], 'catalog'
+      return event.p_picks[key], 'catalog', ''
   for slot in sorted(traces):
     found = picking.sac_pick(traces[slot][0])
     if found:
-      return found
+      return (*found, '')
   preprocess.check_covers_origin(picking_trace.stats.starttime, picking_trace.stats.npts,
                                  picking_trace.stats.sampling_rate, origin, options.preprocess)
+  depth_km = parse_float(record.field('event_depth_km'))
   try:
-    return picking.sta_lta_onset(picking_trace, origin, distance_km, options.picker), 'sta_lta'
+    onset, peak = picking.sta_lta_onset(picking_trace, origin, distance_km, options.picker, depth_km)
+    return onset, 'sta_lta', f'{peak:.2f}'
   except RecordRejected as error:
     if options.p_fallback == 'none':
       raise
     if distance_km is not None:
-      return origin + distance_km / FALLBACK_P_VELOCITY_KM_S, f'fallback:travel_time ({error})'
-    return origin, f'fallback:origin ({error})'
+      return origin + picking.p_travel_time_s(distance_km, depth_km), f'fallback:travel_time ({error})', ''
+    return origin, f'fallback:origin ({error})', ''
 
 
 def prepare_record(record: InputRecord, options: PrepareOptions) -> PreparedRecord:
@@ -319,23 +323,24 @@ def _prepare_record(record: InputRecord, options: PrepareOptions, notes: list[st
   event_id = record.field('event_id') or (event.event_id if event else '') or str(origin)
   distance_km = record_distance_km(record, chosen, origin, event, options.inventory)
   preprocess.check_distance(distance_km, config.max_distance_km)
-  resampled, gaps, failures = {}, [], []
+  resampled, gaps, failures = {}, {}, []
   for slot, traces in chosen.items():
     try:
-      resampled[slot], slot_gaps = merged_at_rate(traces, config)
-      gaps += slot_gaps
+      resampled[slot], gaps[slot] = merged_at_rate(traces, config)
     except RecordRejected as error:
       failures.append(str(error))
   if not resampled:
     raise RecordRejected(' | '.join(failures))
-  notes += [f'component dropped: {reason}' for reason in failures]
+  resampled, short = preprocess.drop_short_components(resampled, origin, config)
+  notes += [f'component dropped: {reason}' for reason in failures + short]
+  gaps = [gap for slot in resampled for gap in gaps[slot]]
   start, arrays = common_span(resampled)
   flat = {slot for slot, a in arrays.items() if preprocess.standardise(a)[1]}
   if len(flat) == len(arrays):
     raise RecordRejected('all channels flat (zero variance)')
   pick_slot = min(set(arrays) - flat)  # Z when it carries signal
   pick_trace = obspy.Trace(arrays[pick_slot], header={'starttime': start, 'sampling_rate': config.sampling_rate})
-  onset, method = p_onset(record, chosen, pick_trace, origin, distance_km, event, options)
+  onset, method, quality = p_onset(record, chosen, pick_trace, origin, distance_km, event, options)
   # The picker has its own band (PickerConfig), so it runs on the unfiltered record.
   windows = {slot: preprocess.cut_window(preprocess.bandpass_record(a, config.sampling_rate, config), start,
                                          config.sampling_rate, onset, config) for slot, a in arrays.items()}
@@ -357,7 +362,7 @@ def _prepare_record(record: InputRecord, options: PrepareOptions, notes: list[st
       extra={'source': record.source, 'file': record.file_names, 'network': stats.network, 'station': stats.station,
              'location': stats.location,
              'channels': ';'.join(chosen[s][0].stats.channel for s in sorted(resampled)),
-             'p_onset': str(onset), 'p_method': method,
+             'p_onset': str(onset), 'p_method': method, 'p_quality': quality,
              'distance_km': '' if distance_km is None else f'{distance_km:.2f}',
              'channels_present': present,
              'sampling_rate_in': ';'.join(f'{chosen[s][0].stats.sampling_rate:g}' for s in sorted(resampled)),
@@ -384,11 +389,14 @@ def prepare_records(records: Iterable[InputRecord], options: PrepareOptions,
     {source, record, file, reason}).
   """
   prepared, rejected = [], []
+  duplicates = DuplicateCheck()
   spool = open(spool_path, 'wb') if spool_path else None
   try:
     for done, record in enumerate(records, 1):
       try:
+        duplicates.check_files(record)
         result = prepare_record(record, options)
+        duplicates.check_record_id(record, result.record_id)
       except Exception as error:  # every failure is a reported rejection, never a crash
         reason = str(error) if isinstance(error, RecordRejected) else f'{type(error).__name__}: {error}'
         rejected.append(rejection_line(record, reason))
@@ -407,6 +415,36 @@ def prepare_records(records: Iterable[InputRecord], options: PrepareOptions,
     shape = (len(prepared), options.preprocess.window_samples, len(conventions.COMPONENT_ORDER))
     waveforms = np.memmap(spool_path, np.float32, 'r', shape=shape)
   return to_record_set(prepared, waveforms), rejected
+
+
+class DuplicateCheck:
+  """Rejects an input record listed twice, so no record (or event) is counted twice downstream."""
+
+  def __init__(self):
+    self._files: dict[tuple[str, ...], str] = {}
+    self._record_ids: dict[str, str] = {}
+
+  def check_files(self, record: InputRecord) -> None:
+    """Rejects a record whose files are those of an earlier record (a duplicated table row).
+
+    Raises:
+      RecordRejected: naming the earlier record.
+    """
+    key = tuple(sorted(str(path.resolve()) for path in record.files))
+    if key in self._files:
+      raise RecordRejected(f'duplicate: the same file(s) as an earlier record ({self._files[key]}) listed again')
+    self._files[key] = record.file_names
+
+  def check_record_id(self, record: InputRecord, record_id: str) -> None:
+    """Rejects a second accepted record of one event, station and channel (other files, same recording).
+
+    Raises:
+      RecordRejected: naming the record id and the earlier record's files.
+    """
+    if record_id in self._record_ids:
+      raise RecordRejected(f'duplicate record_id {record_id}: the same event, station and channel as '
+                           f'{self._record_ids[record_id]}')
+    self._record_ids[record_id] = record.file_names
 
 
 def rejection_line(record: InputRecord, reason: str) -> dict[str, str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Mapping
 
 from ganet_jax import conventions
-from ganet_jax.data.preprocess import RecordRejected
+from ganet_jax.errors import RecordRejected
 
 TECTONIC_TYPES = frozenset({'earthquake'})
 NON_TECTONIC_TYPES = frozenset({

@@ -6,8 +6,8 @@ Steps, in the order ``ingest.prepare_record`` applies them:
   2. channels mapped to Z, N, E (1 -> N, 2 -> E); other codes are unknown;
   3. resampling to ``sampling_rate`` with an anti-alias low-pass when going down;
      rates below ``min_sampling_rate`` are rejected, never upsampled;
-  4. gap policy: gaps are filled by linear interpolation so filters and pickers can
-     run; a gap longer than ``max_gap_s`` inside the window rejects the record,
+  4. gap policy: gaps are filled by linear interpolation (ObsPy's merge) so filters and
+     pickers can run; a gap longer than ``max_gap_s`` inside the window rejects the record,
      shorter ones (a few samples of timing jitter) stay interpolated;
   5. optional band-pass (``bandpass``, off by default as in the paper): zero-phase
      Butterworth over the whole record, so its edge ringing stays outside the window;
@@ -33,10 +33,7 @@ import obspy
 from obspy.geodetics import gps2dist_azimuth
 
 from ganet_jax import conventions
-
-
-class RecordRejected(Exception):
-  """A record that cannot become a window; the message is the reason reported."""
+from ganet_jax.errors import RecordRejected
 
 
 @dataclasses.dataclass(frozen=True)
@@ -156,33 +153,37 @@ def check_finite(trace: obspy.Trace) -> None:
     RecordRejected: naming the trace and how many samples are bad.
   """
   data = np.ma.getdata(trace.data)
-  valid = ~np.ma.getmaskarray(trace.data)
-  bad = int(np.sum(~np.isfinite(data[valid].astype(np.float64))))
+  valid = np.asarray(data[~np.ma.getmaskarray(trace.data)], np.float64)
+  bad = int(np.sum(~np.isfinite(valid)))
   if bad:
     raise RecordRejected(f'{trace.id}: {bad} NaN/inf samples')
+  # Finite but so large that a sum of squares (detrend, standardisation) overflows.
+  largest = float(np.abs(valid).max(initial=0.0))
+  if largest > overflow_limit(len(valid)):
+    raise RecordRejected(f'{trace.id}: samples up to {largest:.3g} overflow float64 arithmetic '
+                         f'(non-finite after scaling)')
 
 
-def gap_intervals(trace: obspy.Trace) -> list[tuple[obspy.UTCDateTime, obspy.UTCDateTime]]:
-  """(start, end) of the masked runs of a merged trace (``Stream.merge(method=1)``)."""
-  mask = np.ma.getmaskarray(trace.data)
-  if not mask.any():
-    return []
-  edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
-  starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-  t0, dt = trace.stats.starttime, trace.stats.delta
-  return [(t0 + s * dt, t0 + e * dt) for s, e in zip(starts, ends)]
+def overflow_limit(n_samples: int) -> float:
+  """Largest |sample| whose squares summed over ``n_samples`` (with 10x filter gain) stay finite."""
+  return float(np.sqrt(np.finfo(np.float64).max / max(n_samples, 1))) / 10
 
 
-def fill_gaps(trace: obspy.Trace) -> obspy.Trace:
-  """A copy with masked samples linearly interpolated (float64), so filters can run."""
-  data = np.ma.getdata(trace.data).astype(np.float64)
-  mask = np.ma.getmaskarray(trace.data)
-  if mask.any():
-    index = np.arange(len(data))
-    data[mask] = np.interp(index[mask], index[~mask], data[~mask])
-  out = trace.copy()
-  out.data = data
-  return out
+def merge_segments(traces: obspy.Stream) -> tuple[obspy.Trace, list[tuple[obspy.UTCDateTime, obspy.UTCDateTime]]]:
+  """The segments of one channel as one float64 trace, gaps linearly interpolated, and the gaps.
+
+  ObsPy does both: ``Stream.get_gaps`` lists the gaps (overlaps, reported with a
+  negative duration, are not gaps) and ``merge(fill_value='interpolate')`` fills them,
+  so filters and pickers can run; ``check_gaps`` then decides which gaps matter.
+
+  Returns:
+    (merged trace, [(first missing sample time, first sample after the gap)]).
+  """
+  stream = traces.copy()
+  for trace in stream:
+    trace.data = np.asarray(trace.data, np.float64)
+  gaps = [(start + stream[0].stats.delta, end) for *_, start, end, duration, _ in stream.get_gaps() if duration > 0]
+  return stream.merge(method=1, fill_value='interpolate')[0], gaps
 
 
 def resample(trace: obspy.Trace, sampling_rate: float, min_sampling_rate: float) -> obspy.Trace:
@@ -205,8 +206,11 @@ def resample(trace: obspy.Trace, sampling_rate: float, min_sampling_rate: float)
     out.stats.sampling_rate = sampling_rate
     return out
   factor = rate / sampling_rate
-  if factor > 1 and np.isclose(factor, round(factor)):
-    out.decimate(int(round(factor)), no_filter=False)
+  stages = decimation_stages(int(round(factor))) if factor > 1 and np.isclose(factor, round(factor)) else None
+  if stages:
+    for stage in stages:  # ObsPy's anti-alias filter is stable up to a factor of 16 per stage
+      out.decimate(stage, no_filter=False)
+    out.stats.sampling_rate = sampling_rate  # exact, whatever the float steps gave
     return out
   if factor > 1:
     out.filter('lowpass', freq=0.4 * sampling_rate, corners=8, zerophase=True)
@@ -234,6 +238,17 @@ def bandpass_record(data: np.ndarray, sampling_rate: float, config: PreprocessCo
   trace.taper(max_percentage=0.05, max_length=2.0 / freqmin)
   trace.filter('bandpass', freqmin=freqmin, freqmax=freqmax, corners=4, zerophase=True)
   return trace.data
+
+
+def decimation_stages(factor: int, largest: int = 16) -> list[int] | None:
+  """Factors <= ``largest`` whose product is ``factor`` (largest first), or None when a prime
+  factor exceeds ``largest`` (e.g. 17): such ratios low-pass and interpolate instead."""
+  stages = []
+  for stage in range(largest, 1, -1):
+    while factor % stage == 0:
+      stages.append(stage)
+      factor //= stage
+  return stages if factor == 1 else None
 
 
 def check_gaps(gaps, window_start: obspy.UTCDateTime, window_end: obspy.UTCDateTime,
@@ -272,6 +287,29 @@ def check_covers_origin(starttime: obspy.UTCDateTime, n_samples: int, sampling_r
                          f'(origin{starttime - origin:+.1f} s to origin{end - origin:+.1f} s); the window needs '
                          f'{config.window_s:g} s after the P onset (zero-padding allowed up to '
                          f'{config.max_pad_s:g} s, --max_pad_s)')
+
+
+def drop_short_components(traces: dict[int, obspy.Trace], origin: obspy.UTCDateTime,
+                          config: PreprocessConfig) -> tuple[dict[int, obspy.Trace], list[str]]:
+  """The components that can hold a window, and a reason for each one left out.
+
+  One component that ends early would otherwise cut every component short; it is
+  dropped (zero-filled, 'channel dropout') as a missing component is.
+
+  Raises:
+    RecordRejected: the first component's reason when none is long enough.
+  """
+  kept, reasons = {}, []
+  for slot, trace in traces.items():
+    try:
+      check_covers_origin(trace.stats.starttime, trace.stats.npts, trace.stats.sampling_rate, origin, config)
+    except RecordRejected as error:
+      reasons.append(f'{trace.id}: {error}')
+    else:
+      kept[slot] = trace
+  if not kept:
+    raise RecordRejected(reasons[0])
+  return kept, reasons
 
 
 def cut_window(data: np.ndarray, starttime: obspy.UTCDateTime, sampling_rate: float,
@@ -319,7 +357,9 @@ def standardise(x: np.ndarray) -> tuple[np.ndarray, bool]:
   x = np.asarray(x, dtype=np.float64)
   centred = x - x.mean()
   std = centred.std()
-  if not np.isfinite(std) or std <= 1e-12 * max(1.0, float(np.abs(x).max(initial=0.0))):
+  if not np.isfinite(std):  # overflow or NaN: not a flat channel, and not to be called one
+    raise RecordRejected(f'non-finite after scaling (largest |sample| {np.nanmax(np.abs(x), initial=0.0):.3g})')
+  if std <= 1e-12 * max(1.0, float(np.abs(x).max(initial=0.0))):
     return np.zeros_like(x), True
   return centred / std, False
 

@@ -13,6 +13,11 @@ import dataclasses
 import pathlib
 from typing import Mapping, Sequence
 
+import obspy
+
+# Suffixes of files that are usually tables, catalogs or notes rather than waveforms.
+NON_WAVEFORM_SUFFIXES = ('.csv', '.txt', '.xml', '.md', '.json')
+
 # Field -> column names tried in order when no explicit mapping is given.
 COLUMN_CANDIDATES = {
     'file': ('file', 'path', 'fpath', 'filename', 'trace_file'),
@@ -25,6 +30,7 @@ COLUMN_CANDIDATES = {
     'event_longitude': ('event_longitude', 'evlo', 'source_longitude_deg', 'longitude'),
     'station_latitude': ('station_latitude', 'stla', 'station_latitude_deg'),
     'station_longitude': ('station_longitude', 'stlo', 'station_longitude_deg'),
+    'event_depth_km': ('event_depth_km', 'depth_km', 'source_depth_km'),
     'distance_km': ('distance_km', 'dist_km', 'epicentral_distance_km', 'path_ep_distance_km'),
     'network': ('network', 'net', 'station_network_code'),
     'station': ('station', 'sta', 'station_code'),
@@ -107,13 +113,17 @@ def read_records_table(path: str | pathlib.Path, base_dir: str | pathlib.Path | 
   """
   path = pathlib.Path(path)
   base_dir = pathlib.Path(base_dir) if base_dir else path.parent
-  with open(path, newline='') as f:
-    reader = csv.DictReader(f)
-    try:
+  if not path.is_file():
+    raise ValueError(f'{path}: the records table is {"a folder" if path.is_dir() else "missing"}, not a CSV file')
+  try:
+    # utf-8-sig: a table saved by a spreadsheet may start with a byte-order mark,
+    # which would otherwise become part of the first column's name.
+    with open(path, newline='', encoding='utf-8-sig') as f:
+      reader = csv.DictReader(f)
       columns = resolve_columns(reader.fieldnames or [], overrides)
-    except ValueError as error:
-      raise ValueError(f'{path}: {error}') from None
-    rows = [{field: (row.get(column) or '').strip() for field, column in columns.items()} for row in reader]
+      rows = [{field: (row.get(column) or '').strip() for field, column in columns.items()} for row in reader]
+  except (ValueError, csv.Error) as error:  # UnicodeDecodeError is a ValueError
+    raise ValueError(f'{path}: {error}') from None
   return group_rows(rows, base_dir, source=source)
 
 
@@ -140,6 +150,35 @@ def group_rows(rows: Sequence[Mapping[str, str]], base_dir: pathlib.Path, *, sou
     group.append(row)
   return [InputRecord(files=tuple(base_dir / row['file'] for row in group), rows=tuple(group), source=source)
           for group in order]
+
+
+def scan_folder(root: pathlib.Path, exclude: Sequence[pathlib.Path] = ()
+                ) -> tuple[list[pathlib.Path], list[tuple[pathlib.Path, str]]]:
+  """The files under ``root`` that are waveforms, and the others with the reason each is skipped.
+
+  A file with a name that usually means a table or text (``NON_WAVEFORM_SUFFIXES``)
+  is a waveform only if ObsPy reads it; any other file is taken as a waveform (an
+  unreadable one becomes a rejected record with its reason). So every file is
+  either input or listed as skipped, never lost without a word.
+  """
+  excluded = {p.resolve() for p in exclude}
+  files, skipped = [], []
+  for path in sorted(p for p in root.rglob('*') if p.is_file()):
+    if path.resolve() in excluded:
+      skipped.append((path, 'named by a flag (records table, catalog or inventory)'))
+    elif path.suffix.lower() in NON_WAVEFORM_SUFFIXES and not _obspy_reads(path):
+      skipped.append((path, f'not a waveform file ObsPy reads ({path.suffix} file)'))
+    else:
+      files.append(path)
+  return files, skipped
+
+
+def _obspy_reads(path: pathlib.Path) -> bool:
+  try:
+    obspy.read(str(path), headonly=True)
+  except Exception:  # ObsPy raises many types for a file of no format it knows
+    return False
+  return True
 
 
 def records_from_files(paths: Sequence[pathlib.Path], *, source: str = '') -> list[InputRecord]:

@@ -27,7 +27,8 @@ import obspy
 from ganet_jax.data import ingest
 from ganet_jax.data import labels as labels_lib
 from ganet_jax.data import preprocess
-from ganet_jax.data.preprocess import PreprocessConfig, RecordRejected
+from ganet_jax.data.preprocess import PreprocessConfig
+from ganet_jax.errors import RecordRejected
 
 P_ARRIVAL_COLUMNS = ('trace_p_arrival_sample', 'trace_P_arrival_sample')
 _BUCKET = re.compile(r'^(?P<bucket>[^$]+)\$(?P<index>.+)$')

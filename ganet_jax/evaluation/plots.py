@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ganet_jax.conventions import CLASS_NAMES, NON_TECTONIC, TECTONIC  # noqa: E402
-from ganet_jax.metrics import confusion, roc_auc, roc_curve  # noqa: E402
+from ganet_jax.evaluation.metrics import confusion, roc_auc, roc_curve  # noqa: E402
 
 
 def _save(figure, path: pathlib.Path) -> pathlib.Path:

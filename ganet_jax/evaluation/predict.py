@@ -19,8 +19,8 @@ from jax.sharding import Mesh
 from ganet_jax.conventions import TECTONIC
 from ganet_jax.data.loader import batches, prefetch
 from ganet_jax.data.records import RecordSet
+from ganet_jax.nn.precision import cast_floating
 from ganet_jax.sharding import replicate, shard_batch
-from ganet_jax.train import cast_floating
 
 
 @functools.partial(jax.jit, static_argnums=(0, 3))

@@ -8,10 +8,15 @@ Linen module taking ``(batch, time, channels)`` and ``train=`` and returning log
 import functools
 
 from ganet_jax.models.capsnet import CapsNet1D
+from ganet_jax.models.complexity import model_complexity, model_parameter_count, parameter_count
 from ganet_jax.models.ganet import BOTTLENECKS, CBAM_POSITIONS, BottleneckConfig, GANet
 from ganet_jax.models.googlenet import GoogLeNet1D
 from ganet_jax.models.plain_cnns import PlainCNN, cnn_barama2023, cnn_liu2020, cnn_zhu2023, vgg_jia2022
 from ganet_jax.models.resnet import ResNet1D
+
+__all__ = ['BOTTLENECKS', 'BottleneckConfig', 'CBAM_POSITIONS', 'CapsNet1D', 'GANet', 'GoogLeNet1D', 'MODELS',
+           'PlainCNN', 'ResNet1D', 'TABLE1_PARAMETERS', 'build_model', 'cnn_barama2023', 'cnn_liu2020', 'cnn_zhu2023',
+           'model_complexity', 'model_parameter_count', 'parameter_count', 'vgg_jia2022']
 
 MODELS = {
     'ganet': GANet,
@@ -48,3 +53,4 @@ def build_model(name: str, **overrides):
   if name not in MODELS:
     raise ValueError(f'unknown model {name!r}; known models: {", ".join(sorted(MODELS))}')
   return MODELS[name](**overrides)
+

@@ -28,7 +28,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from ganet_jax.modules import BatchNorm
+from ganet_jax.nn.layers import BatchNorm
 
 
 def squash(s: jax.Array, axis: int = -1, eps: float = 1e-7) -> jax.Array:

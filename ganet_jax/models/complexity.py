@@ -29,7 +29,7 @@ def model_parameter_count(model: nn.Module, input_shape: tuple[int, ...] = (1, W
 
 
 # Multiplications inside this named scope are the taps of a depthwise convolution
-# written as shifted slices (ganet_jax.depthwise): one multiply-accumulate each.
+# written as shifted slices (ganet_jax.nn.depthwise): one multiply-accumulate each.
 DEPTHWISE_SCOPE = 'depthwise_conv1d'
 
 

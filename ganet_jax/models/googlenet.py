@@ -22,7 +22,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from ganet_jax.modules import BatchNorm
+from ganet_jax.nn.layers import BatchNorm
 
 # Szegedy et al. 2015, Table 1: #1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj.
 INCEPTION_WIDTHS = {

@@ -18,7 +18,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from ganet_jax.modules import BatchNorm
+from ganet_jax.nn.layers import BatchNorm
 
 
 class ConvBlock(nn.Module):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from ganet_jax.depthwise import shifted_windows
+from ganet_jax.nn.depthwise import shifted_windows
 
 
 def conv1d(x: jax.Array, kernel: jax.Array, *, stride: int = 1) -> jax.Array:

@@ -60,7 +60,7 @@ def depthwise_conv1d(x: jax.Array, kernel: jax.Array, *, stride: int = 1) -> jax
   kernel_size, channels, multiplier = kernel.shape
   if x.shape[-1] != channels:
     raise ValueError(f'depthwise kernel has {channels} channels, input has {x.shape[-1]}')
-  # the scope lets ganet_jax.complexity count these multiplications as MACs
+  # the scope lets ganet_jax.models.complexity count these multiplications as MACs
   with jax.named_scope('depthwise_conv1d'):
     windows = shifted_windows(x, kernel_size, stride)
     taps = [window[..., None] * kernel[k].astype(x.dtype) for k, window in enumerate(windows)]

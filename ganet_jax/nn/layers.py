@@ -17,8 +17,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from ganet_jax.conv1d import conv1d
-from ganet_jax.depthwise import depthwise_conv1d
+from ganet_jax.nn.conv1d import conv1d
+from ganet_jax.nn.depthwise import depthwise_conv1d
 
 # BatchNorm with Keras' defaults (the paper's framework): momentum 0.99, eps 1e-3.
 BatchNorm = functools.partial(nn.BatchNorm, momentum=0.99, epsilon=1e-3)
@@ -39,7 +39,7 @@ class PointwiseConv(nn.Module):
 
 
 class Conv1D(nn.Module):
-  """'SAME' convolution with few input channels, computed by ``ganet_jax.conv1d`` (im2col).
+  """'SAME' convolution with few input channels, computed by ``ganet_jax.nn.conv1d`` (im2col).
 
   Holds the same ``kernel`` (kernel_size, in_channels, features) as ``nn.Conv``.
   """

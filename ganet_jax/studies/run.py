@@ -7,7 +7,7 @@ from their last checkpoint), always on the same test records, and writes:
 
   results.json   provenance, and per configuration its details, per-seed metrics
                  and the aggregate (mean, std, min, max over seeds)
-  table.md       the paper-shaped Markdown table (``ganet_jax.study_report``)
+  table.md       the paper-shaped Markdown table (``ganet_jax.studies.report``)
   figure.png     where the paper has a figure (``Figure``)
 """
 
@@ -26,9 +26,11 @@ import jax
 import numpy as np
 
 import ganet_jax
-from ganet_jax import experiment, study_report
 from ganet_jax.conventions import NON_TECTONIC, TECTONIC
 from ganet_jax.data.records import MANIFEST_FILE, RecordSet
+from ganet_jax.studies import report
+from ganet_jax.training import experiment
+from ganet_jax.training.config import CONFIG_FILE, ExperimentConfig
 
 RESULTS_FILE = 'results.json'
 TABLE_FILE = 'table.md'
@@ -53,7 +55,7 @@ class Configuration:
   """
   name: str
   label: str
-  config: experiment.ExperimentConfig
+  config: ExperimentConfig
   train: RecordSet | Callable[[int], RecordSet]
   details: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
@@ -150,9 +152,9 @@ def run_study(study: str, configurations: Sequence[Configuration], test: RecordS
       'platform': jax.devices()[0].platform, 'started_utc': started.isoformat(timespec='seconds'),
       'wall_seconds': time.perf_counter() - start}
   (workdir / RESULTS_FILE).write_text(json.dumps(results, indent=2, allow_nan=False) + '\n')
-  (workdir / TABLE_FILE).write_text(study_report.markdown_table(results, columns))
+  (workdir / TABLE_FILE).write_text(report.markdown_table(results, columns))
   if figure is not None:
-    study_report.plot_study(results, figure.metrics, workdir / FIGURE_FILE, x_label=figure.x_label,
+    report.plot_study(results, figure.metrics, workdir / FIGURE_FILE, x_label=figure.x_label,
                             title=figure.title)
   log(f'{study}: {workdir / RESULTS_FILE}, {workdir / TABLE_FILE}')
   return results
@@ -186,7 +188,7 @@ def _run_one(configuration: Configuration, seed: int, test: RecordSet, workdir: 
   result = json.loads((run_dir / experiment.METRICS_FILE).read_text())
   # Which records trained this run: lets a reader check nesting (strategy 1) or overlap.
   (run_dir / TRAIN_IDS_FILE).write_text(''.join(f'{r}\n' for r in train.record_ids))
-  saved = json.loads((run_dir / experiment.CONFIG_FILE).read_text())['data']
+  saved = json.loads((run_dir / CONFIG_FILE).read_text())['data']
   counts = result['confusion']
   return {**{m: result[m] for m in METRICS if m != 'misclassified'},
           'misclassified': counts['fn'] + counts['fp'], 'confusion': counts,
@@ -200,7 +202,7 @@ def _class_counts(records: RecordSet) -> dict[str, int]:
           'non_tectonic': int(np.sum(labels == NON_TECTONIC))}
 
 
-def _config_without_seed(config: experiment.ExperimentConfig) -> dict:
+def _config_without_seed(config: ExperimentConfig) -> dict:
   saved = dataclasses.asdict(config)
   del saved['seed']
   return saved

@@ -12,12 +12,17 @@ a run killed at any moment leaves its previous complete checkpoint intact
 
 from __future__ import annotations
 
+import functools
+import json
 import pathlib
 from typing import Any
 
+import jax
 import orbax.checkpoint as ocp
 
-from ganet_jax.train import TrainState
+from ganet_jax.models import build_model
+from ganet_jax.training.config import CONFIG_FILE, ExperimentConfig
+from ganet_jax.training.step import TrainState, create_train_state, model_variables
 
 LATEST = 'latest'
 BEST = 'best'
@@ -60,3 +65,31 @@ class RunCheckpoints:
   def close(self) -> None:
     self.latest.close()
     self.best.close()
+
+
+def load_trained(workdir: str | pathlib.Path, which: str = LATEST):
+  """The model and variables of a run folder's checkpoint, e.g. in a fresh process.
+
+  Args:
+    workdir: a run folder written by ``experiment.run``.
+    which: 'latest' (the last epoch) or 'best' (best validation accuracy).
+
+  Returns:
+    (model, {'params': ..., 'batch_stats': ...}, epoch).
+
+  Raises:
+    FileNotFoundError: if the folder has no such checkpoint.
+  """
+  workdir = pathlib.Path(workdir)
+  saved = json.loads((workdir / CONFIG_FILE).read_text())
+  config = ExperimentConfig(**saved['config'])
+  model = build_model(config.model, **config.model_overrides)
+  target = jax.eval_shape(functools.partial(create_train_state, model, jax.random.key(0),
+                                            saved['data']['input_shape'],
+                                            learning_rate=config.learning_rate))
+  checkpoints = RunCheckpoints(workdir / 'checkpoints')
+  restored = checkpoints.restore(target, which)
+  checkpoints.close()
+  if restored is None:
+    raise FileNotFoundError(f'{workdir / "checkpoints" / which}: no checkpoint')
+  return model, model_variables(restored[0]), restored[1]['epoch']

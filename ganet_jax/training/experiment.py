@@ -5,7 +5,7 @@ run folder's last checkpoint, evaluates on ``test`` and writes into ``workdir``:
 
   config.json          the settings and the data's fingerprint (a resume must match them)
   epochs.jsonl         one JSON line per epoch: loss, accuracy, records/s (+ validation)
-  checkpoints/         orbax checkpoints (``ganet_jax.checkpoint``)
+  checkpoints/         orbax checkpoints (``ganet_jax.training.checkpoint``)
   metrics.json         test metrics: record level, Fig. 4 confidence shares, events
   predictions.csv      record_id, event_id, event_type, label, p_tectonic
   confusion_matrix.png, roc_curve.png, confidence_histogram.png
@@ -23,7 +23,6 @@ import dataclasses
 import functools
 import hashlib
 import json
-import math
 import pathlib
 import time
 from typing import Any, Callable
@@ -31,94 +30,22 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import Mesh
 
-from ganet_jax import losses, metrics, plots
-from ganet_jax.checkpoint import BEST, LATEST, RunCheckpoints
 from ganet_jax.data.loader import batches, epoch_order, prefetch
 from ganet_jax.data.records import RecordSet
-from ganet_jax.evaluate import predict_probabilities
-from ganet_jax.models import MODELS, build_model
-from ganet_jax.sharding import data_mesh, replicate, shard_batch
-from ganet_jax.train import (TrainState, check_finite, create_train_state, jit_train_step,
-                             precise_batch_stats)
+from ganet_jax.evaluation import metrics, plots
+from ganet_jax.evaluation.predict import predict_probabilities
+from ganet_jax.models import build_model
+from ganet_jax.sharding import replicate, shard_batch
+from ganet_jax.training import losses
+from ganet_jax.training.checkpoint import RunCheckpoints
+from ganet_jax.training.config import CONFIG_FILE, ExperimentConfig
+from ganet_jax.training.step import (check_finite, create_train_state, jit_train_step, model_variables,
+                                     precise_batch_stats)
 
-LOSSES = ('cross_entropy', 'weighted_cross_entropy', 'focal')
-COMPUTE_DTYPES = ('float32', 'bfloat16')
-CONFIG_FILE = 'config.json'
 EPOCHS_FILE = 'epochs.jsonl'
 METRICS_FILE = 'metrics.json'
 PREDICTIONS_FILE = 'predictions.csv'
-
-
-@dataclasses.dataclass
-class ExperimentConfig:
-  """Settings of one run.
-
-  Attributes:
-    model: a name in ``ganet_jax.models.MODELS``.
-    model_overrides: constructor fields, e.g. ``{'num_bottlenecks': 3}``.
-    epochs: passes over the training records (15: the paper's).
-    batch_size: records per step; an epoch's last incomplete batch is skipped
-      (a different one each epoch, the order being reshuffled).
-    learning_rate: Adam's step size (1e-5: the paper's).
-    loss: one of ``LOSSES``; 'weighted_cross_entropy' weighs classes by
-      ``n / (2 n_c)`` of the training labels.
-    focal_gamma: the focal loss exponent.
-    seed: initial parameters, record order and dropout derive from it.
-    threshold: records with probability of tectonic >= threshold are called tectonic.
-    num_devices: devices to spread each batch over (data parallelism through
-      ``jax.sharding``; batch_size must divide by it). None: every accelerator
-      visible, or one device on CPU, where "devices" share the same cores and
-      splitting only adds overhead.
-    compute_dtype: 'float32', or 'bfloat16' for mixed precision (parameters,
-      optimizer state and loss stay float32).
-    precise_batch_norm: before every evaluation (each epoch with validation data,
-      and after the last epoch) replace BatchNorm's moving averages by the
-      statistics averaged over the training records (``train.precise_batch_stats``);
-      the checkpoint then holds them. Off: the moving averages, as Keras keeps them.
-  """
-  model: str = 'ganet'
-  model_overrides: dict[str, Any] = dataclasses.field(default_factory=dict)
-  epochs: int = 15
-  batch_size: int = 32
-  learning_rate: float = 1e-5
-  loss: str = 'cross_entropy'
-  focal_gamma: float = 2.0
-  seed: int = 0
-  threshold: float = 0.5
-  num_devices: int | None = None
-  compute_dtype: str = 'float32'
-  precise_batch_norm: bool = True
-
-  def check(self) -> None:
-    """Raises ValueError naming the first bad setting."""
-    if self.model not in MODELS:
-      raise ValueError(f'model: unknown {self.model!r}; known: {", ".join(sorted(MODELS))}')
-    if self.epochs < 0:
-      raise ValueError(f'epochs must be >= 0, got {self.epochs}')
-    if self.batch_size < 1:
-      raise ValueError(f'batch_size must be >= 1, got {self.batch_size}')
-    if not self.learning_rate > 0:
-      raise ValueError(f'learning_rate must be > 0, got {self.learning_rate}')
-    if self.loss not in LOSSES:
-      raise ValueError(f'loss: unknown {self.loss!r}; known: {", ".join(LOSSES)}')
-    if self.compute_dtype not in COMPUTE_DTYPES:
-      raise ValueError(f'compute_dtype: unknown {self.compute_dtype!r}; known: {", ".join(COMPUTE_DTYPES)}')
-    if self.num_devices is not None and self.batch_size % self.num_devices:
-      raise ValueError(f'batch_size {self.batch_size} does not divide over num_devices {self.num_devices}')
-
-  def mesh(self) -> Mesh | None:
-    """The data-parallel mesh of this run; None for a single device."""
-    num_devices = self.num_devices
-    if num_devices is None:
-      num_devices = 1 if jax.default_backend() == 'cpu' else jax.device_count()
-      num_devices = math.gcd(num_devices, self.batch_size)
-    return data_mesh(num_devices) if num_devices > 1 else None
-
-  def dtype(self) -> str | None:
-    """The compute dtype for the step functions; None means plain float32."""
-    return None if self.compute_dtype == 'float32' else self.compute_dtype
 
 
 def run(config: ExperimentConfig, train: RecordSet, test: RecordSet, workdir: str | pathlib.Path, *,
@@ -172,7 +99,7 @@ def run(config: ExperimentConfig, train: RecordSet, test: RecordSet, workdir: st
     if config.precise_batch_norm and (validation is not None or epoch == config.epochs):
       state = precise_batch_stats(state, _full_batches(train, config.batch_size))
     if validation is not None:
-      p_validation = predict(_variables(state), validation)
+      p_validation = predict(model_variables(state), validation)
       summary['validation'] = metrics.classification_metrics(validation.labels, p_validation,
                                                              threshold=config.threshold)
     history.append(summary)
@@ -183,7 +110,7 @@ def run(config: ExperimentConfig, train: RecordSet, test: RecordSet, workdir: st
   checkpoints.close()
 
   start = time.perf_counter()
-  p_test = predict(_variables(state), test)
+  p_test = predict(model_variables(state), test)
   result = evaluation_report(test, p_test, threshold=config.threshold)
   result['test_records_per_second'] = len(test) / (time.perf_counter() - start)
   result['epochs_completed'] = config.epochs
@@ -212,38 +139,6 @@ def write_evaluation(workdir: pathlib.Path, records: RecordSet, p_tectonic: np.n
   plots.plot_confusion(records.labels, p_tectonic, workdir / 'confusion_matrix.png')
   plots.plot_roc(records.labels, p_tectonic, workdir / 'roc_curve.png')
   plots.plot_confidence(records.labels, p_tectonic, workdir / 'confidence_histogram.png')
-
-
-def load_trained(workdir: str | pathlib.Path, which: str = LATEST):
-  """The model and variables of a run folder's checkpoint, e.g. in a fresh process.
-
-  Args:
-    workdir: a folder written by ``run``.
-    which: 'latest' (the last epoch) or 'best' (best validation accuracy).
-
-  Returns:
-    (model, {'params': ..., 'batch_stats': ...}, epoch).
-
-  Raises:
-    FileNotFoundError: if the folder has no such checkpoint.
-  """
-  workdir = pathlib.Path(workdir)
-  saved = json.loads((workdir / CONFIG_FILE).read_text())
-  config = ExperimentConfig(**saved['config'])
-  model = build_model(config.model, **config.model_overrides)
-  target = jax.eval_shape(functools.partial(create_train_state, model, jax.random.key(0),
-                                            saved['data']['input_shape'],
-                                            learning_rate=config.learning_rate))
-  checkpoints = RunCheckpoints(workdir / 'checkpoints')
-  restored = checkpoints.restore(target, which)
-  checkpoints.close()
-  if restored is None:
-    raise FileNotFoundError(f'{workdir / "checkpoints" / which}: no checkpoint')
-  return model, _variables(restored[0]), restored[1]['epoch']
-
-
-def _variables(state: TrainState) -> dict:
-  return {'params': state.params, 'batch_stats': state.batch_stats}
 
 
 def _loss_fn(config: ExperimentConfig, train_labels: np.ndarray):

@@ -18,7 +18,8 @@ import numpy as np
 import optax
 from flax.training import train_state
 
-from ganet_jax.modules import BatchNorm
+from ganet_jax.nn.layers import BatchNorm
+from ganet_jax.nn.precision import cast_floating
 
 BATCH_NORM_MOMENTUM = BatchNorm.keywords['momentum']
 LossFn = Callable[[jax.Array, jax.Array], jax.Array]
@@ -75,9 +76,9 @@ def _init(model: nn.Module, rng: jax.Array, record_shape: tuple[int, ...]) -> An
   return model.init(rng, jnp.zeros((1, *record_shape), jnp.float32), train=False)
 
 
-def cast_floating(tree: Any, dtype: Any) -> Any:
-  """``tree`` with its floating-point leaves cast to ``dtype`` (others untouched)."""
-  return jax.tree.map(lambda x: x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating) else x, tree)
+def model_variables(state: TrainState) -> dict:
+  """The ``{'params', 'batch_stats'}`` a Linen ``apply`` takes, from a training state."""
+  return {'params': state.params, 'batch_stats': state.batch_stats}
 
 
 def train_step(state: TrainState, batch: Mapping[str, jax.Array], rng: jax.Array, *,
@@ -153,7 +154,7 @@ def precise_batch_stats(state: TrainState, batches, *, momentum: float = BATCH_N
   Args:
     state: the trained state.
     batches: iterable of (batch, time, channels) arrays, all of one shape.
-    momentum: the model's BatchNorm momentum (``ganet_jax.modules.BatchNorm``'s).
+    momentum: the model's BatchNorm momentum (``ganet_jax.nn.layers.BatchNorm``'s).
 
   Returns:
     The state with new ``batch_stats`` (parameters unchanged).
