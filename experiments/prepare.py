@@ -8,8 +8,14 @@ r"""Prepare real records (or a SeisBench-format dataset) as a prepared data-set 
 Several --input (each with its --records and --source name, paired by position)
 make one set; the manifest and rejection report say each record's source. Prints
 the input, accepted and rejected counts (per source and in all) and the
-rejections by reason; the folder holds waveforms.npy, manifest.csv and
-rejected.csv (``ganet_jax.data.records``).
+rejections by kind of reason, each with a real example; the folder holds
+waveforms.npy, manifest.csv, rejected.csv, preprocess.json and, when files under
+an --input were not taken as waveforms, skipped.csv (``ganet_jax.data.records``).
+
+The set is built in a temporary folder beside --output and moved into place when
+complete: a failed run leaves the earlier set or nothing. An existing set is
+replaced only with --overwrite; a folder holding anything else is refused. Every
+flag and path is checked before any record is read.
 """
 
 from __future__ import annotations
@@ -18,25 +24,31 @@ import collections
 import csv
 import dataclasses
 import pathlib
-import sys
 import time
 from typing import Mapping, Sequence
 
 from absl import app
 from absl import flags
+from absl import logging
 import numpy as np
 import obspy
 
 from ganet_jax.data import catalog as catalog_lib
 from ganet_jax.data import ingest
 from ganet_jax.data import labels as labels_lib
+from ganet_jax.data import outputs
 from ganet_jax.data import picking
 from ganet_jax.data import preprocess
 from ganet_jax.data import records_table
 from ganet_jax.data import seisbench
 from ganet_jax.data import splits
+from ganet_jax.data import records as records_lib
 from ganet_jax.data.records import RecordSet
 from ganet_jax.data.records import save_prepared
+
+SKIPPED_FILE = 'skipped.csv'
+OUTPUT_FILES = (records_lib.WAVEFORMS_FILE, records_lib.MANIFEST_FILE, records_lib.REJECTED_FILE,
+                records_lib.PREPROCESS_FILE, SKIPPED_FILE)
 
 FLAGS = flags.FLAGS
 flags.DEFINE_multi_string('input', None, 'Folder of waveform files (or the SeisBench dataset folder); repeat '
@@ -46,7 +58,9 @@ flags.DEFINE_multi_string('records', None, 'Records table CSV, relative to its -
                           '(SAC headers / --catalog give the event).')
 flags.DEFINE_multi_string('source', None, "Name of each --input in the manifest's source column, in the same "
                           "order (default: the input folder's name).")
-flags.DEFINE_string('output', None, 'Prepared data-set folder to write.', required=True)
+flags.DEFINE_string('output', None, 'Prepared data-set folder to write (new, empty, or an earlier set with '
+                    '--overwrite).', required=True)
+flags.DEFINE_bool('overwrite', False, 'Replace the prepared set already in --output.')
 flags.DEFINE_enum('format', 'obspy', ['obspy', 'seisbench'], 'Input kind.')
 flags.DEFINE_string('column_map', '', 'field=column pairs for the records table, e.g. '
                     '"event_id=evid,p_time=P". Fields: ' + ', '.join(records_table.COLUMN_CANDIDATES))
@@ -73,7 +87,7 @@ flags.DEFINE_list('split_boundaries', [], 'Chronological split: increasing origi
 flags.DEFINE_list('split_names', ['train', 'test'], 'Names of the splits, one more than boundaries or fractions.')
 flags.DEFINE_list('random_split', [], 'Seeded event-grouped random split: fractions of events, e.g. 0.8,0.2.')
 flags.DEFINE_integer('split_seed', 0, 'Seed of --random_split.')
-flags.DEFINE_integer('progress_every', 100, 'Print progress every this many records.')
+flags.DEFINE_integer('progress_every', 100, 'Log progress every this many records.')
 
 
 def _options() -> ingest.PrepareOptions:
@@ -82,12 +96,57 @@ def _options() -> ingest.PrepareOptions:
       max_distance_km=FLAGS.max_distance_km if FLAGS.max_distance_km > 0 else None,
       min_sampling_rate=FLAGS.min_sampling_rate, max_gap_s=FLAGS.max_gap_s, max_pad_s=FLAGS.max_pad_s,
       bandpass=preprocess.parse_band(FLAGS.bandpass))
-  catalog = catalog_lib.read_catalog(FLAGS.catalog) if FLAGS.catalog else None
-  inventory = obspy.read_inventory(FLAGS.inventory) if FLAGS.inventory else None
+  catalog = _read_flag_file('catalog', catalog_lib.read_catalog, 'a QuakeML catalog')
+  inventory = _read_flag_file('inventory', obspy.read_inventory, 'a StationXML inventory')
   return ingest.PrepareOptions(
       preprocess=config, picker=picking.PickerConfig(threshold=FLAGS.sta_lta_threshold),
       event_type_map=labels_lib.parse_mapping(FLAGS.event_type_map), p_fallback=FLAGS.p_fallback,
       catalog=catalog, inventory=inventory)
+
+
+def _read_flag_file(flag: str, reader, what: str):
+  """``reader(path)`` of the file named by --flag (None when unset), errors naming the flag."""
+  path = getattr(FLAGS, flag)
+  if not path:
+    return None
+  if not pathlib.Path(path).is_file():
+    raise ValueError(f'--{flag}={path}: not a file')
+  try:
+    return reader(path)
+  except Exception as error:  # ObsPy raises many types for a file of the wrong format
+    raise ValueError(f'--{flag}={path}: not {what} ObsPy reads ({type(error).__name__}: {str(error)[:160]})') from None
+
+
+def check_flags() -> None:
+  """Checks the flags that are not checked where they are used, before any work.
+
+  Raises:
+    ValueError: naming the flag and what is wrong.
+  """
+  if FLAGS.progress_every < 1:
+    raise ValueError(f'--progress_every={FLAGS.progress_every}: must be >= 1')
+  if FLAGS.split_boundaries and FLAGS.random_split:
+    raise ValueError('--split_boundaries and --random_split are exclusive')
+  if FLAGS.split_boundaries:
+    try:
+      edges = np.asarray(FLAGS.split_boundaries, dtype='datetime64[ms]')
+    except ValueError:
+      raise ValueError(f'--split_boundaries={",".join(FLAGS.split_boundaries)}: not times (e.g. 2017-01-01)') from None
+    if np.any(np.diff(edges) <= np.timedelta64(0, 'ms')):
+      raise ValueError(f'--split_boundaries={",".join(FLAGS.split_boundaries)}: must increase')
+    if len(FLAGS.split_names) != len(edges) + 1:
+      raise ValueError(f'--split_names={",".join(FLAGS.split_names)}: {len(edges)} boundaries need '
+                       f'{len(edges) + 1} names')
+  if FLAGS.random_split:
+    try:
+      fractions = [float(f) for f in FLAGS.random_split]
+    except ValueError:
+      raise ValueError(f'--random_split={",".join(FLAGS.random_split)}: not numbers') from None
+    if len(fractions) != len(FLAGS.split_names) or not np.isclose(sum(fractions), 1.0) or min(fractions) < 0:
+      raise ValueError(f'--random_split={",".join(FLAGS.random_split)}: needs one fraction >= 0 per '
+                       f'--split_names ({",".join(FLAGS.split_names)}), summing to 1')
+  if FLAGS.split and FLAGS.format != 'seisbench':
+    raise ValueError('--split keeps a split of a SeisBench dataset; use it with --format=seisbench')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,6 +174,10 @@ def sources_from_flags() -> list[Source]:
     table = pathlib.Path(tables[i]) if tables else None
     if table is not None and not table.is_absolute():
       table = root / table
+    if not root.is_dir():
+      raise ValueError(f'--input={folder}: {"not a folder" if root.exists() else "does not exist"}')
+    if table is not None and not table.is_file():
+      raise ValueError(f'--records={tables[i]}: {table} is {"a folder" if table.is_dir() else "not a file"}')
     sources.append(Source(names[i] if names else root.resolve().name, root, table))
   taken = [s.name for s in sources]
   if len(set(taken)) != len(taken):
@@ -123,71 +186,90 @@ def sources_from_flags() -> list[Source]:
   return sources
 
 
-def input_records(source: Source) -> list[records_table.InputRecord]:
-  """The source's input records, each tagged with its name."""
+def input_records(source: Source, exclude: Sequence[pathlib.Path] = ()
+                  ) -> tuple[list[records_table.InputRecord], list[dict[str, str]]]:
+  """The source's input records, each tagged with its name, and the files of its folder not taken.
+
+  Returns:
+    (records, skipped {source, file, reason}); without a table every file under the
+    folder is either a record or skipped with its reason (``records_table.scan_folder``).
+  """
   if source.table is not None:
     return records_table.read_records_table(source.table, source.root, labels_lib.parse_mapping(FLAGS.column_map),
-                                            source=source.name)
-  files = sorted(p for p in source.root.rglob('*')
-                 if p.is_file() and p.suffix.lower() not in ('.csv', '.txt', '.xml', '.md'))
-  return records_table.records_from_files(files, source=source.name)
+                                            source=source.name), []
+  files, skipped = records_table.scan_folder(source.root, exclude)
+  return (records_table.records_from_files(files, source=source.name),
+          [{'source': source.name, 'file': str(path), 'reason': reason} for path, reason in skipped])
 
 
 def _progress(total: int | None, started: float):
   def report(done: int, accepted: int, rejected: int) -> None:
     if done % FLAGS.progress_every == 0 or done == total:
       rate = done / max(time.perf_counter() - started, 1e-9)
-      print(f'  {done}/{total or "?"} records, {accepted} accepted, {rejected} rejected ({rate:.1f} records/s)',
-            file=sys.stderr, flush=True)
+      logging.info('%d/%s records, %d accepted, %d rejected (%.1f records/s)', done, total or '?', accepted,
+                   rejected, rate)
   return report
 
 
 def prepare(sources: Sequence[Source], output: pathlib.Path) -> dict[str, object]:
   """Prepare the inputs of ``sources`` into one set in ``output`` and print the counts.
 
+  The set is written to a temporary folder beside ``output`` and moved into place
+  when complete (``outputs.staged_folder``).
+
   Returns:
-    {'input', 'accepted', 'rejected'} counts in all, and 'sources': the same per source name.
+    {'input', 'accepted', 'rejected', 'skipped'} counts in all, and 'sources': the
+    input/accepted/rejected counts per source name.
 
   Raises:
     ValueError, FileNotFoundError: for bad flags, an unusable records table or event
       ids that clash between sources, naming the flag, file or event (bad records
       are rejections, not errors).
   """
-  if FLAGS.split_boundaries and FLAGS.random_split:
-    raise ValueError('--split_boundaries and --random_split are exclusive')
   started = time.perf_counter()
   options = _options()
-  output.mkdir(parents=True, exist_ok=True)
-  spool = output / 'waveforms.spool'  # windows on disk as they come: memory stays bounded
+  outputs.check_output_folder(output, OUTPUT_FILES, overwrite=FLAGS.overwrite)
+  exclude = [pathlib.Path(p) for p in (FLAGS.catalog, FLAGS.inventory) if p]
+  inputs, inputs_per_source, skipped = [], {}, []
   if FLAGS.format == 'seisbench':
     if len(sources) != 1:
       raise ValueError('--format=seisbench reads one --input')
-    records, rejected = seisbench.read_dataset(sources[0].root, split=FLAGS.split,
-                                               event_type_map=options.event_type_map,
-                                               config=options.preprocess, progress=_progress(None, started))
-    records, rejected = _tagged(records, rejected, sources[0].name)
-    inputs_per_source = {sources[0].name: len(records or ()) + len(rejected)}
   else:
-    inputs, inputs_per_source = [], {}
     for source in sources:
-      found = input_records(source)
+      found, passed_over = input_records(source, exclude)
       inputs += found
+      skipped += passed_over
       inputs_per_source[source.name] = len(found)
-      print(f'{source.name}: {len(found)} input records from {sum(len(r.files) for r in found)} files', flush=True)
-    records, rejected = ingest.prepare_records(inputs, options, progress=_progress(len(inputs), started),
-                                               spool_path=spool)
+      print(f'{source.name}: {len(found)} input records from {sum(len(r.files) for r in found)} files'
+            + (f' ({len(passed_over)} other files skipped, listed in {SKIPPED_FILE})' if passed_over else ''),
+            flush=True)
+  with outputs.staged_folder(output) as stage:
+    if FLAGS.format == 'seisbench':
+      records, rejected = seisbench.read_dataset(sources[0].root, split=FLAGS.split,
+                                                 event_type_map=options.event_type_map,
+                                                 config=options.preprocess, progress=_progress(None, started))
+      records, rejected = _tagged(records, rejected, sources[0].name)
+      inputs_per_source = {sources[0].name: len(records or ()) + len(rejected)}
+    else:
+      # Windows go to disk as they come (memory stays bounded) and become waveforms.npy.
+      records, rejected = ingest.prepare_records(inputs, options, progress=_progress(len(inputs), started),
+                                                 spool_path=stage / 'waveforms.spool')
+    if records is None:
+      print('no record accepted; writing only the rejection report')
+      save_rejections_only(stage, rejected)
+    else:
+      if len(sources) > 1:
+        splits.check_events_consistent(records)
+      records = dataclasses.replace(with_split_column(records), preprocessing=ingest.settings(options))
+      save_prepared(stage, records, rejected)
+    if skipped:
+      _write_csv(stage / SKIPPED_FILE, ('source', 'file', 'reason'), skipped)
+    del records  # its waveforms may be a memmap of the spool, deleted next
+    (stage / 'waveforms.spool').unlink(missing_ok=True)
+  records = records_lib.load_prepared(output) if (output / records_lib.MANIFEST_FILE).exists() else None
   total = sum(inputs_per_source.values())
-  if records is None:
-    print(f'no record accepted; writing only {output}/rejected.csv')
-    save_rejections_only(output, rejected)
-  else:
-    if len(sources) > 1:
-      splits.check_events_consistent(records)
-    records = dataclasses.replace(with_split_column(records), preprocessing=ingest.settings(options))
-    save_prepared(output, records, rejected)
-  spool.unlink(missing_ok=True)
   counts = {'input': total, 'accepted': len(records) if records is not None else 0, 'rejected': len(rejected),
-            'sources': per_source_counts(inputs_per_source, records, rejected)}
+            'skipped': len(skipped), 'sources': per_source_counts(inputs_per_source, records, rejected)}
   _print_summary(counts, records, rejected, output, time.perf_counter() - started)
   return counts
 
@@ -231,8 +313,10 @@ def _print_summary(counts, records: RecordSet | None, rejected, output: pathlib.
       print('  P onset methods: ' + ', '.join(f'{k} {v}' for k, v in methods.most_common()))
     if 'split' in records.extra:
       print('  split: ' + ', '.join(f'{k} {v}' for k, v in collections.Counter(records.extra['split']).items()))
-  for reason, count in ingest.reason_counts(rejected).items():
-    print(f'  rejected {count:5d}: {reason}')
+  for kind in ingest.reason_kinds(rejected):
+    print(f'  rejected {kind.count:5d}, e.g. {kind.example}')
+  if counts['skipped']:
+    print(f'  {counts["skipped"]} files under --input skipped (not waveforms), listed in {SKIPPED_FILE}')
 
 
 def with_split_column(records: RecordSet) -> RecordSet:
@@ -256,15 +340,21 @@ def with_split_column(records: RecordSet) -> RecordSet:
 
 def save_rejections_only(output: pathlib.Path, rejected) -> None:
   """rejected.csv for a run where nothing was accepted (no waveforms to write)."""
-  with open(output / 'rejected.csv', 'w', newline='') as f:
-    writer = csv.DictWriter(f, fieldnames=['source', 'record', 'file', 'reason'])
+  _write_csv(output / records_lib.REJECTED_FILE, ('source', 'record', 'file', 'reason'), rejected)
+
+
+def _write_csv(path: pathlib.Path, columns: Sequence[str], rows) -> None:
+  with open(path, 'w', newline='') as f:
+    writer = csv.DictWriter(f, fieldnames=list(columns))
     writer.writeheader()
-    writer.writerows(rejected)
+    writer.writerows(rows)
 
 
 def main(argv):
-  del argv
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
   try:
+    check_flags()
     prepare(sources_from_flags(), pathlib.Path(FLAGS.output))
   except (ValueError, FileNotFoundError) as error:
     raise app.UsageError(str(error)) from None

@@ -190,13 +190,15 @@ def test_columns_are_found_or_mapped():
 
 
 def test_reason_kinds_group_reasons_without_their_numbers():
-  counts = ingest.reason_counts([{'reason': 'UW.X..LHZ: sampling rate 1 Hz < 20 Hz'},
-                                 {'reason': 'UW.Y..VHZ: sampling rate 0.1 Hz < 20 Hz'},
-                                 {'reason': 'epicentral distance 343 km > 200 km'},
-                                 {'reason': 'G.A..BHE: 9 NaN/inf samples | G.A..BHN: 3 NaN/inf samples'},
-                                 {'reason': 'all channels flat (zero variance) [a.mseed: Warning: end of file]'}])
-  assert counts == {'sampling rate # Hz < # Hz': 2, 'epicentral distance # km > # km': 1, '# NaN/inf samples': 1,
-                    'all channels flat (zero variance)': 1}
+  kinds = ingest.reason_kinds([{'reason': 'UW.X..LHZ: sampling rate 1 Hz < 20 Hz'},
+                               {'reason': 'UW.Y..VHZ: sampling rate 0.1 Hz < 20 Hz'},
+                               {'reason': 'epicentral distance 343 km > 200 km'},
+                               {'reason': 'G.A..BHE: 9 NaN/inf samples | G.A..BHN: 3 NaN/inf samples'},
+                               {'reason': 'all channels flat (zero variance) [a.mseed: Warning: end of file]'}])
+  assert [(k.kind, k.count) for k in kinds] == [
+      ('sampling rate # Hz < # Hz', 2), ('epicentral distance # km > # km', 1), ('# NaN/inf samples', 1),
+      ('all channels flat (zero variance)', 1)]
+  assert kinds[0].example == 'UW.X..LHZ: sampling rate 1 Hz < 20 Hz'  # a real reason, digits and all
 
 
 def test_a_bad_component_is_dropped_not_the_record(shared_data, tmp_path):

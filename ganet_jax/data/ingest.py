@@ -31,7 +31,7 @@ import math
 import pathlib
 import re
 import warnings
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 import obspy
@@ -331,17 +331,18 @@ def _prepare_record(record: InputRecord, options: PrepareOptions, notes: list[st
       failures.append(str(error))
   if not resampled:
     raise RecordRejected(' | '.join(failures))
-  resampled, short = preprocess.drop_short_components(resampled, origin, config)
-  notes += [f'component dropped: {reason}' for reason in failures + short]
+  notes += [f'component dropped: {reason}' for reason in failures]
+  flat = {slot for slot, trace in resampled.items() if preprocess.standardise(trace.data)[1]}
+  if len(flat) == len(resampled):
+    raise RecordRejected('all channels flat (zero variance)')
+  pick_slot = min(set(resampled) - flat)  # Z when it carries signal
+  onset, method, quality = p_onset(record, chosen, resampled[pick_slot], origin, distance_km, event, options)
+  resampled, short = preprocess.drop_short_components(resampled, onset, config, keep=pick_slot)
+  notes += [f'component dropped: {reason}' for reason in short]
+  flat &= set(resampled)
   gaps = [gap for slot in resampled for gap in gaps[slot]]
   start, arrays = common_span(resampled)
-  flat = {slot for slot, a in arrays.items() if preprocess.standardise(a)[1]}
-  if len(flat) == len(arrays):
-    raise RecordRejected('all channels flat (zero variance)')
-  pick_slot = min(set(arrays) - flat)  # Z when it carries signal
-  pick_trace = obspy.Trace(arrays[pick_slot], header={'starttime': start, 'sampling_rate': config.sampling_rate})
-  onset, method, quality = p_onset(record, chosen, pick_trace, origin, distance_km, event, options)
-  # The picker has its own band (PickerConfig), so it runs on the unfiltered record.
+  # The picker has its own band (PickerConfig), so it ran on the unfiltered record.
   windows = {slot: preprocess.cut_window(preprocess.bandpass_record(a, config.sampling_rate, config), start,
                                          config.sampling_rate, onset, config) for slot, a in arrays.items()}
   n_real = len(next(iter(windows.values())))
@@ -473,13 +474,20 @@ def to_record_set(prepared: Sequence[PreparedRecord], waveforms: np.ndarray | No
       extra={k: np.array([p.extra[k] for p in prepared]) for k in prepared[0].extra})
 
 
-def reason_counts(rejected: Iterable[Mapping[str, str]]) -> dict[str, int]:
-  """Rejections counted by reason kind (the reason with its numbers and names stripped)."""
-  counts: dict[str, int] = {}
+class ReasonKind(NamedTuple):
+  """Rejections of one kind: the reason without its numbers and names, how many, and one real reason."""
+  kind: str
+  count: int
+  example: str
+
+
+def reason_kinds(rejected: Iterable[Mapping[str, str]]) -> list[ReasonKind]:
+  """Rejections grouped by kind of reason (``reason_kind``), most frequent first, each with its first reason."""
+  groups: dict[str, list[str]] = {}
   for line in rejected:
-    kind = reason_kind(line['reason'])
-    counts[kind] = counts.get(kind, 0) + 1
-  return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
+    groups.setdefault(reason_kind(line['reason']), []).append(line['reason'])
+  kinds = [ReasonKind(kind, len(reasons), reasons[0]) for kind, reasons in groups.items()]
+  return sorted(kinds, key=lambda k: -k.count)
 
 
 def reason_kind(reason: str) -> str:

@@ -289,26 +289,24 @@ def check_covers_origin(starttime: obspy.UTCDateTime, n_samples: int, sampling_r
                          f'{config.max_pad_s:g} s, --max_pad_s)')
 
 
-def drop_short_components(traces: dict[int, obspy.Trace], origin: obspy.UTCDateTime,
-                          config: PreprocessConfig) -> tuple[dict[int, obspy.Trace], list[str]]:
-  """The components that can hold a window, and a reason for each one left out.
+def drop_short_components(traces: dict[int, obspy.Trace], p_onset: obspy.UTCDateTime, config: PreprocessConfig,
+                          *, keep: int) -> tuple[dict[int, obspy.Trace], list[str]]:
+  """The components that can hold the window from ``p_onset``, and a reason for each one left out.
 
-  One component that ends early would otherwise cut every component short; it is
-  dropped (zero-filled, 'channel dropout') as a missing component is.
-
-  Raises:
-    RecordRejected: the first component's reason when none is long enough.
+  A component that starts after the onset or ends early would otherwise cut every
+  component short; it is dropped (zero-filled, 'channel dropout') as a missing
+  component is. The ``keep`` component (the one the onset was picked on) is never
+  dropped: when it cannot hold the window, the record is rejected by ``cut_window``.
   """
   kept, reasons = {}, []
   for slot, trace in traces.items():
     try:
-      check_covers_origin(trace.stats.starttime, trace.stats.npts, trace.stats.sampling_rate, origin, config)
+      if slot != keep:
+        cut_window(trace.data, trace.stats.starttime, trace.stats.sampling_rate, p_onset, config)
     except RecordRejected as error:
       reasons.append(f'{trace.id}: {error}')
     else:
       kept[slot] = trace
-  if not kept:
-    raise RecordRejected(reasons[0])
   return kept, reasons
 
 

@@ -25,6 +25,8 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from ganet_jax import conventions
+
 WAVEFORMS_FILE = 'waveforms.npy'
 MANIFEST_FILE = 'manifest.csv'
 REJECTED_FILE = 'rejected.csv'
@@ -108,38 +110,90 @@ def save_prepared(path: str | pathlib.Path, records: RecordSet,
 
 
 def load_prepared(path: str | pathlib.Path) -> RecordSet:
-  """Open a prepared data-set folder; the waveforms are memory-mapped, not read.
+  """Open a prepared data-set folder, checked against its manifest; the waveforms are memory-mapped.
+
+  Checks: waveforms.npy is a float32 (records, samples, 3) array with one record
+  per manifest row (and the window length of preprocess.json), every sample finite;
+  the manifest has its core columns, 0/1 labels, parseable origin times and unique
+  record ids. The waveforms are scanned in bounded chunks, so memory stays bounded.
 
   Raises:
     FileNotFoundError: naming the missing file.
-    ValueError: naming the file and what is inconsistent.
+    ValueError: naming the file, and the record where one is at fault, and what is wrong.
   """
   path = pathlib.Path(path)
   for name in (WAVEFORMS_FILE, MANIFEST_FILE):
     if not (path / name).is_file():
       raise FileNotFoundError(f'{path / name}: missing; {path} is not a prepared data set '
                               f'(make one with python -m experiments.prepare)')
-  waveforms = np.load(path / WAVEFORMS_FILE, mmap_mode='r')
-  with open(path / MANIFEST_FILE, newline='') as f:
-    rows = list(csv.DictReader(f))
+  waveforms_file = path / WAVEFORMS_FILE
+  try:
+    waveforms = np.load(waveforms_file, mmap_mode='r')
+  except Exception as error:  # numpy raises EOFError, ValueError, OSError... for a damaged file
+    raise ValueError(f'{waveforms_file}: not a readable .npy array ({type(error).__name__}: {error})') from None
+  try:
+    with open(path / MANIFEST_FILE, newline='', encoding='utf-8-sig') as f:
+      rows = list(csv.DictReader(f))
+  except (ValueError, csv.Error) as error:
+    raise ValueError(f'{path / MANIFEST_FILE}: not a readable CSV table ({error})') from None
   if not rows:
     raise ValueError(f'{path / MANIFEST_FILE}: no records')
   missing = [c for c in CORE_COLUMNS if c not in rows[0]]
   if missing:
     raise ValueError(f'{path / MANIFEST_FILE}: missing columns {missing}')
-  if len(rows) != len(waveforms):
-    raise ValueError(f'{path / MANIFEST_FILE} has {len(rows)} rows but {path / WAVEFORMS_FILE} '
-                     f'has {len(waveforms)} records')
+  preprocessing = load_preprocessing(path)
+  _check_waveforms(waveforms, waveforms_file, rows, preprocessing)
   column = lambda name: np.array([row[name] for row in rows])
+  record_ids = column('record_id')
+  _check_manifest(rows, path / MANIFEST_FILE)
   return RecordSet(
       waveforms=waveforms,
       labels=column('label').astype(np.int32),
       event_ids=column('event_id'),
       origin_times=column('origin_time').astype('datetime64[ms]'),
       event_types=column('event_type'),
-      record_ids=column('record_id'),
+      record_ids=record_ids,
       extra={name: column(name) for name in rows[0] if name not in CORE_COLUMNS},
-      preprocessing=load_preprocessing(path))
+      preprocessing=preprocessing)
+
+
+def _check_waveforms(waveforms: np.ndarray, file: pathlib.Path, rows: Sequence[Mapping[str, str]],
+                     preprocessing: Mapping | None, chunk_bytes: int = 1 << 26) -> None:
+  channels = len(conventions.COMPONENT_ORDER)
+  if waveforms.dtype != np.float32 or waveforms.ndim != 3 or waveforms.shape[2] != channels:
+    raise ValueError(f'{file}: {waveforms.dtype} array of shape {waveforms.shape}; a prepared set holds float32 '
+                     f'(records, samples, {channels}) windows in {conventions.COMPONENT_ORDER} order')
+  if len(rows) != len(waveforms):
+    raise ValueError(f'{file.parent / MANIFEST_FILE} has {len(rows)} rows but {file} has {len(waveforms)} records')
+  if preprocessing:
+    try:
+      settings = preprocessing['preprocess']
+      expected = int(round(float(settings['window_s']) * float(settings['sampling_rate'])))
+    except (KeyError, TypeError, ValueError):
+      raise ValueError(f'{file.parent / PREPROCESS_FILE}: no window_s and sampling_rate') from None
+    if waveforms.shape[1] != expected:
+      raise ValueError(f'{file}: windows of {waveforms.shape[1]} samples; {PREPROCESS_FILE} says {expected}')
+  step = max(1, chunk_bytes // max(1, waveforms[0].nbytes))
+  for first in range(0, len(waveforms), step):
+    finite = np.isfinite(waveforms[first:first + step]).all(axis=(1, 2))
+    if not finite.all():
+      bad = first + int(np.argmin(finite))
+      raise ValueError(f'{file}: record {bad} ({rows[bad].get("record_id", "")}) has NaN or inf samples')
+
+
+def _check_manifest(rows: Sequence[Mapping[str, str]], file: pathlib.Path) -> None:
+  seen = {}
+  for number, row in enumerate(rows):
+    name = f'{file}: record {number} ({row["record_id"]})'
+    if row['label'] not in ('0', '1'):
+      raise ValueError(f'{name}: label {row["label"]!r} is not 0 or 1')
+    try:
+      np.datetime64(row['origin_time'], 'ms')
+    except ValueError:
+      raise ValueError(f'{name}: origin_time {row["origin_time"]!r} is not a time') from None
+    if row['record_id'] in seen:
+      raise ValueError(f'{name}: record_id also at record {seen[row["record_id"]]}; record ids must be unique')
+    seen[row['record_id']] = number
 
 
 def load_preprocessing(path: str | pathlib.Path) -> dict | None:

@@ -132,20 +132,31 @@ def read_dataset(path: str | pathlib.Path, *, split: str | None = None,
 
   Raises:
     FileNotFoundError: naming a missing metadata.csv or waveforms.hdf5.
+    ValueError: naming an unreadable metadata.csv or a corrupt waveforms.hdf5.
   """
   path = pathlib.Path(path)
   for name in ('metadata.csv', 'waveforms.hdf5'):
     if not (path / name).is_file():
       raise FileNotFoundError(f'{path / name}: missing; a SeisBench dataset has metadata.csv and waveforms.hdf5')
-  with open(path / 'metadata.csv', newline='') as f:
-    rows = [row for row in csv.DictReader(f) if split is None or row.get('split') == split]
+  try:
+    with open(path / 'metadata.csv', newline='', encoding='utf-8-sig') as f:
+      rows = [row for row in csv.DictReader(f) if split is None or row.get('split') == split]
+  except (ValueError, csv.Error) as error:
+    raise ValueError(f'{path / "metadata.csv"}: not a readable CSV table ({error})') from None
   prepared, rejected = [], []
-  with h5py.File(path / 'waveforms.hdf5', 'r') as hdf5:
+  try:
+    hdf5 = h5py.File(path / 'waveforms.hdf5', 'r')
+  except OSError as error:
+    raise ValueError(f'{path / "waveforms.hdf5"}: not an HDF5 file h5py can open ({error})') from None
+  with hdf5:
     default_order = data_format(hdf5, 'component_order', 'ZNE')
     channels_first = data_format(hdf5, 'dimension_order', 'CW').upper().endswith('CW')
+    first_row = {}
     for number, row in enumerate(rows):
       name = row.get('trace_name', f'row {number}')
       try:
+        if first_row.setdefault(name, number) != number:
+          raise RecordRejected(f'duplicate: trace {name} is also metadata row {first_row[name]}')
         prepared.append(_prepare_row(hdf5, row, default_order, channels_first, event_type_map or {}, config))
       except Exception as error:  # one bad trace is a rejection line, not a crash
         reason = str(error) if isinstance(error, RecordRejected) else f'{type(error).__name__}: {error}'
