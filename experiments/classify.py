@@ -18,6 +18,7 @@ Writes:
 from __future__ import annotations
 
 import csv
+import io
 import pathlib
 import sys
 
@@ -25,7 +26,7 @@ from absl import app, flags, logging
 import numpy as np
 
 from ganet_jax.classify import Classifier, decision
-from ganet_jax.data import ingest, labels as labels_lib, picking, preprocess, records_table
+from ganet_jax.data import ingest, labels as labels_lib, outputs, picking, preprocess, records_table
 from ganet_jax.training.checkpoint import BEST, LATEST
 
 FLAGS = flags.FLAGS
@@ -34,7 +35,10 @@ flags.DEFINE_string('checkpoint', None, 'Run folder written by experiments.train
 flags.DEFINE_list('input', None, 'Waveform files and/or folders (searched recursively).', required=True)
 flags.DEFINE_string('records', None, 'Records table CSV (file paths relative to its folder unless absolute); '
                     'columns as for experiments.prepare (event_id, origin_time, p_time, coordinates...).')
-flags.DEFINE_string('output', 'predictions.csv', 'Per-record predictions CSV to write.')
+flags.DEFINE_string('output', 'predictions.csv', 'Per-record predictions CSV to write (the event and '
+                    'unclassified CSVs go beside it).')
+flags.DEFINE_bool('overwrite', False, 'Replace predictions already at --output (and the CSVs beside it).')
+flags.DEFINE_integer('progress_every', 100, 'Log progress every this many records.')
 flags.DEFINE_enum('which', LATEST, [LATEST, BEST], "Checkpoint: 'latest' (last epoch) or 'best' (by validation).")
 flags.DEFINE_string('column_map', '', 'field=column pairs for the records table, as for experiments.prepare.')
 flags.DEFINE_float('max_distance_km', 200.0, 'Epicentral distance limit where known, km (training: 200); '
@@ -47,11 +51,15 @@ flags.DEFINE_enum('p_fallback', 'travel_time', ['travel_time', 'none'],
 
 RECORD_COLUMNS = ('record_id', 'event_id', 'file', 'p_tectonic', 'decision', 'p_onset', 'p_method',
                   'channels_present', 'padded_s', 'distance_km', 'given_event_type', 'given_label', 'notes')
-WAVEFORM_SKIP = ('.csv', '.txt', '.xml', '.md', '.json')
+UNCLASSIFIED_COLUMNS = ('record', 'file', 'reason')
+EVENT_COLUMNS = ('event_id', 'n_records', 'p_tectonic', 'decision', 'given_event_type')
 
 
 def input_records(inputs: list[str], table: str | None, column_map: str) -> list[records_table.InputRecord]:
-  """The records to classify (raises FileNotFoundError / ValueError naming the path)."""
+  """The records to classify (raises FileNotFoundError / ValueError naming the path).
+
+  Files found in folders that are not waveforms are logged with the reason they are skipped.
+  """
   for name in inputs:
     if not pathlib.Path(name).exists():
       raise FileNotFoundError(f'--input: {name} does not exist')
@@ -60,13 +68,18 @@ def input_records(inputs: list[str], table: str | None, column_map: str) -> list
     if not path.is_absolute() and not path.exists() and pathlib.Path(inputs[0]).is_dir():
       path = pathlib.Path(inputs[0]) / path
     if not path.is_file():
-      raise FileNotFoundError(f'--records: {table} is not a file')
+      raise FileNotFoundError(f'--records: {table} is {"a folder" if path.is_dir() else "not a file"}')
     return records_table.read_records_table(path, path.parent, labels_lib.parse_mapping(column_map))
   files = []
   for name in inputs:
     path = pathlib.Path(name)
-    found = sorted(p for p in path.rglob('*') if p.is_file()) if path.is_dir() else [path]
-    files += [p for p in found if p.suffix.lower() not in WAVEFORM_SKIP]
+    if path.is_dir():
+      found, skipped = records_table.scan_folder(path)
+      files += found
+      for skipped_path, reason in skipped:
+        logging.warning('skipped %s: %s', skipped_path, reason)
+    else:
+      files.append(path)
   if not files:
     raise FileNotFoundError(f'--input: no waveform files in {", ".join(inputs)}')
   return records_table.records_from_files(files)
@@ -105,17 +118,29 @@ def event_rows(rows: list[dict[str, str]], threshold: float) -> list[dict[str, s
   return events
 
 
-def write_csv(path: pathlib.Path, columns, rows) -> None:
-  with open(path, 'w', newline='') as f:
-    writer = csv.DictWriter(f, fieldnames=list(columns))
-    writer.writeheader()
-    writer.writerows(rows)
+def csv_text(columns, rows) -> str:
+  """The CSV text of ``rows`` (dicts; keys outside ``columns`` left out)."""
+  buffer = io.StringIO()
+  writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction='ignore')
+  writer.writeheader()
+  writer.writerows(rows)
+  return buffer.getvalue()
+
+
+def output_paths(output: pathlib.Path) -> dict[str, pathlib.Path]:
+  """The three CSVs a run writes: 'records' (``output``), 'events' and 'unclassified' beside it."""
+  return {'records': output, 'events': output.with_name(output.stem + '_events.csv'),
+          'unclassified': output.with_name(output.stem + '_unclassified.csv')}
 
 
 def classify(checkpoint: str, inputs: list[str], table: str | None, output: pathlib.Path, *,
              which: str = LATEST, options: ingest.PrepareOptions | None = None,
-             column_map: str = '', components: str = 'ZNE') -> dict[str, int]:
+             column_map: str = '', components: str = 'ZNE', overwrite: bool = False,
+             progress_every: int = 100) -> dict[str, int]:
   """Classify the inputs and write the three CSVs; returns the counts.
+
+  The outputs are checked before anything is read, and written together under
+  temporary names then moved into place, so they never mix two runs.
 
   Args:
     checkpoint: the run folder.
@@ -126,23 +151,31 @@ def classify(checkpoint: str, inputs: list[str], table: str | None, output: path
     options: preparation options (default: the training defaults).
     column_map: field=column pairs for the table.
     components: components the model sees (``Classifier.components``).
+    overwrite: replace an earlier run's CSVs.
+    progress_every: log progress every this many records.
 
   Returns:
     {'input', 'classified', 'unclassified', 'events'} counts.
 
   Raises:
-    FileNotFoundError, ValueError: bad checkpoint, inputs or table, naming the path.
+    FileNotFoundError, ValueError: bad checkpoint, inputs, table or output, naming the path.
   """
+  paths = output_paths(output)
+  for path in paths.values():
+    outputs.check_output_file(path, overwrite=overwrite)
   classifier = Classifier.from_checkpoint(checkpoint, which=which, options=options, components=components)
   records = input_records(inputs, table, column_map)
-  classified, unclassified = classifier.classify_records(records)
+
+  def progress(done: int, prepared: int, unclassified: int) -> None:
+    if done % progress_every == 0 or done == len(records):
+      logging.info('%d/%d records prepared, %d unclassified', done, len(records), unclassified)
+
+  classified, unclassified = classifier.classify_records(records, progress)
   rows = record_rows(classified, classifier.threshold)
   events = event_rows(rows, classifier.threshold)
-  output.parent.mkdir(parents=True, exist_ok=True)
-  write_csv(output, RECORD_COLUMNS, rows)
-  write_csv(output.with_name(output.stem + '_events.csv'),
-            ('event_id', 'n_records', 'p_tectonic', 'decision', 'given_event_type'), events)
-  write_csv(output.with_name(output.stem + '_unclassified.csv'), ('record', 'file', 'reason'), unclassified)
+  outputs.write_files_together({paths['records']: csv_text(RECORD_COLUMNS, rows),
+                                paths['events']: csv_text(EVENT_COLUMNS, events),
+                                paths['unclassified']: csv_text(UNCLASSIFIED_COLUMNS, unclassified)})
   return {'input': len(records), 'classified': len(rows), 'unclassified': len(unclassified), 'events': len(events)}
 
 
@@ -153,8 +186,11 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)
   output = pathlib.Path(FLAGS.output)
   try:
+    if FLAGS.progress_every < 1:
+      raise ValueError(f'--progress_every={FLAGS.progress_every}: must be >= 1')
     counts = classify(FLAGS.checkpoint, FLAGS.input, FLAGS.records, output, which=FLAGS.which,
-                      options=_options(), column_map=FLAGS.column_map, components=FLAGS.components)
+                      options=_options(), column_map=FLAGS.column_map, components=FLAGS.components,
+                      overwrite=FLAGS.overwrite, progress_every=FLAGS.progress_every)
   except (FileNotFoundError, ValueError) as error:
     raise app.UsageError(str(error)) from None
   print(f'{counts["input"]} input records: {counts["classified"]} classified ({counts["events"]} events), '

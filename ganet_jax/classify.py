@@ -3,9 +3,11 @@
   classifier = Classifier.from_checkpoint('runs/pnw')
   p = classifier.classify_stream(obspy.read('station.mseed'), p_onset=UTCDateTime(...))
 
-Every record goes through ``ingest.prepare_record``, the very function that made the
-training windows, with the window length taken from the checkpoint's input shape, so
-a record is preprocessed exactly as the training records were. Labels are not needed:
+Every record (a file, or an in-memory Stream through ``ingest.prepare_stream``) goes
+through ``ingest.prepare_record``, the very function that made the training windows,
+with the window length taken from the checkpoint's input shape and the signal chain
+(rate, detrend, band-pass, picker) from the settings its training set recorded, so a
+record is preprocessed exactly as the training records were. Labels are not needed:
 a given event type or label is kept for the output but never decides anything.
 """
 
@@ -14,8 +16,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import pathlib
-import tempfile
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import obspy
@@ -23,7 +24,6 @@ import obspy
 from ganet_jax import conventions
 from ganet_jax.data import ingest
 from ganet_jax.data.ingest import PrepareOptions, PreparedRecord
-from ganet_jax.data.records import RecordSet
 from ganet_jax.data.records_table import InputRecord
 from ganet_jax.errors import RecordRejected
 from ganet_jax.evaluation.predict import predict_probabilities
@@ -105,8 +105,9 @@ class Classifier:
 
     Raises:
       FileNotFoundError: no such folder, no config.json or no checkpoint, naming the path.
-      ValueError: the checkpoint does not fit the architecture its config.json names
-        (e.g. saved by another model), or its input is not (samples, 3).
+      ValueError: the checkpoint cannot be restored into the architecture its
+        config.json names (damaged, or saved by another model), or its input is
+        not (samples, 3).
     """
     workdir = pathlib.Path(workdir)
     config_path = workdir / CONFIG_FILE
@@ -127,11 +128,12 @@ class Classifier:
       model, variables, _ = load_trained(workdir, which)
     except FileNotFoundError:
       raise  # names the missing checkpoint already
-    except Exception as error:  # orbax reports a structure mismatch in several exception types
-      raise ValueError(f'{workdir / "checkpoints" / which}: the checkpoint does not fit the architecture '
-                       f'in {config_path} ({saved["config"].get("model")!r}, overrides '
-                       f'{saved["config"].get("model_overrides")}): {type(error).__name__}: '
-                       f'{str(error)[:300]}') from None
+    except Exception as error:  # orbax reports damage and structure mismatches in several exception types
+      detail = (str(error).strip().splitlines() or [''])[0][:200]
+      raise ValueError(f'{workdir / "checkpoints" / which}: cannot restore the checkpoint: damaged, or saved by '
+                       f'another architecture than {config_path} names ({saved["config"].get("model")!r}, '
+                       f'overrides {saved["config"].get("model_overrides")}) ({type(error).__name__}: '
+                       f'{detail})') from None
     # The training records' signal chain (rate, detrend, band-pass, picker), where the run recorded it.
     options = ingest.options_from_settings(saved['data'].get('preprocessing'), options or PrepareOptions())
     rate = options.preprocess.sampling_rate
@@ -142,11 +144,7 @@ class Classifier:
 
   def probabilities(self, windows: np.ndarray) -> np.ndarray:
     """Probability of tectonic of prepared (n, samples, 3) windows (components not kept zero-filled)."""
-    records = RecordSet(waveforms=keep_components(windows, self.components), labels=np.zeros(len(windows), np.int32),
-                        event_ids=np.array([''] * len(windows)),
-                        origin_times=np.zeros(len(windows), 'datetime64[ms]'),
-                        event_types=np.array([''] * len(windows)), record_ids=np.array([''] * len(windows)))
-    return predict_probabilities(self.model, self.variables, records)
+    return predict_probabilities(self.model, self.variables, keep_components(windows, self.components))
 
   def prepare(self, record: InputRecord) -> PreparedRecord:
     """One input record's window, prepared as the training records were (labels ignored).
@@ -156,34 +154,49 @@ class Classifier:
     """
     return ingest.prepare_record(unlabelled(record), self.options)
 
-  def classify_records(self, records: Sequence[InputRecord]
+  def classify_records(self, records: Sequence[InputRecord], progress: Callable[[int, int, int], None] | None = None
                        ) -> tuple[list[tuple[InputRecord, PreparedRecord, float]], list[dict[str, str]]]:
     """Classify input records; each one is either classified or listed with its reason.
 
+    A record listed twice (same files, or same event, station and channel) is
+    classified once and listed as a duplicate, so no event counts it twice.
+
+    Args:
+      records: the input records.
+      progress: called as ``progress(done, prepared, unclassified)`` after each record.
+
     Returns:
-      ([(input record, prepared record, p_tectonic)], [{'record', 'file', 'reason'}]).
+      ([(input record, prepared record, p_tectonic)], [{'source', 'record', 'file', 'reason'}]).
     """
     prepared, rejected = [], []
-    for record in records:
+    duplicates = ingest.DuplicateCheck()
+    for done, record in enumerate(records, 1):
       try:
-        prepared.append((record, self.prepare(record)))
+        duplicates.check_files(record)
+        ready = self.prepare(record)
+        duplicates.check_record_id(record, ready.record_id)
+        prepared.append((record, ready))
       except Exception as error:  # one bad file is a listed reason, never a crash
         reason = str(error) if isinstance(error, RecordRejected) else f'{type(error).__name__}: {error}'
-        rejected.append({'record': record.files[0].stem, 'file': record.file_names, 'reason': reason})
+        rejected.append(ingest.rejection_line(record, reason))
+      if progress:
+        progress(done, len(prepared), len(rejected))
     if not prepared:
       return [], rejected
     p = self.probabilities(np.stack([r.window for _, r in prepared]))
     return [(record, ready, float(pi)) for (record, ready), pi in zip(prepared, p)], rejected
 
-  def classify_stream(self, stream: obspy.Stream, p_onset: obspy.UTCDateTime, *,
-                      origin_time: obspy.UTCDateTime | None = None) -> float:
-    """Probability of tectonic of one station's recording.
+  def classify_stream(self, stream: obspy.Stream, p_onset: obspy.UTCDateTime | None = None, *,
+                      origin_time: obspy.UTCDateTime | None = None, **columns: str) -> float:
+    """Probability of tectonic of one station's recording, prepared in memory.
 
     Args:
       stream: the station's traces (Z and, where present, N/E or 1/2; one
         component is zero-filled as in training: 'channel dropout').
-      p_onset: the P onset; the window runs ``window_s`` from it.
-      origin_time: the event's origin (defaults to ``p_onset``; only used for checks).
+      p_onset: the P onset; the window runs ``window_s`` from it. Without it the
+        onset is picked as for training records (STA/LTA after ``origin_time``).
+      origin_time: the event's origin (defaults to ``p_onset``).
+      **columns: further records-table fields (e.g. ``distance_km='12.5'``).
 
     Returns:
       The probability of tectonic.
@@ -192,11 +205,6 @@ class Classifier:
       RecordRejected: the stream cannot give a window (too few samples after the
         P onset, rate too low, all channels flat...), with the reason.
     """
-    # Through a temporary file so the stream takes the same path as a file on disk:
-    # one preparation function, no second copy of it to drift apart.
-    with tempfile.TemporaryDirectory() as folder:
-      path = pathlib.Path(folder) / 'stream.pickle'
-      stream.write(str(path), format='PICKLE')
-      row = {'file': str(path), 'p_time': str(p_onset), 'origin_time': str(origin_time or p_onset)}
-      window = self.prepare(InputRecord(files=(path,), rows=(row,))).window
-    return float(self.probabilities(window[None])[0])
+    prepared = ingest.prepare_stream(stream, self.options, p_onset=p_onset,
+                                     origin_time=origin_time or p_onset, label='0', **columns)
+    return float(self.probabilities(prepared.window[None])[0])

@@ -127,7 +127,7 @@ def test_bad_checkpoints_are_named(run_dir, tmp_path):
   saved = json.loads((other / 'config.json').read_text())
   saved['config'].update(model='cnn_zhu2023', model_overrides={})
   (other / 'config.json').write_text(json.dumps(saved))
-  with pytest.raises(ValueError, match='does not fit the architecture'):
+  with pytest.raises(ValueError, match='cannot restore the checkpoint'):
     Classifier.from_checkpoint(other)
 
 

@@ -288,8 +288,14 @@ def p_onset(record: InputRecord, traces: dict[int, obspy.Stream], picking_trace:
     return origin, f'fallback:origin ({error})', ''
 
 
-def prepare_record(record: InputRecord, options: PrepareOptions) -> PreparedRecord:
+def prepare_record(record: InputRecord, options: PrepareOptions, *,
+                   stream: obspy.Stream | None = None) -> PreparedRecord:
   """One input record to its window and manifest row.
+
+  Args:
+    record: the record (its files are read unless ``stream`` is given).
+    options: preprocessing, picking and labelling options.
+    stream: the record's traces already in memory (``prepare_stream``).
 
   Raises:
     RecordRejected: with the first reason the record cannot be used, followed by
@@ -297,17 +303,43 @@ def prepare_record(record: InputRecord, options: PrepareOptions) -> PreparedReco
   """
   notes: list[str] = []
   try:
-    return _prepare_record(record, options, notes)
+    return _prepare_record(record, options, notes, stream)
   except RecordRejected as error:
     if notes:
       raise RecordRejected(f'{error} [{"; ".join(notes)}]') from None
     raise
 
 
-def _prepare_record(record: InputRecord, options: PrepareOptions, notes: list[str]) -> PreparedRecord:
+def prepare_stream(stream: obspy.Stream, options: PrepareOptions, *, p_onset: obspy.UTCDateTime | None = None,
+                   origin_time: obspy.UTCDateTime | None = None, event_id: str = '',
+                   event_type: str = '', label: str = '', **columns: str) -> PreparedRecord:
+  """One station's in-memory ObsPy Stream to its window, as ``prepare_record`` does a file.
+
+  Args:
+    stream: the station's traces (one SEED id per component).
+    options: preprocessing, picking and labelling options.
+    p_onset: the P onset, if known; else picked as for files (SAC headers, STA/LTA).
+    origin_time: the event's origin; else the SAC ``o`` header.
+    event_id, event_type, label: as the records-table columns of that name.
+    **columns: further records-table fields (e.g. ``distance_km='12.5'``).
+
+  Raises:
+    RecordRejected: with the reason the stream cannot give a window.
+  """
+  row = {'p_time': str(p_onset) if p_onset is not None else '',
+         'origin_time': str(origin_time) if origin_time is not None else '',
+         'event_id': event_id, 'event_type': event_type, 'label': label, **columns}
+  return prepare_record(InputRecord(files=(), rows=(row,), source='stream'), options, stream=stream)
+
+
+def _prepare_record(record: InputRecord, options: PrepareOptions, notes: list[str],
+                    stream: obspy.Stream | None) -> PreparedRecord:
   config = options.preprocess
-  stream, read_notes = read_streams(record)
-  notes += read_notes
+  if stream is None:
+    stream, read_notes = read_streams(record)
+    notes += read_notes
+  elif not any(trace.stats.npts for trace in stream):
+    raise RecordRejected('the stream holds no samples')
   chosen, choice_notes = choose_traces(stream)
   notes += choice_notes
   first_trace = next(iter(chosen.values()))[0]

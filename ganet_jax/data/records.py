@@ -69,6 +69,14 @@ class RecordSet:
   def __len__(self) -> int:
     return len(self.waveforms)
 
+  @classmethod
+  def unlabelled(cls, waveforms: np.ndarray) -> 'RecordSet':
+    """Windows with no metadata (label 0, empty ids), e.g. to predict on a bare array."""
+    n = len(waveforms)
+    blank = np.array([''] * n)
+    return cls(waveforms=waveforms, labels=np.zeros(n, np.int32), event_ids=blank,
+               origin_times=np.zeros(n, 'datetime64[ms]'), event_types=blank, record_ids=blank)
+
   def subset(self, indices: Sequence[int] | np.ndarray) -> 'RecordSet':
     """The records at ``indices`` (waveforms of a memmap are read only for these)."""
     indices = np.asarray(indices, dtype=np.int64)

@@ -31,7 +31,7 @@ def _p_tectonic(model: nn.Module, variables: Any, waveforms: jax.Array, compute_
   return jax.nn.softmax(logits)[:, TECTONIC]
 
 
-def predict_probabilities(model: nn.Module, variables: Any, records: RecordSet, *,
+def predict_probabilities(model: nn.Module, variables: Any, records: RecordSet | np.ndarray, *,
                           batch_size: int = 32, mesh: Mesh | None = None,
                           compute_dtype: str | None = None) -> np.ndarray:
   """Probability of tectonic for every record.
@@ -39,7 +39,8 @@ def predict_probabilities(model: nn.Module, variables: Any, records: RecordSet, 
   Args:
     model: the Linen module.
     variables: {'params': ..., 'batch_stats': ...}.
-    records: the records (a memory-mapped set is read one batch at a time).
+    records: the records (a memory-mapped set is read one batch at a time), or
+      their bare (n, samples, channels) windows.
     batch_size: records per call; the last batch is zero-padded to it.
     mesh: spread each batch over this mesh's devices (``ganet_jax.sharding``);
       ``batch_size`` must divide by its size. None: the default device.
@@ -48,6 +49,8 @@ def predict_probabilities(model: nn.Module, variables: Any, records: RecordSet, 
   Returns:
     (len(records),) float32 probabilities of class 0 (tectonic).
   """
+  if not isinstance(records, RecordSet):
+    records = RecordSet.unlabelled(np.asarray(records, np.float32))
   if mesh is not None:
     variables = replicate(variables, mesh)
   probabilities = []

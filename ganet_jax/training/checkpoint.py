@@ -88,8 +88,10 @@ def load_trained(workdir: str | pathlib.Path, which: str = LATEST):
                                             saved['data']['input_shape'],
                                             learning_rate=config.learning_rate))
   checkpoints = RunCheckpoints(workdir / 'checkpoints')
-  restored = checkpoints.restore(target, which)
-  checkpoints.close()
+  try:
+    restored = checkpoints.restore(target, which)
+  finally:  # a damaged checkpoint must not leave orbax's threads running into interpreter exit
+    checkpoints.close()
   if restored is None:
     raise FileNotFoundError(f'{workdir / "checkpoints" / which}: no checkpoint')
   return model, model_variables(restored[0]), restored[1]['epoch']
