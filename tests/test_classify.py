@@ -14,27 +14,15 @@ from experiments import classify as classify_cli
 from ganet_jax.classify import Classifier
 from ganet_jax.data import ingest
 from ganet_jax.data.records_table import InputRecord
-from ganet_jax.data.synthetic import make_synthetic
 from ganet_jax.errors import RecordRejected
-from ganet_jax.training import experiment
 from ganet_jax.training.checkpoint import load_trained
-from ganet_jax.training.config import ExperimentConfig
 
-SAMPLES = 500  # a 5-s window at 100 Hz: the classifier takes its window length from the checkpoint
-CONFIG = dict(model_overrides={'num_bottlenecks': 1, 'head_features': 32}, epochs=1, batch_size=8,
-              learning_rate=1e-3)
+from conftest import TINY_RUN_SAMPLES as SAMPLES  # the classifier takes its window length from the checkpoint
 
 
 @pytest.fixture(scope='module')
-def run_dir(tmp_path_factory):
-  """A tiny GA-Net trained for one epoch on short synthetic records."""
-  # With the settings a prepared set carries, so the run records them for the classifier.
-  records = dataclasses.replace(make_synthetic(10, seed=3, samples=SAMPLES),
-                                preprocessing=ingest.settings(ingest.PrepareOptions()))
-  workdir = tmp_path_factory.mktemp('run')
-  experiment.run(ExperimentConfig(**CONFIG), records, records.subset(np.arange(8)), workdir,
-                 log=lambda line: None)
-  return workdir
+def run_dir(tiny_run):
+  return tiny_run
 
 
 @pytest.fixture(scope='module')
