@@ -36,3 +36,45 @@ def test_oversampling_balances_and_keeps_events():
     np.testing.assert_array_equal(out.waveforms[n + i], records.waveforms[source] * 2)
     assert out.event_ids[n + i] == records.event_ids[source]
   assert oversample_minority(out, lambda w, rng: w, seed=0) is out
+
+
+def test_batch_augmentation_is_seeded_keeps_padding_and_a_live_channel():
+  from ganet_jax.data.augment import Augmentation, augment_batch
+  rng = np.random.default_rng(0)
+  x = rng.standard_normal((6, 400, 3)).astype(np.float32)
+  x[:, :, 1:] = 0.0  # vertical-only records, N and E zero-filled
+  mask = np.array([1, 1, 1, 1, 1, 0], np.float32)
+  x[5] = 0.0
+  aug = Augmentation(max_shift_s=0.5, scale_range=(0.5, 2.0), random_polarity=True, snr_db_range=(10, 20),
+                     channel_dropout=0.9)
+  a = augment_batch(x, aug, np.random.default_rng(7), mask)
+  b = augment_batch(x, aug, np.random.default_rng(7), mask)
+  np.testing.assert_array_equal(a, b)
+  assert not np.array_equal(a, augment_batch(x, aug, np.random.default_rng(8), mask))
+  assert a.dtype == np.float32 and a.shape == x.shape
+  assert np.all(a[5] == 0)                       # padding stays padding
+  assert np.all(np.any(a[:5, :, 0] != 0, axis=1))  # the only live channel is never dropped
+  assert np.all(a[:, :, 1:] == 0)                 # dead channels get no noise
+  # the identity augmentation changes nothing
+  np.testing.assert_array_equal(augment_batch(x, Augmentation(), np.random.default_rng(0)), x)
+  assert not Augmentation().active and aug.active
+
+
+def test_shift_moves_records_both_ways_with_zero_fill():
+  from ganet_jax.data.augment import shift_records
+  x = np.arange(1, 11, dtype=np.float32).reshape(1, 10, 1).repeat(2, 0)
+  out = shift_records(x, np.array([3, -2]))
+  np.testing.assert_array_equal(out[0, :, 0], [0, 0, 0, 1, 2, 3, 4, 5, 6, 7])
+  np.testing.assert_array_equal(out[1, :, 0], [3, 4, 5, 6, 7, 8, 9, 10, 0, 0])
+
+
+def test_bad_augmentation_settings_are_named():
+  from ganet_jax.data.augment import Augmentation
+  for bad, field in [(dict(scale_range=(2.0, 1.0)), 'scale_range'), (dict(max_shift_s=-1), 'max_shift_s'),
+                     (dict(channel_dropout=1.0), 'channel_dropout'), (dict(snr_db_range=(30, 10)), 'snr_db_range')]:
+    try:
+      Augmentation(**bad)
+    except ValueError as error:
+      assert field in str(error)
+    else:
+      raise AssertionError(f'{bad} accepted')

@@ -50,3 +50,13 @@ def test_prefetch_preserves_items_and_reraises():
 def test_bad_batch_size():
   with pytest.raises(ValueError, match='batch_size must be positive'):
     next(batches(_records(), np.arange(3), 0))
+
+
+def test_balanced_order_draws_classes_equally_and_is_replayable():
+  from ganet_jax.data.loader import balanced_epoch_order
+  labels = np.array([0] * 90 + [1] * 10)
+  order = balanced_epoch_order(labels, 4000, seed=3, epoch=2)
+  share = labels[order].mean()
+  assert 0.45 < share < 0.55
+  np.testing.assert_array_equal(order, balanced_epoch_order(labels, 4000, seed=3, epoch=2))
+  assert not np.array_equal(order, balanced_epoch_order(labels, 4000, seed=3, epoch=3))

@@ -61,3 +61,27 @@ def test_balanced_class_weights():
   assert losses.balanced_class_weights([0, 0]) == pytest.approx([0.5, 0.0])
   with pytest.raises(ValueError):
     losses.balanced_class_weights([])
+
+
+def test_label_smoothing_golden_and_off_is_plain_cross_entropy():
+  smoothed = losses.cross_entropy(LOGITS, LABELS, label_smoothing=0.2)
+  log_probs = np.asarray(jax.nn.log_softmax(LOGITS), np.float64)
+  targets = np.full((3, 2), 0.1) + 0.8 * np.eye(2)[np.asarray(LABELS)]
+  np.testing.assert_allclose(smoothed, -(targets * log_probs).sum(-1), rtol=1e-6)
+  np.testing.assert_allclose(losses.cross_entropy(LOGITS, LABELS, label_smoothing=0.0),
+                             losses.cross_entropy(LOGITS, LABELS), rtol=1e-7)
+  weighted = losses.weighted_cross_entropy(LOGITS, LABELS, class_weights=(1.0, 3.0), label_smoothing=0.2)
+  np.testing.assert_allclose(weighted, np.array([1.0, 3.0, 1.0]) * smoothed, rtol=1e-6)
+
+
+@pytest.mark.parametrize('gamma', [0.0, 0.5, 1.0, 2.0, 5.0])
+def test_focal_gradient_is_finite_at_extreme_logits(gamma):
+  logits = jnp.array([[10.0, -10.0], [-10.0, 10.0], [40.0, -40.0], [0.0, 0.0]])
+  labels = jnp.array([0, 0, 0, 1])
+  grads = jax.grad(lambda z: jnp.sum(losses.focal_loss(z, labels, gamma=gamma)))(logits)
+  assert np.isfinite(np.asarray(grads)).all()
+  # away from the extremes it is the textbook formula
+  p_t = np.asarray(jax.nn.softmax(logits))[np.arange(4), np.asarray(labels)]
+  expected = -((1 - p_t) ** gamma) * np.log(p_t)
+  np.testing.assert_allclose(np.asarray(losses.focal_loss(logits, labels, gamma=gamma))[[0, 1, 3]], expected[[0, 1, 3]],
+                             rtol=1e-5)

@@ -29,6 +29,18 @@ def epoch_order(num_records: int, *, seed: int, epoch: int) -> np.ndarray:
   return np.random.default_rng([seed, epoch]).permutation(num_records)
 
 
+def balanced_epoch_order(labels: np.ndarray, num_records: int, *, seed: int, epoch: int) -> np.ndarray:
+  """``num_records`` indices drawn with replacement so each class is drawn equally often on average.
+
+  Class-balanced sampling (the minority class is revisited, the majority subsampled);
+  a pure function of (seed, epoch) like ``epoch_order``.
+  """
+  labels = np.asarray(labels)
+  classes, counts = np.unique(labels, return_counts=True)
+  weights = (1.0 / (len(classes) * counts))[np.searchsorted(classes, labels)]
+  return np.random.default_rng([seed, epoch, 1]).choice(len(labels), num_records, p=weights / weights.sum())
+
+
 def batches(records: RecordSet, indices: np.ndarray, batch_size: int) -> Iterator[Batch]:
   """Fixed-size batches of ``records`` at ``indices``, in that order, the last padded."""
   if batch_size < 1:

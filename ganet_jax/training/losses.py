@@ -14,22 +14,30 @@ import numpy as np
 import optax
 
 
-def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
-  """Softmax cross-entropy with integer labels: ``-log softmax(logits)[label]``.
+def cross_entropy(logits: jax.Array, labels: jax.Array, *, label_smoothing: float = 0.0) -> jax.Array:
+  """Softmax cross-entropy with integer labels: ``-sum_c t_c log softmax(logits)_c``.
+
+  The target ``t`` is the one-hot label, or with ``label_smoothing`` = e the smoothed
+  ``(1 - e) one_hot + e / num_classes`` (Szegedy et al., 2016), which keeps a small
+  training set from being fitted with ever larger logits.
 
   Args:
     logits: (..., num_classes) unnormalised log-probabilities.
     labels: (...) integer class indices.
+    label_smoothing: e in [0, 1).
 
   Returns:
     (...) per-example losses.
   """
-  return optax.softmax_cross_entropy_with_integer_labels(logits, labels)
+  if not label_smoothing:
+    return optax.softmax_cross_entropy_with_integer_labels(logits, labels)
+  targets = optax.smooth_labels(jax.nn.one_hot(labels, logits.shape[-1], dtype=logits.dtype), label_smoothing)
+  return optax.softmax_cross_entropy(logits, targets)
 
 
 def weighted_cross_entropy(logits: jax.Array, labels: jax.Array, *,
-                           class_weights: Sequence[float] | jax.Array) -> jax.Array:
-  """Class-weighted softmax cross-entropy: ``w[label] * -log softmax(logits)[label]``.
+                           class_weights: Sequence[float] | jax.Array, label_smoothing: float = 0.0) -> jax.Array:
+  """Class-weighted softmax cross-entropy: ``w[label] * cross_entropy``.
 
   With ``w_c = n / (num_classes * n_c)`` (``balanced_class_weights``) each class
   contributes equally to the mean loss, one of the paper's answers to imbalance.
@@ -38,12 +46,13 @@ def weighted_cross_entropy(logits: jax.Array, labels: jax.Array, *,
     logits: (..., num_classes) unnormalised log-probabilities.
     labels: (...) integer class indices.
     class_weights: (num_classes,) weight of each class.
+    label_smoothing: as in ``cross_entropy``.
 
   Returns:
     (...) per-example losses.
   """
   weights = jnp.asarray(class_weights, logits.dtype)[labels]
-  return weights * cross_entropy(logits, labels)
+  return weights * cross_entropy(logits, labels, label_smoothing=label_smoothing)
 
 
 def focal_loss(logits: jax.Array, labels: jax.Array, *, gamma: float = 2.0,
@@ -66,8 +75,14 @@ def focal_loss(logits: jax.Array, labels: jax.Array, *, gamma: float = 2.0,
   Reference:
     T.-Y. Lin et al., "Focal loss for dense object detection", ICCV 2017.
   """
-  log_p = jnp.take_along_axis(jax.nn.log_softmax(logits), labels[..., None], axis=-1)[..., 0]
-  loss = -((1 - jnp.exp(log_p)) ** gamma) * log_p
+  log_probs = jax.nn.log_softmax(logits)
+  is_label = jax.nn.one_hot(labels, logits.shape[-1], dtype=bool)
+  log_p = jnp.sum(jnp.where(is_label, log_probs, 0.0), axis=-1)
+  # (1 - p_t) ** gamma in log space: log(1 - p_t) is the log-sum of the other classes'
+  # probabilities, finite for finite logits, so the gradient stays finite for every
+  # gamma even where p_t rounds to 1 (where (1 - p) ** gamma has an infinite slope).
+  log_not_p = jax.nn.logsumexp(jnp.where(is_label, -jnp.inf, log_probs), axis=-1)
+  loss = -jnp.exp(gamma * log_not_p) * log_p
   if alpha is not None:
     loss = jnp.asarray(alpha, logits.dtype)[labels] * loss
   return loss
