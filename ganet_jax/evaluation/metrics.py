@@ -48,6 +48,8 @@ def classification_metrics(labels, p_tectonic, *, threshold: float = 0.5) -> dic
 
   Returns:
     A JSON-ready dict (floats, NaN where undefined; ``confusion`` as a dict).
+    ``collapsed_to_one_class`` is True when every record got the same call while
+    both classes are present: such a run's accuracy is the class share, not skill.
   """
   counts = confusion(labels, p_tectonic, threshold=threshold)
   tp, fn, fp, tn = counts['tp'], counts['fn'], counts['fp'], counts['tn']
@@ -64,7 +66,15 @@ def classification_metrics(labels, p_tectonic, *, threshold: float = 0.5) -> dic
       'auc': roc_auc(labels, p_tectonic),
       'confusion': counts,
       'n_records': int(len(np.asarray(labels))),
+      'collapsed_to_one_class': collapsed_to_one_class(labels, p_tectonic, threshold=threshold),
   }
+
+
+def collapsed_to_one_class(labels, p_tectonic, *, threshold: float = 0.5) -> bool:
+  """True when both classes are present but every record is called the same."""
+  labels, called_tectonic = np.asarray(labels), np.asarray(p_tectonic) >= threshold
+  both_present = len(np.unique(labels)) > 1
+  return bool(both_present and (called_tectonic.all() or not called_tectonic.any()))
 
 
 def roc_curve(labels, p_tectonic) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
