@@ -47,7 +47,8 @@ flags.DEFINE_float('max_pad_s', 15.0, 'Longest tail shortfall of the window that
 flags.DEFINE_string('components', 'ZNE', "Components the model sees, others zero-filled: 'Z' for a model "
                     'trained on vertical-only records (as the pnw study), so 3-component input looks like its training.')
 flags.DEFINE_enum('p_fallback', 'travel_time', ['travel_time', 'none'],
-                  'Without a pick and an STA/LTA onset: origin (+ distance/6 km/s) flagged, or reject.')
+                  'Without a pick and an STA/LTA onset: origin (+ the iasp91 P travel time where the distance is '
+                  'known) flagged, or reject.')
 
 RECORD_COLUMNS = ('record_id', 'event_id', 'file', 'p_tectonic', 'decision', 'p_onset', 'p_method',
                   'channels_present', 'padded_s', 'distance_km', 'given_event_type', 'given_label', 'notes')
@@ -87,7 +88,7 @@ def input_records(inputs: list[str], table: str | None, column_map: str) -> list
 
 def _options() -> ingest.PrepareOptions:
   """The preparation flags (the window length comes from the checkpoint)."""
-  config = preprocess.PreprocessConfig(max_distance_km=FLAGS.max_distance_km if FLAGS.max_distance_km > 0 else None,
+  config = preprocess.PreprocessConfig(max_distance_km=preprocess.distance_limit(FLAGS.max_distance_km),
                                        max_pad_s=FLAGS.max_pad_s)
   return ingest.PrepareOptions(preprocess=config, picker=picking.PickerConfig(), p_fallback=FLAGS.p_fallback)
 

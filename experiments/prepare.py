@@ -78,7 +78,7 @@ flags.DEFINE_float('max_pad_s', 15.0, 'Longest tail shortfall of the window that
 flags.DEFINE_string('bandpass', '', 'FREQMIN,FREQMAX in Hz (e.g. 1,20): zero-phase 4-corner Butterworth '
                     'band-pass of each record before its window is cut; empty (the paper) for none.')
 flags.DEFINE_enum('p_fallback', 'travel_time', ['travel_time', 'none'], 'When no pick is given and '
-                  'STA/LTA finds none: origin + distance/6 km/s (origin if the distance is unknown), '
+                  'STA/LTA finds none: origin + the iasp91 P travel time (origin if the distance is unknown), '
                   'flagged in p_method; or reject the record.')
 flags.DEFINE_float('sta_lta_threshold', 3.0, 'STA/LTA trigger ratio.')
 flags.DEFINE_string('split', None, 'SeisBench format only: keep this split (train/dev/test).')
@@ -93,7 +93,7 @@ flags.DEFINE_integer('progress_every', 100, 'Log progress every this many record
 def _options() -> ingest.PrepareOptions:
   config = preprocess.PreprocessConfig(
       window_s=FLAGS.window_s, sampling_rate=FLAGS.sampling_rate, detrend_degree=FLAGS.detrend_degree,
-      max_distance_km=FLAGS.max_distance_km if FLAGS.max_distance_km > 0 else None,
+      max_distance_km=preprocess.distance_limit(FLAGS.max_distance_km),
       min_sampling_rate=FLAGS.min_sampling_rate, max_gap_s=FLAGS.max_gap_s, max_pad_s=FLAGS.max_pad_s,
       bandpass=preprocess.parse_band(FLAGS.bandpass))
   catalog = _read_flag_file('catalog', catalog_lib.read_catalog, 'a QuakeML catalog')

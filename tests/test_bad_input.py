@@ -184,6 +184,8 @@ def _cases(data):
       ('detrend_negative', prepare_args('good', None, '--detrend_degree=-1'), error('--detrend_degree=-1')),
       ('threshold_zero', prepare_args('good', None, '--sta_lta_threshold=0'), error('--sta_lta_threshold=0')),
       ('max_gap_negative', prepare_args('good', None, '--max_gap_s=-1'), error('--max_gap_s=-1')),
+      ('max_distance_nan', prepare_args('good', None, '--max_distance_km=nan'), error('--max_distance_km=nan')),
+      ('max_pad_inf', prepare_args('good', None, '--max_pad_s=inf'), error('--max_pad_s=inf')),
       ('bandpass_reversed', prepare_args('good', None, '--bandpass=20,1'), error('--bandpass=20,1')),
       ('bandpass_above_nyquist', prepare_args('good', None, '--bandpass=1,60'), error('--bandpass=1,60', 'Nyquist')),
       ('progress_zero', prepare_args('good', None, '--progress_every=0'), error('--progress_every=0')),

@@ -105,6 +105,17 @@ def _check_range(name: str, value, ok: bool, requirement: str) -> None:
     raise ValueError(f'--{name}={value}: must be {requirement}')
 
 
+def distance_limit(max_distance_km: float) -> float | None:
+  """The --max_distance_km flag as a limit: <= 0 disables it (None).
+
+  Raises:
+    ValueError: naming the flag, for NaN (which would otherwise disable the limit unnoticed).
+  """
+  if math.isnan(max_distance_km):
+    raise ValueError(f'--max_distance_km={max_distance_km}: must be a number (<= 0 disables the limit)')
+  return max_distance_km if max_distance_km > 0 else None
+
+
 def parse_band(text: str) -> tuple[float, float] | None:
   """'FREQMIN,FREQMAX' in Hz (e.g. '1,20') to a pair; '' to None.
 
