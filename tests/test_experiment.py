@@ -89,7 +89,7 @@ def test_interrupted_run_resumes_to_identical_metrics(data, finished, tmp_path):
 
 def test_workdir_of_another_run_is_refused(data, finished):
   train, validation, test = data
-  with pytest.raises(ValueError, match='other settings'):
+  with pytest.raises(ValueError, match=r'other settings or data \(config.seed: 0 -> 5 in '):
     experiment.run(ExperimentConfig(**{**CONFIG, 'seed': 5}), train, test, finished[0],
                    validation=validation)
 

@@ -207,10 +207,19 @@ def _write_or_check_config(workdir, config, train, test, validation) -> None:
   if path.exists():
     previous = json.loads(path.read_text())
     if previous != saved:
-      raise ValueError(f'{workdir} holds a run with other settings or data ({path}: {previous}); '
-                       f'use a new --workdir or the same settings to resume')
+      changed = '; '.join(_differences(previous, saved))
+      raise ValueError(f'{workdir} holds a run with other settings or data ({changed} in {path}); '
+                       f'use a new --config.workdir or the same settings to resume')
   else:
     path.write_text(json.dumps(saved, indent=2) + '\n')
+
+
+def _differences(before: Any, after: Any, where: str = '') -> list[str]:
+  """'key.path: old -> new' for each setting that differs between two JSON-like values."""
+  if isinstance(before, dict) and isinstance(after, dict):
+    return [line for key in sorted(set(before) | set(after), key=str)
+            for line in _differences(before.get(key), after.get(key), f'{where}.{key}' if where else str(key))]
+  return [] if before == after else [f'{where}: {before!r} -> {after!r}']
 
 
 def _read_history(workdir: pathlib.Path, *, through_epoch: int) -> list[dict]:
