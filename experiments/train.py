@@ -115,7 +115,12 @@ def main(argv):
     raise app.UsageError(str(error)) from error
   print(f'{FLAGS.model}: {len(train)} training records {train.class_counts()} (tectonic, non-tectonic), '
         f'{len(test)} test records {test.class_counts()}; writing to {workdir}', flush=True)
-  result = run(config, train, test, workdir, validation=validation, log=lambda line: print(line, flush=True))
+  try:
+    result = run(config, train, test, workdir, validation=validation, log=lambda line: print(line, flush=True))
+  except ValueError as error:  # too few records for a batch, a run folder of another run
+    raise app.UsageError(str(error)) from None
+  except FloatingPointError as error:  # names the epoch and step
+    raise SystemExit(f'training stopped: {error}') from None
   print(f'test: accuracy {result["accuracy"]:.4f}  sensitivity {result["sensitivity"]:.4f}  '
         f'specificity {result["specificity"]:.4f}  AUC {result["auc"]:.4f}  '
         f'events {result["events"]["accuracy"]:.4f}; {workdir / "metrics.json"}', flush=True)
