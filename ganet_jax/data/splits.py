@@ -83,7 +83,19 @@ def event_grouped_folds(records: RecordSet, num_folds: int, *, seed: int) -> lis
   """
   check_events_consistent(records)
   events, first = np.unique(records.event_ids, return_index=True)
-  event_labels = np.asarray(records.labels)[first]
+  fold_of_event = assign_event_folds(events, np.asarray(records.labels)[first], num_folds, seed=seed)
+  which = np.array([fold_of_event[event] for event in records.event_ids])
+  return [np.flatnonzero(which == fold) for fold in range(num_folds)]
+
+
+def assign_event_folds(events, event_labels, num_folds: int, *, seed: int) -> dict[str, int]:
+  """{event id: fold} for unique ``events`` with their labels, stratified by class (see ``event_grouped_folds``).
+
+  A function of the sorted (event, label) pairs and ``seed`` only, so several data
+  sets prepared from the same records (other windows or filters) get the same folds.
+  """
+  order = np.argsort(np.asarray(events, dtype=str), kind='stable')
+  events, event_labels = np.asarray(events, dtype=str)[order], np.asarray(event_labels)[order]
   rng = np.random.default_rng(seed)
   fold_of_event = {}
   for label in np.unique(event_labels):
@@ -93,6 +105,5 @@ def event_grouped_folds(records: RecordSet, num_folds: int, *, seed: int) -> lis
                        f'got {len(members)}')
     offset = len(fold_of_event)  # start each class where the last one stopped, to even out fold sizes
     for i, event in enumerate(rng.permutation(members)):
-      fold_of_event[event] = (offset + i) % num_folds
-  which = np.array([fold_of_event[event] for event in records.event_ids])
-  return [np.flatnonzero(which == fold) for fold in range(num_folds)]
+      fold_of_event[str(event)] = (offset + i) % num_folds
+  return fold_of_event
