@@ -1,7 +1,9 @@
-r"""Classify real recordings with a trained run: tectonic or not, per record and per event.
+r"""Classify real recordings with a trained run or ensemble: tectonic or not, per record and per event.
 
   python -m experiments.classify --checkpoint=runs/pnw --input=my_records/ \
       --records=table.csv --output=predictions.csv
+  python -m experiments.classify --checkpoint=runs/s0,runs/s1,runs/s2 ...   # seed ensemble: mean probability
+  python -m experiments.classify --pretrained=pnw ...                      # weights shipped with the package
 
 Each input record (the rows of one station's files in --records, or one file each
 without a table, the event and P onset then coming from SAC headers) is prepared
@@ -10,6 +12,7 @@ exactly as the training records were (``ganet_jax.data.ingest``) and classified;
 as its training records looked.
 Writes:
   <output>                  one row per classified record: p_tectonic, decision, P onset...
+                            (an ensemble adds p_tectonic_<member> columns; p_tectonic is their mean)
   <output stem>_events.csv  one row per event: mean p_tectonic of its records, decision
                             (records without an event id are grouped by origin time)
   <output stem>_unclassified.csv  one row per record that could not be classified, with the reason
@@ -30,8 +33,11 @@ from ganet_jax.data import ingest, labels as labels_lib, outputs, picking, prepr
 from ganet_jax.training.checkpoint import BEST, LATEST
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string('checkpoint', None, 'Run folder written by experiments.train (config.json + checkpoints/).',
-                    required=True)
+flags.DEFINE_list('checkpoint', None, 'Run folder written by experiments.train (config.json + checkpoints/), or '
+                  'several, comma-separated: a seed ensemble whose probability is the mean of its members\'.')
+flags.DEFINE_string('pretrained', None, 'A pretrained ensemble shipped with the package (e.g. pnw) or the folder '
+                    'one was exported to (experiments.export_pretrained); instead of --checkpoint.')
+flags.mark_flags_as_mutual_exclusive(['checkpoint', 'pretrained'], required=True)
 flags.DEFINE_list('input', None, 'Waveform files and/or folders (searched recursively).', required=True)
 flags.DEFINE_string('records', None, 'Records table CSV (file paths relative to its folder unless absolute); '
                     'columns as for experiments.prepare (event_id, origin_time, p_time, coordinates...).')
@@ -44,8 +50,9 @@ flags.DEFINE_string('column_map', '', 'field=column pairs for the records table,
 flags.DEFINE_float('max_distance_km', 200.0, 'Epicentral distance limit where known, km (training: 200); '
                    '<= 0 disables it.')
 flags.DEFINE_float('max_pad_s', 15.0, 'Longest tail shortfall of the window that is zero-padded, s.')
-flags.DEFINE_string('components', 'ZNE', "Components the model sees, others zero-filled: 'Z' for a model "
-                    'trained on vertical-only records (as the pnw study), so 3-component input looks like its training.')
+flags.DEFINE_string('components', None, "Components the model sees, others zero-filled: 'Z' for a model "
+                    'trained on vertical-only records (as the pnw study), so 3-component input looks like its '
+                    "training. Default: ZNE, or a pretrained ensemble's own.")
 flags.DEFINE_enum('p_fallback', 'travel_time', ['travel_time', 'none'],
                   'Without a pick and an STA/LTA onset: origin (+ the iasp91 P travel time where the distance is '
                   'known) flagged, or reject.')
@@ -93,20 +100,31 @@ def _options() -> ingest.PrepareOptions:
   return ingest.PrepareOptions(preprocess=config, picker=picking.PickerConfig(), p_fallback=FLAGS.p_fallback)
 
 
-def record_rows(classified, threshold: float) -> list[dict[str, str]]:
-  """One output row per classified record."""
+def member_columns(names: list[str]) -> list[str]:
+  """The per-member probability columns of an ensemble (none for a single run: its p_tectonic is its own)."""
+  return [f'p_tectonic_{name}' for name in names] if len(names) > 1 else []
+
+
+def record_rows(classified, threshold: float, names: list[str] | None = None) -> list[dict[str, str]]:
+  """One output row per classified record (``Classifier.classify_records``' records; ``names``: the members')."""
+  columns = member_columns(names or [])
   rows = []
-  for record, prepared, p in classified:
+  for record, prepared, p, p_members in classified:
     rows.append({'record_id': prepared.record_id, 'event_id': prepared.event_id, 'file': record.file_names,
                  'p_tectonic': f'{p:.6f}', 'decision': decision(p, threshold),
                  'given_event_type': record.field('event_type'), 'given_label': record.field('label'),
                  **{k: prepared.extra.get(k, '') for k in ('p_onset', 'p_method', 'channels_present',
-                                                          'padded_s', 'distance_km', 'notes')}})
+                                                          'padded_s', 'distance_km', 'notes')},
+                 **{column: f'{pm:.6f}' for column, pm in zip(columns, p_members)}})
   return rows
 
 
-def event_rows(rows: list[dict[str, str]], threshold: float) -> list[dict[str, str]]:
-  """One row per event: the mean of its records' probabilities (``metrics.event_probabilities``' rule)."""
+def event_rows(rows: list[dict[str, str]], threshold: float, names: list[str] | None = None) -> list[dict[str, str]]:
+  """One row per event: the mean of its records' probabilities (``metrics.event_probabilities``' rule).
+
+  An ensemble's event probability is the mean over its records of their members' mean,
+  which equals the mean over members of each member's event probability (also written).
+  """
   by_event: dict[str, list[dict[str, str]]] = {}
   for row in rows:
     by_event.setdefault(row['event_id'], []).append(row)
@@ -115,7 +133,8 @@ def event_rows(rows: list[dict[str, str]], threshold: float) -> list[dict[str, s
     p = float(np.mean([float(r['p_tectonic']) for r in members]))
     given = sorted({r['given_event_type'] for r in members} - {''})
     events.append({'event_id': event_id, 'n_records': str(len(members)), 'p_tectonic': f'{p:.6f}',
-                   'decision': decision(p, threshold), 'given_event_type': ';'.join(given)})
+                   'decision': decision(p, threshold), 'given_event_type': ';'.join(given),
+                   **{c: f'{np.mean([float(r[c]) for r in members]):.6f}' for c in member_columns(names or [])}})
   return events
 
 
@@ -134,26 +153,28 @@ def output_paths(output: pathlib.Path) -> dict[str, pathlib.Path]:
           'unclassified': output.with_name(output.stem + '_unclassified.csv')}
 
 
-def classify(checkpoint: str, inputs: list[str], table: str | None, output: pathlib.Path, *,
+def classify(checkpoint: str | list[str] | None, inputs: list[str], table: str | None, output: pathlib.Path, *,
              which: str = LATEST, options: ingest.PrepareOptions | None = None,
-             column_map: str = '', components: str = 'ZNE', overwrite: bool = False,
-             progress_every: int = 100) -> dict[str, int]:
+             column_map: str = '', components: str | None = None, overwrite: bool = False,
+             progress_every: int = 100, pretrained: str | None = None) -> dict[str, int]:
   """Classify the inputs and write the three CSVs; returns the counts.
 
   The outputs are checked before anything is read, and written together under
   temporary names then moved into place, so they never mix two runs.
 
   Args:
-    checkpoint: the run folder.
+    checkpoint: the run folder, or several (an ensemble); None with ``pretrained``.
     inputs: waveform files and/or folders.
     table: optional records table.
     output: the per-record CSV; the event and unclassified CSVs go beside it.
     which: 'latest' or 'best' checkpoint.
     options: preparation options (default: the training defaults).
     column_map: field=column pairs for the table.
-    components: components the model sees (``Classifier.components``).
+    components: components the model sees (``Classifier.components``); None: 'ZNE',
+      or a pretrained ensemble's own.
     overwrite: replace an earlier run's CSVs.
     progress_every: log progress every this many records.
+    pretrained: a shipped ensemble's name or an exported ensemble's folder, instead of ``checkpoint``.
 
   Returns:
     {'input', 'classified', 'unclassified', 'events'} counts.
@@ -164,7 +185,13 @@ def classify(checkpoint: str, inputs: list[str], table: str | None, output: path
   paths = output_paths(output)
   for path in paths.values():
     outputs.check_output_file(path, overwrite=overwrite)
-  classifier = Classifier.from_checkpoint(checkpoint, which=which, options=options, components=components)
+  if pretrained is not None:
+    classifier = Classifier.pretrained(pretrained, options=options, components=components)
+  else:
+    if not isinstance(checkpoint, str) and len(checkpoint) == 1:
+      checkpoint = checkpoint[0]
+    classifier = Classifier.from_checkpoint(checkpoint, which=which, options=options,
+                                            components=components or 'ZNE')
   records = input_records(inputs, table, column_map)
 
   def progress(done: int, prepared: int, unclassified: int) -> None:
@@ -172,10 +199,11 @@ def classify(checkpoint: str, inputs: list[str], table: str | None, output: path
       logging.info('%d/%d records prepared, %d unclassified', done, len(records), unclassified)
 
   classified, unclassified = classifier.classify_records(records, progress)
-  rows = record_rows(classified, classifier.threshold)
-  events = event_rows(rows, classifier.threshold)
-  outputs.write_files_together({paths['records']: csv_text(RECORD_COLUMNS, rows),
-                                paths['events']: csv_text(EVENT_COLUMNS, events),
+  names = [member.name for member in classifier.members]
+  rows = record_rows(classified, classifier.threshold, names)
+  events = event_rows(rows, classifier.threshold, names)
+  outputs.write_files_together({paths['records']: csv_text(RECORD_COLUMNS + tuple(member_columns(names)), rows),
+                                paths['events']: csv_text(EVENT_COLUMNS + tuple(member_columns(names)), events),
                                 paths['unclassified']: csv_text(UNCLASSIFIED_COLUMNS, unclassified)})
   return {'input': len(records), 'classified': len(rows), 'unclassified': len(unclassified), 'events': len(events)}
 
@@ -191,7 +219,7 @@ def main(argv):
       raise ValueError(f'--progress_every={FLAGS.progress_every}: must be >= 1')
     counts = classify(FLAGS.checkpoint, FLAGS.input, FLAGS.records, output, which=FLAGS.which,
                       options=_options(), column_map=FLAGS.column_map, components=FLAGS.components,
-                      overwrite=FLAGS.overwrite, progress_every=FLAGS.progress_every)
+                      overwrite=FLAGS.overwrite, progress_every=FLAGS.progress_every, pretrained=FLAGS.pretrained)
   except (FileNotFoundError, ValueError) as error:
     raise app.UsageError(str(error)) from None
   print(f'{counts["input"]} input records: {counts["classified"]} classified ({counts["events"]} events), '

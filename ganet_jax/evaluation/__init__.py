@@ -1,11 +1,14 @@
-"""Evaluation: probabilities over a record set, the paper's metrics, figures, and the physics baseline."""
+"""Evaluation: probabilities over a record set (one network or a vmapped ensemble), the paper's metrics,
+figures, CBAM attention, and the physics baseline."""
 
+from ganet_jax.evaluation.attention import record_attention, spatial_attention
 from ganet_jax.evaluation.metrics import (classification_metrics, confidence_shares, confusion, event_metrics,
                                           event_probabilities, roc_auc, roc_curve)
 from ganet_jax.evaluation.physics import LogisticModel, fit_logistic, ratio_features
-from ganet_jax.evaluation.plots import plot_confidence, plot_confusion, plot_roc
-from ganet_jax.evaluation.predict import predict_probabilities
+from ganet_jax.evaluation.plots import plot_attention, plot_confidence, plot_confusion, plot_roc
+from ganet_jax.evaluation.predict import predict_ensemble, predict_probabilities, stack_variables
 
 __all__ = ['LogisticModel', 'classification_metrics', 'confidence_shares', 'confusion', 'event_metrics',
-           'event_probabilities', 'fit_logistic', 'plot_confidence', 'plot_confusion', 'plot_roc',
-           'predict_probabilities', 'ratio_features', 'roc_auc', 'roc_curve']
+           'event_probabilities', 'fit_logistic', 'plot_attention', 'plot_confidence', 'plot_confusion', 'plot_roc',
+           'predict_ensemble', 'predict_probabilities', 'ratio_features', 'record_attention', 'roc_auc', 'roc_curve',
+           'spatial_attention', 'stack_variables']

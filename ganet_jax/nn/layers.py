@@ -185,7 +185,12 @@ class ChannelAttention(nn.Module):
 
 
 class SpatialAttention(nn.Module):
-  """CBAM spatial attention (eq. 5): x * sigmoid(conv_k([mean_c x; max_c x]))."""
+  """CBAM spatial attention (eq. 5): x * sigmoid(conv_k([mean_c x; max_c x])).
+
+  The weights sigmoid(...), (batch, time), are sown as ``intermediates/spatial_attention``:
+  ``apply(..., mutable=['intermediates'])`` returns them (``ganet_jax.evaluation.attention``);
+  any other apply ignores them.
+  """
   kernel_size: int = 7
 
   @nn.compact
@@ -193,8 +198,9 @@ class SpatialAttention(nn.Module):
     pooled = jnp.concatenate([jnp.mean(x, axis=-1, keepdims=True),
                               jnp.max(x, axis=-1, keepdims=True)], axis=-1)
     # two input channels: XLA's generic conv path is ~10x slower here (forward; 1.5x with backward)
-    attention = Conv1D(1, self.kernel_size, name='conv')(pooled)
-    return x * nn.sigmoid(attention)
+    weights = nn.sigmoid(Conv1D(1, self.kernel_size, name='conv')(pooled))
+    self.sow('intermediates', 'spatial_attention', weights[..., 0])
+    return x * weights
 
 
 class CBAM(nn.Module):
