@@ -1,7 +1,7 @@
 r"""Table 2: GA-Net without ghost modules, without CBAM, and complete.
 
   python -m experiments.ablation
-  python -m experiments.ablation --dataset=prepared/pnw --seeds=0,1,2,3,4
+  python -m experiments.ablation --config.dataset=prepared/pnw --config.seeds=0,1,2,3,4
   python -m experiments.ablation --small            # CPU smoke run
 """
 
@@ -11,6 +11,8 @@ from absl import app
 
 from experiments import study_flags
 from ganet_jax import studies
+
+CONFIG = study_flags.define_config_flag()
 
 # (model, the paper's row label); "w/o GM": ordinary convolutions of the same widths.
 VARIANTS = (('ganet_without_ghost', 'GA-Net (w/o GM)'), ('ganet_without_cbam', 'GA-Net (w/o CBAM)'),

@@ -1,7 +1,7 @@
 r"""Fig. 5: GA-Net with 1 to 8 stacked ghost bottlenecks.
 
   python -m experiments.bottlenecks
-  python -m experiments.bottlenecks --bottlenecks=3,4,5,6 --seeds=0,1,2
+  python -m experiments.bottlenecks --bottlenecks=3,4,5,6 --config.seeds=0,1,2
   python -m experiments.bottlenecks --small         # CPU smoke run (1, 2, 3 bottlenecks)
 """
 
@@ -17,6 +17,7 @@ from ganet_jax.models.complexity import model_parameter_count
 flags.DEFINE_list('bottlenecks', [str(n) for n in range(1, len(BOTTLENECKS) + 1)],
                   f'Numbers of stacked ghost bottlenecks, each in 1..{len(BOTTLENECKS)} (the paper: 5).')
 FLAGS = flags.FLAGS
+CONFIG = study_flags.define_config_flag()
 
 SMALL = {'bottlenecks': ['1', '2', '3']}
 

@@ -1,7 +1,7 @@
 r"""Table 3: GA-Net with CBAM at each of the seven combinations of input, ghost bottlenecks and flatten.
 
   python -m experiments.cbam_placement
-  python -m experiments.cbam_placement --placements=g-bneck,g-bneck+flatten --seeds=0,1
+  python -m experiments.cbam_placement --placements=g-bneck,g-bneck+flatten --config.seeds=0,1
   python -m experiments.cbam_placement --small      # CPU smoke run
 """
 
@@ -23,6 +23,7 @@ PLACEMENTS = {
     'input+g-bneck+flatten': (('input', 'bottleneck', 'flatten'), 'Input+G-bneck+Flatten'),
 }
 
+CONFIG = study_flags.define_config_flag()
 flags.DEFINE_list('placements', list(PLACEMENTS), f'CBAM placements to compare, of: {", ".join(PLACEMENTS)}.')
 
 

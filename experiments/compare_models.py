@@ -1,7 +1,7 @@
 r"""Table 1: GA-Net against the comparison networks, with their parameter counts.
 
   python -m experiments.compare_models
-  python -m experiments.compare_models --models=capsnet,resnet,ganet --seeds=0,1,2
+  python -m experiments.compare_models --models=capsnet,resnet,ganet --config.seeds=0,1,2
   python -m experiments.compare_models --small      # CPU smoke run (baselines at their full width)
 
 Parameters are counted for the network as trained (its input length included:
@@ -22,6 +22,7 @@ LABELS = {'capsnet': 'CapsNet [1]', 'cnn_liu2020': 'CNN [10]', 'vgg': 'VGG [11]'
           'googlenet': 'GoogleNet [11]', 'cnn_barama2023': 'CNN [12]', 'cnn_zhu2023': 'CNN [13]',
           'ganet': 'GA-Net (ours)'}
 
+CONFIG = study_flags.define_config_flag()
 flags.DEFINE_list('models', list(LABELS), f'Networks to compare, of: {", ".join(LABELS)}.')
 
 

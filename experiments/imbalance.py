@@ -6,8 +6,9 @@ r"""Section IV-E, Fig. 7: GA-Net trained on sets of increasing class imbalance.
 
 The sets are drawn from the training split (``ganet_jax.data.imbalance``), anew for
 each seed; strategy 1's sets are nested within a seed. Every ratio is evaluated
-on the same test split. The synthetic default has 1500 events, enough records
-for strategy 1 at 10:1.
+on the same test split. The network is the config's (``--config=experiments/configs/imbalance.py:<model>``);
+the default config, ``experiments/configs/imbalance.py``, is the paper's with 1500
+synthetic events, enough records for strategy 1 at 10:1.
 """
 
 import sys
@@ -19,16 +20,14 @@ from experiments import study_flags
 from ganet_jax import studies
 from ganet_jax.conventions import NON_TECTONIC, TECTONIC
 from ganet_jax.data import imbalance
-from ganet_jax.models import MODELS
 
 FLAGS = flags.FLAGS
+CONFIG = study_flags.define_config_flag('imbalance.py')
 flags.DEFINE_enum('strategy', None, ['1', '2'], '1: increasing data set; 2: constant data set.')
 flags.DEFINE_list('ratios', ['1', '2', '5', '10'], 'Tectonic : non-tectonic ratios (x:1), increasing.')
 flags.DEFINE_integer('base', 200, 'Strategy 1: records of each class in the 1:1 set.', lower_bound=1)
 flags.DEFINE_integer('total', 400, 'Strategy 2: records in every set.', lower_bound=2)
-flags.DEFINE_enum('model', 'ganet', sorted(MODELS), 'Network to train.')
 flags.mark_flag_as_required('strategy')
-flags.FLAGS.set_default('synthetic_events', 1500)
 
 SMALL = {'base': 4, 'total': 22}
 COUNTS = 'Training records (tectonic/non-tectonic)'
@@ -52,12 +51,12 @@ def main(argv):
   if ratios != sorted(set(ratios)) or ratios[0] <= 0:
     raise app.UsageError(f'--ratios={",".join(FLAGS.ratios)}: need distinct positive ratios in increasing order')
   try:  # the shortfall, if any, before anything trains
-    first = training_sets(pool.labels, ratios, study_flags.seeds()[0])
+    first = training_sets(pool.labels, ratios, study_flags.config().seeds[0])
   except ValueError as error:
-    raise app.UsageError(f'--dataset={FLAGS.dataset} --strategy={FLAGS.strategy} (--base={FLAGS.base}, '
-                         f'--total={FLAGS.total}, --ratios={",".join(FLAGS.ratios)}): training split: {error}'
-                         ) from error
-  config = study_flags.base_config(FLAGS.model)
+    raise app.UsageError(f'--config.dataset={study_flags.config().dataset} --strategy={FLAGS.strategy} '
+                         f'(--base={FLAGS.base}, --total={FLAGS.total}, --ratios={",".join(FLAGS.ratios)}): '
+                         f'training split: {error}') from error
+  config = study_flags.base_config()
   configurations = [
       studies.Configuration(name=f'ratio_{ratio:g}', label=f'{ratio:g}:1', config=config,
                           train=lambda seed, ratio=ratio: pool.subset(training_sets(pool.labels, ratios, seed)[ratio]),

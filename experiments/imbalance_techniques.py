@@ -5,7 +5,7 @@ Time shifting and noise addition copy minority-class training records
 are equal; the test split is never augmented. Focal loss replaces cross-entropy.
 
   python -m experiments.imbalance_techniques
-  python -m experiments.imbalance_techniques --max_shift_s=5 --snr_db=20 --focal_gamma=2
+  python -m experiments.imbalance_techniques --max_shift_s=5 --snr_db=20 --config.focal_gamma=2
   python -m experiments.imbalance_techniques --small   # CPU smoke run
 """
 
@@ -22,8 +22,8 @@ from ganet_jax.data import augment
 flags.DEFINE_float('max_shift_s', 5.0, 'Time shifting: the largest delay, seconds (at most 5% of a small-mode record).',
                    lower_bound=0.01)
 flags.DEFINE_float('snr_db', 20.0, 'Noise addition: signal-to-noise ratio of the added white noise, dB.')
-flags.DEFINE_float('focal_gamma', 2.0, 'Focal loss exponent.', lower_bound=0)
 FLAGS = flags.FLAGS
+CONFIG = study_flags.define_config_flag()
 
 
 def main(argv):
@@ -40,8 +40,8 @@ def main(argv):
                           oversampled(functools.partial(augment.add_noise, snr_db=FLAGS.snr_db)),
                           details={'snr_db': FLAGS.snr_db}),
       studies.Configuration('focal_loss', 'Focal loss',
-                          study_flags.base_config('ganet', loss='focal', focal_gamma=FLAGS.focal_gamma), train,
-                          details={'focal_gamma': FLAGS.focal_gamma}),
+                          study_flags.base_config('ganet', loss='focal'), train,
+                          details={'focal_gamma': study_flags.config().focal_gamma}),
       studies.Configuration('plain', 'GA-Net (ours)', plain, train),
   ]
   study_flags.run('imbalance_techniques', configurations, test, dataset,

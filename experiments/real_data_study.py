@@ -1,17 +1,20 @@
 r"""The real-data study: GA-Net vs a physics baseline and a Table 1 network on prepared real records.
 
-  python -m experiments.real_data_study --dataset=prepared/pnw --models=ganet@1,cnn_zhu2023@3 \
-      --transfer=dprk=prepared/dprk,eus-sac=prepared/eus-sac --workdir=runs/pnw_study
+  python -m experiments.real_data_study --models=ganet@1,cnn_zhu2023@3 \
+      --transfer=dprk=prepared/dprk,eus-sac=prepared/eus-sac
 
-Splits --dataset chronologically by event (train < --validation_from <= validation
-< --test_from <= test), trains GA-Net and --baseline_model once per seed with the
-paper's settings through ``experiment.run`` (each run in <workdir>/<model>-seed<s>,
-resumable; the same folder ``experiments.train`` writes with the same flags), fits
+The config (``--config``, default ``experiments/configs/pnw.py``: the paper's settings
+on prepared/pnw) gives the data set, its chronological split by event (train <
+split.validation_from <= validation < split.test_from <= test), the training settings,
+the seeds and the study folder (config.workdir, default runs/pnw_study). Trains each
+--models network once per seed through ``experiment.run`` (each run in
+<workdir>/<model>-seed<s>, resumable; the same folder ``experiments.train`` writes
+with the same config), fits
 the physics baseline (``ganet_jax.evaluation.physics``) on the same training windows, and
 evaluates all of them on the test split and on each --transfer set (prepared
 folders; all records used; components other than --transfer_components zero-filled,
 as the vertical-only pnw training records were). Writes <workdir>/study.json (every run's metrics and
-the mean/spread over seeds) and <workdir>/study.md (the tables). The decision
+their mean and sample std over seeds, ``studies.summarize``) and <workdir>/study.md (the tables). The decision
 threshold is 0.5 and the checkpoint the last epoch: nothing is chosen on the test
 split.
 """
@@ -27,27 +30,23 @@ import sys
 from absl import app, flags, logging
 import numpy as np
 
+from experiments import configs
 from ganet_jax.classify import keep_components
+from ganet_jax.data.dataset import Split, load_split
 from ganet_jax.data.records import RecordSet, load_prepared
-from ganet_jax.data.splits import chronological_split
+from ganet_jax.errors import ConfigError
 from ganet_jax.evaluation import physics
 from ganet_jax.evaluation.predict import predict_probabilities
 from ganet_jax.models import MODELS
+from ganet_jax.studies import summarize
 from ganet_jax.training import experiment
 from ganet_jax.training.checkpoint import load_trained
-from ganet_jax.training.config import ExperimentConfig
+from ganet_jax.training.config import experiment_config
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string('dataset', None, 'Prepared data-set folder (experiments.prepare).', required=True)
-flags.DEFINE_string('workdir', 'runs/pnw_study', 'Study folder: one run folder per model and seed + study.json/md.')
-flags.DEFINE_string('validation_from', '2020-07-01', 'Events from this origin time on are validation.')
-flags.DEFINE_string('test_from', '2021-01-01', 'Events from this origin time on are the test split.')
-flags.DEFINE_list('seeds', ['0', '1', '2'], 'Seeds of the network runs (unless a --models entry gives its own count).')
-flags.DEFINE_integer('epochs', 15, 'Epochs (the paper: 15).', lower_bound=1)
-flags.DEFINE_integer('batch_size', 32, 'Records per step (the paper: 32).', lower_bound=1)
-flags.DEFINE_float('learning_rate', 1e-5, 'Adam learning rate (the paper: 1e-5).', lower_bound=0)
+CONFIG = configs.define_config_flag('pnw.py')
 flags.DEFINE_list('models', ['ganet', 'cnn_zhu2023'], 'Networks trained per seed (GA-Net and Table 1 baselines); '
-                  'name@N trains that one with seeds 0..N-1 instead of --seeds, e.g. ganet@1,cnn_zhu2023@3.')
+                  'name@N trains that one with seeds 0..N-1 instead of --config.seeds, e.g. ganet@1,cnn_zhu2023@3.')
 flags.DEFINE_list('transfer', [], 'name=prepared folder pairs evaluated with the models trained here.')
 flags.DEFINE_list('group_events_by_origin', ['eus-sac'], '--transfer sets without event ids whose records are '
                   'grouped into events by origin time rounded to the second (their per-file origins differ by '
@@ -58,8 +57,8 @@ flags.DEFINE_string('transfer_components', 'Z', 'Components of the --transfer re
 METRICS = ('sensitivity', 'specificity', 'accuracy', 'auc')
 
 
-def model_seeds(entries: list[str], seeds: list[str]) -> list[tuple[str, list[int]]]:
-  """(model, seeds) per --models entry: 'name' takes --seeds, 'name@N' seeds 0..N-1.
+def model_seeds(entries: list[str], seeds) -> list[tuple[str, list[int]]]:
+  """(model, seeds) per --models entry: 'name' takes ``seeds`` (config.seeds), 'name@N' seeds 0..N-1.
 
   Raises:
     ValueError: unknown model or a bad count, naming the entry.
@@ -81,16 +80,19 @@ def events_by_origin_second(records: RecordSet) -> RecordSet:
   return dataclasses.replace(records, event_ids=rounded.astype(str))
 
 
-def split(records: RecordSet, validation_from: str, test_from: str) -> dict[str, RecordSet]:
-  """Chronological train/validation/test by event (the split ``experiments.train`` makes)."""
-  names = ('train', 'validation', 'test')
-  index = chronological_split(records, [validation_from, test_from], names)
-  for name in names:
-    counts = np.bincount(records.labels[index[name]], minlength=2)
+def check_classes(split: Split, where: str) -> None:
+  """Every split of ``split`` needs records of both classes; ``where`` names the split's settings.
+
+  Raises:
+    ValueError: naming the split without one class.
+  """
+  if split.validation is None:
+    raise ConfigError('split.validation_from', 'the real-data study needs a validation split')
+  for name, records in split._asdict().items():
+    counts = np.bincount(records.labels, minlength=2)
     if counts.min() == 0:
-      raise ValueError(f'--validation_from={validation_from} --test_from={test_from}: the {name} split has '
-                       f'{counts[0]} tectonic and {counts[1]} non-tectonic records; both classes are needed')
-  return {name: records.subset(index[name]) for name in names}
+      raise ValueError(f'{where}: the {name} split has {counts[0]} tectonic and {counts[1]} non-tectonic records; '
+                       'both classes are needed')
 
 
 def physics_probabilities(train: RecordSet, sets: dict[str, RecordSet]) -> dict[str, np.ndarray]:
@@ -104,15 +106,14 @@ def physics_probabilities(train: RecordSet, sets: dict[str, RecordSet]) -> dict[
 def network_probabilities(model: str, seed: int, data: dict[str, RecordSet], transfer: dict[str, RecordSet],
                           workdir: pathlib.Path) -> dict[str, np.ndarray]:
   """Train (or resume) one network run and its probabilities on the test and transfer sets."""
-  config = ExperimentConfig(model=model, epochs=FLAGS.epochs, batch_size=FLAGS.batch_size,
-                                       learning_rate=FLAGS.learning_rate, seed=seed)
+  config = experiment_config(CONFIG.value, model=model, seed=seed)
   run_dir = workdir / f'{model}-seed{seed}'
   experiment.run(config, data['train'], data['test'], run_dir, validation=data['validation'],
                  log=lambda line: print(f'{run_dir.name}: {line}', flush=True))
   probabilities = {'test': run_test_probabilities(run_dir, data['test'])}
   if transfer:
     net, variables, _ = load_trained(run_dir)
-    probabilities.update({name: predict_probabilities(net, variables, r, batch_size=FLAGS.batch_size)
+    probabilities.update({name: predict_probabilities(net, variables, r, batch_size=config.batch_size)
                           for name, r in transfer.items()})
   return probabilities
 
@@ -127,24 +128,14 @@ def run_test_probabilities(run_dir: pathlib.Path, test: RecordSet) -> np.ndarray
 
 
 def summarise(runs: list[dict]) -> dict:
-  """Mean, standard deviation (ddof 0), min and max of each metric over runs, record and event level."""
-  summary = {}
-  for level in ('records', 'events'):
-    for name in METRICS:
-      values = [(r if level == 'records' else r['events'])[name] for r in runs]
-      values = np.array([np.nan if v is None else v for v in values], np.float64)
-      if np.all(np.isnan(values)):
-        summary[f'{level}.{name}'] = None
-        continue
-      summary[f'{level}.{name}'] = {'mean': float(np.nanmean(values)), 'std': float(np.nanstd(values)),
-                                    'min': float(np.nanmin(values)), 'max': float(np.nanmax(values)),
-                                    'runs': int(np.sum(~np.isnan(values)))}
-  return summary
+  """``studies.summarize`` (mean, sample std, min, max) of each metric over runs, record and event level."""
+  return {f'{level}.{name}': summarize((r if level == 'records' else r['events'])[name] for r in runs)
+          for level in ('records', 'events') for name in METRICS}
 
 
 def markdown(study: dict) -> str:
-  """The study's tables: one per evaluated set, one row per method, mean ± std over runs."""
-  lines = [f'Study of {study["dataset"]}: split {study["split"]}', '']
+  """The study's tables: one per evaluated set, one row per method, mean ± sample std over runs."""
+  lines = [f'Study of {study["dataset"]}: split {study["split"]}; several runs: mean ± sample std (ddof=1).', '']
   for set_name, methods in study['results'].items():
     lines += [f'### {set_name}', '',
               '| method | runs | ' + ' | '.join(f'record {m}' for m in METRICS) + ' | '
@@ -155,20 +146,23 @@ def markdown(study: dict) -> str:
       for level in ('records', 'events'):
         for m in METRICS:
           s = entry['summary'][f'{level}.{m}']
-          cells.append('n/a' if s is None else f'{s["mean"]:.3f} ± {s["std"]:.3f}' if s['runs'] > 1
+          cells.append('n/a' if s['mean'] is None else f'{s["mean"]:.3f} ± {s["std"]:.3f}' if s['n'] > 1
                        else f'{s["mean"]:.3f}')
       lines.append(f'| {method} | {len(entry["runs"])} | ' + ' | '.join(cells) + ' |')
     lines.append('')
   return '\n'.join(lines)
 
 
-def study(dataset: str, transfer_flags: list[str], workdir: pathlib.Path) -> dict:
+def study(config, transfer_flags: list[str], workdir: pathlib.Path) -> dict:
   """Run every method, write study.json and study.md, return the study dict.
 
   Raises:
-    ValueError: bad flags or splits without both classes, naming the flag.
+    ValueError: bad settings or splits without both classes, naming the flag or config field.
   """
-  data = split(load_prepared(dataset), FLAGS.validation_from, FLAGS.test_from)
+  split = load_split(config)
+  split_text = (f'train < {config.split.validation_from} <= validation < {config.split.test_from} <= test')
+  check_classes(split, f'--config.split ({split_text})')
+  data = split._asdict()
   transfer = {}
   for pair in transfer_flags:
     name, sep, folder = pair.partition('=')
@@ -179,7 +173,7 @@ def study(dataset: str, transfer_flags: list[str], workdir: pathlib.Path) -> dic
       records = events_by_origin_second(records)
     transfer[name] = dataclasses.replace(records, waveforms=keep_components(records.waveforms,
                                                                             FLAGS.transfer_components))
-  networks = model_seeds(FLAGS.models, FLAGS.seeds)
+  networks = model_seeds(FLAGS.models, config.seeds)
   sets = {'test': data['test'], **transfer}
   results = {name: {} for name in sets}
   add = lambda method, name, p: results[name].setdefault(method, {'runs': []})['runs'].append(
@@ -193,12 +187,12 @@ def study(dataset: str, transfer_flags: list[str], workdir: pathlib.Path) -> dic
   for methods in results.values():
     for entry in methods.values():
       entry['summary'] = summarise(entry['runs'])
-  report = {'dataset': dataset, 'split': f'train < {FLAGS.validation_from} <= validation < {FLAGS.test_from} <= test',
+  report = {'dataset': config.dataset, 'split': split_text,
             'counts': {name: {'records': list(map(int, r.class_counts())),
                               'events': [int(len(np.unique(r.event_ids[r.labels == c]))) for c in (0, 1)]}
                        for name, r in {**data, **transfer}.items()},
             'transfer_components': FLAGS.transfer_components,
-            'seeds': dict(networks), 'epochs': FLAGS.epochs, 'results': results}
+            'seeds': dict(networks), 'epochs': config.epochs, 'results': results}
   report = experiment.json_ready(report)
   workdir.mkdir(parents=True, exist_ok=True)
   (workdir / 'study.json').write_text(json.dumps(report, indent=2) + '\n')
@@ -211,9 +205,9 @@ def main(argv):
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
   if not FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)
-  workdir = pathlib.Path(FLAGS.workdir)
+  workdir = pathlib.Path(CONFIG.value.workdir or 'runs/pnw_study')
   try:
-    report = study(FLAGS.dataset, FLAGS.transfer, workdir)
+    report = study(CONFIG.value, FLAGS.transfer, workdir)
   except (ValueError, FileNotFoundError) as error:
     raise app.UsageError(str(error)) from None
   print(markdown(report))

@@ -34,7 +34,7 @@ def data_mesh(num_devices: int | None = None) -> Mesh:
   if num_devices is None:
     num_devices = len(devices)
   if not 1 <= num_devices <= len(devices):
-    raise ValueError(f'--num_devices={num_devices} but {len(devices)} '
+    raise ValueError(f'num_devices={num_devices} but {len(devices)} '
                      f'{devices[0].platform} device(s) are visible')
   return Mesh(np.asarray(devices[:num_devices]), (DATA_AXIS,))
 

@@ -7,7 +7,10 @@ import pytest
 
 from experiments import real_data_study as study
 from ganet_jax.classify import keep_components
+from ganet_jax.data.dataset import Split
+from ganet_jax.data.splits import chronological_split
 from ganet_jax.data.synthetic import make_synthetic
+from ganet_jax.errors import ConfigError
 from ganet_jax.evaluation import metrics
 
 
@@ -16,16 +19,17 @@ def records():
   return make_synthetic(30, seed=2, samples=2000)
 
 
-def test_split_is_chronological_by_event_and_needs_both_classes(records):
+def test_every_split_needs_both_classes(records):
   times = np.sort(records.origin_times)
-  first, second = str(times[len(times) // 3]), str(times[2 * len(times) // 3])
-  parts = study.split(records, first, second)
-  assert sum(len(p) for p in parts.values()) == len(records)
-  events = [set(p.event_ids) for p in parts.values()]
-  assert not (events[0] & events[1] or events[1] & events[2] or events[0] & events[2])
-  assert parts['train'].origin_times.max() < parts['validation'].origin_times.min()
-  with pytest.raises(ValueError, match='both classes'):
-    study.split(records.subset(np.flatnonzero(records.labels == 0)), first, second)
+  index = chronological_split(records, [times[len(times) // 3], times[2 * len(times) // 3]],
+                              ('train', 'validation', 'test'))
+  split = Split(**{name: records.subset(i) for name, i in index.items()})
+  study.check_classes(split, 'here')
+  tectonic = Split(*(part.subset(np.flatnonzero(part.labels == 0)) for part in split))
+  with pytest.raises(ValueError, match='here: the train split has .* both classes'):
+    study.check_classes(tectonic, 'here')
+  with pytest.raises(ConfigError, match='--config.split.validation_from'):
+    study.check_classes(split._replace(validation=None), 'here')
 
 
 def test_physics_probabilities_are_of_tectonic(records):
@@ -40,12 +44,12 @@ def test_summary_and_markdown_over_runs():
            'events': {'sensitivity': 1.0, 'specificity': None, 'accuracy': 1.0, 'auc': 0.9}} for s in (0.2, 0.4)]
   summary = study.summarise(runs)
   assert summary['records.sensitivity']['mean'] == pytest.approx(0.3)
-  assert summary['records.sensitivity']['std'] == pytest.approx(0.1)
-  assert summary['records.sensitivity']['runs'] == 2
-  assert summary['records.auc'] is None and summary['events.specificity'] is None
+  assert summary['records.sensitivity']['std'] == pytest.approx(np.std([0.2, 0.4], ddof=1))  # as the studies'
+  assert summary['records.sensitivity']['n'] == 2
+  assert summary['records.auc']['n'] == 0 and summary['events.specificity']['mean'] is None
   table = study.markdown({'dataset': 'd', 'split': 's',
                           'results': {'test': {'net': {'runs': runs, 'summary': summary}}}})
-  assert '| net | 2 | 0.300 ± 0.100 |' in table and 'n/a' in table
+  assert '| net | 2 | 0.300 ± 0.141 |' in table and 'n/a' in table and 'sample std (ddof=1)' in table
 
 
 def test_keep_components_zero_fills_the_others():

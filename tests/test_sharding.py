@@ -10,7 +10,7 @@ from ganet_jax.sharding import data_mesh, initialize_distributed, replicate, sha
 def test_mesh_sizes_and_bad_request():
   assert data_mesh().devices.size == len(jax.devices()) == 8
   assert data_mesh(4).devices.size == 4
-  with pytest.raises(ValueError, match='--num_devices=9 but 8 cpu device'):
+  with pytest.raises(ValueError, match='num_devices=9 but 8 cpu device'):
     data_mesh(9)
 
 

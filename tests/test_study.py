@@ -1,7 +1,7 @@
 """The study machinery and every study binary in small mode (subprocesses sharing one XLA cache).
 
 The binaries run as ``python -m experiments.<name> --small``, which also tests their
-flag parsing; they share a persistent compilation cache so the tiny GA-Net compiles
+flag and config parsing; they share a persistent compilation cache so the tiny GA-Net compiles
 once for all of them. Sweeps are cut to a few rows (--placements, --bottlenecks,
 --models, --ratios) to keep the number of distinct compiled models low.
 """
@@ -12,17 +12,19 @@ import pathlib
 import subprocess
 import sys
 
+import ml_collections
 import numpy as np
 import pytest
 
 from ganet_jax.data import imbalance
+from ganet_jax.data.dataset import dataset_identity
 from ganet_jax.data.records import save_prepared
 from ganet_jax.data.synthetic import make_synthetic
 from ganet_jax.studies import report as study_report, run as study
 from ganet_jax.training.config import ExperimentConfig
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-PROVENANCE = ('flags', 'dataset', 'seeds', 'command', 'library_version', 'jax_version', 'device_kind', 'platform',
+PROVENANCE = ('config', 'flags', 'dataset', 'seeds', 'command', 'library_version', 'jax_version', 'device_kind', 'platform',
               'started_utc', 'wall_seconds')
 
 
@@ -34,7 +36,7 @@ def cache(tmp_path_factory):
 def _binary(name, workdir, cache, *flags, check=True):
   """Runs ``python -m experiments.<name> --small``; returns the completed process."""
   env = {**os.environ, 'JAX_PLATFORMS': 'cpu', 'PYTHONPATH': str(ROOT)}
-  process = subprocess.run([sys.executable, '-m', f'experiments.{name}', '--small', f'--workdir={workdir}',
+  process = subprocess.run([sys.executable, '-m', f'experiments.{name}', '--small', f'--config.workdir={workdir}',
                             f'--compilation_cache={cache}', *flags], cwd=ROOT, env=env, capture_output=True,
                            text=True, timeout=600)
   if check:
@@ -56,6 +58,7 @@ def _check_common(results, workdir, labels, *, seeds=(0,), figure=False):
   assert set(PROVENANCE) <= set(results['provenance'])
   assert results['provenance']['seeds'] == list(seeds)
   assert results['provenance']['flags']['small'] is True
+  assert results['provenance']['config']['epochs'] == 1  # small mode's
   assert results['provenance']['dataset']['path'].startswith('synthetic:')
   assert [c['label'] for c in results['configurations'].values()] == labels == _table_rows(workdir)
   for entry in results['configurations'].values():
@@ -113,11 +116,12 @@ def test_markdown_table_and_plot(tmp_path):
 
 
 def test_dataset_identity_hashes_the_manifest(tmp_path):
-  assert study.dataset_identity('synthetic', seed=3, num_events=5) == {'path': 'synthetic:num_events=5,seed=3'}
+  config = ml_collections.ConfigDict({'dataset': 'synthetic', 'synthetic': {'seed': 3, 'num_events': 5}})
+  assert dataset_identity(config) == {'path': 'synthetic:num_events=5,seed=3'}
   records = make_synthetic(3, seed=0, samples=32)
   save_prepared(tmp_path / 'a', records, [])
   save_prepared(tmp_path / 'b', records.subset([0, 1]), [])
-  a, b = study.dataset_identity(tmp_path / 'a'), study.dataset_identity(tmp_path / 'b')
+  a, b = (dataset_identity(ml_collections.ConfigDict({'dataset': str(tmp_path / name)})) for name in 'ab')
   assert a['path'] == str((tmp_path / 'a').resolve()) and len(a['manifest_sha256']) == 64
   assert a['manifest_sha256'] != b['manifest_sha256']
 
@@ -136,7 +140,7 @@ def test_run_study_refuses_bad_columns_and_repeated_names(tmp_path):
 
 
 def test_imbalance_strategy1_nested_sets_same_test_split(tmp_path, cache):
-  _binary('imbalance', tmp_path, cache, '--strategy=1', '--ratios=1,2,5', '--seeds=0,1')
+  _binary('imbalance', tmp_path, cache, '--strategy=1', '--ratios=1,2,5', '--config.seeds=0,1')
   results = _results(tmp_path)
   _check_common(results, tmp_path, ['1:1', '2:1', '5:1'], seeds=(0, 1), figure=True)
   assert results['provenance']['flags']['strategy'] == '1' and results['provenance']['flags']['base'] == 4

@@ -1,4 +1,4 @@
-"""experiments.train: bad flags fail with a message naming the flag; a killed run resumes."""
+"""experiments.train: bad settings fail with a message naming the --config field; a killed run resumes."""
 
 import json
 import os
@@ -10,12 +10,13 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BAD_FLAGS = {
-    'unknown model': (['--model=resnet_9000'], '--model'),
-    'negative epochs': (['--epochs=-1'], '--epochs'),
-    'unwritable workdir': (['--workdir=/proc/ganet_jax_run'], '--workdir'),
-    'missing dataset': (['--dataset=/nonexistent/prepared'], '--dataset'),
-    'dataset not prepared': (['--dataset=' + ROOT + '/tests'], 'manifest.csv'),
-    'bad overrides': (['--model_overrides=[1]'], '--model_overrides'),
+    'unknown model': (['--config.model.name=resnet_9000'], '--config.model.name'),
+    'negative epochs': (['--config.epochs=-1'], '--config.epochs'),
+    'unwritable workdir': (['--config.workdir=/proc/ganet_jax_run'], '--config.workdir'),
+    'missing dataset': (['--config.dataset=/nonexistent/prepared'], '--config.dataset'),
+    'dataset not prepared': (['--config.dataset=' + ROOT + '/tests'], 'not a prepared data set'),
+    'another model with GA-Net fields': (['--config.model.name=cnn_zhu2023'], 'paper.py:cnn_zhu2023'),
+    'empty test split': (['--config.split.test_from=2030-01-01'], '--config.split'),
 }
 
 
@@ -26,8 +27,8 @@ def outcomes(tmp_path_factory):
   env = {**os.environ, 'JAX_PLATFORMS': 'cpu', 'PYTHONPATH': ROOT}
   processes = {}
   for name, (flags, _) in BAD_FLAGS.items():
-    if not any(f.startswith('--workdir') for f in flags):
-      flags = flags + [f'--workdir={workdir / name.replace(" ", "_")}']
+    if not any(f.startswith('--config.workdir') for f in flags):
+      flags = flags + [f'--config.workdir={workdir / name.replace(" ", "_")}']
     processes[name] = subprocess.Popen([sys.executable, '-m', 'experiments.train', *flags], cwd=ROOT, env=env,
                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
   return {name: (p.wait(timeout=300), p.stdout.read() + p.stderr.read()) for name, p in processes.items()}
@@ -44,9 +45,9 @@ def test_bad_flag_fails_naming_it(outcomes, name):
 def test_killed_run_resumes_and_writes_the_run_folder(tmp_path):
   """SIGKILL after the first checkpoint, rerun with the same flags: the run completes from epoch 2."""
   workdir = tmp_path / 'run'
-  command = [sys.executable, '-m', 'experiments.train', f'--workdir={workdir}', '--epochs=3', '--batch_size=8',
-             '--model_overrides={"num_bottlenecks": 1, "head_features": 32}', '--synthetic_samples=256',
-             '--synthetic_events=14', '--learning_rate=1e-3']
+  command = [sys.executable, '-m', 'experiments.train', f'--config.workdir={workdir}', '--config.epochs=3',
+             '--config.batch_size=8', '--config.model.num_bottlenecks=1', '--config.model.head_features=32',
+             '--config.synthetic.samples=256', '--config.synthetic.num_events=14', '--config.learning_rate=1e-3']
   env = {**os.environ, 'JAX_PLATFORMS': 'cpu', 'PYTHONPATH': ROOT}
   first = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
   deadline = time.monotonic() + 240

@@ -1,11 +1,13 @@
 """Network families: GA-Net, its ablations and Table 1's comparison networks.
 
-``MODELS`` maps the ``--model`` flag's names to constructors; every entry builds a
+``MODELS`` maps the names a config's ``model.name`` takes to constructors; every entry builds a
 Linen module taking ``(batch, time, channels)`` and ``train=`` and returning logits.
 ``TABLE1_PARAMETERS`` holds the trainable-parameter counts Table 1 prints for them.
 """
 
+import dataclasses
 import functools
+from typing import Any
 
 from ganet_jax.models.capsnet import CapsNet1D
 from ganet_jax.models.complexity import model_complexity, model_parameter_count, parameter_count
@@ -16,7 +18,7 @@ from ganet_jax.models.resnet import ResNet1D
 
 __all__ = ['BOTTLENECKS', 'BottleneckConfig', 'CBAM_POSITIONS', 'CapsNet1D', 'GANet', 'GoogLeNet1D', 'MODELS',
            'PlainCNN', 'ResNet1D', 'TABLE1_PARAMETERS', 'build_model', 'cnn_barama2023', 'cnn_liu2020', 'cnn_zhu2023',
-           'model_complexity', 'model_parameter_count', 'parameter_count', 'vgg_jia2022']
+           'model_complexity', 'model_fields', 'model_parameter_count', 'parameter_count', 'vgg_jia2022']
 
 MODELS = {
     'ganet': GANet,
@@ -54,3 +56,18 @@ def build_model(name: str, **overrides):
     raise ValueError(f'unknown model {name!r}; known models: {", ".join(sorted(MODELS))}')
   return MODELS[name](**overrides)
 
+
+def model_fields(name: str) -> dict[str, Any]:
+  """The constructor fields of the model registered as ``name``, with their defaults.
+
+  Only fields a config file or command line can hold: numbers, strings, booleans and
+  tuples of them (GA-Net's ``bottlenecks`` table of ``BottleneckConfig`` rows is left out).
+
+  Raises:
+    ValueError: naming the unknown model and the known ones.
+  """
+  model = build_model(name)
+  simple = lambda v: isinstance(v, (bool, int, float, str)) or (
+      isinstance(v, tuple) and all(isinstance(x, (bool, int, float, str)) for x in v))
+  return {f.name: getattr(model, f.name) for f in dataclasses.fields(model)
+          if f.init and f.name not in ('parent', 'name') and simple(getattr(model, f.name))}

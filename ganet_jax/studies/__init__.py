@@ -1,7 +1,7 @@
 """Studies: the paper's tables and figures as configurations x seeds of training runs."""
 
 from ganet_jax.studies.report import markdown_table, plot_study
-from ganet_jax.studies.run import Configuration, Figure, aggregate, dataset_identity, run_study, use_compilation_cache
+from ganet_jax.studies.run import Configuration, Figure, aggregate, run_study, summarize, use_compilation_cache
 
-__all__ = ['Configuration', 'Figure', 'aggregate', 'dataset_identity', 'markdown_table', 'plot_study', 'run_study',
+__all__ = ['Configuration', 'Figure', 'aggregate', 'markdown_table', 'plot_study', 'run_study', 'summarize',
            'use_compilation_cache']

@@ -46,7 +46,7 @@ def markdown_table(results: Mapping[str, Any], columns: Sequence[str]) -> str:
     lines.append(f'| {entry["label"]} | ' + ' | '.join(cells) + ' |')
   provenance, test = results['provenance'], results['test']
   seeds = provenance['seeds']
-  lines += ['', (f'Mean ± sample std over {len(seeds)} seeds ({", ".join(map(str, seeds))}); '
+  lines += ['', (f'Mean ± sample std (ddof=1) over {len(seeds)} seeds ({", ".join(map(str, seeds))}); '
                  if len(seeds) > 1 else f'One seed ({seeds[0]}); ')
             + f'test split: {test["records"]} records ({test["tectonic"]} tectonic, '
               f'{test["non_tectonic"]} non-tectonic); data: {provenance["dataset"]["path"]}.', '']

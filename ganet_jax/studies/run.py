@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import hashlib
 import json
 import pathlib
 import sys
@@ -27,7 +26,7 @@ import numpy as np
 
 import ganet_jax
 from ganet_jax.conventions import NON_TECTONIC, TECTONIC
-from ganet_jax.data.records import MANIFEST_FILE, RecordSet
+from ganet_jax.data.records import RecordSet
 from ganet_jax.studies import report
 from ganet_jax.training import experiment
 from ganet_jax.training.config import CONFIG_FILE, ExperimentConfig
@@ -72,24 +71,6 @@ class Figure:
   x_label: str
   title: str
   metrics: Sequence[str] = ('sensitivity', 'specificity', 'accuracy')
-
-
-def dataset_identity(dataset: str | pathlib.Path, **synthetic_settings) -> dict[str, Any]:
-  """What identifies a data set in results.json.
-
-  Args:
-    dataset: 'synthetic' or a prepared folder.
-    **synthetic_settings: the synthetic generator's arguments (seed, size, samples).
-
-  Returns:
-    ``{'path': 'synthetic:seed=0,num_events=60,...'}`` or ``{'path': <absolute folder>,
-    'manifest_sha256': <hash of its manifest.csv>}``.
-  """
-  if str(dataset) == 'synthetic':
-    return {'path': 'synthetic:' + ','.join(f'{k}={v}' for k, v in sorted(synthetic_settings.items()))}
-  manifest = pathlib.Path(dataset) / MANIFEST_FILE
-  return {'path': str(pathlib.Path(dataset).resolve()),
-          'manifest_sha256': hashlib.sha256(manifest.read_bytes()).hexdigest()}
 
 
 def use_compilation_cache(path: str | pathlib.Path) -> None:
@@ -160,22 +141,25 @@ def run_study(study: str, configurations: Sequence[Configuration], test: RecordS
   return results
 
 
-def aggregate(runs) -> dict[str, dict[str, float | int | None]]:
-  """Mean, std (sample std, ddof=1; 0 for one seed), min and max over seeds of each of ``METRICS``.
+def summarize(values) -> dict[str, float | int | None]:
+  """Mean, sample std (ddof=1; 0 for one value), min and max of one metric over seeds.
 
-  Undefined values (None, e.g. specificity without non-tectonic test records)
-  are left out; ``n`` counts the values used.
+  Undefined values (None or NaN, e.g. specificity without non-tectonic test
+  records) are left out; ``n`` counts the values used (0: every entry None).
+  Every study reports its spread over seeds through this function.
   """
+  values = np.array([v for v in values if v is not None], np.float64)
+  values = values[~np.isnan(values)]
+  if len(values) == 0:
+    return {'mean': None, 'std': None, 'min': None, 'max': None, 'n': 0}
+  return {'mean': float(values.mean()), 'std': float(values.std(ddof=1)) if len(values) > 1 else 0.0,
+          'min': float(values.min()), 'max': float(values.max()), 'n': len(values)}
+
+
+def aggregate(runs) -> dict[str, dict[str, float | int | None]]:
+  """``summarize`` over seeds of each of ``METRICS``."""
   runs = list(runs)
-  summary = {}
-  for metric in METRICS:
-    values = np.array([run[metric] for run in runs if run.get(metric) is not None], np.float64)
-    if len(values) == 0:
-      summary[metric] = {'mean': None, 'std': None, 'min': None, 'max': None, 'n': 0}
-      continue
-    summary[metric] = {'mean': float(values.mean()), 'std': float(values.std(ddof=1)) if len(values) > 1 else 0.0,
-                       'min': float(values.min()), 'max': float(values.max()), 'n': len(values)}
-  return summary
+  return {metric: summarize(run.get(metric) for run in runs) for metric in METRICS}
 
 
 def _run_one(configuration: Configuration, seed: int, test: RecordSet, workdir: pathlib.Path, run_name: str) -> dict:

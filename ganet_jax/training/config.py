@@ -1,4 +1,20 @@
-"""A run's settings: ``ExperimentConfig``, the typed form every training run takes."""
+"""A run's settings: the ``ml_collections`` config every binary reads, and ``ExperimentConfig``, its typed form.
+
+The binaries read a ``ConfigDict`` from a config file (``experiments/configs/paper.py``,
+the paper's protocol) with command-line overrides (``--config.learning_rate=1e-3``,
+``--config.model.num_bottlenecks=3``); ``experiment_config`` turns it into the
+``ExperimentConfig`` that ``experiment.run`` takes, checked, and ``model_config``
+builds its ``model`` entry. The config's fields:
+
+  dataset            'synthetic' or a prepared data-set folder
+  synthetic          num_events, samples, seed of the built-in synthetic set
+  split              validation_from (or None), test_from: chronological by event origin
+  model              name (in ``ganet_jax.models.MODELS``) and that model's constructor fields
+  epochs, batch_size, learning_rate, loss, focal_gamma, seed, threshold,
+  num_devices, compute_dtype, precise_batch_norm    as in ``ExperimentConfig``
+  seeds              the study binaries' seeds (one run per seed and configuration)
+  workdir            the run or study folder (None: the binary's default)
+"""
 
 from __future__ import annotations
 
@@ -7,9 +23,11 @@ import math
 from typing import Any
 
 import jax
+import ml_collections
 from jax.sharding import Mesh
 
-from ganet_jax.models import MODELS
+from ganet_jax.errors import ConfigError
+from ganet_jax.models import MODELS, model_fields
 from ganet_jax.sharding import data_mesh
 
 LOSSES = ('cross_entropy', 'weighted_cross_entropy', 'focal')
@@ -58,21 +76,26 @@ class ExperimentConfig:
   precise_batch_norm: bool = True
 
   def check(self) -> None:
-    """Raises ValueError naming the first bad setting."""
+    """Raises ConfigError (a ValueError) naming the first bad setting as ``--config.<field>``."""
     if self.model not in MODELS:
-      raise ValueError(f'model: unknown {self.model!r}; known: {", ".join(sorted(MODELS))}')
+      raise ConfigError('model.name', f'unknown {self.model!r}; known: {", ".join(sorted(MODELS))}')
     if self.epochs < 0:
-      raise ValueError(f'epochs must be >= 0, got {self.epochs}')
+      raise ConfigError('epochs', f'must be >= 0, got {self.epochs}')
     if self.batch_size < 1:
-      raise ValueError(f'batch_size must be >= 1, got {self.batch_size}')
+      raise ConfigError('batch_size', f'must be >= 1, got {self.batch_size}')
     if not self.learning_rate > 0:
-      raise ValueError(f'learning_rate must be > 0, got {self.learning_rate}')
+      raise ConfigError('learning_rate', f'must be > 0, got {self.learning_rate}')
     if self.loss not in LOSSES:
-      raise ValueError(f'loss: unknown {self.loss!r}; known: {", ".join(LOSSES)}')
+      raise ConfigError('loss', f'unknown {self.loss!r}; known: {", ".join(LOSSES)}')
+    if self.focal_gamma < 0:
+      raise ConfigError('focal_gamma', f'must be >= 0, got {self.focal_gamma}')
+    if not 0 <= self.threshold <= 1:
+      raise ConfigError('threshold', f'must be in [0, 1], got {self.threshold}')
     if self.compute_dtype not in COMPUTE_DTYPES:
-      raise ValueError(f'compute_dtype: unknown {self.compute_dtype!r}; known: {", ".join(COMPUTE_DTYPES)}')
-    if self.num_devices is not None and self.batch_size % self.num_devices:
-      raise ValueError(f'batch_size {self.batch_size} does not divide over num_devices {self.num_devices}')
+      raise ConfigError('compute_dtype', f'unknown {self.compute_dtype!r}; known: {", ".join(COMPUTE_DTYPES)}')
+    if self.num_devices is not None and (self.num_devices < 1 or self.batch_size % self.num_devices):
+      raise ConfigError('num_devices', f'batch_size {self.batch_size} does not divide over num_devices '
+                        f'{self.num_devices}')
 
   def mesh(self) -> Mesh | None:
     """The data-parallel mesh of this run; None for a single device."""
@@ -85,3 +108,54 @@ class ExperimentConfig:
   def dtype(self) -> str | None:
     """The compute dtype for the step functions; None means plain float32."""
     return None if self.compute_dtype == 'float32' else self.compute_dtype
+
+
+def model_config(name: str = 'ganet') -> ml_collections.ConfigDict:
+  """A config's ``model`` entry: ``name`` and the constructor fields of that model with their defaults.
+
+  Raises:
+    ValueError: naming the unknown model and the known ones.
+  """
+  return ml_collections.ConfigDict({'name': name, **model_fields(name)})
+
+
+def experiment_config(config: ml_collections.ConfigDict, *, model: str | None = None,
+                      model_overrides: dict[str, Any] | None = None, **fields) -> ExperimentConfig:
+  """The checked ``ExperimentConfig`` of a config (the one way from a config file to a run's settings).
+
+  Args:
+    config: a config with the fields of ``experiments/configs/paper.py``.
+    model: train this model instead of ``config.model.name`` (a study's row). The
+      fields ``config.model`` changes from its model's defaults (e.g. small mode's
+      narrow GA-Net) apply to it when both are GA-Net variants or the same model;
+      otherwise it keeps its own defaults.
+    model_overrides: constructor fields on top (a study's row, e.g. ``{'num_bottlenecks': 3}``).
+    **fields: other ``ExperimentConfig`` fields replacing the config's (e.g. ``loss='focal'``).
+
+  Returns:
+    The run's settings; ``model_overrides`` holds only fields that differ from the
+    model's defaults, so a run folder written before configs existed still resumes.
+
+  Raises:
+    ConfigError: naming the bad field as ``--config.<field>``.
+  """
+  name = config.model.name
+  if name not in MODELS:
+    raise ConfigError('model.name', f'unknown {name!r}; known: {", ".join(sorted(MODELS))}')
+  defaults = model_fields(name)
+  given = {k: v for k, v in config.model.items() if k != 'name'}
+  foreign = sorted(set(given) - set(defaults))
+  if foreign:
+    raise ConfigError('model', f'{", ".join(foreign)} are not fields of {name!r}; pick a model with its own '
+                      f'fields through the config file argument, e.g. --config=experiments/configs/paper.py:{name}')
+  changed = {k: tuple(v) if isinstance(v, list) else v for k, v in given.items() if v != defaults[k]}
+  model = model or name
+  if model != name and not (model.startswith('ganet') and name.startswith('ganet')):
+    changed = {}
+  # A field the config file lacks keeps the library's default.
+  settings = {field.name: config[field.name] for field in dataclasses.fields(ExperimentConfig)
+              if field.name not in ('model', 'model_overrides') and field.name in config}
+  settings.update(fields)
+  experiment = ExperimentConfig(model=model, model_overrides={**changed, **(model_overrides or {})}, **settings)
+  experiment.check()
+  return experiment

@@ -129,7 +129,7 @@ def check_finite(loss: float, *, step: int, epoch: int) -> None:
   """
   if not np.isfinite(loss):
     raise FloatingPointError(f'non-finite training loss {loss} at step {step} (epoch {epoch}); '
-                             f'try a lower --learning_rate or check the input records')
+                             f'try a lower --config.learning_rate or check the input records')
 
 
 @functools.partial(jax.jit, static_argnames=('momentum',))

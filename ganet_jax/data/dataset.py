@@ -1,0 +1,78 @@
+"""The data set a run's config names, split chronologically: what every binary trains and tests on.
+
+A config (``experiments/configs/paper.py``) gives ``dataset`` ('synthetic' or a
+prepared folder), ``synthetic`` (num_events, samples, seed) and ``split``
+(validation_from or None, test_from). Errors name the config field as the command
+line gives it (``--config.dataset``, ``--config.split.test_from``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pathlib
+from typing import Any, NamedTuple
+
+from ganet_jax.data.records import MANIFEST_FILE, RecordSet, load_prepared
+from ganet_jax.data.splits import chronological_split
+from ganet_jax.data.synthetic import make_synthetic
+from ganet_jax.errors import ConfigError
+
+
+class Split(NamedTuple):
+  """Train < validation_from <= validation < test_from <= test, by event origin time."""
+  train: RecordSet
+  validation: RecordSet | None  # None without split.validation_from
+  test: RecordSet
+
+
+def load_records(config) -> RecordSet:
+  """The records of ``config.dataset``: the synthetic set or a prepared folder.
+
+  Raises:
+    ConfigError: naming ``--config.dataset`` (not a folder, no manifest, ...).
+  """
+  if config.dataset == 'synthetic':
+    return make_synthetic(config.synthetic.num_events, seed=config.synthetic.seed,
+                          samples=config.synthetic.samples)
+  if not pathlib.Path(config.dataset).is_dir():
+    raise ConfigError('dataset', f"{config.dataset}: not 'synthetic' and not a folder")
+  try:
+    return load_prepared(config.dataset)
+  except (FileNotFoundError, ValueError) as error:
+    raise ConfigError('dataset', f'{config.dataset}: {error}') from error
+
+
+def load_split(config) -> Split:
+  """``config.dataset`` split chronologically at ``config.split``'s times; no split may be empty.
+
+  Raises:
+    ConfigError: naming ``--config.dataset`` or ``--config.split.<field>``.
+  """
+  records = load_records(config)
+  validation_from, test_from = config.split.validation_from, config.split.test_from
+  names = ('train', 'validation', 'test') if validation_from else ('train', 'test')
+  boundaries = [validation_from, test_from] if validation_from else [test_from]
+  try:
+    index = chronological_split(records, boundaries, names)
+  except ValueError as error:
+    raise ConfigError('split', f'validation_from={validation_from} test_from={test_from}: {error}') from error
+  for name in names:
+    if len(index[name]) == 0:
+      raise ConfigError('split', f'validation_from={validation_from} test_from={test_from}: the {name} split '
+                        f'of {config.dataset} is empty')
+  parts = {name: records.subset(index[name]) for name in names}
+  return Split(parts['train'], parts.get('validation'), parts['test'])
+
+
+def dataset_identity(config) -> dict[str, Any]:
+  """What identifies ``config.dataset`` in a study's provenance.
+
+  Returns:
+    ``{'path': 'synthetic:num_events=60,samples=...,seed=0'}`` or ``{'path': <absolute
+    folder>, 'manifest_sha256': <hash of its manifest.csv>}``.
+  """
+  if config.dataset == 'synthetic':
+    return {'path': 'synthetic:' + ','.join(f'{k}={v}' for k, v in sorted(config.synthetic.items()))}
+  manifest = pathlib.Path(config.dataset) / MANIFEST_FILE
+  return {'path': str(pathlib.Path(config.dataset).resolve()),
+          'manifest_sha256': hashlib.sha256(manifest.read_bytes()).hexdigest()}

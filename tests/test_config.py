@@ -1,0 +1,101 @@
+"""The one configuration path: config files -> ExperimentConfig and the data split, errors naming --config.<field>."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from experiments.configs import imbalance, paper, pnw, small
+from ganet_jax.data.dataset import dataset_identity, load_split
+from ganet_jax.data.records import save_prepared
+from ganet_jax.data.synthetic import make_synthetic
+from ganet_jax.errors import ConfigError
+from ganet_jax.models import model_fields
+from ganet_jax.training.config import ExperimentConfig, experiment_config
+
+
+def test_paper_config_is_the_library_default():
+  assert experiment_config(paper.get_config()) == ExperimentConfig()
+
+
+def test_model_fields_are_overridable_and_only_changes_are_kept():
+  config = paper.get_config()
+  assert config.model.num_bottlenecks == 5 and config.model.cbam_positions == ('bottleneck', 'flatten')
+  config.model.num_bottlenecks = 3
+  settings = experiment_config(config)
+  assert settings.model == 'ganet' and settings.model_overrides == {'num_bottlenecks': 3}
+  # a study's GA-Net variant takes the change; another network keeps its own defaults
+  assert experiment_config(config, model='ganet_without_cbam').model_overrides == {'num_bottlenecks': 3}
+  assert experiment_config(config, model='cnn_zhu2023').model_overrides == {}
+  assert experiment_config(config, model_overrides={'head_features': 8}, loss='focal').loss == 'focal'
+
+
+def test_config_file_argument_picks_the_model_and_its_fields():
+  config = paper.get_config('cnn_zhu2023')
+  assert dict(config.model) == {'name': 'cnn_zhu2023', **model_fields('cnn_zhu2023')}
+  assert experiment_config(config) == ExperimentConfig(model='cnn_zhu2023')
+
+
+@pytest.mark.parametrize('field, value, named', [
+    ('epochs', -1, '--config.epochs'), ('batch_size', 0, '--config.batch_size'),
+    ('learning_rate', 0.0, '--config.learning_rate'), ('loss', 'hinge', '--config.loss'),
+    ('compute_dtype', 'float16', '--config.compute_dtype'), ('num_devices', 3, '--config.num_devices'),
+    ('threshold', 2.0, '--config.threshold')])
+def test_bad_settings_name_their_field(field, value, named):
+  config = paper.get_config()
+  config[field] = value
+  with pytest.raises(ConfigError, match=named):
+    experiment_config(config)
+
+
+def test_model_name_must_match_its_fields():
+  config = paper.get_config()
+  config.model.name = 'nonet'
+  with pytest.raises(ConfigError, match="--config.model.name: unknown 'nonet'"):
+    experiment_config(config)
+  config.model.name = 'cnn_zhu2023'
+  with pytest.raises(ConfigError, match=r'--config.model: .*num_bottlenecks.*paper.py:cnn_zhu2023'):
+    experiment_config(config)
+
+
+def test_small_and_study_configs():
+  config = small.get_config()
+  assert (config.epochs, config.batch_size, config.seeds, config.synthetic.samples) == (1, 4, (0,), 256)
+  assert experiment_config(config).model_overrides == {'num_bottlenecks': 1, 'head_features': 16}
+  assert small.get_config('cnn_zhu2023').model == paper.get_config('cnn_zhu2023').model
+  assert imbalance.get_config().synthetic.num_events == 1500
+  assert (pnw.get_config().split.validation_from, pnw.get_config().split.test_from) == ('2020-07-01', '2021-01-01')
+
+
+def test_load_split_is_chronological_and_names_the_field(tmp_path):
+  config = small.get_config()
+  config.synthetic.num_events = 30
+  config.synthetic.samples = 32
+  train, validation, test = load_split(config)
+  assert validation is None and len(train) and len(test)
+  assert train.origin_times.max() < np.datetime64('2017-01-01') <= test.origin_times.min()
+  config.split.validation_from = '2015-01-01'
+  train, validation, test = load_split(config)
+  assert train.origin_times.max() < validation.origin_times.min() <= validation.origin_times.max() < \
+      test.origin_times.min()
+  config.split.test_from = '2030-01-01'
+  with pytest.raises(ConfigError, match='--config.split: .*the test split of synthetic is empty'):
+    load_split(config)
+  config.split.test_from = '2014-01-01'
+  with pytest.raises(ConfigError, match='--config.split: .*must increase'):
+    load_split(config)
+  for dataset, message in ((tmp_path / 'missing', "not 'synthetic' and not a folder"), (tmp_path, 'not a prepared data set')):
+    config.dataset = str(dataset)
+    with pytest.raises(ConfigError, match=f'--config.dataset: .*{message}'):
+      load_split(config)
+
+
+def test_prepared_dataset_through_the_config(tmp_path):
+  records = make_synthetic(8, seed=1, samples=32)
+  save_prepared(tmp_path / 'set', records, [])
+  config = paper.get_config()
+  config.dataset = str(tmp_path / 'set')
+  train, _, test = load_split(config)
+  assert len(train) + len(test) == len(records)
+  assert dataset_identity(config)['path'] == str((tmp_path / 'set').resolve())
+  assert dataclasses.asdict(experiment_config(config)) == dataclasses.asdict(ExperimentConfig())
