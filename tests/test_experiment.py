@@ -127,5 +127,51 @@ def test_non_finite_loss_stops_the_run(data, tmp_path):
   waveforms = np.array(train.waveforms)
   waveforms[:, 10] = np.nan  # broken records: the first step goes NaN
   broken = dataclasses.replace(train, waveforms=waveforms)
-  with pytest.raises(FloatingPointError, match=r'at step 1 \(epoch 1\)'):
+  with pytest.raises(FloatingPointError, match=r'in epoch 1 \(by step \d+\)'):
     experiment.run(ExperimentConfig(**CONFIG), broken, test, tmp_path, log=lambda line: None)
+
+
+RECIPE = dict(CONFIG, epochs=4, weight_decay=1e-4, lr_schedule='cosine', warmup_epochs=1.0, label_smoothing=0.1,
+              balanced_sampling=True, selection_metric='event_auc', evaluate_best=True, early_stopping_patience=2,
+              augmentation={'max_shift_s': 0.2, 'scale_range': [0.5, 2.0], 'random_polarity': True,
+                            'snr_db_range': [5.0, 30.0], 'channel_dropout': 0.3})
+
+
+def test_small_data_recipe_resumes_identically_and_selects_by_validation(data, tmp_path):
+  """Augmented batches, balanced order, AdamW + cosine, selection and early stopping all replay on resume."""
+  train, _, test = data
+  validation = test  # the fixture's validation years hold one class; selection needs both
+  config = ExperimentConfig(**RECIPE)
+  whole = experiment.run(config, train, test, tmp_path / 'whole', validation=validation, log=lambda line: None)
+  history = [json.loads(l) for l in (tmp_path / 'whole' / 'epochs.jsonl').read_text().splitlines()]
+  scores = [-1.0 if h['validation']['event_auc'] is None else h['validation']['event_auc'] for h in history]
+  assert 'event_balanced_accuracy' in history[0]['validation']
+  assert whole['epochs_completed'] == len(history) <= 4
+  best = len(scores) - 1 - int(np.argmax(scores[::-1]))  # ties go to the later epoch
+  assert whole['evaluated_epoch'] == history[best]['epoch']
+  if len(history) < 4:  # stopped early: patience epochs after the best
+    assert len(history) - (best + 1) == 2
+
+  class Killed(Exception):
+    pass
+
+  def kill(line):
+    raise Killed(line)
+
+  with pytest.raises(Killed):
+    experiment.run(config, train, test, tmp_path / 'resumed', validation=validation, log=kill)
+  resumed = experiment.run(config, train, test, tmp_path / 'resumed', validation=validation, log=lambda line: None)
+  assert _without_timing(resumed) == _without_timing(whole)
+  # the AdamW run's checkpoint restores (its optimizer state differs from Adam's)
+  _, _, epoch = load_trained(tmp_path / 'whole')
+  assert epoch == len(history)
+
+
+def test_recipe_settings_are_checked_by_name():
+  from ganet_jax.errors import ConfigError
+  for bad, field in [(dict(lr_schedule='step'), 'lr_schedule'), (dict(label_smoothing=1.0), 'label_smoothing'),
+                     (dict(selection_metric='f2'), 'selection_metric'), (dict(weight_decay=-1.0), 'weight_decay'),
+                     (dict(augmentation={'scale_range': [2.0, 1.0]}), 'augmentation'),
+                     (dict(augmentation={'nope': 1}), 'augmentation'), (dict(warmup_epochs=9.0), 'warmup_epochs')]:
+    with pytest.raises(ConfigError, match=f'--config.{field}'):
+      ExperimentConfig(**{**CONFIG, **bad}).check()

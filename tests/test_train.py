@@ -56,7 +56,7 @@ def test_dropout_keys_follow_the_step(batch):
 
 def test_non_finite_loss_names_the_step():
   step.check_finite(0.5, step=3, epoch=1)
-  with pytest.raises(FloatingPointError, match='step 7 .epoch 2'):
+  with pytest.raises(FloatingPointError, match='epoch 2 .by step 7'):
     step.check_finite(float('nan'), step=7, epoch=2)
 
 

@@ -12,7 +12,7 @@ with the events from 2017-01-01 on as the test split (the paper's 2009-2016 trai
 import ml_collections
 from ml_collections import config_dict
 
-from ganet_jax.training.config import model_config
+from ganet_jax.training.config import NO_AUGMENTATION, model_config
 
 
 def get_config(model: str = 'ganet') -> ml_collections.ConfigDict:
@@ -33,6 +33,17 @@ def get_config(model: str = 'ganet') -> ml_collections.ConfigDict:
   config.num_devices = config_dict.placeholder(int)  # None: every accelerator, or one device on CPU
   config.compute_dtype = 'float32'  # or 'bfloat16'
   config.precise_batch_norm = True
+  # The small-data recipe's fields (experiments/configs/small_data.py), off: the paper's protocol.
+  config.weight_decay = 0.0  # > 0: AdamW
+  config.lr_schedule = 'constant'  # or 'cosine'
+  config.warmup_epochs = 0.0
+  config.label_smoothing = 0.0
+  config.balanced_sampling = False
+  config.augmentation = ml_collections.ConfigDict(NO_AUGMENTATION)  # fields of data.augment.Augmentation
+  config.selection_metric = 'accuracy'  # validation figure of checkpoints/best
+  config.evaluate_best = False  # test the best validation epoch instead of the last
+  config.early_stopping_patience = 0  # 0: off
+  config.train_sources = ()  # train only on records of these `source`s (empty: all)
   config.seeds = (0, 1, 2)  # the study binaries: one run per seed and configuration
   config.workdir = config_dict.placeholder(str)  # None: the binary's default folder under runs/
   return config

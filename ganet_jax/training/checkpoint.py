@@ -88,7 +88,7 @@ def load_trained(workdir: str | pathlib.Path, which: str = LATEST):
                                        for k, v in config.model_overrides.items()})
   target = jax.eval_shape(functools.partial(create_train_state, model, jax.random.key(0),
                                             saved['data']['input_shape'],
-                                            learning_rate=config.learning_rate))
+                                            tx=config.optimizer(saved['data']['train_records'])))
   checkpoints = RunCheckpoints(workdir / 'checkpoints')
   try:
     restored = checkpoints.restore(target, which)

@@ -24,13 +24,21 @@ from typing import Any
 
 import jax
 import ml_collections
+import optax
 from jax.sharding import Mesh
 
+from ganet_jax.data.augment import Augmentation
 from ganet_jax.errors import ConfigError
 from ganet_jax.models import MODELS, model_fields
 from ganet_jax.sharding import data_mesh
+from ganet_jax.training.step import make_optimizer
 
 LOSSES = ('cross_entropy', 'weighted_cross_entropy', 'focal')
+LR_SCHEDULES = ('constant', 'cosine')
+# Augmentation's fields as a config spells them, every transform off (an empty SNR range: no noise).
+NO_AUGMENTATION = {'max_shift_s': 0.0, 'scale_range': (1.0, 1.0), 'random_polarity': False, 'snr_db_range': (),
+                   'channel_dropout': 0.0}
+SELECTION_METRICS = ('accuracy', 'balanced_accuracy', 'auc', 'event_auc', 'event_balanced_accuracy')
 COMPUTE_DTYPES = ('float32', 'bfloat16')
 CONFIG_FILE = 'config.json'  # in a run folder: the ExperimentConfig and the data's fingerprint
 
@@ -61,6 +69,23 @@ class ExperimentConfig:
       and after the last epoch) replace BatchNorm's moving averages by the
       statistics averaged over the training records (``step.precise_batch_stats``);
       the checkpoint then holds them. Off: the moving averages, as Keras keeps them.
+
+  The small-data recipe's fields (``experiments/configs/small_data.py``); their
+  defaults are the paper's protocol:
+    weight_decay: > 0 turns Adam into AdamW with this decoupled decay.
+    lr_schedule: 'constant', or 'cosine' (warm-up, then cosine decay to 0 at the last step).
+    warmup_epochs: epochs of linear warm-up from 0 (either schedule).
+    label_smoothing: in [0, 1): cross-entropy targets (1 - e) one-hot + e / 2.
+    balanced_sampling: draw each epoch's records so both classes are drawn equally
+      often (with replacement), instead of a shuffle of the training records.
+    augmentation: ``data.augment.Augmentation`` fields (max_shift_s, scale_range,
+      random_polarity, snr_db_range, channel_dropout), applied to every training batch.
+    selection_metric: the validation figure that picks ``checkpoints/best``: one of
+      ``SELECTION_METRICS`` (event_* use the event mean rule of ``metrics.event_metrics``).
+    evaluate_best: evaluate the test split with the best validation epoch's
+      checkpoint instead of the last epoch's (needs validation records).
+    early_stopping_patience: stop after this many epochs without a better
+      validation ``selection_metric`` (0: train every epoch).
   """
   model: str = 'ganet'
   model_overrides: dict[str, Any] = dataclasses.field(default_factory=dict)
@@ -74,6 +99,15 @@ class ExperimentConfig:
   num_devices: int | None = None
   compute_dtype: str = 'float32'
   precise_batch_norm: bool = True
+  weight_decay: float = 0.0
+  lr_schedule: str = 'constant'
+  warmup_epochs: float = 0.0
+  label_smoothing: float = 0.0
+  balanced_sampling: bool = False
+  augmentation: dict[str, Any] = dataclasses.field(default_factory=lambda: dict(NO_AUGMENTATION))
+  selection_metric: str = 'accuracy'
+  evaluate_best: bool = False
+  early_stopping_patience: int = 0
 
   def check(self) -> None:
     """Raises ConfigError (a ValueError) naming the first bad setting as ``--config.<field>``."""
@@ -91,6 +125,24 @@ class ExperimentConfig:
       raise ConfigError('focal_gamma', f'must be >= 0, got {self.focal_gamma}')
     if not 0 <= self.threshold <= 1:
       raise ConfigError('threshold', f'must be in [0, 1], got {self.threshold}')
+    if not self.weight_decay >= 0:
+      raise ConfigError('weight_decay', f'must be >= 0, got {self.weight_decay}')
+    if self.lr_schedule not in LR_SCHEDULES:
+      raise ConfigError('lr_schedule', f'unknown {self.lr_schedule!r}; known: {", ".join(LR_SCHEDULES)}')
+    if not 0 <= self.warmup_epochs <= max(self.epochs, 0):
+      raise ConfigError('warmup_epochs', f'must be in [0, epochs={self.epochs}], got {self.warmup_epochs}')
+    if not 0 <= self.label_smoothing < 1:
+      raise ConfigError('label_smoothing', f'must be in [0, 1), got {self.label_smoothing}')
+    if self.label_smoothing and self.loss == 'focal':
+      raise ConfigError('label_smoothing', 'applies to the cross-entropy losses, not focal')
+    if self.selection_metric not in SELECTION_METRICS:
+      raise ConfigError('selection_metric', f'unknown {self.selection_metric!r}; known: {", ".join(SELECTION_METRICS)}')
+    if self.early_stopping_patience < 0:
+      raise ConfigError('early_stopping_patience', f'must be >= 0, got {self.early_stopping_patience}')
+    try:
+      self.augmenter()
+    except (TypeError, ValueError) as error:
+      raise ConfigError('augmentation', str(error)) from error
     if self.compute_dtype not in COMPUTE_DTYPES:
       raise ConfigError('compute_dtype', f'unknown {self.compute_dtype!r}; known: {", ".join(COMPUTE_DTYPES)}')
     if self.num_devices is not None and (self.num_devices < 1 or self.batch_size % self.num_devices):
@@ -104,6 +156,20 @@ class ExperimentConfig:
       num_devices = 1 if jax.default_backend() == 'cpu' else jax.device_count()
       num_devices = math.gcd(num_devices, self.batch_size)
     return data_mesh(num_devices) if num_devices > 1 else None
+
+  def augmenter(self) -> Augmentation:
+    """The training batches' ``Augmentation`` (JSON's lists read back as tuples; an empty SNR range is none)."""
+    fields = {k: tuple(v) if isinstance(v, list) else v for k, v in dict(self.augmentation).items()}
+    if not fields.get('snr_db_range', True):
+      fields['snr_db_range'] = None
+    return Augmentation(**fields)
+
+  def optimizer(self, train_records: int) -> optax.GradientTransformation:
+    """The run's optimizer for a training set of ``train_records`` (the schedule counts its steps)."""
+    steps_per_epoch = max(train_records // self.batch_size, 1)
+    return make_optimizer(self.learning_rate, weight_decay=self.weight_decay, schedule=self.lr_schedule,
+                          warmup_steps=int(round(self.warmup_epochs * steps_per_epoch)),
+                          total_steps=self.epochs * steps_per_epoch)
 
   def dtype(self) -> str | None:
     """The compute dtype for the step functions; None means plain float32."""
@@ -153,7 +219,8 @@ def experiment_config(config: ml_collections.ConfigDict, *, model: str | None = 
   if model != name and not (model.startswith('ganet') and name.startswith('ganet')):
     changed = {}
   # A field the config file lacks keeps the library's default.
-  settings = {field.name: config[field.name] for field in dataclasses.fields(ExperimentConfig)
+  plain = lambda value: value.to_dict() if isinstance(value, ml_collections.ConfigDict) else value
+  settings = {field.name: plain(config[field.name]) for field in dataclasses.fields(ExperimentConfig)
               if field.name not in ('model', 'model_overrides') and field.name in config}
   settings.update(fields)
   experiment = ExperimentConfig(model=model, model_overrides={**changed, **(model_overrides or {})}, **settings)

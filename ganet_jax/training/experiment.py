@@ -31,14 +31,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ganet_jax.data.loader import batches, epoch_order, prefetch
+from ganet_jax.data.augment import augment_batches
+from ganet_jax.data.loader import balanced_epoch_order, batches, epoch_order, prefetch
 from ganet_jax.data.records import RecordSet
 from ganet_jax.evaluation import metrics, plots
 from ganet_jax.evaluation.predict import predict_probabilities
 from ganet_jax.models import build_model
 from ganet_jax.sharding import replicate, shard_batch
 from ganet_jax.training import losses
-from ganet_jax.training.checkpoint import RunCheckpoints
+from ganet_jax.training.checkpoint import BEST, RunCheckpoints
 from ganet_jax.training.config import CONFIG_FILE, ExperimentConfig
 from ganet_jax.training.step import (check_finite, create_train_state, jit_train_step, model_variables,
                                      precise_batch_stats)
@@ -59,7 +60,9 @@ def run(config: ExperimentConfig, train: RecordSet, test: RecordSet, workdir: st
     workdir: the run folder (created; a folder holding a run with other settings
       or data is refused).
     validation: optional records evaluated after every epoch; the best epoch by
-      validation accuracy is checkpointed under ``checkpoints/best``.
+      validation ``config.selection_metric`` is checkpointed under ``checkpoints/best``
+      (and evaluated on ``test`` with ``config.evaluate_best``; early stopping with
+      ``config.early_stopping_patience``).
     log: receives one progress line per epoch.
 
   Returns:
@@ -78,7 +81,7 @@ def run(config: ExperimentConfig, train: RecordSet, test: RecordSet, workdir: st
   model = build_model(config.model, **config.model_overrides)
   init_rng, dropout_rng = jax.random.split(jax.random.key(config.seed))
   make_state = functools.partial(create_train_state, model, init_rng, train.waveforms.shape,
-                                 learning_rate=config.learning_rate)
+                                 tx=config.optimizer(len(train)))
   checkpoints = RunCheckpoints(workdir / 'checkpoints')
   restored = checkpoints.restore(jax.eval_shape(make_state))
   if restored is None:
@@ -95,28 +98,69 @@ def run(config: ExperimentConfig, train: RecordSet, test: RecordSet, workdir: st
                               compute_dtype=config.dtype())
 
   for epoch in range(first_epoch, config.epochs + 1):
+    if _early_stop(history, config):
+      break
     state, summary = _train_epoch(state, train, config, epoch, dropout_rng, loss_fn, mesh)
     if config.precise_batch_norm and (validation is not None or epoch == config.epochs):
       state = precise_batch_stats(state, _full_batches(train, config.batch_size))
     if validation is not None:
-      p_validation = predict(model_variables(state), validation)
-      summary['validation'] = metrics.classification_metrics(validation.labels, p_validation,
-                                                             threshold=config.threshold)
+      summary['validation'] = validation_report(validation, predict(model_variables(state), validation),
+                                                threshold=config.threshold)
     history.append(summary)
     _write_history(workdir, history)
     checkpoints.save(epoch, state, {'epoch': epoch},
-                     None if validation is None else summary['validation']['accuracy'])
-    log(_progress_line(summary, config.epochs))
+                     None if validation is None else _score(summary['validation'], config.selection_metric))
+    log(_progress_line(summary, config.epochs, config.selection_metric))
+  last_epoch = history[-1]['epoch'] if history else 0
+  if config.precise_batch_norm and validation is None and last_epoch < config.epochs and last_epoch:
+    state = precise_batch_stats(state, _full_batches(train, config.batch_size))  # stopped early
+  evaluated_epoch = last_epoch
+  if config.evaluate_best and validation is not None and history:
+    best = checkpoints.restore(jax.eval_shape(make_state), BEST)
+    state, evaluated_epoch = best[0], best[1]['epoch']
+    log(f'evaluating the best epoch by validation {config.selection_metric}: {evaluated_epoch}')
   checkpoints.close()
 
   start = time.perf_counter()
   p_test = predict(model_variables(state), test)
   result = evaluation_report(test, p_test, threshold=config.threshold)
   result['test_records_per_second'] = len(test) / (time.perf_counter() - start)
-  result['epochs_completed'] = config.epochs
+  result['epochs_completed'] = last_epoch
+  result['evaluated_epoch'] = evaluated_epoch
   result['train_records'] = len(train)
+  if result['collapsed_to_one_class']:
+    log(f'WARNING: every test record was called {"tectonic" if result["sensitivity"] == 1 else "non-tectonic"}: '
+        f'this run collapsed to one class (metrics.json: "collapsed_to_one_class": true); its accuracy is the '
+        f'class share, not skill')
   write_evaluation(workdir, test, p_test, result)
   return result
+
+
+def validation_report(records: RecordSet, p_tectonic: np.ndarray, *, threshold: float = 0.5) -> dict:
+  """Record metrics plus event AUC and balanced accuracy: what a validation epoch is selected by."""
+  report = metrics.classification_metrics(records.labels, p_tectonic, threshold=threshold)
+  events = metrics.event_metrics(records.event_ids, records.event_types, records.labels, p_tectonic,
+                                 threshold=threshold)
+  report['event_auc'], report['event_balanced_accuracy'] = events['auc'], events['balanced_accuracy']
+  return report
+
+
+def _score(report: dict, metric: str) -> float:
+  """A validation report's selection score; an undefined figure (one class present) ranks last."""
+  value = report[metric]
+  return -1.0 if value is None or np.isnan(value) else float(value)
+
+
+def _early_stop(history: list[dict], config: ExperimentConfig) -> bool:
+  """True once ``early_stopping_patience`` epochs have passed without a better validation score.
+
+  A function of the written history, so a resumed run stops where an uninterrupted one would.
+  """
+  scored = [(_score(h['validation'], config.selection_metric), h['epoch']) for h in history if 'validation' in h]
+  if not config.early_stopping_patience or not scored:
+    return False
+  best_epoch = max(scored)[1]  # ties go to the later epoch, as checkpoints/best keeps it
+  return scored[-1][1] - best_epoch >= config.early_stopping_patience
 
 
 def evaluation_report(records: RecordSet, p_tectonic: np.ndarray, *, threshold: float = 0.5) -> dict:
@@ -159,30 +203,41 @@ def _full_batches(train: RecordSet, batch_size: int):
 def _train_epoch(state, train: RecordSet, config: ExperimentConfig, epoch: int, dropout_rng, loss_fn, mesh):
   steps = len(train) // config.batch_size
   # Full batches only, so one shape compiles; the shuffle leaves out a different remainder each epoch.
-  order = epoch_order(len(train), seed=config.seed, epoch=epoch)[:steps * config.batch_size]
+  if config.balanced_sampling:
+    order = balanced_epoch_order(train.labels, steps * config.batch_size, seed=config.seed, epoch=epoch)
+  else:
+    order = epoch_order(len(train), seed=config.seed, epoch=epoch)[:steps * config.batch_size]
+  stream = batches(train, order, config.batch_size)
+  augmentation = config.augmenter()
+  if augmentation.active:
+    stream = augment_batches(stream, augmentation, seed=config.seed, epoch=epoch)
   place = jnp.asarray if mesh is None else functools.partial(shard_batch, mesh=mesh)
   start = time.perf_counter()
-  loss_sum = correct = 0.0
-  for batch in prefetch(batches(train, order, config.batch_size)):
+  # Sums stay on the device and are read once per epoch: a read per step would stall
+  # the asynchronous dispatch that keeps an accelerator busy.
+  loss_sum = correct = jnp.zeros((), jnp.float32)
+  for batch in prefetch(stream):  # the loader thread gathers and augments the next batches
     batch = {'waveforms': place(batch.waveforms), 'labels': place(batch.labels)}
     state, step_metrics = jit_train_step(state, batch, dropout_rng, loss_fn=loss_fn,
                                          compute_dtype=config.dtype())
-    loss = float(step_metrics['loss'])
-    check_finite(loss, step=int(state.step), epoch=epoch)
-    loss_sum += loss
-    correct += int(step_metrics['correct'])
+    loss_sum = loss_sum + step_metrics['loss']
+    correct = correct + step_metrics['correct']
+  loss = float(loss_sum) / steps
+  check_finite(loss, step=int(state.step), epoch=epoch)
   seconds = time.perf_counter() - start
   records = steps * config.batch_size
-  return state, {'epoch': epoch, 'step': int(state.step), 'loss': loss_sum / steps,
-                 'accuracy': correct / records, 'records_per_second': records / seconds,
+  return state, {'epoch': epoch, 'step': int(state.step), 'loss': loss,
+                 'accuracy': float(correct) / records, 'records_per_second': records / seconds,
                  'seconds': seconds}
 
 
-def _progress_line(summary: dict, epochs: int) -> str:
+def _progress_line(summary: dict, epochs: int, selection_metric: str = 'accuracy') -> str:
   line = (f'epoch {summary["epoch"]}/{epochs}  loss {summary["loss"]:.4f}  accuracy {summary["accuracy"]:.3f}  '
           f'{summary["records_per_second"]:.1f} records/s  ({summary["seconds"]:.0f} s)')
   if 'validation' in summary:
     line += f'  validation accuracy {summary["validation"]["accuracy"]:.3f}'
+    if selection_metric != 'accuracy':
+      line += f'  validation {selection_metric} {_score(summary["validation"], selection_metric):.3f}'
   return line
 
 

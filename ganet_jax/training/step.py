@@ -31,21 +31,22 @@ class TrainState(train_state.TrainState):
 
 
 def create_train_state(model: nn.Module, rng: jax.Array, input_shape: Sequence[int], *,
-                       learning_rate: float = 1e-5) -> TrainState:
-  """Initialise ``model`` for inputs of ``input_shape`` (batch, time, channels) and Adam.
+                       learning_rate: float = 1e-5, tx: optax.GradientTransformation | None = None) -> TrainState:
+  """Initialise ``model`` for inputs of ``input_shape`` (batch, time, channels) and its optimizer.
 
   Args:
     model: a Linen module taking ``(x, *, train)``.
     rng: parameter initialisation key.
     input_shape: the shape of one batch; only time and channels matter.
-    learning_rate: Adam's step size (the paper's 1e-5 by default).
+    learning_rate: Adam's step size (the paper's 1e-5 by default), when ``tx`` is None.
+    tx: the optimizer (``make_optimizer``); None: Adam at ``learning_rate``.
 
   Returns:
     A ``TrainState`` at step 0.
   """
   variables = _init(model, rng, tuple(input_shape[1:]))
   state = TrainState.create(apply_fn=_shared(model).apply, params=variables['params'],
-                            batch_stats=variables.get('batch_stats', {}), tx=adam(learning_rate))
+                            batch_stats=variables.get('batch_stats', {}), tx=tx or make_optimizer(learning_rate))
   # An int32 array, as the step returns it (a Python 0 would compile the step a second
   # time), and committed to the device as restored checkpoints are (an uncommitted
   # fresh state would make a resumed run compile everything again).
@@ -60,13 +61,30 @@ def _shared(model: nn.Module) -> nn.Module:
 
 
 @functools.lru_cache(maxsize=None)
-def adam(learning_rate: float) -> optax.GradientTransformation:
-  """optax.adam, one object per learning rate.
+def make_optimizer(learning_rate: float, *, weight_decay: float = 0.0, schedule: str = 'constant',
+                   warmup_steps: int = 0, total_steps: int = 0) -> optax.GradientTransformation:
+  """Adam (the paper's), or AdamW with ``weight_decay`` > 0, at a constant or warm-up + cosine rate.
 
-  The optimizer is a static part of the state, so a new object per run would make
-  every run recompile the train step; sharing it lets runs of one model reuse it.
+  One object per setting: the optimizer is a static part of the state, so a new
+  object per run would make every run recompile the train step; sharing it lets
+  runs of one model and setting reuse the compile.
+
+  Args:
+    learning_rate: the peak step size.
+    weight_decay: decoupled weight decay (AdamW, Loshchilov & Hutter 2019); 0 is plain Adam.
+    schedule: 'constant', or 'cosine': linear warm-up from 0 over ``warmup_steps``, then
+      cosine decay to 0 at ``total_steps``.
+    warmup_steps, total_steps: the schedule's lengths in steps.
   """
-  return optax.adam(learning_rate)
+  if schedule == 'cosine':
+    rate = optax.warmup_cosine_decay_schedule(0.0, learning_rate, warmup_steps, max(total_steps, warmup_steps + 1))
+  elif schedule == 'constant':
+    rate = learning_rate if warmup_steps == 0 else optax.linear_schedule(0.0, learning_rate, warmup_steps)
+  else:
+    raise ValueError(f'unknown learning-rate schedule {schedule!r}; known: constant, cosine')
+  if weight_decay > 0:
+    return optax.adamw(rate, weight_decay=weight_decay)
+  return optax.adam(rate)
 
 
 @functools.partial(jax.jit, static_argnums=(0, 2))
@@ -122,13 +140,13 @@ jit_train_step = jax.jit(train_step, static_argnames=('loss_fn', 'compute_dtype'
 
 
 def check_finite(loss: float, *, step: int, epoch: int) -> None:
-  """Stop on a NaN/inf loss, naming where it happened.
+  """Stop on a NaN/inf loss, naming where it happened (the run loop checks its epoch mean).
 
   Raises:
     FloatingPointError: if ``loss`` is not finite.
   """
   if not np.isfinite(loss):
-    raise FloatingPointError(f'non-finite training loss {loss} at step {step} (epoch {epoch}); '
+    raise FloatingPointError(f'non-finite training loss {loss} in epoch {epoch} (by step {step}); '
                              f'try a lower --config.learning_rate or check the input records')
 
 
