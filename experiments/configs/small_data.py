@@ -18,8 +18,9 @@ never on the test years:
   - on-the-fly augmentation: P onset shifted by up to 3 s, gain 0.5-2, random
     polarity, white noise at 5-30 dB SNR.
 
-``RECIPES`` names the variants the cross-validation compares; ``--config.cv.recipes``
-picks which.
+``RECIPES`` names the variants the cross-validation compares (field changes by dotted
+path, applied by ``ganet_jax.studies.cross_validation.apply_overrides``);
+``--config.cv.recipes`` picks which.
 """
 
 import ml_collections
@@ -56,22 +57,4 @@ def get_config(model: str = 'ganet') -> ml_collections.ConfigDict:
       'num_folds': 3, 'seed': 0, 'validate_sources': ('pnw',),
       'recipes': ('small_data', 'no_augmentation', 'window_100s', 'pnw_only'),
       'physics_dataset': 'prepared/pnw-all', 'physics_feature_sets': ('ratios', 'bands', 'bands+ratios')})
-  return config
-
-
-def recipe_config(config: ml_collections.ConfigDict, name: str) -> ml_collections.ConfigDict:
-  """A copy of ``config`` with recipe ``name``'s fields (dotted paths) replaced.
-
-  Raises:
-    KeyError: naming an unknown recipe and the known ones.
-  """
-  if name not in RECIPES:
-    raise KeyError(f'unknown recipe {name!r}; known: {", ".join(RECIPES)}')
-  config = ml_collections.ConfigDict(config.to_dict())
-  for path, value in RECIPES[name].items():
-    *parents, leaf = path.split('.')
-    node = config
-    for parent in parents:
-      node = node[parent]
-    node[leaf] = value
   return config

@@ -12,6 +12,8 @@ import hashlib
 import pathlib
 from typing import Any, NamedTuple
 
+import numpy as np
+
 from ganet_jax.data.records import MANIFEST_FILE, RecordSet, load_prepared
 from ganet_jax.data.splits import chronological_split
 from ganet_jax.data.synthetic import make_synthetic
@@ -61,7 +63,24 @@ def load_split(config) -> Split:
       raise ConfigError('split', f'validation_from={validation_from} test_from={test_from}: the {name} split '
                         f'of {config.dataset} is empty')
   parts = {name: records.subset(index[name]) for name in names}
+  train_sources = tuple(config.get('train_sources', ()) or ())
+  if train_sources:
+    parts['train'] = keep_sources(parts['train'], train_sources)
   return Split(parts['train'], parts.get('validation'), parts['test'])
+
+
+def keep_sources(records: RecordSet, sources) -> RecordSet:
+  """The records whose ``source`` (the prepared set's input folder) is one of ``sources``.
+
+  Raises:
+    ConfigError: naming ``--config.train_sources`` when a source is not in the set.
+  """
+  present = np.asarray(records.extra.get('source', np.full(len(records), '')), dtype=str)
+  unknown = sorted(set(sources) - set(present))
+  if unknown:
+    raise ConfigError('train_sources', f'{", ".join(unknown)} not among the sources of the records '
+                      f'({", ".join(sorted(set(present))) or "no source column"})')
+  return records.subset(np.flatnonzero(np.isin(present, list(sources))))
 
 
 def dataset_identity(config) -> dict[str, Any]:

@@ -21,11 +21,13 @@ import json
 import pathlib
 from typing import Any, Callable, Mapping, Sequence
 
+import ml_collections
 import numpy as np
 
-from ganet_jax.data.dataset import load_records
+from ganet_jax.data.dataset import keep_sources, load_records
 from ganet_jax.data.records import RecordSet
 from ganet_jax.data.splits import assign_event_folds
+from ganet_jax.errors import ConfigError
 from ganet_jax.evaluation import metrics
 from ganet_jax.evaluation.physics import fit_logistic, physics_features
 from ganet_jax.studies.run import summarize
@@ -45,6 +47,26 @@ class Recipe:
   """
   name: str
   config: Any  # ml_collections.ConfigDict
+
+
+def apply_overrides(config, overrides: Mapping[str, Any]):
+  """A copy of ``config`` with fields replaced by dotted path (``{'augmentation.max_shift_s': 0.0}``).
+
+  Raises:
+    ConfigError: naming a path the config does not have.
+  """
+  config = ml_collections.ConfigDict(config.to_dict())
+  for path, value in overrides.items():
+    *parents, leaf = path.split('.')
+    node = config
+    for parent in parents:
+      node = node.get(parent)
+      if node is None:
+        raise ConfigError(path, 'no such config field')
+    if leaf not in node:
+      raise ConfigError(path, 'no such config field')
+    node[leaf] = value
+  return config
 
 
 def training_pool(config) -> RecordSet:
@@ -77,10 +99,8 @@ def fold_records(pool: RecordSet, fold_of_event: Mapping[str, int], fold: int, *
   fold_ids = np.array([fold_of_event.get(str(e), -1) for e in pool.event_ids])
   validation = _validated(pool, validate_sources) & (fold_ids == fold)
   held_out = np.isin(pool.event_ids, np.asarray(pool.event_ids)[validation])
-  train = ~held_out
-  if train_sources:
-    train &= np.isin(sources_of(pool), list(train_sources))
-  return pool.subset(np.flatnonzero(train)), pool.subset(np.flatnonzero(validation))
+  train = pool.subset(np.flatnonzero(~held_out))
+  return keep_sources(train, train_sources) if train_sources else train, pool.subset(np.flatnonzero(validation))
 
 
 def _validated(pool: RecordSet, validate_sources: Sequence[str]) -> np.ndarray:

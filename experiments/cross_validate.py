@@ -1,0 +1,76 @@
+r"""Compare training recipes by event-grouped cross-validation over the years before the test split.
+
+  python -m experiments.cross_validate --config=experiments/configs/small_data.py
+  python -m experiments.cross_validate --config=experiments/configs/small_data.py \
+      --config.cv.recipes=small_data,no_augmentation --config.cv.num_folds=3 --config.workdir=runs/cv
+
+The config's ``cv`` entry names the recipes (``RECIPES`` of the config file: each a set
+of field changes to the config), the folds, the sources validated on and the physics
+baseline's feature sets and data set. Every (recipe, fold) is a run folder under
+``<workdir>/<recipe>/fold_<k>``, so a rerun resumes; ``<workdir>/cv.md`` and
+``cv.json`` hold the table (mean ± sample std over folds of record and event AUC and
+balanced accuracy) and the recipe with the best mean event AUC. The test years are
+never read.
+"""
+
+import importlib.util
+import pathlib
+import sys
+
+import ml_collections
+from absl import app, flags, logging
+
+from experiments import configs
+from ganet_jax.errors import ConfigError
+from ganet_jax.studies.cross_validation import Recipe, apply_overrides, cross_validate
+
+FLAGS = flags.FLAGS
+CONFIG = configs.define_config_flag('small_data.py')
+
+
+def recipes_of(config: ml_collections.ConfigDict, config_file: str) -> list[Recipe]:
+  """The recipes ``config.cv.recipes`` names, from the config file's ``RECIPES`` (raises ConfigError)."""
+  path = pathlib.Path(config_file.split(':')[0])
+  spec = importlib.util.spec_from_file_location('_cv_config', path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  known = getattr(module, 'RECIPES', None)
+  if known is None:
+    raise ConfigError('cv.recipes', f'{path} defines no RECIPES to compare')
+  recipes = []
+  for name in config.cv.recipes:
+    if name not in known:
+      raise ConfigError('cv.recipes', f'unknown recipe {name!r}; {path} defines {", ".join(known)}')
+    recipes.append(Recipe(name, apply_overrides(config, known[name])))
+  return recipes
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  config = CONFIG.value
+  if not FLAGS['verbosity'].present:
+    logging.set_verbosity(logging.WARNING)  # orbax logs every file it writes at INFO
+  if 'cv' not in config:
+    raise app.UsageError(f'--config={FLAGS["config"].value}: has no cv entry (try experiments/configs/small_data.py)')
+  workdir = pathlib.Path(config.workdir or 'runs/cv')
+  physics = None
+  if config.cv.physics_feature_sets:
+    physics = ml_collections.ConfigDict(config.to_dict())
+    physics.dataset = config.cv.physics_dataset
+  try:
+    recipes = recipes_of(config, FLAGS['config'].config_filename)
+    results = cross_validate(recipes, num_folds=config.cv.num_folds, seed=config.cv.seed, workdir=workdir,
+                             validate_sources=tuple(config.cv.validate_sources), physics_config=physics,
+                             physics_feature_sets=tuple(config.cv.physics_feature_sets),
+                             log=lambda line: print(line, flush=True))
+  except ConfigError as error:
+    raise app.UsageError(str(error)) from None
+  except ValueError as error:  # too few events of a class for the folds, a run folder of other settings
+    raise app.UsageError(f'--config.cv: {error}') from None
+  print((workdir / 'cv.md').read_text(), flush=True)
+  print(f'best recipe by mean event AUC: {results["best"]}', flush=True)
+
+
+if __name__ == '__main__':
+  sys.exit(app.run(main))
