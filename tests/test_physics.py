@@ -67,3 +67,21 @@ def test_band_powers_find_the_dominant_band_and_every_set_is_finite():
     assert np.isfinite(physics_features(np.zeros((1, 6000, 3), np.float32), name)).all()
   with pytest.raises(ValueError, match='unknown physics feature set'):
     physics_features(tones, 'nope')
+
+
+def test_lookup_controls_learn_a_confound_and_fall_back_to_the_prior():
+  from ganet_jax.data import RecordSet
+  from ganet_jax.evaluation.controls import control_probabilities, lookup_predictor
+  predict = lookup_predictor(['A', 'A', 'A', 'B'], [0, 0, 1, 1])
+  np.testing.assert_allclose(predict(['A', 'B', 'C']), [3 / 5, 1 / 3, 3 / 6])  # Laplace; C unseen: prior
+  n = 6
+  records = RecordSet(
+      waveforms=np.zeros((n, 4, 1), np.float32), labels=np.array([0, 0, 0, 1, 1, 1]),
+      event_ids=np.arange(n).astype(str), origin_times=np.array(['2010', '2010', '2011', '2015', '2016', '2016'],
+                                                                  'datetime64[ms]'),
+      event_types=np.full(n, 'x'), record_ids=np.arange(n).astype(str),
+      extra={'network': np.full(n, 'UW'), 'station': np.array(['S1', 'S1', 'S2', 'S3', 'S3', 'S2']),
+             'channels': np.array(['BHZ'] * 3 + ['EHZ'] * 3), 'sampling_rate_in': np.array(['50'] * 3 + ['100'] * 3)})
+  p = control_probabilities(records, records)
+  assert set(p) == {'station', 'instrument', 'era'}
+  assert np.all(p['instrument'][:3] > 0.5) and np.all(p['instrument'][3:] < 0.5)  # the instrument gives it away
