@@ -1,22 +1,26 @@
-r"""The real-data study: GA-Net vs a physics baseline and a Table 1 network on prepared real records.
+r"""The real-data study: GA-Net learning from a few dozen real events, against honest references.
 
-  python -m experiments.real_data_study --models=ganet@1,cnn_zhu2023@3 \
-      --transfer=dprk=prepared/dprk,eus-sac=prepared/eus-sac
+  python -m experiments.real_data_study --config=experiments/configs/small_data.py --export_pretrained=pnw
 
-The config (``--config``, default ``experiments/configs/pnw.py``: the paper's settings
-on prepared/pnw) gives the data set, its chronological split by event (train <
-split.validation_from <= validation < split.test_from <= test), the training settings,
-the seeds and the study folder (config.workdir, default runs/pnw_study). Trains each
---models network once per seed through ``experiment.run`` (each run in
-<workdir>/<model>-seed<s>, resumable; the same folder ``experiments.train`` writes
-with the same config), fits
-the physics baseline (``ganet_jax.evaluation.physics``) on the same training windows, and
-evaluates all of them on the test split and on each --transfer set (prepared
-folders; all records used; components other than --transfer_components zero-filled,
-as the vertical-only pnw training records were). Writes <workdir>/study.json (every run's metrics and
-their mean and sample std over seeds, ``studies.summarize``) and <workdir>/study.md (the tables). The decision
-threshold is 0.5 and the checkpoint the last epoch: nothing is chosen on the test
-split.
+The config (default ``experiments/configs/small_data.py``) gives the recipe (its data
+set, split, training fields, seeds) and a ``study`` entry. Every method is trained on
+the training split (train < split.validation_from <= validation < split.test_from <=
+test, by event) and evaluated on the test split:
+  - GA-Net with the paper's settings (``paper.py``) on ``study.paper_dataset``;
+  - each ``study.models`` network with the recipe, once per ``config.seeds`` seed
+    (mean ± sample std over seeds), and GA-Net's seed ensemble (their mean
+    probability, evaluated with ``jax.vmap`` over the stacked members);
+  - the physics baseline on ``study.physics_dataset`` with ``study.physics_features``
+    (the feature set the cross-validation chose);
+  - confound controls: P(tectonic) looked up from the station, the instrument or the
+    year alone (``evaluation.controls``);
+and writes <workdir>/study.json and study.md (record- and event-level tables, the
+ensemble by station), attention figures of a few right and wrong test events
+(<workdir>/attention/), and with ``--export_pretrained=NAME`` ships the ensemble's
+inference variables as ``ganet_jax/pretrained/NAME``. Run folders
+(<workdir>/<method>-seed<s>) resume. Nothing is chosen on the test split: the
+recipe and the physics features come from ``experiments.cross_validate``, the
+threshold is 0.5.
 """
 
 from __future__ import annotations
@@ -27,51 +31,40 @@ import json
 import pathlib
 import sys
 
-from absl import app, flags, logging
+import ml_collections
 import numpy as np
+from absl import app, flags, logging
 
 from experiments import configs
-from ganet_jax.classify import keep_components
+from experiments.configs import pnw
+from ganet_jax.classify import export_pretrained, keep_components
 from ganet_jax.data.dataset import Split, load_split
 from ganet_jax.data.records import RecordSet, load_prepared
 from ganet_jax.errors import ConfigError
-from ganet_jax.evaluation import physics
-from ganet_jax.evaluation.predict import predict_probabilities
-from ganet_jax.models import MODELS
+from ganet_jax.evaluation import controls, metrics, physics
+from ganet_jax.evaluation.attention import record_attention
+from ganet_jax.evaluation.plots import plot_attention
+from ganet_jax.evaluation.predict import predict_ensemble, stack_variables
+from ganet_jax.pretrained import PRETRAINED_ROOT
 from ganet_jax.studies import summarize
 from ganet_jax.training import experiment
 from ganet_jax.training.checkpoint import load_trained
 from ganet_jax.training.config import experiment_config
 
 FLAGS = flags.FLAGS
-CONFIG = configs.define_config_flag('pnw.py')
-flags.DEFINE_list('models', ['ganet', 'cnn_zhu2023'], 'Networks trained per seed (GA-Net and Table 1 baselines); '
-                  'name@N trains that one with seeds 0..N-1 instead of --config.seeds, e.g. ganet@1,cnn_zhu2023@3.')
-flags.DEFINE_list('transfer', [], 'name=prepared folder pairs evaluated with the models trained here.')
+CONFIG = configs.define_config_flag('small_data.py')
+flags.DEFINE_list('transfer', [], 'name=prepared folder pairs (prepared like the recipe\'s data set) evaluated with '
+                  'the recipe\'s GA-Net ensemble.')
 flags.DEFINE_list('group_events_by_origin', ['eus-sac'], '--transfer sets without event ids whose records are '
                   'grouped into events by origin time rounded to the second (their per-file origins differ by '
                   'microseconds, so the ids prepare derives from them split one event into several).')
 flags.DEFINE_string('transfer_components', 'Z', 'Components of the --transfer records kept, the others zero-filled: '
                     "'Z' shows 3-component records as the vertical-only training records looked.")
+flags.DEFINE_string('export_pretrained', None, 'Ship the recipe\'s GA-Net seed ensemble as '
+                    'ganet_jax/pretrained/<name> (replacing it).')
 
-METRICS = ('sensitivity', 'specificity', 'accuracy', 'auc')
-
-
-def model_seeds(entries: list[str], seeds) -> list[tuple[str, list[int]]]:
-  """(model, seeds) per --models entry: 'name' takes ``seeds`` (config.seeds), 'name@N' seeds 0..N-1.
-
-  Raises:
-    ValueError: unknown model or a bad count, naming the entry.
-  """
-  parsed = []
-  for entry in entries:
-    name, sep, count = entry.partition('@')
-    if name not in MODELS:
-      raise ValueError(f'--models: unknown {name!r}; known: {", ".join(sorted(MODELS))}')
-    if sep and not (count.isdigit() and int(count) > 0):
-      raise ValueError(f'--models: {entry!r}: the count after @ must be a positive integer')
-    parsed.append((name, list(range(int(count))) if sep else [int(s) for s in seeds]))
-  return parsed
+METRICS = ('sensitivity', 'specificity', 'balanced_accuracy', 'auc')
+NAMES = {'ganet': 'GA-Net', 'cnn_zhu2023': 'CNN [13]'}
 
 
 def events_by_origin_second(records: RecordSet) -> RecordSet:
@@ -95,27 +88,13 @@ def check_classes(split: Split, where: str) -> None:
                        'both classes are needed')
 
 
-def physics_probabilities(train: RecordSet, sets: dict[str, RecordSet]) -> dict[str, np.ndarray]:
+def physics_probabilities(train: RecordSet, sets: dict[str, RecordSet], feature_set: str = 'ratios'
+                          ) -> dict[str, np.ndarray]:
   """The physics baseline fitted on ``train``: probability of tectonic of every set."""
-  fitted = physics.fit_logistic(physics.ratio_features(np.asarray(train.waveforms)), train.labels)
+  features = lambda records: physics.physics_features(np.asarray(records.waveforms), feature_set)
+  fitted = physics.fit_logistic(features(train), train.labels)
   # fit_logistic models P(label == 1) = P(non-tectonic).
-  return {name: 1.0 - fitted.probability(physics.ratio_features(np.asarray(r.waveforms)))
-          for name, r in sets.items()}
-
-
-def network_probabilities(model: str, seed: int, data: dict[str, RecordSet], transfer: dict[str, RecordSet],
-                          workdir: pathlib.Path) -> dict[str, np.ndarray]:
-  """Train (or resume) one network run and its probabilities on the test and transfer sets."""
-  config = experiment_config(CONFIG.value, model=model, seed=seed)
-  run_dir = workdir / f'{model}-seed{seed}'
-  experiment.run(config, data['train'], data['test'], run_dir, validation=data['validation'],
-                 log=lambda line: print(f'{run_dir.name}: {line}', flush=True))
-  probabilities = {'test': run_test_probabilities(run_dir, data['test'])}
-  if transfer:
-    net, variables, _ = load_trained(run_dir)
-    probabilities.update({name: predict_probabilities(net, variables, r, batch_size=config.batch_size)
-                          for name, r in transfer.items()})
-  return probabilities
+  return {name: 1.0 - fitted.probability(features(r)) for name, r in sets.items()}
 
 
 def run_test_probabilities(run_dir: pathlib.Path, test: RecordSet) -> np.ndarray:
@@ -127,20 +106,73 @@ def run_test_probabilities(run_dir: pathlib.Path, test: RecordSet) -> np.ndarray
   return np.array([float(r['p_tectonic']) for r in rows])
 
 
+def train_runs(config, split: Split, name: str, workdir: pathlib.Path, model: str) -> list[pathlib.Path]:
+  """One run per ``config.seeds`` seed (resumed if its folder exists); their folders."""
+  folders = []
+  for seed in config.seeds:
+    run_dir = workdir / f'{name}-seed{seed}'
+    experiment.run(experiment_config(config, model=model, seed=int(seed)), split.train, split.test, run_dir,
+                   validation=split.validation, log=lambda line, d=run_dir: print(f'{d.name}: {line}', flush=True))
+    folders.append(run_dir)
+  return folders
+
+
+def ensemble_probabilities(folders: list[pathlib.Path], sets: dict[str, RecordSet]) -> dict[str, np.ndarray]:
+  """The seed ensemble's mean probability of tectonic on every set: one vmapped call per batch."""
+  loaded = [load_trained(folder) for folder in folders]
+  stacked = stack_variables([variables for _, variables, _ in loaded])
+  return {name: predict_ensemble(loaded[0][0], stacked, records)[1] for name, records in sets.items()}
+
+
 def summarise(runs: list[dict]) -> dict:
   """``studies.summarize`` (mean, sample std, min, max) of each metric over runs, record and event level."""
   return {f'{level}.{name}': summarize((r if level == 'records' else r['events'])[name] for r in runs)
           for level in ('records', 'events') for name in METRICS}
 
 
+def by_station(records: RecordSet, p_tectonic: np.ndarray) -> list[dict]:
+  """Per station: records of each class, accuracy at 0.5, and AUC where the station saw both classes."""
+  stations = controls.station_key(records)
+  rows = []
+  for station in np.unique(stations):
+    at = stations == station
+    report = metrics.classification_metrics(records.labels[at], p_tectonic[at])
+    rows.append({'station': str(station), 'tectonic': int(np.sum(records.labels[at] == 0)),
+                 'non_tectonic': int(np.sum(records.labels[at] == 1)), 'accuracy': report['accuracy'],
+                 'auc': report['auc']})
+  return rows
+
+
+def attention_figures(folder: pathlib.Path, test: RecordSet, p_tectonic: np.ndarray, out: pathlib.Path,
+                      per_kind: int) -> list[str]:
+  """Attention of the first member on the first record of a few right and wrong test events of each class."""
+  model, variables, _ = load_trained(folder)
+  events, labels, p_event = metrics.event_probabilities(test.event_ids, test.labels, p_tectonic)
+  right = (p_event >= 0.5) == (labels == 0)
+  written = []
+  for label in (0, 1):
+    for correct in (True, False):
+      chosen = events[(labels == label) & (right == correct)][:per_kind]
+      for event in chosen:
+        index = int(np.flatnonzero(test.event_ids == event)[0])
+        kind = ('tectonic' if label == 0 else 'non-tectonic') + (' right' if correct else ' wrong')
+        path = out / f'{"right" if correct else "wrong"}-{test.record_ids[index]}.png'
+        plot_attention(test.waveforms[index], record_attention(model, variables, test.waveforms[index]), path,
+                       title=f'{test.record_ids[index]} ({test.event_types[index]}, {kind}): '
+                             f'P(tectonic) record {p_tectonic[index]:.2f}, event {p_event[events == event][0]:.2f}')
+        written.append(str(path))
+  return written
+
+
 def markdown(study: dict) -> str:
   """The study's tables: one per evaluated set, one row per method, mean ± sample std over runs."""
-  lines = [f'Study of {study["dataset"]}: split {study["split"]}; several runs: mean ± sample std (ddof=1).', '']
+  lines = [f'Study of {study["dataset"]}: split {study["split"]}; several runs: mean ± sample std (ddof=1). '
+           'Tectonic is the positive class; events: mean of their records\' probabilities; threshold 0.5.', '']
   for set_name, methods in study['results'].items():
     lines += [f'### {set_name}', '',
-              '| method | runs | ' + ' | '.join(f'record {m}' for m in METRICS) + ' | '
-              + ' | '.join(f'event {m}' for m in METRICS) + ' |',
-              '|---' * (2 + 2 * len(METRICS)) + '|']
+              '| method | runs | records | ' + ' | '.join(f'record {m}' for m in METRICS) + ' | '
+              + ' | '.join(f'event {m}' for m in METRICS) + ' | collapsed |',
+              '|---' * (4 + 2 * len(METRICS)) + '|']
     for method, entry in methods.items():
       cells = []
       for level in ('records', 'events'):
@@ -148,21 +180,37 @@ def markdown(study: dict) -> str:
           s = entry['summary'][f'{level}.{m}']
           cells.append('n/a' if s['mean'] is None else f'{s["mean"]:.3f} ± {s["std"]:.3f}' if s['n'] > 1
                        else f'{s["mean"]:.3f}')
-      lines.append(f'| {method} | {len(entry["runs"])} | ' + ' | '.join(cells) + ' |')
+      collapsed = sum(bool(run.get('collapsed_to_one_class')) for run in entry['runs'])
+      records = entry['runs'][0].get('n_records', '') if entry['runs'] else ''
+      lines.append(f'| {method} | {len(entry["runs"])} | {records} | ' + ' | '.join(cells) + f' | {collapsed} |')
+    lines.append('')
+  if study.get('by_station'):
+    lines += ['### test split by station (the recipe\'s GA-Net ensemble)', '',
+              '| station | tectonic | non-tectonic | accuracy | AUC |', '|---|---|---|---|---|']
+    for row in study['by_station']:
+      auc = '-' if row['auc'] is None else f'{row["auc"]:.3f}'
+      lines.append(f'| {row["station"]} | {row["tectonic"]} | {row["non_tectonic"]} | {row["accuracy"]:.3f} | {auc} |')
     lines.append('')
   return '\n'.join(lines)
 
 
-def study(config, transfer_flags: list[str], workdir: pathlib.Path) -> dict:
+def variant(config, **fields) -> ml_collections.ConfigDict:
+  """A copy of ``config`` with top-level fields replaced."""
+  copy = ml_collections.ConfigDict(config.to_dict())
+  for name, value in fields.items():
+    copy[name] = value
+  return copy
+
+
+def study(config, transfer_flags: list[str], workdir: pathlib.Path, export: str | None = None) -> dict:
   """Run every method, write study.json and study.md, return the study dict.
 
   Raises:
     ValueError: bad settings or splits without both classes, naming the flag or config field.
   """
   split = load_split(config)
-  split_text = (f'train < {config.split.validation_from} <= validation < {config.split.test_from} <= test')
+  split_text = f'train < {config.split.validation_from} <= validation < {config.split.test_from} <= test'
   check_classes(split, f'--config.split ({split_text})')
-  data = split._asdict()
   transfer = {}
   for pair in transfer_flags:
     name, sep, folder = pair.partition('=')
@@ -173,30 +221,54 @@ def study(config, transfer_flags: list[str], workdir: pathlib.Path) -> dict:
       records = events_by_origin_second(records)
     transfer[name] = dataclasses.replace(records, waveforms=keep_components(records.waveforms,
                                                                             FLAGS.transfer_components))
-  networks = model_seeds(FLAGS.models, config.seeds)
-  sets = {'test': data['test'], **transfer}
+  sets = {'test': split.test, **transfer}
   results = {name: {} for name in sets}
   add = lambda method, name, p: results[name].setdefault(method, {'runs': []})['runs'].append(
       experiment.evaluation_report(sets[name], p))
-  for name, p in physics_probabilities(data['train'], sets).items():
-    add('physics (logistic on P/S and spectral ratios)', name, p)
-  for model, seeds in networks:
-    for seed in seeds:
-      for name, p in network_probabilities(model, seed, data, transfer, workdir).items():
-        add(model, name, p)
+
+  paper = variant(pnw.get_config(), dataset=config.study.paper_dataset, seeds=tuple(config.study.paper_seeds))
+  paper_split = load_split(paper)
+  for folder in train_runs(paper, paper_split, 'paper-ganet', workdir, 'ganet'):
+    results['test'].setdefault('GA-Net, paper settings', {'runs': []})['runs'].append(
+        experiment.evaluation_report(paper_split.test, run_test_probabilities(folder, paper_split.test)))
+  folders = {}
+  for model in config.study.models:
+    folders[model] = train_runs(config, split, f'recipe-{model}', workdir, model)
+    for folder in folders[model]:
+      add(f'{NAMES.get(model, model)}, recipe', 'test', run_test_probabilities(folder, split.test))
+  ensemble = {}
+  if 'ganet' in folders:
+    ensemble = ensemble_probabilities(folders['ganet'], sets)
+    for name, p in ensemble.items():
+      add(f'GA-Net, recipe, ensemble of {len(folders["ganet"])}', name, p)
+  physics_split = load_split(variant(config, dataset=config.study.physics_dataset, train_sources=()))
+  physics_p = physics_probabilities(physics_split.train, {'test': physics_split.test}, config.study.physics_features)
+  results['test'][f'physics ({config.study.physics_features})'] = {
+      'runs': [experiment.evaluation_report(physics_split.test, physics_p['test'])]}
+  for key, p in controls.control_probabilities(split.train, split.test).items():
+    add(f'control: {key} only', 'test', p)
   for methods in results.values():
     for entry in methods.values():
       entry['summary'] = summarise(entry['runs'])
+
   report = {'dataset': config.dataset, 'split': split_text,
             'counts': {name: {'records': list(map(int, r.class_counts())),
                               'events': [int(len(np.unique(r.event_ids[r.labels == c]))) for c in (0, 1)]}
-                       for name, r in {**data, **transfer}.items()},
-            'transfer_components': FLAGS.transfer_components,
-            'seeds': dict(networks), 'epochs': config.epochs, 'results': results}
+                       for name, r in {**split._asdict(), **transfer}.items()},
+            'paper_dataset': config.study.paper_dataset, 'physics_dataset': config.study.physics_dataset,
+            'seeds': list(config.seeds), 'results': results}
+  if ensemble:
+    report['by_station'] = by_station(split.test, ensemble['test'])
+    report['attention_figures'] = attention_figures(folders['ganet'][0], split.test, ensemble['test'],
+                                                    workdir / 'attention', config.study.attention_examples)
   report = experiment.json_ready(report)
   workdir.mkdir(parents=True, exist_ok=True)
   (workdir / 'study.json').write_text(json.dumps(report, indent=2) + '\n')
   (workdir / 'study.md').write_text(markdown(report) + '\n')
+  if export and 'ganet' in folders:
+    export_pretrained(folders['ganet'], PRETRAINED_ROOT / export, components='Z', overwrite=True,
+                      description=f'GA-Net seed ensemble, small-data recipe ({config.dataset}); {split_text}; '
+                                  f'test figures in README "Results on real data".')
   return report
 
 
@@ -205,9 +277,13 @@ def main(argv):
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
   if not FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)
-  workdir = pathlib.Path(CONFIG.value.workdir or 'runs/pnw_study')
+  config = CONFIG.value
+  if 'study' not in config:
+    raise app.UsageError(f'--config: {FLAGS["config"].config_filename} has no study entry '
+                         '(try experiments/configs/small_data.py)')
+  workdir = pathlib.Path(config.workdir or 'runs/pnw_study')
   try:
-    report = study(CONFIG.value, FLAGS.transfer, workdir)
+    report = study(config, FLAGS.transfer, workdir, FLAGS.export_pretrained)
   except (ValueError, FileNotFoundError) as error:
     raise app.UsageError(str(error)) from None
   print(markdown(report))

@@ -1,6 +1,7 @@
 """The study binary's pieces that need no training: split, physics orientation, summaries, tables."""
 
 import dataclasses
+import pathlib
 
 import numpy as np
 import pytest
@@ -40,16 +41,36 @@ def test_physics_probabilities_are_of_tectonic(records):
 
 
 def test_summary_and_markdown_over_runs():
-  runs = [{'sensitivity': s, 'specificity': 0.5, 'accuracy': 0.6, 'auc': float('nan'),
-           'events': {'sensitivity': 1.0, 'specificity': None, 'accuracy': 1.0, 'auc': 0.9}} for s in (0.2, 0.4)]
+  runs = [{'sensitivity': s, 'specificity': 0.5, 'balanced_accuracy': 0.6, 'auc': float('nan'), 'n_records': 7,
+           'collapsed_to_one_class': s < 0.3,
+           'events': {'sensitivity': 1.0, 'specificity': None, 'balanced_accuracy': 1.0, 'auc': 0.9}}
+          for s in (0.2, 0.4)]
   summary = study.summarise(runs)
   assert summary['records.sensitivity']['mean'] == pytest.approx(0.3)
   assert summary['records.sensitivity']['std'] == pytest.approx(np.std([0.2, 0.4], ddof=1))  # as the studies'
   assert summary['records.sensitivity']['n'] == 2
   assert summary['records.auc']['n'] == 0 and summary['events.specificity']['mean'] is None
   table = study.markdown({'dataset': 'd', 'split': 's',
-                          'results': {'test': {'net': {'runs': runs, 'summary': summary}}}})
-  assert '| net | 2 | 0.300 ± 0.141 |' in table and 'n/a' in table and 'sample std (ddof=1)' in table
+                          'results': {'test': {'net': {'runs': runs, 'summary': summary}}},
+                          'by_station': [{'station': 'UW.A', 'tectonic': 3, 'non_tectonic': 0, 'accuracy': 1.0,
+                                          'auc': None}]})
+  assert '| net | 2 | 7 | 0.300 ± 0.141 |' in table and 'n/a' in table and 'sample std (ddof=1)' in table
+  assert table.splitlines()[6].endswith('| 1 |')  # one collapsed run
+  assert '| UW.A | 3 | 0 | 1.000 | - |' in table
+
+
+def test_by_station_and_attention_figures(records, tiny_run, tmp_path):
+  import dataclasses as dc
+  from conftest import TINY_RUN_SAMPLES
+  few = dc.replace(records.subset(np.arange(12)), extra={
+      'network': np.full(12, 'UW'), 'station': np.array(['A', 'B'] * 6)})
+  p = np.linspace(0.05, 0.95, 12)
+  rows = study.by_station(few, p)
+  assert [r['station'] for r in rows] == ['UW.A', 'UW.B']
+  assert sum(r['tectonic'] + r['non_tectonic'] for r in rows) == 12
+  short = dc.replace(few, waveforms=np.asarray(few.waveforms)[:, :TINY_RUN_SAMPLES])
+  written = study.attention_figures(tiny_run, short, p, tmp_path, per_kind=1)
+  assert written and all(pathlib.Path(w).read_bytes()[:4] == b'\x89PNG' for w in written)
 
 
 def test_keep_components_zero_fills_the_others():
@@ -58,14 +79,6 @@ def test_keep_components_zero_fills_the_others():
   assert np.all(kept[..., 0] == 1) and np.all(kept[..., 1:] == 0) and np.all(x == 1)
   with pytest.raises(ValueError, match="'ZX'"):
     keep_components(x, 'ZX')
-
-
-def test_model_seeds_entries():
-  assert study.model_seeds(['ganet@2', 'cnn_zhu2023'], ['5']) == [('ganet', [0, 1]), ('cnn_zhu2023', [5])]
-  with pytest.raises(ValueError, match="unknown 'nonet'"):
-    study.model_seeds(['nonet'], ['0'])
-  with pytest.raises(ValueError, match="'ganet@x'"):
-    study.model_seeds(['ganet@x'], ['0'])
 
 
 def test_events_by_origin_second_joins_microsecond_differences(records):

@@ -5,6 +5,7 @@ r"""The small-data recipe for real event sets of a few dozen events (issue 11), 
       --output=prepared/pnw-all-bp15-w40
   python -m experiments.cross_validate --config=experiments/configs/small_data.py
   python -m experiments.train --config=experiments/configs/small_data.py --config.workdir=runs/small-seed0
+  python -m experiments.real_data_study --config=experiments/configs/small_data.py --export_pretrained=pnw
 
 What differs from the paper's protocol (``paper.py``), each a field, all chosen by
 event-grouped cross-validation on the years before the test split (``cv`` below),
@@ -57,4 +58,8 @@ def get_config(model: str = 'ganet') -> ml_collections.ConfigDict:
       'num_folds': 3, 'seed': 0, 'validate_sources': ('pnw',),
       'recipes': ('small_data', 'no_augmentation', 'window_100s', 'pnw_only'),
       'physics_dataset': 'prepared/pnw-all', 'physics_feature_sets': ('ratios', 'bands', 'bands+ratios')})
+  config.seeds = (0, 1, 2)
+  config.study = ml_collections.ConfigDict({
+      'paper_dataset': 'prepared/pnw-all', 'paper_seeds': (0,), 'models': ('ganet', 'cnn_zhu2023'),
+      'physics_dataset': 'prepared/pnw-all', 'physics_features': 'bands+ratios', 'attention_examples': 2})
   return config
