@@ -38,7 +38,10 @@ def recipes_of(config: ml_collections.ConfigDict, config_file: str) -> list[Reci
   if known is None:
     raise ConfigError('cv.recipes', f'{path} defines no RECIPES to compare')
   recipes = []
-  for name in config.cv.recipes:
+  names = config.cv.recipes
+  # --config.cv.recipes=a,b arrives as one string; a tuple of names as a tuple
+  names = [n.strip() for entry in ([names] if isinstance(names, str) else names) for n in str(entry).split(',')]
+  for name in names:
     if name not in known:
       raise ConfigError('cv.recipes', f'unknown recipe {name!r}; {path} defines {", ".join(known)}')
     recipes.append(Recipe(name, apply_overrides(config, known[name])))

@@ -35,6 +35,7 @@ RECIPES = {
     'window_100s': {'dataset': 'prepared/pnw-all-bp15'},
     'pnw_only': {'train_sources': ('pnw',)},
     'longer': {'epochs': 30},
+    'faster': {'learning_rate': 3e-3},
 }
 
 
