@@ -149,6 +149,7 @@ def attention_figures(folder: pathlib.Path, test: RecordSet, p_tectonic: np.ndar
   model, variables, _ = load_trained(folder)
   events, labels, p_event = metrics.event_probabilities(test.event_ids, test.labels, p_tectonic)
   right = (p_event >= 0.5) == (labels == 0)
+  out.mkdir(parents=True, exist_ok=True)
   written = []
   for label in (0, 1):
     for correct in (True, False):
