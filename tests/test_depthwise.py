@@ -3,7 +3,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ganet_jax.nn.depthwise import depthwise_conv1d, reference_depthwise_conv1d, same_padding
+from ganet_jax.nn.depthwise import depthwise_conv1d, reference_depthwise_conv1d, resolve_impl, same_padding
 
 
 @pytest.mark.parametrize('stride', [1, 2, 3])
@@ -47,3 +47,25 @@ def test_same_padding_follows_xla():
 def test_channel_mismatch_is_named():
   with pytest.raises(ValueError, match='3 channels, input has 4'):
     depthwise_conv1d(jnp.zeros((1, 8, 4)), jnp.zeros((3, 3)))
+
+
+@pytest.mark.parametrize('stride', [1, 2])
+@pytest.mark.parametrize('kernel_shape', [(3, 4), (5, 4), (3, 4, 2)])
+def test_slices_and_grouped_give_the_same_values_and_gradients(stride, kernel_shape):
+  kx, kw = jax.random.split(jax.random.key(len(kernel_shape) * 10 + kernel_shape[0] + stride))
+  x = jax.random.normal(kx, (2, 3, 13, 4))  # two leading axes
+  kernel = jax.random.normal(kw, kernel_shape)
+  loss = lambda impl: lambda x, w: jnp.sum(jnp.sin(depthwise_conv1d(x, w, stride=stride, impl=impl)))
+  values = {impl: depthwise_conv1d(x, kernel, stride=stride, impl=impl) for impl in ('slices', 'grouped')}
+  assert values['slices'].shape == (2, 3, -(-13 // stride), 4 * (kernel_shape[2] if len(kernel_shape) == 3 else 1))
+  np.testing.assert_allclose(values['slices'], values['grouped'], rtol=1e-5, atol=1e-5)
+  grads = {impl: jax.jit(jax.grad(loss(impl), argnums=(0, 1)))(x, kernel) for impl in ('slices', 'grouped')}
+  for got, want in zip(grads['slices'], grads['grouped']):
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+def test_auto_is_slices_on_cpu_and_unknown_impl_is_named():
+  assert resolve_impl('auto') == 'slices'  # the suite runs on CPU
+  assert resolve_impl('grouped') == 'grouped'
+  with pytest.raises(ValueError, match="one of .*'auto'.*got 'fft'"):
+    depthwise_conv1d(jnp.zeros((1, 8, 3)), jnp.zeros((3, 3)), impl='fft')
