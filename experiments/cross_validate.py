@@ -13,7 +13,6 @@ balanced accuracy) and the recipe with the best mean event AUC. The test years a
 never read.
 """
 
-import importlib.util
 import pathlib
 import sys
 
@@ -22,30 +21,10 @@ from absl import app, flags, logging
 
 from experiments import configs
 from ganet_jax.errors import ConfigError
-from ganet_jax.studies.cross_validation import Recipe, apply_overrides, cross_validate
+from ganet_jax.studies.cross_validation import cross_validate
 
 FLAGS = flags.FLAGS
 CONFIG = configs.define_config_flag('small_data.py')
-
-
-def recipes_of(config: ml_collections.ConfigDict, config_file: str) -> list[Recipe]:
-  """The recipes ``config.cv.recipes`` names, from the config file's ``RECIPES`` (raises ConfigError)."""
-  path = pathlib.Path(config_file.split(':')[0])
-  spec = importlib.util.spec_from_file_location('_cv_config', path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  known = getattr(module, 'RECIPES', None)
-  if known is None:
-    raise ConfigError('cv.recipes', f'{path} defines no RECIPES to compare')
-  recipes = []
-  names = config.cv.recipes
-  # --config.cv.recipes=a,b arrives as one string; a tuple of names as a tuple
-  names = [n.strip() for entry in ([names] if isinstance(names, str) else names) for n in str(entry).split(',')]
-  for name in names:
-    if name not in known:
-      raise ConfigError('cv.recipes', f'unknown recipe {name!r}; {path} defines {", ".join(known)}')
-    recipes.append(Recipe(name, apply_overrides(config, known[name])))
-  return recipes
 
 
 def main(argv):
@@ -62,7 +41,7 @@ def main(argv):
     physics = ml_collections.ConfigDict(config.to_dict())
     physics.dataset = config.cv.physics_dataset
   try:
-    recipes = recipes_of(config, FLAGS['config'].config_filename)
+    recipes = configs.recipes(config, FLAGS['config'].config_filename, config.cv.recipes)
     results = cross_validate(recipes, num_folds=config.cv.num_folds, seed=config.cv.seed, workdir=workdir,
                              validate_sources=tuple(config.cv.validate_sources), physics_config=physics,
                              physics_feature_sets=tuple(config.cv.physics_feature_sets),

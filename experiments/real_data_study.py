@@ -203,12 +203,18 @@ def variant(config, **fields) -> ml_collections.ConfigDict:
   return copy
 
 
-def study(config, transfer_flags: list[str], workdir: pathlib.Path, export: str | None = None) -> dict:
+def study(config, config_file: str, transfer_flags: list[str], workdir: pathlib.Path,
+          export: str | None = None) -> dict:
   """Run every method, write study.json and study.md, return the study dict.
+
+  The recipe is ``config.study.recipe``, a name in the config file's ``RECIPES`` (the one
+  ``experiments.cross_validate`` chose), applied to ``config``.
 
   Raises:
     ValueError: bad settings or splits without both classes, naming the flag or config field.
   """
+  recipe = config.study.recipe
+  config = configs.recipes(config, config_file, recipe)[0].config
   split = load_split(config)
   split_text = f'train < {config.split.validation_from} <= validation < {config.split.test_from} <= test'
   check_classes(split, f'--config.split ({split_text})')
@@ -234,14 +240,14 @@ def study(config, transfer_flags: list[str], workdir: pathlib.Path, export: str 
         experiment.evaluation_report(paper_split.test, run_test_probabilities(folder, paper_split.test)))
   folders = {}
   for model in config.study.models:
-    folders[model] = train_runs(config, split, f'recipe-{model}', workdir, model)
+    folders[model] = train_runs(config, split, f'{recipe}-{model}', workdir, model)
     for folder in folders[model]:
-      add(f'{NAMES.get(model, model)}, recipe', 'test', run_test_probabilities(folder, split.test))
+      add(f'{NAMES.get(model, model)}, recipe {recipe}', 'test', run_test_probabilities(folder, split.test))
   ensemble = {}
   if 'ganet' in folders:
     ensemble = ensemble_probabilities(folders['ganet'], sets)
     for name, p in ensemble.items():
-      add(f'GA-Net, recipe, ensemble of {len(folders["ganet"])}', name, p)
+      add(f'GA-Net, recipe {recipe}, ensemble of {len(folders["ganet"])}', name, p)
   physics_split = load_split(variant(config, dataset=config.study.physics_dataset, train_sources=()))
   physics_p = physics_probabilities(physics_split.train, {'test': physics_split.test}, config.study.physics_features)
   results['test'][f'physics ({config.study.physics_features})'] = {
@@ -257,7 +263,7 @@ def study(config, transfer_flags: list[str], workdir: pathlib.Path, export: str 
                               'events': [int(len(np.unique(r.event_ids[r.labels == c]))) for c in (0, 1)]}
                        for name, r in {**split._asdict(), **transfer}.items()},
             'paper_dataset': config.study.paper_dataset, 'physics_dataset': config.study.physics_dataset,
-            'seeds': list(config.seeds), 'results': results}
+            'recipe': recipe, 'seeds': list(config.seeds), 'results': results}
   if ensemble:
     report['by_station'] = by_station(split.test, ensemble['test'])
     report['attention_figures'] = attention_figures(folders['ganet'][0], split.test, ensemble['test'],
@@ -284,8 +290,8 @@ def main(argv):
                          '(try experiments/configs/small_data.py)')
   workdir = pathlib.Path(config.workdir or 'runs/pnw_study')
   try:
-    report = study(config, FLAGS.transfer, workdir, FLAGS.export_pretrained)
-  except (ValueError, FileNotFoundError) as error:
+    report = study(config, FLAGS['config'].config_filename, FLAGS.transfer, workdir, FLAGS.export_pretrained)
+  except (ValueError, FileNotFoundError) as error:  # ConfigError is a ValueError
     raise app.UsageError(str(error)) from None
   print(markdown(report))
   print(f'-> {workdir / "study.json"}, {workdir / "study.md"}')

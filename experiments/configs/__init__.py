@@ -13,9 +13,13 @@ Every file's ``get_config(model)`` returns a ``ConfigDict`` with the fields list
 
 from __future__ import annotations
 
+import importlib.util
 import pathlib
 
 from ml_collections import config_flags
+
+from ganet_jax.errors import ConfigError
+from ganet_jax.studies.cross_validation import Recipe, apply_overrides
 
 CONFIG_DIR = pathlib.Path(__file__).resolve().parent
 
@@ -28,3 +32,28 @@ def define_config_flag(default: str = 'paper.py'):
       'fields with --config.<field>=value, e.g. --config.learning_rate=1e-3 --config.model.num_bottlenecks=3.',
       lock_config=True)
 
+
+
+def recipes(config, config_file: str, names) -> list[Recipe]:
+  """The named recipes of a config file's ``RECIPES`` (field changes applied to ``config``).
+
+  Args:
+    config: the config the recipes change.
+    config_file: the file it came from (``--config``'s ``config_filename``).
+    names: recipe names; a string 'a,b' (as ``--config.cv.recipes=a,b`` gives it) or a sequence.
+
+  Raises:
+    ConfigError: naming ``--config.cv.recipes`` for a file without RECIPES or an unknown name.
+  """
+  path = pathlib.Path(str(config_file).split(':')[0])
+  spec = importlib.util.spec_from_file_location('_recipes_of_' + path.stem, path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  known = getattr(module, 'RECIPES', None)
+  if known is None:
+    raise ConfigError('cv.recipes', f'{path} defines no RECIPES')
+  names = [n.strip() for entry in ([names] if isinstance(names, str) else names) for n in str(entry).split(',')]
+  unknown = [name for name in names if name not in known]
+  if unknown:
+    raise ConfigError('cv.recipes', f'unknown recipe {unknown[0]!r}; {path} defines {", ".join(known)}')
+  return [Recipe(name, apply_overrides(config, known[name])) for name in names]
