@@ -28,6 +28,7 @@ import sys
 from absl import app, flags, logging
 import numpy as np
 
+from ganet_jax import conventions
 from ganet_jax.classify import Classifier, decision
 from ganet_jax.data import ingest, labels as labels_lib, outputs, picking, preprocess, records_table
 from ganet_jax.training.checkpoint import BEST, LATEST
@@ -170,7 +171,7 @@ def classify(checkpoint: str | list[str] | None, inputs: list[str], table: str |
     which: 'latest' or 'best' checkpoint.
     options: preparation options (default: the training defaults).
     column_map: field=column pairs for the table.
-    components: components the model sees (``Classifier.components``); None: 'ZNE',
+    components: components the model sees (``Classifier.components``); None: all three,
       or a pretrained ensemble's own.
     overwrite: replace an earlier run's CSVs.
     progress_every: log progress every this many records.
@@ -191,7 +192,7 @@ def classify(checkpoint: str | list[str] | None, inputs: list[str], table: str |
     if not isinstance(checkpoint, str) and len(checkpoint) == 1:
       checkpoint = checkpoint[0]
     classifier = Classifier.from_checkpoint(checkpoint, which=which, options=options,
-                                            components=components or 'ZNE')
+                                            components=components or conventions.COMPONENT_ORDER)
   records = input_records(inputs, table, column_map)
 
   def progress(done: int, prepared: int, unclassified: int) -> None:

@@ -139,7 +139,7 @@ def test_missing_components_are_zero_filled_in_zne_order():
 
 def test_nan_samples_are_rejected():
   with pytest.raises(RecordRejected, match='2 NaN/inf samples'):
-    preprocess.check_finite(_trace([1.0, np.nan, np.inf, 2.0], 100.0))
+    preprocess.reject_non_finite(_trace([1.0, np.nan, np.inf, 2.0], 100.0))
 
 
 def test_labels_from_quakeml_types():

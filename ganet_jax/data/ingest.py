@@ -190,7 +190,7 @@ def merged_at_rate(traces: obspy.Stream, config: PreprocessConfig) -> tuple[obsp
   if len(rates) > 1:
     raise RecordRejected(f'{traces[0].id}: segments at different rates {sorted(rates)}')
   for trace in traces:
-    preprocess.check_finite(trace)
+    preprocess.reject_non_finite(trace)
   merged, gaps = preprocess.merge_segments(traces)
   return preprocess.resample(merged, config.sampling_rate, config.min_sampling_rate), gaps
 
@@ -385,9 +385,9 @@ def _prepare_record(record: InputRecord, options: PrepareOptions, notes: list[st
     if dead:
       flat.add(slot)
   window, _ = preprocess.assemble_components(channels, config.window_samples)
-  present = ''.join(c for i, c in enumerate('ZNE') if i in channels and i not in flat)
+  present = ''.join(c for i, c in enumerate(conventions.COMPONENT_ORDER) if i in channels and i not in flat)
   if flat:
-    notes.append('flat ' + ''.join('ZNE'[s] for s in sorted(flat)))
+    notes.append('flat ' + ''.join(conventions.COMPONENT_ORDER[s] for s in sorted(flat)))
   stats = first_trace.stats
   return PreparedRecord(
       window=window, label=label, event_id=event_id, event_type=event_type, origin_time=origin,

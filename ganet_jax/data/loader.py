@@ -1,7 +1,9 @@
 """Batches from a RecordSet: fixed-size, padded and masked, read in a background thread.
 
 Every batch has exactly ``batch_size`` rows so a jitted step compiles once; the
-rows past the data's end are zeros with ``mask`` 0, and steps weight by the mask.
+rows past the data's end are zeros with ``mask`` 0. Evaluation drops the padded rows'
+outputs by the mask; training takes full batches only (the run loop cuts each epoch to
+whole batches), so no step ever sees padding.
 Waveforms are gathered from the (memory-mapped) array only for the batch at
 hand, and ``prefetch`` keeps the next few batches read while the device works,
 so host memory stays a few batches whatever the data-set size.

@@ -157,7 +157,7 @@ def component_slot(channel: str) -> int | None:
   return {'Z': 0, 'N': 1, '1': 1, 'E': 2, '2': 2}.get(letter)
 
 
-def check_finite(trace: obspy.Trace) -> None:
+def reject_non_finite(trace: obspy.Trace) -> None:
   """Rejects NaN or inf samples (masked gap samples are not data and are skipped).
 
   Raises:
@@ -350,8 +350,8 @@ def polynomial_detrend(x: np.ndarray, degree: int) -> np.ndarray:
 
   The time axis is rescaled to [-1, 1] and the fit uses the Legendre basis, whose
   Gram matrix is nearly diagonal there (condition number ~2 x degree), so the
-  normal equations are accurate where raw sample indices would overflow; they are
-  also ~100x faster here than LAPACK's least squares on a tall 10000 x 11 matrix.
+  normal equations are accurate where raw sample indices would overflow, and cheaper
+  than LAPACK's least squares on the tall (samples x degree + 1) matrix.
   """
   x = np.asarray(x, dtype=np.float64)
   if len(x) <= degree:

@@ -24,6 +24,7 @@ import h5py
 import numpy as np
 import obspy
 
+from ganet_jax import conventions
 from ganet_jax.data import ingest
 from ganet_jax.data import labels as labels_lib
 from ganet_jax.data import preprocess
@@ -108,7 +109,7 @@ def window_from_array(data: np.ndarray, order: str, rate: float, p_sample: float
   if not channels or len(flat) == len(channels):
     raise RecordRejected(f'no usable channel in component order {order!r}')
   window, _ = preprocess.assemble_components(channels, config.window_samples)
-  present = ''.join(c for i, c in enumerate('ZNE') if i in channels and i not in flat)
+  present = ''.join(c for i, c in enumerate(conventions.COMPONENT_ORDER) if i in channels and i not in flat)
   return window, present, (config.window_samples - n_real) / config.sampling_rate
 
 
@@ -149,7 +150,7 @@ def read_dataset(path: str | pathlib.Path, *, split: str | None = None,
   except OSError as error:
     raise ValueError(f'{path / "waveforms.hdf5"}: not an HDF5 file h5py can open ({error})') from None
   with hdf5:
-    default_order = data_format(hdf5, 'component_order', 'ZNE')
+    default_order = data_format(hdf5, 'component_order', 'ZNE')  # SeisBench's own default, not ours
     channels_first = data_format(hdf5, 'dimension_order', 'CW').upper().endswith('CW')
     first_row = {}
     for number, row in enumerate(rows):

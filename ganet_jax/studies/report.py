@@ -1,14 +1,14 @@
-"""A study's results as the paper shows them: a Markdown table and a metrics-per-configuration figure."""
+"""A study's results as the paper shows them: a Markdown table and a metrics-per-configuration figure.
+
+The figure is a ``matplotlib.figure.Figure`` saved straight to a file, matplotlib imported
+inside ``plot_study``: importing this module neither loads pyplot nor changes the caller's
+backend.
+"""
 
 from __future__ import annotations
 
 import pathlib
 from typing import Any, Mapping, Sequence
-
-import matplotlib
-
-matplotlib.use('Agg')  # files only; no display on servers
-import matplotlib.pyplot as plt  # noqa: E402
 
 HEADERS = {'sensitivity': 'Sensitivity', 'specificity': 'Specificity', 'accuracy': 'Accuracy', 'auc': 'AUC',
            'misclassified': 'Misclassified records'}
@@ -55,9 +55,11 @@ def markdown_table(results: Mapping[str, Any], columns: Sequence[str]) -> str:
 
 def plot_study(results: Mapping[str, Any], metrics: Sequence[str], path, *, x_label: str, title: str) -> pathlib.Path:
   """Metrics (mean with std error bars, min-max as a band) against the configurations, Fig. 5/7 style."""
+  from matplotlib.figure import Figure  # here, not at import: see the module docstring
   entries = list(results['configurations'].values())
   positions = range(len(entries))
-  figure, axes = plt.subplots(figsize=(5.5, 4))
+  figure = Figure(figsize=(5.5, 4))
+  axes = figure.add_subplot()
   for metric in metrics:
     summaries = [entry['aggregate'][metric] for entry in entries]
     scale = 100 if metric in PERCENT else 1
@@ -75,5 +77,4 @@ def plot_study(results: Mapping[str, Any], metrics: Sequence[str], path, *, x_la
   figure.tight_layout()
   path = pathlib.Path(path)
   figure.savefig(path, dpi=120)
-  plt.close(figure)
   return path

@@ -77,7 +77,7 @@ def use_compilation_cache(path: str | pathlib.Path) -> None:
   """Keep compiled XLA programs in ``path`` for the rest of the process and later ones.
 
   Every run builds its model anew, so without this each seed and each resumed
-  run compiles the same programs again (~30 s per model on a 2-core CPU); the
+  run compiles the same programs again (much of a short CPU run's time); the
   persistent cache is keyed by the program, so identical models hit it. Call it
   before anything is compiled.
   """
