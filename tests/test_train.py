@@ -1,6 +1,7 @@
 """Train step: one step on tiny shapes, compiles once, non-finite loss, precise BatchNorm."""
 
 import chex
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -71,3 +72,26 @@ def test_precise_batch_stats_are_the_training_batches_statistics(batch):
   expected = np.mean([np.mean(stem(waveforms), axis=(0, 1)), np.mean(stem(second), axis=(0, 1))], 0)
   np.testing.assert_allclose(precise.batch_stats['stem_bn']['mean'], expected, rtol=1e-4, atol=1e-5)
   chex.assert_trees_all_equal(precise.params, state.params)
+
+
+class _TwoMomenta(nn.Module):
+  """Two BatchNorms of other momenta than the Keras default, the second nested."""
+
+  @nn.compact
+  def __call__(self, x, *, train=False):
+    x = nn.BatchNorm(momentum=0.5, use_running_average=not train, name='first')(x)
+    return nn.Sequential([nn.BatchNorm(momentum=0.9, use_running_average=not train, epsilon=1e-3)],
+                         name='nested')(x)
+
+
+def test_precise_batch_stats_read_each_layers_momentum():
+  state = step.create_train_state(_TwoMomenta(), jax.random.key(0), (4, 5, 2))
+  rng = np.random.default_rng(1)
+  waveforms = [rng.normal(3.0, 2.0, size=(4, 5, 2)).astype(np.float32) for _ in range(2)]
+  stats = step.precise_batch_stats(state, waveforms).batch_stats
+  np.testing.assert_allclose(stats['first']['mean'], np.mean([w.mean(axis=(0, 1)) for w in waveforms], 0), rtol=1e-5)
+  np.testing.assert_allclose(stats['first']['var'], np.mean([w.var(axis=(0, 1)) for w in waveforms], 0), rtol=1e-4)
+  # the second sees the first's standardised output: mean 0, variance var / (var + eps)
+  variance = np.mean([(v := w.var(axis=(0, 1))) / (v + 1e-5) for w in waveforms], 0)
+  np.testing.assert_allclose(stats['nested']['layers_0']['var'], variance, rtol=1e-4)
+  np.testing.assert_allclose(stats['nested']['layers_0']['mean'], 0.0, atol=1e-5)

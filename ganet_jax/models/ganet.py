@@ -5,7 +5,7 @@ below is an assumption: one ghost bottleneck per GhostNet stage (Han et al.,
 2020, Table 1) with GhostNet's kernel sizes, strides and widths for that stage,
 all widths scaled by 1.8 (rounded to multiples of 4) and the head width set to
 1792, so that the default network has Table 1's 1.57M trainable parameters
-(1,575,317 counted by ``ganet_jax.parameter_count``). Five stride-2 stages take
+(1,575,317 counted by ``ganet_jax.models.model_parameter_count``). Five stride-2 stages take
 the 10000-sample input to 313 samples at the head.
 
 Column legend: k = kernel of the strided depthwise conv, mid = expansion width,
@@ -33,13 +33,16 @@ with Keras' momentum 0.99 and epsilon 1e-3 (the paper used Keras).
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
+import functools
+from typing import Any, Callable, Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from ganet_jax.nn.layers import CBAM, BatchNorm, Conv1D, GhostBottleneck, PointwiseConv
+from ganet_jax.nn.layers import CBAM, BatchNorm, Conv1D, GhostBottleneck, PointwiseConv, apply_norm
+
+__all__ = ['BOTTLENECKS', 'BottleneckConfig', 'CBAM_POSITIONS', 'GANet', 'scaled_table']
 
 CBAM_POSITIONS = frozenset({'input', 'bottleneck', 'flatten'})
 
@@ -75,6 +78,14 @@ def scaled_table(rows: Sequence[BottleneckConfig], width: float) -> tuple[Bottle
                                    out_features=_scaled(row.out_features, width)) for row in rows)
 
 
+def _apply_block(block: nn.Module, x: jax.Array, train: bool) -> jax.Array:
+  return block(x, train=train)
+
+
+# train must be static: it selects batch statistics; remat would trace a keyword argument
+_rematerialised = nn.remat(_apply_block, static_argnums=(2,))
+
+
 class GANet(nn.Module):
   """The ghost-attention network.
 
@@ -93,6 +104,17 @@ class GANet(nn.Module):
     width: multiplies every width of the table and the head (rounded to multiples
       of 4, at least 8), not the stem's 16 filters (the paper's); 1.0 is the paper's
       network, smaller values a narrower one for small data sets.
+    act: the activation of every layer but the attention gates (ReLU).
+    norm: factory of the normalization layers (``ganet_jax.nn.layers``' docstring);
+      ``BatchNorm``, flax's with Keras' momentum 0.99 and epsilon 1e-3, by default.
+    dtype, param_dtype: computation and parameter dtypes, as in ``flax.linen``
+      (``dtype=jnp.bfloat16``: bfloat16 activations and logits, float32 parameters).
+    remat: recompute each bottleneck's activations in the backward pass instead of
+      keeping them (``jax.checkpoint``): less memory per training step, more time
+      (benchmarks/README.md gives both); same parameters and outputs.
+    depthwise_impl: formulation of every depthwise conv (``ganet_jax.nn.depthwise_conv1d``):
+      'auto' (shifted slices on CPU, XLA's grouped convolution on GPU/TPU), 'slices'
+      or 'grouped'; same parameters and outputs.
   """
   num_classes: int = 2
   num_bottlenecks: int = 5
@@ -107,6 +129,12 @@ class GANet(nn.Module):
   dropout_rate: float = 0.2
   bottlenecks: Sequence[BottleneckConfig] = BOTTLENECKS
   width: float = 1.0
+  act: Callable[[jax.Array], jax.Array] = nn.relu
+  norm: Callable[..., nn.Module] = BatchNorm
+  dtype: Any = None
+  param_dtype: Any = jnp.float32
+  remat: bool = False
+  depthwise_impl: str = 'auto'
 
   def _check(self) -> None:
     unknown = set(self.cbam_positions) - CBAM_POSITIONS
@@ -117,7 +145,13 @@ class GANet(nn.Module):
     if not 1 <= self.num_bottlenecks <= len(self.bottlenecks):
       raise ValueError(f'num_bottlenecks must be in 1..{len(self.bottlenecks)}, got {self.num_bottlenecks}')
 
-  @nn.compact
+  def setup(self):
+    # The head lives here so that ``features`` can be the compact method (a module has one).
+    # Dropout keeps the name compact naming gave it: its key folds in the path, so a seed
+    # draws the masks it drew before.
+    self.head_dropout = nn.Dropout(self.dropout_rate, name='Dropout_0')
+    self.classifier = nn.Dense(self.num_classes, dtype=self.dtype, param_dtype=self.param_dtype)
+
   def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
     """Logits for a batch of records.
 
@@ -129,25 +163,47 @@ class GANet(nn.Module):
     Returns:
       (batch, num_classes) logits.
     """
+    x = self.features(x, train=train)
+    return self.classifier(self.head_dropout(x, deterministic=not train))
+
+  @nn.compact
+  def features(self, x: jax.Array, *, train: bool = False) -> jax.Array:
+    """The pooled features the classifier reads: everything up to the global average pool.
+
+    ``model.apply(variables, x, method='features')`` returns them, to put another head on
+    a trained network (``variables`` are the whole model's; the classifier's are unused).
+
+    Args:
+      x: (batch, time, channels) waveforms.
+      train: as in ``__call__``.
+
+    Returns:
+      (batch, head width) features.
+    """
     self._check()
-    cbam = lambda name: CBAM(self.reduction, self.attention_kernel, name=name)
-    norm = lambda name: BatchNorm(use_running_average=not train, name=name)
+    cbam = lambda name: CBAM(self.reduction, self.attention_kernel, act=self.act, dtype=self.dtype,
+                             param_dtype=self.param_dtype, name=name)
+    norm = functools.partial(apply_norm, self.norm, train=train, dtype=self.dtype, param_dtype=self.param_dtype)
 
     if 'input' in self.cbam_positions:
       x = cbam('cbam_input')(x)
-    x = Conv1D(self.stem_features, 3, strides=2, kernel_init=nn.initializers.he_normal(), name='stem_conv')(x)
-    x = nn.relu(norm('stem_bn')(x))
+    x = Conv1D(self.stem_features, 3, strides=2, kernel_init=nn.initializers.he_normal(), dtype=self.dtype,
+               param_dtype=self.param_dtype, name='stem_conv')(x)
+    x = self.act(norm(x, name='stem_bn'))
 
     for i, row in enumerate(scaled_table(self.bottlenecks, self.width)[:self.num_bottlenecks]):
-      x = GhostBottleneck(row.mid_features, row.out_features, strides=row.strides,
-                          dw_kernel_size=row.kernel_size, ratio=self.ratio, dw_size=self.dw_size,
-                          use_ghost=self.use_ghost, name=f'bottleneck_{i}')(x, train=train)
+      block = GhostBottleneck(row.mid_features, row.out_features, strides=row.strides,
+                              dw_kernel_size=row.kernel_size, ratio=self.ratio, dw_size=self.dw_size,
+                              use_ghost=self.use_ghost, act=self.act, norm=self.norm, dtype=self.dtype,
+                              param_dtype=self.param_dtype, depthwise_impl=self.depthwise_impl,
+                              name=f'bottleneck_{i}')
+      x = _rematerialised(block, x, train) if self.remat else block(x, train=train)
       if 'bottleneck' in self.cbam_positions:
         x = cbam(f'cbam_bottleneck_{i}')(x)
 
-    x = nn.relu(norm('head_bn')(PointwiseConv(_scaled(self.head_features, self.width), name='head_conv')(x)))
+    head = PointwiseConv(_scaled(self.head_features, self.width), dtype=self.dtype, param_dtype=self.param_dtype,
+                         name='head_conv')
+    x = self.act(norm(head(x), name='head_bn'))
     if 'flatten' in self.cbam_positions:
       x = cbam('cbam_flatten')(x)
-    x = jnp.mean(x, axis=-2)
-    x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
-    return nn.Dense(self.num_classes, name='classifier')(x)
+    return jnp.mean(x, axis=-2)

@@ -5,36 +5,84 @@ and channel count, and has the signature ``__call__(x, *, train)`` where it hold
 batch statistics. Vocabulary follows GhostNet (Han et al., CVPR 2020) and CBAM
 (Woo et al., ECCV 2018): ``ratio``, ``dw_size``, primary conv + cheap operation,
 ``reduction`` of the shared MLP.
+
+As in ``flax.linen`` layers, ``dtype`` is the computation dtype (None: inferred from
+the input and parameters) and ``param_dtype`` the parameters' dtype, so
+``GhostModule(64, dtype=jnp.bfloat16)`` computes in bfloat16 on float32 parameters.
+``act`` is the activation and ``norm`` a factory of normalization layers: by default
+``BatchNorm``, flax's BatchNorm with the Keras constants the paper used. A module
+calls ``norm(name=..., dtype=..., param_dtype=...)`` (a ``functools.partial`` that
+binds ``dtype`` or ``param_dtype`` itself keeps them) and, when the layer it gets has
+``use_running_average=None`` (BatchNorm left unbound), applies it with
+``use_running_average=not train``; a partial with ``use_running_average`` bound, as
+flax/examples build it, or a norm without batch statistics (``nn.LayerNorm``,
+``nn.GroupNorm``) is applied as it is.
 """
 
 from __future__ import annotations
 
 import functools
 import math
-from typing import Callable
+from typing import Any, Callable
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+from flax.linen.dtypes import promote_dtype
 
 from ganet_jax.nn.conv1d import conv1d
 from ganet_jax.nn.depthwise import depthwise_conv1d
 
+__all__ = ['BatchNorm', 'CBAM', 'ChannelAttention', 'Conv1D', 'ConvModule', 'DepthwiseConv1D', 'GhostBottleneck',
+           'GhostModule', 'PointwiseConv', 'SpatialAttention', 'apply_norm']
+
+Dtype = Any
+ModuleFactory = Callable[..., nn.Module]
+
 # BatchNorm with Keras' defaults (the paper's framework): momentum 0.99, eps 1e-3.
 BatchNorm = functools.partial(nn.BatchNorm, momentum=0.99, epsilon=1e-3)
+
+
+def _identity(x: jax.Array) -> jax.Array:
+  return x
+
+
+def apply_norm(norm: ModuleFactory, x: jax.Array, *, train: bool, name: str | None = None,
+               dtype: Dtype | None = None, param_dtype: Dtype = jnp.float32) -> jax.Array:
+  """``x`` through a new layer of ``norm``, inside a compact method (how ``train`` and dtypes reach it: module docstring).
+
+  Args:
+    norm: a factory of normalization layers, e.g. ``BatchNorm`` or ``nn.LayerNorm``.
+    x: the input.
+    train: batch statistics on (for a BatchNorm whose ``use_running_average`` is unbound).
+    name: the layer's name (None: flax's automatic name).
+    dtype, param_dtype: the layer's, unless ``norm`` binds them.
+
+  Returns:
+    The normalized ``x``.
+  """
+  bound = norm.keywords if isinstance(norm, functools.partial) else {}
+  dtypes = {key: value for key, value in (('dtype', dtype), ('param_dtype', param_dtype)) if key not in bound}
+  layer = norm(name=name, **dtypes)
+  if getattr(layer, 'use_running_average', False) is None:
+    return layer(x, use_running_average=not train)
+  return layer(x)
 
 
 class PointwiseConv(nn.Module):
   """1x1 convolution as a matrix product over channels (no grouped-conv path)."""
   features: int
   use_bias: bool = False
+  dtype: Dtype | None = None
+  param_dtype: Dtype = jnp.float32
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
-    dense = nn.Dense(self.features, use_bias=self.use_bias, kernel_init=nn.initializers.he_normal())
+    dense = nn.Dense(self.features, use_bias=self.use_bias, kernel_init=nn.initializers.he_normal(),
+                     dtype=self.dtype, param_dtype=self.param_dtype)
     # Flattening (batch, time) makes the weight gradient a plain 2-D x^T g product; with
-    # two contracted axes XLA's CPU backend first transposes g in memory (a third of the
-    # backward time of the large 1x1 convs; benchmarks/README.md).
+    # two contracted axes XLA's CPU backend first transposes g in memory (measured in
+    # benchmarks/README.md, performance log step 4).
     return dense(x.reshape(-1, x.shape[-1])).reshape(*x.shape[:-1], self.features)
 
 
@@ -48,32 +96,43 @@ class Conv1D(nn.Module):
   strides: int = 1
   use_bias: bool = False
   kernel_init: Callable = nn.initializers.lecun_normal()
+  dtype: Dtype | None = None
+  param_dtype: Dtype = jnp.float32
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
-    kernel = self.param('kernel', self.kernel_init, (self.kernel_size, x.shape[-1], self.features))
+    kernel = self.param('kernel', self.kernel_init, (self.kernel_size, x.shape[-1], self.features), self.param_dtype)
+    x, kernel = promote_dtype(x, kernel, dtype=self.dtype)
     y = conv1d(x, kernel, stride=self.strides)
     if self.use_bias:
-      y = y + self.param('bias', nn.initializers.zeros, (self.features,))
+      y = y + self.param('bias', nn.initializers.zeros, (self.features,), self.param_dtype).astype(y.dtype)
     return y
 
 
 class DepthwiseConv1D(nn.Module):
-  """Depthwise conv, 'SAME' padding; output channels = input channels x multiplier."""
+  """Depthwise conv, 'SAME' padding; output channels = input channels x multiplier.
+
+  ``impl`` picks the formulation (``ganet_jax.nn.depthwise_conv1d``): 'auto' is shifted
+  slices on CPU and XLA's grouped convolution on GPU/TPU; the parameters are the same.
+  """
   kernel_size: int = 3
   strides: int = 1
   multiplier: int = 1
   use_bias: bool = False
+  dtype: Dtype | None = None
+  param_dtype: Dtype = jnp.float32
+  impl: str = 'auto'
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     channels = x.shape[-1]
     # fan-in of a depthwise filter is its kernel size.
     kernel = self.param('kernel', nn.initializers.variance_scaling(2.0, 'fan_in', 'normal', in_axis=0, out_axis=(1, 2)),
-                        (self.kernel_size, channels, self.multiplier))
-    y = depthwise_conv1d(x, kernel, stride=self.strides)
+                        (self.kernel_size, channels, self.multiplier), self.param_dtype)
+    x, kernel = promote_dtype(x, kernel, dtype=self.dtype)
+    y = depthwise_conv1d(x, kernel, stride=self.strides, impl=self.impl)
     if self.use_bias:
-      y = y + self.param('bias', nn.initializers.zeros, (channels * self.multiplier,))
+      y = y + self.param('bias', nn.initializers.zeros, (channels * self.multiplier,), self.param_dtype).astype(y.dtype)
     return y
 
 
@@ -89,38 +148,57 @@ class GhostModule(nn.Module):
     features: number of output channels N = C2 + C3.
     ratio: N / C2, the share of maps made by the primary convolution.
     dw_size: kernel size of the cheap depthwise operation (1x3 in the paper).
-    relu: apply ReLU after each part (off for a bottleneck's projection module).
+    use_act: apply ``act`` after each part (off for a bottleneck's projection module).
+    act: the activation (ReLU in the paper).
+    norm: factory of the normalization after each convolution (module docstring).
+    dtype, param_dtype: computation and parameter dtypes, as in ``flax.linen``.
+    depthwise_impl: the cheap operation's formulation (``DepthwiseConv1D.impl``).
   """
   features: int
   ratio: int = 2
   dw_size: int = 3
-  relu: bool = True
+  use_act: bool = True
+  act: Callable[[jax.Array], jax.Array] = nn.relu
+  norm: ModuleFactory = BatchNorm
+  dtype: Dtype | None = None
+  param_dtype: Dtype = jnp.float32
+  depthwise_impl: str = 'auto'
 
   @nn.compact
   def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
     if self.ratio < 2:
       raise ValueError(f'GhostModule ratio must be >= 2, got {self.ratio}')
-    activation = nn.relu if self.relu else (lambda y: y)
+    activation = self.act if self.use_act else _identity
+    norm = functools.partial(apply_norm, self.norm, train=train, dtype=self.dtype, param_dtype=self.param_dtype)
     intrinsic_channels = math.ceil(self.features / self.ratio)
-    intrinsic = PointwiseConv(intrinsic_channels, name='primary_conv')(x)
-    intrinsic = activation(BatchNorm(use_running_average=not train, name='primary_bn')(intrinsic))
-    ghost = DepthwiseConv1D(self.dw_size, multiplier=self.ratio - 1, name='cheap_conv')(intrinsic)
-    ghost = activation(BatchNorm(use_running_average=not train, name='cheap_bn')(ghost))
+    intrinsic = PointwiseConv(intrinsic_channels, dtype=self.dtype, param_dtype=self.param_dtype,
+                              name='primary_conv')(x)
+    intrinsic = activation(norm(intrinsic, name='primary_bn'))
+    ghost = DepthwiseConv1D(self.dw_size, multiplier=self.ratio - 1, dtype=self.dtype, param_dtype=self.param_dtype,
+                            impl=self.depthwise_impl, name='cheap_conv')(intrinsic)
+    ghost = activation(norm(ghost, name='cheap_bn'))
     return jnp.concatenate([intrinsic, ghost], axis=-1)[..., :self.features]
 
 
 class ConvModule(nn.Module):
-  """An ordinary conv + BN (+ ReLU) of the same output width: the "w/o GM" ablation's stand-in."""
+  """An ordinary conv + norm (+ act) of the same output width: the "w/o GM" ablation's stand-in.
+
+  Attributes as ``GhostModule``'s; ``kernel_size`` is the convolution's.
+  """
   features: int
   kernel_size: int = 3
-  relu: bool = True
+  use_act: bool = True
+  act: Callable[[jax.Array], jax.Array] = nn.relu
+  norm: ModuleFactory = BatchNorm
+  dtype: Dtype | None = None
+  param_dtype: Dtype = jnp.float32
 
   @nn.compact
   def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
     y = nn.Conv(self.features, (self.kernel_size,), padding='SAME', use_bias=False,
-                kernel_init=nn.initializers.he_normal())(x)
-    y = BatchNorm(use_running_average=not train)(y)
-    return nn.relu(y) if self.relu else y
+                kernel_init=nn.initializers.he_normal(), dtype=self.dtype, param_dtype=self.param_dtype)(x)
+    y = apply_norm(self.norm, y, train=train, name=None, dtype=self.dtype, param_dtype=self.param_dtype)
+    return self.act(y) if self.use_act else y
 
 
 class GhostBottleneck(nn.Module):
@@ -134,6 +212,8 @@ class GhostBottleneck(nn.Module):
     ratio, dw_size: passed to both ghost modules.
     use_ghost: False replaces both ghost modules by ordinary convolutions of the
       same widths (the paper's "w/o GM" ablation).
+    act, norm, dtype, param_dtype: as in ``GhostModule``, for every layer of the block.
+    depthwise_impl: formulation of every depthwise conv of the block (``DepthwiseConv1D.impl``).
   """
   mid_features: int
   out_features: int
@@ -142,27 +222,36 @@ class GhostBottleneck(nn.Module):
   ratio: int = 2
   dw_size: int = 3
   use_ghost: bool = True
+  act: Callable[[jax.Array], jax.Array] = nn.relu
+  norm: ModuleFactory = BatchNorm
+  dtype: Dtype | None = None
+  param_dtype: Dtype = jnp.float32
+  depthwise_impl: str = 'auto'
 
-  def _feature_module(self, features: int, relu: bool, name: str) -> nn.Module:
+  def _feature_module(self, features: int, use_act: bool, name: str) -> nn.Module:
+    shared = dict(use_act=use_act, act=self.act, norm=self.norm, dtype=self.dtype, param_dtype=self.param_dtype,
+                  name=name)
     if self.use_ghost:
-      return GhostModule(features, ratio=self.ratio, dw_size=self.dw_size, relu=relu, name=name)
-    return ConvModule(features, kernel_size=self.dw_size, relu=relu, name=name)
+      return GhostModule(features, ratio=self.ratio, dw_size=self.dw_size, depthwise_impl=self.depthwise_impl, **shared)
+    return ConvModule(features, kernel_size=self.dw_size, **shared)
 
   @nn.compact
   def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
+    norm = functools.partial(apply_norm, self.norm, train=train, dtype=self.dtype, param_dtype=self.param_dtype)
+    depthwise = functools.partial(DepthwiseConv1D, self.dw_kernel_size, self.strides, dtype=self.dtype,
+                                  param_dtype=self.param_dtype, impl=self.depthwise_impl)
     y = self._feature_module(self.mid_features, True, 'ghost1')(x, train=train)
     if self.strides > 1:
-      y = DepthwiseConv1D(self.dw_kernel_size, self.strides, name='dw_conv')(y)
-      y = BatchNorm(use_running_average=not train, name='dw_bn')(y)
+      y = norm(depthwise(name='dw_conv')(y), name='dw_bn')
     y = self._feature_module(self.out_features, False, 'ghost2')(y, train=train)
 
     if self.strides == 1 and x.shape[-1] == self.out_features:
       shortcut = x
     else:
-      shortcut = DepthwiseConv1D(self.dw_kernel_size, self.strides, name='shortcut_dw')(x)
-      shortcut = BatchNorm(use_running_average=not train, name='shortcut_dw_bn')(shortcut)
-      shortcut = PointwiseConv(self.out_features, name='shortcut_pw')(shortcut)
-      shortcut = BatchNorm(use_running_average=not train, name='shortcut_pw_bn')(shortcut)
+      shortcut = norm(depthwise(name='shortcut_dw')(x), name='shortcut_dw_bn')
+      shortcut = PointwiseConv(self.out_features, dtype=self.dtype, param_dtype=self.param_dtype,
+                               name='shortcut_pw')(shortcut)
+      shortcut = norm(shortcut, name='shortcut_pw_bn')
     return y + shortcut
 
 
@@ -171,14 +260,20 @@ class ChannelAttention(nn.Module):
 
   Attributes:
     reduction: the shared MLP's hidden width is ``max(channels // reduction, 1)``.
+    act: the MLP's hidden activation (ReLU in CBAM).
+    dtype, param_dtype: computation and parameter dtypes, as in ``flax.linen``.
   """
   reduction: int = 16
+  act: Callable[[jax.Array], jax.Array] = nn.relu
+  dtype: Dtype | None = None
+  param_dtype: Dtype = jnp.float32
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     channels = x.shape[-1]
     hidden = max(channels // self.reduction, 1)
-    shared_mlp = nn.Sequential([nn.Dense(hidden, name='w0'), nn.relu, nn.Dense(channels, name='w1')])
+    dense = functools.partial(nn.Dense, dtype=self.dtype, param_dtype=self.param_dtype)
+    shared_mlp = nn.Sequential([dense(hidden, name='w0'), self.act, dense(channels, name='w1')])
     avg = jnp.mean(x, axis=-2, keepdims=True)
     mx = jnp.max(x, axis=-2, keepdims=True)
     return x * nn.sigmoid(shared_mlp(avg) + shared_mlp(mx))
@@ -190,25 +285,41 @@ class SpatialAttention(nn.Module):
   The weights sigmoid(...), (batch, time), are sown as ``intermediates/spatial_attention``:
   ``apply(..., mutable=['intermediates'])`` returns them (``ganet_jax.evaluation.attention``);
   any other apply ignores them.
+
+  Attributes:
+    kernel_size: the convolution's kernel (7 in CBAM).
+    dtype, param_dtype: computation and parameter dtypes, as in ``flax.linen``.
   """
   kernel_size: int = 7
+  dtype: Dtype | None = None
+  param_dtype: Dtype = jnp.float32
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     pooled = jnp.concatenate([jnp.mean(x, axis=-1, keepdims=True),
                               jnp.max(x, axis=-1, keepdims=True)], axis=-1)
-    # two input channels: XLA's generic conv path is ~10x slower here (forward; 1.5x with backward)
-    weights = nn.sigmoid(Conv1D(1, self.kernel_size, name='conv')(pooled))
+    # two input channels: XLA's generic conv path is slow for so few (benchmarks/README.md, step 5)
+    conv = Conv1D(1, self.kernel_size, dtype=self.dtype, param_dtype=self.param_dtype, name='conv')
+    weights = nn.sigmoid(conv(pooled))
     self.sow('intermediates', 'spatial_attention', weights[..., 0])
     return x * weights
 
 
 class CBAM(nn.Module):
-  """Convolutional block attention module: channel attention, then spatial attention (Fig. 1 c)."""
+  """Convolutional block attention module: channel attention, then spatial attention (Fig. 1 c).
+
+  Attributes:
+    reduction, act: the channel attention's (``ChannelAttention``).
+    kernel_size: the spatial attention's (``SpatialAttention``).
+    dtype, param_dtype: computation and parameter dtypes, as in ``flax.linen``.
+  """
   reduction: int = 16
   kernel_size: int = 7
+  act: Callable[[jax.Array], jax.Array] = nn.relu
+  dtype: Dtype | None = None
+  param_dtype: Dtype = jnp.float32
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
-    x = ChannelAttention(self.reduction, name='channel')(x)
-    return SpatialAttention(self.kernel_size, name='spatial')(x)
+    x = ChannelAttention(self.reduction, self.act, dtype=self.dtype, param_dtype=self.param_dtype, name='channel')(x)
+    return SpatialAttention(self.kernel_size, dtype=self.dtype, param_dtype=self.param_dtype, name='spatial')(x)

@@ -16,12 +16,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from flax import traverse_util
 from flax.training import train_state
 
-from ganet_jax.nn.layers import BatchNorm
 from ganet_jax.nn.precision import cast_floating
 
-BATCH_NORM_MOMENTUM = BatchNorm.keywords['momentum']
 LossFn = Callable[[jax.Array, jax.Array], jax.Array]
 
 
@@ -150,16 +149,26 @@ def check_finite(loss: float, *, step: int, epoch: int) -> None:
                              f'try a lower --config.learning_rate or check the input records')
 
 
-@functools.partial(jax.jit, static_argnames=('momentum',))
-def _batch_statistics(state: TrainState, waveforms: jax.Array, *, momentum: float) -> Any:
-  # From zeroed running statistics one train-mode update leaves (1 - momentum) * batch stats.
+@jax.jit
+def _batch_statistics(state: TrainState, waveforms: jax.Array) -> Any:
+  # From zeroed running statistics one train-mode update leaves (1 - momentum) * batch
+  # stats; each BatchNorm's momentum is read off the layer as the model calls it.
+  momenta = {}
+
+  def record_momentum(next_fun, args, kwargs, context):
+    if isinstance(context.module, nn.BatchNorm) and context.method_name == '__call__':
+      momenta[context.module.scope.path] = context.module.momentum
+    return next_fun(*args, **kwargs)
+
   zeros = jax.tree.map(jnp.zeros_like, state.batch_stats)
-  _, updates = state.apply_fn({'params': state.params, 'batch_stats': zeros}, waveforms, train=True,
-                              mutable=['batch_stats'], rngs={'dropout': jax.random.key(0)})
-  return jax.tree.map(lambda s: s / (1 - momentum), updates['batch_stats'])
+  with nn.intercept_methods(record_momentum):
+    _, updates = state.apply_fn({'params': state.params, 'batch_stats': zeros}, waveforms, train=True,
+                                mutable=['batch_stats'], rngs={'dropout': jax.random.key(0)})
+  flat = traverse_util.flatten_dict(updates['batch_stats'])
+  return traverse_util.unflatten_dict({path: s / (1 - momenta[path[:-1]]) for path, s in flat.items()})
 
 
-def precise_batch_stats(state: TrainState, batches, *, momentum: float = BATCH_NORM_MOMENTUM) -> TrainState:
+def precise_batch_stats(state: TrainState, batches) -> TrainState:
   """``state`` with BatchNorm running statistics replaced by their average over ``batches``.
 
   The paper trained ~1800 steps, after which Keras' moving averages (momentum 0.99)
@@ -168,18 +177,18 @@ def precise_batch_stats(state: TrainState, batches, *, momentum: float = BATCH_N
   (0, 1) and evaluation-mode BatchNorm is off. Averaging the per-batch means and
   variances of the trained network over the training records ("precise BN",
   Wu & Johnson 2021) gives the statistics the moving averages converge to.
+  Works for any ``flax.linen.BatchNorm`` momentum (each layer's is read as it runs).
 
   Args:
     state: the trained state.
     batches: iterable of (batch, time, channels) arrays, all of one shape.
-    momentum: the model's BatchNorm momentum (``ganet_jax.nn.layers.BatchNorm``'s).
 
   Returns:
     The state with new ``batch_stats`` (parameters unchanged).
   """
   total, count = None, 0
   for waveforms in batches:
-    stats = _batch_statistics(state, jnp.asarray(waveforms), momentum=momentum)
+    stats = _batch_statistics(state, jnp.asarray(waveforms))
     total = stats if total is None else jax.tree.map(jnp.add, total, stats)
     count += 1
   if count == 0:
