@@ -139,6 +139,7 @@ def test_run_study_refuses_bad_columns_and_repeated_names(tmp_path):
 # ---- the binaries, small mode
 
 
+@pytest.mark.slow  # six trainings (3 ratios x 2 seeds)
 def test_imbalance_strategy1_nested_sets_same_test_split(tmp_path, cache):
   _binary('imbalance', tmp_path, cache, '--strategy=1', '--ratios=1,2,5', '--config.seeds=0,1')
   results = _results(tmp_path)
@@ -176,6 +177,7 @@ def test_imbalance_shortfall_names_it(tmp_path, cache):
   assert '--base=500' in process.stderr and not (tmp_path / study.RESULTS_FILE).exists()
 
 
+@pytest.mark.slow  # three networks, each compiled
 def test_ablation_table(tmp_path, cache):
   _binary('ablation', tmp_path, cache)
   _check_common(_results(tmp_path), tmp_path, ['GA-Net (w/o GM)', 'GA-Net (w/o CBAM)', 'GA-Net (ours)'])
@@ -209,6 +211,7 @@ def test_bottlenecks_figure(tmp_path, cache):
   assert parameters[0] < parameters[1]
 
 
+@pytest.mark.slow  # four trainings
 def test_imbalance_techniques_table(tmp_path, cache):
   _binary('imbalance_techniques', tmp_path, cache)
   results = _results(tmp_path)

@@ -42,6 +42,7 @@ def test_bad_flag_fails_naming_it(outcomes, name):
   assert 'Traceback' not in output, output[-2000:]
 
 
+@pytest.mark.slow  # two processes, each compiling and training
 def test_killed_run_resumes_and_writes_the_run_folder(tmp_path):
   """SIGKILL after the first checkpoint, rerun with the same flags: the run completes from epoch 2."""
   workdir = tmp_path / 'run'
