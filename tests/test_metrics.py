@@ -95,3 +95,11 @@ def test_a_run_that_calls_everything_one_class_is_flagged():
   events = metrics.event_metrics(np.array(['a', 'a', 'b', 'c']), np.array(['eq', 'eq', 'eq', 'ex']), labels,
                                  np.array([0.9, 0.8, 0.7, 0.6]))
   assert events['collapsed_to_one_class']
+
+
+def test_equal_record_probabilities_stay_tied_at_event_level():
+  rng = np.random.default_rng(0)
+  events = np.repeat([f'e{i}' for i in range(40)], rng.integers(1, 9, 40))
+  labels = np.array([int(e[1:]) % 3 == 0 for e in events], int)
+  constant = np.full(len(events), 0.7345)
+  assert metrics.event_metrics(events, np.full(len(events), 'x'), labels, constant)['auc'] == 0.5

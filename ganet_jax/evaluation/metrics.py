@@ -143,7 +143,9 @@ def event_probabilities(event_ids, labels, p_tectonic) -> tuple[np.ndarray, np.n
   disagree = labels != event_labels[inverse]
   if disagree.any():
     raise ValueError(f'event {event_ids[disagree][0]!r} has records with different labels')
-  return events, event_labels, sums / counts
+  # Summing k equal probabilities and dividing by k can miss the value by an ulp, which would
+  # break ties between events (and make a constant predictor's event AUC differ from 0.5).
+  return events, event_labels, np.round(sums / counts, 12)
 
 
 def event_metrics(event_ids, event_types, labels, p_tectonic, *, threshold: float = 0.5) -> dict:
