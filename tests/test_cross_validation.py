@@ -37,6 +37,7 @@ def test_fold_records_validate_one_source_and_never_share_an_event():
   assert sorted(seen) == sorted(a_records)  # every validated record in exactly one fold
 
 
+@pytest.mark.slow  # two recipes x two folds trained, then resumed: the suite's longest test
 def test_cross_validate_two_recipes_writes_tables_and_resumes(tmp_path):
   config = small.get_config()
   config.cv = small_data.get_config().cv
