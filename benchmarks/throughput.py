@@ -1,17 +1,34 @@
-r"""Training and inference throughput of the default GA-Net, optionally side by side with PyTorch.
+r"""Training and inference throughput and memory of the default GA-Net, optionally beside PyTorch.
 
-  python -m benchmarks.throughput [--batch_size=32] [--against=torch] [--json=PATH]
+  python -m benchmarks.throughput [--batch_size=32] [--against=torch,torch_compile] [--json=PATH]
 
 Records/s for one jitted training step (forward, cross-entropy, backward, Adam
 update; state donated) and one jitted inference step, on (batch, 10000, 3)
 float32 input. Compilation is timed separately; one warm-up call is excluded;
 each of ``--repeats`` repetitions times ``--steps`` calls and the median and
-spread (min, max) over repetitions are reported. With ``--against=torch`` the
-same network written in PyTorch (``benchmarks/torch_ganet.py``) runs eagerly in
-the same process, its repetitions interleaved with JAX's so that load from
-other processes hits both alike, and the JAX/PyTorch ratios are printed. The
-achieved FLOP/s (XLA's cost analysis, 2 x MACs) is compared with a float32
+spread (min, max) over repetitions are reported.
+
+``--against`` adds the same network written in PyTorch
+(``benchmarks/torch_ganet.py``): ``torch`` runs it eagerly, ``torch_compile``
+under ``torch.compile`` (its compile time, the first calls, reported apart).
+All contenders run in the same process, their repetitions interleaved so that
+load from other processes hits them alike, and the JAX / contender ratios are
+printed (median, and per repetition).
+
+The achieved FLOP/s (XLA's cost analysis of the JAX program, 2 x MACs, used for
+every contender since they compute the same network) is compared with a float32
 matrix product's rate measured in the same run.
+
+Peak memory of a training step is measured for each contender in a fresh
+subprocess, so that one contender's peak does not hide another's: peak RSS of
+the whole process (compilation included) and of the timed steps alone (the
+kernel's high-water mark reset after the warm-up step), and for JAX the compiled
+program's ``memory_analysis()`` (arguments, outputs, temporaries: load-independent).
+
+The load average before and after, and the share of the CPU other processes
+took meanwhile, are recorded (``benchmarks/load.py``); a run with load from
+other processes is marked NOT COMPARABLE: its rates and ratios are not
+quiet-machine figures.
 """
 
 from __future__ import annotations
@@ -20,6 +37,8 @@ import json
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import time
 from typing import Callable
 
@@ -30,16 +49,25 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from benchmarks.load import MachineLoad, current_peak_rss_bytes, peak_rss_bytes, reset_peak_rss
+from benchmarks.train_step import make_train_step
 from ganet_jax import GANet
 from ganet_jax.conventions import WINDOW_SAMPLES
 from ganet_jax.models.complexity import parameter_count
 
+CONTENDERS = ('torch', 'torch_compile')
+
 _BATCH_SIZE = flags.DEFINE_integer('batch_size', 32, 'Records per step.')
-_AGAINST = flags.DEFINE_enum('against', None, ['torch'], 'Also time the PyTorch port in the same run.')
+_AGAINST = flags.DEFINE_list('against', [], f'PyTorch contenders timed in the same run, any of {CONTENDERS}.')
+flags.register_validator('against', lambda names: set(names) <= set(CONTENDERS),
+                         message=f'--against takes a comma-separated subset of {CONTENDERS}')
 _JSON = flags.DEFINE_string('json', None, 'Write all figures to this JSON file.')
 _REPEATS = flags.DEFINE_integer('repeats', 5, 'Timed repetitions per measurement.')
 _STEPS = flags.DEFINE_integer('steps', 3, 'Steps per repetition.')
 _LENGTH = flags.DEFINE_integer('length', WINDOW_SAMPLES, 'Samples per record.')
+_REMAT = flags.DEFINE_bool('remat', False, 'GANet(remat=...): rematerialise each bottleneck in the backward pass.')
+_MEMORY = flags.DEFINE_bool('memory', True, 'Measure each contender\'s peak memory in a fresh subprocess.')
+_MEMORY_OF = flags.DEFINE_string('memory_of', None, 'Internal: measure this contender\'s memory and print JSON.')
 
 
 def _summary(seconds: list[float], records: int) -> dict:
@@ -65,26 +93,19 @@ def _matmul_flops_per_s(size: int = 2048, repeats: int = 5) -> float:
   return 2 * size**3 / best
 
 
+def _model(remat: bool) -> GANet:
+  return GANet(remat=True) if remat else GANet()
+
+
 def _jax_steps(model: GANet, batch: np.ndarray, labels: np.ndarray) -> dict:
-  """Compiled JAX train and inference steps plus their compile times and XLA FLOP counts."""
+  """Compiled JAX train and inference steps plus their compile times, XLA FLOP counts and memory analyses."""
   x, y = jnp.asarray(batch), jnp.asarray(labels)
   variables = jax.jit(model.init)(jax.random.key(0), x[:1])
   tx = optax.adam(1e-3)
   state = {'params': variables['params'], 'batch_stats': variables['batch_stats'],
            'opt_state': tx.init(variables['params']), 'rng': jax.random.key(1)}
 
-  def train_step(state, x, y):
-    rng, dropout_rng = jax.random.split(state['rng'])
-
-    def loss_fn(params):
-      logits, updates = model.apply({'params': params, 'batch_stats': state['batch_stats']}, x, train=True,
-                                    mutable=['batch_stats'], rngs={'dropout': dropout_rng})
-      return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean(), updates
-
-    (loss, updates), grads = jax.value_and_grad(loss_fn, has_aux=True)(state['params'])
-    param_updates, opt_state = tx.update(grads, state['opt_state'], state['params'])
-    return {'params': optax.apply_updates(state['params'], param_updates),
-            'batch_stats': updates['batch_stats'], 'opt_state': opt_state, 'rng': rng}, loss
+  train_step = make_train_step(model, tx)
 
   def infer_step(variables, x):
     return model.apply(variables, x, train=False)
@@ -109,11 +130,26 @@ def _jax_steps(model: GANet, batch: np.ndarray, labels: np.ndarray) -> dict:
 
   return {'train': run_train, 'infer': run_infer, 'params': parameter_count(variables['params']),
           'compile_s': {'train': train_compile, 'infer': infer_compile},
-          'xla_flops': {'train': train.cost_analysis().get('flops'), 'infer': infer.cost_analysis().get('flops')}}
+          'xla_flops': {'train': train.cost_analysis().get('flops'), 'infer': infer.cost_analysis().get('flops')},
+          'memory_analysis': {'train': _memory_analysis(train), 'infer': _memory_analysis(infer)}}
 
 
-def _torch_steps(batch: np.ndarray, labels: np.ndarray) -> dict:
-  """Eager PyTorch train and inference steps of the same network (channels-first input)."""
+def _memory_analysis(compiled) -> dict | None:
+  """Bytes the compiled program's buffers take: arguments, outputs, temporaries (load-independent)."""
+  analysis = compiled.memory_analysis()
+  if analysis is None:
+    return None
+  fields = ('argument_size_in_bytes', 'output_size_in_bytes', 'alias_size_in_bytes', 'temp_size_in_bytes',
+            'generated_code_size_in_bytes')
+  result = {field: int(getattr(analysis, field)) for field in fields if hasattr(analysis, field)}
+  # donated state is aliased to the outputs: counted once
+  result['peak_estimate_bytes'] = (result.get('argument_size_in_bytes', 0) + result.get('output_size_in_bytes', 0)
+                                   - result.get('alias_size_in_bytes', 0) + result.get('temp_size_in_bytes', 0))
+  return result
+
+
+def _torch_steps(batch: np.ndarray, labels: np.ndarray, compiled: bool) -> dict:
+  """PyTorch train and inference steps of the same network (channels-first input), eager or ``torch.compile``d."""
   import torch  # benchmark-only dependency
   from benchmarks.torch_ganet import TorchGANet
 
@@ -123,15 +159,17 @@ def _torch_steps(batch: np.ndarray, labels: np.ndarray) -> dict:
   # wait for queued GPU work before the clock stops; a no-op on the CPU
   synchronize = torch.cuda.synchronize if device.type == 'cuda' else (lambda: None)
   model = TorchGANet(in_channels=batch.shape[-1]).to(device)
+  params = sum(p.numel() for p in model.parameters())
   optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
   loss_fn = torch.nn.CrossEntropyLoss()
+  forward = torch.compile(model) if compiled else model
   x = torch.from_numpy(np.ascontiguousarray(batch.transpose(0, 2, 1))).to(device)
   y = torch.from_numpy(labels.astype(np.int64)).to(device)
 
   def run_train():
     model.train()
     optimizer.zero_grad(set_to_none=True)
-    loss = loss_fn(model(x), y)
+    loss = loss_fn(forward(x), y)
     loss.backward()
     optimizer.step()
     synchronize()
@@ -139,91 +177,171 @@ def _torch_steps(batch: np.ndarray, labels: np.ndarray) -> dict:
   def run_infer():
     model.eval()
     with torch.inference_mode():
-      model(x)
+      forward(x)
     synchronize()
 
-  return {'train': run_train, 'infer': run_infer, 'params': sum(p.numel() for p in model.parameters()),
+  return {'train': run_train, 'infer': run_infer, 'params': params,
           'version': torch.__version__, 'threads': torch.get_num_threads(), 'device': str(device)}
 
 
-def benchmark(batch_size: int, length: int, repeats: int, steps: int, against: str | None) -> dict:
-  """All throughput figures as a dict (see the module docstring)."""
+def _make_batch(batch_size: int, length: int) -> tuple[np.ndarray, np.ndarray]:
   rng = np.random.default_rng(0)
   batch = rng.standard_normal((batch_size, length, 3)).astype(np.float32)
-  labels = rng.integers(0, 2, batch_size).astype(np.int32)
-  model = GANet()
-  contenders = {'jax': _jax_steps(model, batch, labels)}
-  if against == 'torch':
-    contenders['torch'] = _torch_steps(batch, labels)
-    if contenders['torch']['params'] != contenders['jax']['params']:
+  return batch, rng.integers(0, 2, batch_size).astype(np.int32)
+
+
+def _contender(name: str, batch: np.ndarray, labels: np.ndarray, remat: bool) -> dict:
+  if name == 'jax':
+    return _jax_steps(_model(remat), batch, labels)
+  return _torch_steps(batch, labels, compiled=name == 'torch_compile')
+
+
+def measure_memory(name: str, batch_size: int, length: int, steps: int, remat: bool) -> dict:
+  """Peak memory of ``name``'s training step, measured in this process (meant to be a fresh one).
+
+  Returns:
+    ``peak_rss_bytes``: the process's peak RSS, setup and compilation included;
+    ``step_peak_rss_bytes``: the peak during ``steps`` training steps after a
+    warm-up step (None where the kernel cannot reset the count); for JAX also
+    the compiled programs' ``memory_analysis``.
+  """
+  batch, labels = _make_batch(batch_size, length)
+  steps_of = _contender(name, batch, labels, remat)
+  steps_of['train']()  # warm-up (and, under torch.compile, compilation)
+  resettable = reset_peak_rss()
+  for _ in range(steps):
+    steps_of['train']()
+  result = {'peak_rss_bytes': peak_rss_bytes(), 'step_peak_rss_bytes': current_peak_rss_bytes() if resettable else None}
+  if 'memory_analysis' in steps_of:
+    result['memory_analysis'] = steps_of['memory_analysis']
+  return result
+
+
+def _memory_in_subprocess(name: str, batch_size: int, length: int, steps: int, remat: bool) -> dict:
+  command = [sys.executable, '-m', 'benchmarks.throughput', f'--memory_of={name}', f'--batch_size={batch_size}',
+             f'--length={length}', f'--steps={steps}', f'--remat={remat}']
+  done = subprocess.run(command, capture_output=True, text=True, check=False)
+  if done.returncode != 0:
+    return {'error': done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f'exit {done.returncode}'}
+  return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def benchmark(batch_size: int, length: int, repeats: int, steps: int, against: list[str], remat: bool = False,
+              memory: bool = True) -> dict:
+  """All throughput figures as a dict (see the module docstring)."""
+  batch, labels = _make_batch(batch_size, length)
+  load = MachineLoad().__enter__()
+  contenders = {'jax': _contender('jax', batch, labels, remat)}
+  for name in against:
+    contenders[name] = _contender(name, batch, labels, remat)
+    if contenders[name]['params'] != contenders['jax']['params']:
       raise AssertionError(f"parameter counts differ: jax {contenders['jax']['params']}, "
-                           f"torch {contenders['torch']['params']}")
+                           f"{name} {contenders[name]['params']}")
   matmul_rate = _matmul_flops_per_s()
   seconds = {name: {'train': [], 'infer': []} for name in contenders}
+  first_call_s = {name: {} for name in contenders}
   for mode in ('train', 'infer'):
-    for steps_of in contenders.values():
-      steps_of[mode]()  # warm-up, excluded
+    for name, steps_of in contenders.items():
+      first_call_s[name][mode] = _time(steps_of[mode], 1)  # warm-up, excluded (torch.compile compiles here)
     for _ in range(repeats):  # interleaved: background load hits every contender alike
       for name, steps_of in contenders.items():
         seconds[name][mode].append(_time(steps_of[mode], steps))
+      load.sample()
+  load.__exit__(None, None, None)
   records = batch_size * steps
+  jax_flops = contenders['jax']['xla_flops']
   result = {
       'device': str(jax.devices()[0].device_kind), 'platform': jax.devices()[0].platform,
       'cpu_count': os.cpu_count(), 'machine': platform.processor() or platform.machine(),
       'versions': {'jax': jax.__version__, 'flax': flax.__version__, 'optax': optax.__version__,
                    'numpy': np.__version__, 'python': platform.python_version()},
-      'batch_size': batch_size, 'length': length, 'repeats': repeats, 'steps_per_repeat': steps,
+      'batch_size': batch_size, 'length': length, 'repeats': repeats, 'steps_per_repeat': steps, 'remat': remat,
       'matmul_flops_per_s': matmul_rate, 'parameters': contenders['jax']['params'],
-      'jax': {mode: _summary(seconds['jax'][mode], records) for mode in ('train', 'infer')},
+      'xla_flops_per_step': jax_flops, 'load': load.report(), 'contenders': list(contenders),
   }
-  jax_result = result['jax']
-  jax_result['compile_s'] = contenders['jax']['compile_s']
-  for mode in ('train', 'infer'):
-    flops = contenders['jax']['xla_flops'][mode]
-    rate = flops / batch_size * jax_result[mode]['records_per_s_median'] if flops else None
-    jax_result[mode].update({'xla_flops_per_step': flops, 'achieved_flops_per_s': rate,
-                             'fraction_of_matmul_rate': rate / matmul_rate if rate else None})
-  if 'torch' in contenders:
-    result['versions']['torch'] = contenders['torch']['version']
-    result['torch'] = {mode: _summary(seconds['torch'][mode], records) for mode in ('train', 'infer')}
-    result['torch']['threads'] = contenders['torch']['threads']
-    result['torch']['device'] = contenders['torch']['device']
-    result['ratio_jax_over_torch'] = {
-        mode: jax_result[mode]['records_per_s_median'] / result['torch'][mode]['records_per_s_median']
-        for mode in ('train', 'infer')}
-    # per-repetition ratios of the interleaved pairs show the noise of the ratio itself
-    result['ratio_per_repeat'] = {
-        mode: [t / j for j, t in zip(seconds['jax'][mode], seconds['torch'][mode])] for mode in ('train', 'infer')}
+  for name in contenders:
+    entry = {mode: _summary(seconds[name][mode], records) for mode in ('train', 'infer')}
+    for mode in ('train', 'infer'):
+      flops = jax_flops[mode]
+      rate = flops / batch_size * entry[mode]['records_per_s_median'] if flops else None
+      entry[mode].update({'achieved_flops_per_s': rate, 'fraction_of_matmul_rate': rate / matmul_rate if rate else None,
+                          'first_call_s': first_call_s[name][mode]})
+    if name == 'jax':
+      entry['compile_s'] = contenders['jax']['compile_s']
+      entry['memory_analysis'] = contenders['jax']['memory_analysis']
+    else:
+      result['versions']['torch'] = contenders[name]['version']
+      entry.update({'threads': contenders[name]['threads'], 'device': contenders[name]['device']})
+      if name == 'torch_compile':
+        # the first calls compile (Dynamo + Inductor); what they took beyond a steady step
+        entry['compile_s'] = {mode: first_call_s[name][mode] - entry[mode]['seconds_per_repeat'][0] / steps
+                              for mode in ('train', 'infer')}
+      entry['ratio_jax_over_this'] = {
+          mode: result['jax'][mode]['records_per_s_median'] / entry[mode]['records_per_s_median']
+          for mode in ('train', 'infer')}
+      # per-repetition ratios of the interleaved pairs show the noise of the ratio itself
+      entry['ratio_per_repeat'] = {
+          mode: [t / j for j, t in zip(seconds['jax'][mode], seconds[name][mode])] for mode in ('train', 'infer')}
+    result[name] = entry
+  if memory:
+    # after the timing, one contender at a time: nothing else of ours runs meanwhile
+    result['memory'] = {name: _memory_in_subprocess(name, batch_size, length, steps, remat) for name in contenders}
   return result
+
+
+def _gb(value) -> str:
+  return '-' if value is None else f'{value / 1e9:.2f} GB'
 
 
 def _print(result: dict) -> None:
   print(f"device {result['device']} ({result['platform']}, {result['cpu_count']} cores); batch "
         f"{result['batch_size']} x {result['length']} x 3; {result['parameters']:,} parameters; "
-        f"{result['repeats']} repetitions of {result['steps_per_repeat']} steps")
+        f"{result['repeats']} repetitions of {result['steps_per_repeat']} steps; remat {result['remat']}")
+  load = result['load']
+  share = load['other_processes_cpu_share']
+  print(f"load average {load['load_average_before'][0]:.1f} before, {load['load_average_after'][0]:.1f} after "
+        f"(max {load['load_average_1min_max_during']:.1f}); other processes used "
+        f"{'unknown' if share is None else f'{100 * share:.0f}%'} of all cores: "
+        f"{'comparable (quiet machine)' if load['comparable'] else 'NOT COMPARABLE (loaded machine)'}")
   print(f"float32 matmul rate: {result['matmul_flops_per_s'] / 1e9:.1f} GFLOP/s")
   print(f"JAX compile: train {result['jax']['compile_s']['train']:.1f} s, "
         f"inference {result['jax']['compile_s']['infer']:.1f} s")
+  if 'torch_compile' in result:
+    compile_s = result['torch_compile']['compile_s']
+    print(f"torch.compile first calls beyond a step: train {compile_s['train']:.1f} s, "
+          f"inference {compile_s['infer']:.1f} s")
   for mode in ('train', 'infer'):
-    for name in ('jax', 'torch'):
-      if name not in result:
-        continue
+    for name in result['contenders']:
       r = result[name][mode]
-      line = (f"{mode:5s} {name:5s}: {r['records_per_s_median']:8.1f} records/s "
+      line = (f"{mode:5s} {name:13s}: {r['records_per_s_median']:8.1f} records/s "
               f"(min {r['records_per_s_min']:.1f}, max {r['records_per_s_max']:.1f})")
-      if name == 'jax' and r['achieved_flops_per_s']:
+      if r['achieved_flops_per_s']:
         line += (f"; {r['achieved_flops_per_s'] / 1e9:.1f} GFLOP/s XLA-counted = "
                  f"{100 * r['fraction_of_matmul_rate']:.0f}% of matmul rate")
+      if name != 'jax':
+        per = result[name]['ratio_per_repeat'][mode]
+        line += f"; JAX / this {result[name]['ratio_jax_over_this'][mode]:.2f}x (per repetition {min(per):.2f}-{max(per):.2f})"
       print(line)
-    if 'ratio_jax_over_torch' in result:
-      per = result['ratio_per_repeat'][mode]
-      print(f"{mode:5s} JAX / PyTorch: {result['ratio_jax_over_torch'][mode]:.2f}x "
-            f"(per repetition {min(per):.2f}-{max(per):.2f})")
+  for name, memory in result.get('memory', {}).items():
+    if 'error' in memory:
+      print(f'memory {name}: failed ({memory["error"]})')
+      continue
+    line = (f"memory {name:13s}: peak RSS {_gb(memory['peak_rss_bytes'])} (setup and compilation included), "
+            f"{_gb(memory['step_peak_rss_bytes'])} during the steps")
+    analysis = (memory.get('memory_analysis') or {}).get('train')
+    if analysis:
+      line += (f"; compiled train step: temporaries {_gb(analysis['temp_size_in_bytes'])}, "
+               f"arguments + outputs - aliased {_gb(analysis['peak_estimate_bytes'] - analysis['temp_size_in_bytes'])}")
+    print(line)
 
 
 def main(argv):
   del argv
-  result = benchmark(_BATCH_SIZE.value, _LENGTH.value, _REPEATS.value, _STEPS.value, _AGAINST.value)
+  if _MEMORY_OF.value:
+    print(json.dumps(measure_memory(_MEMORY_OF.value, _BATCH_SIZE.value, _LENGTH.value, _STEPS.value, _REMAT.value)))
+    return
+  result = benchmark(_BATCH_SIZE.value, _LENGTH.value, _REPEATS.value, _STEPS.value, _AGAINST.value,
+                     remat=_REMAT.value, memory=_MEMORY.value)
   _print(result)
   if _JSON.value:
     with open(_JSON.value, 'w') as f:
