@@ -16,7 +16,7 @@ never on the test years:
   - data: pnw + pnw-extra, band-passed 1-15 Hz (below the 20-25 Hz Nyquist of the
     40/50-Hz broadband records, whose missing high band would otherwise tell the
     instrument, and with it the class, apart), 40-s windows from the P onset;
-  - GA-Net at width 0.25 (about 1/14 of the parameters);
+  - GA-Net at width 0.25 (107,435 parameters, 1/15 of the paper's);
   - AdamW (weight decay 1e-4) at 1e-3 with one epoch of warm-up and cosine decay,
     label smoothing 0.1, class-balanced batches;
   - on-the-fly augmentation: P onset shifted by up to 3 s, gain 0.5-2, random
