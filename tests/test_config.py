@@ -99,3 +99,13 @@ def test_prepared_dataset_through_the_config(tmp_path):
   assert len(train) + len(test) == len(records)
   assert dataset_identity(config)['path'] == str((tmp_path / 'set').resolve())
   assert dataclasses.asdict(experiment_config(config)) == dataclasses.asdict(ExperimentConfig())
+
+
+def test_an_override_of_a_missing_field_is_one_line_naming_it():
+  import subprocess
+  import sys
+  done = subprocess.run([sys.executable, '-m', 'experiments.train', '--config.model.nope=3'], capture_output=True,
+                        text=True, cwd=__import__('pathlib').Path(__file__).resolve().parents[1], timeout=300)
+  assert done.returncode != 0
+  assert done.stderr.strip().splitlines() == [
+      "--config.model.nope=3: no field 'nope' in the config (see experiments/configs/paper.py)"]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib.util
 import pathlib
+import sys
 
 from ml_collections import config_flags
 
@@ -25,13 +26,23 @@ CONFIG_DIR = pathlib.Path(__file__).resolve().parent
 
 
 def define_config_flag(default: str = 'paper.py'):
-  """``--config``: a config file of this folder by default (``default``), overridable field by field."""
-  return config_flags.DEFINE_config_file(
-      'config', str(CONFIG_DIR / default),
-      f'Config file (default experiments/configs/{default}; "path:model" picks another network); override its '
-      'fields with --config.<field>=value, e.g. --config.learning_rate=1e-3 --config.model.num_bottlenecks=3.',
-      lock_config=True)
+  """``--config``: a config file of this folder by default (``default``), overridable field by field.
 
+  ml_collections applies the command line's ``--config.<field>`` overrides as the flag is
+  defined, raising plain AttributeError/KeyError for a field the config lacks: that
+  ends the binary with one line naming the override, not a traceback.
+  """
+  try:
+    return config_flags.DEFINE_config_file(
+        'config', str(CONFIG_DIR / default),
+        f'Config file (default experiments/configs/{default}; "path:model" picks another network); override its '
+        'fields with --config.<field>=value, e.g. --config.learning_rate=1e-3 --config.model.num_bottlenecks=3.',
+        lock_config=True)
+  except (AttributeError, KeyError) as error:
+    field = str(error).strip('"\'')
+    overrides = [arg for arg in sys.argv[1:] if arg.startswith('--config.')]
+    named = [arg for arg in overrides if field in arg.split('=')[0].split('.')] or overrides or ['--config']
+    sys.exit(f'{named[0]}: no field {field!r} in the config (see experiments/configs/{default})')
 
 
 def recipes(config, config_file: str, names) -> list[Recipe]:
@@ -57,3 +68,4 @@ def recipes(config, config_file: str, names) -> list[Recipe]:
   if unknown:
     raise ConfigError('cv.recipes', f'unknown recipe {unknown[0]!r}; {path} defines {", ".join(known)}')
   return [Recipe(name, apply_overrides(config, known[name])) for name in names]
+
