@@ -60,8 +60,8 @@ def np_spatial_attention(x, p):  # eq. 5
 def test_ghost_module_equals_numpy_equations(features, ratio):
   x = np.asarray(jax.random.normal(jax.random.key(0), (2, 13, 5)))
   module = GhostModule(features, ratio=ratio)
-  variables = _randomize(module.init(jax.random.key(1), x), seed=2)
-  out = np.asarray(module.apply(variables, x))
+  variables = _randomize(jax.jit(module.init)(jax.random.key(1), x), seed=2)  # jit: one compile, not one per op
+  out = np.asarray(jax.jit(module.apply)(variables, x))
   assert out.shape == (2, 13, features)
   for b in range(2):
     expected = np_ghost_module(x[b], variables['params'], variables['batch_stats'])[:, :features]
@@ -71,9 +71,9 @@ def test_ghost_module_equals_numpy_equations(features, ratio):
 def test_cbam_equals_numpy_equations():
   x = np.asarray(jax.random.normal(jax.random.key(0), (2, 20, 32)))
   module = CBAM(reduction=8, kernel_size=7)
-  params = _randomize(module.init(jax.random.key(1), x), seed=3)['params']
+  params = _randomize(jax.jit(module.init)(jax.random.key(1), x), seed=3)['params']
   params = jax.tree.map(lambda v: v - 1.0, params)  # signed weights
-  out = np.asarray(module.apply({'params': params}, x))
+  out = np.asarray(jax.jit(module.apply)({'params': params}, x))
   for b in range(2):
     refined = np_channel_attention(x[b], params['channel'])
     np.testing.assert_allclose(out[b], np_spatial_attention(refined, params['spatial']), rtol=1e-4, atol=1e-5)
@@ -82,8 +82,8 @@ def test_cbam_equals_numpy_equations():
 def test_channel_and_spatial_attention_shapes_and_ranges():
   x = jax.random.normal(jax.random.key(0), (3, 50, 24))
   for module in (ChannelAttention(), SpatialAttention()):
-    variables = module.init(jax.random.key(1), x)
-    out = module.apply(variables, x)
+    variables = jax.jit(module.init)(jax.random.key(1), x)
+    out = jax.jit(module.apply)(variables, x)
     assert out.shape == x.shape
     # attention only rescales by a gate in (0, 1)
     assert np.all(np.abs(np.asarray(out)) <= np.abs(np.asarray(x)) + 1e-6)
@@ -94,8 +94,8 @@ def test_channel_and_spatial_attention_shapes_and_ranges():
 def test_bottleneck_shapes(strides, in_ch, out_ch, use_ghost):
   x = jnp.ones((2, 33, in_ch))
   module = GhostBottleneck(32, out_ch, strides=strides, use_ghost=use_ghost)
-  variables = module.init(jax.random.key(0), x)
-  out, updates = module.apply(variables, x, train=True, mutable=['batch_stats'])
+  variables = jax.jit(module.init)(jax.random.key(0), x)
+  out, updates = jax.jit(lambda v, x: module.apply(v, x, train=True, mutable=['batch_stats']))(variables, x)
   assert out.shape == (2, -(-33 // strides), out_ch)
   assert set(updates['batch_stats']) == set(variables['batch_stats'])
   has_projection = 'shortcut_pw' in variables['params']
@@ -105,12 +105,12 @@ def test_bottleneck_shapes(strides, in_ch, out_ch, use_ghost):
 def test_identity_shortcut_is_a_residual():
   x = jax.random.normal(jax.random.key(0), (1, 10, 8))
   module = GhostBottleneck(16, 8)
-  variables = module.init(jax.random.key(1), x)
+  variables = jax.jit(module.init)(jax.random.key(1), x)
   # zero the projection module's BN scale: the block must reduce to its shortcut
   params = jax.tree_util.tree_map_with_path(
       lambda path, v: jnp.zeros_like(v) if 'ghost2' in str(path) and 'bn' in str(path) else v,
       variables['params'])
-  out = module.apply({'params': params, 'batch_stats': variables['batch_stats']}, x)
+  out = jax.jit(module.apply)({'params': params, 'batch_stats': variables['batch_stats']}, x)
   np.testing.assert_allclose(out, x, atol=1e-6)
 
 
