@@ -20,7 +20,7 @@ from ganet_jax.training.config import ExperimentConfig
 DATA = dict(num_events=14, seed=1, samples=256)
 CONFIG = dict(model_overrides={'num_bottlenecks': 1, 'head_features': 32}, epochs=3, batch_size=8,
               learning_rate=1e-3)
-TIMING = ('test_records_per_second', 'records_per_second', 'seconds')
+TIMING = ('test_records_per_second', 'records_per_second', 'seconds', 'peak_rss_mib')
 
 
 def _split():
@@ -56,6 +56,7 @@ def test_run_writes_metrics_history_checkpoints_and_plots(finished):
   for key in ('sensitivity', 'specificity', 'accuracy', 'auc', 'confusion', 'n_records', 'events', 'confidence'):
     assert key in written
   assert set(written['confusion']) == {'tp', 'fn', 'fp', 'tn'}
+  assert written['peak_rss_mib'] > 50  # the process's peak, in MiB
   assert sum(written['confusion'].values()) == written['n_records'] == result['n_records']
   epochs = [json.loads(line) for line in (workdir / 'epochs.jsonl').read_text().splitlines()]
   assert [e['epoch'] for e in epochs] == [1, 2, 3] and all('validation' in e for e in epochs)

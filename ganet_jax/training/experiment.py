@@ -24,6 +24,7 @@ import functools
 import hashlib
 import json
 import pathlib
+import resource
 import time
 from typing import Any, Callable
 
@@ -128,6 +129,8 @@ def run(config: ExperimentConfig, train: RecordSet, test: RecordSet, workdir: st
   result['epochs_completed'] = last_epoch
   result['evaluated_epoch'] = evaluated_epoch
   result['train_records'] = len(train)
+  # the process's peak resident memory so far (Linux reports KiB): what this run needed, compile included
+  result['peak_rss_mib'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
   if result['collapsed_to_one_class']:
     log(f'WARNING: every test record was called {"tectonic" if result["sensitivity"] == 1 else "non-tectonic"}: '
         f'this run collapsed to one class (metrics.json: "collapsed_to_one_class": true); its accuracy is the '
