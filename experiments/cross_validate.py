@@ -34,7 +34,7 @@ def main(argv):
   if not FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)  # orbax logs every file it writes at INFO
   if 'cv' not in config:
-    raise app.UsageError(f'--config={FLAGS["config"].value}: has no cv entry (try experiments/configs/small_data.py)')
+    raise app.UsageError(f'--config={FLAGS["config"].config_filename}: has no cv entry (try experiments/configs/small_data.py)')
   workdir = pathlib.Path(config.workdir or 'runs/cv')
   physics = None
   if config.cv.physics_feature_sets:
