@@ -69,6 +69,7 @@ def test_bfloat16_step_keeps_float32_state_and_tracks_float32():
   assert max(moved) > 0
 
 
+@pytest.mark.slow  # a whole run over the 8-device mesh
 def test_runner_trains_data_parallel(tmp_path):
   records = make_synthetic(6, stations_per_event=(4, 4), samples=64, seed=1)
   train, test = records.subset(np.arange(16)), records.subset(np.arange(16, len(records)))

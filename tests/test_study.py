@@ -159,6 +159,7 @@ def test_imbalance_strategy1_nested_sets_same_test_split(tmp_path, cache):
   assert '| 2:1 | 8/4 |' in (tmp_path / study.TABLE_FILE).read_text()
 
 
+@pytest.mark.slow  # trains every ratio
 def test_imbalance_strategy2_counts_follow_the_construction(tmp_path, cache):
   _binary('imbalance', tmp_path, cache, '--strategy=2')
   results = _results(tmp_path)
@@ -185,6 +186,7 @@ def test_ablation_table(tmp_path, cache):
   assert config['model_overrides'] == {'num_bottlenecks': 1, 'head_features': 16} and config['epochs'] == 1
 
 
+@pytest.mark.slow  # a binary run, each placement compiled
 def test_cbam_placement_table(tmp_path, cache):
   _binary('cbam_placement', tmp_path, cache, '--placements=input,g-bneck+flatten')
   results = _results(tmp_path)
@@ -203,6 +205,7 @@ def test_cbam_placement_knows_all_seven(tmp_path, cache):
           in process.stderr)
 
 
+@pytest.mark.slow  # a binary run, each depth compiled
 def test_bottlenecks_figure(tmp_path, cache):
   _binary('bottlenecks', tmp_path, cache, '--bottlenecks=1,2')
   results = _results(tmp_path)
@@ -226,6 +229,7 @@ def test_imbalance_techniques_table(tmp_path, cache):
   assert results['configurations']['focal_loss']['config']['loss'] == 'focal'
 
 
+@pytest.mark.slow  # a binary run, two networks compiled
 def test_compare_models_table(tmp_path, cache):
   _binary('compare_models', tmp_path, cache, '--models=cnn_zhu2023,ganet')
   results = _results(tmp_path)
