@@ -25,13 +25,11 @@ threshold is 0.5.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import json
 import pathlib
 import sys
 
-import ml_collections
 import numpy as np
 from absl import app, flags, logging
 
@@ -47,6 +45,7 @@ from ganet_jax.evaluation.plots import plot_attention
 from ganet_jax.evaluation.predict import predict_ensemble, stack_variables
 from ganet_jax.pretrained import PRETRAINED_ROOT
 from ganet_jax.studies import summarize
+from ganet_jax.studies.cross_validation import apply_overrides
 from ganet_jax.training import experiment
 from ganet_jax.training.checkpoint import load_trained
 from ganet_jax.training.config import experiment_config
@@ -91,19 +90,8 @@ def check_classes(split: Split, where: str) -> None:
 def physics_probabilities(train: RecordSet, sets: dict[str, RecordSet], feature_set: str = 'ratios'
                           ) -> dict[str, np.ndarray]:
   """The physics baseline fitted on ``train``: probability of tectonic of every set."""
-  features = lambda records: physics.physics_features(np.asarray(records.waveforms), feature_set)
-  fitted = physics.fit_logistic(features(train), train.labels)
-  # fit_logistic models P(label == 1) = P(non-tectonic).
-  return {name: 1.0 - fitted.probability(features(r)) for name, r in sets.items()}
-
-
-def run_test_probabilities(run_dir: pathlib.Path, test: RecordSet) -> np.ndarray:
-  """The test probabilities ``experiment.run`` wrote (predictions.csv), checked against ``test``'s records."""
-  with open(run_dir / experiment.PREDICTIONS_FILE, newline='') as f:
-    rows = list(csv.DictReader(f))
-  if [r['record_id'] for r in rows] != list(test.record_ids):
-    raise ValueError(f'{run_dir / experiment.PREDICTIONS_FILE}: its records are not the test split\'s')
-  return np.array([float(r['p_tectonic']) for r in rows])
+  p_tectonic = physics.fit_p_tectonic(train.waveforms, train.labels, feature_set)
+  return {name: p_tectonic(r.waveforms) for name, r in sets.items()}
 
 
 def train_runs(config, split: Split, name: str, workdir: pathlib.Path, model: str) -> list[pathlib.Path]:
@@ -195,14 +183,6 @@ def markdown(study: dict) -> str:
   return '\n'.join(lines)
 
 
-def variant(config, **fields) -> ml_collections.ConfigDict:
-  """A copy of ``config`` with top-level fields replaced."""
-  copy = ml_collections.ConfigDict(config.to_dict())
-  for name, value in fields.items():
-    copy[name] = value
-  return copy
-
-
 def study(config, config_file: str, transfer_flags: list[str], workdir: pathlib.Path,
           export: str | None = None) -> dict:
   """Run every method, write study.json and study.md, return the study dict.
@@ -233,22 +213,23 @@ def study(config, config_file: str, transfer_flags: list[str], workdir: pathlib.
   add = lambda method, name, p: results[name].setdefault(method, {'runs': []})['runs'].append(
       experiment.evaluation_report(sets[name], p))
 
-  paper = variant(pnw.get_config(), dataset=config.study.paper_dataset, seeds=tuple(config.study.paper_seeds))
+  paper = apply_overrides(pnw.get_config(), {'dataset': config.study.paper_dataset,
+                                              'seeds': tuple(config.study.paper_seeds)})
   paper_split = load_split(paper)
   for folder in train_runs(paper, paper_split, 'paper-ganet', workdir, 'ganet'):
     results['test'].setdefault('GA-Net, paper settings', {'runs': []})['runs'].append(
-        experiment.evaluation_report(paper_split.test, run_test_probabilities(folder, paper_split.test)))
+        experiment.evaluation_report(paper_split.test, experiment.read_predictions(folder, paper_split.test)))
   folders = {}
   for model in config.study.models:
     folders[model] = train_runs(config, split, f'{recipe}-{model}', workdir, model)
     for folder in folders[model]:
-      add(f'{NAMES.get(model, model)}, recipe {recipe}', 'test', run_test_probabilities(folder, split.test))
+      add(f'{NAMES.get(model, model)}, recipe {recipe}', 'test', experiment.read_predictions(folder, split.test))
   ensemble = {}
   if 'ganet' in folders:
     ensemble = ensemble_probabilities(folders['ganet'], sets)
     for name, p in ensemble.items():
       add(f'GA-Net, recipe {recipe}, ensemble of {len(folders["ganet"])}', name, p)
-  physics_split = load_split(variant(config, dataset=config.study.physics_dataset, train_sources=()))
+  physics_split = load_split(apply_overrides(config, {'dataset': config.study.physics_dataset, 'train_sources': ()}))
   physics_p = physics_probabilities(physics_split.train, {'test': physics_split.test}, config.study.physics_features)
   results['test'][f'physics ({config.study.physics_features})'] = {
       'runs': [experiment.evaluation_report(physics_split.test, physics_p['test'])]}

@@ -166,3 +166,13 @@ def fit_logistic(features: np.ndarray, labels: np.ndarray, *, l2: float = 1e-2,
     if np.max(np.abs(step)) < 1e-10:
       break
   return LogisticModel(mean=mean, scale=scale, weights=theta[:-1], bias=float(theta[-1]))
+
+
+def fit_p_tectonic(waveforms: np.ndarray, labels: np.ndarray, feature_set: str = 'ratios'):
+  """The physics baseline fitted on training windows: a function from windows to P(tectonic).
+
+  ``fit_logistic`` models P(label == 1), which is P(non-tectonic); this turns it round once,
+  so callers never have to.
+  """
+  fitted = fit_logistic(physics_features(np.asarray(waveforms), feature_set), labels)
+  return lambda windows: 1.0 - fitted.probability(physics_features(np.asarray(windows), feature_set))

@@ -29,10 +29,10 @@ from ganet_jax.data.records import RecordSet
 from ganet_jax.data.splits import assign_event_folds
 from ganet_jax.errors import ConfigError
 from ganet_jax.evaluation import metrics
-from ganet_jax.evaluation.physics import fit_logistic, physics_features
+from ganet_jax.evaluation.physics import fit_p_tectonic
 from ganet_jax.studies.run import summarize
 from ganet_jax.training.config import experiment_config
-from ganet_jax.training.experiment import json_ready, run
+from ganet_jax.training.experiment import json_ready, read_predictions, run
 
 CV_FILE, CV_TABLE = 'cv.json', 'cv.md'
 CV_METRICS = ('auc', 'balanced_accuracy', 'event_auc', 'event_balanced_accuracy')
@@ -154,7 +154,7 @@ def cross_validate(recipes: Sequence[Recipe], *, num_folds: int, seed: int, work
       log(f'{recipe.name} fold {fold}: {len(train)} training records {train.class_counts()}, '
           f'{len(validation)} validation records {validation.class_counts()}')
       run(experiment_config(recipe.config), train, validation, workdir / recipe.name / f'fold_{fold}', log=log)
-      p_tectonic = _read_predictions(workdir / recipe.name / f'fold_{fold}', validation)
+      p_tectonic = read_predictions(workdir / recipe.name / f'fold_{fold}', validation)
       folds.append(fold_metrics(validation, p_tectonic))
     results['recipes'][recipe.name] = _summarized(folds)
     _write(workdir, results)
@@ -162,9 +162,7 @@ def cross_validate(recipes: Sequence[Recipe], *, num_folds: int, seed: int, work
     folds = []
     for fold in range(num_folds):
       train, validation = fold_records(physics_pool, fold_of_event, fold, validate_sources=validate_sources)
-      fitted = fit_logistic(physics_features(np.asarray(train.waveforms), feature_set), train.labels)
-      # the fit gives P(non-tectonic): label 1
-      p_tectonic = 1.0 - fitted.probability(physics_features(np.asarray(validation.waveforms), feature_set))
+      p_tectonic = fit_p_tectonic(train.waveforms, train.labels, feature_set)(validation.waveforms)
       folds.append(fold_metrics(validation, p_tectonic))
     results['physics'][feature_set] = _summarized(folds)
   ranked = sorted(results['recipes'], key=lambda name: _mean(results['recipes'][name], 'event_auc'), reverse=True)
@@ -174,16 +172,6 @@ def cross_validate(recipes: Sequence[Recipe], *, num_folds: int, seed: int, work
   results['best_physics'] = ranked_physics[0] if ranked_physics else None
   _write(workdir, results)
   return results
-
-
-def _read_predictions(run_folder: pathlib.Path, records: RecordSet) -> np.ndarray:
-  """The run's p_tectonic in ``records``' order (predictions.csv is written in that order)."""
-  import csv
-  with open(run_folder / 'predictions.csv', newline='') as f:
-    rows = list(csv.DictReader(f))
-  if [row['record_id'] for row in rows] != [str(r) for r in records.record_ids]:
-    raise ValueError(f'{run_folder}/predictions.csv does not list the fold\'s validation records in order')
-  return np.array([float(row['p_tectonic']) for row in rows])
 
 
 def _summarized(folds: list[dict]) -> dict:

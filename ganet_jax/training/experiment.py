@@ -113,8 +113,6 @@ def run(config: ExperimentConfig, train: RecordSet, test: RecordSet, workdir: st
                      None if validation is None else _score(summary['validation'], config.selection_metric))
     log(_progress_line(summary, config.epochs, config.selection_metric))
   last_epoch = history[-1]['epoch'] if history else 0
-  if config.precise_batch_norm and validation is None and last_epoch < config.epochs and last_epoch:
-    state = precise_batch_stats(state, _full_batches(train, config.batch_size))  # stopped early
   evaluated_epoch = last_epoch
   if config.evaluate_best and validation is not None and history:
     best = checkpoints.restore(jax.eval_shape(make_state), BEST)
@@ -186,6 +184,20 @@ def write_evaluation(workdir: pathlib.Path, records: RecordSet, p_tectonic: np.n
   plots.plot_confusion(records.labels, p_tectonic, workdir / 'confusion_matrix.png')
   plots.plot_roc(records.labels, p_tectonic, workdir / 'roc_curve.png')
   plots.plot_confidence(records.labels, p_tectonic, workdir / 'confidence_histogram.png')
+
+
+def read_predictions(workdir: str | pathlib.Path, records: RecordSet) -> np.ndarray:
+  """The p_tectonic a run wrote to predictions.csv, checked to list ``records`` in their order.
+
+  Raises:
+    ValueError: if the file lists other records (the run evaluated another set).
+  """
+  path = pathlib.Path(workdir) / PREDICTIONS_FILE
+  with open(path, newline='') as f:
+    rows = list(csv.DictReader(f))
+  if [row['record_id'] for row in rows] != [str(r) for r in records.record_ids]:
+    raise ValueError(f'{path}: its records are not the ones evaluated here, or not in their order')
+  return np.array([float(row['p_tectonic']) for row in rows])
 
 
 def _loss_fn(config: ExperimentConfig, train_labels: np.ndarray):
