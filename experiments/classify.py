@@ -78,7 +78,7 @@ def input_records(inputs: list[str], table: str | None, column_map: str) -> list
       path = pathlib.Path(inputs[0]) / path
     if not path.is_file():
       raise FileNotFoundError(f'--records: {table} is {"a folder" if path.is_dir() else "not a file"}')
-    return records_table.read_records_table(path, path.parent, labels_lib.parse_mapping(column_map))
+    return records_table.read_records_table(path, path.parent, labels_lib.parse_mapping(column_map), labelled=False)
   files = []
   for name in inputs:
     path = pathlib.Path(name)

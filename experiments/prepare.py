@@ -66,6 +66,8 @@ flags.DEFINE_string('column_map', '', 'field=column pairs for the records table,
                     '"event_id=evid,p_time=P". Fields: ' + ', '.join(records_table.COLUMN_CANDIDATES))
 flags.DEFINE_string('event_type_map', '', 'Extra event-type decisions "type=known type or 0/1", e.g. '
                     '"nuclear explosion (DPRK)=nuclear explosion".')
+flags.DEFINE_bool('unlabeled', False, 'Records of unknown type (a table without event type or label, e.g. '
+                  'pnw-unlabeled): label -1, for self-supervised pretraining only (experiments.pretrain).')
 flags.DEFINE_string('catalog', None, 'QuakeML catalog (event type, origin, P picks).')
 flags.DEFINE_string('inventory', None, 'StationXML inventory (station coordinates).')
 flags.DEFINE_float('window_s', 100.0, 'Window after the P onset, s (paper: 100).')
@@ -101,7 +103,7 @@ def _options() -> ingest.PrepareOptions:
   return ingest.PrepareOptions(
       preprocess=config, picker=picking.PickerConfig(threshold=FLAGS.sta_lta_threshold),
       event_type_map=labels_lib.parse_mapping(FLAGS.event_type_map), p_fallback=FLAGS.p_fallback,
-      catalog=catalog, inventory=inventory)
+      catalog=catalog, inventory=inventory, unlabeled=FLAGS.unlabeled)
 
 
 def _read_flag_file(flag: str, reader, what: str):
@@ -196,7 +198,7 @@ def input_records(source: Source, exclude: Sequence[pathlib.Path] = ()
   """
   if source.table is not None:
     return records_table.read_records_table(source.table, source.root, labels_lib.parse_mapping(FLAGS.column_map),
-                                            source=source.name), []
+                                            source=source.name, labelled=not FLAGS.unlabeled), []
   files, skipped = records_table.scan_folder(source.root, exclude)
   return (records_table.records_from_files(files, source=source.name),
           [{'source': source.name, 'file': str(path), 'reason': reason} for path, reason in skipped])
@@ -307,7 +309,10 @@ def _print_summary(counts, records: RecordSet | None, rejected, output: pathlib.
     for name, c in counts['sources'].items():
       print(f'  source {name}: input {c["input"]}: accepted {c["accepted"]}, rejected {c["rejected"]}')
   if records is not None:
-    print(f'  accepted by class: tectonic {records.class_counts()[0]}, non-tectonic {records.class_counts()[1]}')
+    if FLAGS.unlabeled:
+      print(f'  accepted unlabeled (type unknown): {len(records)}')
+    else:
+      print(f'  accepted by class: tectonic {records.class_counts()[0]}, non-tectonic {records.class_counts()[1]}')
     if 'p_method' in records.extra:
       methods = collections.Counter(m.split(' ')[0] for m in records.extra['p_method'])
       print('  P onset methods: ' + ', '.join(f'{k} {v}' for k, v in methods.most_common()))

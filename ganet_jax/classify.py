@@ -68,16 +68,6 @@ def keep_components(waveforms: np.ndarray, components: str) -> np.ndarray:
   return kept
 
 
-def unlabelled(record: InputRecord) -> InputRecord:
-  """``record`` with its event type and label blanked to a placeholder.
-
-  Classification must not depend on (or be refused for) a missing or unknown
-  event type, so preparation sees label 0 and the caller keeps the real columns.
-  """
-  rows = tuple({**row, 'event_type': '', 'label': '0'} for row in record.rows)
-  return dataclasses.replace(record, rows=rows)
-
-
 def _signal_chain(preprocessing: dict | None) -> dict | None:
   """The part of a training set's preprocessing settings that shapes a window (what members must share)."""
   if not preprocessing:
@@ -221,7 +211,8 @@ class Classifier:
     rate = options.preprocess.sampling_rate
     preprocess = dataclasses.replace(options.preprocess, window_s=samples / rate)
     keep_components(np.zeros((1, 3)), components)  # checks the letters before any record is read
-    return cls(members, dataclasses.replace(options, preprocess=preprocess), members[0].threshold,
+    # unlabeled: classification must not depend on (or be refused for) a missing or unknown event type
+    return cls(members, dataclasses.replace(options, preprocess=preprocess, unlabeled=True), members[0].threshold,
                source or ','.join(m.source for m in members), components)
 
   @classmethod
@@ -316,7 +307,7 @@ class Classifier:
     Raises:
       RecordRejected: with the reason (unreadable file, too short after the P onset...).
     """
-    return ingest.prepare_record(unlabelled(record), self.options)
+    return ingest.prepare_record(record, self.options)
 
   def attention(self, record: InputRecord | PreparedRecord | np.ndarray, *, member: int = 0) -> dict[str, np.ndarray]:
     """A record's CBAM spatial-attention weights of every stage, on the record's time axis.
@@ -392,7 +383,7 @@ class Classifier:
         P onset, rate too low, all channels flat...), with the reason.
     """
     prepared = ingest.prepare_stream(stream, self.options, p_onset=p_onset,
-                                     origin_time=origin_time or p_onset, label='0', **columns)
+                                     origin_time=origin_time or p_onset, **columns)
     return float(self.probabilities(prepared.window[None])[0])
 
 

@@ -9,6 +9,10 @@ tectonic records are the POSITIVE class for sensitivity/specificity, so the
 TECTONIC = 0
 NON_TECTONIC = 1
 CLASS_NAMES = ('tectonic', 'non-tectonic')
+# The label of a record of unknown type (``prepare --unlabeled``): for self-supervised
+# pretraining only; supervised training and metrics refuse it.
+UNLABELED = -1
+UNLABELED_TYPE = 'unknown'
 
 SAMPLING_RATE = 100.0        # Hz (Section III-A)
 WINDOW_SECONDS = 100.0       # s after the P onset (Section III-A)

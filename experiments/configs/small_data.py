@@ -40,6 +40,8 @@ RECIPES = {
     'pnw_only': {'train_sources': ('pnw',)},
     'longer': {'epochs': 30},
     'faster': {'learning_rate': 3e-3},
+    # GA-Net's encoder pretrained on pnw-unlabeled (experiments.pretrain, config.pretrain below)
+    'pretrained': {'epochs': 30, 'init_from': 'runs/pretrain-pnw-unlabeled'},
 }
 
 
@@ -59,6 +61,12 @@ def get_config(model: str = 'ganet') -> ml_collections.ConfigDict:
       'max_shift_s': 3.0, 'scale_range': (0.5, 2.0), 'random_polarity': True, 'snr_db_range': (5.0, 30.0),
       'channel_dropout': 0.0})
   config.train_sources = ()
+  # Self-supervised pretraining of the encoder (experiments.pretrain) on records of unknown type, 2002-2017,
+  # none of pnw or pnw-extra (prepare --unlabeled); the encoder is config.model.
+  config.pretrain = ml_collections.ConfigDict({
+      'dataset': 'prepared/pnw-unlabeled-bp15-w40', 'workdir': 'runs/pretrain-pnw-unlabeled', 'epochs': 20,
+      'batch_size': 64, 'learning_rate': 1e-3, 'weight_decay': 1e-4, 'temperature': 0.1, 'projection_dim': 64,
+      'seed': 0, 'augmentation': config.augmentation.to_dict()})
   config.cv = ml_collections.ConfigDict({
       'num_folds': 3, 'seed': 0, 'validate_sources': ('pnw',),
       'recipes': ('small_data', 'no_augmentation', 'longer', 'pnw_only'),

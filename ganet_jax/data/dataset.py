@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ganet_jax.conventions import UNLABELED
 from ganet_jax.data.records import MANIFEST_FILE, RecordSet, load_prepared
 from ganet_jax.data.splits import chronological_split
 from ganet_jax.data.synthetic import make_synthetic
@@ -51,6 +52,9 @@ def load_split(config) -> Split:
     ConfigError: naming ``--config.dataset`` or ``--config.split.<field>``.
   """
   records = load_records(config)
+  if np.any(records.labels == UNLABELED):
+    raise ConfigError('dataset', f'{config.dataset}: {int(np.sum(records.labels == UNLABELED))} records have no '
+                      f'label (prepared with --unlabeled); such a pool is for experiments.pretrain, not training')
   validation_from, test_from = config.split.validation_from, config.split.test_from
   names = ('train', 'validation', 'test') if validation_from else ('train', 'test')
   boundaries = [validation_from, test_from] if validation_from else [test_from]

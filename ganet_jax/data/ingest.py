@@ -62,6 +62,7 @@ class PrepareOptions:
   p_fallback: str = 'travel_time'  # or 'none'
   catalog: Sequence[catalog_lib.CatalogEvent] | None = None
   inventory: obspy.Inventory | None = None
+  unlabeled: bool = False  # records of unknown type: label UNLABELED, for self-supervised pretraining
 
 
 @dataclasses.dataclass(frozen=True)
@@ -351,7 +352,10 @@ def _prepare_record(record: InputRecord, options: PrepareOptions, notes: list[st
     origin = origin or event.origin_time
   if origin is None:
     raise RecordRejected('no origin time (table column, SAC o header or catalog)')
-  label, event_type = record_label(record, event, options.event_type_map)
+  if options.unlabeled:
+    label, event_type = conventions.UNLABELED, conventions.UNLABELED_TYPE
+  else:
+    label, event_type = record_label(record, event, options.event_type_map)
   event_id = record.field('event_id') or (event.event_id if event else '') or str(origin)
   distance_km = record_distance_km(record, chosen, origin, event, options.inventory)
   preprocess.check_distance(distance_km, config.max_distance_km)

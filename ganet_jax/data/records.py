@@ -193,8 +193,8 @@ def _check_manifest(rows: Sequence[Mapping[str, str]], file: pathlib.Path) -> No
   seen = {}
   for number, row in enumerate(rows):
     name = f'{file}: record {number} ({row["record_id"]})'
-    if row['label'] not in ('0', '1'):
-      raise ValueError(f'{name}: label {row["label"]!r} is not 0 or 1')
+    if row['label'] not in ('0', '1', str(conventions.UNLABELED)):
+      raise ValueError(f'{name}: label {row["label"]!r} is not 0 or 1 (or {conventions.UNLABELED}, unknown)')
     try:
       np.datetime64(row['origin_time'], 'ms')
     except ValueError:

@@ -62,12 +62,14 @@ class InputRecord:
     return ';'.join(str(f) for f in self.files)
 
 
-def resolve_columns(header: Sequence[str], overrides: Mapping[str, str] | None = None) -> dict[str, str]:
+def resolve_columns(header: Sequence[str], overrides: Mapping[str, str] | None = None, *,
+                    labelled: bool = True) -> dict[str, str]:
   """Field -> column name for this table's header.
 
   Args:
     header: the table's column names.
     overrides: field -> column given by the user (flags); must exist in ``header``.
+    labelled: whether the table must say each record's type (False: an unlabeled pool).
 
   Returns:
     The fields found (absent optional fields are left out).
@@ -94,14 +96,16 @@ def resolve_columns(header: Sequence[str], overrides: Mapping[str, str] | None =
   if 'file' not in resolved:
     raise ValueError(f'records table has no file column (tried {COLUMN_CANDIDATES["file"]}); '
                      f'name it with --column_map=file=<column>')
-  if 'event_type' not in resolved and 'label' not in resolved:
+  if labelled and 'event_type' not in resolved and 'label' not in resolved:
     raise ValueError('records table has neither an event type nor a label column; name one with '
-                     '--column_map=event_type=<column> or --column_map=label=<column>')
+                     '--column_map=event_type=<column> or --column_map=label=<column> (or, for records of '
+                     'unknown type, --unlabeled)')
   return resolved
 
 
 def read_records_table(path: str | pathlib.Path, base_dir: str | pathlib.Path | None = None,
-                       overrides: Mapping[str, str] | None = None, *, source: str = '') -> list[InputRecord]:
+                       overrides: Mapping[str, str] | None = None, *, source: str = '',
+                       labelled: bool = True) -> list[InputRecord]:
   """Input records from a CSV table, file paths resolved against ``base_dir``, tagged ``source``.
 
   Rows sharing event, network, station, location and band/instrument code (the
@@ -120,7 +124,7 @@ def read_records_table(path: str | pathlib.Path, base_dir: str | pathlib.Path | 
     # which would otherwise become part of the first column's name.
     with open(path, newline='', encoding='utf-8-sig') as f:
       reader = csv.DictReader(f)
-      columns = resolve_columns(reader.fieldnames or [], overrides)
+      columns = resolve_columns(reader.fieldnames or [], overrides, labelled=labelled)
       rows = [{field: (row.get(column) or '').strip() for field, column in columns.items()} for row in reader]
   except (ValueError, csv.Error) as error:  # UnicodeDecodeError is a ValueError
     raise ValueError(f'{path}: {error}') from None

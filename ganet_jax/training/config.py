@@ -86,6 +86,8 @@ class ExperimentConfig:
       checkpoint instead of the last epoch's (needs validation records).
     early_stopping_patience: stop after this many epochs without a better
       validation ``selection_metric`` (0: train every epoch).
+    init_from: a pretraining run folder (``experiments.pretrain``) whose encoder's
+      parameters and BatchNorm statistics initialise the model ('' : from scratch).
   """
   model: str = 'ganet'
   model_overrides: dict[str, Any] = dataclasses.field(default_factory=dict)
@@ -108,6 +110,7 @@ class ExperimentConfig:
   selection_metric: str = 'accuracy'
   evaluate_best: bool = False
   early_stopping_patience: int = 0
+  init_from: str = ''
 
   def check(self) -> None:
     """Raises ConfigError (a ValueError) naming the first bad setting as ``--config.<field>``."""

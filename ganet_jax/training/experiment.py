@@ -39,7 +39,7 @@ from ganet_jax.evaluation import metrics, plots
 from ganet_jax.evaluation.predict import predict_probabilities
 from ganet_jax.models import build_model
 from ganet_jax.sharding import replicate, shard_batch
-from ganet_jax.training import losses
+from ganet_jax.training import contrastive, losses
 from ganet_jax.training.checkpoint import BEST, RunCheckpoints
 from ganet_jax.training.config import CONFIG_FILE, ExperimentConfig
 from ganet_jax.training.step import (check_finite, create_train_state, jit_train_step, model_variables,
@@ -86,7 +86,7 @@ def run(config: ExperimentConfig, train: RecordSet, test: RecordSet, workdir: st
   checkpoints = RunCheckpoints(workdir / 'checkpoints')
   restored = checkpoints.restore(jax.eval_shape(make_state))
   if restored is None:
-    state, first_epoch = make_state(), 1
+    state, first_epoch = _initial_state(make_state, config, log), 1
   else:
     state, first_epoch = restored[0], restored[1]['epoch'] + 1
     log(f'resuming from the checkpoint of epoch {first_epoch - 1} in {workdir}')
@@ -135,6 +135,17 @@ def run(config: ExperimentConfig, train: RecordSet, test: RecordSet, workdir: st
         f'class share, not skill')
   write_evaluation(workdir, test, p_test, result)
   return result
+
+
+def _initial_state(make_state, config: ExperimentConfig, log):
+  """A fresh state, its encoder taken from ``config.init_from``'s pretraining run when given."""
+  state = make_state()
+  if not config.init_from:
+    return state
+  _, encoder = contrastive.load_encoder(config.init_from)
+  variables = contrastive.with_encoder(model_variables(state), encoder, source=f'--config.init_from={config.init_from}')
+  log(f'encoder initialised from the pretraining run {config.init_from}')
+  return state.replace(params=variables['params'], batch_stats=variables['batch_stats'])
 
 
 def validation_report(records: RecordSet, p_tectonic: np.ndarray, *, threshold: float = 0.5) -> dict:
@@ -276,6 +287,9 @@ def _write_or_check_config(workdir, config, train, test, validation) -> None:
   path = workdir / CONFIG_FILE
   if path.exists():
     previous = json.loads(path.read_text())
+    # a field added to ExperimentConfig since the run was written reads as its default
+    defaults = json.loads(json.dumps(dataclasses.asdict(ExperimentConfig())))
+    previous['config'] = {**defaults, **previous.get('config', {})}
     if previous != saved:
       changed = '; '.join(_differences(previous, saved))
       raise ValueError(f'{workdir} holds a run with other settings or data ({changed} in {path}); '

@@ -1,0 +1,83 @@
+r"""Self-supervised pretraining of GA-Net's encoder on unlabeled records (``ganet_jax.training.contrastive``).
+
+  python -m experiments.prepare --input=../shared/data/pnw-unlabeled --records=records.csv --unlabeled \
+      --bandpass=1,15 --window_s=40 --output=prepared/pnw-unlabeled-bp15-w40
+  python -m experiments.pretrain --config=experiments/configs/small_data.py
+  python -m experiments.train --config=experiments/configs/small_data.py \
+      --config.init_from=runs/pretrain-pnw-unlabeled --config.workdir=runs/finetuned
+
+Reads ``config.pretrain`` (dataset, workdir, epochs, batch_size, learning_rate,
+weight_decay, temperature, projection_dim, seed, augmentation) and the encoder
+``config.model``; the set's labels are not read, so any prepared set serves. Its
+windows must be the classifier's (same window length, band and rate). Rerunning
+with the same settings resumes from the last epoch.
+"""
+
+import pathlib
+
+from absl import app, flags, logging
+
+from experiments import configs
+from ganet_jax.data.dataset import load_records
+from ganet_jax.errors import ConfigError
+from ganet_jax.training.config import experiment_config
+from ganet_jax.training.contrastive import PretrainConfig, pretrain
+
+FLAGS = flags.FLAGS
+CONFIG = configs.define_config_flag('small_data.py')
+
+
+def pretrain_config(config) -> PretrainConfig:
+  """The ``PretrainConfig`` of ``config.pretrain`` with the encoder of ``config.model``.
+
+  Raises:
+    ConfigError: naming ``--config.pretrain`` when the config has none or a field is bad.
+  """
+  if 'pretrain' not in config:
+    raise ConfigError('pretrain', 'this config file has no pretrain section (see experiments/configs/small_data.py)')
+  settings = experiment_config(config)
+  fields = {k: v for k, v in config.pretrain.to_dict().items() if k not in ('dataset', 'workdir')}
+  try:
+    result = PretrainConfig(model=settings.model, model_overrides=settings.model_overrides, **fields)
+    result.augmenter()
+  except (TypeError, ValueError) as error:
+    raise ConfigError('pretrain', str(error)) from error
+  for name in ('epochs', 'batch_size'):
+    if getattr(result, name) < 1:
+      raise ConfigError(f'pretrain.{name}', f'must be >= 1, got {getattr(result, name)}')
+  if not (result.learning_rate > 0 and result.temperature > 0):
+    raise ConfigError('pretrain', f'learning_rate and temperature must be > 0, got {result.learning_rate}, '
+                      f'{result.temperature}')
+  return result
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  config = CONFIG.value
+  if not FLAGS['verbosity'].present:
+    logging.set_verbosity(logging.WARNING)  # orbax logs every file it writes at INFO
+  try:
+    settings = pretrain_config(config)
+    data = config.copy_and_resolve_references()
+    with data.unlocked():
+      data.dataset = config.pretrain.dataset
+    records = load_records(data)
+  except ConfigError as error:
+    raise app.UsageError(str(error).replace('--config.dataset', '--config.pretrain.dataset')) from None
+  workdir = pathlib.Path(config.pretrain.workdir)
+  print(f'pretraining {settings.model} {settings.model_overrides or ""} on {len(records)} records of '
+        f'{config.pretrain.dataset} (labels unused); writing to {workdir}', flush=True)
+  try:
+    history = pretrain(settings, records, workdir, log=lambda line: print(line, flush=True))
+  except ValueError as error:
+    raise app.UsageError(str(error)) from None
+  except FloatingPointError as error:
+    raise SystemExit(f'pretraining stopped: {error}') from None
+  if history:
+    print(f'done: NT-Xent loss {history[-1]["loss"]:.4f} after {history[-1]["epoch"]} epochs; '
+          f'fine-tune with --config.init_from={workdir}', flush=True)
+
+
+if __name__ == '__main__':
+  app.run(main)

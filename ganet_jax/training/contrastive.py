@@ -1,0 +1,260 @@
+"""Self-supervised pretraining of an encoder on unlabeled records, and its transfer to a classifier.
+
+SimCLR (Chen et al. 2020) for waveforms: every record of a batch is augmented twice
+(``data.augment``: P-onset shift, gain, polarity, noise), the encoder's pooled
+features (``GANet.features``) go through a small projection MLP, and the NT-Xent
+loss pulls the two views of a record together against the other records of the
+batch. No label is read, so the pool may be a prepared set of unknown event types
+(``experiments.prepare --unlabeled``). The classifier later starts from the
+encoder's parameters and BatchNorm statistics (``ExperimentConfig.init_from``); its
+own head starts fresh.
+
+A pretraining run folder holds, like a training run's: ``config.json`` (the
+settings and the data's fingerprint; a resume must match them), ``epochs.jsonl``
+and ``checkpoints/``. An interrupted run resumes from its last epoch and sees the
+same record order and views: both derive from (seed, epoch, step).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import json
+import pathlib
+import time
+from typing import Any, Callable
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import traverse_util
+
+from ganet_jax.data.augment import Augmentation, augment_batch
+from ganet_jax.data.loader import batches, epoch_order, prefetch
+from ganet_jax.data.records import RecordSet
+from ganet_jax.models import build_model
+from ganet_jax.training.checkpoint import RunCheckpoints
+from ganet_jax.training.config import CONFIG_FILE, NO_AUGMENTATION
+from ganet_jax.training.step import TrainState, check_finite, create_train_state, make_optimizer
+
+EPOCHS_FILE = 'epochs.jsonl'
+ENCODER = 'encoder'
+
+
+def nt_xent_loss(z1: jax.Array, z2: jax.Array, temperature: float = 0.1) -> jax.Array:
+  """NT-Xent: mean cross-entropy of finding each view's partner among the other 2n - 1 views.
+
+  Args:
+    z1, z2: (n, d) projections of the two views; row i of each comes from record i.
+    temperature: the softmax temperature of the cosine similarities.
+  """
+  n = z1.shape[0]
+  z = jnp.concatenate([z1, z2]).astype(jnp.float32)
+  # rsqrt of a floored square norm: a norm's gradient at a zero vector is NaN
+  z = z * jax.lax.rsqrt(jnp.maximum(jnp.sum(z * z, axis=-1, keepdims=True), 1e-12))
+  similarity = z @ z.T / temperature
+  similarity = jnp.where(jnp.eye(2 * n, dtype=bool), -jnp.inf, similarity)  # a view is not its own partner
+  partner = jnp.concatenate([jnp.arange(n, 2 * n), jnp.arange(n)])
+  log_p = jax.nn.log_softmax(similarity, axis=-1)
+  return -jnp.mean(log_p[jnp.arange(2 * n), partner])
+
+
+class ContrastiveModel(nn.Module):
+  """An encoder with a ``features(x, train=)`` method (GA-Net) and a projection MLP on its features.
+
+  The encoder's variables sit under ``encoder``: a classifier of the same encoder
+  takes them with ``with_encoder``.
+  """
+  encoder: nn.Module
+  projection_dim: int = 64
+
+  @nn.compact
+  def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
+    h = self.encoder.features(x, train=train)
+    h = nn.relu(nn.Dense(h.shape[-1], name='projection_hidden')(h))
+    return nn.Dense(self.projection_dim, name='projection_out')(h)
+
+
+@dataclasses.dataclass(frozen=True)
+class PretrainConfig:
+  """Settings of one pretraining run.
+
+  Attributes:
+    model, model_overrides: the encoder, as ``ExperimentConfig``'s (the classifier
+      that takes the encoder must have the same).
+    epochs, batch_size, learning_rate, weight_decay, seed: AdamW with a cosine
+      schedule (one epoch of warm-up); the batch is ``batch_size`` records, each seen twice.
+    temperature: NT-Xent's.
+    projection_dim: the projection MLP's output width.
+    augmentation: ``data.augment.Augmentation`` fields making each view.
+  """
+  model: str = 'ganet'
+  model_overrides: dict[str, Any] = dataclasses.field(default_factory=dict)
+  epochs: int = 20
+  batch_size: int = 64
+  learning_rate: float = 1e-3
+  weight_decay: float = 1e-4
+  seed: int = 0
+  temperature: float = 0.1
+  projection_dim: int = 64
+  augmentation: dict[str, Any] = dataclasses.field(default_factory=lambda: dict(NO_AUGMENTATION))
+
+  def augmenter(self) -> Augmentation:
+    fields = {k: tuple(v) if isinstance(v, list) else v for k, v in dict(self.augmentation).items()}
+    if not fields.get('snr_db_range', True):
+      fields['snr_db_range'] = None
+    return Augmentation(**fields)
+
+  def build(self) -> ContrastiveModel:
+    overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in self.model_overrides.items()}
+    return ContrastiveModel(build_model(self.model, **overrides), self.projection_dim)
+
+  def optimizer(self, records: int):
+    steps = max(records // self.batch_size, 1)
+    return make_optimizer(self.learning_rate, weight_decay=self.weight_decay, schedule='cosine',
+                          warmup_steps=steps, total_steps=self.epochs * steps)
+
+
+def contrastive_step(state: TrainState, views: jax.Array, *, temperature: float) -> tuple[TrainState, jax.Array]:
+  """One step on a (2n, time, channels) batch: rows i and n + i are two views of record i."""
+  n = views.shape[0] // 2
+
+  def loss_fn(params):
+    z, updates = state.apply_fn({'params': params, 'batch_stats': state.batch_stats}, views, train=True,
+                                mutable=['batch_stats'])
+    return nt_xent_loss(z[:n], z[n:], temperature), updates['batch_stats']
+
+  (loss, batch_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+  return state.apply_gradients(grads=grads, batch_stats=batch_stats), loss
+
+
+jit_contrastive_step = jax.jit(contrastive_step, static_argnames=('temperature',), donate_argnums=(0,))
+
+
+def two_views(waveforms: np.ndarray, augmentation: Augmentation, *, seed: int, epoch: int, step: int) -> np.ndarray:
+  """The batch's two augmented views stacked (2n, time, channels), drawn from (seed, epoch, step)."""
+  first = augment_batch(waveforms, augmentation, np.random.default_rng([seed, epoch, step, 0]))
+  second = augment_batch(waveforms, augmentation, np.random.default_rng([seed, epoch, step, 1]))
+  return np.concatenate([first, second])
+
+
+def pretrain(config: PretrainConfig, records: RecordSet, workdir: str | pathlib.Path, *,
+             log: Callable[[str], None] = print) -> list[dict]:
+  """Pretrain (or resume) ``config``'s encoder on ``records`` (labels unused); returns the epoch history.
+
+  Raises:
+    ValueError: too few records for a batch, or a workdir holding another run.
+    FloatingPointError: the loss became NaN or infinite.
+  """
+  if len(records) < config.batch_size:
+    raise ValueError(f'{len(records)} records are fewer than batch_size {config.batch_size}')
+  workdir = pathlib.Path(workdir)
+  workdir.mkdir(parents=True, exist_ok=True)
+  _write_or_check_config(workdir, config, records)
+  model = config.build()
+  make_state = functools.partial(create_train_state, model, jax.random.key(config.seed), records.waveforms.shape,
+                                 tx=config.optimizer(len(records)))
+  checkpoints = RunCheckpoints(workdir / 'checkpoints')
+  restored = checkpoints.restore(jax.eval_shape(make_state))
+  state, first_epoch = (make_state(), 1) if restored is None else (restored[0], restored[1]['epoch'] + 1)
+  if restored is not None:
+    log(f'resuming from the checkpoint of epoch {first_epoch - 1} in {workdir}')
+  history = [h for h in _read_lines(workdir / EPOCHS_FILE) if h['epoch'] < first_epoch]
+  augmentation = config.augmenter()
+  steps = len(records) // config.batch_size
+  try:
+    for epoch in range(first_epoch, config.epochs + 1):
+      start = time.perf_counter()
+      order = epoch_order(len(records), seed=config.seed, epoch=epoch)[:steps * config.batch_size]
+      views = (two_views(batch.waveforms, augmentation, seed=config.seed, epoch=epoch, step=k)
+               for k, batch in enumerate(batches(records, order, config.batch_size)))
+      loss_sum = jnp.zeros((), jnp.float32)
+      for batch in prefetch(views):
+        state, loss = jit_contrastive_step(state, jnp.asarray(batch), temperature=config.temperature)
+        loss_sum = loss_sum + loss
+      loss = float(loss_sum) / steps
+      check_finite(loss, step=int(state.step), epoch=epoch)
+      seconds = time.perf_counter() - start
+      history.append({'epoch': epoch, 'loss': loss, 'records_per_second': steps * config.batch_size / seconds,
+                      'seconds': seconds})
+      (workdir / EPOCHS_FILE).write_text(''.join(json.dumps(h) + '\n' for h in history))
+      checkpoints.save(epoch, state, {'epoch': epoch})
+      log(f'pretraining epoch {epoch}/{config.epochs}  NT-Xent loss {loss:.4f} '
+          f'(chance {np.log(2 * config.batch_size - 1):.2f})  {history[-1]["records_per_second"]:.1f} records/s')
+  finally:
+    checkpoints.close()
+  return history
+
+
+def load_encoder(workdir: str | pathlib.Path) -> tuple[dict[str, Any], dict[str, Any]]:
+  """(the pretraining run's settings, its encoder's {'params', 'batch_stats'}) from the last checkpoint.
+
+  Raises:
+    FileNotFoundError: naming the folder when it holds no pretraining run or no checkpoint.
+  """
+  workdir = pathlib.Path(workdir)
+  path = workdir / CONFIG_FILE
+  if not path.is_file():
+    raise FileNotFoundError(f'{workdir}: no pretraining run ({CONFIG_FILE} missing)')
+  saved = json.loads(path.read_text())
+  if saved.get('kind') != 'pretrain':
+    raise FileNotFoundError(f'{workdir}: a run folder, but not of a pretraining run (experiments.pretrain)')
+  config = PretrainConfig(**saved['config'])
+  target = jax.eval_shape(functools.partial(create_train_state, config.build(), jax.random.key(0),
+                                            saved['data']['input_shape'], tx=config.optimizer(saved['data']['records'])))
+  checkpoints = RunCheckpoints(workdir / 'checkpoints')
+  try:
+    restored = checkpoints.restore(target)
+  finally:
+    checkpoints.close()
+  if restored is None:
+    raise FileNotFoundError(f'{workdir / "checkpoints"}: no checkpoint')
+  state = restored[0]
+  return saved, {'params': state.params[ENCODER], 'batch_stats': state.batch_stats.get(ENCODER, {})}
+
+
+def with_encoder(variables: dict[str, Any], encoder: dict[str, Any], *, source: str = 'the encoder') -> dict[str, Any]:
+  """``variables`` (a classifier's) with every entry the pretrained ``encoder`` has replaced by its.
+
+  The classifier's own head (absent from the encoder) keeps its fresh values.
+
+  Raises:
+    ValueError: naming the first entry whose shape differs or that the classifier lacks
+      (another architecture or width than the encoder's).
+  """
+  out = {}
+  for collection, values in variables.items():
+    flat = traverse_util.flatten_dict(values)
+    for path, value in traverse_util.flatten_dict(encoder.get(collection, {})).items():
+      name = f'{collection}/{"/".join(path)}'
+      if path not in flat:
+        raise ValueError(f'{source}: {name} is not in the model; pretrain the same model and width')
+      if flat[path].shape != value.shape:
+        raise ValueError(f'{source}: {name} has shape {value.shape}, the model {flat[path].shape}; '
+                         f'pretrain the same model and width')
+      flat[path] = jnp.asarray(value, flat[path].dtype)
+    out[collection] = traverse_util.unflatten_dict(flat)
+  return out
+
+
+def _fingerprint(records: RecordSet) -> str:
+  return hashlib.sha256('\n'.join(map(str, records.record_ids)).encode()).hexdigest()[:16]
+
+
+def _write_or_check_config(workdir: pathlib.Path, config: PretrainConfig, records: RecordSet) -> None:
+  saved = json.loads(json.dumps({
+      'kind': 'pretrain', 'config': dataclasses.asdict(config),
+      'data': {'input_shape': list(records.waveforms.shape[1:]), 'records': len(records),
+               'fingerprint': _fingerprint(records), 'preprocessing': records.preprocessing}}))
+  path = workdir / CONFIG_FILE
+  if path.exists():
+    if json.loads(path.read_text()) != saved:
+      raise ValueError(f'{workdir} holds a run with other settings or data ({path}); use another workdir')
+  else:
+    path.write_text(json.dumps(saved, indent=2) + '\n')
+
+
+def _read_lines(path: pathlib.Path) -> list[dict]:
+  return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []

@@ -1,0 +1,129 @@
+"""Self-supervised pretraining (NT-Xent over two views), its resume, and the encoder's transfer to a classifier."""
+
+import dataclasses
+import functools
+import json
+import shutil
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from ganet_jax import conventions
+from ganet_jax.data import ingest, records_table
+from ganet_jax.data.synthetic import make_synthetic
+from ganet_jax.models import build_model
+from ganet_jax.training import contrastive, experiment
+from ganet_jax.training.config import ExperimentConfig
+from ganet_jax.training.step import create_train_state, model_variables
+
+TINY = {'num_bottlenecks': 1, 'head_features': 16}
+SAMPLES = 256
+
+
+def test_nt_xent_is_low_when_views_agree_and_near_chance_when_they_do_not():
+  z = jax.random.normal(jax.random.key(0), (16, 32))
+  agree = contrastive.nt_xent_loss(z, z + 0.01 * jax.random.normal(jax.random.key(1), z.shape), 0.1)
+  shuffled = contrastive.nt_xent_loss(z, z[::-1], 0.1)
+  assert float(agree) < 0.1
+  assert float(shuffled) > 2.0
+  # identical projections everywhere: every candidate equally likely, loss = log(2n - 1)
+  same = contrastive.nt_xent_loss(jnp.ones((8, 4)), jnp.ones((8, 4)), 0.5)
+  np.testing.assert_allclose(float(same), np.log(15), rtol=1e-5)
+
+
+def test_nt_xent_gradient_is_finite_for_zero_projections():
+  grads = jax.grad(lambda z: contrastive.nt_xent_loss(z, z, 0.1))(jnp.zeros((4, 8)))
+  assert np.isfinite(np.asarray(grads)).all()
+
+
+def _records(n=24):
+  return make_synthetic(n, seed=1, samples=SAMPLES).subset(np.arange(n))
+
+
+def _config(**fields):
+  return contrastive.PretrainConfig(**{'model_overrides': dict(TINY), 'epochs': 2, 'batch_size': 8, **fields})
+
+
+def test_a_resumed_pretraining_run_ends_where_an_uninterrupted_one_does(tmp_path):
+  records = _records()
+  config = _config(learning_rate=3e-3, augmentation={'max_shift_s': 0.2, 'snr_db_range': (10.0, 20.0)})
+  whole = contrastive.pretrain(config, records, tmp_path / 'whole', log=lambda line: None)
+  assert [h['epoch'] for h in whole] == [1, 2]
+  # interrupted after epoch 1: its checkpoint and history line of epoch 2 never written
+  shutil.copytree(tmp_path / 'whole', tmp_path / 'cut')
+  shutil.rmtree(tmp_path / 'cut' / 'checkpoints' / 'latest' / '2')
+  lines = []
+  resumed = contrastive.pretrain(config, records, tmp_path / 'cut', log=lines.append)
+  assert any('resuming from the checkpoint of epoch 1' in line for line in lines)
+  np.testing.assert_allclose(resumed[-1]['loss'], whole[-1]['loss'], rtol=1e-5)
+  _, a = contrastive.load_encoder(tmp_path / 'whole')
+  _, b = contrastive.load_encoder(tmp_path / 'cut')
+  jax.tree.map(functools.partial(np.testing.assert_allclose, rtol=1e-5, atol=1e-6), a, b)
+
+
+def test_a_pretraining_folder_refuses_other_settings(tmp_path):
+  records = _records(16)
+  contrastive.pretrain(_config(epochs=1), records, tmp_path, log=lambda line: None)
+  with pytest.raises(ValueError, match='other settings'):
+    contrastive.pretrain(_config(epochs=1, temperature=0.5), records, tmp_path, log=lambda line: None)
+
+
+def test_a_classifier_starts_from_the_pretrained_encoder_with_a_fresh_head(tmp_path):
+  records = _records(16)
+  contrastive.pretrain(_config(epochs=1), records, tmp_path / 'pre', log=lambda line: None)
+  _, encoder = contrastive.load_encoder(tmp_path / 'pre')
+  config = ExperimentConfig(model_overrides=dict(TINY), epochs=0, batch_size=8, init_from=str(tmp_path / 'pre'))
+  make_state = functools.partial(create_train_state, build_model('ganet', **TINY), jax.random.key(0),
+                                 records.waveforms.shape)
+  fresh = model_variables(make_state())
+  state = model_variables(experiment._initial_state(make_state, config, lambda line: None))
+  # every encoder entry taken over, the classifier's head left as initialised
+  for collection in ('params', 'batch_stats'):
+    flat = jax.tree_util.tree_flatten_with_path(encoder[collection])[0]
+    assert flat
+    for path, value in flat:
+      got = functools.reduce(lambda tree, key: tree[key.key], path, state[collection])
+      np.testing.assert_array_equal(np.asarray(got), np.asarray(value))
+  assert 'classifier' not in encoder['params']
+  np.testing.assert_array_equal(state['params']['classifier']['kernel'], fresh['params']['classifier']['kernel'])
+  assert not np.array_equal(jax.tree.leaves(state['params']['head_conv'])[0],
+                            jax.tree.leaves(fresh['params']['head_conv'])[0])
+
+
+def test_an_encoder_of_another_width_is_refused_naming_the_entry(tmp_path):
+  records = _records(16)
+  contrastive.pretrain(_config(epochs=1), records, tmp_path, log=lambda line: None)
+  _, encoder = contrastive.load_encoder(tmp_path)
+  wider = jax.jit(build_model('ganet', num_bottlenecks=1, head_features=32).init, static_argnames='train')(
+      jax.random.key(0), jnp.zeros((1, SAMPLES, 3)), train=False)
+  with pytest.raises(ValueError, match=r'head_(conv|bn).*shape.*pretrain the same model and width'):
+    contrastive.with_encoder(wider, encoder)
+
+
+def test_load_encoder_names_a_folder_that_is_no_pretraining_run(tiny_run, tmp_path):
+  with pytest.raises(FileNotFoundError, match='not of a pretraining run'):
+    contrastive.load_encoder(tiny_run)
+  with pytest.raises(FileNotFoundError, match='no pretraining run'):
+    contrastive.load_encoder(tmp_path)
+
+
+def test_an_unlabeled_pool_is_prepared_with_label_minus_one_and_refused_for_training(shared_data, tmp_path):
+  from ganet_jax.data.dataset import load_split
+  from ganet_jax.data.records import load_prepared, save_prepared
+  from experiments.configs import small
+  with pytest.raises(ValueError, match='--unlabeled'):
+    records_table.read_records_table(shared_data / 'pnw-unlabeled' / 'records.csv')
+  rows = records_table.read_records_table(shared_data / 'pnw-unlabeled' / 'records.csv', labelled=False)
+  chosen = [r for r in rows if r.field('channel') == 'EHZ'][:3]
+  prepared, rejected = ingest.prepare_records(chosen, ingest.PrepareOptions(unlabeled=True))
+  assert len(prepared) + len(rejected) == 3 and len(prepared) >= 1
+  assert set(prepared.labels) == {conventions.UNLABELED}
+  assert set(prepared.event_types) == {conventions.UNLABELED_TYPE}
+  save_prepared(tmp_path / 'pool', prepared, rejected)
+  assert set(load_prepared(tmp_path / 'pool').labels) == {conventions.UNLABELED}
+  config = small.get_config()
+  config.dataset = str(tmp_path / 'pool')
+  with pytest.raises(ValueError, match='no label .*experiments.pretrain'):
+    load_split(config)
