@@ -83,3 +83,12 @@ def test_runner_trains_data_parallel(tmp_path):
     run(ExperimentConfig(**base, compute_dtype='float16'), train, test, tmp_path / 'half')
   with pytest.raises(ValueError, match='batch_size 8 does not divide over num_devices 3'):
     run(ExperimentConfig(**base, num_devices=3), train, test, tmp_path / 'three')
+
+
+def test_bfloat16_reaches_a_ganet_through_its_dtype_and_other_models_through_a_cast():
+  ganet = ExperimentConfig(model_overrides={'num_bottlenecks': [1]}, compute_dtype='bfloat16')
+  assert ganet.model_kwargs() == {'num_bottlenecks': (1,), 'dtype': jnp.dtype('bfloat16')}
+  assert ganet.dtype() is None  # the modules compute in bfloat16; the steps cast nothing
+  plain = ExperimentConfig(model='cnn_zhu2023', compute_dtype='bfloat16')
+  assert 'dtype' not in plain.model_kwargs() and plain.dtype() == 'bfloat16'
+  assert ExperimentConfig().model_kwargs() == {} and ExperimentConfig().dtype() is None

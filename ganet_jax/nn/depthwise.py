@@ -1,9 +1,8 @@
 """Depthwise 1-D convolution: shifted slices on CPU, XLA's grouped convolution elsewhere.
 
 XLA's CPU backend lowers ``feature_group_count == channels`` convolutions to a
-slow generic path (about 170 ms for one (32, 5000, 48) kernel-3 depthwise conv on
-the 2-core reference machine, ~30x slower than the same arithmetic written as
-K fused multiply-adds). A depthwise kernel only ever has a handful of taps, so
+slow generic path, many times slower than the same arithmetic written as K fused
+multiply-adds (figures in benchmarks/README.md). A depthwise kernel only ever has a handful of taps, so
 ``sum_k x[t * stride + k] * w[k]`` is both the clearest and the fastest form on
 CPU; XLA fuses it into one loop. GPU and TPU backends have dedicated depthwise
 kernels for the grouped convolution, so ``impl='auto'`` picks per backend.

@@ -24,6 +24,9 @@ import numpy as np
 
 from ganet_jax.models import build_model
 
+__all__ = ['CARD_FILE', 'FORMAT_VERSION', 'PRETRAINED_ROOT', 'available', 'locate', 'model_from_entry', 'read',
+           'write']
+
 FORMAT_VERSION = 1
 CARD_FILE = 'card.json'
 PRETRAINED_ROOT = pathlib.Path(__file__).resolve().parent

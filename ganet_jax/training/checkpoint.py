@@ -83,9 +83,7 @@ def load_trained(workdir: str | pathlib.Path, which: str = LATEST):
   workdir = pathlib.Path(workdir)
   saved = json.loads((workdir / CONFIG_FILE).read_text())
   config = ExperimentConfig(**saved['config'])
-  # JSON gives lists back; a module's fields must hash (it is a static argument of the jitted steps).
-  model = build_model(config.model, **{k: tuple(v) if isinstance(v, list) else v
-                                       for k, v in config.model_overrides.items()})
+  model = build_model(config.model, **config.model_kwargs())
   target = jax.eval_shape(functools.partial(create_train_state, model, jax.random.key(0),
                                             saved['data']['input_shape'],
                                             tx=config.optimizer(saved['data']['train_records'])))

@@ -19,17 +19,19 @@ builds its ``model`` entry. The config's fields:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 import optax
 from jax.sharding import Mesh
 
 from ganet_jax.data.augment import Augmentation
 from ganet_jax.errors import ConfigError
-from ganet_jax.models import MODELS, model_fields
+from ganet_jax.models import MODELS, build_model, model_fields
 from ganet_jax.sharding import data_mesh
 from ganet_jax.training.step import make_optimizer
 
@@ -64,7 +66,8 @@ class ExperimentConfig:
       visible, or one device on CPU, where "devices" share the same cores and
       splitting only adds overhead.
     compute_dtype: 'float32', or 'bfloat16' for mixed precision (parameters,
-      optimizer state and loss stay float32).
+      optimizer state and loss stay float32): the model's ``dtype`` when it has
+      one (``model_kwargs``), else a cast of the parameter tree in the steps.
     precise_batch_norm: before every evaluation (each epoch with validation data,
       and after the last epoch) replace BatchNorm's moving averages by the
       statistics averaged over the training records (``step.precise_batch_stats``);
@@ -174,9 +177,32 @@ class ExperimentConfig:
                           warmup_steps=int(round(self.warmup_epochs * steps_per_epoch)),
                           total_steps=self.epochs * steps_per_epoch)
 
+  def model_kwargs(self) -> dict[str, Any]:
+    """The model's constructor fields: ``model_overrides``, plus ``dtype`` for mixed precision.
+
+    A model with a ``dtype`` field (GA-Net and its layers) runs in ``compute_dtype``
+    itself, the flax way: float32 parameters (``param_dtype``), each layer casting
+    them and its input as it computes. JSON's lists read back as tuples (a module's
+    fields must hash: it is a static argument of the jitted steps).
+    """
+    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in self.model_overrides.items()}
+    if self.compute_dtype != 'float32' and _takes_dtype(self.model):
+      kwargs['dtype'] = jnp.dtype(self.compute_dtype)
+    return kwargs
+
   def dtype(self) -> str | None:
-    """The compute dtype for the step functions; None means plain float32."""
-    return None if self.compute_dtype == 'float32' else self.compute_dtype
+    """The dtype the step functions cast the parameter tree to: only for a model without a ``dtype`` field.
+
+    None for float32 and for models that compute in ``compute_dtype`` themselves (``model_kwargs``).
+    """
+    if self.compute_dtype == 'float32' or _takes_dtype(self.model):
+      return None
+    return self.compute_dtype
+
+
+@functools.lru_cache(maxsize=None)
+def _takes_dtype(name: str) -> bool:
+  return name in MODELS and 'dtype' in {f.name for f in dataclasses.fields(build_model(name))}
 
 
 def model_config(name: str = 'ganet') -> ml_collections.ConfigDict:

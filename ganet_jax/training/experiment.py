@@ -79,7 +79,7 @@ def run(config: ExperimentConfig, train: RecordSet, test: RecordSet, workdir: st
   workdir = pathlib.Path(workdir)
   workdir.mkdir(parents=True, exist_ok=True)
   _write_or_check_config(workdir, config, train, test, validation)
-  model = build_model(config.model, **config.model_overrides)
+  model = build_model(config.model, **config.model_kwargs())
   init_rng, dropout_rng = jax.random.split(jax.random.key(config.seed))
   make_state = functools.partial(create_train_state, model, init_rng, train.waveforms.shape,
                                  tx=config.optimizer(len(train)))
