@@ -16,8 +16,10 @@ import resource
 import time
 
 # A run is comparable when other processes used less than this share of all cores
-# during it, and the 1-minute load average before it started was below this many
-# runnable processes per core.
+# during it. The load average counts the benchmark's own threads (its compiles and
+# warm-up raise it before the timed part starts), so it decides only where the
+# other processes' share cannot be measured (off Linux): below this many runnable
+# processes per core before the run.
 MAX_OTHER_CPU_SHARE = 0.1
 MAX_LOAD_PER_CORE_BEFORE = 0.5
 
@@ -58,18 +60,21 @@ class MachineLoad:
     self.other_cpu_share = None
     if start_cpu and end_cpu and elapsed > 0:
       others = (end_cpu[0] - start_cpu[0]) - (end_cpu[1] - start_cpu[1])
-      self.other_cpu_share = max(others, 0.0) / (elapsed * os.cpu_count())
+      # clock ticks (10 ms) make a short block's reading coarse: keep it a share
+      self.other_cpu_share = min(max(others, 0.0) / (elapsed * os.cpu_count()), 1.0)
 
   def report(self) -> dict:
     """The readings and the verdict, as a JSON-ready dict."""
     cores = os.cpu_count()
-    quiet_before = self.before[0] < MAX_LOAD_PER_CORE_BEFORE * cores
-    quiet_during = self.other_cpu_share is None or self.other_cpu_share < MAX_OTHER_CPU_SHARE
+    if self.other_cpu_share is None:
+      comparable = self.before[0] < MAX_LOAD_PER_CORE_BEFORE * cores
+      rule = f'1-min load average before < {MAX_LOAD_PER_CORE_BEFORE} x {cores} cores (other processes\' share unknown)'
+    else:
+      comparable = self.other_cpu_share < MAX_OTHER_CPU_SHARE
+      rule = f'other processes < {MAX_OTHER_CPU_SHARE:.0%} of all cores\' time during the run'
     return {'load_average_before': list(self.before), 'load_average_after': list(self.after),
             'load_average_1min_max_during': self.max_during, 'other_processes_cpu_share': self.other_cpu_share,
-            'comparable': bool(quiet_before and quiet_during),
-            'comparable_rule': (f'1-min load average before < {MAX_LOAD_PER_CORE_BEFORE} x {cores} cores and '
-                                f'other processes < {MAX_OTHER_CPU_SHARE:.0%} of all cores\' time during the run')}
+            'comparable': bool(comparable), 'comparable_rule': rule}
 
   def line(self) -> str:
     """One line for a benchmark's printout."""
