@@ -38,43 +38,49 @@ def test_nt_xent_gradient_is_finite_for_zero_projections():
   assert np.isfinite(np.asarray(grads)).all()
 
 
-def _records(n=24):
-  return make_synthetic(n, seed=1, samples=SAMPLES).subset(np.arange(n))
+def _records():
+  return make_synthetic(16, seed=1, samples=SAMPLES).subset(np.arange(16))
 
 
-def _config(**fields):
-  return contrastive.PretrainConfig(**{'model_overrides': dict(TINY), 'epochs': 2, 'batch_size': 8, **fields})
+# One setting for every pretraining here: the optimizer's schedule counts steps, so
+# equal settings share the step's compile.
+CONFIG = contrastive.PretrainConfig(model_overrides=dict(TINY), epochs=2, batch_size=8, learning_rate=3e-3,
+                                    augmentation={'max_shift_s': 0.2, 'snr_db_range': (10.0, 20.0)})
 
 
-def test_a_resumed_pretraining_run_ends_where_an_uninterrupted_one_does(tmp_path):
-  records = _records()
-  config = _config(learning_rate=3e-3, augmentation={'max_shift_s': 0.2, 'snr_db_range': (10.0, 20.0)})
-  whole = contrastive.pretrain(config, records, tmp_path / 'whole', log=lambda line: None)
+@pytest.fixture(scope='module')
+def pretrained(tmp_path_factory):
+  """A finished two-epoch pretraining run folder and its history."""
+  workdir = tmp_path_factory.mktemp('pretrained')
+  return workdir, contrastive.pretrain(CONFIG, _records(), workdir, log=lambda line: None)
+
+
+def test_a_resumed_pretraining_run_ends_where_an_uninterrupted_one_does(pretrained, tmp_path):
+  whole_dir, whole = pretrained
   assert [h['epoch'] for h in whole] == [1, 2]
   # interrupted after epoch 1: its checkpoint and history line of epoch 2 never written
-  shutil.copytree(tmp_path / 'whole', tmp_path / 'cut')
+  shutil.copytree(whole_dir, tmp_path / 'cut')
   shutil.rmtree(tmp_path / 'cut' / 'checkpoints' / 'latest' / '2')
   lines = []
-  resumed = contrastive.pretrain(config, records, tmp_path / 'cut', log=lines.append)
+  resumed = contrastive.pretrain(CONFIG, _records(), tmp_path / 'cut', log=lines.append)
   assert any('resuming from the checkpoint of epoch 1' in line for line in lines)
+  assert [h['epoch'] for h in resumed] == [1, 2]
   np.testing.assert_allclose(resumed[-1]['loss'], whole[-1]['loss'], rtol=1e-5)
-  _, a = contrastive.load_encoder(tmp_path / 'whole')
+  _, a = contrastive.load_encoder(whole_dir)
   _, b = contrastive.load_encoder(tmp_path / 'cut')
   jax.tree.map(functools.partial(np.testing.assert_allclose, rtol=1e-5, atol=1e-6), a, b)
 
 
-def test_a_pretraining_folder_refuses_other_settings(tmp_path):
-  records = _records(16)
-  contrastive.pretrain(_config(epochs=1), records, tmp_path, log=lambda line: None)
+def test_a_pretraining_folder_refuses_other_settings(pretrained):
   with pytest.raises(ValueError, match='other settings'):
-    contrastive.pretrain(_config(epochs=1, temperature=0.5), records, tmp_path, log=lambda line: None)
+    contrastive.pretrain(dataclasses.replace(CONFIG, temperature=0.5), _records(), pretrained[0],
+                         log=lambda line: None)
 
 
-def test_a_classifier_starts_from_the_pretrained_encoder_with_a_fresh_head(tmp_path):
-  records = _records(16)
-  contrastive.pretrain(_config(epochs=1), records, tmp_path / 'pre', log=lambda line: None)
-  _, encoder = contrastive.load_encoder(tmp_path / 'pre')
-  config = ExperimentConfig(model_overrides=dict(TINY), epochs=0, batch_size=8, init_from=str(tmp_path / 'pre'))
+def test_a_classifier_starts_from_the_pretrained_encoder_with_a_fresh_head(pretrained):
+  records = _records()
+  _, encoder = contrastive.load_encoder(pretrained[0])
+  config = ExperimentConfig(model_overrides=dict(TINY), epochs=0, batch_size=8, init_from=str(pretrained[0]))
   make_state = functools.partial(create_train_state, build_model('ganet', **TINY), jax.random.key(0),
                                  records.waveforms.shape)
   fresh = model_variables(make_state())
@@ -92,10 +98,8 @@ def test_a_classifier_starts_from_the_pretrained_encoder_with_a_fresh_head(tmp_p
                             jax.tree.leaves(fresh['params']['head_conv'])[0])
 
 
-def test_an_encoder_of_another_width_is_refused_naming_the_entry(tmp_path):
-  records = _records(16)
-  contrastive.pretrain(_config(epochs=1), records, tmp_path, log=lambda line: None)
-  _, encoder = contrastive.load_encoder(tmp_path)
+def test_an_encoder_of_another_width_is_refused_naming_the_entry(pretrained):
+  _, encoder = contrastive.load_encoder(pretrained[0])
   wider = jax.jit(build_model('ganet', num_bottlenecks=1, head_features=32).init, static_argnames='train')(
       jax.random.key(0), jnp.zeros((1, SAMPLES, 3)), train=False)
   with pytest.raises(ValueError, match=r'head_(conv|bn).*shape.*pretrain the same model and width'):
