@@ -3,7 +3,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from ganet_jax.nn import depthwise
 from ganet_jax.nn.depthwise import depthwise_conv1d, reference_depthwise_conv1d, resolve_impl, same_padding
+from ganet_jax.nn.recompute import depends_on
 
 
 @pytest.mark.parametrize('stride', [1, 2, 3])
@@ -69,3 +71,46 @@ def test_auto_is_slices_on_cpu_and_unknown_impl_is_named():
   assert resolve_impl('grouped') == 'grouped'
   with pytest.raises(ValueError, match="one of .*'auto'.*got 'fft'"):
     depthwise_conv1d(jnp.zeros((1, 8, 3)), jnp.zeros((3, 3)), impl='fft')
+
+
+@pytest.mark.parametrize('stride', [1, 2, 3])
+@pytest.mark.parametrize('kernel_shape', [(1, 4), (3, 4), (4, 4), (5, 4, 2), (7, 4)])
+@pytest.mark.parametrize('length', [16, 17])
+def test_low_memory_gradient_matches_autodiff(stride, kernel_shape, length):
+  # the hand-written VJP against autodiff of the same shifted slices, with two leading axes
+  kx, kw, kp = jax.random.split(jax.random.key(kernel_shape[0] * 100 + stride * 10 + length), 3)
+  x = jax.random.normal(kx, (2, 3, length, 4))
+  kernel = jax.random.normal(kw, kernel_shape)
+  kernel3 = kernel if kernel.ndim == 3 else kernel[:, :, None]
+  probe = jax.random.normal(kp, (2, 3, -(-length // stride), 4, kernel3.shape[2]))
+  loss = lambda f: lambda x, w: jnp.sum(jnp.sin(f(x, w, stride)) * probe)
+  got = jax.jit(jax.grad(loss(depthwise._slices_conv_low_memory), argnums=(0, 1)))(x, kernel3)
+  want = jax.jit(jax.grad(loss(depthwise._slices_conv), argnums=(0, 1)))(x, kernel3)
+  for g, w in zip(got, want):
+    np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5)
+
+
+def _temporaries(conv, x, kernels):
+  # compiled (not run) temporaries of the gradient through a stack of stride-2 convolutions
+  def loss(x, kernels):
+    for kernel in kernels:
+      x = jnp.tanh(conv(x, kernel, 2)[..., 0])
+    return jnp.sum(x)
+  return jax.jit(jax.grad(loss, argnums=(0, 1))).lower(x, kernels).compile().memory_analysis().temp_size_in_bytes
+
+
+def test_low_memory_gradient_keeps_no_windows():
+  x = jax.ShapeDtypeStruct((4, 4096, 32), jnp.float32)
+  kernels = [jax.ShapeDtypeStruct((5, 32, 1), jnp.float32)] * 3
+  autodiff = _temporaries(depthwise._slices_conv, x, kernels)
+  low = _temporaries(depthwise._slices_conv_low_memory, x, kernels)
+  # autodiff holds each layer's 5 half-length windows, 2.5 inputs' worth; the VJP one input
+  assert low < 0.75 * autodiff, (low, autodiff)
+
+
+def test_depends_on_returns_its_input_exactly():
+  x = jnp.array([1.5, -0.0, 0.0, 3e38])
+  for first in (2.0, -0.0, jnp.inf, jnp.nan, -1e-30):
+    out = depends_on(x, jnp.array([first, 1.0]))
+    np.testing.assert_array_equal(out, x)
+    assert np.array_equal(np.signbit(out), np.signbit(x))

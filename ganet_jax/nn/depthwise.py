@@ -7,16 +7,27 @@ multiply-adds (figures in benchmarks/README.md). A depthwise kernel only ever ha
 CPU; XLA fuses it into one loop. GPU and TPU backends have dedicated depthwise
 kernels for the grouped convolution, so ``impl='auto'`` picks per backend.
 
-Its gradient is autodiff's: a hand-written VJP (input gradient as a polyphase
-shifted-slice convolution of the output gradient with the flipped kernel, kernel
-gradient as K sums over batch x time) compiles to the same fusions and used the
-same CPU time (``benchmarks/depthwise_backward.py``, benchmarks/README.md).
+Its gradient is hand-written for memory, not speed. Autodiff's backward reads
+the K strided windows of the input, and XLA keeps them materialised from the
+forward pass to the backward pass: K (or K / stride) copies of every depthwise
+input held across the training step, the largest share of GA-Net's compiled
+temporaries (benchmarks/README.md, memory). The VJP keeps the input alone and
+slices it again in the backward pass, after the cotangent
+(``ganet_jax.nn.recompute.depends_on``: otherwise XLA merges those slices with
+the forward's and holds them all the same); its input gradient
+is a polyphase shifted-slice convolution of the cotangent with the kernel, where
+autodiff's transposed slices would materialise K input-sized padded copies.
+Same values up to float32 rounding (``tests/test_depthwise.py``).
 """
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
+
+from ganet_jax.nn.recompute import depends_on
 
 IMPLS = ('auto', 'slices', 'grouped')
 
@@ -87,15 +98,63 @@ def depthwise_conv1d(x: jax.Array, kernel: jax.Array, *, stride: int = 1, impl: 
   with jax.named_scope('depthwise_conv1d'):
     if impl == 'grouped':
       return grouped_depthwise_conv1d(x, kernel, stride=stride)
-    out = _slices_conv(x, kernel.astype(x.dtype), stride)
+    out = _slices_conv_low_memory(x, kernel.astype(x.dtype), stride)
   return out.reshape(*out.shape[:-2], channels * multiplier)
 
 
 def _slices_conv(x: jax.Array, kernel: jax.Array, stride: int) -> jax.Array:
-  """(..., out_time, channels, multiplier) output of the shifted-slice convolution."""
+  """(..., out_time, channels, multiplier) output of the shifted-slice convolution; autodiff's gradient."""
   windows = shifted_windows(x, kernel.shape[0], stride)
   taps = [window[..., None] * kernel[k] for k, window in enumerate(windows)]
   return sum(taps[1:], taps[0])
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def _slices_conv_low_memory(x: jax.Array, kernel: jax.Array, stride: int) -> jax.Array:
+  """``_slices_conv`` whose backward pass keeps ``x``, not its windows (module docstring)."""
+  return _slices_conv(x, kernel, stride)
+
+
+def _low_memory_forward(x: jax.Array, kernel: jax.Array, stride: int):
+  return _slices_conv(x, kernel, stride), (x, kernel)
+
+
+def _low_memory_backward(stride: int, residuals, grad: jax.Array):
+  x, kernel = residuals
+  windows = shifted_windows(depends_on(x, grad), kernel.shape[0], stride)
+  batch_axes = tuple(range(grad.ndim - 2))  # all but (channels, multiplier)
+  kernel_grad = jnp.stack([jnp.sum(window[..., None] * grad, axis=batch_axes) for window in windows])
+  return _input_gradient(grad, kernel, x.shape[-2], stride), kernel_grad
+
+
+_slices_conv_low_memory.defvjp(_low_memory_forward, _low_memory_backward)
+
+
+def _input_gradient(grad: jax.Array, kernel: jax.Array, length: int, stride: int) -> jax.Array:
+  """(..., length, channels) gradient of the shifted-slice convolution with respect to its input.
+
+  Padded-input position ``q * stride + r`` (phase ``r``) receives ``grad[q - i] * kernel[r + i * stride]``
+  for every tap of that phase, summed over the multiplier: per phase one shifted-slice
+  convolution of ``grad``, the phases then interleaved and the padding cut off.
+  """
+  kernel_size, channels, _ = kernel.shape
+  out_length = grad.shape[-3]
+  left, right = same_padding(length, kernel_size, stride)
+  taps_per_phase = -(-kernel_size // stride)
+  steps = -(-(length + left + right) // stride)  # q takes values in [0, steps)
+  # grad[q - i] is padded[q - i + taps_per_phase - 1]: zeros where q - i falls outside grad
+  time_axis = grad.ndim - 3
+  pads = [(0, 0, 0)] * grad.ndim
+  pads[time_axis] = (taps_per_phase - 1, steps - out_length, 0)
+  padded = jax.lax.pad(grad, jnp.zeros((), grad.dtype), pads)
+  phases = []
+  for r in range(stride):
+    terms = [jnp.sum(jax.lax.slice_in_dim(padded, taps_per_phase - 1 - i, taps_per_phase - 1 - i + steps,
+                                          axis=time_axis) * kernel[r + i * stride], axis=-1)
+             for i in range(taps_per_phase) if r + i * stride < kernel_size]
+    phases.append(sum(terms[1:], terms[0]) if terms else jnp.zeros((*grad.shape[:-3], steps, channels), grad.dtype))
+  interleaved = jnp.stack(phases, axis=-2).reshape(*grad.shape[:-3], steps * stride, channels)
+  return jax.lax.slice_in_dim(interleaved, left, left + length, axis=-2)
 
 
 def grouped_depthwise_conv1d(x: jax.Array, kernel: jax.Array, *, stride: int = 1) -> jax.Array:
