@@ -1,5 +1,8 @@
-"""GA-Net's execution options change how it runs, never what it computes: remat and the depthwise formulation."""
+"""GA-Net's execution options change how it runs, never what it computes: remat, the depthwise formulation, BatchNorm's backward pass."""
 
+import functools
+
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -8,6 +11,7 @@ import pytest
 
 from ganet_jax import GANet
 from ganet_jax.models import model_fields
+from ganet_jax.nn.batchnorm import BatchNorm, train_batch_norm
 
 SMALL = dict(num_bottlenecks=1, width=0.25, head_features=16)
 
@@ -40,3 +44,49 @@ def test_option_keeps_parameters_loss_gradients_and_statistics(option):
 def test_options_are_config_fields():
   fields = model_fields('ganet')
   assert fields['remat'] is False and fields['depthwise_impl'] == 'auto'
+
+
+def test_default_batchnorm_is_flax_batchnorm_with_the_same_values_and_gradients():
+  # ganet_jax.nn.batchnorm changes only what the backward pass keeps
+  flax_bn = functools.partial(nn.BatchNorm, momentum=0.99, epsilon=1e-3)
+  x = 3 * jax.random.normal(jax.random.key(0), (4, 64, 3)) + 1
+  y = jnp.array([0, 1, 1, 0])
+  ours, theirs = GANet(**SMALL), GANet(**SMALL, norm=flax_bn)
+  variables = jax.jit(ours.init)(jax.random.key(1), x)
+  jax.tree.map(np.testing.assert_array_equal, jax.jit(theirs.init)(jax.random.key(1), x), variables)
+  for train in (False, True):
+    apply = lambda model: jax.jit(lambda v, x: model.apply(v, x, train=train, mutable=['batch_stats'],
+                                                           rngs={'dropout': jax.random.key(2)}))
+    (logits, stats), (logits2, stats2) = apply(ours)(variables, x), apply(theirs)(variables, x)
+    np.testing.assert_allclose(logits, logits2, rtol=1e-6, atol=1e-6)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7), stats, stats2)
+  (loss, updates), grads = _loss_and_grads(ours, variables, x, y)
+  (loss2, updates2), grads2 = _loss_and_grads(theirs, variables, x, y)
+  np.testing.assert_allclose(loss, loss2, rtol=1e-6)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6), grads, grads2)
+
+
+def test_batchnorm_statistics_outputs_have_their_gradients():
+  # the batch mean and variance are outputs of the custom VJP too: their derivatives are autodiff's
+  x = jax.random.normal(jax.random.key(3), (5, 7, 3))
+  scale, bias = jnp.array([1.5, -0.5, 2.0]), jnp.array([0.1, 0.2, -0.3])
+
+  def reference(x, scale, bias):
+    mean, var = x.mean((0, 1)), jnp.maximum(0.0, jnp.square(x).mean((0, 1)) - jnp.square(x.mean((0, 1))))
+    return (x - mean) * jax.lax.rsqrt(var + 1e-3) * scale + bias, mean, var
+
+  loss = lambda f: lambda *args: sum(jnp.sum(jnp.sin(out)) for out in f(*args))
+  got = jax.grad(loss(lambda *a: train_batch_norm(*a, (0, 1), 1e-3)), argnums=(0, 1, 2))(x, scale, bias)
+  want = jax.grad(loss(reference), argnums=(0, 1, 2))(x, scale, bias)
+  for g, w in zip(got, want):
+    np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5)
+
+
+def test_batchnorm_keeps_flax_names_and_falls_back_outside_its_case():
+  assert issubclass(BatchNorm, nn.BatchNorm) and BatchNorm.__name__ == 'BatchNorm'
+  x = jax.random.normal(jax.random.key(4), (6, 5, 4), jnp.bfloat16)  # flax's own code for bfloat16
+  outputs = []
+  for layer in (BatchNorm(use_running_average=False), nn.BatchNorm(use_running_average=False)):
+    variables = layer.init(jax.random.key(0), x)
+    outputs.append(layer.apply(variables, x, mutable=['batch_stats']))
+  jax.tree.map(np.testing.assert_array_equal, *outputs)
