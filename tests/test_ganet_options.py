@@ -12,6 +12,7 @@ import pytest
 from ganet_jax import GANet
 from ganet_jax.models import model_fields
 from ganet_jax.nn.batchnorm import BatchNorm, train_batch_norm
+from ganet_jax.nn.layers import max_pool
 
 SMALL = dict(num_bottlenecks=1, width=0.25, head_features=16)
 
@@ -90,3 +91,13 @@ def test_batchnorm_keeps_flax_names_and_falls_back_outside_its_case():
     variables = layer.init(jax.random.key(0), x)
     outputs.append(layer.apply(variables, x, mutable=['batch_stats']))
   jax.tree.map(np.testing.assert_array_equal, *outputs)
+
+
+@pytest.mark.parametrize('axis', [-1, -2])
+def test_max_pool_gradient_is_autodiffs_ties_included(axis):
+  x = jnp.round(2 * jax.random.normal(jax.random.key(5), (3, 9, 4)))  # rounded: ties in most rows
+  probe = jax.random.normal(jax.random.key(6), jnp.max(x, axis=axis, keepdims=True).shape)
+  loss = lambda pool: lambda x: jnp.sum(jnp.sin(pool(x) * probe))
+  np.testing.assert_array_equal(max_pool(x, axis), jnp.max(x, axis=axis, keepdims=True))
+  np.testing.assert_allclose(jax.grad(loss(lambda x: max_pool(x, axis)))(x),
+                             jax.grad(loss(lambda x: jnp.max(x, axis=axis, keepdims=True)))(x), rtol=1e-6, atol=1e-7)

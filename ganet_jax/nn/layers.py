@@ -33,6 +33,7 @@ from flax.linen.dtypes import promote_dtype
 from ganet_jax.nn import batchnorm
 from ganet_jax.nn.conv1d import conv1d
 from ganet_jax.nn.depthwise import depthwise_conv1d
+from ganet_jax.nn.recompute import depends_on
 
 __all__ = ['BatchNorm', 'CBAM', 'ChannelAttention', 'Conv1D', 'ConvModule', 'DepthwiseConv1D', 'GhostBottleneck',
            'GhostModule', 'PointwiseConv', 'SpatialAttention', 'apply_norm']
@@ -69,6 +70,32 @@ def apply_norm(norm: ModuleFactory, x: jax.Array, *, train: bool, name: str | No
   if getattr(layer, 'use_running_average', False) is None:
     return layer(x, use_running_average=not train)
   return layer(x)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
+def max_pool(x: jax.Array, axis: int) -> jax.Array:
+  """``jnp.max(x, axis, keepdims=True)`` whose backward pass keeps ``x`` and the maximum, not an input-sized mask.
+
+  Autodiff keeps ``x == max`` as a float array from the forward pass to the backward
+  pass (for CBAM, one per pooling: an input-sized copy of every attended map); the
+  attention keeps ``x`` anyway, so the mask is recomputed after the cotangent
+  (``ganet_jax.nn.recompute.depends_on``). Same gradient as autodiff: ties share it equally.
+  """
+  return jnp.max(x, axis=axis, keepdims=True)
+
+
+def _max_pool_forward(x: jax.Array, axis: int):
+  out = jnp.max(x, axis=axis, keepdims=True)
+  return out, (x, out)
+
+
+def _max_pool_backward(axis: int, residuals, grad: jax.Array):
+  x, out = residuals
+  at_max = (depends_on(x, grad) == out).astype(grad.dtype)
+  return (at_max * (grad / jnp.sum(at_max, axis=axis, keepdims=True)),)
+
+
+max_pool.defvjp(_max_pool_forward, _max_pool_backward)
 
 
 class PointwiseConv(nn.Module):
@@ -277,7 +304,7 @@ class ChannelAttention(nn.Module):
     dense = functools.partial(nn.Dense, dtype=self.dtype, param_dtype=self.param_dtype)
     shared_mlp = nn.Sequential([dense(hidden, name='w0'), self.act, dense(channels, name='w1')])
     avg = jnp.mean(x, axis=-2, keepdims=True)
-    mx = jnp.max(x, axis=-2, keepdims=True)
+    mx = max_pool(x, -2)
     return x * nn.sigmoid(shared_mlp(avg) + shared_mlp(mx))
 
 
@@ -299,7 +326,7 @@ class SpatialAttention(nn.Module):
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     pooled = jnp.concatenate([jnp.mean(x, axis=-1, keepdims=True),
-                              jnp.max(x, axis=-1, keepdims=True)], axis=-1)
+                              max_pool(x, -1)], axis=-1)
     # two input channels: XLA's generic conv path is slow for so few (benchmarks/README.md, step 5)
     conv = Conv1D(1, self.kernel_size, dtype=self.dtype, param_dtype=self.param_dtype, name='conv')
     weights = nn.sigmoid(conv(pooled))
