@@ -8,6 +8,7 @@ Compiles (does not run) the training step of ``benchmarks.throughput`` (``benchm
 pass among them) and arguments + outputs - donated aliases. These are properties
 of the compiled program, so unlike timings they do not depend on the machine's
 load; the time remat costs is measured by ``benchmarks.throughput --remat``.
+``benchmarks.step_memory`` attributes the temporaries to layers.
 """
 
 from __future__ import annotations
