@@ -54,6 +54,7 @@ from benchmarks.train_step import make_train_step
 from ganet_jax import GANet
 from ganet_jax.conventions import WINDOW_SAMPLES
 from ganet_jax.models.complexity import parameter_count
+from ganet_jax.training.host_memory import release_free_memory
 
 CONTENDERS = ('torch', 'torch_compile')
 
@@ -209,6 +210,8 @@ def measure_memory(name: str, batch_size: int, length: int, steps: int, remat: b
   steps_of = _contender(name, batch, labels, remat)
   steps_of['train']()  # warm-up (and, under torch.compile, compilation)
   setup_peak = current_peak_rss_bytes()
+  # as the run loop does after an epoch, for every contender alike: the compiler's freed heap back to the OS
+  release_free_memory()
   resettable = reset_peak_rss()
   for _ in range(steps):
     steps_of['train']()

@@ -97,9 +97,11 @@ def physics_probabilities(train: RecordSet, sets: dict[str, RecordSet], feature_
 def train_runs(config, split: Split, name: str, workdir: pathlib.Path, model: str) -> list[pathlib.Path]:
   """One run per ``config.seeds`` seed (resumed if its folder exists); their folders."""
   folders = []
+  # a pretrained encoder (config.init_from) is config.model's: another network trains from scratch
+  fields = {'init_from': ''} if model != config.model.name else {}
   for seed in config.seeds:
     run_dir = workdir / f'{name}-seed{seed}'
-    experiment.run(experiment_config(config, model=model, seed=int(seed)), split.train, split.test, run_dir,
+    experiment.run(experiment_config(config, model=model, seed=int(seed), **fields), split.train, split.test, run_dir,
                    validation=split.validation, log=lambda line, d=run_dir: print(f'{d.name}: {line}', flush=True))
     folders.append(run_dir)
   return folders
