@@ -131,3 +131,9 @@ def test_an_unlabeled_pool_is_prepared_with_label_minus_one_and_refused_for_trai
   config.dataset = str(tmp_path / 'pool')
   with pytest.raises(ValueError, match='no label .*experiments.pretrain'):
     load_split(config)
+
+
+def test_a_missing_pretraining_run_is_named_as_the_init_from_field(tmp_path):
+  config = ExperimentConfig(model_overrides=dict(TINY), init_from=str(tmp_path / 'absent'))
+  with pytest.raises(ValueError, match=r'--config.init_from.*absent.*run experiments.pretrain first'):
+    experiment._initial_state(lambda: None, config, lambda line: None)

@@ -73,9 +73,13 @@ def test_auto_is_slices_on_cpu_and_unknown_impl_is_named():
     depthwise_conv1d(jnp.zeros((1, 8, 3)), jnp.zeros((3, 3)), impl='fft')
 
 
-@pytest.mark.parametrize('stride', [1, 2, 3])
-@pytest.mark.parametrize('kernel_shape', [(1, 4), (3, 4), (4, 4), (5, 4, 2), (7, 4)])
-@pytest.mark.parametrize('length', [16, 17])
+# every kernel at every stride; both length parities only where a stride has phases
+LOW_MEMORY_CASES = [(stride, kernel_shape, length) for stride in (1, 2, 3)
+                    for kernel_shape in [(1, 4), (3, 4), (4, 4), (5, 4, 2), (7, 4)]
+                    for length in ((16,) if stride == 1 else (16, 17))]
+
+
+@pytest.mark.parametrize('stride,kernel_shape,length', LOW_MEMORY_CASES)
 def test_low_memory_gradient_matches_autodiff(stride, kernel_shape, length):
   # the hand-written VJP against autodiff of the same shifted slices, with two leading axes
   kx, kw, kp = jax.random.split(jax.random.key(kernel_shape[0] * 100 + stride * 10 + length), 3)

@@ -26,6 +26,15 @@ def _cheap_variables(model, x):
   return jax.tree_util.tree_map_with_path(fill, abstract)
 
 
+def _shapes(model, shape=SHORT, train=False):
+  """(variables, logits) as shapes only: structure and output checks without a compile."""
+  x = jax.ShapeDtypeStruct(shape, jnp.float32)
+  variables = jax.eval_shape(model.init, jax.random.key(1), x)
+  logits = jax.eval_shape(lambda v, x: model.apply(v, x, train=train, mutable=['batch_stats'],
+                                                   rngs={'dropout': jax.random.key(2)})[0], variables, x)
+  return variables, logits
+
+
 def _init_apply(model, shape=SHORT, train=False):
   x = jax.random.normal(jax.random.key(0), shape)
   variables = _cheap_variables(model, x)
@@ -51,10 +60,10 @@ def test_ablation_parameter_counts():
 
 
 @pytest.mark.parametrize('placement', TABLE3_PLACEMENTS, ids=lambda p: '+'.join(p))
-def test_every_table3_placement_applies(placement):
-  variables, logits = _init_apply(GANet(cbam_positions=placement))
+def test_every_table3_placement_builds(placement):
+  # shapes only: compiling seven networks would cost a minute; the fullest one runs below
+  variables, logits = _shapes(GANet(cbam_positions=placement))
   assert logits.shape == (2, 2)
-  assert np.isfinite(np.asarray(logits)).all()
   names = set(variables['params'])
   assert ('cbam_input' in names) == ('input' in placement)
   assert ('cbam_flatten' in names) == ('flatten' in placement)
@@ -62,23 +71,38 @@ def test_every_table3_placement_applies(placement):
 
 
 @pytest.mark.parametrize('num_bottlenecks', range(1, 9))
-def test_bottleneck_sweep_applies(num_bottlenecks):
-  variables, logits = _init_apply(GANet(num_bottlenecks=num_bottlenecks))
+def test_bottleneck_sweep_builds(num_bottlenecks):
+  variables, logits = _shapes(GANet(num_bottlenecks=num_bottlenecks))
   assert logits.shape == (2, 2)
   assert sum(k.startswith('bottleneck_') for k in variables['params']) == num_bottlenecks
 
 
+def test_deepest_network_with_every_attention_placement_runs_finite():
+  # what the shape tests above leave out: values, for the largest sweep and placement
+  variables, logits = _init_apply(GANet(num_bottlenecks=8, cbam_positions=('input', 'bottleneck', 'flatten')))
+  assert logits.shape == (2, 2) and np.isfinite(np.asarray(logits)).all()
+  assert sum(k.startswith('bottleneck_') for k in variables['params']) == 8
+
+
 @pytest.mark.parametrize('model', [GANet(use_ghost=False), GANet(cbam_positions=()), GANet(num_classes=3)],
                          ids=['without_ghost', 'without_cbam', 'three_classes'])
-def test_variants_apply_in_train_mode(model):
-  _, logits = _init_apply(model, train=True)
+def test_variants_build_in_train_mode(model):
+  _, logits = _shapes(model, train=True)
   assert logits.shape == (2, model.num_classes)
+
+
+def test_a_variant_runs_in_train_mode():
+  _, logits = _init_apply(GANet(use_ghost=False, num_classes=3), train=True)
+  assert logits.shape == (2, 3) and np.isfinite(np.asarray(logits)).all()
 
 
 @pytest.mark.parametrize('channels,length', [(1, 50), (3, 1000), (6, 37)])
 def test_any_length_and_channel_count(channels, length):
-  _, logits = _init_apply(GANet(), shape=(1, length, channels))
+  _, logits = _shapes(GANet(), shape=(1, length, channels))
   assert logits.shape == (1, 2)
+  if length == 37:  # the odd length, through every stride's padding, with values
+    _, logits = _init_apply(GANet(), shape=(1, length, channels))
+    assert np.isfinite(np.asarray(logits)).all()
 
 
 def test_full_length_record_shape():
@@ -99,11 +123,11 @@ def test_width_multiplier_scales_the_table_and_keeps_the_default():
 
 def test_bad_configuration_is_named():
   with pytest.raises(ValueError, match='unknown cbam_positions'):
-    _init_apply(GANet(cbam_positions=('head',)))
+    _shapes(GANet(cbam_positions=('head',)))
   with pytest.raises(ValueError, match='num_bottlenecks must be in 1..8'):
-    _init_apply(GANet(num_bottlenecks=9))
+    _shapes(GANet(num_bottlenecks=9))
   with pytest.raises(ValueError, match='width must be > 0'):
-    _init_apply(GANet(width=0.0))
+    _shapes(GANet(width=0.0))
 
 
 def test_same_seed_same_parameters_different_seed_different():
@@ -121,7 +145,7 @@ def test_jit_vmap_and_grad_are_finite_and_consistent():
   eager = model.apply(variables, x)
   jitted = jax.jit(model.apply)(variables, x)
   # vmap over records, each seen as a batch of one
-  mapped = jax.vmap(lambda r: model.apply(variables, r[None])[0])(x)
+  mapped = jax.jit(jax.vmap(lambda r: model.apply(variables, r[None])[0]))(x)
   np.testing.assert_allclose(jitted, eager, rtol=1e-4, atol=1e-5)
   np.testing.assert_allclose(mapped, eager, rtol=1e-4, atol=1e-5)
 

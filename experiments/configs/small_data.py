@@ -6,6 +6,9 @@ r"""The small-data recipe for real event sets of a few dozen events (issue 11), 
   (the recipes' other data sets: the same with --window_s=20 into prepared/pnw-all-bp15-w20, without
   --window_s into prepared/pnw-all-bp15, and without --bandpass and --window_s into prepared/pnw-all,
   the paper's windows, on which the paper's settings and the physics baseline run)
+  python -m experiments.prepare --input=../shared/data/pnw-unlabeled --records=records.csv --unlabeled \
+      --bandpass=1,15 --window_s=40 --output=prepared/pnw-unlabeled-bp15-w40
+  python -m experiments.pretrain --config=experiments/configs/small_data.py    # the 'pretrained' recipe's encoder
   python -m experiments.cross_validate --config=experiments/configs/small_data.py
   python -m experiments.train --config=experiments/configs/small_data.py --config.workdir=runs/small-seed0
   python -m experiments.real_data_study --config=experiments/configs/small_data.py --export_pretrained=pnw
@@ -69,7 +72,7 @@ def get_config(model: str = 'ganet') -> ml_collections.ConfigDict:
       'seed': 0, 'augmentation': config.augmentation.to_dict()})
   config.cv = ml_collections.ConfigDict({
       'num_folds': 3, 'seed': 0, 'validate_sources': ('pnw',),
-      'recipes': ('small_data', 'no_augmentation', 'longer', 'pnw_only'),
+      'recipes': ('small_data', 'no_augmentation', 'longer', 'pnw_only', 'pretrained'),
       'physics_dataset': 'prepared/pnw-all', 'physics_feature_sets': ('ratios', 'bands', 'bands+ratios')})
   config.seeds = (0, 1, 2)
   config.study = ml_collections.ConfigDict({

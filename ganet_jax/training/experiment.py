@@ -41,6 +41,7 @@ from ganet_jax.models import build_model
 from ganet_jax.sharding import replicate, shard_batch
 from ganet_jax.training import contrastive, losses
 from ganet_jax.training.checkpoint import BEST, RunCheckpoints
+from ganet_jax.errors import ConfigError
 from ganet_jax.training.config import CONFIG_FILE, ExperimentConfig
 from ganet_jax.training.host_memory import release_free_memory
 from ganet_jax.training.step import (check_finite, create_train_state, jit_train_step, model_variables,
@@ -144,7 +145,10 @@ def _initial_state(make_state, config: ExperimentConfig, log):
   state = make_state()
   if not config.init_from:
     return state
-  _, encoder = contrastive.load_encoder(config.init_from)
+  try:
+    _, encoder = contrastive.load_encoder(config.init_from)
+  except FileNotFoundError as error:
+    raise ConfigError('init_from', f'{error}; run experiments.pretrain first') from None
   variables = contrastive.with_encoder(model_variables(state), encoder, source=f'--config.init_from={config.init_from}')
   log(f'encoder initialised from the pretraining run {config.init_from}')
   return state.replace(params=variables['params'], batch_stats=variables['batch_stats'])
