@@ -17,29 +17,46 @@ from ganet_jax.nn.layers import max_pool
 SMALL = dict(num_bottlenecks=1, width=0.25, head_features=16)
 
 
-def _loss_and_grads(model, variables, x, y):
+# One input for every comparison below, so the plain network is initialised and
+# differentiated once (``_plain``) and each option compiles only its own programs.
+X = 3 * jax.random.normal(jax.random.key(0), (4, 64, 3)) + 1  # off-centre: BatchNorm's statistics matter
+Y = jnp.array([0, 1, 1, 0])
+
+
+def _loss_and_grads(model, variables):
   def loss_fn(params):
-    logits, updates = model.apply({'params': params, 'batch_stats': variables['batch_stats']}, x, train=True,
+    logits, updates = model.apply({'params': params, 'batch_stats': variables['batch_stats']}, X, train=True,
                                   mutable=['batch_stats'], rngs={'dropout': jax.random.key(2)})
-    return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean(), updates
+    return optax.softmax_cross_entropy_with_integer_labels(logits, Y).mean(), (logits, updates)
   return jax.jit(jax.value_and_grad(loss_fn, has_aux=True))(variables['params'])
+
+
+@functools.lru_cache(maxsize=None)
+def _plain():
+  """The default small GA-Net's variables and (loss, (logits, statistics)), gradients."""
+  model = GANet(**SMALL)
+  # jitted: an eager init compiles every operation on its own (seconds each on this CPU)
+  variables = jax.jit(model.init)(jax.random.key(1), X)
+  return variables, _loss_and_grads(model, variables)
+
+
+def _assert_same_step(got, want, *, rtol_loss, rtol_grads, atol):
+  (loss, (logits, updates)), grads = got
+  (loss2, (logits2, updates2)), grads2 = want
+  np.testing.assert_allclose(loss, loss2, rtol=rtol_loss)
+  np.testing.assert_allclose(logits, logits2, rtol=rtol_loss, atol=atol)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=rtol_grads, atol=atol), grads, grads2)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=rtol_grads, atol=atol), updates, updates2)
 
 
 @pytest.mark.parametrize('option', [dict(remat=True), dict(depthwise_impl='grouped')])
 def test_option_keeps_parameters_loss_gradients_and_statistics(option):
-  x = jax.random.normal(jax.random.key(0), (2, 32, 3))
-  y = jnp.array([0, 1])
-  plain, optioned = GANet(**SMALL), GANet(**SMALL, **option)
-  # jitted: an eager init compiles every operation on its own (seconds each on this CPU)
-  variables = jax.jit(plain.init)(jax.random.key(1), x)
-  other = jax.jit(optioned.init)(jax.random.key(1), x)
+  variables, plain_step = _plain()
+  optioned = GANet(**SMALL, **option)
+  other = jax.jit(optioned.init)(jax.random.key(1), X)
   assert jax.tree.structure(other) == jax.tree.structure(variables)
   jax.tree.map(np.testing.assert_array_equal, other, variables)
-  (loss, updates), grads = _loss_and_grads(plain, variables, x, y)
-  (loss2, updates2), grads2 = _loss_and_grads(optioned, variables, x, y)
-  np.testing.assert_allclose(loss2, loss, rtol=1e-5)
-  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5), grads2, grads)
-  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5), updates2, updates)
+  _assert_same_step(_loss_and_grads(optioned, variables), plain_step, rtol_loss=1e-5, rtol_grads=1e-3, atol=1e-5)
 
 
 def test_options_are_config_fields():
@@ -48,23 +65,12 @@ def test_options_are_config_fields():
 
 
 def test_default_batchnorm_is_flax_batchnorm_with_the_same_values_and_gradients():
-  # ganet_jax.nn.batchnorm changes only what the backward pass keeps
-  flax_bn = functools.partial(nn.BatchNorm, momentum=0.99, epsilon=1e-3)
-  x = 3 * jax.random.normal(jax.random.key(0), (4, 64, 3)) + 1
-  y = jnp.array([0, 1, 1, 0])
-  ours, theirs = GANet(**SMALL), GANet(**SMALL, norm=flax_bn)
-  variables = jax.jit(ours.init)(jax.random.key(1), x)
-  jax.tree.map(np.testing.assert_array_equal, jax.jit(theirs.init)(jax.random.key(1), x), variables)
-  for train in (False, True):
-    apply = lambda model: jax.jit(lambda v, x: model.apply(v, x, train=train, mutable=['batch_stats'],
-                                                           rngs={'dropout': jax.random.key(2)}))
-    (logits, stats), (logits2, stats2) = apply(ours)(variables, x), apply(theirs)(variables, x)
-    np.testing.assert_allclose(logits, logits2, rtol=1e-6, atol=1e-6)
-    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7), stats, stats2)
-  (loss, updates), grads = _loss_and_grads(ours, variables, x, y)
-  (loss2, updates2), grads2 = _loss_and_grads(theirs, variables, x, y)
-  np.testing.assert_allclose(loss, loss2, rtol=1e-6)
-  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6), grads, grads2)
+  # ganet_jax.nn.batchnorm changes only what the training backward pass keeps; evaluation
+  # mode runs flax's own code (test_batchnorm_keeps_flax_names_and_falls_back_outside_its_case)
+  variables, ours = _plain()
+  theirs = GANet(**SMALL, norm=functools.partial(nn.BatchNorm, momentum=0.99, epsilon=1e-3))
+  assert jax.eval_shape(theirs.init, jax.random.key(1), X) == jax.eval_shape(lambda: variables)
+  _assert_same_step(ours, _loss_and_grads(theirs, variables), rtol_loss=1e-6, rtol_grads=1e-4, atol=1e-6)
 
 
 def test_batchnorm_statistics_outputs_have_their_gradients():
