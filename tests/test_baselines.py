@@ -9,7 +9,7 @@ from ganet_jax.models import MODELS, TABLE1_PARAMETERS, build_model
 from ganet_jax.models.complexity import model_parameter_count
 
 BASELINES = ['capsnet', 'cnn_liu2020', 'vgg', 'resnet', 'googlenet', 'cnn_barama2023', 'cnn_zhu2023']
-SHORT = (2, 512, 3)  # short records: compiling the full-length networks is slow on CPU
+SHORT = (2, 256, 3)  # short records: compiling the full-length networks is slow on CPU
 
 
 def _cheap_variables(model, x):
