@@ -15,6 +15,8 @@ import os
 import resource
 import time
 
+from ganet_jax.training.host_memory import status_bytes
+
 # A run is comparable when other processes used less than this share of all cores
 # during it. The load average counts the benchmark's own threads (its compiles and
 # warm-up raise it before the timed part starts), so it decides only where the
@@ -104,11 +106,4 @@ def reset_peak_rss() -> bool:
 
 def current_peak_rss_bytes() -> int | None:
   """``VmHWM`` of /proc/self/status: the peak since the last ``reset_peak_rss`` (None off Linux)."""
-  try:
-    with open('/proc/self/status') as f:
-      for line in f:
-        if line.startswith('VmHWM:'):
-          return int(line.split()[1]) * 1024
-  except OSError:
-    pass
-  return None
+  return status_bytes('VmHWM')

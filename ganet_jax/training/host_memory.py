@@ -34,13 +34,18 @@ def release_free_memory() -> bool:
   return True
 
 
-def resident_bytes() -> int | None:
-  """This process's resident set size now (``VmRSS``), None off Linux."""
+def status_bytes(field: str) -> int | None:
+  """A memory figure of /proc/self/status in bytes (e.g. 'VmRSS', 'VmHWM'); None off Linux."""
   try:
     with open('/proc/self/status') as f:
       for line in f:
-        if line.startswith('VmRSS:'):
+        if line.startswith(field + ':'):
           return int(line.split()[1]) * 1024
   except OSError:
     pass
   return None
+
+
+def resident_bytes() -> int | None:
+  """This process's resident set size now (``VmRSS``), None off Linux."""
+  return status_bytes('VmRSS')
