@@ -106,10 +106,12 @@ def test_an_encoder_of_another_width_is_refused_naming_the_entry(pretrained):
     contrastive.with_encoder(wider, encoder)
 
 
-def test_load_encoder_names_a_folder_that_is_no_pretraining_run(tiny_run, tmp_path):
-  with pytest.raises(FileNotFoundError, match='not of a pretraining run'):
-    contrastive.load_encoder(tiny_run)
+def test_load_encoder_names_a_folder_that_is_no_pretraining_run(tmp_path):
   with pytest.raises(FileNotFoundError, match='no pretraining run'):
+    contrastive.load_encoder(tmp_path)
+  # a training run's config.json: no 'kind' of pretraining
+  (tmp_path / 'config.json').write_text(json.dumps({'config': {}, 'data': {}}))
+  with pytest.raises(FileNotFoundError, match='not of a pretraining run'):
     contrastive.load_encoder(tmp_path)
 
 

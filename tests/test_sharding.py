@@ -1,3 +1,5 @@
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -19,18 +21,25 @@ def test_uneven_batch_is_refused_with_the_fix():
     shard_batch(np.zeros((12, 4)), data_mesh(8))
 
 
+MODEL = GANet(num_bottlenecks=1, head_features=16, dropout_rate=0.0)
+X = jax.random.normal(jax.random.key(0), (8, 64, 3)) * jnp.arange(1, 9)[:, None, None]
+APPLY = jax.jit(lambda v, x: MODEL.apply(v, x, train=True, mutable=['batch_stats']))
+
+
+@functools.lru_cache(maxsize=None)
+def _single_device():
+  """Variables and the one-device train-mode forward, computed once for every mesh size."""
+  variables = jax.jit(MODEL.init)(jax.random.key(1), X)
+  return variables, APPLY(variables, X)
+
+
 @pytest.mark.parametrize('num_devices', [4, 8])
 def test_sharded_forward_uses_global_batch_statistics(num_devices):
-  model = GANet(num_bottlenecks=1, head_features=16, dropout_rate=0.0)
-  x = jax.random.normal(jax.random.key(0), (8, 64, 3)) * jnp.arange(1, 9)[:, None, None]
-  variables = jax.jit(model.init)(jax.random.key(1), x)
-  apply = jax.jit(lambda v, x: model.apply(v, x, train=True, mutable=['batch_stats']))
-  single_logits, single_stats = apply(variables, x)
-
+  variables, (single_logits, single_stats) = _single_device()
   mesh = data_mesh(num_devices)
-  sharded_x = shard_batch(x, mesh)
+  sharded_x = shard_batch(X, mesh)
   assert len(sharded_x.sharding.device_set) == num_devices
-  logits, stats = apply(replicate(variables, mesh), sharded_x)
+  logits, stats = APPLY(replicate(variables, mesh), sharded_x)
   np.testing.assert_allclose(logits, single_logits, rtol=1e-4, atol=1e-5)
   # per-device statistics would differ: the records are scaled 1..8
   for got, want in zip(jax.tree.leaves(stats), jax.tree.leaves(single_stats)):
