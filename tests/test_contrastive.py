@@ -139,3 +139,24 @@ def test_a_missing_pretraining_run_is_named_as_the_init_from_field(tmp_path):
   config = ExperimentConfig(model_overrides=dict(TINY), init_from=str(tmp_path / 'absent'))
   with pytest.raises(ValueError, match=r'--config.init_from.*absent.*run experiments.pretrain first'):
     experiment._initial_state(lambda: None, config, lambda line: None)
+
+
+def test_a_frozen_encoder_moves_only_the_classifier(pretrained):
+  records = _records()
+  config = ExperimentConfig(model_overrides=dict(TINY), epochs=1, batch_size=8, learning_rate=1e-2,
+                            init_from=str(pretrained[0]), freeze_encoder=True, precise_batch_norm=False)
+  tx = config.optimizer(len(records))
+  make_state = functools.partial(create_train_state, build_model('ganet', **TINY), jax.random.key(0),
+                                 records.waveforms.shape, tx=tx)
+  state = experiment._initial_state(make_state, config, lambda line: None)
+  before = jax.tree.map(np.asarray, state.params)
+  from ganet_jax.training.losses import cross_entropy
+  from ganet_jax.training.step import jit_train_step
+  batch = {'waveforms': jnp.asarray(records.waveforms[:8]), 'labels': jnp.asarray(records.labels[:8])}
+  state, _ = jit_train_step(state, batch, jax.random.key(1), loss_fn=cross_entropy)
+  for name in before:
+    moved = any(not np.array_equal(a, b) for a, b in zip(jax.tree.leaves(before[name]),
+                                                         jax.tree.leaves(state.params[name])))
+    assert moved == (name == 'classifier'), name
+  with pytest.raises(ValueError, match='--config.freeze_encoder: needs --config.init_from'):
+    ExperimentConfig(freeze_encoder=True).check()

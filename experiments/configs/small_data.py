@@ -45,6 +45,7 @@ RECIPES = {
     'faster': {'learning_rate': 3e-3},
     # GA-Net's encoder pretrained on pnw-unlabeled (experiments.pretrain, config.pretrain below)
     'pretrained': {'epochs': 30, 'init_from': 'runs/pretrain-pnw-unlabeled'},
+    'pretrained_frozen': {'epochs': 30, 'init_from': 'runs/pretrain-pnw-unlabeled', 'freeze_encoder': True},
 }
 
 

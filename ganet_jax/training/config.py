@@ -91,6 +91,8 @@ class ExperimentConfig:
       validation ``selection_metric`` (0: train every epoch).
     init_from: a pretraining run folder (``experiments.pretrain``) whose encoder's
       parameters and BatchNorm statistics initialise the model ('' : from scratch).
+    freeze_encoder: with ``init_from``, train only the classifier head (a linear
+      probe of the pretrained features; BatchNorm statistics are still re-estimated).
   """
   model: str = 'ganet'
   model_overrides: dict[str, Any] = dataclasses.field(default_factory=dict)
@@ -114,6 +116,7 @@ class ExperimentConfig:
   evaluate_best: bool = False
   early_stopping_patience: int = 0
   init_from: str = ''
+  freeze_encoder: bool = False
 
   def check(self) -> None:
     """Raises ConfigError (a ValueError) naming the first bad setting as ``--config.<field>``."""
@@ -149,6 +152,8 @@ class ExperimentConfig:
       self.augmenter()
     except (TypeError, ValueError) as error:
       raise ConfigError('augmentation', str(error)) from error
+    if self.freeze_encoder and not self.init_from:
+      raise ConfigError('freeze_encoder', 'needs --config.init_from (a pretrained encoder to freeze)')
     if self.compute_dtype not in COMPUTE_DTYPES:
       raise ConfigError('compute_dtype', f'unknown {self.compute_dtype!r}; known: {", ".join(COMPUTE_DTYPES)}')
     if self.num_devices is not None and (self.num_devices < 1 or self.batch_size % self.num_devices):
@@ -175,7 +180,8 @@ class ExperimentConfig:
     steps_per_epoch = max(train_records // self.batch_size, 1)
     return make_optimizer(self.learning_rate, weight_decay=self.weight_decay, schedule=self.lr_schedule,
                           warmup_steps=int(round(self.warmup_epochs * steps_per_epoch)),
-                          total_steps=self.epochs * steps_per_epoch)
+                          total_steps=self.epochs * steps_per_epoch,
+                          train_only=('classifier',) if self.freeze_encoder else ())
 
   def model_kwargs(self) -> dict[str, Any]:
     """The model's constructor fields: ``model_overrides``, plus ``dtype`` for mixed precision.

@@ -61,7 +61,8 @@ def _shared(model: nn.Module) -> nn.Module:
 
 @functools.lru_cache(maxsize=None)
 def make_optimizer(learning_rate: float, *, weight_decay: float = 0.0, schedule: str = 'constant',
-                   warmup_steps: int = 0, total_steps: int = 0) -> optax.GradientTransformation:
+                   warmup_steps: int = 0, total_steps: int = 0,
+                   train_only: tuple[str, ...] = ()) -> optax.GradientTransformation:
   """Adam (the paper's), or AdamW with ``weight_decay`` > 0, at a constant or warm-up + cosine rate.
 
   One object per setting: the optimizer is a static part of the state, so a new
@@ -74,6 +75,8 @@ def make_optimizer(learning_rate: float, *, weight_decay: float = 0.0, schedule:
     schedule: 'constant', or 'cosine': linear warm-up from 0 over ``warmup_steps``, then
       cosine decay to 0 at ``total_steps``.
     warmup_steps, total_steps: the schedule's lengths in steps.
+    train_only: top-level parameter entries that train (e.g. ``('classifier',)``: a frozen
+      encoder under a trained head); the others get zero updates. Empty: everything trains.
   """
   if schedule == 'cosine':
     rate = optax.warmup_cosine_decay_schedule(0.0, learning_rate, warmup_steps, max(total_steps, warmup_steps + 1))
@@ -81,9 +84,12 @@ def make_optimizer(learning_rate: float, *, weight_decay: float = 0.0, schedule:
     rate = learning_rate if warmup_steps == 0 else optax.linear_schedule(0.0, learning_rate, warmup_steps)
   else:
     raise ValueError(f'unknown learning-rate schedule {schedule!r}; known: constant, cosine')
-  if weight_decay > 0:
-    return optax.adamw(rate, weight_decay=weight_decay)
-  return optax.adam(rate)
+  tx = optax.adamw(rate, weight_decay=weight_decay) if weight_decay > 0 else optax.adam(rate)
+  if not train_only:
+    return tx
+  labels = lambda params: {name: jax.tree.map(lambda _: 'train' if name in train_only else 'frozen', entry)
+                           for name, entry in params.items()}
+  return optax.multi_transform({'train': tx, 'frozen': optax.set_to_zero()}, labels)
 
 
 @functools.partial(jax.jit, static_argnums=(0, 2))
