@@ -73,7 +73,7 @@ def get_config(model: str = 'ganet') -> ml_collections.ConfigDict:
       'seed': 0, 'augmentation': config.augmentation.to_dict()})
   config.cv = ml_collections.ConfigDict({
       'num_folds': 3, 'seed': 0, 'validate_sources': ('pnw',),
-      'recipes': ('small_data', 'no_augmentation', 'longer', 'pnw_only', 'pretrained'),
+      'recipes': ('small_data', 'no_augmentation', 'longer', 'pnw_only', 'pretrained', 'pretrained_frozen'),
       'physics_dataset': 'prepared/pnw-all', 'physics_feature_sets': ('ratios', 'bands', 'bands+ratios')})
   config.seeds = (0, 1, 2)
   config.study = ml_collections.ConfigDict({
