@@ -17,7 +17,7 @@ import pathlib
 import sys
 
 import ml_collections
-from absl import app, flags, logging
+from absl import app, flags
 
 from experiments import configs
 from ganet_jax.errors import ConfigError
@@ -28,11 +28,8 @@ CONFIG = configs.define_config_flag('small_data.py')
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  configs.start(argv)
   config = CONFIG.value
-  if not FLAGS['verbosity'].present:
-    logging.set_verbosity(logging.WARNING)  # orbax logs every file it writes at INFO
   if 'cv' not in config:
     raise app.UsageError(f'--config={FLAGS["config"].config_filename}: has no cv entry (try experiments/configs/small_data.py)')
   workdir = pathlib.Path(config.workdir or 'runs/cv')

@@ -15,15 +15,15 @@ with the same settings resumes from the last epoch.
 
 import pathlib
 
-from absl import app, flags, logging
+from absl import app
 
 from experiments import configs
 from ganet_jax.data.dataset import load_records
 from ganet_jax.errors import ConfigError
+from ganet_jax.studies.cross_validation import apply_overrides
 from ganet_jax.training.config import experiment_config
 from ganet_jax.training.contrastive import PretrainConfig, pretrain
 
-FLAGS = flags.FLAGS
 CONFIG = configs.define_config_flag('small_data.py')
 
 
@@ -52,17 +52,11 @@ def pretrain_config(config) -> PretrainConfig:
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  configs.start(argv)
   config = CONFIG.value
-  if not FLAGS['verbosity'].present:
-    logging.set_verbosity(logging.WARNING)  # orbax logs every file it writes at INFO
   try:
     settings = pretrain_config(config)
-    data = config.copy_and_resolve_references()
-    with data.unlocked():
-      data.dataset = config.pretrain.dataset
-    records = load_records(data)
+    records = load_records(apply_overrides(config, {'dataset': config.pretrain.dataset}))
   except ConfigError as error:
     raise app.UsageError(str(error).replace('--config.dataset', '--config.pretrain.dataset')) from None
   workdir = pathlib.Path(config.pretrain.workdir)

@@ -17,7 +17,7 @@ import pathlib
 import sys
 from typing import Any, Sequence
 
-from absl import app, flags, logging
+from absl import app, flags
 from ml_collections import config_flags
 
 from experiments import configs
@@ -97,8 +97,7 @@ def base_config(model: str | None = None, overrides: dict[str, Any] | None = Non
 def run(name: str, configurations: Sequence[studies.Configuration], test: RecordSet, dataset: dict[str, Any], *,
         columns: Sequence[str], figure: studies.Figure | None = None, title: str | None = None) -> dict[str, Any]:
   """Run the study in config.workdir with config.seeds, recording the config, flags and data set as provenance."""
-  if not FLAGS['verbosity'].present:
-    logging.set_verbosity(logging.WARNING)  # orbax logs every file it writes at INFO
+  configs.quiet_logging()
   settings = config()
   workdir = pathlib.Path(settings.workdir or
                          f'runs/{name}-{datetime.datetime.now(datetime.timezone.utc):%Y%m%d-%H%M%S}')

@@ -16,7 +16,7 @@ import datetime
 import pathlib
 import sys
 
-from absl import app, flags, logging
+from absl import app, flags
 
 from experiments import configs
 from ganet_jax.data.dataset import load_split
@@ -49,11 +49,8 @@ def make_workdir(workdir: str | None) -> pathlib.Path:
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  configs.start(argv)
   config = CONFIG.value
-  if not FLAGS['verbosity'].present:
-    logging.set_verbosity(logging.WARNING)  # orbax logs every file it writes at INFO
   initialize_distributed(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
   try:
     settings = experiment_config(config)

@@ -17,12 +17,26 @@ import importlib.util
 import pathlib
 import sys
 
+from absl import app, flags, logging
 from ml_collections import config_flags
 
 from ganet_jax.errors import ConfigError
 from ganet_jax.studies.cross_validation import Recipe, apply_overrides
 
 CONFIG_DIR = pathlib.Path(__file__).resolve().parent
+
+
+def quiet_logging() -> None:
+  """absl logs at WARNING unless --verbosity is given: orbax logs every file it writes at INFO."""
+  if not flags.FLAGS['verbosity'].present:
+    logging.set_verbosity(logging.WARNING)
+
+
+def start(argv) -> None:
+  """A binary's start: no positional arguments (UsageError naming them), then ``quiet_logging``."""
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  quiet_logging()
 
 
 def define_config_flag(default: str = 'paper.py'):

@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from typing import Any
+from typing import Any, Mapping
 
 import jax
 import jax.numpy as jnp
@@ -169,11 +169,8 @@ class ExperimentConfig:
     return data_mesh(num_devices) if num_devices > 1 else None
 
   def augmenter(self) -> Augmentation:
-    """The training batches' ``Augmentation`` (JSON's lists read back as tuples; an empty SNR range is none)."""
-    fields = {k: tuple(v) if isinstance(v, list) else v for k, v in dict(self.augmentation).items()}
-    if not fields.get('snr_db_range', True):
-      fields['snr_db_range'] = None
-    return Augmentation(**fields)
+    """The training batches' ``Augmentation``."""
+    return augmentation_of(self.augmentation)
 
   def optimizer(self, train_records: int) -> optax.GradientTransformation:
     """The run's optimizer for a training set of ``train_records`` (the schedule counts its steps)."""
@@ -191,7 +188,7 @@ class ExperimentConfig:
     them and its input as it computes. JSON's lists read back as tuples (a module's
     fields must hash: it is a static argument of the jitted steps).
     """
-    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in self.model_overrides.items()}
+    kwargs = as_tuples(self.model_overrides)
     if self.compute_dtype != 'float32' and _takes_dtype(self.model):
       kwargs['dtype'] = jnp.dtype(self.compute_dtype)
     return kwargs
@@ -204,6 +201,19 @@ class ExperimentConfig:
     if self.compute_dtype == 'float32' or _takes_dtype(self.model):
       return None
     return self.compute_dtype
+
+
+def as_tuples(fields: Mapping[str, Any]) -> dict[str, Any]:
+  """``fields`` with lists as tuples: JSON reads tuples back as lists, and a module's fields must hash."""
+  return {k: tuple(v) if isinstance(v, list) else v for k, v in dict(fields).items()}
+
+
+def augmentation_of(fields: Mapping[str, Any]) -> Augmentation:
+  """The ``Augmentation`` of a config's augmentation fields (an empty SNR range is none)."""
+  fields = as_tuples(fields)
+  if not fields.get('snr_db_range', True):
+    fields['snr_db_range'] = None
+  return Augmentation(**fields)
 
 
 @functools.lru_cache(maxsize=None)
@@ -249,7 +259,7 @@ def experiment_config(config: ml_collections.ConfigDict, *, model: str | None = 
   if foreign:
     raise ConfigError('model', f'{", ".join(foreign)} are not fields of {name!r}; pick a model with its own '
                       f'fields through the config file argument, e.g. --config=experiments/configs/paper.py:{name}')
-  changed = {k: tuple(v) if isinstance(v, list) else v for k, v in given.items() if v != defaults[k]}
+  changed = as_tuples({k: v for k, v in given.items() if v != defaults[k]})
   model = model or name
   if model != name and not (model.startswith('ganet') and name.startswith('ganet')):
     changed = {}

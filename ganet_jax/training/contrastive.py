@@ -36,7 +36,7 @@ from ganet_jax.data.loader import batches, epoch_order, prefetch
 from ganet_jax.data.records import RecordSet
 from ganet_jax.models import build_model
 from ganet_jax.training.checkpoint import RunCheckpoints
-from ganet_jax.training.config import CONFIG_FILE, NO_AUGMENTATION
+from ganet_jax.training.config import CONFIG_FILE, NO_AUGMENTATION, as_tuples, augmentation_of
 from ganet_jax.training.step import TrainState, check_finite, create_train_state, make_optimizer
 
 EPOCHS_FILE = 'epochs.jsonl'
@@ -102,14 +102,10 @@ class PretrainConfig:
   augmentation: dict[str, Any] = dataclasses.field(default_factory=lambda: dict(NO_AUGMENTATION))
 
   def augmenter(self) -> Augmentation:
-    fields = {k: tuple(v) if isinstance(v, list) else v for k, v in dict(self.augmentation).items()}
-    if not fields.get('snr_db_range', True):
-      fields['snr_db_range'] = None
-    return Augmentation(**fields)
+    return augmentation_of(self.augmentation)
 
   def build(self) -> ContrastiveModel:
-    overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in self.model_overrides.items()}
-    return ContrastiveModel(build_model(self.model, **overrides), self.projection_dim)
+    return ContrastiveModel(build_model(self.model, **as_tuples(self.model_overrides)), self.projection_dim)
 
   def optimizer(self, records: int):
     steps = max(records // self.batch_size, 1)
