@@ -94,3 +94,17 @@ def test_precise_batch_stats_read_each_layers_momentum():
   variance = np.mean([(v := w.var(axis=(0, 1))) / (v + 1e-5) for w in waveforms], 0)
   np.testing.assert_allclose(stats['second']['var'], variance, rtol=1e-4)
   np.testing.assert_allclose(stats['second']['mean'], 0.0, atol=1e-5)
+
+
+def test_background_checkpoint_keeps_the_saved_state_while_later_steps_donate_it(batch, tmp_path):
+  from ganet_jax.training.checkpoint import RunCheckpoints
+  state, _ = step.jit_train_step(_state(), batch, jax.random.key(1), loss_fn=losses.cross_entropy)
+  saved = jax.tree.map(np.array, state)
+  with RunCheckpoints(tmp_path) as checkpoints:
+    checkpoints.save(1, state, {'epoch': 1})
+    for _ in range(2):  # overwrite the saved buffers in place while the write may still run
+      state, _ = step.jit_train_step(state, batch, jax.random.key(1), loss_fn=losses.cross_entropy)
+  with RunCheckpoints(tmp_path) as checkpoints:
+    restored, meta = checkpoints.restore(jax.eval_shape(_state))
+  assert meta == {'epoch': 1} and int(restored.step) == 1
+  chex.assert_trees_all_equal((restored.params, restored.batch_stats), (saved.params, saved.batch_stats))

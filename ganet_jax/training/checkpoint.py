@@ -5,9 +5,12 @@ Layout under the run's folder:
   checkpoints/latest/<epoch>/   the last epochs' TrainState + run metadata (resume from here)
   checkpoints/best/<epoch>/     the epoch with the highest validation accuracy (with validation data)
 
-A checkpoint's step is the number of epochs completed. Saving is synchronous:
-a run killed at any moment leaves its previous complete checkpoint intact
-(orbax writes to a temporary folder and renames it when done).
+A checkpoint's step is the number of epochs completed. Saving copies the state to
+host memory and writes it in orbax's background thread while the next epoch trains
+(a write took ~0.8 s of a 7-s epoch of the README's main job); a run killed at any
+moment leaves its previous complete checkpoint intact (orbax writes to a temporary
+folder and renames it when done), and restoring or closing first waits for the
+write in flight.
 """
 
 from __future__ import annotations
@@ -35,14 +38,15 @@ class RunCheckpoints:
   def __init__(self, directory: str | pathlib.Path, *, keep_latest: int = 2):
     """Open (creating if needed) the checkpoint folders under ``directory``."""
     directory = pathlib.Path(directory).absolute()
-    options = lambda **kw: ocp.CheckpointManagerOptions(enable_async_checkpointing=False, **kw)
+    options = lambda **kw: ocp.CheckpointManagerOptions(enable_async_checkpointing=True, **kw)
     self.latest = ocp.CheckpointManager(directory / LATEST, options=options(max_to_keep=keep_latest))
     self.best = ocp.CheckpointManager(
         directory / BEST, options=options(max_to_keep=1, best_fn=lambda m: m[BEST_METRIC], best_mode='max'))
 
   def save(self, epoch: int, state: TrainState, meta: dict[str, Any],
            validation_accuracy: float | None = None) -> None:
-    """Save ``state`` and JSON ``meta`` as epoch ``epoch``; also as best if it is."""
+    """Save ``state`` and JSON ``meta`` as epoch ``epoch``; also as best if it is (written in the background)."""
+    # orbax copies the arrays to host memory before it returns (the next step donates them)
     args = ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta))
     self.latest.save(epoch, args=args)
     if validation_accuracy is not None:
@@ -55,6 +59,7 @@ class RunCheckpoints:
       (state, meta), or None when there is no checkpoint.
     """
     manager = {LATEST: self.latest, BEST: self.best}[which]
+    manager.wait_until_finished()
     epoch = manager.best_step() if which == BEST else manager.latest_step()
     if epoch is None:
       return None
@@ -63,8 +68,16 @@ class RunCheckpoints:
     return restored['state'], restored['meta']
 
   def close(self) -> None:
+    """Wait for the writes in flight, then release orbax's threads."""
     self.latest.close()
     self.best.close()
+
+  def __enter__(self) -> RunCheckpoints:
+    return self
+
+  def __exit__(self, *exc_info) -> None:
+    # also on an exception (an interrupted run): the epoch being written is kept
+    self.close()
 
 
 def load_trained(workdir: str | pathlib.Path, which: str = LATEST):
@@ -87,11 +100,9 @@ def load_trained(workdir: str | pathlib.Path, which: str = LATEST):
   target = jax.eval_shape(functools.partial(create_train_state, model, jax.random.key(0),
                                             saved['data']['input_shape'],
                                             tx=config.optimizer(saved['data']['train_records'])))
-  checkpoints = RunCheckpoints(workdir / 'checkpoints')
-  try:
+  # closed even when a damaged checkpoint raises: orbax's threads must not run into interpreter exit
+  with RunCheckpoints(workdir / 'checkpoints') as checkpoints:
     restored = checkpoints.restore(target, which)
-  finally:  # a damaged checkpoint must not leave orbax's threads running into interpreter exit
-    checkpoints.close()
   if restored is None:
     raise FileNotFoundError(f'{workdir / "checkpoints" / which}: no checkpoint')
   return model, model_variables(restored[0]), restored[1]['epoch']

@@ -152,15 +152,14 @@ def pretrain(config: PretrainConfig, records: RecordSet, workdir: str | pathlib.
   model = config.build()
   make_state = functools.partial(create_train_state, model, jax.random.key(config.seed), records.waveforms.shape,
                                  tx=config.optimizer(len(records)))
-  checkpoints = RunCheckpoints(workdir / 'checkpoints')
-  restored = checkpoints.restore(jax.eval_shape(make_state))
-  state, first_epoch = (make_state(), 1) if restored is None else (restored[0], restored[1]['epoch'] + 1)
-  if restored is not None:
-    log(f'resuming from the checkpoint of epoch {first_epoch - 1} in {workdir}')
-  history = [h for h in _read_lines(workdir / EPOCHS_FILE) if h['epoch'] < first_epoch]
-  augmentation = config.augmenter()
-  steps = len(records) // config.batch_size
-  try:
+  with RunCheckpoints(workdir / 'checkpoints') as checkpoints:
+    restored = checkpoints.restore(jax.eval_shape(make_state))
+    state, first_epoch = (make_state(), 1) if restored is None else (restored[0], restored[1]['epoch'] + 1)
+    if restored is not None:
+      log(f'resuming from the checkpoint of epoch {first_epoch - 1} in {workdir}')
+    history = [h for h in _read_lines(workdir / EPOCHS_FILE) if h['epoch'] < first_epoch]
+    augmentation = config.augmenter()
+    steps = len(records) // config.batch_size
     for epoch in range(first_epoch, config.epochs + 1):
       start = time.perf_counter()
       order = epoch_order(len(records), seed=config.seed, epoch=epoch)[:steps * config.batch_size]
@@ -179,8 +178,6 @@ def pretrain(config: PretrainConfig, records: RecordSet, workdir: str | pathlib.
       checkpoints.save(epoch, state, {'epoch': epoch})
       log(f'pretraining epoch {epoch}/{config.epochs}  NT-Xent loss {loss:.4f} '
           f'(chance {np.log(2 * config.batch_size - 1):.2f})  {history[-1]["records_per_second"]:.1f} records/s')
-  finally:
-    checkpoints.close()
   return history
 
 
@@ -200,11 +197,8 @@ def load_encoder(workdir: str | pathlib.Path) -> tuple[dict[str, Any], dict[str,
   config = PretrainConfig(**saved['config'])
   target = jax.eval_shape(functools.partial(create_train_state, config.build(), jax.random.key(0),
                                             saved['data']['input_shape'], tx=config.optimizer(saved['data']['records'])))
-  checkpoints = RunCheckpoints(workdir / 'checkpoints')
-  try:
+  with RunCheckpoints(workdir / 'checkpoints') as checkpoints:
     restored = checkpoints.restore(target)
-  finally:
-    checkpoints.close()
   if restored is None:
     raise FileNotFoundError(f'{workdir / "checkpoints"}: no checkpoint')
   state = restored[0]

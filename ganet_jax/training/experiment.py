@@ -85,43 +85,42 @@ def run(config: ExperimentConfig, train: RecordSet, test: RecordSet, workdir: st
   init_rng, dropout_rng = jax.random.split(jax.random.key(config.seed))
   make_state = functools.partial(create_train_state, model, init_rng, train.waveforms.shape,
                                  tx=config.optimizer(len(train)))
-  checkpoints = RunCheckpoints(workdir / 'checkpoints')
-  restored = checkpoints.restore(jax.eval_shape(make_state))
-  if restored is None:
-    state, first_epoch = _initial_state(make_state, config, log), 1
-  else:
-    state, first_epoch = restored[0], restored[1]['epoch'] + 1
-    log(f'resuming from the checkpoint of epoch {first_epoch - 1} in {workdir}')
-  history = _read_history(workdir, through_epoch=first_epoch - 1)
-  loss_fn = _loss_fn(config, train.labels)
-  mesh = config.mesh()
-  if mesh is not None:
-    state = replicate(state, mesh)
-  predict = functools.partial(predict_probabilities, model, batch_size=config.batch_size, mesh=mesh,
-                              compute_dtype=config.dtype())
+  with RunCheckpoints(workdir / 'checkpoints') as checkpoints:
+    restored = checkpoints.restore(jax.eval_shape(make_state))
+    if restored is None:
+      state, first_epoch = _initial_state(make_state, config, log), 1
+    else:
+      state, first_epoch = restored[0], restored[1]['epoch'] + 1
+      log(f'resuming from the checkpoint of epoch {first_epoch - 1} in {workdir}')
+    history = _read_history(workdir, through_epoch=first_epoch - 1)
+    loss_fn = _loss_fn(config, train.labels)
+    mesh = config.mesh()
+    if mesh is not None:
+      state = replicate(state, mesh)
+    predict = functools.partial(predict_probabilities, model, batch_size=config.batch_size, mesh=mesh,
+                                compute_dtype=config.dtype())
 
-  for epoch in range(first_epoch, config.epochs + 1):
-    if _early_stop(history, config):
-      break
-    state, summary = _train_epoch(state, train, config, epoch, dropout_rng, loss_fn, mesh)
-    if config.precise_batch_norm and (validation is not None or epoch == config.epochs):
-      state = precise_batch_stats(state, _full_batches(train, config.batch_size))
-    if validation is not None:
-      summary['validation'] = validation_report(validation, predict(model_variables(state), validation),
-                                                threshold=config.threshold)
-    history.append(summary)
-    release_free_memory()  # what the epoch's compiles freed goes back to the OS (host_memory)
-    _write_history(workdir, history)
-    checkpoints.save(epoch, state, {'epoch': epoch},
-                     None if validation is None else _score(summary['validation'], config.selection_metric))
-    log(_progress_line(summary, config.epochs, config.selection_metric))
-  last_epoch = history[-1]['epoch'] if history else 0
-  evaluated_epoch = last_epoch
-  if config.evaluate_best and validation is not None and history:
-    best = checkpoints.restore(jax.eval_shape(make_state), BEST)
-    state, evaluated_epoch = best[0], best[1]['epoch']
-    log(f'evaluating the best epoch by validation {config.selection_metric}: {evaluated_epoch}')
-  checkpoints.close()
+    for epoch in range(first_epoch, config.epochs + 1):
+      if _early_stop(history, config):
+        break
+      state, summary = _train_epoch(state, train, config, epoch, dropout_rng, loss_fn, mesh)
+      if config.precise_batch_norm and (validation is not None or epoch == config.epochs):
+        state = precise_batch_stats(state, _full_batches(train, config.batch_size))
+      if validation is not None:
+        summary['validation'] = validation_report(validation, predict(model_variables(state), validation),
+                                                  threshold=config.threshold)
+      history.append(summary)
+      release_free_memory()  # what the epoch's compiles freed goes back to the OS (host_memory)
+      _write_history(workdir, history)
+      checkpoints.save(epoch, state, {'epoch': epoch},
+                       None if validation is None else _score(summary['validation'], config.selection_metric))
+      log(_progress_line(summary, config.epochs, config.selection_metric))
+    last_epoch = history[-1]['epoch'] if history else 0
+    evaluated_epoch = last_epoch
+    if config.evaluate_best and validation is not None and history:
+      best = checkpoints.restore(jax.eval_shape(make_state), BEST)
+      state, evaluated_epoch = best[0], best[1]['epoch']
+      log(f'evaluating the best epoch by validation {config.selection_metric}: {evaluated_epoch}')
 
   start = time.perf_counter()
   p_test = predict(model_variables(state), test)
