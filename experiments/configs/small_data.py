@@ -40,6 +40,8 @@ RECIPES = {
                         'augmentation.random_polarity': False, 'augmentation.snr_db_range': ()},
     'window_100s': {'dataset': 'prepared/pnw-all-bp15'},
     'window_20s': {'dataset': 'prepared/pnw-all-bp15-w20'},
+    # the two best single changes by the cross-validation of 2026-11-26, together
+    'window_100s_longer': {'dataset': 'prepared/pnw-all-bp15', 'epochs': 30},
     'pnw_only': {'train_sources': ('pnw',)},
     'longer': {'epochs': 30},
     'faster': {'learning_rate': 3e-3},
@@ -73,7 +75,8 @@ def get_config(model: str = 'ganet') -> ml_collections.ConfigDict:
       'seed': 0, 'augmentation': config.augmentation.to_dict()})
   config.cv = ml_collections.ConfigDict({
       'num_folds': 3, 'seed': 0, 'validate_sources': ('pnw',),
-      'recipes': ('small_data', 'no_augmentation', 'longer', 'pnw_only', 'pretrained', 'pretrained_frozen'),
+      'recipes': ('small_data', 'no_augmentation', 'longer', 'pnw_only', 'pretrained', 'pretrained_frozen',
+                  'window_20s', 'faster', 'window_100s', 'window_100s_longer'),
       'physics_dataset': 'prepared/pnw-all', 'physics_feature_sets': ('ratios', 'bands', 'bands+ratios')})
   config.seeds = (0, 1, 2)
   config.study = ml_collections.ConfigDict({
