@@ -35,13 +35,13 @@ import numpy as np
 from ganet_jax.data.augment import augment_batches
 from ganet_jax.data.loader import balanced_epoch_order, batches, epoch_order, prefetch
 from ganet_jax.data.records import RecordSet
+from ganet_jax.errors import ConfigError
 from ganet_jax.evaluation import metrics, plots
 from ganet_jax.evaluation.predict import predict_probabilities
 from ganet_jax.models import build_model
 from ganet_jax.sharding import replicate, shard_batch
 from ganet_jax.training import contrastive, losses
 from ganet_jax.training.checkpoint import BEST, RunCheckpoints
-from ganet_jax.errors import ConfigError
 from ganet_jax.training.config import CONFIG_FILE, ExperimentConfig
 from ganet_jax.training.host_memory import release_free_memory
 from ganet_jax.training.step import (check_finite, create_train_state, jit_train_step, model_variables,
@@ -85,8 +85,9 @@ def run(config: ExperimentConfig, train: RecordSet, test: RecordSet, workdir: st
   init_rng, dropout_rng = jax.random.split(jax.random.key(config.seed))
   make_state = functools.partial(create_train_state, model, init_rng, train.waveforms.shape,
                                  tx=config.optimizer(len(train)))
+  target = jax.eval_shape(make_state)  # the state's structure, for restoring into
   with RunCheckpoints(workdir / 'checkpoints') as checkpoints:
-    restored = checkpoints.restore(jax.eval_shape(make_state))
+    restored = checkpoints.restore(target)
     if restored is None:
       state, first_epoch = _initial_state(make_state, config, log), 1
     else:
@@ -118,7 +119,7 @@ def run(config: ExperimentConfig, train: RecordSet, test: RecordSet, workdir: st
     last_epoch = history[-1]['epoch'] if history else 0
     evaluated_epoch = last_epoch
     if config.evaluate_best and validation is not None and history:
-      best = checkpoints.restore(jax.eval_shape(make_state), BEST)
+      best = checkpoints.restore(target, BEST)
       state, evaluated_epoch = best[0], best[1]['epoch']
       log(f'evaluating the best epoch by validation {config.selection_metric}: {evaluated_epoch}')
 
