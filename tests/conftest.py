@@ -7,7 +7,7 @@ os.environ.setdefault('JAX_PLATFORMS', 'cpu')
 # The suite runs in two pytest-xdist workers (setup.cfg), one per core of the 2-core
 # reference machine: each worker's XLA then computes on one thread, so the workers'
 # thread pools do not fight over the same cores (the tests' arrays are small; their
-# time is compiles, which are single-threaded anyway).
+# time is mostly compiles).
 os.environ.setdefault('XLA_FLAGS', '--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1')
 
 import jax
