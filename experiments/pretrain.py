@@ -18,6 +18,7 @@ import pathlib
 from absl import app
 
 from experiments import configs
+from ganet_jax.conventions import SAMPLING_RATE
 from ganet_jax.data.dataset import load_records
 from ganet_jax.errors import ConfigError
 from ganet_jax.studies.cross_validation import apply_overrides
@@ -39,7 +40,7 @@ def pretrain_config(config) -> PretrainConfig:
   fields = {k: v for k, v in config.pretrain.to_dict().items() if k not in ('dataset', 'workdir')}
   try:
     result = PretrainConfig(model=settings.model, model_overrides=settings.model_overrides, **fields)
-    result.augmenter()
+    result.augmenter(SAMPLING_RATE)  # the checks do not depend on the rate
   except (TypeError, ValueError) as error:
     raise ConfigError('pretrain', str(error)) from error
   for name in ('epochs', 'batch_size'):

@@ -87,6 +87,12 @@ class RecordSet:
                      record_ids=take(self.record_ids), extra={k: take(v) for k, v in self.extra.items()},
                      preprocessing=self.preprocessing)
 
+  @property
+  def sampling_rate(self) -> float:
+    """The windows' rate in Hz: the prepared set's (``preprocessing``), else the paper's 100 Hz."""
+    settings = (self.preprocessing or {}).get('preprocess', {})
+    return float(settings.get('sampling_rate', conventions.SAMPLING_RATE))
+
   def class_counts(self) -> tuple[int, int]:
     """(tectonic, non-tectonic) record counts."""
     return int(np.sum(self.labels == 0)), int(np.sum(self.labels == 1))

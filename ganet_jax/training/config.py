@@ -29,6 +29,7 @@ import ml_collections
 import optax
 from jax.sharding import Mesh
 
+from ganet_jax.conventions import SAMPLING_RATE
 from ganet_jax.data.augment import Augmentation
 from ganet_jax.errors import ConfigError
 from ganet_jax.models import MODELS, build_model, model_fields
@@ -149,7 +150,7 @@ class ExperimentConfig:
     if self.early_stopping_patience < 0:
       raise ConfigError('early_stopping_patience', f'must be >= 0, got {self.early_stopping_patience}')
     try:
-      self.augmenter()
+      self.augmenter(SAMPLING_RATE)  # the checks do not depend on the rate
     except (TypeError, ValueError) as error:
       raise ConfigError('augmentation', str(error)) from error
     if self.freeze_encoder and not self.init_from:
@@ -168,9 +169,9 @@ class ExperimentConfig:
       num_devices = math.gcd(num_devices, self.batch_size)
     return data_mesh(num_devices) if num_devices > 1 else None
 
-  def augmenter(self) -> Augmentation:
-    """The training batches' ``Augmentation``."""
-    return augmentation_of(self.augmentation)
+  def augmenter(self, sampling_rate: float) -> Augmentation:
+    """The training batches' ``Augmentation`` for windows at ``sampling_rate`` Hz (shifts are in seconds)."""
+    return augmentation_of(self.augmentation, sampling_rate)
 
   def optimizer(self, train_records: int) -> optax.GradientTransformation:
     """The run's optimizer for a training set of ``train_records`` (the schedule counts its steps)."""
@@ -208,12 +209,12 @@ def as_tuples(fields: Mapping[str, Any]) -> dict[str, Any]:
   return {k: tuple(v) if isinstance(v, list) else v for k, v in dict(fields).items()}
 
 
-def augmentation_of(fields: Mapping[str, Any]) -> Augmentation:
-  """The ``Augmentation`` of a config's augmentation fields (an empty SNR range is none)."""
+def augmentation_of(fields: Mapping[str, Any], sampling_rate: float) -> Augmentation:
+  """The ``Augmentation`` of a config's augmentation fields (an empty SNR range is none) at ``sampling_rate`` Hz."""
   fields = as_tuples(fields)
   if not fields.get('snr_db_range', True):
     fields['snr_db_range'] = None
-  return Augmentation(**fields)
+  return Augmentation(**fields, sampling_rate=sampling_rate)
 
 
 @functools.lru_cache(maxsize=None)

@@ -101,8 +101,8 @@ class PretrainConfig:
   projection_dim: int = 64
   augmentation: dict[str, Any] = dataclasses.field(default_factory=lambda: dict(NO_AUGMENTATION))
 
-  def augmenter(self) -> Augmentation:
-    return augmentation_of(self.augmentation)
+  def augmenter(self, sampling_rate: float) -> Augmentation:
+    return augmentation_of(self.augmentation, sampling_rate)
 
   def build(self) -> ContrastiveModel:
     return ContrastiveModel(build_model(self.model, **as_tuples(self.model_overrides)), self.projection_dim)
@@ -158,7 +158,7 @@ def pretrain(config: PretrainConfig, records: RecordSet, workdir: str | pathlib.
     if restored is not None:
       log(f'resuming from the checkpoint of epoch {first_epoch - 1} in {workdir}')
     history = [h for h in _read_lines(workdir / EPOCHS_FILE) if h['epoch'] < first_epoch]
-    augmentation = config.augmenter()
+    augmentation = config.augmenter(records.sampling_rate)
     steps = len(records) // config.batch_size
     for epoch in range(first_epoch, config.epochs + 1):
       start = time.perf_counter()

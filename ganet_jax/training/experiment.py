@@ -240,7 +240,7 @@ def _train_epoch(state, train: RecordSet, config: ExperimentConfig, epoch: int, 
   else:
     order = epoch_order(len(train), seed=config.seed, epoch=epoch)[:steps * config.batch_size]
   stream = batches(train, order, config.batch_size)
-  augmentation = config.augmenter()
+  augmentation = config.augmenter(train.sampling_rate)
   if augmentation.active:
     stream = augment_batches(stream, augmentation, seed=config.seed, epoch=epoch)
   place = jnp.asarray if mesh is None else functools.partial(shard_batch, mesh=mesh)
