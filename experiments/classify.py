@@ -28,6 +28,7 @@ import sys
 from absl import app, flags, logging
 import numpy as np
 
+from experiments import configs
 from ganet_jax import conventions
 from ganet_jax.classify import Classifier, decision
 from ganet_jax.data import ingest, labels as labels_lib, outputs, picking, preprocess, records_table
@@ -210,10 +211,7 @@ def classify(checkpoint: str | list[str] | None, inputs: list[str], table: str |
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
-  if not FLAGS['verbosity'].present:
-    logging.set_verbosity(logging.WARNING)
+  configs.start(argv)
   output = pathlib.Path(FLAGS.output)
   try:
     if FLAGS.progress_every < 1:

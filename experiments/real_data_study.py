@@ -31,7 +31,7 @@ import pathlib
 import sys
 
 import numpy as np
-from absl import app, flags, logging
+from absl import app, flags
 
 from experiments import configs
 from experiments.configs import pnw
@@ -269,10 +269,7 @@ def study(config, config_file: str, transfer_flags: list[str], workdir: pathlib.
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
-  if not FLAGS['verbosity'].present:
-    logging.set_verbosity(logging.WARNING)
+  configs.start(argv)
   config = CONFIG.value
   if 'study' not in config:
     raise app.UsageError(f'--config: {FLAGS["config"].config_filename} has no study entry '

@@ -29,9 +29,6 @@ from ganet_jax.errors import ConfigError
 from ganet_jax.training.config import ExperimentConfig, experiment_config
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string('compilation_cache', None,
-                    'Folder of the persistent XLA compilation cache (default: <workdir>/compilation_cache; '
-                    "'' turns it off).")
 flags.DEFINE_bool('small', False, 'Tiny synthetic data, short records, one epoch, narrow GA-Net '
                   '(experiments/configs/small.py and the binary\'s small flag values): for CPU smoke runs and the '
                   'tests. Settings given explicitly still win.')
@@ -53,8 +50,7 @@ def start(argv: Sequence[str], small: dict[str, Any] | None = None) -> tuple[Rec
   Returns:
     (train, test, dataset identity).
   """
-  if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  configs.start(argv)
   if FLAGS.small:
     small_config.shrink(FLAGS.config)
     FLAGS.config.update_from_flattened_dict(config_flags.get_override_values(FLAGS['config']))  # given ones win
@@ -97,13 +93,9 @@ def base_config(model: str | None = None, overrides: dict[str, Any] | None = Non
 def run(name: str, configurations: Sequence[studies.Configuration], test: RecordSet, dataset: dict[str, Any], *,
         columns: Sequence[str], figure: studies.Figure | None = None, title: str | None = None) -> dict[str, Any]:
   """Run the study in config.workdir with config.seeds, recording the config, flags and data set as provenance."""
-  configs.quiet_logging()
   settings = config()
   workdir = pathlib.Path(settings.workdir or
                          f'runs/{name}-{datetime.datetime.now(datetime.timezone.utc):%Y%m%d-%H%M%S}')
-  cache = workdir / 'compilation_cache' if FLAGS.compilation_cache is None else FLAGS.compilation_cache
-  if cache:
-    studies.use_compilation_cache(cache)
   provenance = {'config': json.loads(settings.to_json_best_effort()), 'flags': _flag_values(), 'dataset': dataset}
   return studies.run_study(name, configurations, test, seeds=list(settings.seeds), workdir=workdir,
                            provenance=provenance, columns=columns, figure=figure, title=title,

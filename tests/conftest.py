@@ -4,6 +4,9 @@ import os
 import pathlib
 
 os.environ.setdefault('JAX_PLATFORMS', 'cpu')
+# The binaries the tests start keep no compiled programs in the user's cache
+# (ganet_jax.compilation_cache) unless a test gives them --compilation_cache.
+os.environ.setdefault('GANET_JAX_COMPILATION_CACHE', '')
 # The suite runs in two pytest-xdist workers (setup.cfg), one per core of the 2-core
 # reference machine: each worker's XLA then computes on one thread, so the workers'
 # thread pools do not fight over the same cores (the tests' arrays are small; their

@@ -157,6 +157,7 @@ def test_imbalance_strategy1_nested_sets_same_test_split(tmp_path, cache):
   assert configurations['ratio_1']['seeds']['0']['train']['fingerprint'] != \
       configurations['ratio_1']['seeds']['1']['train']['fingerprint']
   assert '| 2:1 | 8/4 |' in (tmp_path / study.TABLE_FILE).read_text()
+  assert any(cache.iterdir())  # the compiled programs went to --compilation_cache
 
 
 @pytest.mark.slow  # trains every ratio

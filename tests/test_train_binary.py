@@ -17,6 +17,7 @@ BAD_FLAGS = {
     'dataset not prepared': (['--config.dataset=' + ROOT + '/tests'], 'not a prepared data set'),
     'another model with GA-Net fields': (['--config.model.name=cnn_zhu2023'], 'paper.py:cnn_zhu2023'),
     'empty test split': (['--config.split.test_from=2030-01-01'], '--config.split'),
+    'unusable compilation cache': (['--compilation_cache=/proc/ganet_jax_cache'], '--compilation_cache'),
 }
 
 

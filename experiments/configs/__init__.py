@@ -20,10 +20,14 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from ganet_jax.compilation_cache import default_folder, use_compilation_cache
 from ganet_jax.errors import ConfigError
 from ganet_jax.studies.cross_validation import Recipe, apply_overrides
 
 CONFIG_DIR = pathlib.Path(__file__).resolve().parent
+flags.DEFINE_string('compilation_cache', None,
+                    'Folder of the persistent XLA compilation cache, shared by every binary and run (default: '
+                    "$GANET_JAX_COMPILATION_CACHE, else ~/.cache/ganet_jax/xla; '' turns it off).")
 
 
 def quiet_logging() -> None:
@@ -33,10 +37,16 @@ def quiet_logging() -> None:
 
 
 def start(argv) -> None:
-  """A binary's start: no positional arguments (UsageError naming them), then ``quiet_logging``."""
+  """A binary's start: no positional arguments (UsageError naming them), ``quiet_logging``, the compilation cache."""
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
   quiet_logging()
+  cache = default_folder() if flags.FLAGS.compilation_cache is None else flags.FLAGS.compilation_cache
+  if cache:
+    try:
+      use_compilation_cache(cache)
+    except OSError as error:
+      raise app.UsageError(f'--compilation_cache={cache}: cannot be used ({error})') from None
 
 
 def define_config_flag(default: str = 'paper.py'):

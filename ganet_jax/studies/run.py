@@ -73,20 +73,6 @@ class Figure:
   metrics: Sequence[str] = ('sensitivity', 'specificity', 'accuracy')
 
 
-def use_compilation_cache(path: str | pathlib.Path) -> None:
-  """Keep compiled XLA programs in ``path`` for the rest of the process and later ones.
-
-  Every run builds its model anew, so without this each seed and each resumed
-  run compiles the same programs again (much of a short CPU run's time); the
-  persistent cache is keyed by the program, so identical models hit it. Call it
-  before anything is compiled.
-  """
-  pathlib.Path(path).mkdir(parents=True, exist_ok=True)
-  jax.config.update('jax_compilation_cache_dir', str(path))
-  jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.0)
-  jax.config.update('jax_persistent_cache_min_entry_size_bytes', 0)
-
-
 def run_study(study: str, configurations: Sequence[Configuration], test: RecordSet, *,
               seeds: Sequence[int], workdir: str | pathlib.Path, provenance: Mapping[str, Any],
               columns: Sequence[str], figure: Figure | None = None, title: str | None = None,

@@ -43,7 +43,7 @@ from ganet_jax.sharding import replicate, shard_batch
 from ganet_jax.training import contrastive, losses
 from ganet_jax.training.checkpoint import BEST, RunCheckpoints
 from ganet_jax.training.config import CONFIG_FILE, ExperimentConfig
-from ganet_jax.training.host_memory import release_free_memory
+from ganet_jax.training.host_memory import release_if_grown
 from ganet_jax.training.step import (check_finite, create_train_state, jit_train_step, model_variables,
                                      precise_batch_stats)
 
@@ -101,6 +101,7 @@ def run(config: ExperimentConfig, train: RecordSet, test: RecordSet, workdir: st
     predict = functools.partial(predict_probabilities, model, batch_size=config.batch_size, mesh=mesh,
                                 compute_dtype=config.dtype())
 
+    trimmed = None
     for epoch in range(first_epoch, config.epochs + 1):
       if _early_stop(history, config):
         break
@@ -111,7 +112,7 @@ def run(config: ExperimentConfig, train: RecordSet, test: RecordSet, workdir: st
         summary['validation'] = validation_report(validation, predict(model_variables(state), validation),
                                                   threshold=config.threshold)
       history.append(summary)
-      release_free_memory()  # what the epoch's compiles freed goes back to the OS (host_memory)
+      trimmed = release_if_grown(trimmed)  # what the epoch's compiles freed goes back to the OS (host_memory)
       _write_history(workdir, history)
       checkpoints.save(epoch, state, {'epoch': epoch},
                        None if validation is None else _score(summary['validation'], config.selection_metric))
