@@ -7,7 +7,8 @@ r"""Compare training recipes by event-grouped cross-validation over the years be
 The config's ``cv`` entry names the recipes (``RECIPES`` of the config file: each a set
 of field changes to the config), the folds, the sources validated on and the physics
 baseline's feature sets and data set. Every (recipe, fold) is a run folder under
-``<workdir>/<recipe>/fold_<k>``, so a rerun resumes; ``<workdir>/cv.md`` and
+``<workdir>/<recipe>/fold_<k>``, so a rerun resumes (``--config.cv.seeds=0,1,2``: each fold
+scored as the ensemble of three seeds, the others in ``fold_<k>_seed_<s>``); ``<workdir>/cv.md`` and
 ``cv.json`` hold the table (mean ± sample std over folds of record and event AUC and
 balanced accuracy) and the recipe with the best mean event AUC. The test years are
 never read.
@@ -27,6 +28,13 @@ FLAGS = flags.FLAGS
 CONFIG = configs.define_config_flag('small_data.py')
 
 
+def _seeds(values) -> tuple[int, ...]:
+  try:
+    return tuple(int(v) for v in values)
+  except (TypeError, ValueError):
+    raise app.UsageError(f'--config.cv.seeds={values!r}: integers, e.g. --config.cv.seeds=0,1,2') from None
+
+
 def main(argv):
   configs.start(argv)
   config = CONFIG.value
@@ -42,6 +50,7 @@ def main(argv):
     results = cross_validate(recipes, num_folds=config.cv.num_folds, seed=config.cv.seed, workdir=workdir,
                              validate_sources=tuple(config.cv.validate_sources), physics_config=physics,
                              physics_feature_sets=tuple(config.cv.physics_feature_sets),
+                             seeds=_seeds(config.cv.get('seeds', ())),
                              log=lambda line: print(line, flush=True))
   except ConfigError as error:
     raise app.UsageError(str(error)) from None

@@ -9,6 +9,7 @@ from experiments.configs import small, small_data
 from ganet_jax.data.records import RecordSet
 from ganet_jax.errors import ConfigError
 from ganet_jax.studies import cross_validation as cv
+from ganet_jax.training.experiment import read_predictions
 
 
 def _with_sources(records: RecordSet) -> RecordSet:
@@ -57,6 +58,17 @@ def test_cross_validate_two_recipes_writes_tables_and_resumes(tmp_path):
   again = cv.cross_validate(recipes, num_folds=2, seed=0, workdir=tmp_path, log=lines.append)
   assert not any(line.startswith('epoch') for line in lines)  # every fold resumed at its end
   assert again['recipes']['plain']['summary'] == results['recipes']['plain']['summary']
+  # a second training seed: the first seed's runs are reused, each fold scores the two seeds' mean
+  lines = []
+  two = cv.cross_validate(recipes[:1], num_folds=2, seed=0, workdir=tmp_path, seeds=(0, 1), log=lines.append)
+  assert sum(line.startswith('epoch') for line in lines) == 2  # one epoch for each fold's new seed
+  for k in range(2):
+    folder = lambda name: tmp_path / 'plain' / name
+    assert json.loads((folder(f'fold_{k}_seed_1') / 'config.json').read_text())['config']['seed'] == 1
+    _, validation = cv.fold_records(cv.training_pool(config), results['fold_of_event'], k)
+    means = np.mean([read_predictions(folder(name), validation) for name in (f'fold_{k}', f'fold_{k}_seed_1')], axis=0)
+    assert two['recipes']['plain']['folds'][k] == cv.fold_metrics(validation, means)
+  assert 'training seeds 0, 1' in (tmp_path / 'cv.md').read_text()
 
 
 def test_overrides_name_unknown_fields():

@@ -83,7 +83,9 @@ def get_config(model: str = 'ganet') -> ml_collections.ConfigDict:
       'recipes': ('small_data', 'no_augmentation', 'longer', 'pnw_only', 'pretrained', 'pretrained_frozen',
                   'window_20s', 'faster', 'window_100s', 'window_100s_longer', 'rate_40hz_longer',
                   'window_100s_rate_40hz_longer'),
-      'physics_dataset': 'prepared/pnw-all', 'physics_feature_sets': ('ratios', 'bands', 'bands+ratios')})
+      'physics_dataset': 'prepared/pnw-all', 'physics_feature_sets': ('ratios', 'bands', 'bands+ratios'),
+      # training seeds per fold, scored as their ensemble (empty: the config's seed); 0,1,2 for the finalists
+      'seeds': ()})
   config.seeds = (0, 1, 2)
   config.study = ml_collections.ConfigDict({
       # recipe and physics_features: what `experiments.cross_validate` chose (cv.md, 2026-11-25)

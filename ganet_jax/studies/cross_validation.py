@@ -11,7 +11,10 @@ records of other sources only ever train, so an extra source whose classes
 cluster in time (pnw-extra) cannot reward a recipe for learning its era.
 
 Every (recipe, fold) is an ordinary run folder under ``<workdir>/<recipe>/fold_<k>``,
-so an interrupted cross-validation resumes where it stopped.
+so an interrupted cross-validation resumes where it stopped. With several ``seeds``
+a fold is scored as the ensemble the study ships (the mean of the seeds'
+probabilities); the recipe's own seed keeps ``fold_<k>``, another seed ``s`` trains in
+``fold_<k>_seed_<s>``, so adding seeds to a finished cross-validation reuses its runs.
 """
 
 from __future__ import annotations
@@ -119,7 +122,8 @@ def fold_metrics(records: RecordSet, p_tectonic: np.ndarray, *, threshold: float
 
 def cross_validate(recipes: Sequence[Recipe], *, num_folds: int, seed: int, workdir: str | pathlib.Path,
                    validate_sources: Sequence[str] = (), physics_config=None,
-                   physics_feature_sets: Sequence[str] = (), log: Callable[[str], None] = print) -> dict:
+                   physics_feature_sets: Sequence[str] = (), seeds: Sequence[int] = (),
+                   log: Callable[[str], None] = print) -> dict:
   """Train and validate every recipe on every fold; the same for the physics baseline's feature sets.
 
   Args:
@@ -131,6 +135,8 @@ def cross_validate(recipes: Sequence[Recipe], *, num_folds: int, seed: int, work
     physics_config: a config whose data set the physics baseline's features are
       computed on (e.g. unfiltered 100-s windows); None skips the baseline.
     physics_feature_sets: names in ``evaluation.physics.FEATURE_SETS``.
+    seeds: training seeds per (recipe, fold), scored as their ensemble; empty: each
+      recipe's own ``seed``.
     log: progress lines.
 
   Returns:
@@ -145,7 +151,7 @@ def cross_validate(recipes: Sequence[Recipe], *, num_folds: int, seed: int, work
   fold_of_event = fold_assignment(every_pool, num_folds, seed=seed, validate_sources=validate_sources)
 
   results = {'num_folds': num_folds, 'seed': seed, 'validate_sources': list(validate_sources),
-             'fold_of_event': fold_of_event, 'recipes': {}, 'physics': {}}
+             'training_seeds': list(seeds), 'fold_of_event': fold_of_event, 'recipes': {}, 'physics': {}}
   for recipe in recipes:
     folds = []
     for fold in range(num_folds):
@@ -153,9 +159,11 @@ def cross_validate(recipes: Sequence[Recipe], *, num_folds: int, seed: int, work
                                        train_sources=tuple(recipe.config.get('train_sources', ()) or ()))
       log(f'{recipe.name} fold {fold}: {len(train)} training records {train.class_counts()}, '
           f'{len(validation)} validation records {validation.class_counts()}')
-      run(experiment_config(recipe.config), train, validation, workdir / recipe.name / f'fold_{fold}', log=log)
-      p_tectonic = read_predictions(workdir / recipe.name / f'fold_{fold}', validation)
-      folds.append(fold_metrics(validation, p_tectonic))
+      members = []
+      for config, folder in _seed_runs(recipe, fold, seeds):
+        run(experiment_config(config), train, validation, workdir / recipe.name / folder, log=log)
+        members.append(read_predictions(workdir / recipe.name / folder, validation))
+      folds.append(fold_metrics(validation, np.mean(members, axis=0)))
     results['recipes'][recipe.name] = _summarized(folds)
     _write(workdir, results)
   for feature_set in physics_feature_sets if physics_pool is not None else ():
@@ -172,6 +180,13 @@ def cross_validate(recipes: Sequence[Recipe], *, num_folds: int, seed: int, work
   results['best_physics'] = ranked_physics[0] if ranked_physics else None
   _write(workdir, results)
   return results
+
+
+def _seed_runs(recipe: Recipe, fold: int, seeds: Sequence[int]) -> list[tuple[Any, str]]:
+  """(config, run folder name) per training seed of a recipe's fold: its own seed keeps ``fold_<k>``."""
+  own = recipe.config.seed
+  return [(recipe.config, f'fold_{fold}') if s == own else
+          (apply_overrides(recipe.config, {'seed': s}), f'fold_{fold}_seed_{s}') for s in (seeds or (own,))]
 
 
 def _summarized(folds: list[dict]) -> dict:
@@ -194,10 +209,13 @@ def markdown(results: Mapping[str, Any]) -> str:
     collapsed = sum(bool(fold['collapsed_to_one_class']) for fold in entry['folds'])
     lines.append(f'| {name} | ' + ' | '.join(cell(entry['summary'][m]) for m in CV_METRICS) + f' | {collapsed} |')
   sources = ', '.join(results['validate_sources']) or 'all'
+  seeds = results.get('training_seeds') or []
+  ensembles = (f' Each fold scores the ensemble of training seeds {", ".join(map(str, seeds))} (their mean '
+               f'probability).' if len(seeds) > 1 else '')
   lines += ['', f'Event-grouped, class-stratified {results["num_folds"]}-fold cross-validation over the years before '
             f'the test split (fold seed {results["seed"]}; validated on sources: {sources}); mean ± sample std '
-            f'(ddof=1) over folds. Best recipe by mean event AUC: {results.get("best")}; best physics feature '
-            f'set: {results.get("best_physics")}.']
+            f'(ddof=1) over folds.{ensembles} Best recipe by mean event AUC: {results.get("best")}; best physics '
+            f'feature set: {results.get("best_physics")}.']
   return '\n'.join(lines) + '\n'
 
 
