@@ -35,6 +35,18 @@ def outcomes(tmp_path_factory):
   return {name: (p.wait(timeout=300), p.stdout.read() + p.stderr.read()) for name, p in processes.items()}
 
 
+def test_an_unusable_default_cache_folder_only_warns(tmp_path):
+  # No flag, no variable, a home that cannot hold ~/.cache: the run goes on (here to the next error).
+  env = {k: v for k, v in os.environ.items() if k not in ('GANET_JAX_COMPILATION_CACHE', 'XDG_CACHE_HOME')}
+  env.update(JAX_PLATFORMS='cpu', PYTHONPATH=ROOT, HOME='/proc/no_home')
+  process = subprocess.run([sys.executable, '-m', 'experiments.train', '--config.dataset=/nonexistent/prepared',
+                            f'--config.workdir={tmp_path / "run"}'], cwd=ROOT, env=env, capture_output=True,
+                           text=True, timeout=300)
+  output = process.stdout + process.stderr
+  assert process.returncode != 0 and '--config.dataset' in output, output[-2000:]
+  assert 'no compilation cache: /proc/no_home/.cache/ganet_jax/xla' in output, output[-2000:]
+
+
 @pytest.mark.parametrize('name', sorted(BAD_FLAGS))
 def test_bad_flag_fails_naming_it(outcomes, name):
   returncode, output = outcomes[name]

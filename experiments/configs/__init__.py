@@ -41,12 +41,17 @@ def start(argv) -> None:
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
   quiet_logging()
-  cache = default_folder() if flags.FLAGS.compilation_cache is None else flags.FLAGS.compilation_cache
+  given = flags.FLAGS.compilation_cache
+  cache = default_folder() if given is None else given
   if cache:
     try:
       use_compilation_cache(cache)
     except OSError as error:
-      raise app.UsageError(f'--compilation_cache={cache}: cannot be used ({error})') from None
+      if given is not None:
+        raise app.UsageError(f'--compilation_cache={cache}: cannot be used ({error})') from None
+      # the default folder (e.g. under a read-only home) only costs the reruns their compiles
+      logging.warning('no compilation cache: %s cannot be used (%s); set --compilation_cache or '
+                      '$GANET_JAX_COMPILATION_CACHE', cache, error)
 
 
 def define_config_flag(default: str = 'paper.py'):
