@@ -92,7 +92,8 @@ def _programs(model: GANet, batch_size: int):
   if _MODE.value == 'infer':
     variables = step.model_variables(state)
     # the jitted batch that predict_probabilities runs
-    compiled = predict._p_tectonic.lower(model, variables, waveforms, None).compile()
+    compiled = predict._p_tectonic.lower(model, variables, waveforms, None,
+                                           predict.inference_chunk(WINDOW_SAMPLES)).compile()
     return compiled, lambda: compiled(variables, waveforms)
   batch = {'waveforms': waveforms, 'labels': jnp.asarray(rng.integers(0, 2, batch_size), jnp.int32)}
   compiled = step.jit_train_step.lower(state, batch, jax.random.key(1), loss_fn=losses.cross_entropy).compile()

@@ -15,6 +15,12 @@ All contenders run in the same process, their repetitions interleaved so that
 load from other processes hits them alike, and the JAX / contender ratios are
 printed (median, and per repetition).
 
+Inference runs the batch in chunks of ``--infer_chunk`` records, every contender
+alike: 'auto' is what the library's inference does on this backend
+(``ganet_jax.evaluation.predict.inference_chunk``: a few records at a time on
+CPU, where they stay in cache, the whole batch on accelerators), 'none' the
+whole batch at once.
+
 The achieved FLOP/s (XLA's cost analysis of the JAX program, 2 x MACs, used for
 every contender since they compute the same network) is compared with a float32
 matrix product's rate measured in the same run.
@@ -53,6 +59,7 @@ from benchmarks.load import MachineLoad, current_peak_rss_bytes, peak_rss_bytes,
 from benchmarks.train_step import make_train_step
 from ganet_jax import GANet
 from ganet_jax.conventions import WINDOW_SAMPLES
+from ganet_jax.evaluation.predict import apply_in_chunks, inference_chunk
 from ganet_jax.models.complexity import parameter_count
 from ganet_jax.training.host_memory import release_free_memory
 
@@ -67,6 +74,11 @@ _REPEATS = flags.DEFINE_integer('repeats', 5, 'Timed repetitions per measurement
 _STEPS = flags.DEFINE_integer('steps', 3, 'Steps per repetition.')
 _LENGTH = flags.DEFINE_integer('length', WINDOW_SAMPLES, 'Samples per record.')
 _REMAT = flags.DEFINE_bool('remat', False, 'GANet(remat=...): rematerialise each bottleneck in the backward pass.')
+_INFER_CHUNK = flags.DEFINE_string(
+    'infer_chunk', 'auto', "Records per chunk of an inference batch, every contender alike: 'auto' (the library's "
+    "choice for this backend), 'none' (the whole batch) or a number.")
+flags.register_validator('infer_chunk', lambda v: v in ('auto', 'none') or (v.isdigit() and int(v) > 0),
+                         message="--infer_chunk takes 'auto', 'none' or a positive number of records")
 _MEMORY = flags.DEFINE_bool('memory', True, 'Measure each contender\'s peak memory in a fresh subprocess.')
 _MEMORY_OF = flags.DEFINE_string('memory_of', None, 'Internal: measure this contender\'s memory and print JSON.')
 
@@ -98,7 +110,7 @@ def _model(remat: bool) -> GANet:
   return GANet(remat=True) if remat else GANet()
 
 
-def _jax_steps(model: GANet, batch: np.ndarray, labels: np.ndarray) -> dict:
+def _jax_steps(model: GANet, batch: np.ndarray, labels: np.ndarray, infer_chunk: int | None) -> dict:
   """Compiled JAX train and inference steps plus their compile times, XLA FLOP counts and memory analyses."""
   x, y = jnp.asarray(batch), jnp.asarray(labels)
   variables = jax.jit(model.init)(jax.random.key(0), x[:1])
@@ -109,7 +121,7 @@ def _jax_steps(model: GANet, batch: np.ndarray, labels: np.ndarray) -> dict:
   train_step = make_train_step(model, tx)
 
   def infer_step(variables, x):
-    return model.apply(variables, x, train=False)
+    return apply_in_chunks(lambda records: model.apply(variables, records, train=False), x, infer_chunk)
 
   start = time.perf_counter()
   train = jax.jit(train_step, donate_argnums=0).lower(state, x, y).compile()
@@ -119,6 +131,8 @@ def _jax_steps(model: GANet, batch: np.ndarray, labels: np.ndarray) -> dict:
   start = time.perf_counter()
   infer = jax.jit(infer_step).lower(eval_vars, x).compile()
   infer_compile = time.perf_counter() - start
+  # counted on the whole batch: a chunked program's cost analysis counts its loop body once
+  infer_flops = jax.jit(lambda v, x: model.apply(v, x, train=False)).lower(eval_vars, x).cost_analysis().get('flops')
 
   holder = {'state': state}
 
@@ -131,7 +145,7 @@ def _jax_steps(model: GANet, batch: np.ndarray, labels: np.ndarray) -> dict:
 
   return {'train': run_train, 'infer': run_infer, 'params': parameter_count(variables['params']),
           'compile_s': {'train': train_compile, 'infer': infer_compile},
-          'xla_flops': {'train': train.cost_analysis().get('flops'), 'infer': infer.cost_analysis().get('flops')},
+          'xla_flops': {'train': train.cost_analysis().get('flops'), 'infer': infer_flops},
           'memory_analysis': {'train': _memory_analysis(train), 'infer': _memory_analysis(infer)}}
 
 
@@ -149,7 +163,7 @@ def _memory_analysis(compiled) -> dict | None:
   return result
 
 
-def _torch_steps(batch: np.ndarray, labels: np.ndarray, compiled: bool) -> dict:
+def _torch_steps(batch: np.ndarray, labels: np.ndarray, compiled: bool, infer_chunk: int | None) -> dict:
   """PyTorch train and inference steps of the same network (channels-first input), eager or ``torch.compile``d."""
   import torch  # benchmark-only dependency
   from benchmarks.torch_ganet import TorchGANet
@@ -178,7 +192,8 @@ def _torch_steps(batch: np.ndarray, labels: np.ndarray, compiled: bool) -> dict:
   def run_infer():
     model.eval()
     with torch.inference_mode():
-      forward(x)
+      for records in (x.split(infer_chunk) if infer_chunk else (x,)):
+        forward(records)
     synchronize()
 
   return {'train': run_train, 'infer': run_infer, 'params': params,
@@ -191,10 +206,17 @@ def _make_batch(batch_size: int, length: int) -> tuple[np.ndarray, np.ndarray]:
   return batch, rng.integers(0, 2, batch_size).astype(np.int32)
 
 
-def _contender(name: str, batch: np.ndarray, labels: np.ndarray, remat: bool) -> dict:
+def resolve_infer_chunk(flag: str, length: int) -> int | None:
+  """--infer_chunk as records per chunk (None: the whole batch)."""
+  if flag == 'auto':
+    return inference_chunk(length)
+  return None if flag == 'none' else int(flag)
+
+
+def _contender(name: str, batch: np.ndarray, labels: np.ndarray, remat: bool, infer_chunk: int | None = None) -> dict:
   if name == 'jax':
-    return _jax_steps(_model(remat), batch, labels)
-  return _torch_steps(batch, labels, compiled=name == 'torch_compile')
+    return _jax_steps(_model(remat), batch, labels, infer_chunk)
+  return _torch_steps(batch, labels, compiled=name == 'torch_compile', infer_chunk=infer_chunk)
 
 
 def measure_memory(name: str, batch_size: int, length: int, steps: int, remat: bool) -> dict:
@@ -235,13 +257,13 @@ def _memory_in_subprocess(name: str, batch_size: int, length: int, steps: int, r
 
 
 def benchmark(batch_size: int, length: int, repeats: int, steps: int, against: list[str], remat: bool = False,
-              memory: bool = True) -> dict:
-  """All throughput figures as a dict (see the module docstring)."""
+              memory: bool = True, infer_chunk: int | None = None) -> dict:
+  """All throughput figures as a dict (see the module docstring); ``infer_chunk`` None: whole batches."""
   batch, labels = _make_batch(batch_size, length)
   load = MachineLoad().__enter__()
-  contenders = {'jax': _contender('jax', batch, labels, remat)}
+  contenders = {'jax': _contender('jax', batch, labels, remat, infer_chunk)}
   for name in against:
-    contenders[name] = _contender(name, batch, labels, remat)
+    contenders[name] = _contender(name, batch, labels, remat, infer_chunk)
     if contenders[name]['params'] != contenders['jax']['params']:
       raise AssertionError(f"parameter counts differ: jax {contenders['jax']['params']}, "
                            f"{name} {contenders[name]['params']}")
@@ -264,6 +286,7 @@ def benchmark(batch_size: int, length: int, repeats: int, steps: int, against: l
       'versions': {'jax': jax.__version__, 'flax': flax.__version__, 'optax': optax.__version__,
                    'numpy': np.__version__, 'python': platform.python_version()},
       'batch_size': batch_size, 'length': length, 'repeats': repeats, 'steps_per_repeat': steps, 'remat': remat,
+      'infer_chunk': infer_chunk,
       'matmul_flops_per_s': matmul_rate, 'parameters': contenders['jax']['params'],
       'xla_flops_per_step': jax_flops, 'load': load.report(), 'contenders': list(contenders),
   }
@@ -304,7 +327,8 @@ def _gb(value) -> str:
 def _print(result: dict) -> None:
   print(f"device {result['device']} ({result['platform']}, {result['cpu_count']} cores); batch "
         f"{result['batch_size']} x {result['length']} x 3; {result['parameters']:,} parameters; "
-        f"{result['repeats']} repetitions of {result['steps_per_repeat']} steps; remat {result['remat']}")
+        f"{result['repeats']} repetitions of {result['steps_per_repeat']} steps; remat {result['remat']}; inference in chunks of "
+        f"{result['infer_chunk'] or result['batch_size']} records")
   load = result['load']
   share = load['other_processes_cpu_share']
   print(f"load average {load['load_average_before'][0]:.1f} before, {load['load_average_after'][0]:.1f} after "
@@ -349,7 +373,8 @@ def main(argv):
     print(json.dumps(measure_memory(_MEMORY_OF.value, _BATCH_SIZE.value, _LENGTH.value, _STEPS.value, _REMAT.value)))
     return
   result = benchmark(_BATCH_SIZE.value, _LENGTH.value, _REPEATS.value, _STEPS.value, _AGAINST.value,
-                     remat=_REMAT.value, memory=_MEMORY.value)
+                     remat=_REMAT.value, memory=_MEMORY.value,
+                     infer_chunk=resolve_infer_chunk(_INFER_CHUNK.value, _LENGTH.value))
   _print(result)
   if _JSON.value:
     with open(_JSON.value, 'w') as f:

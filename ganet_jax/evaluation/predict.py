@@ -5,12 +5,19 @@ so one compiled function serves every batch. BatchNorm uses its running
 statistics and dropout is off (``train=False``). An ensemble of networks of one
 architecture (e.g. the seeds of a run) is one function too: ``jax.vmap`` over
 the members' stacked variables (``stack_variables``, ``predict_ensemble``).
+
+On CPU a batch runs as a loop over chunks of a few records (``apply_in_chunks``).
+Records are independent in inference, so the output is the same, but a chunk's
+activations stay in the processor's cache from one layer to the next, where a whole
+batch's go through main memory at every elementwise pass: 1.6x the records/s of
+the whole batch at once on a 2-core CPU (benchmarks/README.md, performance log 16).
+Accelerators take the batch whole.
 """
 
 from __future__ import annotations
 
 import functools
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import flax.linen as nn
 import jax
@@ -25,20 +32,65 @@ from ganet_jax.nn.precision import cast_floating
 from ganet_jax.sharding import replicate, shard_batch
 
 
-@functools.partial(jax.jit, static_argnums=(0, 3))
-def _p_tectonic(model: nn.Module, variables: Any, waveforms: jax.Array, compute_dtype: str | None) -> jax.Array:
+# Record-samples per chunk on CPU: 2 records of 10000 samples, whose widest GA-Net
+# activations (~3.5 MB) stay in cache between layers. Measured at 1, 2, 3, 4 and 6
+# records per chunk: 2 fastest, 3-4 7% slower, 1 and 6 ~25% (benchmarks/README.md).
+CPU_CHUNK_SAMPLES = 20_000
+
+
+def inference_chunk(record_samples: int, backend: str | None = None) -> int | None:
+  """Records per chunk of an inference batch: ``CPU_CHUNK_SAMPLES`` worth on CPU, None (whole) elsewhere."""
+  if (backend or jax.default_backend()) != 'cpu':
+    return None
+  return max(1, CPU_CHUNK_SAMPLES // max(1, record_samples))
+
+
+def apply_in_chunks(fn: Callable[[jax.Array], Any], inputs: jax.Array, chunk: int | None) -> Any:
+  """``fn(inputs)`` computed ``chunk`` records at a time (``jax.lax.map``), for ``fn`` per record.
+
+  ``fn`` must treat the records of its batch independently (inference: BatchNorm on
+  running statistics, no dropout); the output is then ``fn(inputs)``'s, up to float32
+  rounding of the differently shaped matrix products. The batch is zero-padded to a
+  multiple of ``chunk`` and the padding's outputs dropped. None, or a chunk no smaller
+  than the batch: one call on the whole batch.
+  """
+  count = inputs.shape[0]
+  if chunk is None or chunk >= count:
+    return fn(inputs)
+  if chunk < 1:
+    raise ValueError(f'chunk must be a positive number of records, got {chunk}')
+  padded = jnp.pad(inputs, [(0, -count % chunk)] + [(0, 0)] * (inputs.ndim - 1))
+  outputs = jax.lax.map(fn, padded.reshape(-1, chunk, *inputs.shape[1:]))
+  return jax.tree.map(lambda out: out.reshape(-1, *out.shape[2:])[:count], outputs)
+
+
+def _resolve_chunk(chunk: int | str | None, record_samples: int) -> int | None:
+  if chunk == 'auto':
+    return inference_chunk(record_samples)
+  if chunk is not None and (isinstance(chunk, str) or chunk < 1):
+    raise ValueError(f"chunk must be 'auto', None or a positive number of records, got {chunk!r}")
+  return chunk
+
+
+def _member_p_tectonic(model: nn.Module, variables: Any, waveforms: jax.Array, chunk: int | None) -> jax.Array:
+  def p_tectonic(records):
+    logits = model.apply(variables, records, train=False).astype(jnp.float32)
+    return jax.nn.softmax(logits)[:, TECTONIC]
+  return apply_in_chunks(p_tectonic, waveforms, chunk)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 3, 4))
+def _p_tectonic(model: nn.Module, variables: Any, waveforms: jax.Array, compute_dtype: str | None,
+                chunk: int | None) -> jax.Array:
   if compute_dtype is not None:
     variables, waveforms = cast_floating((variables, waveforms), compute_dtype)
-  logits = model.apply(variables, waveforms, train=False).astype(jnp.float32)
-  return jax.nn.softmax(logits)[:, TECTONIC]
+  return _member_p_tectonic(model, variables, waveforms, chunk)
 
 
-@functools.partial(jax.jit, static_argnums=0)
-def _ensemble_p_tectonic(model: nn.Module, stacked_variables: Any, waveforms: jax.Array) -> jax.Array:
-  def member(variables):
-    logits = model.apply(variables, waveforms, train=False).astype(jnp.float32)
-    return jax.nn.softmax(logits)[:, TECTONIC]
-  return jax.vmap(member)(stacked_variables)
+@functools.partial(jax.jit, static_argnums=(0, 3))
+def _ensemble_p_tectonic(model: nn.Module, stacked_variables: Any, waveforms: jax.Array,
+                         chunk: int | None) -> jax.Array:
+  return jax.vmap(lambda variables: _member_p_tectonic(model, variables, waveforms, chunk))(stacked_variables)
 
 
 def stack_variables(members: Sequence[Any]) -> Any:
@@ -59,7 +111,7 @@ def stack_variables(members: Sequence[Any]) -> Any:
 
 
 def predict_ensemble(model: nn.Module, stacked_variables: Any, records: RecordSet | np.ndarray, *,
-                     batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
+                     batch_size: int = 32, chunk: int | str | None = 'auto') -> tuple[np.ndarray, np.ndarray]:
   """Probability of tectonic for every record from every member of an ensemble, in one compiled call.
 
   The members share ``model`` (one architecture, e.g. the seeds of a run) and differ
@@ -71,6 +123,9 @@ def predict_ensemble(model: nn.Module, stacked_variables: Any, records: RecordSe
     stacked_variables: ``stack_variables([member variables, ...])``: leading axis = members.
     records: the records, or their bare (n, samples, channels) windows.
     batch_size: records per call; the last batch is zero-padded to it.
+    chunk: records the network takes at a time within a batch (``apply_in_chunks``):
+      'auto' (``inference_chunk``: a few on CPU, the whole batch elsewhere), None
+      (the whole batch) or a number.
 
   Returns:
     (members (m, n), mean (n,)): float32 probabilities of class 0 (tectonic) of each
@@ -79,10 +134,11 @@ def predict_ensemble(model: nn.Module, stacked_variables: Any, records: RecordSe
   if not isinstance(records, RecordSet):
     records = RecordSet.unlabelled(np.asarray(records, np.float32))
   count = len(jax.tree.leaves(stacked_variables)[0])
+  chunk = _resolve_chunk(chunk, records.waveforms.shape[1])
   stacked_variables = jax.device_put(stacked_variables)  # once, not with every batch
   per_batch = []
   for batch in prefetch(batches(records, np.arange(len(records)), batch_size)):
-    p_tectonic = np.asarray(_ensemble_p_tectonic(model, stacked_variables, jnp.asarray(batch.waveforms)))
+    p_tectonic = np.asarray(_ensemble_p_tectonic(model, stacked_variables, jnp.asarray(batch.waveforms), chunk))
     per_batch.append(p_tectonic[:, batch.mask > 0])
   members = np.concatenate(per_batch, axis=1) if per_batch else np.zeros((count, 0), np.float32)
   return members, members.mean(axis=0)
@@ -90,7 +146,7 @@ def predict_ensemble(model: nn.Module, stacked_variables: Any, records: RecordSe
 
 def predict_probabilities(model: nn.Module, variables: Any, records: RecordSet | np.ndarray, *,
                           batch_size: int = 32, mesh: Mesh | None = None,
-                          compute_dtype: str | None = None) -> np.ndarray:
+                          compute_dtype: str | None = None, chunk: int | str | None = 'auto') -> np.ndarray:
   """Probability of tectonic for every record.
 
   Args:
@@ -102,17 +158,20 @@ def predict_probabilities(model: nn.Module, variables: Any, records: RecordSet |
     mesh: spread each batch over this mesh's devices (``ganet_jax.sharding``);
       ``batch_size`` must divide by its size. None: the default device.
     compute_dtype: e.g. 'bfloat16' to run the network in that precision.
+    chunk: records the network takes at a time within a batch, as in
+      ``predict_ensemble``; with a ``mesh`` each device takes its share whole.
 
   Returns:
     (len(records),) float32 probabilities of class 0 (tectonic).
   """
   if not isinstance(records, RecordSet):
     records = RecordSet.unlabelled(np.asarray(records, np.float32))
+  chunk = None if mesh is not None else _resolve_chunk(chunk, records.waveforms.shape[1])
   if mesh is not None:
     variables = replicate(variables, mesh)
   probabilities = []
   for batch in prefetch(batches(records, np.arange(len(records)), batch_size)):
     waveforms = jnp.asarray(batch.waveforms) if mesh is None else shard_batch(batch.waveforms, mesh)
-    p_tectonic = np.asarray(_p_tectonic(model, variables, waveforms, compute_dtype))
+    p_tectonic = np.asarray(_p_tectonic(model, variables, waveforms, compute_dtype, chunk))
     probabilities.append(p_tectonic[batch.mask > 0])
   return np.concatenate(probabilities) if probabilities else np.zeros(0, np.float32)
