@@ -15,7 +15,7 @@ SAMPLES = 96
 
 @pytest.fixture(scope='module')
 def net():
-  model = GANet(num_bottlenecks=2, head_features=16)
+  model = GANet(num_bottlenecks=1, head_features=16)
   init = jax.jit(model.init)
   members = [init(jax.random.key(seed), jnp.zeros((1, SAMPLES, 3))) for seed in range(2)]
   return model, members
@@ -51,7 +51,7 @@ def test_network_probabilities_do_not_depend_on_the_chunk(net):
   model, (variables, _) = net
   waveforms = _waveforms(11)
   whole = predict_probabilities(model, variables, waveforms, batch_size=8, chunk=None)
-  for chunk in (1, 3, 8, 'auto'):
+  for chunk in (3, 'auto'):  # 3 pads the last chunk of 8; 'auto' is the whole batch at this length
     np.testing.assert_allclose(predict_probabilities(model, variables, waveforms, batch_size=8, chunk=chunk),
                                whole, atol=1e-5)
   assert np.ptp(whole) > 1e-3  # the records' probabilities differ: a mix-up of records would show
