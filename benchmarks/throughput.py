@@ -59,7 +59,7 @@ from benchmarks.load import MachineLoad, current_peak_rss_bytes, peak_rss_bytes,
 from benchmarks.train_step import make_train_step
 from ganet_jax import GANet
 from ganet_jax.conventions import WINDOW_SAMPLES
-from ganet_jax.evaluation.predict import apply_in_chunks, inference_chunk
+from ganet_jax.evaluation.predict import apply_in_chunks, inference_chunk, parse_chunk
 from ganet_jax.models.complexity import parameter_count
 from ganet_jax.training.host_memory import release_free_memory
 
@@ -77,8 +77,17 @@ _REMAT = flags.DEFINE_bool('remat', False, 'GANet(remat=...): rematerialise each
 _INFER_CHUNK = flags.DEFINE_string(
     'infer_chunk', 'auto', "Records per chunk of an inference batch, every contender alike: 'auto' (the library's "
     "choice for this backend), 'none' (the whole batch) or a number.")
-flags.register_validator('infer_chunk', lambda v: v in ('auto', 'none') or (v.isdigit() and int(v) > 0),
-                         message="--infer_chunk takes 'auto', 'none' or a positive number of records")
+
+
+def _is_chunk(text: str) -> bool:
+  try:
+    parse_chunk(text)
+  except ValueError:
+    return False
+  return True
+
+
+flags.register_validator('infer_chunk', _is_chunk, message="--infer_chunk takes 'auto', 'none' or a positive number")
 _MEMORY = flags.DEFINE_bool('memory', True, 'Measure each contender\'s peak memory in a fresh subprocess.')
 _MEMORY_OF = flags.DEFINE_string('memory_of', None, 'Internal: measure this contender\'s memory and print JSON.')
 
@@ -208,9 +217,8 @@ def _make_batch(batch_size: int, length: int) -> tuple[np.ndarray, np.ndarray]:
 
 def resolve_infer_chunk(flag: str, length: int) -> int | None:
   """--infer_chunk as records per chunk (None: the whole batch)."""
-  if flag == 'auto':
-    return inference_chunk(length)
-  return None if flag == 'none' else int(flag)
+  chunk = parse_chunk(flag)
+  return inference_chunk(length) if chunk == 'auto' else chunk
 
 
 def _contender(name: str, batch: np.ndarray, labels: np.ndarray, remat: bool, infer_chunk: int | None = None) -> dict:

@@ -9,7 +9,7 @@ test, by event) and evaluated on the test split:
   - GA-Net with the paper's settings (``paper.py``) on ``study.paper_dataset``;
   - each ``study.models`` network with the recipe, once per ``config.seeds`` seed
     (mean ± sample std over seeds), and GA-Net's seed ensemble (their mean
-    probability, evaluated with ``jax.vmap`` over the stacked members);
+    probability, evaluated in one compiled call over the stacked members);
   - the physics baseline on ``study.physics_dataset`` with ``study.physics_features``
     (the feature set the cross-validation chose);
   - confound controls: P(tectonic) looked up from the station, the instrument or the
@@ -108,7 +108,7 @@ def train_runs(config, split: Split, name: str, workdir: pathlib.Path, model: st
 
 
 def ensemble_probabilities(folders: list[pathlib.Path], sets: dict[str, RecordSet]) -> dict[str, np.ndarray]:
-  """The seed ensemble's mean probability of tectonic on every set: one vmapped call per batch."""
+  """The seed ensemble's mean probability of tectonic on every set: one compiled call per batch."""
   loaded = [load_trained(folder) for folder in folders]
   stacked = stack_variables([variables for _, variables, _ in loaded])
   return {name: predict_ensemble(loaded[0][0], stacked, records)[1] for name, records in sets.items()}

@@ -13,7 +13,7 @@ record is preprocessed exactly as the training records were. Labels are not need
 a given event type or label is kept for the output but never decides anything.
 
 An ensemble's members must take the same input shape and preprocessing; members of
-one architecture are evaluated together, ``jax.vmap`` over their stacked variables
+one architecture are evaluated together, one compiled call over their stacked variables
 (``evaluation.predict.predict_ensemble``), members of another in a call of their own.
 ``export_pretrained`` writes an ensemble's inference variables (no optimizer state)
 as a folder ``Classifier.pretrained`` loads (``ganet_jax.pretrained``).

@@ -7,8 +7,8 @@ import pytest
 
 from benchmarks.throughput import resolve_infer_chunk
 from ganet_jax import GANet
-from ganet_jax.evaluation.predict import (CPU_CHUNK_SAMPLES, apply_in_chunks, inference_chunk, predict_ensemble,
-                                          predict_probabilities, stack_variables)
+from ganet_jax.evaluation.predict import (CPU_CHUNK_SAMPLES, apply_in_chunks, inference_chunk, parse_chunk,
+                                          predict_ensemble, predict_probabilities, stack_variables)
 
 SAMPLES = 96
 
@@ -57,13 +57,15 @@ def test_network_probabilities_do_not_depend_on_the_chunk(net):
   assert np.ptp(whole) > 1e-3  # the records' probabilities differ: a mix-up of records would show
 
 
-def test_ensemble_in_chunks_matches_its_members_whole(net):
+@pytest.mark.parametrize('chunk', [3, None])  # members in turn, chunk by chunk; members side by side (vmap)
+def test_ensemble_matches_its_members_taken_whole(net, chunk):
   model, members = net
   waveforms = _waveforms(9)
-  per_member, _ = predict_ensemble(model, stack_variables(members), waveforms, batch_size=4, chunk=3)
+  per_member, _ = predict_ensemble(model, stack_variables(members), waveforms, batch_size=4, chunk=chunk)
   for i, variables in enumerate(members):
     np.testing.assert_allclose(per_member[i], predict_probabilities(model, variables, waveforms, batch_size=4,
                                                                     chunk=None), atol=1e-5)
+  assert np.ptp(per_member[0] - per_member[1]) > 1e-4  # the members differ: a mix-up of members would show
 
 
 def test_chunk_is_a_few_records_on_cpu_and_the_whole_batch_elsewhere():
@@ -72,6 +74,13 @@ def test_chunk_is_a_few_records_on_cpu_and_the_whole_batch_elsewhere():
   assert inference_chunk(10_000, 'gpu') is None
   assert resolve_infer_chunk('none', 10_000) is None and resolve_infer_chunk('3', 10_000) == 3
   assert resolve_infer_chunk('auto', 10_000) == inference_chunk(10_000)
+
+
+def test_a_command_lines_chunk_is_read_or_refused():
+  assert parse_chunk('auto') == 'auto' and parse_chunk('none') is None and parse_chunk('3') == 3
+  for text in ('0', '-2', 'two', ''):
+    with pytest.raises(ValueError, match='chunk'):
+      parse_chunk(text)
 
 
 @pytest.mark.parametrize('chunk', [0, -2, 'some'])

@@ -3,8 +3,9 @@
 The last batch is padded to the batch size and its padding dropped on the host,
 so one compiled function serves every batch. BatchNorm uses its running
 statistics and dropout is off (``train=False``). An ensemble of networks of one
-architecture (e.g. the seeds of a run) is one function too: ``jax.vmap`` over
-the members' stacked variables (``stack_variables``, ``predict_ensemble``).
+architecture (e.g. the seeds of a run) is one function too, over the members'
+stacked variables (``stack_variables``, ``predict_ensemble``): ``jax.vmap`` where
+the batch is taken whole (accelerators), a loop over the members on CPU.
 
 On CPU a batch runs as a loop over chunks of a few records (``apply_in_chunks``).
 Records are independent in inference, so the output is the same, but a chunk's
@@ -64,6 +65,19 @@ def apply_in_chunks(fn: Callable[[jax.Array], Any], inputs: jax.Array, chunk: in
   return jax.tree.map(lambda out: out.reshape(-1, *out.shape[2:])[:count], outputs)
 
 
+def parse_chunk(text: str) -> int | str | None:
+  """A command line's chunk ('auto', 'none' or a positive number of records) as ``chunk=`` takes it.
+
+  Raises:
+    ValueError: for anything else.
+  """
+  if text in ('auto', 'none'):
+    return None if text == 'none' else text
+  if not text.isdigit() or int(text) < 1:
+    raise ValueError(f"a chunk is 'auto', 'none' or a positive number of records, got {text!r}")
+  return int(text)
+
+
 def _resolve_chunk(chunk: int | str | None, record_samples: int) -> int | None:
   if chunk == 'auto':
     return inference_chunk(record_samples)
@@ -90,7 +104,13 @@ def _p_tectonic(model: nn.Module, variables: Any, waveforms: jax.Array, compute_
 @functools.partial(jax.jit, static_argnums=(0, 3))
 def _ensemble_p_tectonic(model: nn.Module, stacked_variables: Any, waveforms: jax.Array,
                          chunk: int | None) -> jax.Array:
-  return jax.vmap(lambda variables: _member_p_tectonic(model, variables, waveforms, chunk))(stacked_variables)
+  def member(variables):
+    return _member_p_tectonic(model, variables, waveforms, chunk)
+  if chunk is None:  # everything at once: the members side by side
+    return jax.vmap(member)(stacked_variables)
+  # In chunks (CPU) the members take turns: vmapping them would multiply a chunk's
+  # working set by their number, and ran at 0.83x the loop (benchmarks/README.md).
+  return jax.lax.map(member, stacked_variables)
 
 
 def stack_variables(members: Sequence[Any]) -> Any:
@@ -115,8 +135,10 @@ def predict_ensemble(model: nn.Module, stacked_variables: Any, records: RecordSe
   """Probability of tectonic for every record from every member of an ensemble, in one compiled call.
 
   The members share ``model`` (one architecture, e.g. the seeds of a run) and differ
-  in their variables; ``jax.vmap`` over the stacked variables evaluates them all on
-  each batch, and the padded last batch keeps one shape, so the whole pass compiles once.
+  in their variables. One compiled call evaluates them all on each batch: ``jax.vmap``
+  over the stacked variables when the batch is taken whole (``chunk=None``, the
+  default on accelerators), the members in turn when it runs in chunks (CPU). The
+  padded last batch keeps one shape, so the whole pass compiles once.
 
   Args:
     model: the Linen module every member is an instance of.
