@@ -189,6 +189,8 @@ def predict_probabilities(model: nn.Module, variables: Any, records: RecordSet |
   if not isinstance(records, RecordSet):
     records = RecordSet.unlabelled(np.asarray(records, np.float32))
   chunk = None if mesh is not None else _resolve_chunk(chunk, records.waveforms.shape[1])
+  if chunk is not None and chunk >= batch_size:
+    chunk = None  # one chunk is the whole batch: the same program as None, compiled once
   if mesh is not None:
     variables = replicate(variables, mesh)
   probabilities = []
