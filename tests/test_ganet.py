@@ -172,8 +172,9 @@ def test_ganet_inside_an_nnx_model():
 
   x = jnp.ones(SHORT)
   model = Classifier(nnx.Rngs(0))
-  nnx.bridge.lazy_init(model.backbone, x)
-  out = model(x)
+  # jitted: eagerly, initialisation and the first call compile every operation on its own
+  nnx.jit(nnx.bridge.lazy_init)(model.backbone, x)
+  out = nnx.jit(lambda m, x: m(x))(model, x)
   assert out.shape == (2, 1)
 
   @nnx.jit
