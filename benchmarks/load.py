@@ -1,4 +1,4 @@
-"""Was the machine quiet? Load from other processes while a benchmark ran, and peak memory readings.
+"""Was the machine quiet? Load from other processes while a benchmark ran, peak memory, page faults.
 
 A timing taken while other processes compete for the cores is not a
 quiet-machine figure: on the 2-core reference machine, eager PyTorch's threads
@@ -7,6 +7,12 @@ lost far more to other jobs than XLA's, which moved a JAX/PyTorch ratio from
 average before and after and, on Linux, the share of the machine's CPU time
 that other processes used during the run (total busy time from ``/proc/stat``
 minus this process's own), and says whether the run is comparable.
+
+The C allocator's settings matter as much as the load: glibc maps every
+allocation above its threshold afresh and returns it when freed, so a step that
+allocates a large working set page-faults all of it, every step (benchmarks/README.md,
+item 17). ``allocator_settings`` names the environment that changes that, and
+``faults_and_system_seconds`` counts what it cost.
 """
 
 from __future__ import annotations
@@ -86,6 +92,24 @@ class MachineLoad:
     verdict = 'comparable (quiet machine)' if r['comparable'] else 'NOT COMPARABLE: other processes loaded the machine'
     return (f"load average {self.before[0]:.1f} before, {self.after[0]:.1f} after (max {self.max_during:.1f}); "
             f"other processes used {share_text}; {verdict}")
+
+
+# environment variables that change the C allocator's behaviour: glibc's tunables, its older
+# MALLOC_* names (MALLOC_ARENA_MAX, MALLOC_MMAP_THRESHOLD_, ...; jemalloc's MALLOC_CONF too),
+# and a preloaded allocator (jemalloc, tcmalloc)
+_ALLOCATOR_VARIABLES = ('GLIBC_TUNABLES', 'LD_PRELOAD')
+
+
+def allocator_settings(environ=os.environ) -> dict[str, str]:
+  """The allocator-changing variables set in ``environ``; empty: the C library's defaults."""
+  return {name: value for name, value in sorted(environ.items())
+          if name in _ALLOCATOR_VARIABLES or name.startswith('MALLOC_')}
+
+
+def faults_and_system_seconds() -> tuple[int, float]:
+  """(minor page faults, system CPU seconds) of this process so far: subtract two readings."""
+  usage = resource.getrusage(resource.RUSAGE_SELF)
+  return usage.ru_minflt, usage.ru_stime
 
 
 def peak_rss_bytes() -> int:

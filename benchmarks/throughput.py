@@ -34,7 +34,11 @@ program's ``memory_analysis()`` (arguments, outputs, temporaries: load-independe
 The load average before and after, and the share of the CPU other processes
 took meanwhile, are recorded (``benchmarks/load.py``); a run with load from
 other processes is marked NOT COMPARABLE: its rates and ratios are not
-quiet-machine figures.
+quiet-machine figures. So are the C allocator's settings from the environment
+(``GLIBC_TUNABLES``, ``LD_PRELOAD``, ``MALLOC_*``) and each contender's minor page
+faults and system CPU time per step: with glibc's defaults both frameworks
+page-fault their large buffers afresh every step, PyTorch eager far more than
+JAX, and a tuned allocator changes the ratios (benchmarks/README.md, item 17).
 """
 
 from __future__ import annotations
@@ -55,7 +59,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from benchmarks.load import MachineLoad, current_peak_rss_bytes, peak_rss_bytes, reset_peak_rss
+from benchmarks.load import (MachineLoad, allocator_settings, current_peak_rss_bytes, faults_and_system_seconds,
+                             peak_rss_bytes, reset_peak_rss)
 from benchmarks.train_step import make_train_step
 from ganet_jax import GANet
 from ganet_jax.conventions import WINDOW_SAMPLES
@@ -277,13 +282,17 @@ def benchmark(batch_size: int, length: int, repeats: int, steps: int, against: l
                            f"{name} {contenders[name]['params']}")
   matmul_rate = _matmul_flops_per_s()
   seconds = {name: {'train': [], 'infer': []} for name in contenders}
+  faults = {name: {'train': [0, 0.0], 'infer': [0, 0.0]} for name in contenders}  # page faults, system seconds
   first_call_s = {name: {} for name in contenders}
   for mode in ('train', 'infer'):
     for name, steps_of in contenders.items():
       first_call_s[name][mode] = _time(steps_of[mode], 1)  # warm-up, excluded (torch.compile compiles here)
     for _ in range(repeats):  # interleaved: background load hits every contender alike
       for name, steps_of in contenders.items():
+        before = faults_and_system_seconds()
         seconds[name][mode].append(_time(steps_of[mode], steps))
+        after = faults_and_system_seconds()
+        faults[name][mode] = [total + a - b for total, a, b in zip(faults[name][mode], after, before)]
       load.sample()
   load.__exit__(None, None, None)
   records = batch_size * steps
@@ -296,15 +305,19 @@ def benchmark(batch_size: int, length: int, repeats: int, steps: int, against: l
       'batch_size': batch_size, 'length': length, 'repeats': repeats, 'steps_per_repeat': steps, 'remat': remat,
       'infer_chunk': infer_chunk,
       'matmul_flops_per_s': matmul_rate, 'parameters': contenders['jax']['params'],
-      'xla_flops_per_step': jax_flops, 'load': load.report(), 'contenders': list(contenders),
+      'xla_flops_per_step': jax_flops, 'load': load.report(), 'allocator': allocator_settings(),
+      'contenders': list(contenders),
   }
   for name in contenders:
     entry = {mode: _summary(seconds[name][mode], records) for mode in ('train', 'infer')}
     for mode in ('train', 'infer'):
       flops = jax_flops[mode]
       rate = flops / batch_size * entry[mode]['records_per_s_median'] if flops else None
+      page_faults, system_s = faults[name][mode]
       entry[mode].update({'achieved_flops_per_s': rate, 'fraction_of_matmul_rate': rate / matmul_rate if rate else None,
-                          'first_call_s': first_call_s[name][mode]})
+                          'first_call_s': first_call_s[name][mode],
+                          'page_faults_per_step': page_faults / (repeats * steps),
+                          'system_seconds_per_step': system_s / (repeats * steps)})
     if name == 'jax':
       entry['compile_s'] = contenders['jax']['compile_s']
       entry['memory_analysis'] = contenders['jax']['memory_analysis']
@@ -343,6 +356,9 @@ def _print(result: dict) -> None:
         f"(max {load['load_average_1min_max_during']:.1f}); other processes used "
         f"{'unknown' if share is None else f'{100 * share:.0f}%'} of all cores: "
         f"{'comparable (quiet machine)' if load['comparable'] else 'NOT COMPARABLE (loaded machine)'}")
+  allocator = result['allocator']
+  print('C allocator: ' + (' '.join(f'{name}={value}' for name, value in allocator.items()) if allocator
+                           else "the C library's defaults (no GLIBC_TUNABLES, LD_PRELOAD or MALLOC_* set)"))
   print(f"float32 matmul rate: {result['matmul_flops_per_s'] / 1e9:.1f} GFLOP/s")
   print(f"JAX compile: train {result['jax']['compile_s']['train']:.1f} s, "
         f"inference {result['jax']['compile_s']['infer']:.1f} s")
@@ -358,6 +374,8 @@ def _print(result: dict) -> None:
       if r['achieved_flops_per_s']:
         line += (f"; {r['achieved_flops_per_s'] / 1e9:.1f} GFLOP/s XLA-counted = "
                  f"{100 * r['fraction_of_matmul_rate']:.0f}% of matmul rate")
+      line += (f"; {r['page_faults_per_step']:,.0f} page faults, {r['system_seconds_per_step']:.2f} s "
+               f"system time per step")
       if name != 'jax':
         per = result[name]['ratio_per_repeat'][mode]
         line += f"; JAX / this {result[name]['ratio_jax_over_this'][mode]:.2f}x (per repetition {min(per):.2f}-{max(per):.2f})"

@@ -2,7 +2,9 @@
 
 import os
 
-from benchmarks.load import MachineLoad
+import numpy as np
+
+from benchmarks.load import MachineLoad, allocator_settings, faults_and_system_seconds
 
 
 def _load(before: float, other_share):
@@ -32,3 +34,19 @@ def test_a_measured_block_reports_a_share():
     sum(range(10 ** 4))  # even a block shorter than a clock tick gives a share in [0, 1]
   report = load.report()
   assert report['other_processes_cpu_share'] is None or 0 <= report['other_processes_cpu_share'] <= 1
+
+
+def test_allocator_settings_name_what_changes_the_c_allocator():
+  environ = {'PATH': '/bin', 'GLIBC_TUNABLES': 'glibc.malloc.arena_max=1', 'MALLOC_MMAP_THRESHOLD_': '65536',
+             'LD_PRELOAD': 'libjemalloc.so', 'OMP_NUM_THREADS': '2'}
+  assert allocator_settings(environ) == {'GLIBC_TUNABLES': 'glibc.malloc.arena_max=1', 'LD_PRELOAD': 'libjemalloc.so',
+                                         'MALLOC_MMAP_THRESHOLD_': '65536'}
+  assert allocator_settings({'PATH': '/bin'}) == {}
+
+
+def test_touching_fresh_memory_counts_page_faults():
+  size = 64 * 2**20
+  faults_before, _ = faults_and_system_seconds()
+  np.ones(size, np.uint8)  # above glibc's mmap threshold: freshly mapped pages, each written once
+  faults_after, _ = faults_and_system_seconds()
+  assert faults_after - faults_before >= size // 2**21  # at least one fault per huge page, more with 4-KiB pages
