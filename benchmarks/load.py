@@ -8,7 +8,7 @@ average before and after and, on Linux, the share of the machine's CPU time
 that other processes used during the run (total busy time from ``/proc/stat``
 minus this process's own), and says whether the run is comparable.
 
-The C allocator's settings matter as much as the load: glibc maps every
+The C allocator's settings matter too: glibc maps every
 allocation above its threshold afresh and returns it when freed, so a step that
 allocates a large working set page-faults all of it, every step (benchmarks/README.md,
 item 17). ``allocator_settings`` names the environment that changes that, and
