@@ -64,7 +64,7 @@ from benchmarks.load import (MachineLoad, allocator_settings, current_peak_rss_b
 from benchmarks.train_step import make_train_step
 from ganet_jax import GANet
 from ganet_jax.conventions import WINDOW_SAMPLES
-from ganet_jax.evaluation.predict import apply_in_chunks, inference_chunk, parse_chunk
+from ganet_jax.evaluation.predict import apply_in_chunks, parse_chunk, resolve_chunk
 from ganet_jax.models.complexity import parameter_count
 from ganet_jax.training.host_memory import release_free_memory
 
@@ -222,8 +222,7 @@ def _make_batch(batch_size: int, length: int) -> tuple[np.ndarray, np.ndarray]:
 
 def resolve_infer_chunk(flag: str, length: int) -> int | None:
   """--infer_chunk as records per chunk (None: the whole batch)."""
-  chunk = parse_chunk(flag)
-  return inference_chunk(length) if chunk == 'auto' else chunk
+  return resolve_chunk(parse_chunk(flag), length)
 
 
 def _contender(name: str, batch: np.ndarray, labels: np.ndarray, remat: bool, infer_chunk: int | None = None) -> dict:

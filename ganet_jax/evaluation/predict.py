@@ -78,7 +78,12 @@ def parse_chunk(text: str) -> int | str | None:
   return int(text)
 
 
-def _resolve_chunk(chunk: int | str | None, record_samples: int) -> int | None:
+def resolve_chunk(chunk: int | str | None, record_samples: int) -> int | None:
+  """``chunk=`` as records per chunk: 'auto' becomes ``inference_chunk``'s choice; None (whole) and numbers stay.
+
+  Raises:
+    ValueError: for anything else.
+  """
   if chunk == 'auto':
     return inference_chunk(record_samples)
   if chunk is not None and (isinstance(chunk, str) or chunk < 1):
@@ -156,7 +161,7 @@ def predict_ensemble(model: nn.Module, stacked_variables: Any, records: RecordSe
   if not isinstance(records, RecordSet):
     records = RecordSet.unlabelled(np.asarray(records, np.float32))
   count = len(jax.tree.leaves(stacked_variables)[0])
-  chunk = _resolve_chunk(chunk, records.waveforms.shape[1])
+  chunk = resolve_chunk(chunk, records.waveforms.shape[1])
   stacked_variables = jax.device_put(stacked_variables)  # once, not with every batch
   per_batch = []
   for batch in prefetch(batches(records, np.arange(len(records)), batch_size)):
@@ -188,7 +193,7 @@ def predict_probabilities(model: nn.Module, variables: Any, records: RecordSet |
   """
   if not isinstance(records, RecordSet):
     records = RecordSet.unlabelled(np.asarray(records, np.float32))
-  chunk = None if mesh is not None else _resolve_chunk(chunk, records.waveforms.shape[1])
+  chunk = None if mesh is not None else resolve_chunk(chunk, records.waveforms.shape[1])
   if chunk is not None and chunk >= batch_size:
     chunk = None  # one chunk is the whole batch: the same program as None, compiled once
   if mesh is not None:
