@@ -2,11 +2,20 @@
 
 import os
 import pathlib
+import shutil
+import tempfile
 
 os.environ.setdefault('JAX_PLATFORMS', 'cpu')
-# The binaries the tests start keep no compiled programs in the user's cache
-# (ganet_jax.compilation_cache) unless a test gives them --compilation_cache.
-os.environ.setdefault('GANET_JAX_COMPILATION_CACHE', '')
+# One compilation cache per test run, in a fresh temporary folder, shared by both
+# pytest-xdist workers (they inherit the controller's variable) and the binaries the
+# tests start: most of the suite's time is compiling the same tiny networks in separate
+# processes. The controller removes it at the end. A GANET_JAX_COMPILATION_CACHE set by
+# the caller is kept ('' turns the cache off).
+if 'GANET_JAX_COMPILATION_CACHE' not in os.environ:
+  os.environ['GANET_JAX_COMPILATION_CACHE'] = tempfile.mkdtemp(prefix='ganet_jax_tests_xla_')
+  _OWN_CACHE = os.environ['GANET_JAX_COMPILATION_CACHE']
+else:
+  _OWN_CACHE = None
 # The suite runs in two pytest-xdist workers (setup.cfg), one per core of the 2-core
 # reference machine: each worker's XLA then computes on one thread, so the workers'
 # thread pools do not fight over the same cores (the tests' arrays are small; their
@@ -19,6 +28,16 @@ import pytest
 # Eight simulated CPU devices for the data-parallel tests; single-device code is
 # unaffected (it runs on device 0). Must be set before the backend starts.
 jax.config.update('jax_num_cpu_devices', 8)
+if os.environ['GANET_JAX_COMPILATION_CACHE']:
+  from ganet_jax.compilation_cache import use_compilation_cache
+  use_compilation_cache(os.environ['GANET_JAX_COMPILATION_CACHE'])
+
+
+def pytest_sessionfinish(session, exitstatus):
+  """The controller removes the run's compilation cache once every worker is done."""
+  if _OWN_CACHE and 'PYTEST_XDIST_WORKER' not in os.environ:
+    shutil.rmtree(_OWN_CACHE, ignore_errors=True)
+
 
 SHARED_DATA = pathlib.Path(__file__).resolve().parents[1].parent / 'shared' / 'data'
 
