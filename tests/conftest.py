@@ -34,8 +34,8 @@ if os.environ['GANET_JAX_COMPILATION_CACHE']:
 
 
 def pytest_sessionfinish(session, exitstatus):
-  """The controller removes the run's compilation cache once every worker is done."""
-  if _OWN_CACHE and 'PYTEST_XDIST_WORKER' not in os.environ:
+  """The process that made the run's compilation cache removes it (workers inherit it: _OWN_CACHE None)."""
+  if _OWN_CACHE:
     shutil.rmtree(_OWN_CACHE, ignore_errors=True)
 
 
