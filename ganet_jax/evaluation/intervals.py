@@ -24,6 +24,7 @@ import numpy as np
 
 from ganet_jax.conventions import NON_TECTONIC, TECTONIC
 from ganet_jax.evaluation import metrics
+from ganet_jax.evaluation.aggregation import event_index
 
 METRICS = ('auc', 'sensitivity', 'specificity', 'balanced_accuracy')
 LEVELS = ('record', 'event')
@@ -31,27 +32,6 @@ LEVELS = ('record', 'event')
 BLOCK = 250
 
 Aggregate = Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
-
-
-def event_index(event_ids, labels) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-  """The events of the records, their labels and each record's event position.
-
-  Returns:
-    (events sorted, event labels, (n,) index of each record's event in ``events``).
-
-  Raises:
-    ValueError: if an event's records disagree on the label.
-  """
-  event_ids, labels = np.asarray(event_ids), np.asarray(labels)
-  if len(event_ids) != len(labels):
-    raise ValueError(f'{len(event_ids)} event ids for {len(labels)} labels: one of each per record')
-  events, inverse = np.unique(event_ids, return_inverse=True)
-  event_labels = np.zeros(len(events), labels.dtype)
-  event_labels[inverse] = labels
-  disagree = labels != event_labels[inverse]
-  if disagree.any():
-    raise ValueError(f'event {str(event_ids[disagree][0])!r} has records with different labels')
-  return events, event_labels, inverse.reshape(-1)
 
 
 def resample_event_counts(event_labels, n_boot: int, rng: np.random.Generator) -> np.ndarray:

@@ -19,6 +19,7 @@ from typing import Sequence
 import numpy as np
 
 from ganet_jax.conventions import NON_TECTONIC, TECTONIC
+from ganet_jax.evaluation import aggregation
 
 CONFIDENT_BANDS = ((0.0, 0.2), (0.8, 1.0))
 
@@ -183,8 +184,9 @@ def confidence_shares(labels, p_tectonic, *, bands: Sequence[tuple[float, float]
 def event_probabilities(event_ids, labels, p_tectonic) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
   """Event-level probabilities: the MEAN of the event's records' ``p_tectonic``.
 
-  The rule: every record of an event votes with its probability, all stations
-  weigh the same, and the event is called tectonic when the mean is >= 0.5.
+  The rule (``aggregation.mean_probability``): every record of an event votes with its
+  probability, all stations weigh the same, and the event is called tectonic when the
+  mean is >= 0.5. ``evaluation.aggregation`` holds the other rules.
 
   Returns:
     (event ids sorted, their labels, their mean probability of tectonic).
@@ -192,19 +194,7 @@ def event_probabilities(event_ids, labels, p_tectonic) -> tuple[np.ndarray, np.n
   Raises:
     ValueError: if an event's records disagree on the label.
   """
-  event_ids = np.asarray(event_ids)
-  labels = np.asarray(labels)
-  events, inverse = np.unique(event_ids, return_inverse=True)
-  sums = np.bincount(inverse, weights=np.asarray(p_tectonic, np.float64), minlength=len(events))
-  counts = np.bincount(inverse, minlength=len(events))
-  event_labels = np.zeros(len(events), labels.dtype)
-  event_labels[inverse] = labels
-  disagree = labels != event_labels[inverse]
-  if disagree.any():
-    raise ValueError(f'event {event_ids[disagree][0]!r} has records with different labels')
-  # Summing k equal probabilities and dividing by k can miss the value by an ulp, which would
-  # break ties between events (and make a constant predictor's event AUC differ from 0.5).
-  return events, event_labels, np.round(sums / counts, 12)
+  return aggregation.mean_probability(event_ids, labels, p_tectonic)
 
 
 def event_metrics(event_ids, event_types, labels, p_tectonic, *, threshold: float = 0.5) -> dict:
