@@ -36,7 +36,6 @@ from ganet_jax import pretrained as pretrained_lib
 from ganet_jax.data import ingest
 from ganet_jax.data.ingest import PrepareOptions, PreparedRecord
 from ganet_jax.data.records_table import InputRecord
-from ganet_jax.errors import RecordRejected
 from ganet_jax.evaluation.attention import record_attention
 from ganet_jax.evaluation.predict import predict_ensemble, predict_probabilities, stack_variables
 from ganet_jax.training.checkpoint import LATEST
@@ -343,19 +342,8 @@ class Classifier:
       ([Classified(input record, prepared record, p_tectonic, p_members)],
        [{'source', 'record', 'file', 'reason'}]).
     """
-    prepared, rejected = [], []
-    duplicates = ingest.DuplicateCheck()
-    for done, record in enumerate(records, 1):
-      try:
-        duplicates.check_files(record)
-        ready = self.prepare(record)
-        duplicates.check_record_id(record, ready.record_id)
-        prepared.append((record, ready))
-      except Exception as error:  # one bad file is a listed reason, never a crash
-        reason = str(error) if isinstance(error, RecordRejected) else f'{type(error).__name__}: {error}'
-        rejected.append(ingest.rejection_line(record, reason))
-      if progress:
-        progress(done, len(prepared), len(rejected))
+    prepared, rejected = ingest.prepare_or_reject(records, self.options, keep=lambda record, ready: (record, ready),
+                                                  progress=progress)
     if not prepared:
       return [], rejected
     p = self.member_probabilities(np.stack([r.window for _, r in prepared]))

@@ -31,7 +31,7 @@ import math
 import pathlib
 import re
 import warnings
-from typing import Callable, Iterable, Mapping, NamedTuple, Sequence
+from typing import Callable, Iterable, Mapping, NamedTuple, Sequence, TypeVar
 
 import numpy as np
 import obspy
@@ -51,6 +51,7 @@ SIGNAL_SETTINGS = ('sampling_rate', 'detrend_degree', 'bandpass')
 MANIFEST_COLUMNS = ('source', 'file', 'network', 'station', 'location', 'channels', 'p_onset', 'p_method',
                     'p_quality', 'distance_km', 'channels_present', 'sampling_rate_in', 'padded_s', 'bandpass',
                     'notes')
+Kept = TypeVar('Kept')  # what ``prepare_or_reject`` keeps of each accepted record
 
 
 @dataclasses.dataclass(frozen=True)
@@ -425,25 +426,16 @@ def prepare_records(records: Iterable[InputRecord], options: PrepareOptions,
     (accepted records or None when none was accepted, rejection lines
     {source, record, file, reason}).
   """
-  prepared, rejected = [], []
-  duplicates = DuplicateCheck()
   spool = open(spool_path, 'wb') if spool_path else None
+
+  def keep(record: InputRecord, result: PreparedRecord) -> PreparedRecord:
+    if not spool:
+      return result
+    spool.write(np.ascontiguousarray(result.window, np.float32).tobytes())
+    return dataclasses.replace(result, window=None)
+
   try:
-    for done, record in enumerate(records, 1):
-      try:
-        duplicates.check_files(record)
-        result = prepare_record(record, options)
-        duplicates.check_record_id(record, result.record_id)
-      except Exception as error:  # every failure is a reported rejection, never a crash
-        reason = str(error) if isinstance(error, RecordRejected) else f'{type(error).__name__}: {error}'
-        rejected.append(rejection_line(record, reason))
-      else:
-        if spool:
-          spool.write(np.ascontiguousarray(result.window, np.float32).tobytes())
-          result = dataclasses.replace(result, window=None)
-        prepared.append(result)
-      if progress:
-        progress(done, len(prepared), len(rejected))
+    prepared, rejected = prepare_or_reject(records, options, keep=keep, progress=progress)
   finally:
     if spool:
       spool.close()
@@ -452,6 +444,49 @@ def prepare_records(records: Iterable[InputRecord], options: PrepareOptions,
     shape = (len(prepared), options.preprocess.window_samples, len(conventions.COMPONENT_ORDER))
     waveforms = np.memmap(spool_path, np.float32, 'r', shape=shape)
   return to_record_set(prepared, waveforms), rejected
+
+
+def prepare_or_reject(records: Iterable[InputRecord], options: PrepareOptions, *,
+                      keep: Callable[[InputRecord, PreparedRecord], Kept] = lambda record, prepared: prepared,
+                      progress: Callable[[int, int, int], None] | None = None,
+                      ) -> tuple[list[Kept], list[dict[str, str]]]:
+  """Prepare each input record once; every record is either kept or listed with its reason.
+
+  A record listed twice (same files, or same event, station and channel) is
+  prepared once and the repeat rejected as a duplicate, so no record (or event)
+  counts twice downstream. Any error while preparing a record becomes its reason.
+
+  Args:
+    records: the input records.
+    options: preprocessing, picking and labelling options (``prepare_record``).
+    keep: what to keep of an accepted record, called as ``keep(record, prepared)``
+      as soon as it is prepared (e.g. to move its window to disk); default: the
+      prepared record. An error it raises is not a rejection: it stops the loop.
+    progress: called as ``progress(done, accepted, rejected)`` after each record.
+
+  Returns:
+    ([keep(record, prepared) of each accepted record], rejection lines
+    {source, record, file, reason}), both in input order.
+  """
+  kept, rejected = [], []
+  duplicates = DuplicateCheck()
+  for done, record in enumerate(records, 1):
+    try:
+      duplicates.check_files(record)
+      prepared = prepare_record(record, options)
+      duplicates.check_record_id(record, prepared.record_id)
+    except Exception as error:  # one bad file is a listed reason, never a crash
+      rejected.append(rejection_line(record, rejection_reason(error)))
+    else:
+      kept.append(keep(record, prepared))
+    if progress:
+      progress(done, len(kept), len(rejected))
+  return kept, rejected
+
+
+def rejection_reason(error: Exception) -> str:
+  """A rejection report's reason for ``error``: a ``RecordRejected``'s own words, else its type and message."""
+  return str(error) if isinstance(error, RecordRejected) else f'{type(error).__name__}: {error}'
 
 
 class DuplicateCheck:

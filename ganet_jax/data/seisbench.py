@@ -160,8 +160,8 @@ def read_dataset(path: str | pathlib.Path, *, split: str | None = None,
           raise RecordRejected(f'duplicate: trace {name} is also metadata row {first_row[name]}')
         prepared.append(_prepare_row(hdf5, row, default_order, channels_first, event_type_map or {}, config))
       except Exception as error:  # one bad trace is a rejection line, not a crash
-        reason = str(error) if isinstance(error, RecordRejected) else f'{type(error).__name__}: {error}'
-        rejected.append({'record': name, 'file': str(path / 'waveforms.hdf5'), 'reason': reason})
+        rejected.append({'record': name, 'file': str(path / 'waveforms.hdf5'),
+                         'reason': ingest.rejection_reason(error)})
       if progress:
         progress(number + 1, len(prepared), len(rejected))
   return ingest.to_record_set(prepared), rejected
