@@ -213,6 +213,55 @@ def common_span(traces: dict[int, obspy.Trace]) -> tuple[obspy.UTCDateTime, dict
   return start, {slot: a[:n] for slot, a in arrays.items()}
 
 
+class ModelWindow(NamedTuple):
+  """A record's window as the model takes it, and what it holds."""
+  window: np.ndarray       # (window_samples, 3) float32 in ``conventions.COMPONENT_ORDER``
+  present: str             # the components that carry signal, e.g. 'ZNE' or 'Z'
+  flat: frozenset[int]     # component slots that are flat (zero variance)
+  recorded_samples: int    # samples recorded from the P onset; the rest of the window is zero padding
+
+  def padded_s(self, config: PreprocessConfig) -> float:
+    """Seconds of zero padding at the window's end."""
+    return (config.window_samples - self.recorded_samples) / config.sampling_rate
+
+
+def assemble_window(arrays: Mapping[int, np.ndarray], start: obspy.UTCDateTime, onset: obspy.UTCDateTime,
+                    config: PreprocessConfig, *, flat: Iterable[int] = ()) -> ModelWindow:
+  """The model's window of a record's components, each at ``config.sampling_rate`` from ``start``.
+
+  Each component is band-passed over the whole record, cut from the P onset,
+  detrended, zero-padded at the end and standardised (``preprocess``); components
+  absent from ``arrays`` are zero-filled.
+
+  Args:
+    arrays: {component slot: samples} of the components kept.
+    start: the time of every array's first sample.
+    onset: the P onset: the window's first sample.
+    config: the signal parameters.
+    flat: slots already known to be flat (e.g. before cutting); a component whose
+      window turns out flat is added.
+
+  Returns:
+    The window, the components carrying signal, the flat slots and the recorded samples.
+
+  Raises:
+    RecordRejected: when the onset is outside a component, or a component ends
+      more than ``config.max_pad_s`` before the window does.
+  """
+  rate = config.sampling_rate
+  # The picker has its own band (PickerConfig), so it ran on the unfiltered record.
+  cut = {slot: preprocess.cut_window(preprocess.bandpass_record(data, rate, config), start, rate, onset, config)
+         for slot, data in arrays.items()}
+  channels, flat = {}, set(flat) & set(arrays)
+  for slot, data in cut.items():
+    channels[slot], dead = preprocess.window_from_trace_data(data, config)
+    if dead:
+      flat.add(slot)
+  window, _ = preprocess.assemble_components(channels, config.window_samples)
+  present = ''.join(c for i, c in enumerate(conventions.COMPONENT_ORDER) if i in channels and i not in flat)
+  return ModelWindow(window, present, frozenset(flat), min(len(data) for data in cut.values()))
+
+
 def record_label(record: InputRecord, event: catalog_lib.CatalogEvent | None,
                  type_map: Mapping[str, str]) -> tuple[int, str]:
   """(label, event type) from the table or catalog type, checked against a label column.
@@ -376,35 +425,24 @@ def _prepare_record(record: InputRecord, options: PrepareOptions, notes: list[st
   onset, method, quality = p_onset(record, chosen, resampled[pick_slot], origin, distance_km, event, options)
   resampled, short = preprocess.drop_short_components(resampled, onset, config, keep=pick_slot)
   notes += [f'component dropped: {reason}' for reason in short]
-  flat &= set(resampled)
   gaps = [gap for slot in resampled for gap in gaps[slot]]
   start, arrays = common_span(resampled)
-  # The picker has its own band (PickerConfig), so it ran on the unfiltered record.
-  windows = {slot: preprocess.cut_window(preprocess.bandpass_record(a, config.sampling_rate, config), start,
-                                         config.sampling_rate, onset, config) for slot, a in arrays.items()}
-  n_real = len(next(iter(windows.values())))
-  preprocess.check_gaps(gaps, onset, onset + n_real / config.sampling_rate, config.max_gap_s)
-  channels = {}
-  for slot, data in windows.items():
-    channels[slot], dead = preprocess.window_from_trace_data(data, config)
-    if dead:
-      flat.add(slot)
-  window, _ = preprocess.assemble_components(channels, config.window_samples)
-  present = ''.join(c for i, c in enumerate(conventions.COMPONENT_ORDER) if i in channels and i not in flat)
-  if flat:
-    notes.append('flat ' + ''.join(conventions.COMPONENT_ORDER[s] for s in sorted(flat)))
+  assembled = assemble_window(arrays, start, onset, config, flat=flat)
+  preprocess.check_gaps(gaps, onset, onset + assembled.recorded_samples / config.sampling_rate, config.max_gap_s)
+  if assembled.flat:
+    notes.append('flat ' + ''.join(conventions.COMPONENT_ORDER[s] for s in sorted(assembled.flat)))
   stats = first_trace.stats
   return PreparedRecord(
-      window=window, label=label, event_id=event_id, event_type=event_type, origin_time=origin,
+      window=assembled.window, label=label, event_id=event_id, event_type=event_type, origin_time=origin,
       record_id=f'{event_id}.{stats.network}.{stats.station}.{stats.location}.{stats.channel[:-1]}',
       extra={'source': record.source, 'file': record.file_names, 'network': stats.network, 'station': stats.station,
              'location': stats.location,
              'channels': ';'.join(chosen[s][0].stats.channel for s in sorted(resampled)),
              'p_onset': str(onset), 'p_method': method, 'p_quality': quality,
              'distance_km': '' if distance_km is None else f'{distance_km:.2f}',
-             'channels_present': present,
+             'channels_present': assembled.present,
              'sampling_rate_in': ';'.join(f'{chosen[s][0].stats.sampling_rate:g}' for s in sorted(resampled)),
-             'padded_s': f'{(config.window_samples - n_real) / config.sampling_rate:.2f}',
+             'padded_s': f'{assembled.padded_s(config):.2f}',
              'bandpass': config.bandpass_label, 'notes': '; '.join(notes)})
 
 
