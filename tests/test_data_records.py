@@ -49,6 +49,15 @@ def test_subset_and_misaligned_columns():
               records.event_types, records.record_ids)
 
 
+def test_sources_are_the_source_column_or_blank():
+  records = _records(n_events=2, per_event=2)
+  assert list(records.sources) == [''] * 4  # a set prepared from one input has no source column
+  tagged = RecordSet(records.waveforms, records.labels, records.event_ids, records.origin_times, records.event_types,
+                     records.record_ids, extra={'source': np.array(['pnw', 'pnw', 'eus', 'eus'])})
+  assert list(tagged.sources) == ['pnw', 'pnw', 'eus', 'eus']
+  assert list(tagged.subset([3, 0]).sources) == ['eus', 'pnw']
+
+
 def test_chronological_split_keeps_events_whole_and_ordered():
   records = _records()
   splits = chronological_split(records, ['2015-01-01', '2017-01-01'], names=('train', 'val', 'test'))

@@ -93,6 +93,14 @@ class RecordSet:
     settings = (self.preprocessing or {}).get('preprocess', {})
     return float(settings.get('sampling_rate', conventions.SAMPLING_RATE))
 
+  @property
+  def sources(self) -> np.ndarray:
+    """(n,) str: the input each record was prepared from (the ``source`` column); '' for all without one.
+
+    ``experiments.prepare`` writes the column when it prepares several inputs into one set.
+    """
+    return np.asarray(self.extra.get('source', np.full(len(self), '')), dtype=str)
+
   def class_counts(self) -> tuple[int, int]:
     """(tectonic, non-tectonic) record counts."""
     return int(np.sum(self.labels == 0)), int(np.sum(self.labels == 1))
