@@ -123,7 +123,7 @@ def test_training_shifts_are_seconds_at_the_prepared_sets_rate():
                       np.full(n, np.datetime64('2015-01-01', 'ms')), np.array(['earthquake'] * n),
                       np.array([f'r{i}' for i in range(n)]), preprocessing={'preprocess': {'sampling_rate': 40.0}})
   assert records.sampling_rate == 40.0 and records.subset([0]).sampling_rate == 40.0
-  assert RecordSet.unlabelled(records.waveforms).sampling_rate == 100.0  # unknown: the paper's rate
+  assert RecordSet.unlabeled(records.waveforms).sampling_rate == 100.0  # unknown: the paper's rate
   augmentation = ExperimentConfig(augmentation={'max_shift_s': 0.5}).augmenter(records.sampling_rate)
   x = np.zeros((n, 400, 1), np.float32)
   x[:, 200] = 1.0  # an impulse at the middle: where it lands is the shift
