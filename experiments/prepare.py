@@ -291,7 +291,7 @@ def per_source_counts(inputs_per_source: Mapping[str, int], records: RecordSet |
   Raises:
     RuntimeError: when a source's accepted + rejected differs from its input (a bug, never bad data).
   """
-  accepted = collections.Counter(records.extra['source']) if records is not None else collections.Counter()
+  accepted = collections.Counter(records.sources) if records is not None else collections.Counter()
   refused = collections.Counter(line['source'] for line in rejected)
   counts = {}
   for name, n in inputs_per_source.items():

@@ -31,7 +31,7 @@ import math
 import pathlib
 import re
 import warnings
-from typing import Callable, Iterable, Mapping, NamedTuple, Sequence
+from typing import Callable, Iterable, Mapping, NamedTuple, Sequence, TypeVar
 
 import numpy as np
 import obspy
@@ -51,6 +51,7 @@ SIGNAL_SETTINGS = ('sampling_rate', 'detrend_degree', 'bandpass')
 MANIFEST_COLUMNS = ('source', 'file', 'network', 'station', 'location', 'channels', 'p_onset', 'p_method',
                     'p_quality', 'distance_km', 'channels_present', 'sampling_rate_in', 'padded_s', 'bandpass',
                     'notes')
+Kept = TypeVar('Kept')  # what ``prepare_or_reject`` keeps of each accepted record
 
 
 @dataclasses.dataclass(frozen=True)
@@ -210,6 +211,55 @@ def common_span(traces: dict[int, obspy.Trace]) -> tuple[obspy.UTCDateTime, dict
     arrays[slot] = np.asarray(trace.data[first:first + n], dtype=np.float64)
   n = min(len(a) for a in arrays.values())
   return start, {slot: a[:n] for slot, a in arrays.items()}
+
+
+class ModelWindow(NamedTuple):
+  """A record's window as the model takes it, and what it holds."""
+  window: np.ndarray       # (window_samples, 3) float32 in ``conventions.COMPONENT_ORDER``
+  present: str             # the components that carry signal, e.g. 'ZNE' or 'Z'
+  flat: frozenset[int]     # component slots that are flat (zero variance)
+  recorded_samples: int    # samples recorded from the P onset; the rest of the window is zero padding
+
+  def padded_s(self, config: PreprocessConfig) -> float:
+    """Seconds of zero padding at the window's end."""
+    return (config.window_samples - self.recorded_samples) / config.sampling_rate
+
+
+def assemble_window(arrays: Mapping[int, np.ndarray], start: obspy.UTCDateTime, onset: obspy.UTCDateTime,
+                    config: PreprocessConfig, *, flat: Iterable[int] = ()) -> ModelWindow:
+  """The model's window of a record's components, each at ``config.sampling_rate`` from ``start``.
+
+  Each component is band-passed over the whole record, cut from the P onset,
+  detrended, zero-padded at the end and standardised (``preprocess``); components
+  absent from ``arrays`` are zero-filled.
+
+  Args:
+    arrays: {component slot: samples} of the components kept.
+    start: the time of every array's first sample.
+    onset: the P onset: the window's first sample.
+    config: the signal parameters.
+    flat: slots already known to be flat (e.g. before cutting); a component whose
+      window turns out flat is added.
+
+  Returns:
+    The window, the components carrying signal, the flat slots and the recorded samples.
+
+  Raises:
+    RecordRejected: when the onset is outside a component, or a component ends
+      more than ``config.max_pad_s`` before the window does.
+  """
+  rate = config.sampling_rate
+  # The picker has its own band (PickerConfig), so it ran on the unfiltered record.
+  cut = {slot: preprocess.cut_window(preprocess.bandpass_record(data, rate, config), start, rate, onset, config)
+         for slot, data in arrays.items()}
+  channels, flat = {}, set(flat) & set(arrays)
+  for slot, data in cut.items():
+    channels[slot], dead = preprocess.window_from_trace_data(data, config)
+    if dead:
+      flat.add(slot)
+  window, _ = preprocess.assemble_components(channels, config.window_samples)
+  present = ''.join(c for i, c in enumerate(conventions.COMPONENT_ORDER) if i in channels and i not in flat)
+  return ModelWindow(window, present, frozenset(flat), min(len(data) for data in cut.values()))
 
 
 def record_label(record: InputRecord, event: catalog_lib.CatalogEvent | None,
@@ -375,35 +425,24 @@ def _prepare_record(record: InputRecord, options: PrepareOptions, notes: list[st
   onset, method, quality = p_onset(record, chosen, resampled[pick_slot], origin, distance_km, event, options)
   resampled, short = preprocess.drop_short_components(resampled, onset, config, keep=pick_slot)
   notes += [f'component dropped: {reason}' for reason in short]
-  flat &= set(resampled)
   gaps = [gap for slot in resampled for gap in gaps[slot]]
   start, arrays = common_span(resampled)
-  # The picker has its own band (PickerConfig), so it ran on the unfiltered record.
-  windows = {slot: preprocess.cut_window(preprocess.bandpass_record(a, config.sampling_rate, config), start,
-                                         config.sampling_rate, onset, config) for slot, a in arrays.items()}
-  n_real = len(next(iter(windows.values())))
-  preprocess.check_gaps(gaps, onset, onset + n_real / config.sampling_rate, config.max_gap_s)
-  channels = {}
-  for slot, data in windows.items():
-    channels[slot], dead = preprocess.window_from_trace_data(data, config)
-    if dead:
-      flat.add(slot)
-  window, _ = preprocess.assemble_components(channels, config.window_samples)
-  present = ''.join(c for i, c in enumerate(conventions.COMPONENT_ORDER) if i in channels and i not in flat)
-  if flat:
-    notes.append('flat ' + ''.join(conventions.COMPONENT_ORDER[s] for s in sorted(flat)))
+  assembled = assemble_window(arrays, start, onset, config, flat=flat)
+  preprocess.check_gaps(gaps, onset, onset + assembled.recorded_samples / config.sampling_rate, config.max_gap_s)
+  if assembled.flat:
+    notes.append('flat ' + ''.join(conventions.COMPONENT_ORDER[s] for s in sorted(assembled.flat)))
   stats = first_trace.stats
   return PreparedRecord(
-      window=window, label=label, event_id=event_id, event_type=event_type, origin_time=origin,
+      window=assembled.window, label=label, event_id=event_id, event_type=event_type, origin_time=origin,
       record_id=f'{event_id}.{stats.network}.{stats.station}.{stats.location}.{stats.channel[:-1]}',
       extra={'source': record.source, 'file': record.file_names, 'network': stats.network, 'station': stats.station,
              'location': stats.location,
              'channels': ';'.join(chosen[s][0].stats.channel for s in sorted(resampled)),
              'p_onset': str(onset), 'p_method': method, 'p_quality': quality,
              'distance_km': '' if distance_km is None else f'{distance_km:.2f}',
-             'channels_present': present,
+             'channels_present': assembled.present,
              'sampling_rate_in': ';'.join(f'{chosen[s][0].stats.sampling_rate:g}' for s in sorted(resampled)),
-             'padded_s': f'{(config.window_samples - n_real) / config.sampling_rate:.2f}',
+             'padded_s': f'{assembled.padded_s(config):.2f}',
              'bandpass': config.bandpass_label, 'notes': '; '.join(notes)})
 
 
@@ -425,25 +464,16 @@ def prepare_records(records: Iterable[InputRecord], options: PrepareOptions,
     (accepted records or None when none was accepted, rejection lines
     {source, record, file, reason}).
   """
-  prepared, rejected = [], []
-  duplicates = DuplicateCheck()
   spool = open(spool_path, 'wb') if spool_path else None
+
+  def keep(record: InputRecord, result: PreparedRecord) -> PreparedRecord:
+    if not spool:
+      return result
+    spool.write(np.ascontiguousarray(result.window, np.float32).tobytes())
+    return dataclasses.replace(result, window=None)
+
   try:
-    for done, record in enumerate(records, 1):
-      try:
-        duplicates.check_files(record)
-        result = prepare_record(record, options)
-        duplicates.check_record_id(record, result.record_id)
-      except Exception as error:  # every failure is a reported rejection, never a crash
-        reason = str(error) if isinstance(error, RecordRejected) else f'{type(error).__name__}: {error}'
-        rejected.append(rejection_line(record, reason))
-      else:
-        if spool:
-          spool.write(np.ascontiguousarray(result.window, np.float32).tobytes())
-          result = dataclasses.replace(result, window=None)
-        prepared.append(result)
-      if progress:
-        progress(done, len(prepared), len(rejected))
+    prepared, rejected = prepare_or_reject(records, options, keep=keep, progress=progress)
   finally:
     if spool:
       spool.close()
@@ -452,6 +482,49 @@ def prepare_records(records: Iterable[InputRecord], options: PrepareOptions,
     shape = (len(prepared), options.preprocess.window_samples, len(conventions.COMPONENT_ORDER))
     waveforms = np.memmap(spool_path, np.float32, 'r', shape=shape)
   return to_record_set(prepared, waveforms), rejected
+
+
+def prepare_or_reject(records: Iterable[InputRecord], options: PrepareOptions, *,
+                      keep: Callable[[InputRecord, PreparedRecord], Kept] = lambda record, prepared: prepared,
+                      progress: Callable[[int, int, int], None] | None = None,
+                      ) -> tuple[list[Kept], list[dict[str, str]]]:
+  """Prepare each input record once; every record is either kept or listed with its reason.
+
+  A record listed twice (same files, or same event, station and channel) is
+  prepared once and the repeat rejected as a duplicate, so no record (or event)
+  counts twice downstream. Any error while preparing a record becomes its reason.
+
+  Args:
+    records: the input records.
+    options: preprocessing, picking and labelling options (``prepare_record``).
+    keep: what to keep of an accepted record, called as ``keep(record, prepared)``
+      as soon as it is prepared (e.g. to move its window to disk); default: the
+      prepared record. An error it raises is not a rejection: it stops the loop.
+    progress: called as ``progress(done, accepted, rejected)`` after each record.
+
+  Returns:
+    ([keep(record, prepared) of each accepted record], rejection lines
+    {source, record, file, reason}), both in input order.
+  """
+  kept, rejected = [], []
+  duplicates = DuplicateCheck()
+  for done, record in enumerate(records, 1):
+    try:
+      duplicates.check_files(record)
+      prepared = prepare_record(record, options)
+      duplicates.check_record_id(record, prepared.record_id)
+    except Exception as error:  # one bad file is a listed reason, never a crash
+      rejected.append(rejection_line(record, rejection_reason(error)))
+    else:
+      kept.append(keep(record, prepared))
+    if progress:
+      progress(done, len(kept), len(rejected))
+  return kept, rejected
+
+
+def rejection_reason(error: Exception) -> str:
+  """A rejection report's reason for ``error``: a ``RecordRejected``'s own words, else its type and message."""
+  return str(error) if isinstance(error, RecordRejected) else f'{type(error).__name__}: {error}'
 
 
 class DuplicateCheck:

@@ -40,7 +40,7 @@ class RecordSet:
 
   Attributes:
     waveforms: (n, time, channels) float32 windows (may be a read-only memmap).
-    labels: (n,) int, 0 tectonic, 1 non-tectonic (``ganet_jax.conventions``).
+    labels: (n,) int, 0 tectonic, 1 non-tectonic, ``UNLABELED`` unknown (``ganet_jax.conventions``).
     event_ids: (n,) str; records of one event share it.
     origin_times: (n,) datetime64[ms] origin time of the record's event.
     event_types: (n,) str, e.g. 'earthquake', 'quarry blast', 'collapse'.
@@ -70,12 +70,22 @@ class RecordSet:
     return len(self.waveforms)
 
   @classmethod
-  def unlabelled(cls, waveforms: np.ndarray) -> 'RecordSet':
-    """Windows with no metadata (label 0, empty ids), e.g. to predict on a bare array."""
+  def unlabeled(cls, waveforms: np.ndarray) -> 'RecordSet':
+    """Windows with no metadata, e.g. to predict on a bare array.
+
+    Args:
+      waveforms: (n, time, channels) windows.
+
+    Returns:
+      The records with label ``conventions.UNLABELED`` and event type
+      ``conventions.UNLABELED_TYPE`` (supervised training and metrics refuse them),
+      empty ids and origin times at the epoch.
+    """
     n = len(waveforms)
     blank = np.array([''] * n)
-    return cls(waveforms=waveforms, labels=np.zeros(n, np.int32), event_ids=blank,
-               origin_times=np.zeros(n, 'datetime64[ms]'), event_types=blank, record_ids=blank)
+    return cls(waveforms=waveforms, labels=np.full(n, conventions.UNLABELED, np.int32), event_ids=blank,
+               origin_times=np.zeros(n, 'datetime64[ms]'), event_types=np.full(n, conventions.UNLABELED_TYPE),
+               record_ids=blank)
 
   def subset(self, indices: Sequence[int] | np.ndarray) -> 'RecordSet':
     """The records at ``indices`` (waveforms of a memmap are read only for these)."""
@@ -92,6 +102,14 @@ class RecordSet:
     """The windows' rate in Hz: the prepared set's (``preprocessing``), else the paper's 100 Hz."""
     settings = (self.preprocessing or {}).get('preprocess', {})
     return float(settings.get('sampling_rate', conventions.SAMPLING_RATE))
+
+  @property
+  def sources(self) -> np.ndarray:
+    """(n,) str: the input each record was prepared from (the ``source`` column); '' for all without one.
+
+    ``experiments.prepare`` writes the column when it prepares several inputs into one set.
+    """
+    return np.asarray(self.extra.get('source', np.full(len(self), '')), dtype=str)
 
   def class_counts(self) -> tuple[int, int]:
     """(tectonic, non-tectonic) record counts."""

@@ -79,11 +79,6 @@ def training_pool(config) -> RecordSet:
   return records.subset(np.flatnonzero(before))
 
 
-def sources_of(records: RecordSet) -> np.ndarray:
-  """The ``source`` column (a prepared set of one folder has none: '' for all)."""
-  return np.asarray(records.extra.get('source', np.full(len(records), '')), dtype=str)
-
-
 def fold_assignment(pools: Sequence[RecordSet], num_folds: int, *, seed: int,
                     validate_sources: Sequence[str] = ()) -> dict[str, int]:
   """{event id: fold} over the union of the pools' validated events (see ``assign_event_folds``)."""
@@ -107,7 +102,7 @@ def fold_records(pool: RecordSet, fold_of_event: Mapping[str, int], fold: int, *
 
 
 def _validated(pool: RecordSet, validate_sources: Sequence[str]) -> np.ndarray:
-  return np.isin(sources_of(pool), list(validate_sources)) if validate_sources else np.ones(len(pool), bool)
+  return np.isin(pool.sources, list(validate_sources)) if validate_sources else np.ones(len(pool), bool)
 
 
 def fold_metrics(records: RecordSet, p_tectonic: np.ndarray, *, threshold: float = 0.5) -> dict[str, Any]:
