@@ -20,7 +20,10 @@ Declared policies (see ``preprocess`` for the signal steps):
     time ('fallback:origin'), both flagged in ``p_method`` with the picker's reason
     (``p_fallback='none'`` rejects instead);
   - channel dropout: missing or flat components are zero-filled; ``channels_present``
-    lists the components that carry signal.
+    lists the components that carry signal;
+  - pre-event noise (``PreprocessConfig.noise_s > 0``): too little of it rejects the
+    record or, with ``noise_fallback='shorter'``, keeps what there is; the manifest's
+    ``noise_s`` column gives the seconds kept (``noise``).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ import obspy
 from ganet_jax import conventions
 from ganet_jax.data import catalog as catalog_lib
 from ganet_jax.data import labels as labels_lib
+from ganet_jax.data import noise as noise_lib
 from ganet_jax.data import picking
 from ganet_jax.data import preprocess
 from ganet_jax.data.preprocess import PreprocessConfig
@@ -47,7 +51,9 @@ from ganet_jax.data.records_table import InputRecord
 from ganet_jax.errors import RecordRejected
 
 # PreprocessConfig fields that shape a window (the others select records).
-SIGNAL_SETTINGS = ('sampling_rate', 'detrend_degree', 'bandpass')
+SIGNAL_SETTINGS = ('sampling_rate', 'detrend_degree', 'bandpass', 'noise_s', 'noise_gap_s', 'normalization')
+# Signal settings a preprocess.json written before they existed lacks: it was made with their defaults.
+LATER_SIGNAL_SETTINGS = ('noise_s', 'noise_gap_s', 'normalization')
 MANIFEST_COLUMNS = ('source', 'file', 'network', 'station', 'location', 'channels', 'p_onset', 'p_method',
                     'p_quality', 'distance_km', 'channels_present', 'sampling_rate_in', 'padded_s', 'bandpass',
                     'notes')
@@ -67,7 +73,7 @@ class PrepareOptions:
 
 @dataclasses.dataclass(frozen=True)
 class PreparedRecord:
-  """One accepted record: its window, labels and manifest columns (``extra``)."""
+  """One accepted record: its window, labels, manifest columns (``extra``) and pre-event noise."""
   window: np.ndarray | None  # (window_samples, 3) float32; None once spooled to disk
   label: int
   event_id: str
@@ -75,6 +81,7 @@ class PreparedRecord:
   origin_time: obspy.UTCDateTime
   record_id: str
   extra: dict[str, str]
+  noise: np.ndarray | None = None  # (noise_samples, 3) float32 when PreprocessConfig.noise_s > 0
 
 
 def settings(options: PrepareOptions) -> dict[str, object]:
@@ -99,14 +106,22 @@ def options_from_settings(saved: Mapping[str, object] | None, options: PrepareOp
   if not saved:
     return options
   try:
-    signal = {name: saved['preprocess'][name] for name in SIGNAL_SETTINGS}
+    signal = signal_settings(saved['preprocess'])
     band = signal['bandpass']
     signal['bandpass'] = tuple(band) if band else None
     picker = picking.PickerConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved['picker'].items()})
     config = dataclasses.replace(options.preprocess, **signal)
-  except (KeyError, TypeError, ValueError) as error:
+  except (AttributeError, KeyError, TypeError, ValueError) as error:
     raise ValueError(f'unusable preprocessing settings {saved}: {type(error).__name__}: {error}') from None
   return dataclasses.replace(options, preprocess=config, picker=picker)
+
+
+def signal_settings(saved: Mapping[str, object]) -> dict[str, object]:
+  """The ``SIGNAL_SETTINGS`` of saved preprocess settings (None where absent), those added later
+  (``LATER_SIGNAL_SETTINGS``) at the defaults that made the windows before they existed."""
+  defaults = PreprocessConfig()
+  return {name: saved.get(name, getattr(defaults, name) if name in LATER_SIGNAL_SETTINGS else None)
+          for name in SIGNAL_SETTINGS}
 
 
 def parse_float(text: str) -> float | None:
@@ -379,16 +394,18 @@ def _prepare_record(record: InputRecord, options: PrepareOptions, notes: list[st
   gaps = [gap for slot in resampled for gap in gaps[slot]]
   start, arrays = common_span(resampled)
   # The picker has its own band (PickerConfig), so it ran on the unfiltered record.
-  windows = {slot: preprocess.cut_window(preprocess.bandpass_record(a, config.sampling_rate, config), start,
-                                         config.sampling_rate, onset, config) for slot, a in arrays.items()}
+  filtered = {slot: preprocess.bandpass_record(a, config.sampling_rate, config) for slot, a in arrays.items()}
+  windows = {slot: preprocess.cut_window(a, start, config.sampling_rate, onset, config) for slot, a in filtered.items()}
   n_real = len(next(iter(windows.values())))
   preprocess.check_gaps(gaps, onset, onset + n_real / config.sampling_rate, config.max_gap_s)
-  channels = {}
+  noises, noise_kept_s = noise_lib.cut_noise(filtered, start, origin, onset, gaps, config)
+  channels, noise_channels = {}, {}
   for slot, data in windows.items():
-    channels[slot], dead = preprocess.window_from_trace_data(data, config)
+    channels[slot], noise_channels[slot], dead = noise_lib.normalise_window(data, noises.get(slot), config)
     if dead:
       flat.add(slot)
   window, _ = preprocess.assemble_components(channels, config.window_samples)
+  noise = preprocess.assemble_components(noise_channels, config.noise_samples)[0] if noises else None
   present = ''.join(c for i, c in enumerate(conventions.COMPONENT_ORDER) if i in channels and i not in flat)
   if flat:
     notes.append('flat ' + ''.join(conventions.COMPONENT_ORDER[s] for s in sorted(flat)))
@@ -404,7 +421,9 @@ def _prepare_record(record: InputRecord, options: PrepareOptions, notes: list[st
              'channels_present': present,
              'sampling_rate_in': ';'.join(f'{chosen[s][0].stats.sampling_rate:g}' for s in sorted(resampled)),
              'padded_s': f'{(config.window_samples - n_real) / config.sampling_rate:.2f}',
-             'bandpass': config.bandpass_label, 'notes': '; '.join(notes)})
+             'bandpass': config.bandpass_label, 'notes': '; '.join(notes),
+             **({'noise_s': f'{noise_kept_s:.2f}'} if noises else {})},
+      noise=noise)
 
 
 def prepare_records(records: Iterable[InputRecord], options: PrepareOptions,
@@ -507,7 +526,8 @@ def to_record_set(prepared: Sequence[PreparedRecord], waveforms: np.ndarray | No
       origin_times=np.array([np.datetime64(p.origin_time.datetime, 'ms') for p in prepared]),
       event_types=np.array([p.event_type for p in prepared]),
       record_ids=np.array([p.record_id for p in prepared]),
-      extra={k: np.array([p.extra[k] for p in prepared]) for k in prepared[0].extra})
+      extra={k: np.array([p.extra[k] for p in prepared]) for k in prepared[0].extra},
+      noise=np.stack([p.noise for p in prepared]) if prepared[0].noise is not None else None)
 
 
 class ReasonKind(NamedTuple):
