@@ -79,8 +79,9 @@ def noise_slice(starttime: obspy.UTCDateTime, n_samples: int, origin: obspy.UTCD
     edge = f', after its first {edge_s(config):g} s tapered by the band-pass' if edge_s(config) else ''
     hint = (f'--noise_fallback=shorter keeps at least {MIN_NOISE_S:g} s' if not fallback
             else f'--noise_fallback=shorter needs at least {min(MIN_NOISE_S, config.noise_s):g} s')
+    lead = reference - starttime
     raise RecordRejected(f'only {available_s:.1f} s of pre-event noise before {what} - {config.noise_gap_s:g} s '
-                         f'(the record starts at {what}{starttime - reference:+.1f} s{edge}); '
+                         f'(the record starts {abs(lead):.1f} s {"before" if lead >= 0 else "after"} {what}{edge}); '
                          f'{config.noise_s:g} s needed (--noise_s; {hint})')
   return slice(stop - available, stop)
 
