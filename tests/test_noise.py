@@ -1,6 +1,5 @@
 """Pre-event noise: where it is cut, how it is scaled, whitening by it, and its files and settings."""
 
-import csv
 import dataclasses
 import json
 import os
@@ -205,14 +204,9 @@ def test_noise_settings_round_trip_and_older_settings_mean_none():
 
 
 def test_prepare_keeps_noise_and_whitens_real_pnw_records(shared_data, tmp_path):
-  with open(shared_data / 'pnw' / 'labels.csv', newline='') as f:
-    reader = csv.DictReader(f)
-    rows = [r for r in reader if float(r['sampling_rate']) >= 40][:3]
+  from test_prepare_cli import _subset_table  # pytest puts tests/ on sys.path
   table = tmp_path / 'labels.csv'
-  with open(table, 'w', newline='') as f:
-    writer = csv.DictWriter(f, fieldnames=reader.fieldnames)
-    writer.writeheader()
-    writer.writerows(rows)
+  _subset_table(shared_data / 'pnw' / 'labels.csv', table, slice(0, 3))  # three 100 Hz records of one explosion
   output = tmp_path / 'prepared'
   result = subprocess.run(
       [sys.executable, '-m', 'experiments.prepare', f'--input={shared_data / "pnw"}', f'--records={table}',
