@@ -54,7 +54,7 @@ from ganet_jax.data.records import save_prepared
 
 SKIPPED_FILE = 'skipped.csv'
 OUTPUT_FILES = (records_lib.WAVEFORMS_FILE, records_lib.MANIFEST_FILE, records_lib.REJECTED_FILE,
-                records_lib.PREPROCESS_FILE, SKIPPED_FILE)
+                records_lib.PREPROCESS_FILE, records_lib.NOISE_FILE, SKIPPED_FILE)
 
 FLAGS = flags.FLAGS
 flags.DEFINE_multi_string('input', None, 'Folder of waveform files (or the SeisBench dataset folder); repeat '

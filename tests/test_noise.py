@@ -208,10 +208,11 @@ def test_prepare_keeps_noise_and_whitens_real_pnw_records(shared_data, tmp_path)
   table = tmp_path / 'labels.csv'
   _subset_table(shared_data / 'pnw' / 'labels.csv', table, slice(0, 3))  # three 100 Hz records of one explosion
   output = tmp_path / 'prepared'
-  result = subprocess.run(
+  prepare = lambda *flags: subprocess.run(
       [sys.executable, '-m', 'experiments.prepare', f'--input={shared_data / "pnw"}', f'--records={table}',
-       f'--output={output}', '--window_s=40', '--bandpass=1,15', '--noise_s=40', '--normalization=noise_whiten'],
+       f'--output={output}', '--window_s=40', *flags],
       cwd=ROOT, env={**os.environ, 'PYTHONPATH': str(ROOT)}, capture_output=True, text=True, timeout=300)
+  result = prepare('--bandpass=1,15', '--noise_s=40', '--normalization=noise_whiten')
   assert result.returncode == 0, result.stderr
   records = load_prepared(output)
   assert len(records) == 3, (output / 'rejected.csv').read_text() if (output / 'rejected.csv').exists() else ''
@@ -221,3 +222,7 @@ def test_prepare_keeps_noise_and_whitens_real_pnw_records(shared_data, tmp_path)
   assert records.preprocessing['preprocess']['noise_s'] == 40.0
   np.testing.assert_allclose(np.asarray(records.waveforms)[:, :, 0].std(axis=1), 1.0, atol=1e-3)
   assert np.all(np.asarray(records.noise)[:, :, 0].std(axis=1) > 0)
+  # A set with noise is replaced by one without: no stale noise.npy stays behind.
+  result = prepare('--overwrite')
+  assert result.returncode == 0, result.stderr
+  assert load_prepared(output).noise is None and not (output / 'noise.npy').exists()
