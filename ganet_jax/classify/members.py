@@ -131,7 +131,7 @@ def signal_chain(preprocessing: dict | None) -> dict | None:
   """The part of a training set's preprocessing settings that shapes a window (what members must share)."""
   if not preprocessing:
     return None
-  return {'preprocess': {name: preprocessing.get('preprocess', {}).get(name) for name in ingest.SIGNAL_SETTINGS},
+  return {'preprocess': ingest.signal_settings(preprocessing.get('preprocess', {})),
           'picker': preprocessing.get('picker')}
 
 

@@ -32,7 +32,7 @@ from ganet_jax.data.records import RecordSet
 from ganet_jax.data.splits import assign_event_folds
 from ganet_jax.errors import ConfigError
 from ganet_jax.evaluation import metrics
-from ganet_jax.evaluation.physics import fit_p_tectonic
+from ganet_jax.evaluation.physics import fit_records
 from ganet_jax.studies.run import summarize
 from ganet_jax.training.config import experiment_config
 from ganet_jax.training.experiment import json_ready, read_predictions, run
@@ -165,7 +165,7 @@ def cross_validate(recipes: Sequence[Recipe], *, num_folds: int, seed: int, work
     folds = []
     for fold in range(num_folds):
       train, validation = fold_records(physics_pool, fold_of_event, fold, validate_sources=validate_sources)
-      p_tectonic = fit_p_tectonic(train.waveforms, train.labels, feature_set)(validation.waveforms)
+      p_tectonic = fit_records(train, feature_set)(validation)
       folds.append(fold_metrics(validation, p_tectonic))
     results['physics'][feature_set] = _summarized(folds)
   ranked = sorted(results['recipes'], key=lambda name: _mean(results['recipes'][name], 'event_auc'), reverse=True)
