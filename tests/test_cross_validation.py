@@ -9,7 +9,7 @@ from experiments.configs import small, small_data
 from ganet_jax.data.records import RecordSet
 from ganet_jax.errors import ConfigError
 from ganet_jax.studies import cross_validation as cv
-from ganet_jax.training.experiment import read_predictions
+from ganet_jax.evaluation.reports import read_predictions
 
 
 def _with_sources(records: RecordSet) -> RecordSet:

@@ -1,5 +1,5 @@
 """Evaluation: probabilities over a record set (one network or a vmapped ensemble), the paper's metrics,
-figures, CBAM attention, and the physics baseline."""
+an evaluation's reports and prediction files, figures, CBAM attention, and the physics baseline."""
 
 from ganet_jax.evaluation.attention import record_attention, spatial_attention
 from ganet_jax.evaluation.metrics import (classification_metrics, confidence_shares, confusion, event_metrics,
@@ -7,8 +7,11 @@ from ganet_jax.evaluation.metrics import (classification_metrics, confidence_sha
 from ganet_jax.evaluation.physics import LogisticModel, fit_logistic, ratio_features
 from ganet_jax.evaluation.plots import plot_attention, plot_confidence, plot_confusion, plot_roc
 from ganet_jax.evaluation.predict import predict_ensemble, predict_probabilities, stack_variables
+from ganet_jax.evaluation.reports import (evaluation_report, json_ready, read_predictions, validation_report,
+                                          write_evaluation)
 
-__all__ = ['LogisticModel', 'classification_metrics', 'confidence_shares', 'confusion', 'event_metrics',
-           'event_probabilities', 'fit_logistic', 'plot_attention', 'plot_confidence', 'plot_confusion', 'plot_roc',
-           'predict_ensemble', 'predict_probabilities', 'ratio_features', 'record_attention', 'roc_auc', 'roc_curve',
-           'spatial_attention', 'stack_variables']
+__all__ = ['LogisticModel', 'classification_metrics', 'confidence_shares', 'confusion', 'evaluation_report',
+           'event_metrics', 'event_probabilities', 'fit_logistic', 'json_ready', 'plot_attention', 'plot_confidence',
+           'plot_confusion', 'plot_roc', 'predict_ensemble', 'predict_probabilities', 'ratio_features',
+           'read_predictions', 'record_attention', 'roc_auc', 'roc_curve', 'spatial_attention', 'stack_variables',
+           'validation_report', 'write_evaluation']

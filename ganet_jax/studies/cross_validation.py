@@ -33,9 +33,10 @@ from ganet_jax.data.splits import assign_event_folds
 from ganet_jax.errors import ConfigError
 from ganet_jax.evaluation import metrics
 from ganet_jax.evaluation.physics import fit_p_tectonic
+from ganet_jax.evaluation.reports import json_ready, read_predictions
 from ganet_jax.studies.run import summarize
 from ganet_jax.training.config import experiment_config
-from ganet_jax.training.experiment import json_ready, read_predictions, run
+from ganet_jax.training.experiment import run
 
 CV_FILE, CV_TABLE = 'cv.json', 'cv.md'
 CV_METRICS = ('auc', 'balanced_accuracy', 'event_auc', 'event_balanced_accuracy')

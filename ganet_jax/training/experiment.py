@@ -10,6 +10,8 @@ run folder's last checkpoint, evaluates on ``test`` and writes into ``workdir``:
   predictions.csv      record_id, event_id, event_type, label, p_tectonic
   confusion_matrix.png, roc_curve.png, confidence_histogram.png
 
+(the test evaluation's files are ``ganet_jax.evaluation.reports``'s).
+
 Reproducibility: the initial parameters come from ``seed``, the record order of
 epoch ``e`` from ``(seed, e)`` and the dropout keys from ``(seed, step)``, never
 from running state, so an interrupted run restarted with the same settings ends
@@ -18,7 +20,6 @@ with the same metrics as an uninterrupted one.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import functools
 import hashlib
@@ -36,8 +37,8 @@ from ganet_jax.data.augment import augment_batches
 from ganet_jax.data.loader import balanced_epoch_order, batches, epoch_order, prefetch
 from ganet_jax.data.records import RecordSet
 from ganet_jax.errors import ConfigError
-from ganet_jax.evaluation import metrics, plots
 from ganet_jax.evaluation.predict import predict_probabilities
+from ganet_jax.evaluation.reports import evaluation_report, json_ready, validation_report, write_evaluation
 from ganet_jax.models import build_model
 from ganet_jax.sharding import replicate, shard_batch
 from ganet_jax.training import contrastive, losses
@@ -48,8 +49,6 @@ from ganet_jax.training.step import (check_finite, create_train_state, jit_train
                                      precise_batch_stats)
 
 EPOCHS_FILE = 'epochs.jsonl'
-METRICS_FILE = 'metrics.json'
-PREDICTIONS_FILE = 'predictions.csv'
 
 
 def run(config: ExperimentConfig, train: RecordSet, test: RecordSet, workdir: str | pathlib.Path, *,
@@ -155,15 +154,6 @@ def _initial_state(make_state, config: ExperimentConfig, log):
   return state.replace(params=variables['params'], batch_stats=variables['batch_stats'])
 
 
-def validation_report(records: RecordSet, p_tectonic: np.ndarray, *, threshold: float = 0.5) -> dict:
-  """Record metrics plus event AUC and balanced accuracy: what a validation epoch is selected by."""
-  report = metrics.classification_metrics(records.labels, p_tectonic, threshold=threshold)
-  events = metrics.event_metrics(records.event_ids, records.event_types, records.labels, p_tectonic,
-                                 threshold=threshold)
-  report['event_auc'], report['event_balanced_accuracy'] = events['auc'], events['balanced_accuracy']
-  return report
-
-
 def _score(report: dict, metric: str) -> float:
   """A validation report's selection score; an undefined figure (one class present) ranks last."""
   value = report[metric]
@@ -180,42 +170,6 @@ def _early_stop(history: list[dict], config: ExperimentConfig) -> bool:
     return False
   best_epoch = max(scored)[1]  # ties go to the later epoch, as checkpoints/best keeps it
   return scored[-1][1] - best_epoch >= config.early_stopping_patience
-
-
-def evaluation_report(records: RecordSet, p_tectonic: np.ndarray, *, threshold: float = 0.5) -> dict:
-  """Record metrics, Fig. 4 confidence shares and event metrics of one evaluation."""
-  report = metrics.classification_metrics(records.labels, p_tectonic, threshold=threshold)
-  report['confidence'] = metrics.confidence_shares(records.labels, p_tectonic)
-  report['events'] = metrics.event_metrics(records.event_ids, records.event_types, records.labels,
-                                           p_tectonic, threshold=threshold)
-  return report
-
-
-def write_evaluation(workdir: pathlib.Path, records: RecordSet, p_tectonic: np.ndarray, report: dict) -> None:
-  """metrics.json, predictions.csv and the three PNGs."""
-  (workdir / METRICS_FILE).write_text(json.dumps(json_ready(report), indent=2) + '\n')
-  with open(workdir / PREDICTIONS_FILE, 'w', newline='') as f:
-    writer = csv.writer(f)
-    writer.writerow(['record_id', 'event_id', 'event_type', 'label', 'p_tectonic'])
-    writer.writerows(zip(records.record_ids, records.event_ids, records.event_types, records.labels,
-                         (f'{p:.6f}' for p in p_tectonic)))
-  plots.plot_confusion(records.labels, p_tectonic, workdir / 'confusion_matrix.png')
-  plots.plot_roc(records.labels, p_tectonic, workdir / 'roc_curve.png')
-  plots.plot_confidence(records.labels, p_tectonic, workdir / 'confidence_histogram.png')
-
-
-def read_predictions(workdir: str | pathlib.Path, records: RecordSet) -> np.ndarray:
-  """The p_tectonic a run wrote to predictions.csv, checked to list ``records`` in their order.
-
-  Raises:
-    ValueError: if the file lists other records (the run evaluated another set).
-  """
-  path = pathlib.Path(workdir) / PREDICTIONS_FILE
-  with open(path, newline='') as f:
-    rows = list(csv.DictReader(f))
-  if [row['record_id'] for row in rows] != [str(r) for r in records.record_ids]:
-    raise ValueError(f'{path}: its records are not the ones evaluated here, or not in their order')
-  return np.array([float(row['p_tectonic']) for row in rows])
 
 
 def _loss_fn(config: ExperimentConfig, train_labels: np.ndarray):
@@ -323,16 +277,3 @@ def _read_history(workdir: pathlib.Path, *, through_epoch: int) -> list[dict]:
 
 def _write_history(workdir: pathlib.Path, history: list[dict]) -> None:
   (workdir / EPOCHS_FILE).write_text(''.join(json.dumps(json_ready(h)) + '\n' for h in history))
-
-
-def json_ready(value):
-  """NaN -> None (JSON null), numpy scalars -> Python."""
-  if isinstance(value, dict):
-    return {k: json_ready(v) for k, v in value.items()}
-  if isinstance(value, (list, tuple)):
-    return [json_ready(v) for v in value]
-  if isinstance(value, (float, np.floating)):
-    return None if np.isnan(value) else float(value)
-  if isinstance(value, np.integer):
-    return int(value)
-  return value
