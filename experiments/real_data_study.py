@@ -46,10 +46,9 @@ from ganet_jax.evaluation.predict import predict_ensemble, stack_variables
 from ganet_jax.evaluation.reports import evaluation_report, json_ready, read_predictions
 from ganet_jax.pretrained import PRETRAINED_ROOT
 from ganet_jax.studies import summarize
-from ganet_jax.studies.cross_validation import apply_overrides
 from ganet_jax.training import experiment
 from ganet_jax.training.checkpoint import load_trained
-from ganet_jax.training.config import experiment_config
+from ganet_jax.training.config import apply_overrides, experiment_config
 
 FLAGS = flags.FLAGS
 CONFIG = configs.define_config_flag('small_data.py')

@@ -22,7 +22,8 @@ from ml_collections import config_flags
 
 from ganet_jax.compilation_cache import default_folder, use_compilation_cache
 from ganet_jax.errors import ConfigError
-from ganet_jax.studies.cross_validation import Recipe, apply_overrides
+from ganet_jax.studies.cross_validation import Recipe
+from ganet_jax.training.config import apply_overrides
 
 CONFIG_DIR = pathlib.Path(__file__).resolve().parent
 flags.DEFINE_string('compilation_cache', None,

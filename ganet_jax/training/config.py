@@ -3,8 +3,8 @@
 The binaries read a ``ConfigDict`` from a config file (``experiments/configs/paper.py``,
 the paper's protocol) with command-line overrides (``--config.learning_rate=1e-3``,
 ``--config.model.num_bottlenecks=3``); ``experiment_config`` turns it into the
-``ExperimentConfig`` that ``experiment.run`` takes, checked, and ``model_config``
-builds its ``model`` entry. The config's fields:
+``ExperimentConfig`` that ``experiment.run`` takes, checked, ``model_config``
+builds its ``model`` entry and ``apply_overrides`` changes fields by dotted path. The config's fields:
 
   dataset            'synthetic' or a prepared data-set folder
   synthetic          num_events, samples, seed of the built-in synthetic set
@@ -229,6 +229,33 @@ def model_config(name: str = 'ganet') -> ml_collections.ConfigDict:
     ValueError: naming the unknown model and the known ones.
   """
   return ml_collections.ConfigDict({'name': name, **model_fields(name)})
+
+
+def apply_overrides(config: ml_collections.ConfigDict, overrides: Mapping[str, Any]) -> ml_collections.ConfigDict:
+  """A copy of ``config`` with fields replaced by dotted path (``{'augmentation.max_shift_s': 0.0}``).
+
+  Args:
+    config: a config (``experiments/configs/``); left unchanged.
+    overrides: dotted field paths and their new values.
+
+  Returns:
+    The changed copy.
+
+  Raises:
+    ConfigError: naming a path the config does not have.
+  """
+  config = ml_collections.ConfigDict(config.to_dict())
+  for path, value in overrides.items():
+    *parents, leaf = path.split('.')
+    node = config
+    for parent in parents:
+      node = node.get(parent)
+      if node is None:
+        raise ConfigError(path, 'no such config field')
+    if leaf not in node:
+      raise ConfigError(path, 'no such config field')
+    node[leaf] = value
+  return config
 
 
 def experiment_config(config: ml_collections.ConfigDict, *, model: str | None = None,
