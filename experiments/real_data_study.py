@@ -48,7 +48,8 @@ from ganet_jax.pretrained import PRETRAINED_ROOT
 from ganet_jax.studies import summarize
 from ganet_jax.training import experiment
 from ganet_jax.training.checkpoint import load_trained
-from ganet_jax.training.config import apply_overrides, experiment_config
+from ganet_jax.training.config import apply_overrides
+from ganet_jax.training.experiment import experiment_config
 
 FLAGS = flags.FLAGS
 CONFIG = configs.define_config_flag('small_data.py')

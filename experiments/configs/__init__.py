@@ -7,7 +7,7 @@ r"""The binaries' config files (ml_collections, as flax/examples and big_vision)
   --config.learning_rate=1e-3 --config.model.num_bottlenecks=3 --config.dataset=prepared/pnw
 
 Every file's ``get_config(model)`` returns a ``ConfigDict`` with the fields listed in
-``ganet_jax.training.config``; ``experiment_config`` makes the run's settings of it and
+``ganet_jax.training.config``; ``experiment.experiment_config`` makes the run's settings of it and
 ``ganet_jax.data.dataset.load_split`` its data.
 """
 

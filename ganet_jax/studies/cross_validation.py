@@ -33,8 +33,8 @@ from ganet_jax.evaluation import metrics
 from ganet_jax.evaluation.physics import fit_p_tectonic
 from ganet_jax.evaluation.reports import json_ready, read_predictions
 from ganet_jax.studies.run import summarize
-from ganet_jax.training.config import apply_overrides, experiment_config
-from ganet_jax.training.experiment import run
+from ganet_jax.training.config import apply_overrides
+from ganet_jax.training.experiment import experiment_config, run
 
 CV_FILE, CV_TABLE = 'cv.json', 'cv.md'
 CV_METRICS = ('auc', 'balanced_accuracy', 'event_auc', 'event_balanced_accuracy')

@@ -31,12 +31,13 @@ import jax.numpy as jnp
 import numpy as np
 from flax import traverse_util
 
-from ganet_jax.data.augment import Augmentation, augment_batch
+from ganet_jax.conventions import as_tuples
+from ganet_jax.data.augment import Augmentation, augment_batch, augmentation_of
 from ganet_jax.data.loader import batches, epoch_order, prefetch
 from ganet_jax.data.records import RecordSet
 from ganet_jax.models import build_model
 from ganet_jax.training.checkpoint import RunCheckpoints
-from ganet_jax.training.config import CONFIG_FILE, NO_AUGMENTATION, as_tuples, augmentation_of
+from ganet_jax.training.config import CONFIG_FILE, NO_AUGMENTATION
 from ganet_jax.training.step import TrainState, check_finite, create_train_state, make_optimizer
 
 EPOCHS_FILE = 'epochs.jsonl'

@@ -31,22 +31,24 @@ from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 
-from ganet_jax.data.augment import augment_batches
+from ganet_jax.conventions import SAMPLING_RATE, as_tuples
+from ganet_jax.data.augment import augment_batches, augmentation_of
 from ganet_jax.data.loader import balanced_epoch_order, batches, epoch_order, prefetch
 from ganet_jax.data.records import RecordSet
 from ganet_jax.errors import ConfigError
 from ganet_jax.evaluation.predict import predict_probabilities
 from ganet_jax.evaluation.reports import evaluation_report, json_ready, validation_report, write_evaluation
-from ganet_jax.models import build_model
-from ganet_jax.sharding import replicate, shard_batch
+from ganet_jax.models import MODELS, build_model, cast_dtype, model_fields, model_kwargs
+from ganet_jax.sharding import replicate, run_mesh, shard_batch
 from ganet_jax.training import contrastive, losses
 from ganet_jax.training.checkpoint import BEST, RunCheckpoints
 from ganet_jax.training.config import CONFIG_FILE, ExperimentConfig
 from ganet_jax.training.host_memory import release_if_grown
 from ganet_jax.training.step import (check_finite, create_train_state, jit_train_step, model_variables,
-                                     precise_batch_stats)
+                                     precise_batch_stats, run_optimizer)
 
 EPOCHS_FILE = 'epochs.jsonl'
 
@@ -74,16 +76,17 @@ def run(config: ExperimentConfig, train: RecordSet, test: RecordSet, workdir: st
     ValueError: bad settings, too few training records, or a workdir of another run.
     FloatingPointError: the training loss became NaN or infinite.
   """
-  config.check()
+  check_config(config)
   if len(train) < config.batch_size:
     raise ValueError(f'{len(train)} training records are fewer than batch_size {config.batch_size}')
   workdir = pathlib.Path(workdir)
   workdir.mkdir(parents=True, exist_ok=True)
   _write_or_check_config(workdir, config, train, test, validation)
-  model = build_model(config.model, **config.model_kwargs())
+  model = build_model(config.model, **model_kwargs(config.model, config.model_overrides,
+                                                       compute_dtype=config.compute_dtype))
   init_rng, dropout_rng = jax.random.split(jax.random.key(config.seed))
   make_state = functools.partial(create_train_state, model, init_rng, train.waveforms.shape,
-                                 tx=config.optimizer(len(train)))
+                                 tx=run_optimizer(config, len(train)))
   target = jax.eval_shape(make_state)  # the state's structure, for restoring into
   with RunCheckpoints(workdir / 'checkpoints') as checkpoints:
     restored = checkpoints.restore(target)
@@ -94,11 +97,11 @@ def run(config: ExperimentConfig, train: RecordSet, test: RecordSet, workdir: st
       log(f'resuming from the checkpoint of epoch {first_epoch - 1} in {workdir}')
     history = _read_history(workdir, through_epoch=first_epoch - 1)
     loss_fn = _loss_fn(config, train.labels)
-    mesh = config.mesh()
+    mesh = run_mesh(config.num_devices, config.batch_size)
     if mesh is not None:
       state = replicate(state, mesh)
     predict = functools.partial(predict_probabilities, model, batch_size=config.batch_size, mesh=mesh,
-                                compute_dtype=config.dtype())
+                                compute_dtype=cast_dtype(config.model, config.compute_dtype))
 
     trimmed = None
     for epoch in range(first_epoch, config.epochs + 1):
@@ -138,6 +141,72 @@ def run(config: ExperimentConfig, train: RecordSet, test: RecordSet, workdir: st
         f'class share, not skill')
   write_evaluation(workdir, test, p_test, result)
   return result
+
+
+def check_config(config: ExperimentConfig) -> None:
+  """Raises ConfigError (a ValueError) naming the first bad setting of ``config`` as ``--config.<field>``.
+
+  ``ExperimentConfig.check``'s checks of the values, then the model's name and the augmentation fields.
+  """
+  config.check()
+  if config.model not in MODELS:
+    raise ConfigError('model.name', f'unknown {config.model!r}; known: {", ".join(sorted(MODELS))}')
+  try:
+    augmentation_of(config.augmentation, SAMPLING_RATE)  # the checks do not depend on the rate
+  except (TypeError, ValueError) as error:
+    raise ConfigError('augmentation', str(error)) from error
+
+
+def model_config(name: str = 'ganet') -> ml_collections.ConfigDict:
+  """A config's ``model`` entry: ``name`` and the constructor fields of that model with their defaults.
+
+  Raises:
+    ValueError: naming the unknown model and the known ones.
+  """
+  return ml_collections.ConfigDict({'name': name, **model_fields(name)})
+
+
+def experiment_config(config: ml_collections.ConfigDict, *, model: str | None = None,
+                      model_overrides: dict[str, Any] | None = None, **fields) -> ExperimentConfig:
+  """The checked ``ExperimentConfig`` of a config (the one way from a config file to a run's settings).
+
+  Args:
+    config: a config with the fields of ``experiments/configs/paper.py``.
+    model: train this model instead of ``config.model.name`` (a study's row). The
+      fields ``config.model`` changes from its model's defaults (e.g. small mode's
+      narrow GA-Net) apply to it when both are GA-Net variants or the same model;
+      otherwise it keeps its own defaults.
+    model_overrides: constructor fields on top (a study's row, e.g. ``{'num_bottlenecks': 3}``).
+    **fields: other ``ExperimentConfig`` fields replacing the config's (e.g. ``loss='focal'``).
+
+  Returns:
+    The run's settings; ``model_overrides`` holds only fields that differ from the
+    model's defaults, so a run folder written before configs existed still resumes.
+
+  Raises:
+    ConfigError: naming the bad field as ``--config.<field>``.
+  """
+  name = config.model.name
+  if name not in MODELS:
+    raise ConfigError('model.name', f'unknown {name!r}; known: {", ".join(sorted(MODELS))}')
+  defaults = model_fields(name)
+  given = {k: v for k, v in config.model.items() if k != 'name'}
+  foreign = sorted(set(given) - set(defaults))
+  if foreign:
+    raise ConfigError('model', f'{", ".join(foreign)} are not fields of {name!r}; pick a model with its own '
+                      f'fields through the config file argument, e.g. --config=experiments/configs/paper.py:{name}')
+  changed = as_tuples({k: v for k, v in given.items() if v != defaults[k]})
+  model = model or name
+  if model != name and not (model.startswith('ganet') and name.startswith('ganet')):
+    changed = {}
+  # A field the config file lacks keeps the library's default.
+  plain = lambda value: value.to_dict() if isinstance(value, ml_collections.ConfigDict) else value
+  settings = {field.name: plain(config[field.name]) for field in dataclasses.fields(ExperimentConfig)
+              if field.name not in ('model', 'model_overrides') and field.name in config}
+  settings.update(fields)
+  experiment = ExperimentConfig(model=model, model_overrides={**changed, **(model_overrides or {})}, **settings)
+  check_config(experiment)
+  return experiment
 
 
 def _initial_state(make_state, config: ExperimentConfig, log):
@@ -195,7 +264,7 @@ def _train_epoch(state, train: RecordSet, config: ExperimentConfig, epoch: int, 
   else:
     order = epoch_order(len(train), seed=config.seed, epoch=epoch)[:steps * config.batch_size]
   stream = batches(train, order, config.batch_size)
-  augmentation = config.augmenter(train.sampling_rate)
+  augmentation = augmentation_of(config.augmentation, train.sampling_rate)
   if augmentation.active:
     stream = augment_batches(stream, augmentation, seed=config.seed, epoch=epoch)
   place = jnp.asarray if mesh is None else functools.partial(shard_batch, mesh=mesh)
@@ -206,7 +275,7 @@ def _train_epoch(state, train: RecordSet, config: ExperimentConfig, epoch: int, 
   for batch in prefetch(stream):  # the loader thread gathers and augments the next batches
     batch = {'waveforms': place(batch.waveforms), 'labels': place(batch.labels)}
     state, step_metrics = jit_train_step(state, batch, dropout_rng, loss_fn=loss_fn,
-                                         compute_dtype=config.dtype())
+                                         compute_dtype=cast_dtype(config.model, config.compute_dtype))
     loss_sum = loss_sum + step_metrics['loss']
     correct = correct + step_metrics['correct']
   loss = float(loss_sum) / steps
