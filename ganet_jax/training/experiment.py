@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
-import json
 import pathlib
 import resource
 import time
@@ -40,18 +38,15 @@ from ganet_jax.data.loader import balanced_epoch_order, batches, epoch_order, pr
 from ganet_jax.data.records import RecordSet
 from ganet_jax.errors import ConfigError
 from ganet_jax.evaluation.predict import predict_probabilities
-from ganet_jax.evaluation.reports import evaluation_report, json_ready, validation_report, write_evaluation
+from ganet_jax.evaluation.reports import evaluation_report, validation_report, write_evaluation
 from ganet_jax.models import MODELS, build_model, cast_dtype, model_fields, model_kwargs
 from ganet_jax.sharding import replicate, run_mesh, shard_batch
-from ganet_jax.training import contrastive, losses
+from ganet_jax.training import contrastive, losses, run_folder
 from ganet_jax.training.checkpoint import BEST, RunCheckpoints
-from ganet_jax.training.config import CONFIG_FILE, ExperimentConfig
+from ganet_jax.training.config import ExperimentConfig
 from ganet_jax.training.host_memory import release_if_grown
 from ganet_jax.training.step import (check_finite, create_train_state, jit_train_step, model_variables,
                                      precise_batch_stats, run_optimizer)
-
-EPOCHS_FILE = 'epochs.jsonl'
-
 
 def run(config: ExperimentConfig, train: RecordSet, test: RecordSet, workdir: str | pathlib.Path, *,
         validation: RecordSet | None = None, log: Callable[[str], None] = print) -> dict[str, Any]:
@@ -81,7 +76,7 @@ def run(config: ExperimentConfig, train: RecordSet, test: RecordSet, workdir: st
     raise ValueError(f'{len(train)} training records are fewer than batch_size {config.batch_size}')
   workdir = pathlib.Path(workdir)
   workdir.mkdir(parents=True, exist_ok=True)
-  _write_or_check_config(workdir, config, train, test, validation)
+  _write_or_check_settings(workdir, config, train, test, validation)
   model = build_model(config.model, **model_kwargs(config.model, config.model_overrides,
                                                        compute_dtype=config.compute_dtype))
   init_rng, dropout_rng = jax.random.split(jax.random.key(config.seed))
@@ -89,13 +84,8 @@ def run(config: ExperimentConfig, train: RecordSet, test: RecordSet, workdir: st
                                  tx=run_optimizer(config, len(train)))
   target = jax.eval_shape(make_state)  # the state's structure, for restoring into
   with RunCheckpoints(workdir / 'checkpoints') as checkpoints:
-    restored = checkpoints.restore(target)
-    if restored is None:
-      state, first_epoch = _initial_state(make_state, config, log), 1
-    else:
-      state, first_epoch = restored[0], restored[1]['epoch'] + 1
-      log(f'resuming from the checkpoint of epoch {first_epoch - 1} in {workdir}')
-    history = _read_history(workdir, through_epoch=first_epoch - 1)
+    state, first_epoch, history = run_folder.resume(
+        checkpoints, target, lambda: _initial_state(make_state, config, log), workdir, log)
     loss_fn = _loss_fn(config, train.labels)
     mesh = run_mesh(config.num_devices, config.batch_size)
     if mesh is not None:
@@ -115,7 +105,7 @@ def run(config: ExperimentConfig, train: RecordSet, test: RecordSet, workdir: st
                                                   threshold=config.threshold)
       history.append(summary)
       trimmed = release_if_grown(trimmed)  # what the epoch's compiles freed goes back to the OS (host_memory)
-      _write_history(workdir, history)
+      run_folder.write_history(workdir, history)
       checkpoints.save(epoch, state, {'epoch': epoch},
                        None if validation is None else _score(summary['validation'], config.selection_metric))
       log(_progress_line(summary, config.epochs, config.selection_metric))
@@ -297,52 +287,13 @@ def _progress_line(summary: dict, epochs: int, selection_metric: str = 'accuracy
   return line
 
 
-def _fingerprint(records: RecordSet | None) -> str | None:
-  if records is None:
-    return None
-  digest = hashlib.sha256()
-  for column in (records.record_ids, records.labels):
-    digest.update('\n'.join(map(str, column)).encode())
-  return digest.hexdigest()[:16]
-
-
-def _write_or_check_config(workdir, config, train, test, validation) -> None:
-  saved = {'config': dataclasses.asdict(config),
-           'data': {'input_shape': list(train.waveforms.shape[1:]), 'train': _fingerprint(train),
-                    'test': _fingerprint(test), 'validation': _fingerprint(validation),
-                    'train_records': len(train), 'test_records': len(test)}}
+def _write_or_check_settings(workdir: pathlib.Path, config: ExperimentConfig, train: RecordSet, test: RecordSet,
+                             validation: RecordSet | None) -> None:
+  """config.json: the settings and what identifies the data; a resume must match them."""
+  data = {'input_shape': list(train.waveforms.shape[1:]), 'train': run_folder.fingerprint(train),
+          'test': run_folder.fingerprint(test), 'validation': run_folder.fingerprint(validation),
+          'train_records': len(train), 'test_records': len(test)}
   if train.preprocessing is not None:  # what made the windows, so a classifier prepares new records alike
-    saved['data']['preprocessing'] = train.preprocessing
-  saved = json.loads(json.dumps(saved))  # tuples -> lists, as they read back
-  path = workdir / CONFIG_FILE
-  if path.exists():
-    previous = json.loads(path.read_text())
-    # a field added to ExperimentConfig since the run was written reads as its default
-    defaults = json.loads(json.dumps(dataclasses.asdict(ExperimentConfig())))
-    previous['config'] = {**defaults, **previous.get('config', {})}
-    if previous != saved:
-      changed = '; '.join(_differences(previous, saved))
-      raise ValueError(f'{workdir} holds a run with other settings or data ({changed} in {path}); '
-                       f'use a new --config.workdir or the same settings to resume')
-  else:
-    path.write_text(json.dumps(saved, indent=2) + '\n')
-
-
-def _differences(before: Any, after: Any, where: str = '') -> list[str]:
-  """'key.path: old -> new' for each setting that differs between two JSON-like values."""
-  if isinstance(before, dict) and isinstance(after, dict):
-    return [line for key in sorted(set(before) | set(after), key=str)
-            for line in _differences(before.get(key), after.get(key), f'{where}.{key}' if where else str(key))]
-  return [] if before == after else [f'{where}: {before!r} -> {after!r}']
-
-
-def _read_history(workdir: pathlib.Path, *, through_epoch: int) -> list[dict]:
-  path = workdir / EPOCHS_FILE
-  if not path.exists():
-    return []
-  # Lines past the last checkpoint belong to epochs the resumed run will redo.
-  return [line for line in map(json.loads, path.read_text().splitlines()) if line['epoch'] <= through_epoch]
-
-
-def _write_history(workdir: pathlib.Path, history: list[dict]) -> None:
-  (workdir / EPOCHS_FILE).write_text(''.join(json.dumps(json_ready(h)) + '\n' for h in history))
+    data['preprocessing'] = train.preprocessing
+  run_folder.write_or_check_settings(workdir, {'config': dataclasses.asdict(config), 'data': data},
+                                     config_defaults=dataclasses.asdict(ExperimentConfig()))
