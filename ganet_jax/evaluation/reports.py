@@ -25,13 +25,8 @@ PREDICTIONS_FILE = 'predictions.csv'
 def validation_report(records: RecordSet, p_tectonic: np.ndarray, *, threshold: float = 0.5) -> dict:
   """Record metrics plus event AUC and balanced accuracy: what a validation epoch is selected by.
 
-  Args:
-    records: the evaluated records (labels, event ids and types).
-    p_tectonic: each record's probability of tectonic, in the records' order.
-    threshold: records with ``p_tectonic >= threshold`` are called tectonic.
-
-  Returns:
-    ``metrics.classification_metrics`` plus 'event_auc' and 'event_balanced_accuracy'.
+  Takes what ``evaluation_report`` takes; returns ``metrics.classification_metrics`` plus
+  'event_auc' and 'event_balanced_accuracy'.
   """
   report = metrics.classification_metrics(records.labels, p_tectonic, threshold=threshold)
   events = metrics.event_metrics(records.event_ids, records.event_types, records.labels, p_tectonic,
