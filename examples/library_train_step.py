@@ -12,7 +12,6 @@ The step is a pure function: jit it, and donate the state so that XLA updates it
 
 from __future__ import annotations
 
-import argparse
 import functools
 from typing import Any, Sequence
 
@@ -20,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from examples.own_linen_model import GhostClassifier, evaluate, toy_batch
+from examples.own_linen_model import GhostClassifier, evaluate, run_main, toy_batch
 from ganet_jax.training import create_train_state, cross_entropy, model_variables, train_step
 
 
@@ -47,17 +46,7 @@ def train(*, steps: int = 40, batch_size: int = 16, samples: int = 256, learning
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument('--steps', type=int, default=40)
-  parser.add_argument('--batch_size', type=int, default=16)
-  parser.add_argument('--samples', type=int, default=256, help='samples per record (100 Hz)')
-  parser.add_argument('--seed', type=int, default=0)
-  args = parser.parse_args(argv)
-  result = train(steps=args.steps, batch_size=args.batch_size, samples=args.samples, seed=args.seed)
-  losses = result['losses']
-  print(f'{int(result["state"].step)} steps: loss {np.mean(losses[:5]):.3f} (first 5) -> '
-        f'{np.mean(losses[-5:]):.3f} (last 5); accuracy on new records {result["test_accuracy"]:.3f}')
-  return result
+  return run_main(train, argv, __doc__.splitlines()[0])
 
 
 if __name__ == '__main__':

@@ -125,18 +125,23 @@ def train(*, steps: int = 40, batch_size: int = 16, samples: int = 256, learning
   return {'losses': losses, 'test_accuracy': test_accuracy, 'model': model, 'variables': variables}
 
 
-def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def run_main(train_fn, argv: Sequence[str] | None, description: str) -> dict[str, Any]:
+  """Parse the toy-training flags, call ``train_fn`` with them and print how training went."""
+  parser = argparse.ArgumentParser(description=description)
   parser.add_argument('--steps', type=int, default=40)
   parser.add_argument('--batch_size', type=int, default=16)
   parser.add_argument('--samples', type=int, default=256, help='samples per record (100 Hz)')
   parser.add_argument('--seed', type=int, default=0)
   args = parser.parse_args(argv)
-  result = train(steps=args.steps, batch_size=args.batch_size, samples=args.samples, seed=args.seed)
+  result = train_fn(steps=args.steps, batch_size=args.batch_size, samples=args.samples, seed=args.seed)
   losses = result['losses']
-  print(f'loss {np.mean(losses[:5]):.3f} (first 5 steps) -> {np.mean(losses[-5:]):.3f} (last 5); '
-        f'accuracy on new records {result["test_accuracy"]:.3f}')
+  print(f'{len(losses)} steps: loss {np.mean(losses[:5]):.3f} (first 5) -> {np.mean(losses[-5:]):.3f} '
+        f'(last 5); accuracy on new records {result["test_accuracy"]:.3f}')
   return result
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+  return run_main(train, argv, __doc__.splitlines()[0])
 
 
 if __name__ == '__main__':
