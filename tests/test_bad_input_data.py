@@ -6,6 +6,7 @@ that the record is either prepared from the right data or rejected with its reas
 """
 
 import csv
+import dataclasses
 import pathlib
 import shutil
 
@@ -45,6 +46,11 @@ def _copy(shared_data, folder, name, new_name=None, **stats):
   return path
 
 
+def _manifest(shared_data, name):
+  with open(shared_data / 'eus-sac' / 'manifest.csv', newline='') as f:
+    return next(r for r in csv.DictReader(f) if r['file'] == name)
+
+
 def _sac_origin(path):
   trace = obspy.read(str(path), headonly=True)[0]
   return trace.stats.starttime - float(trace.stats.sac.b) + float(trace.stats.sac.o)
@@ -65,9 +71,9 @@ def _catalog(tmp_path, origin):
 def test_catalog_event_id_is_not_matched_by_its_suffix(shared_data, tmp_path):
   path = _copy(shared_data, tmp_path, EQ_BIRD)
   events = _catalog(tmp_path, _sac_origin(path))
-  table = _write_table(tmp_path / 'files.csv', [{'file': path.name, 'event_id': '2', 'label': ''},
-                                                {'file': path.name, 'event_id': '12', 'label': ''}])
-  records = records_table.read_records_table(table)
+  # Two tables: in one table, two ids with one origin would be refused (an ambiguous table).
+  records = [records_table.read_records_table(_write_table(tmp_path / f'{event_id}.csv', [
+      {'file': path.name, 'event_id': event_id, 'label': ''}]))[0] for event_id in ('2', '12')]
   options = ingest.PrepareOptions(preprocess=NO_DISTANCE_LIMIT.preprocess, catalog=events)
   right = ingest.prepare_record(records[0], options)
   assert right.event_type == 'earthquake' and right.label == 0
@@ -87,3 +93,79 @@ def test_catalog_event_found_by_id_must_lie_inside_a_record_without_origin(share
     catalog_lib.find_event(events, '12', None, span)
   assert catalog_lib.short_ids('quakeml:uw.anss.org/Event/UW/61348817') >= {'61348817', 'uw61348817'}
   assert '2' not in catalog_lib.short_ids('smi:local/event/12')
+
+
+# Records hold one event: grouped by event first, with a tolerant origin rule.
+
+def test_rows_of_two_events_at_one_station_are_two_records(shared_data, tmp_path):
+  # The table has no event columns: the events come from the SAC o headers.
+  quake = _copy(shared_data, tmp_path, EQ_BIRD)
+  blast = _copy(shared_data, tmp_path, EP_BIRD, 'blast.HHN.SAC', channel='HHN')
+  rows = [{'file': p.name, 'label': label, 'network': 'CO', 'station': 'BIRD', 'channel': channel}
+          for p, label, channel in ((quake, '0', 'HHZ'), (blast, '1', 'HHN'))]
+  records = records_table.read_records_table(_write_table(tmp_path / 'files.csv', rows))
+  assert [r.files for r in records] == [(quake,), (blast,)]
+  prepared = [ingest.prepare_record(r, NO_DISTANCE_LIMIT) for r in records]
+  assert [p.label for p in prepared] == [0, 1]
+  assert [p.extra['channels_present'] for p in prepared] == ['Z', 'N']
+  assert [str(p.origin_time)[:10] for p in prepared] == ['2017-02-16', '2015-06-23']
+
+
+def test_float32_jitter_of_sac_origins_does_not_split_an_event(shared_data, tmp_path):
+  # One explosion's SAC o headers give origins from 04:34:59.999996 to 04:35:00.000001.
+  with open(shared_data / 'eus-sac' / 'manifest.csv', newline='') as f:
+    rows = [r for r in csv.DictReader(f) if r['origin_time'].startswith('2015-06-23T04:3')]
+  assert len({r['origin_time'] for r in rows}) > 1
+  for row in rows:
+    shutil.copy(shared_data / 'eus-sac' / row['file'], tmp_path / pathlib.Path(row['file']).name)
+  table = _write_table(tmp_path / 'files.csv', [{'file': pathlib.Path(r['file']).name, 'label': '1',
+                                                 'network': r['network'], 'station': r['station'],
+                                                 'channel': r['channel']} for r in rows])
+  prepared, rejected = ingest.prepare_records(records_table.read_records_table(table), NO_DISTANCE_LIMIT)
+  assert len(prepared) + len(rejected) == len(rows) and len(prepared) >= 2
+  assert len(set(prepared.event_ids)) == 1 and len(set(prepared.origin_times)) == 1
+
+
+def _pnw_like_rows():
+  return [{'file': f'f{i}.mseed', 'event_id': event_id, 'origin_time': origin, 'label': '0',
+           'station': f'S{i}', 'channel': 'HHZ'}
+          for i, (event_id, origin) in enumerate([('uw1', '2020-01-01T00:00:00.0'), ('', '2020-01-01T00:00:00.4'),
+                                                  ('', '2020-01-01T00:00:00.9'), ('uw2', '2020-01-02T00:00:00')])]
+
+
+def test_a_blank_event_id_joins_the_event_of_its_origin(tmp_path):
+  records = records_table.read_records_table(_write_table(tmp_path / 't.csv', _pnw_like_rows()))
+  assert [r.field('event_id') for r in records] == ['uw1', 'uw1', 'uw1', 'uw2']
+  assert {r.field('origin_time') for r in records[:3]} == {'2020-01-01T00:00:00.0'}
+
+
+@pytest.mark.parametrize('change, message', [
+    ({3: {'origin_time': '2020-01-01T00:00:00.5'}}, r"event_ids 'uw1' \(row 1 \(f0.mseed\)\) and 'uw2' "
+                                                    r'\(row 4 \(f3.mseed\)\) have origins'),
+    ({1: {'event_id': 'uw1', 'origin_time': '2020-01-01T01:00:00'}}, r"event_id 'uw1' has origins .* \(row 1 "
+                                                                      r'\(f0.mseed\)\) and .* \(row 2 \(f1.mseed\)\), '
+                                                                      r'3600.0 s apart'),
+    ({3: {'origin_time': '2020-01-01T00:00:01.8'}, 2: {'origin_time': '2020-01-01T00:00:00.9'}},
+     r"row 3 \(f2.mseed\) has no event_id and its origin .* fits events 'uw1' and 'uw2'"),
+])
+def test_an_ambiguous_events_table_is_refused_naming_the_rows(tmp_path, change, message):
+  rows = _pnw_like_rows()
+  for index, values in change.items():
+    rows[index].update(values)
+  table = _write_table(tmp_path / 't.csv', rows)
+  with pytest.raises(ValueError, match=f't.csv: {message}') as caught:
+    records_table.read_records_table(table)
+  assert '\n' not in str(caught.value)
+
+
+def test_three_component_folder_without_a_table_gives_one_record_per_station(shared_data, tmp_path):
+  event = shared_data / 'dprk' / '2016.01.06.01.30.01'
+  for path in sorted(event.glob('IC.BJT.*')) + sorted(event.glob('G.INU.*')):
+    shutil.copy(path, tmp_path / path.name)
+  files, _ = records_table.scan_folder(tmp_path)
+  records = records_table.records_from_files(files)
+  assert [sorted(f.name[-7:-4] for f in r.files) for r in records] == [['BHE', 'BHN', 'BHZ'], ['BH1', 'BH2', 'BHZ']]
+  prepared, rejected = ingest.prepare_records(records, dataclasses.replace(NO_DISTANCE_LIMIT, unlabeled=True))
+  assert not rejected and list(prepared.extra['station']) == ['INU', 'BJT']
+  assert all(set(present) >= {'Z', 'N'} for present in prepared.extra['channels_present'])
+
