@@ -169,3 +169,51 @@ def test_three_component_folder_without_a_table_gives_one_record_per_station(sha
   assert not rejected and list(prepared.extra['station']) == ['INU', 'BJT']
   assert all(set(present) >= {'Z', 'N'} for present in prepared.extra['channels_present'])
 
+
+# A file holding several stations gives the row's station or is refused.
+
+def _two_station_file(shared_data, tmp_path, blank_second=False):
+  stream = obspy.read(str(shared_data / 'eus-sac' / EQ_BIRD)) + obspy.read(str(shared_data / 'eus-sac' / EQ_HAW))
+  for trace in stream:
+    trace.data = trace.data.astype(np.float32)
+    del trace.stats.sac
+  if blank_second:
+    stream[1].stats.station = ''
+  path = tmp_path / ('blank.mseed' if blank_second else 'two.mseed')
+  stream.write(str(path), format='MSEED')
+  return path, stream
+
+
+def test_the_rows_station_is_taken_from_a_file_of_several_stations(shared_data, tmp_path):
+  path, stream = _two_station_file(shared_data, tmp_path)
+  origin = str(_sac_origin(shared_data / 'eus-sac' / EQ_BIRD))
+  rows = [{'file': path.name, 'label': '0', 'origin_time': origin, 'p_time': _manifest(shared_data, name)['p_arrival_time'],
+           'network': 'CO', 'station': station, 'channel': 'HHZ'} for station, name in (('HAW', EQ_HAW), ('BIRD', EQ_BIRD))]
+  records = records_table.read_records_table(_write_table(tmp_path / 't.csv', rows))
+  haw, bird = (ingest.prepare_record(r, NO_DISTANCE_LIMIT) for r in records)
+  assert (haw.extra['station'], bird.extra['station']) == ('HAW', 'BIRD')
+  alone = ingest.prepare_stream(stream.select(station='HAW'), NO_DISTANCE_LIMIT, origin_time=obspy.UTCDateTime(origin),
+                                p_onset=obspy.UTCDateTime(rows[0]['p_time']), label='0')
+  np.testing.assert_array_equal(haw.window, alone.window)
+  missing = records_table.read_records_table(_write_table(tmp_path / 'm.csv', [{**rows[0], 'station': 'WA18'}]))
+  with pytest.raises(RecordRejected, match=r'two.mseed: no trace of CO.WA18.\*.HHZ \(the file holds CO.BIRD'):
+    ingest.prepare_record(missing[0], NO_DISTANCE_LIMIT)
+
+
+@pytest.mark.parametrize('blank_second', [False, True])
+def test_a_file_of_several_stations_without_a_station_column_is_refused(shared_data, tmp_path, blank_second):
+  path, stream = _two_station_file(shared_data, tmp_path, blank_second)
+  origin = _sac_origin(shared_data / 'eus-sac' / EQ_BIRD)
+  [record] = records_table.records_from_files([path])
+  with pytest.raises(RecordRejected, match='holds 2 stations .* nothing names'):
+    ingest.prepare_record(record, NO_DISTANCE_LIMIT)
+  with pytest.raises(RecordRejected, match='the stream: holds 2 stations'):
+    ingest.prepare_stream(stream, NO_DISTANCE_LIMIT, origin_time=origin, label='0')
+
+
+def test_files_with_blank_station_codes_are_not_merged(shared_data, tmp_path):
+  for name, channel in ((EQ_BIRD, 'HHZ'), (EQ_HAW, 'HHN')):
+    _copy(shared_data, tmp_path, name, station='', channel=channel)
+  files, _ = records_table.scan_folder(tmp_path)
+  records = records_table.records_from_files(files)
+  assert len(records) == 2 and all(len(r.files) == 1 for r in records)

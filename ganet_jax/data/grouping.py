@@ -1,4 +1,4 @@
-"""Which files form one input record: one event at one station.
+"""Which files form one input record (one event at one station), and which traces of a file are its.
 
 Rows (one per file, from a records table or a folder scan) are grouped by event
 first, then by network, station, location and band/instrument code, so a record
@@ -27,6 +27,7 @@ from typing import Mapping, Sequence
 import obspy
 
 from ganet_jax.data import picking
+from ganet_jax.errors import RecordRejected
 
 # Origins closer than this are one event; further apart, two.
 EVENT_TOLERANCE_S = 1.0
@@ -180,3 +181,33 @@ def assign_events(rows: list[dict[str, str]], starts: Sequence[obspy.UTCDateTime
       keys[index] = ('start', min(cluster))
   return keys
 
+
+def select_traces(stream: obspy.Stream, row: Mapping[str, str], name: str) -> obspy.Stream:
+  """The traces of one file that belong to its row's station.
+
+  A row's network, station and location, where given, must equal the trace's; its
+  channel, where given, selects the band/instrument code (``HHZ`` keeps HHZ, HHN
+  and HHE of a 3-component file). A file still holding several stations is refused
+  rather than merged: nothing says which is the record's.
+
+  Args:
+    stream: the file's traces.
+    row: its row (network/station/location/channel fields, '' when absent).
+    name: the file, for messages.
+
+  Raises:
+    RecordRejected: no trace of the row's station, or several stations and no way to choose.
+  """
+  wanted = {field: row.get(field, '') for field in ('network', 'station', 'location') if row.get(field, '')}
+  band = row.get('channel', '')[:-1]
+  kept = obspy.Stream([t for t in stream if all(t.stats[f] == v for f, v in wanted.items())
+                       and (not band or t.stats.channel[:-1] == band)])
+  if not len(kept):
+    held = sorted({t.id for t in stream})
+    asked = '.'.join(row.get(f, '') or '*' for f in STATION_FIELDS)
+    raise RecordRejected(f'{name}: no trace of {asked} (the file holds {", ".join(held)})')
+  stations = sorted({f'{t.stats.network}.{t.stats.station}' for t in kept})
+  if len(stations) > 1:
+    raise RecordRejected(f'{name}: holds {len(stations)} stations ({", ".join(stations)}) and nothing names the '
+                         "record's: give network/station columns in a records table (or one station per file)")
+  return kept

@@ -38,6 +38,7 @@ import obspy
 
 from ganet_jax import conventions
 from ganet_jax.data import catalog as catalog_lib
+from ganet_jax.data import grouping
 from ganet_jax.data import labels as labels_lib
 from ganet_jax.data import picking
 from ganet_jax.data import preprocess
@@ -128,13 +129,17 @@ def _time(text: str, what: str) -> obspy.UTCDateTime | None:
 
 
 def read_streams(record: InputRecord) -> tuple[obspy.Stream, list[str]]:
-  """All traces of the record's files, and a note per file unreadable or read with a warning.
+  """The record's traces of its files, and a note per file unreadable or read with a warning.
+
+  Of a file holding several stations only the traces of its row's station are
+  kept (``grouping.select_traces``).
 
   Raises:
-    RecordRejected: when no file gives a trace (reasons of each file joined).
+    RecordRejected: when no file gives a trace (reasons of each file joined), or
+      a file holds several stations and nothing names the record's.
   """
   stream, problems = obspy.Stream(), []
-  for path in record.files:
+  for path, row in zip(record.files, record.rows):
     try:
       if not path.is_file():
         raise FileNotFoundError('file not found')
@@ -145,7 +150,9 @@ def read_streams(record: InputRecord) -> tuple[obspy.Stream, list[str]]:
       problems += [f'{path.name}: {w.category.__name__}: {str(w.message)[:160]}' for w in caught]
       if not len(read) or all(tr.stats.npts == 0 for tr in read):
         raise ValueError('no samples')
-      stream += read
+      stream += grouping.select_traces(read, row, path.name)
+    except RecordRejected:
+      raise
     except Exception as error:  # a corrupt file is a reason, not a crash
       problems.append(f'{path.name}: unreadable ({type(error).__name__}: {str(error)[:120]})')
   if not len(stream):
@@ -341,6 +348,8 @@ def _prepare_record(record: InputRecord, options: PrepareOptions, notes: list[st
     notes += read_notes
   elif not any(trace.stats.npts for trace in stream):
     raise RecordRejected('the stream holds no samples')
+  else:
+    stream = grouping.select_traces(stream, record.rows[0], 'the stream')
   chosen, choice_notes = choose_traces(stream)
   notes += choice_notes
   first_trace = next(iter(chosen.values()))[0]
