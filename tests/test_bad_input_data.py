@@ -17,6 +17,7 @@ from obspy.core.event import Catalog, Event, Origin, ResourceIdentifier
 
 from ganet_jax.data import catalog as catalog_lib
 from ganet_jax.data import ingest
+from ganet_jax.data import record_checks
 from ganet_jax.data import records_table
 from ganet_jax.data.preprocess import PreprocessConfig
 from ganet_jax.errors import RecordRejected
@@ -217,3 +218,34 @@ def test_files_with_blank_station_codes_are_not_merged(shared_data, tmp_path):
   files, _ = records_table.scan_folder(tmp_path)
   records = records_table.records_from_files(files)
   assert len(records) == 2 and all(len(r.files) == 1 for r in records)
+
+
+# A model is not shown a record without the components it needs.
+
+def test_a_record_without_the_models_components_is_not_classified(shared_data, tmp_path, tiny_run):
+  from ganet_jax.classify import Classifier
+  quake = _copy(shared_data, tmp_path, EQ_BIRD)
+  horizontal = _copy(shared_data, tmp_path, EQ_HAW, 'haw.HHN.SAC', channel='HHN')
+  rows = [{'file': p.name, 'network': 'CO', 'station': station, 'channel': channel}
+          for p, station, channel in ((quake, 'BIRD', 'HHZ'), (horizontal, 'HAW', 'HHN'))]
+  records = records_table.read_records_table(_write_table(tmp_path / 'files.csv', rows), labelled=False)
+  vertical_model = Classifier.from_checkpoint(tiny_run, components='Z', options=NO_DISTANCE_LIMIT)
+  classified, unclassified = vertical_model.classify_records(records)
+  assert [c.prepared.extra['station'] for c in classified] == ['BIRD']
+  assert [u['record'] for u in unclassified] == ['haw.HHN']
+  assert 'no signal in Z, which the model needs (it sees Z; the record carries N)' in unclassified[0]['reason']
+  with pytest.raises(RecordRejected, match='no signal in Z'):
+    vertical_model.classify_stream(obspy.read(str(horizontal)), origin_time=_sac_origin(horizontal))
+  # A 3-component model takes the vertical alone (horizontals zero-filled, as in training).
+  assert len(Classifier.from_checkpoint(tiny_run, options=NO_DISTANCE_LIMIT).classify_records(records[:1])[0]) == 1
+
+
+@pytest.mark.parametrize('present, components, missing', [
+    ('Z', 'Z', None), ('ZNE', 'Z', None), ('Z', 'ZNE', None), ('N', 'ZNE', 'Z'), ('', 'Z', 'Z'), ('N', 'NE', 'E')])
+def test_required_components(present, components, missing):
+  if missing is None:
+    record_checks.require_components(present, components)
+  else:
+    with pytest.raises(RecordRejected, match=f'no signal in {missing},'):
+      record_checks.require_components(present, components)
+
