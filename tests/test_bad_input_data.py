@@ -249,3 +249,33 @@ def test_required_components(present, components, missing):
     with pytest.raises(RecordRejected, match=f'no signal in {missing},'):
       record_checks.require_components(present, components)
 
+
+# Signal faults are kept but written in the manifest's notes.
+
+def test_signal_faults_are_noted_in_the_manifest(shared_data, tmp_path):
+  trace = obspy.read(str(shared_data / 'eus-sac' / EQ_BIRD))[0]
+  row = _manifest(shared_data, EQ_BIRD)
+  del trace.stats.sac
+  counts = np.round(trace.data * 1000).astype(np.int32)
+  level = int(np.abs(counts).max() * 0.5)
+  trace.data = np.clip(counts, -level, level)  # clipped at half its peak
+  middle = trace.stats.starttime + 40
+  first, second = trace.slice(None, middle + 5).copy(), trace.slice(middle, None).copy()
+  second.data = second.data.copy()
+  second.data[:100] += 7  # the 5-s overlap disagrees
+  obspy.Stream([first, second]).write(str(tmp_path / 'faulty.mseed'), format='MSEED')
+  origin = obspy.UTCDateTime(row['origin_time'])
+  table = _write_table(tmp_path / 'faulty.csv', [{
+      'file': 'faulty.mseed', 'label': '0', 'origin_time': str(origin), 'p_time': str(origin - 1),
+      'distance_km': '-12.5', 'network': 'CO', 'station': 'BIRD', 'channel': 'HHZ'}])
+  prepared, rejected = ingest.prepare_records(records_table.read_records_table(table), NO_DISTANCE_LIMIT)
+  assert not rejected, rejected
+  notes = prepared.extra['notes'][0]
+  assert f'CO.BIRD.00.HHZ: clipped (' in notes and f'at {level} counts' in notes
+  assert 'CO.BIRD.00.HHZ: overlapping segments disagree' in notes
+  assert 'P onset' in notes and '1.00 s before the origin' in notes
+  assert 'negative distance -12.5 km' in notes
+  full = trace.copy()
+  full.data = np.where(np.arange(len(full.data)) == 50, 2 ** 23 - 1, counts).astype(np.int32)
+  assert record_checks.clipping_note(full) == 'CO.BIRD.00.HHZ: reaches full scale (8388607 counts)'
+  assert record_checks.signal_notes({0: obspy.Stream([obspy.read(str(shared_data / 'eus-sac' / EQ_BIRD))[0]])}) == []

@@ -20,7 +20,10 @@ Declared policies (see ``preprocess`` for the signal steps):
     time ('fallback:origin'), both flagged in ``p_method`` with the picker's reason
     (``p_fallback='none'`` rejects instead);
   - channel dropout: missing or flat components are zero-filled; ``channels_present``
-    lists the components that carry signal.
+    lists the components that carry signal;
+  - signal faults (clipped or full-scale integer traces, overlapping segments that
+    disagree, a P onset before the origin, a negative distance) are written in
+    ``notes`` (``record_checks``), the record kept.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from ganet_jax.data import grouping
 from ganet_jax.data import labels as labels_lib
 from ganet_jax.data import picking
 from ganet_jax.data import preprocess
+from ganet_jax.data import record_checks
 from ganet_jax.data.preprocess import PreprocessConfig
 from ganet_jax.data.records import RecordSet
 from ganet_jax.data.records_table import InputRecord
@@ -351,7 +355,7 @@ def _prepare_record(record: InputRecord, options: PrepareOptions, notes: list[st
   else:
     stream = grouping.select_traces(stream, record.rows[0], 'the stream')
   chosen, choice_notes = choose_traces(stream)
-  notes += choice_notes
+  notes += choice_notes + record_checks.signal_notes(chosen)
   first_trace = next(iter(chosen.values()))[0]
   origin = _time(record.field('origin_time'), 'origin time') or picking.sac_origin(first_trace)
   event = None
@@ -382,6 +386,7 @@ def _prepare_record(record: InputRecord, options: PrepareOptions, notes: list[st
     raise RecordRejected('all channels flat (zero variance)')
   pick_slot = min(set(resampled) - flat)  # Z when it carries signal
   onset, method, quality = p_onset(record, chosen, resampled[pick_slot], origin, distance_km, event, options)
+  notes += record_checks.timing_notes(onset, origin, distance_km)
   resampled, short = preprocess.drop_short_components(resampled, onset, config, keep=pick_slot)
   notes += [f'component dropped: {reason}' for reason in short]
   flat &= set(resampled)
