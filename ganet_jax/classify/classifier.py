@@ -337,9 +337,9 @@ class Classifier:
     limit = self.options.preprocess.max_distance_km
     unknown = sum(1 for ready in prepared if not ready.extra.get('distance_km'))
     if limit is not None and unknown:
-      logging.warning('%d of %d records have no epicentral distance (no distance_km column and no event and '
-                      'station coordinates in the table, catalog, inventory or SAC headers): the %g km distance '
-                      'limit was not checked for them', unknown, len(prepared), limit)
+      logging.warning('%d of %d records have no epicentral distance (no distance_km, and the event\'s and the '
+                      'station\'s coordinates are not both in the table, catalog, inventory or SAC headers): the '
+                      '%g km distance limit was not checked for them', unknown, len(prepared), limit)
 
   def classify_stream(self, stream: obspy.Stream, p_onset: obspy.UTCDateTime | None = None, *,
                       origin_time: obspy.UTCDateTime | None = None, **columns: str) -> float:
