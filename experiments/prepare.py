@@ -47,6 +47,7 @@ from ganet_jax.data import picking
 from ganet_jax.data import preprocess
 from ganet_jax.data import records_table
 from ganet_jax.data import seisbench
+from ganet_jax.data import sources as sources_lib
 from ganet_jax.data import splits
 from ganet_jax.data import records as records_lib
 from ganet_jax.data.records import RecordSet
@@ -169,57 +170,16 @@ def check_flags() -> None:
     raise ValueError(f'--noise_s={FLAGS.noise_s:g}: pre-event noise is kept for --format=obspy records only')
 
 
-@dataclasses.dataclass(frozen=True)
-class Source:
-  """One input of the prepared set: a folder, its optional records table, its name in the manifest."""
-  name: str
-  root: pathlib.Path
-  table: pathlib.Path | None = None
+def sources_from_flags() -> list[sources_lib.Source]:
+  """The --input/--records/--source triples, paired by position (``sources.resolve_sources``)."""
+  return sources_lib.resolve_sources(FLAGS.input, FLAGS.records or [], FLAGS.source or [])
 
 
-def sources_from_flags() -> list[Source]:
-  """The --input/--records/--source triples, paired by position.
-
-  Raises:
-    ValueError: naming the flag whose count does not match --input, or two sources of one name.
-  """
-  inputs, tables, names = FLAGS.input, FLAGS.records or [], FLAGS.source or []
-  for flag, values in (('--records', tables), ('--source', names)):
-    if values and len(values) != len(inputs):
-      raise ValueError(f'{flag} is given {len(values)} times for {len(inputs)} --input; give one per --input '
-                       f'(paired by position) or none')
-  sources = []
-  for i, folder in enumerate(inputs):
-    root = pathlib.Path(folder)
-    table = pathlib.Path(tables[i]) if tables else None
-    if table is not None and not table.is_absolute():
-      table = root / table
-    if not root.is_dir():
-      raise ValueError(f'--input={folder}: {"not a folder" if root.exists() else "does not exist"}')
-    if table is not None and not table.is_file():
-      raise ValueError(f'--records={tables[i]}: {table} is {"a folder" if table.is_dir() else "not a file"}')
-    sources.append(Source(names[i] if names else root.resolve().name, root, table))
-  taken = [s.name for s in sources]
-  if len(set(taken)) != len(taken):
-    raise ValueError(f'two inputs share the source name {sorted(n for n in taken if taken.count(n) > 1)[0]!r}; '
-                     f'name each with --source')
-  return sources
-
-
-def input_records(source: Source, exclude: Sequence[pathlib.Path] = ()
+def input_records(source: sources_lib.Source, exclude: Sequence[pathlib.Path] = ()
                   ) -> tuple[list[records_table.InputRecord], list[dict[str, str]]]:
-  """The source's input records, each tagged with its name, and the files of its folder not taken.
-
-  Returns:
-    (records, skipped {source, file, reason}); without a table every file under the
-    folder is either a record or skipped with its reason (``records_table.scan_folder``).
-  """
-  if source.table is not None:
-    return records_table.read_records_table(source.table, source.root, labels_lib.parse_mapping(FLAGS.column_map),
-                                            source=source.name, labelled=not FLAGS.unlabeled), []
-  files, skipped = records_table.scan_folder(source.root, exclude)
-  return (records_table.records_from_files(files, source=source.name),
-          [{'source': source.name, 'file': str(path), 'reason': reason} for path, reason in skipped])
+  """The source's input records and the files of its folder not taken (``sources.source_records``)."""
+  return sources_lib.source_records(source, labels_lib.parse_mapping(FLAGS.column_map),
+                                    labelled=not FLAGS.unlabeled, exclude=exclude)
 
 
 def _progress(total: int | None, started: float):
@@ -231,7 +191,7 @@ def _progress(total: int | None, started: float):
   return report
 
 
-def prepare(sources: Sequence[Source], output: pathlib.Path) -> dict[str, object]:
+def prepare(sources: Sequence[sources_lib.Source], output: pathlib.Path) -> dict[str, object]:
   """Prepare the inputs of ``sources`` into one set in ``output`` and print the counts.
 
   The set is written to a temporary folder beside ``output`` and moved into place

@@ -529,7 +529,7 @@ def prepare_records(records: Iterable[InputRecord], options: PrepareOptions,
 def prepare_or_reject(records: Iterable[InputRecord], options: PrepareOptions, *,
                       keep: Callable[[InputRecord, PreparedRecord], Kept] = lambda record, prepared: prepared,
                       progress: Callable[[int, int, int], None] | None = None,
-                      prepare: Callable[[InputRecord], PreparedRecord] | None = None,
+                      prepare: Callable[[InputRecord, PrepareOptions], PreparedRecord] | None = None,
                       ) -> tuple[list[Kept], list[dict[str, str]]]:
   """Prepare each input record once; every record is either kept or listed with its reason.
 
@@ -544,8 +544,8 @@ def prepare_or_reject(records: Iterable[InputRecord], options: PrepareOptions, *
       as soon as it is prepared (e.g. to move its window to disk); default: the
       prepared record. An error it raises is not a rejection: it stops the loop.
     progress: called as ``progress(done, accepted, rejected)`` after each record.
-    prepare: prepares one record (default ``prepare_record(record, options)``); a
-      ``RecordRejected`` it raises is the record's reason (e.g. a classifier's own checks).
+    prepare: what prepares one record, called as ``prepare(record, options)``
+      (default ``prepare_record``; a classifier adds its own refusals to it).
 
   Returns:
     ([keep(record, prepared) of each accepted record], rejection lines
@@ -556,7 +556,7 @@ def prepare_or_reject(records: Iterable[InputRecord], options: PrepareOptions, *
   for done, record in enumerate(records, 1):
     try:
       duplicates.check_files(record)
-      prepared = prepare(record) if prepare else prepare_record(record, options)
+      prepared = (prepare or prepare_record)(record, options)
       duplicates.check_record_id(record, prepared.record_id)
     except Exception as error:  # one bad file is a listed reason, never a crash
       rejected.append(rejection_line(record, rejection_reason(error)))
