@@ -73,6 +73,10 @@ class ExperimentConfig:
     label_smoothing: in [0, 1): cross-entropy targets (1 - e) one-hot + e / 2.
     balanced_sampling: draw each epoch's records so both classes are drawn equally
       often (with replacement), instead of a shuffle of the training records.
+    station_balanced_sampling: draw each epoch's records (with replacement) so that within
+      each class every station (manifest columns network and station) is drawn equally
+      often, so a few stations with many records do not dominate; the classes keep their
+      shares, or are drawn equally often with ``balanced_sampling``.
     augmentation: ``data.augment.Augmentation`` fields (max_shift_s, scale_range,
       random_polarity, snr_db_range, channel_dropout), applied to every training batch.
     selection_metric: the validation figure that picks ``checkpoints/best``: one of
@@ -103,6 +107,7 @@ class ExperimentConfig:
   warmup_epochs: float = 0.0
   label_smoothing: float = 0.0
   balanced_sampling: bool = False
+  station_balanced_sampling: bool = False
   augmentation: dict[str, Any] = dataclasses.field(default_factory=lambda: dict(NO_AUGMENTATION))
   selection_metric: str = 'accuracy'
   evaluate_best: bool = False
