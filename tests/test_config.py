@@ -78,6 +78,13 @@ def test_invariance_fields_are_dotted_overrides_of_the_small_data_config():
       'augmentation.response_tilt_range': (-0.5, 0.5)}))
   assert changed.station_balanced_sampling and changed.augmentation['response_probability'] == 0.5
   assert changed.augmentation['max_shift_s'] == 3.0  # the recipe's other transforms stay
+  fusion = experiment_config(apply_overrides(small_data.get_config(), {'model.name': 'ganet_fusion'}))
+  assert fusion.model == 'ganet_fusion' and fusion.model_overrides == {'width': 0.25}  # the recipe's narrow GA-Net
+  fusion_config = paper.get_config('ganet_fusion')
+  fusion_config.model.projection_features = 4
+  fusion_config.model.width = 0.5
+  # a study row of plain GA-Net takes the fields it shares with the fusion model only
+  assert experiment_config(fusion_config, model='ganet').model_overrides == {'width': 0.5}
   bad = apply_overrides(small_data.get_config(), {'augmentation.response_probability': 2.0})
   with pytest.raises(ConfigError, match=r'^--config.augmentation: .*response_probability'):
     experiment_config(bad)

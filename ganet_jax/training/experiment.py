@@ -149,7 +149,15 @@ def check_config(config: ExperimentConfig) -> None:
 
 
 def check_records(config: ExperimentConfig, train: RecordSet) -> None:
-  """Raises ConfigError naming the setting that ``train``'s records cannot serve (e.g. no station column)."""
+  """Raises ConfigError naming the setting that ``train``'s records cannot serve.
+
+  A model that reads frequencies (``GANetFusion``) must know the windows' rate, and
+  station-balanced sampling needs every record's station.
+  """
+  model_rate = {**model_fields(config.model), **config.model_overrides}.get('sampling_rate')
+  if model_rate is not None and float(model_rate) != train.sampling_rate:
+    raise ConfigError('model.sampling_rate', f'{model_rate:g} Hz, but the training windows are at '
+                      f'{train.sampling_rate:g} Hz: set it to theirs')
   if config.station_balanced_sampling:
     try:
       station_keys(train)
@@ -200,6 +208,8 @@ def experiment_config(config: ml_collections.ConfigDict, *, model: str | None = 
   model = model or name
   if model != name and not (model.startswith('ganet') and name.startswith('ganet')):
     changed = {}
+  elif model != name:  # GA-Net variants: the fields they share (GA-Net fused with physics has more)
+    changed = {k: v for k, v in changed.items() if k in model_fields(model)}
   # A field the config file lacks keeps the library's default.
   plain = lambda value: value.to_dict() if isinstance(value, ml_collections.ConfigDict) else value
   settings = {field.name: plain(config[field.name]) for field in dataclasses.fields(ExperimentConfig)
