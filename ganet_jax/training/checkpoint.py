@@ -98,8 +98,9 @@ def load_trained(workdir: str | pathlib.Path, which: str = LATEST):
   config = ExperimentConfig(**saved['config'])
   model = build_model(config.model, **model_kwargs(config.model, config.model_overrides,
                                                    compute_dtype=config.compute_dtype))
+  # a batch of one record: a model whose layers depend on the record's length is built for it
   target = jax.eval_shape(functools.partial(create_train_state, model, jax.random.key(0),
-                                            saved['data']['input_shape'],
+                                            (1, *saved['data']['input_shape']),
                                             tx=run_optimizer(config, saved['data']['train_records'])))
   # closed even when a damaged checkpoint raises: orbax's threads must not run into interpreter exit
   with RunCheckpoints(workdir / 'checkpoints') as checkpoints:

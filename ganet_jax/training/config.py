@@ -30,8 +30,10 @@ from ganet_jax.errors import ConfigError
 LOSSES = ('cross_entropy', 'weighted_cross_entropy', 'focal')
 LR_SCHEDULES = ('constant', 'cosine')
 # Augmentation's fields as a config spells them, every transform off (an empty SNR range: no noise).
+# The response ranges are Augmentation's defaults: they act only with response_probability > 0.
 NO_AUGMENTATION = {'max_shift_s': 0.0, 'scale_range': (1.0, 1.0), 'random_polarity': False, 'snr_db_range': (),
-                   'channel_dropout': 0.0}
+                   'channel_dropout': 0.0, 'response_probability': 0.0, 'response_low_hz': (0.5, 3.0),
+                   'response_high_hz': (8.0, 25.0), 'response_orders': (1, 4), 'response_tilt_range': (-1.0, 1.0)}
 SELECTION_METRICS = ('accuracy', 'balanced_accuracy', 'auc', 'event_auc', 'event_balanced_accuracy')
 COMPUTE_DTYPES = ('float32', 'bfloat16')
 CONFIG_FILE = 'config.json'  # in a run folder: the ExperimentConfig and the data's fingerprint
@@ -73,8 +75,13 @@ class ExperimentConfig:
     label_smoothing: in [0, 1): cross-entropy targets (1 - e) one-hot + e / 2.
     balanced_sampling: draw each epoch's records so both classes are drawn equally
       often (with replacement), instead of a shuffle of the training records.
+    station_balanced_sampling: draw each epoch's records (with replacement) so that within
+      each class every station (manifest columns network and station) is drawn equally
+      often, so a few stations with many records do not dominate; the classes keep their
+      shares, or are drawn equally often with ``balanced_sampling``.
     augmentation: ``data.augment.Augmentation`` fields (max_shift_s, scale_range,
-      random_polarity, snr_db_range, channel_dropout), applied to every training batch.
+      random_polarity, snr_db_range, channel_dropout, response_probability and the
+      random responses' ranges), applied to every training batch.
     selection_metric: the validation figure that picks ``checkpoints/best``: one of
       ``SELECTION_METRICS`` (event_* use the event mean rule of ``metrics.event_metrics``).
     evaluate_best: evaluate the test split with the best validation epoch's
@@ -103,6 +110,7 @@ class ExperimentConfig:
   warmup_epochs: float = 0.0
   label_smoothing: float = 0.0
   balanced_sampling: bool = False
+  station_balanced_sampling: bool = False
   augmentation: dict[str, Any] = dataclasses.field(default_factory=lambda: dict(NO_AUGMENTATION))
   selection_metric: str = 'accuracy'
   evaluate_best: bool = False

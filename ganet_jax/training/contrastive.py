@@ -152,7 +152,7 @@ def pretrain(config: PretrainConfig, records: RecordSet, workdir: str | pathlib.
       'kind': 'pretrain', 'config': dataclasses.asdict(config),
       'data': {'input_shape': list(records.waveforms.shape[1:]), 'records': len(records),
                'fingerprint': run_folder.fingerprint(records, columns=('record_ids',)),
-               'preprocessing': records.preprocessing}})
+               'preprocessing': records.preprocessing}}, config_defaults=dataclasses.asdict(type(config)()))
   model = config.build()
   make_state = functools.partial(create_train_state, model, jax.random.key(config.seed), records.waveforms.shape,
                                  tx=config.optimizer(len(records)))

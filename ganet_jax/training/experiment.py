@@ -35,7 +35,7 @@ import numpy as np
 from ganet_jax.conventions import SAMPLING_RATE, as_tuples
 from ganet_jax.data.augment import augment_batches, augmentation_of
 from ganet_jax.data.loader import balanced_epoch_order, batches, epoch_order, prefetch
-from ganet_jax.data.records import RecordSet
+from ganet_jax.data.records import RecordSet, station_keys
 from ganet_jax.errors import ConfigError
 from ganet_jax.evaluation.predict import predict_probabilities
 from ganet_jax.evaluation.reports import evaluation_report, validation_report, write_evaluation
@@ -72,6 +72,7 @@ def run(config: ExperimentConfig, train: RecordSet, test: RecordSet, workdir: st
     FloatingPointError: the training loss became NaN or infinite.
   """
   check_config(config)
+  check_records(config, train)
   if len(train) < config.batch_size:
     raise ValueError(f'{len(train)} training records are fewer than batch_size {config.batch_size}')
   workdir = pathlib.Path(workdir)
@@ -147,6 +148,24 @@ def check_config(config: ExperimentConfig) -> None:
     raise ConfigError('augmentation', str(error)) from error
 
 
+def check_records(config: ExperimentConfig, train: RecordSet) -> None:
+  """Raises ConfigError naming the setting that ``train``'s records cannot serve.
+
+  A model that reads frequencies (``GANetFusion``) must know the windows' rate, and
+  station-balanced sampling needs every record's station.
+  """
+  model_rate = {**model_fields(config.model), **config.model_overrides}.get('sampling_rate')
+  if model_rate is not None and float(model_rate) != train.sampling_rate:
+    raise ConfigError('model.sampling_rate', f'{model_rate:g} Hz, but the training windows are at '
+                      f'{train.sampling_rate:g} Hz: set it to theirs')
+  if config.station_balanced_sampling:
+    try:
+      station_keys(train)
+    except KeyError as error:
+      raise ConfigError('station_balanced_sampling', f'needs the station of every training record: {error.args[0]}'
+                        ) from None
+
+
 def model_config(name: str = 'ganet') -> ml_collections.ConfigDict:
   """A config's ``model`` entry: ``name`` and the constructor fields of that model with their defaults.
 
@@ -189,6 +208,8 @@ def experiment_config(config: ml_collections.ConfigDict, *, model: str | None = 
   model = model or name
   if model != name and not (model.startswith('ganet') and name.startswith('ganet')):
     changed = {}
+  elif model != name:  # GA-Net variants: the fields they share (GA-Net fused with physics has more)
+    changed = {k: v for k, v in changed.items() if k in model_fields(model)}
   # A field the config file lacks keeps the library's default.
   plain = lambda value: value.to_dict() if isinstance(value, ml_collections.ConfigDict) else value
   settings = {field.name: plain(config[field.name]) for field in dataclasses.fields(ExperimentConfig)
@@ -249,8 +270,10 @@ def _full_batches(train: RecordSet, batch_size: int):
 def _train_epoch(state, train: RecordSet, config: ExperimentConfig, epoch: int, dropout_rng, loss_fn, mesh):
   steps = len(train) // config.batch_size
   # Full batches only, so one shape compiles; the shuffle leaves out a different remainder each epoch.
-  if config.balanced_sampling:
-    order = balanced_epoch_order(train.labels, steps * config.batch_size, seed=config.seed, epoch=epoch)
+  if config.balanced_sampling or config.station_balanced_sampling:
+    stations = station_keys(train) if config.station_balanced_sampling else None
+    order = balanced_epoch_order(train.labels, steps * config.batch_size, seed=config.seed, epoch=epoch,
+                                 stations=stations, balance_classes=config.balanced_sampling)
   else:
     order = epoch_order(len(train), seed=config.seed, epoch=epoch)[:steps * config.batch_size]
   stream = batches(train, order, config.batch_size)

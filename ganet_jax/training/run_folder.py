@@ -56,7 +56,8 @@ def write_or_check_settings(workdir: pathlib.Path, settings: Mapping[str, Any], 
     settings: JSON-able settings, data fingerprints included; tuples compare as the
       lists they read back as.
     config_defaults: the defaults of the ``'config'`` section: a field added to the
-      settings since the folder's run was written reads as its default.
+      settings since the folder's run was written reads as its default, also inside
+      a field that is itself a mapping (e.g. the augmentation's fields).
 
   Raises:
     ValueError: naming each differing setting, the file and what to do.
@@ -69,11 +70,19 @@ def write_or_check_settings(workdir: pathlib.Path, settings: Mapping[str, Any], 
   previous = json.loads(path.read_text())
   if config_defaults is not None:
     defaults = json.loads(json.dumps(dict(config_defaults)))
-    previous['config'] = {**defaults, **previous.get('config', {})}
+    previous['config'] = _with_defaults(previous.get('config', {}), defaults)
+    settings = {**settings, 'config': _with_defaults(settings.get('config', {}), defaults)}
   if previous != settings:
     changed = '; '.join(differences(previous, settings))
     raise ValueError(f'{workdir} holds a run with other settings or data ({changed} in {path}); '
                      f'use another workdir, or the same settings to resume')
+
+
+def _with_defaults(values: Any, defaults: Any) -> Any:
+  """``values`` with the keys it lacks taken from ``defaults``, mapping inside mapping."""
+  if not (isinstance(values, dict) and isinstance(defaults, dict)):
+    return values
+  return {**defaults, **{key: _with_defaults(value, defaults.get(key)) for key, value in values.items()}}
 
 
 def differences(before: Any, after: Any, where: str = '') -> list[str]:
