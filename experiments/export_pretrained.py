@@ -20,6 +20,7 @@ import sys
 
 from absl import app, flags
 
+from experiments import faults
 from ganet_jax import pretrained
 from ganet_jax.classify import export_pretrained
 from ganet_jax.training.checkpoint import BEST, LATEST
@@ -44,11 +45,12 @@ def main(argv):
   if FLAGS.name is not None and (not FLAGS.name or '/' in FLAGS.name or FLAGS.name.startswith('.')):
     raise app.UsageError(f'--name={FLAGS.name!r}: a plain folder name, e.g. pnw')
   destination = pathlib.Path(FLAGS.destination) if FLAGS.destination else pretrained.PRETRAINED_ROOT / FLAGS.name
-  try:
-    folder = export_pretrained(FLAGS.checkpoint, destination, which=FLAGS.which, components=FLAGS.components,
-                               description=FLAGS.description, overwrite=FLAGS.overwrite)
-  except (FileNotFoundError, ValueError) as error:
-    raise app.UsageError(str(error)) from None
+  with faults.one_line('exporting'):
+    try:
+      folder = export_pretrained(FLAGS.checkpoint, destination, which=FLAGS.which, components=FLAGS.components,
+                                 description=FLAGS.description, overwrite=FLAGS.overwrite)
+    except (FileNotFoundError, ValueError) as error:
+      raise app.UsageError(str(error)) from None
   size = sum(path.stat().st_size for path in folder.iterdir()) / 2**20
   print(f'{len(FLAGS.checkpoint)} members -> {folder} ({size:.1f} MiB)')
 

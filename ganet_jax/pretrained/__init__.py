@@ -15,13 +15,13 @@ from __future__ import annotations
 import hashlib
 import json
 import pathlib
-import shutil
 from typing import Any, Sequence
 
 import flax
 import jax
 import numpy as np
 
+from ganet_jax.data import outputs
 from ganet_jax.models import build_model
 
 __all__ = ['CARD_FILE', 'FORMAT_VERSION', 'PRETRAINED_ROOT', 'available', 'locate', 'model_from_entry', 'read',
@@ -84,20 +84,16 @@ def write(destination: str | pathlib.Path, card: dict[str, Any], members: Sequen
       raise ValueError(f'{destination}: exists and is not a pretrained ensemble folder; choose another destination')
     if not overwrite:
       raise ValueError(f'{destination}: exists; pass overwrite=True (--overwrite) to replace it')
-  staging = destination.with_name(destination.name + '.partial')
-  shutil.rmtree(staging, ignore_errors=True)
-  staging.mkdir(parents=True)
   card = {'format': FORMAT_VERSION, **card, 'members': [dict(entry) for entry in card['members']]}
-  for index, (entry, variables) in enumerate(zip(card['members'], members, strict=True)):
-    variables = {'params': variables['params'], 'batch_stats': variables.get('batch_stats', {})}
-    data = flax.serialization.to_bytes(jax.tree.map(lambda leaf: np.asarray(leaf, np.float32), variables))
-    entry['file'] = f'member_{index}.msgpack'
-    entry['sha256'] = hashlib.sha256(data).hexdigest()
-    (staging / entry['file']).write_bytes(data)
-  (staging / CARD_FILE).write_text(json.dumps(card, indent=2) + '\n')
-  if destination.exists():
-    shutil.rmtree(destination)
-  staging.rename(destination)
+  # staged beside the destination: a failed or interrupted write leaves the old ensemble or nothing
+  with outputs.output_lock(destination), outputs.staged_folder(destination) as staging:
+    for index, (entry, variables) in enumerate(zip(card['members'], members, strict=True)):
+      variables = {'params': variables['params'], 'batch_stats': variables.get('batch_stats', {})}
+      data = flax.serialization.to_bytes(jax.tree.map(lambda leaf: np.asarray(leaf, np.float32), variables))
+      entry['file'] = f'member_{index}.msgpack'
+      entry['sha256'] = hashlib.sha256(data).hexdigest()
+      (staging / entry['file']).write_bytes(data)
+    (staging / CARD_FILE).write_text(json.dumps(card, indent=2) + '\n')
   return destination
 
 
