@@ -37,7 +37,7 @@ import time
 from absl import app, flags, logging
 import numpy as np
 
-from experiments import configs
+from experiments import configs, faults
 from ganet_jax import conventions
 from ganet_jax.classify import Classifier, decision
 from ganet_jax.classify.classifier import event_probabilities
@@ -274,6 +274,16 @@ def nothing_classified(counts: dict[str, object], output: pathlib.Path) -> str:
 
 
 def main(argv):
+  with faults.one_line('classifying'):
+    try:
+      # held from the outputs' check to their move into place: two runs on one --output never both write it
+      with outputs.output_lock(FLAGS.output, flag='--output'):
+        _main(argv)
+    except ValueError as error:  # another run writes --output, or its lock cannot be made
+      raise app.UsageError(str(error)) from None
+
+
+def _main(argv):
   configs.start(argv)
   output = pathlib.Path(FLAGS.output)
   try:

@@ -25,6 +25,7 @@ import sys
 from absl import app, flags
 import numpy as np
 
+from experiments import faults
 from ganet_jax import pretrained
 from ganet_jax.classify import export_physics_pretrained, export_pretrained
 from ganet_jax.data.records import load_prepared
@@ -81,15 +82,16 @@ def main(argv):
   if FLAGS.name is not None and (not FLAGS.name or '/' in FLAGS.name or FLAGS.name.startswith('.')):
     raise app.UsageError(f'--name={FLAGS.name!r}: a plain folder name, e.g. pnw')
   destination = pathlib.Path(FLAGS.destination) if FLAGS.destination else pretrained.PRETRAINED_ROOT / FLAGS.name
-  try:
-    if FLAGS.physics:
-      folder = export_physics(destination)
-    else:
-      folder = export_pretrained(FLAGS.checkpoint, destination, which=FLAGS.which,
-                                 components=FLAGS.components or 'ZNE', description=FLAGS.description,
-                                 limits=FLAGS.limits, aggregation=FLAGS.aggregation, overwrite=FLAGS.overwrite)
-  except (FileNotFoundError, ValueError) as error:
-    raise app.UsageError(str(error)) from None
+  with faults.one_line('exporting'):
+    try:
+      if FLAGS.physics:
+        folder = export_physics(destination)
+      else:
+        folder = export_pretrained(FLAGS.checkpoint, destination, which=FLAGS.which,
+                                   components=FLAGS.components or 'ZNE', description=FLAGS.description,
+                                   limits=FLAGS.limits, aggregation=FLAGS.aggregation, overwrite=FLAGS.overwrite)
+    except (FileNotFoundError, ValueError) as error:
+      raise app.UsageError(str(error)) from None
   size = sum(path.stat().st_size for path in folder.iterdir()) / 2**20
   members = len(FLAGS.checkpoint) if FLAGS.checkpoint else 1
   print(f'{members} member{"s" if members > 1 else ""} -> {folder} ({size:.1f} MiB)')

@@ -19,9 +19,11 @@ Noise-referenced inputs keep each record's pre-event noise and whiten the window
       --bandpass=1,15 --window_s=40 --noise_s=40 --normalization=noise_whiten --output=/tmp/pnw_whitened
 
 The set is built in a temporary folder beside --output and moved into place when
-complete: a failed run leaves the earlier set or nothing. An existing set is
-replaced only with --overwrite; a folder holding anything else is refused. Every
-flag and path is checked before any record is read.
+complete: a failed, interrupted or killed run leaves the earlier set or nothing
+(the temporary folder of a killed run is removed by the next). An existing set is
+replaced only with --overwrite; a folder holding anything else is refused, and so
+is an --output another run is writing. Every flag and path is checked before any
+record is read.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from absl import logging
 import numpy as np
 import obspy
 
+from experiments import faults
 from ganet_jax.data import catalog as catalog_lib
 from ganet_jax.data import ingest
 from ganet_jax.data import labels as labels_lib
@@ -336,11 +339,15 @@ def _write_csv(path: pathlib.Path, columns: Sequence[str], rows) -> None:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
-  try:
-    check_flags()
-    prepare(sources_from_flags(), pathlib.Path(FLAGS.output))
-  except (ValueError, FileNotFoundError) as error:
-    raise app.UsageError(str(error)) from None
+  with faults.one_line('preparing'):
+    try:
+      check_flags()
+      sources = sources_from_flags()
+      # held from the output's check to its move into place: two runs on one --output never both write it
+      with outputs.output_lock(FLAGS.output, flag='--output'):
+        prepare(sources, pathlib.Path(FLAGS.output))
+    except (ValueError, FileNotFoundError) as error:
+      raise app.UsageError(str(error)) from None
 
 
 if __name__ == '__main__':

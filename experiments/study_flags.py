@@ -20,13 +20,13 @@ from typing import Any, Sequence
 from absl import app, flags
 from ml_collections import config_flags
 
-from experiments import configs
+from experiments import configs, faults
 from experiments.configs import small as small_config
 from ganet_jax import studies
 from ganet_jax.data.dataset import dataset_identity, load_split
 from ganet_jax.data.records import RecordSet
 from ganet_jax.errors import ConfigError
-from ganet_jax.training.config import ExperimentConfig
+from ganet_jax.training.config import MAX_SEED, ExperimentConfig, check_integer
 from ganet_jax.training.experiment import experiment_config
 
 FLAGS = flags.FLAGS
@@ -59,10 +59,21 @@ def start(argv: Sequence[str], small: dict[str, Any] | None = None) -> tuple[Rec
       if not FLAGS[name].present:
         FLAGS[name].value = value
   try:
+    check_seeds('seeds', config().seeds)
     split = load_split(config())
   except ConfigError as error:
     raise app.UsageError(str(error)) from None
   return split.train, split.test, dataset_identity(config())
+
+
+def check_seeds(field: str, seeds) -> tuple[int, ...]:
+  """``seeds`` as a tuple, each an integer seed (ConfigError naming ``--config.<field>`` otherwise); at least one."""
+  seeds = tuple(seeds) if isinstance(seeds, (list, tuple)) else (seeds,)
+  if not seeds:
+    raise ConfigError(field, 'no seeds; give at least one, e.g. --config.seeds=0,1,2')
+  for seed in seeds:
+    check_integer(field, seed, minimum=0, maximum=MAX_SEED)
+  return seeds
 
 
 def list_flag(name: str, parse=str, known: Sequence[str] | None = None) -> list:
@@ -98,9 +109,13 @@ def run(name: str, configurations: Sequence[studies.Configuration], test: Record
   workdir = pathlib.Path(settings.workdir or
                          f'runs/{name}-{datetime.datetime.now(datetime.timezone.utc):%Y%m%d-%H%M%S}')
   provenance = {'config': json.loads(settings.to_json_best_effort()), 'flags': _flag_values(), 'dataset': dataset}
-  return studies.run_study(name, configurations, test, seeds=list(settings.seeds), workdir=workdir,
-                           provenance=provenance, columns=columns, figure=figure, title=title,
-                           log=lambda line: print(line, flush=True))
+  with faults.one_line(name):
+    try:
+      return studies.run_study(name, configurations, test, seeds=list(settings.seeds), workdir=workdir,
+                               provenance=provenance, columns=columns, figure=figure, title=title,
+                               log=lambda line: print(line, flush=True))
+    except ValueError as error:  # a run folder of other settings or files, or one another run is writing
+      raise app.UsageError(str(error)) from None
 
 
 def _flag_values() -> dict[str, Any]:

@@ -18,7 +18,7 @@ import sys
 
 from absl import app, flags
 
-from experiments import configs
+from experiments import configs, faults
 from ganet_jax.data.dataset import load_split
 from ganet_jax.errors import ConfigError
 from ganet_jax.sharding import initialize_distributed, run_mesh
@@ -48,6 +48,11 @@ def make_workdir(workdir: str | None) -> pathlib.Path:
 
 
 def main(argv):
+  with faults.one_line('training'):
+    _main(argv)
+
+
+def _main(argv):
   configs.start(argv)
   config = CONFIG.value
   initialize_distributed(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)

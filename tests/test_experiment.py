@@ -25,7 +25,8 @@ TIMING = ('test_records_per_second', 'records_per_second', 'seconds', 'peak_rss_
 
 def _split():
   records = make_synthetic(**DATA)
-  splits = chronological_split(records, ['2015-01-01', '2017-01-01'], ('train', 'validation', 'test'))
+  # validation from mid-2014: both classes in every split (a one-class split is refused)
+  splits = chronological_split(records, ['2014-06-01', '2017-01-01'], ('train', 'validation', 'test'))
   return [records.subset(splits[name]) for name in ('train', 'validation', 'test')]
 
 
@@ -141,7 +142,7 @@ RECIPE = dict(CONFIG, epochs=4, weight_decay=1e-4, lr_schedule='cosine', warmup_
 def test_small_data_recipe_resumes_identically_and_selects_by_validation(data, tmp_path):
   """Augmented batches, balanced order, AdamW + cosine, selection and early stopping all replay on resume."""
   train, _, test = data
-  validation = test  # the fixture's validation years hold one class; selection needs both
+  validation = test  # the test years: more events of both classes for the selection to tell apart
   config = ExperimentConfig(**RECIPE)
   whole = experiment.run(config, train, test, tmp_path / 'whole', validation=validation, log=lambda line: None)
   history = [json.loads(l) for l in (tmp_path / 'whole' / 'epochs.jsonl').read_text().splitlines()]

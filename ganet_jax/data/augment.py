@@ -129,6 +129,14 @@ class Augmentation:
   response_tilt_range: tuple[float, float] | None = (-1.0, 1.0)
 
   def __post_init__(self):
+    for name in ('sampling_rate', 'max_shift_s', 'scale_range', 'snr_db_range', 'channel_dropout'):
+      value = getattr(self, name)
+      values = np.atleast_1d(np.asarray(value if value is not None else (), dtype=object))
+      if not all(isinstance(v, (int, float, np.number)) and not isinstance(v, bool) and np.isfinite(v) for v in values):
+        raise ValueError(f'augmentation {name} must be finite numbers, got {value!r}')
+    if len(self.scale_range) != 2 or (self.snr_db_range is not None and len(self.snr_db_range) != 2):
+      raise ValueError(f'augmentation scale_range and snr_db_range must be (low, high) pairs, got '
+                       f'{self.scale_range!r}, {self.snr_db_range!r}')
     if not self.sampling_rate > 0:
       raise ValueError(f'augmentation sampling_rate must be > 0 Hz, got {self.sampling_rate}')
     low, high = self.scale_range

@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import json
 import pathlib
-import shutil
 from typing import Any, Sequence
 
 import flax
@@ -33,6 +32,7 @@ import numpy as np
 
 from ganet_jax.evaluation import aggregation as aggregation_lib
 from ganet_jax.evaluation.physics import FeatureModel
+from ganet_jax.data import outputs
 from ganet_jax.models import build_model
 
 __all__ = ['CARD_FILE', 'FORMAT_VERSION', 'KINDS', 'PRETRAINED_ROOT', 'aggregation_rule', 'available', 'card_kind',
@@ -152,20 +152,16 @@ def write(destination: str | pathlib.Path, card: dict[str, Any], members: Sequen
       raise ValueError(f'{destination}: exists and is not a pretrained ensemble folder; choose another destination')
     if not overwrite:
       raise ValueError(f'{destination}: exists; pass overwrite=True (--overwrite) to replace it')
-  staging = destination.with_name(destination.name + '.partial')
-  shutil.rmtree(staging, ignore_errors=True)
-  staging.mkdir(parents=True)
   card = {'format': FORMAT_VERSION, **card, 'members': [dict(entry) for entry in card['members']]}
   kind = card_kind(card)
   aggregation_rule(card)  # a rule the classifier could not apply is refused before anything is written
-  for index, (entry, member) in enumerate(zip(card['members'], members, strict=True)):
-    entry['file'], data = _member_file(kind, index, member)
-    entry['sha256'] = hashlib.sha256(data).hexdigest()
-    (staging / entry['file']).write_bytes(data)
-  (staging / CARD_FILE).write_text(json.dumps(card, indent=2) + '\n')
-  if destination.exists():
-    shutil.rmtree(destination)
-  staging.rename(destination)
+  # staged beside the destination: a failed or interrupted write leaves the old ensemble or nothing
+  with outputs.output_lock(destination), outputs.staged_folder(destination) as staging:
+    for index, (entry, member) in enumerate(zip(card['members'], members, strict=True)):
+      entry['file'], data = _member_file(kind, index, member)
+      entry['sha256'] = hashlib.sha256(data).hexdigest()
+      (staging / entry['file']).write_bytes(data)
+    (staging / CARD_FILE).write_text(json.dumps(card, indent=2) + '\n')
   return destination
 
 

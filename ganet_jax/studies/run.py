@@ -31,11 +31,11 @@ from ganet_jax.evaluation.reports import METRICS_FILE
 from ganet_jax.studies import report
 from ganet_jax.training import experiment
 from ganet_jax.training.config import CONFIG_FILE, ExperimentConfig
+from ganet_jax.training.run_folder import TRAIN_IDS_FILE
 
 RESULTS_FILE = 'results.json'
 TABLE_FILE = 'table.md'
 FIGURE_FILE = 'figure.png'
-TRAIN_IDS_FILE = 'train_record_ids.txt'
 # What a seed's row keeps from experiment.run's metrics; 'misclassified' is fn + fp (Table 3).
 METRICS = ('sensitivity', 'specificity', 'accuracy', 'auc', 'misclassified')
 

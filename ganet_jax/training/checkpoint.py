@@ -9,7 +9,8 @@ A checkpoint's step is the number of epochs completed. Saving copies the state t
 host memory and writes it in orbax's background thread while the next epoch trains
 (a write took ~0.8 s of a 7-s epoch of the README's main job); a run killed at any
 moment leaves its previous complete checkpoint intact (orbax writes to a temporary
-folder and renames it when done), and restoring or closing first waits for the
+folder and renames it when done; the run that writes the folder next removes the
+temporary folders a killed run left), and restoring or closing first waits for the
 write in flight.
 """
 
@@ -35,10 +36,19 @@ BEST_METRIC = 'validation_accuracy'
 class RunCheckpoints:
   """The latest-epoch and best-epoch checkpoint managers of one run folder."""
 
-  def __init__(self, directory: str | pathlib.Path, *, keep_latest: int = 2):
-    """Open (creating if needed) the checkpoint folders under ``directory``."""
-    directory = pathlib.Path(directory).absolute()
-    options = lambda **kw: ocp.CheckpointManagerOptions(enable_async_checkpointing=True, **kw)
+  def __init__(self, directory: str | pathlib.Path, *, keep_latest: int = 2, writer: bool = False):
+    """Open (creating if needed) the checkpoint folders under ``directory``.
+
+    Args:
+      directory: the run folder's ``checkpoints`` folder.
+      keep_latest: how many of the last epochs' checkpoints are kept.
+      writer: this is the run that writes the folder (holding it, ``run_folder.held``):
+        the temporary folders of unfinished saves (a killed run's) are removed.
+        A reader leaves them: they may be a live run's save in flight.
+    """
+    self.directory = directory = pathlib.Path(directory).absolute()
+    options = lambda **kw: ocp.CheckpointManagerOptions(enable_async_checkpointing=True,
+                                                        cleanup_tmp_directories=writer, **kw)
     self.latest = ocp.CheckpointManager(directory / LATEST, options=options(max_to_keep=keep_latest))
     self.best = ocp.CheckpointManager(
         directory / BEST, options=options(max_to_keep=1, best_fn=lambda m: m[BEST_METRIC], best_mode='max'))
@@ -57,14 +67,23 @@ class RunCheckpoints:
 
     Returns:
       (state, meta), or None when there is no checkpoint.
+
+    Raises:
+      ValueError: one line naming the checkpoint, when it does not restore into
+        ``target`` (saved by another model or width) or is damaged.
     """
     manager = {LATEST: self.latest, BEST: self.best}[which]
     manager.wait_until_finished()
     epoch = manager.best_step() if which == BEST else manager.latest_step()
     if epoch is None:
       return None
-    restored = manager.restore(epoch, args=ocp.args.Composite(
-        state=ocp.args.StandardRestore(target), meta=ocp.args.JsonRestore()))
+    try:
+      restored = manager.restore(epoch, args=ocp.args.Composite(
+          state=ocp.args.StandardRestore(target), meta=ocp.args.JsonRestore()))
+    except Exception as error:  # orbax reports damage and structure mismatches in several exception types
+      detail = (str(error).strip().splitlines() or [''])[0][:200]
+      raise ValueError(f'{self.directory / which / str(epoch)}: cannot restore the checkpoint into this model: '
+                       f'saved by another model or width, or damaged ({type(error).__name__}: {detail})') from None
     return restored['state'], restored['meta']
 
   def close(self) -> None:

@@ -3,7 +3,8 @@
 ``run(config, train, test, workdir)`` trains from scratch, or resumes from the
 run folder's last checkpoint, evaluates on ``test`` and writes into ``workdir``:
 
-  config.json          the settings and the data's fingerprint (a resume must match them)
+  config.json          the settings and the data's fingerprints: record ids, labels and a hash
+                       of the windows (a resume must match them)
   epochs.jsonl         one JSON line per epoch: loss, accuracy, records/s (+ validation)
   checkpoints/         orbax checkpoints (``ganet_jax.training.checkpoint``)
   metrics.json         test metrics: record level, Fig. 4 confidence shares, events
@@ -56,8 +57,8 @@ def run(config: ExperimentConfig, train: RecordSet, test: RecordSet, workdir: st
     config: the settings.
     train: training records; at least ``config.batch_size`` of them.
     test: evaluation records.
-    workdir: the run folder (created; a folder holding a run with other settings
-      or data is refused).
+    workdir: the run folder (created; refused while another run writes it, and when
+      it holds a run with other settings or data, or files a run does not write).
     validation: optional records evaluated after every epoch; the best epoch by
       validation ``config.selection_metric`` is checkpointed under ``checkpoints/best``
       (and evaluated on ``test`` with ``config.evaluate_best``; early stopping with
@@ -68,69 +69,79 @@ def run(config: ExperimentConfig, train: RecordSet, test: RecordSet, workdir: st
     The dict written to ``metrics.json``.
 
   Raises:
-    ValueError: bad settings, too few training records, or a workdir of another run.
+    ValueError: bad settings, too few training records, training or validation records
+      of one class, an encoder (``config.init_from``) pretrained on other windows, or a
+      workdir of another run, of other files or being written.
     FloatingPointError: the training loss became NaN or infinite.
   """
   check_config(config)
   check_records(config, train)
   if len(train) < config.batch_size:
     raise ValueError(f'{len(train)} training records are fewer than batch_size {config.batch_size}')
-  workdir = pathlib.Path(workdir)
-  workdir.mkdir(parents=True, exist_ok=True)
-  _write_or_check_settings(workdir, config, train, test, validation)
-  model = build_model(config.model, **model_kwargs(config.model, config.model_overrides,
-                                                       compute_dtype=config.compute_dtype))
-  init_rng, dropout_rng = jax.random.split(jax.random.key(config.seed))
-  make_state = functools.partial(create_train_state, model, init_rng, train.waveforms.shape,
-                                 tx=run_optimizer(config, len(train)))
-  target = jax.eval_shape(make_state)  # the state's structure, for restoring into
-  with RunCheckpoints(workdir / 'checkpoints') as checkpoints:
-    state, first_epoch, history = run_folder.resume(
-        checkpoints, target, lambda: _initial_state(make_state, config, log), workdir, log)
-    loss_fn = _loss_fn(config, train.labels)
-    mesh = run_mesh(config.num_devices, config.batch_size)
-    if mesh is not None:
-      state = replicate(state, mesh)
-    predict = functools.partial(predict_probabilities, model, batch_size=config.batch_size, mesh=mesh,
-                                compute_dtype=cast_dtype(config.model, config.compute_dtype))
+  check_two_classes(train, 'training')
+  if validation is not None:
+    check_two_classes(validation, 'validation')
+  if config.init_from:
+    warning = contrastive.check_encoder_data(config.init_from, train)
+    if warning:
+      log(warning)
+  # each process of a multi-process run holds its own share of the folder
+  part = f'process{jax.process_index()}' if jax.process_count() > 1 else ''
+  with run_folder.held(workdir, part=part) as workdir:
+    _write_or_check_settings(workdir, config, train, test, validation)
+    model = build_model(config.model, **model_kwargs(config.model, config.model_overrides,
+                                                         compute_dtype=config.compute_dtype))
+    init_rng, dropout_rng = jax.random.split(jax.random.key(config.seed))
+    make_state = functools.partial(create_train_state, model, init_rng, train.waveforms.shape,
+                                   tx=run_optimizer(config, len(train)))
+    target = jax.eval_shape(make_state)  # the state's structure, for restoring into
+    with RunCheckpoints(workdir / run_folder.CHECKPOINTS_FOLDER, writer=True) as checkpoints:
+      state, first_epoch, history = run_folder.resume(
+          checkpoints, target, lambda: _initial_state(make_state, config, log), workdir, log)
+      loss_fn = _loss_fn(config, train.labels)
+      mesh = run_mesh(config.num_devices, config.batch_size)
+      if mesh is not None:
+        state = replicate(state, mesh)
+      predict = functools.partial(predict_probabilities, model, batch_size=config.batch_size, mesh=mesh,
+                                  compute_dtype=cast_dtype(config.model, config.compute_dtype))
 
-    trimmed = None
-    for epoch in range(first_epoch, config.epochs + 1):
-      if _early_stop(history, config):
-        break
-      state, summary = _train_epoch(state, train, config, epoch, dropout_rng, loss_fn, mesh)
-      if config.precise_batch_norm and (validation is not None or epoch == config.epochs):
-        state = precise_batch_stats(state, _full_batches(train, config.batch_size))
-      if validation is not None:
-        summary['validation'] = validation_report(validation, predict(model_variables(state), validation),
-                                                  threshold=config.threshold)
-      history.append(summary)
-      trimmed = release_if_grown(trimmed)  # what the epoch's compiles freed goes back to the OS (host_memory)
-      run_folder.write_history(workdir, history)
-      checkpoints.save(epoch, state, {'epoch': epoch},
-                       None if validation is None else _score(summary['validation'], config.selection_metric))
-      log(_progress_line(summary, config.epochs, config.selection_metric))
-    last_epoch = history[-1]['epoch'] if history else 0
-    evaluated_epoch = last_epoch
-    if config.evaluate_best and validation is not None and history:
-      best = checkpoints.restore(target, BEST)
-      state, evaluated_epoch = best[0], best[1]['epoch']
-      log(f'evaluating the best epoch by validation {config.selection_metric}: {evaluated_epoch}')
+      trimmed = None
+      for epoch in range(first_epoch, config.epochs + 1):
+        if _early_stop(history, config):
+          break
+        state, summary = _train_epoch(state, train, config, epoch, dropout_rng, loss_fn, mesh)
+        if config.precise_batch_norm and (validation is not None or epoch == config.epochs):
+          state = precise_batch_stats(state, _full_batches(train, config.batch_size))
+        if validation is not None:
+          summary['validation'] = validation_report(validation, predict(model_variables(state), validation),
+                                                    threshold=config.threshold)
+        history.append(summary)
+        trimmed = release_if_grown(trimmed)  # what the epoch's compiles freed goes back to the OS (host_memory)
+        run_folder.write_history(workdir, history)
+        checkpoints.save(epoch, state, {'epoch': epoch},
+                         None if validation is None else _score(summary['validation'], config.selection_metric))
+        log(_progress_line(summary, config.epochs, config.selection_metric))
+      last_epoch = history[-1]['epoch'] if history else 0
+      evaluated_epoch = last_epoch
+      if config.evaluate_best and validation is not None and history:
+        best = checkpoints.restore(target, BEST)
+        state, evaluated_epoch = best[0], best[1]['epoch']
+        log(f'evaluating the best epoch by validation {config.selection_metric}: {evaluated_epoch}')
 
-  start = time.perf_counter()
-  p_test = predict(model_variables(state), test)
-  result = evaluation_report(test, p_test, threshold=config.threshold)
-  result['test_records_per_second'] = len(test) / (time.perf_counter() - start)
-  result['epochs_completed'] = last_epoch
-  result['evaluated_epoch'] = evaluated_epoch
-  result['train_records'] = len(train)
-  # the process's peak resident memory so far (Linux reports KiB): what this run needed, compile included
-  result['peak_rss_mib'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-  if result['collapsed_to_one_class']:
-    log(f'WARNING: every test record was called {"tectonic" if result["sensitivity"] == 1 else "non-tectonic"}: '
-        f'this run collapsed to one class (metrics.json: "collapsed_to_one_class": true); its accuracy is the '
-        f'class share, not skill')
-  write_evaluation(workdir, test, p_test, result)
+    start = time.perf_counter()
+    p_test = predict(model_variables(state), test)
+    result = evaluation_report(test, p_test, threshold=config.threshold)
+    result['test_records_per_second'] = len(test) / (time.perf_counter() - start)
+    result['epochs_completed'] = last_epoch
+    result['evaluated_epoch'] = evaluated_epoch
+    result['train_records'] = len(train)
+    # the process's peak resident memory so far (Linux reports KiB): what this run needed, compile included
+    result['peak_rss_mib'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if result['collapsed_to_one_class']:
+      log(f'WARNING: every test record was called {"tectonic" if result["sensitivity"] == 1 else "non-tectonic"}: '
+          f'this run collapsed to one class (metrics.json: "collapsed_to_one_class": true); its accuracy is the '
+          f'class share, not skill')
+    write_evaluation(workdir, test, p_test, result)
   return result
 
 
@@ -164,6 +175,20 @@ def check_records(config: ExperimentConfig, train: RecordSet) -> None:
     except KeyError as error:
       raise ConfigError('station_balanced_sampling', f'needs the station of every training record: {error.args[0]}'
                         ) from None
+
+
+def check_two_classes(records: RecordSet, split: str) -> None:
+  """Refuses records with fewer than two classes: a classifier cannot learn or be selected on them.
+
+  Raises:
+    ValueError: one line naming ``split`` and its class counts.
+  """
+  tectonic, non_tectonic = records.class_counts()
+  if not (tectonic and non_tectonic):
+    unlabeled = len(records) - tectonic - non_tectonic
+    raise ValueError(f'the {split} records hold one class or none ({tectonic} tectonic, {non_tectonic} non-tectonic'
+                     f'{f", {unlabeled} unlabeled" if unlabeled else ""}); give records of both classes (check the '
+                     f'split boundaries, the labels and the data set)')
 
 
 def model_config(name: str = 'ganet') -> ml_collections.ConfigDict:
@@ -315,8 +340,11 @@ def _write_or_check_settings(workdir: pathlib.Path, config: ExperimentConfig, tr
   """config.json: the settings and what identifies the data; a resume must match them."""
   data = {'input_shape': list(train.waveforms.shape[1:]), 'train': run_folder.fingerprint(train),
           'test': run_folder.fingerprint(test), 'validation': run_folder.fingerprint(validation),
-          'train_records': len(train), 'test_records': len(test)}
+          'train_records': len(train), 'test_records': len(test),
+          # the windows' content: a set re-prepared in place (new picks, another band) is another set
+          'windows': {'train': run_folder.windows_hash(train), 'test': run_folder.windows_hash(test),
+                      'validation': run_folder.windows_hash(validation)}}
   if train.preprocessing is not None:  # what made the windows, so a classifier prepares new records alike
     data['preprocessing'] = train.preprocessing
   run_folder.write_or_check_settings(workdir, {'config': dataclasses.asdict(config), 'data': data},
-                                     config_defaults=dataclasses.asdict(ExperimentConfig()))
+                                     config_defaults=dataclasses.asdict(ExperimentConfig()), added_data=('windows',))
