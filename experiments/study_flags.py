@@ -100,7 +100,7 @@ def run(name: str, configurations: Sequence[studies.Configuration], test: Record
   provenance = {'config': json.loads(settings.to_json_best_effort()), 'flags': _flag_values(), 'dataset': dataset}
   return studies.run_study(name, configurations, test, seeds=list(settings.seeds), workdir=workdir,
                            provenance=provenance, columns=columns, figure=figure, title=title,
-                           log=lambda line: print(line, flush=True))
+                           progress=FLAGS.progress)
 
 
 def _flag_values() -> dict[str, Any]:

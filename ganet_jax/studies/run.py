@@ -21,6 +21,7 @@ import sys
 import time
 from typing import Any, Callable, Mapping, Sequence
 
+from absl import logging
 import jax
 import numpy as np
 
@@ -28,6 +29,7 @@ import ganet_jax
 from ganet_jax.conventions import NON_TECTONIC, TECTONIC
 from ganet_jax.data.records import RecordSet
 from ganet_jax.evaluation.reports import METRICS_FILE
+from ganet_jax.progress import Progress
 from ganet_jax.studies import report
 from ganet_jax.training import experiment
 from ganet_jax.training.config import CONFIG_FILE, ExperimentConfig
@@ -77,7 +79,7 @@ class Figure:
 def run_study(study: str, configurations: Sequence[Configuration], test: RecordSet, *,
               seeds: Sequence[int], workdir: str | pathlib.Path, provenance: Mapping[str, Any],
               columns: Sequence[str], figure: Figure | None = None, title: str | None = None,
-              log: Callable[[str], None] = print) -> dict[str, Any]:
+              log: Callable[[str], None] = logging.info, progress: bool | None = None) -> dict[str, Any]:
   """Run every configuration with every seed, aggregate, write results.json, table.md, figure.png.
 
   Args:
@@ -91,7 +93,9 @@ def run_study(study: str, configurations: Sequence[Configuration], test: RecordS
     columns: the table's columns: names in ``METRICS`` or keys of the details.
     figure: the figure to draw, if the paper has one.
     title: the table's title (default: ``study``).
-    log: receives progress lines.
+    log: receives a line per run; absl's ``logging.info`` by default.
+    progress: log runs done, their rate and the ETA after every run (``ganet_jax.progress``):
+      True, False, or None for when stderr is a terminal.
 
   Returns:
     The dict written to results.json.
@@ -106,11 +110,13 @@ def run_study(study: str, configurations: Sequence[Configuration], test: RecordS
   start, started = time.perf_counter(), datetime.datetime.now(datetime.timezone.utc)
   results = {'study': study, 'title': title or study, 'provenance': {}, 'test': _class_counts(test),
              'configurations': {}}
+  done = Progress(len(configurations) * len(seeds), 'runs', enabled=progress, label=study, interval_s=0)
   for configuration in configurations:
     runs = {}
     for seed in seeds:
       log(f'{study}: {configuration.name}, seed {seed}')
       runs[str(seed)] = _run_one(configuration, seed, test, workdir, f'{configuration.name}/seed_{seed}')
+      done.update(1)
     results['configurations'][configuration.name] = {
         'label': configuration.label, 'details': dict(configuration.details),
         'config': _config_without_seed(configuration.config), 'seeds': runs, 'aggregate': aggregate(runs.values())}
