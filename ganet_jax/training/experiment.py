@@ -94,7 +94,7 @@ def run(config: ExperimentConfig, train: RecordSet, test: RecordSet, workdir: st
   target = jax.eval_shape(make_state)  # the state's structure, for restoring into
   learning_rate = run_learning_rate(config, len(train))
   with contextlib.ExitStack() as closing:
-    with RunCheckpoints(workdir / 'checkpoints') as checkpoints:
+    with RunCheckpoints(workdir / 'checkpoints', selection_metric=config.selection_metric) as checkpoints:
       state, first_epoch, history = run_folder.resume(
           checkpoints, target, lambda: _initial_state(make_state, config, log), workdir, log)
       # open until the test figures are written; closed on any exception too
