@@ -56,7 +56,8 @@ def markdown_table(results: Mapping[str, Any], columns: Sequence[str]) -> str:
   """
   configurations = results['configurations']
   heading, *rest = title_lines(results)
-  lines = [f'# {heading}', *(['', *rest] if rest else []), '', '| | ' + ' | '.join(HEADERS.get(c, c) for c in columns) + ' |',
+  lines = [f'# {heading}', *(['', *rest] if rest else []), '',
+           '| | ' + ' | '.join(HEADERS.get(c, c) for c in columns) + ' |',
            '|---' * (len(columns) + 1) + '|']
   for entry in configurations.values():
     cells = [format_cell(entry['aggregate'][c], c) if c in HEADERS else str(entry['details'][c]) for c in columns]
