@@ -62,7 +62,7 @@ def _main(argv):
                              validate_sources=tuple(config.cv.validate_sources), physics_config=physics,
                              physics_feature_sets=tuple(config.cv.physics_feature_sets),
                              seeds=_seeds(config.cv.get('seeds', ())),
-                             log=lambda line: print(line, flush=True))
+                             progress=FLAGS.progress)
   except ConfigError as error:
     raise app.UsageError(str(error)) from None
   except ValueError as error:  # too few events of a class for the folds, a run folder of other settings

@@ -37,7 +37,6 @@ from typing import Mapping, Sequence
 
 from absl import app
 from absl import flags
-from absl import logging
 import numpy as np
 import obspy
 
@@ -55,6 +54,7 @@ from ganet_jax.data import splits
 from ganet_jax.data import records as records_lib
 from ganet_jax.data.records import RecordSet
 from ganet_jax.data.records import save_prepared
+from ganet_jax.progress import Progress
 
 SKIPPED_FILE = 'skipped.csv'
 OUTPUT_FILES = (records_lib.WAVEFORMS_FILE, records_lib.MANIFEST_FILE, records_lib.REJECTED_FILE,
@@ -108,7 +108,9 @@ flags.DEFINE_list('split_boundaries', [], 'Chronological split: increasing origi
 flags.DEFINE_list('split_names', ['train', 'test'], 'Names of the splits, one more than boundaries or fractions.')
 flags.DEFINE_list('random_split', [], 'Seeded event-grouped random split: fractions of events, e.g. 0.8,0.2.')
 flags.DEFINE_integer('split_seed', 0, 'Seed of --random_split.')
-flags.DEFINE_integer('progress_every', 100, 'Log progress every this many records.')
+flags.DEFINE_bool('progress', None, 'Log records/s and the ETA (default: when stderr is a terminal); '
+                  '--noprogress turns it off.')
+flags.DEFINE_integer('progress_every', 100, 'With progress shown: a line every this many records.')
 
 
 def _options() -> ingest.PrepareOptions:
@@ -185,12 +187,11 @@ def input_records(source: sources_lib.Source, exclude: Sequence[pathlib.Path] = 
                                     labelled=not FLAGS.unlabeled, exclude=exclude)
 
 
-def _progress(total: int | None, started: float):
+def _progress(total: int | None):
+  """The readers' ``progress(done, accepted, rejected)`` callback, shown as ``ganet_jax.progress`` lines."""
+  shown = Progress(total, 'records', enabled=FLAGS.progress, label='prepare', every=FLAGS.progress_every)
   def report(done: int, accepted: int, rejected: int) -> None:
-    if done % FLAGS.progress_every == 0 or done == total:
-      rate = done / max(time.perf_counter() - started, 1e-9)
-      logging.info('%d/%s records, %d accepted, %d rejected (%.1f records/s)', done, total or '?', accepted,
-                   rejected, rate)
+    shown.update(done - shown.count, note=f'{accepted} accepted, {rejected} rejected')
   return report
 
 
@@ -230,12 +231,12 @@ def prepare(sources: Sequence[sources_lib.Source], output: pathlib.Path) -> dict
     if FLAGS.format == 'seisbench':
       records, rejected = seisbench.read_dataset(sources[0].root, split=FLAGS.split,
                                                  event_type_map=options.event_type_map,
-                                                 config=options.preprocess, progress=_progress(None, started))
+                                                 config=options.preprocess, progress=_progress(None))
       records, rejected = _tagged(records, rejected, sources[0].name)
       inputs_per_source = {sources[0].name: len(records or ()) + len(rejected)}
     else:
       # Windows go to disk as they come (memory stays bounded) and become waveforms.npy.
-      records, rejected = ingest.prepare_records(inputs, options, progress=_progress(len(inputs), started),
+      records, rejected = ingest.prepare_records(inputs, options, progress=_progress(len(inputs)),
                                                  spool_path=stage / 'waveforms.spool')
     if records is None:
       print('no record accepted; writing only the rejection report')

@@ -62,7 +62,7 @@ def _main(argv):
   print(f'pretraining {settings.model} {settings.model_overrides or ""} on {len(records)} records of '
         f'{config.pretrain.dataset} (labels unused); writing to {workdir}', flush=True)
   try:
-    history = pretrain(settings, records, workdir, log=lambda line: print(line, flush=True))
+    history = pretrain(settings, records, workdir)
   except ValueError as error:
     raise app.UsageError(str(error)) from None
   except FloatingPointError as error:

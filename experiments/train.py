@@ -69,7 +69,7 @@ def _main(argv):
   print(f'{settings.model}: {len(train)} training records {train.class_counts()} (tectonic, non-tectonic), '
         f'{len(test)} test records {test.class_counts()}; writing to {workdir}', flush=True)
   try:
-    result = run(settings, train, test, workdir, validation=validation, log=lambda line: print(line, flush=True))
+    result = run(settings, train, test, workdir, validation=validation, progress=FLAGS.progress)
   except ValueError as error:  # too few records for a batch, a run folder of another run
     raise app.UsageError(str(error)) from None
   except FloatingPointError as error:  # names the epoch and step

@@ -132,3 +132,14 @@ def test_an_override_of_a_missing_field_is_one_line_naming_it():
   assert done.returncode != 0
   assert done.stderr.strip().splitlines() == [
       "--config.model.nope=3: no field 'nope' in the config (see experiments/configs/paper.py)"]
+
+
+def test_default_verbosity_keeps_the_librarys_info_lines_and_other_libraries_warnings():
+  import logging
+  from experiments.configs import PROJECT_DIR, OwnInfoOnly
+  record = lambda level, path: logging.LogRecord('absl', level, str(path), 1, 'line', None, None)
+  passes = OwnInfoOnly().filter
+  assert passes(record(logging.INFO, PROJECT_DIR / 'ganet_jax' / 'progress.py'))
+  assert passes(record(logging.INFO, PROJECT_DIR / 'experiments' / 'train.py'))
+  assert not passes(record(logging.INFO, '/site-packages/orbax/checkpoint/checkpoint_manager.py'))
+  assert passes(record(logging.WARNING, '/site-packages/orbax/checkpoint/checkpoint_manager.py'))

@@ -13,6 +13,10 @@ Declared policies (see ``preprocess`` for the signal steps):
   - a component with NaN/inf samples, a too-low rate or segments at different
     rates is dropped (zero-filled, reason in ``notes``); the record is rejected
     with those reasons when no component is left;
+  - origin time, first found of: table column, SAC ``o`` header, catalog; without
+    any, a given P time (table column, ``prepare_stream``'s ``p_onset``) stands in
+    for it (event time, event id unless given, the noise's end), noted in ``notes``;
+    with neither the record is rejected;
   - P onset, first found of: table column ('table'), catalog pick ('catalog'),
     SAC header a/t0..t9 ('sac:<name>'), STA/LTA ('sta_lta', its peak ratio in
     ``p_quality``); without any, the fallback is the origin time plus the iasp91 P
@@ -420,6 +424,15 @@ def prepare_stream(stream: obspy.Stream, options: PrepareOptions, *, p_onset: ob
   return prepare_record(InputRecord(files=(), rows=(row,), source='stream'), options, stream=stream)
 
 
+def _origin_from_p_time(record: InputRecord, notes: list[str]) -> obspy.UTCDateTime:
+  """The given P time, standing in for a record's unknown origin time (noted), else a rejection."""
+  given = _time(record.field('p_time'), 'P time')
+  if given is None:
+    raise RecordRejected('no origin time (table column, SAC o header or catalog) and no P time to stand in for it')
+  notes.append('no origin time: the P time stands in for it')
+  return given
+
+
 def _prepare_record(record: InputRecord, options: PrepareOptions, notes: list[str],
                     stream: obspy.Stream | None) -> PreparedRecord:
   config = options.preprocess
@@ -440,7 +453,7 @@ def _prepare_record(record: InputRecord, options: PrepareOptions, notes: list[st
     event = catalog_lib.find_event(list(options.catalog), record.field('event_id'), origin, span)
     origin = origin or event.origin_time
   if origin is None:
-    raise RecordRejected('no origin time (table column, SAC o header or catalog)')
+    origin = _origin_from_p_time(record, notes)
   if options.unlabeled:
     label, event_type = conventions.UNLABELED, conventions.UNLABELED_TYPE
   else:

@@ -82,7 +82,7 @@ def model_fields(name: str) -> dict[str, Any]:
 def model_kwargs(name: str, overrides: Mapping[str, Any], *, compute_dtype: str = 'float32') -> dict[str, Any]:
   """The constructor fields of a run's model: ``overrides``, plus ``dtype`` for mixed precision.
 
-  A model with a ``dtype`` field (GA-Net and its layers) runs in ``compute_dtype``
+  A model with a ``dtype`` field (every registered one: GA-Net and Table 1's baselines) runs in ``compute_dtype``
   itself, the flax way: float32 parameters (``param_dtype``), each layer casting
   them and its input as it computes. JSON's lists read back as tuples (a module's
   fields must hash: it is a static argument of the jitted steps).

@@ -24,6 +24,7 @@ import pathlib
 import time
 from typing import Any, Callable
 
+from absl import logging
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -157,7 +158,7 @@ def two_views(waveforms: np.ndarray, augmentation: Augmentation, *, seed: int, e
 
 
 def pretrain(config: PretrainConfig, records: RecordSet, workdir: str | pathlib.Path, *,
-             log: Callable[[str], None] = print) -> list[dict]:
+             log: Callable[[str], None] = logging.info) -> list[dict]:
   """Pretrain (or resume) ``config``'s encoder on ``records`` (labels unused); returns the epoch history.
 
   Raises:

@@ -7,6 +7,7 @@ run folder's last checkpoint, evaluates on ``test`` and writes into ``workdir``:
                        of the windows (a resume must match them)
   epochs.jsonl         one JSON line per epoch: loss, accuracy, records/s (+ validation)
   checkpoints/         orbax checkpoints (``ganet_jax.training.checkpoint``)
+  tensorboard/         TensorBoard scalars per epoch (``ganet_jax.training.summaries``)
   metrics.json         test metrics: record level, Fig. 4 confidence shares, events
   predictions.csv      record_id, event_id, event_type, label, p_tectonic
   confusion_matrix.png, roc_curve.png, confidence_histogram.png
@@ -21,6 +22,7 @@ with the same metrics as an uninterrupted one.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import pathlib
@@ -28,6 +30,7 @@ import resource
 import time
 from typing import Any, Callable
 
+from absl import logging
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -41,16 +44,19 @@ from ganet_jax.errors import ConfigError
 from ganet_jax.evaluation.predict import predict_probabilities
 from ganet_jax.evaluation.reports import evaluation_report, validation_report, write_evaluation
 from ganet_jax.models import MODELS, build_model, cast_dtype, model_fields, model_kwargs
+from ganet_jax.progress import Progress
 from ganet_jax.sharding import replicate, run_mesh, shard_batch
 from ganet_jax.training import contrastive, losses, run_folder
 from ganet_jax.training.checkpoint import BEST, RunCheckpoints
 from ganet_jax.training.config import ExperimentConfig
 from ganet_jax.training.host_memory import release_if_grown
 from ganet_jax.training.step import (check_finite, create_train_state, jit_train_step, model_variables,
-                                     precise_batch_stats, run_optimizer)
+                                     precise_batch_stats, run_learning_rate, run_optimizer)
+from ganet_jax.training.summaries import ScalarWriter, epoch_scalars, evaluation_scalars
 
 def run(config: ExperimentConfig, train: RecordSet, test: RecordSet, workdir: str | pathlib.Path, *,
-        validation: RecordSet | None = None, log: Callable[[str], None] = print) -> dict[str, Any]:
+        validation: RecordSet | None = None, log: Callable[[str], None] = logging.info,
+        progress: bool | None = None) -> dict[str, Any]:
   """Train (or resume), evaluate on ``test``, write the run folder, return the test metrics.
 
   Args:
@@ -63,7 +69,10 @@ def run(config: ExperimentConfig, train: RecordSet, test: RecordSet, workdir: st
       validation ``config.selection_metric`` is checkpointed under ``checkpoints/best``
       (and evaluated on ``test`` with ``config.evaluate_best``; early stopping with
       ``config.early_stopping_patience``).
-    log: receives one progress line per epoch.
+    log: receives one line per epoch (and a note on resuming, best-epoch selection, a
+      collapsed run); absl's ``logging.info`` by default.
+    progress: log each epoch's records/s and ETA every few seconds (``ganet_jax.progress``):
+      True, False, or None for when stderr is a terminal.
 
   Returns:
     The dict written to ``metrics.json``.
@@ -87,7 +96,7 @@ def run(config: ExperimentConfig, train: RecordSet, test: RecordSet, workdir: st
       log(warning)
   # each process of a multi-process run holds its own share of the folder
   part = f'process{jax.process_index()}' if jax.process_count() > 1 else ''
-  with run_folder.held(workdir, part=part) as workdir:
+  with run_folder.held(workdir, part=part) as workdir, contextlib.ExitStack() as closing:
     _write_or_check_settings(workdir, config, train, test, validation)
     model = build_model(config.model, **model_kwargs(config.model, config.model_overrides,
                                                          compute_dtype=config.compute_dtype))
@@ -95,9 +104,13 @@ def run(config: ExperimentConfig, train: RecordSet, test: RecordSet, workdir: st
     make_state = functools.partial(create_train_state, model, init_rng, train.waveforms.shape,
                                    tx=run_optimizer(config, len(train)))
     target = jax.eval_shape(make_state)  # the state's structure, for restoring into
-    with RunCheckpoints(workdir / run_folder.CHECKPOINTS_FOLDER, writer=True) as checkpoints:
+    learning_rate = run_learning_rate(config, len(train))
+    with RunCheckpoints(workdir / run_folder.CHECKPOINTS_FOLDER, writer=True,
+                        selection_metric=config.selection_metric) as checkpoints:
       state, first_epoch, history = run_folder.resume(
           checkpoints, target, lambda: _initial_state(make_state, config, log), workdir, log)
+      # open until the test figures are written; closed on any exception too
+      scalars = closing.enter_context(ScalarWriter(workdir, first_epoch=first_epoch))
       loss_fn = _loss_fn(config, train.labels)
       mesh = run_mesh(config.num_devices, config.batch_size)
       if mesh is not None:
@@ -109,7 +122,7 @@ def run(config: ExperimentConfig, train: RecordSet, test: RecordSet, workdir: st
       for epoch in range(first_epoch, config.epochs + 1):
         if _early_stop(history, config):
           break
-        state, summary = _train_epoch(state, train, config, epoch, dropout_rng, loss_fn, mesh)
+        state, summary = _train_epoch(state, train, config, epoch, dropout_rng, loss_fn, mesh, progress)
         if config.precise_batch_norm and (validation is not None or epoch == config.epochs):
           state = precise_batch_stats(state, _full_batches(train, config.batch_size))
         if validation is not None:
@@ -120,6 +133,7 @@ def run(config: ExperimentConfig, train: RecordSet, test: RecordSet, workdir: st
         run_folder.write_history(workdir, history)
         checkpoints.save(epoch, state, {'epoch': epoch},
                          None if validation is None else _score(summary['validation'], config.selection_metric))
+        scalars.write(epoch, epoch_scalars(summary, learning_rate(summary['step'] - 1), config.selection_metric))
         log(_progress_line(summary, config.epochs, config.selection_metric))
       last_epoch = history[-1]['epoch'] if history else 0
       evaluated_epoch = last_epoch
@@ -138,10 +152,11 @@ def run(config: ExperimentConfig, train: RecordSet, test: RecordSet, workdir: st
     # the process's peak resident memory so far (Linux reports KiB): what this run needed, compile included
     result['peak_rss_mib'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if result['collapsed_to_one_class']:
-      log(f'WARNING: every test record was called {"tectonic" if result["sensitivity"] == 1 else "non-tectonic"}: '
-          f'this run collapsed to one class (metrics.json: "collapsed_to_one_class": true); its accuracy is the '
-          f'class share, not skill')
+      called = 'tectonic' if result['sensitivity'] == 1 else 'non-tectonic'
+      logging.warning(f'every test record was called {called}: this run collapsed to one class (metrics.json: '
+                      f'"collapsed_to_one_class": true); its accuracy is the class share, not skill')
     write_evaluation(workdir, test, p_test, result)
+    scalars.write(evaluated_epoch, evaluation_scalars(result))
   return result
 
 
@@ -292,7 +307,8 @@ def _full_batches(train: RecordSet, batch_size: int):
   return (batch.waveforms for batch in prefetch(batches(train, np.arange(steps * batch_size), batch_size)))
 
 
-def _train_epoch(state, train: RecordSet, config: ExperimentConfig, epoch: int, dropout_rng, loss_fn, mesh):
+def _train_epoch(state, train: RecordSet, config: ExperimentConfig, epoch: int, dropout_rng, loss_fn, mesh,
+                 progress: bool | None):
   steps = len(train) // config.batch_size
   # Full batches only, so one shape compiles; the shuffle leaves out a different remainder each epoch.
   if config.balanced_sampling or config.station_balanced_sampling:
@@ -306,6 +322,7 @@ def _train_epoch(state, train: RecordSet, config: ExperimentConfig, epoch: int, 
   if augmentation.active:
     stream = augment_batches(stream, augmentation, seed=config.seed, epoch=epoch)
   place = jnp.asarray if mesh is None else functools.partial(shard_batch, mesh=mesh)
+  progress = Progress(steps * config.batch_size, 'records', enabled=progress, label=f'epoch {epoch}/{config.epochs}')
   start = time.perf_counter()
   # Sums stay on the device and are read once per epoch: a read per step would stall
   # the asynchronous dispatch that keeps an accelerator busy.
@@ -316,6 +333,9 @@ def _train_epoch(state, train: RecordSet, config: ExperimentConfig, epoch: int, 
                                          compute_dtype=cast_dtype(config.model, config.compute_dtype))
     loss_sum = loss_sum + step_metrics['loss']
     correct = correct + step_metrics['correct']
+    if progress.due(config.batch_size):
+      loss_sum.block_until_ready()  # the rate and ETA count finished steps, not dispatched ones
+    progress.update(config.batch_size)
   loss = float(loss_sum) / steps
   check_finite(loss, step=int(state.step), epoch=epoch)
   seconds = time.perf_counter() - start

@@ -32,11 +32,12 @@ from ganet_jax.data.records import RecordSet
 from ganet_jax.evaluation.reports import EVALUATION_FILES, json_ready
 from ganet_jax.training.checkpoint import RunCheckpoints
 from ganet_jax.training.config import CONFIG_FILE
+from ganet_jax.training.summaries import TENSORBOARD_DIR
 
 EPOCHS_FILE = 'epochs.jsonl'
 CHECKPOINTS_FOLDER = 'checkpoints'
 TRAIN_IDS_FILE = 'train_record_ids.txt'
-RUN_FILES = (CONFIG_FILE, EPOCHS_FILE, CHECKPOINTS_FOLDER, *EVALUATION_FILES, TRAIN_IDS_FILE)
+RUN_FILES = (CONFIG_FILE, EPOCHS_FILE, CHECKPOINTS_FOLDER, TENSORBOARD_DIR, *EVALUATION_FILES, TRAIN_IDS_FILE)
 
 
 @contextlib.contextmanager
