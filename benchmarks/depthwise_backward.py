@@ -12,7 +12,7 @@ processes wall times are not quiet-machine figures and swing with the
 scheduler; CPU time is the steadier A/B signal there.
 
 The hand-written VJP (``_own_vjp_conv``) lives here, not in the library: it
-was measured equal to autodiff's (benchmarks/README.md, performance log) and
+was measured equal to autodiff's (benchmarks/README.md, "What was tried and did not help") and
 is kept to repeat the measurement on a quiet machine.
 """
 

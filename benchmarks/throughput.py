@@ -41,7 +41,7 @@ quiet-machine figures. So are the C allocator's settings from the environment
 (``GLIBC_TUNABLES``, ``LD_PRELOAD``, ``MALLOC_*``) and each contender's minor page
 faults and system CPU time per step: with glibc's defaults both frameworks
 page-fault their large buffers afresh every step, PyTorch eager far more than
-JAX, and a tuned allocator changes the ratios (benchmarks/README.md, item 17).
+JAX, and a tuned allocator changes the ratios (benchmarks/README.md, "Training and inference against PyTorch").
 """
 
 from __future__ import annotations

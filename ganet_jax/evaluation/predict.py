@@ -11,7 +11,7 @@ On CPU a batch runs as a loop over chunks of a few records (``apply_in_chunks``)
 Records are independent in inference, so the output is the same, but a chunk's
 activations stay in the processor's cache from one layer to the next, where a whole
 batch's go through main memory at every elementwise pass: 1.6x the records/s of
-the whole batch at once on a 2-core CPU (benchmarks/README.md, performance log 16).
+the whole batch at once on a 2-core CPU (benchmarks/README.md, "What the library's CPU formulations rest on").
 Accelerators take the batch whole.
 """
 

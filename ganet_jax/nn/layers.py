@@ -107,7 +107,7 @@ class PointwiseConv(nn.Module):
                      dtype=self.dtype, param_dtype=self.param_dtype)
     # Flattening (batch, time) makes the weight gradient a plain 2-D x^T g product; with
     # two contracted axes XLA's CPU backend first transposes g in memory (measured in
-    # benchmarks/README.md, performance log step 4).
+    # benchmarks/README.md, "What the library's CPU formulations rest on").
     return dense(x.reshape(-1, x.shape[-1])).reshape(*x.shape[:-1], self.features)
 
 
@@ -351,7 +351,7 @@ class SpatialAttention(nn.Module):
   def __call__(self, x: jax.Array) -> jax.Array:
     pooled = jnp.concatenate([jnp.mean(x, axis=-1, keepdims=True),
                               max_pool(x, -1)], axis=-1)
-    # two input channels: XLA's generic conv path is slow for so few (benchmarks/README.md, step 5)
+    # two input channels: XLA's generic conv path is slow for so few (benchmarks/README.md, "What the library's CPU formulations rest on")
     conv = Conv1D(1, self.kernel_size, dtype=self.dtype, param_dtype=self.param_dtype, name='conv')
     weights = nn.sigmoid(conv(pooled))
     self.sow('intermediates', 'spatial_attention', weights[..., 0])
