@@ -10,7 +10,8 @@ minus this process's own), and says whether the run is comparable.
 
 The C allocator's settings matter too: glibc maps every
 allocation above its threshold afresh and returns it when freed, so a step that
-allocates a large working set page-faults all of it, every step (benchmarks/README.md, "Training and inference against PyTorch"). ``allocator_settings`` names the environment that changes that, and
+allocates a large working set page-faults all of it, every step (benchmarks/README.md,
+"Training and inference against PyTorch"). ``allocator_settings`` names the environment that changes that, and
 ``faults_and_system_seconds`` counts what it cost.
 """
 
