@@ -263,7 +263,7 @@ def study(config, config_file: str, transfer_flags: list[str], workdir: pathlib.
                       description=f'GA-Net seed ensemble ({len(folders["ganet"])} seeds), recipe {recipe!r} of '
                                   f'{config_file} on {config.dataset}; {split_text}. On the test split: record AUC '
                                   f'{test["auc"]:.3f}, event AUC {test["events"]["auc"]:.3f}, event balanced '
-                                  f'accuracy {test["events"]["balanced_accuracy"]:.3f} (README "Results on real '
+                                  f'accuracy {test["events"]["balanced_accuracy"]:.3f} (docs/results.md, "Results on real '
                                   f'data"). Vertical component only, 1-15 Hz, 40 s from the P onset, PNW stations '
                                   f'within ~0.3 deg. Near chance on 2021 events: a baseline to improve on, not a '
                                   f'classifier to act on.')

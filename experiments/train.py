@@ -1,6 +1,6 @@
 r"""Train and evaluate a network; with no flags, GA-Net with the paper's settings on the built-in synthetic data.
 
-  python -m experiments.train                       # the paper's 1e-5: learns slowly (README)
+  python -m experiments.train                       # the paper's 1e-5: learns slowly (docs/binaries.md)
   python -m experiments.train --config.learning_rate=1e-3
   python -m experiments.train --config=experiments/configs/paper.py:cnn_zhu2023 --config.dataset=prepared/pnw \
       --config.split.test_from=2020-01-01 --config.workdir=runs/pnw

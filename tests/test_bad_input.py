@@ -1,4 +1,4 @@
-"""Bad input and faults (issue 13), table-driven, on small copies of ../shared/data.
+"""Bad input and faults, table-driven, on small copies of ../shared/data.
 
 Every case either exits with one line naming the flag or path and what is wrong,
 or is handled correctly with the counts adding up. The prepare cases run in one

@@ -74,7 +74,7 @@ def test_flax_examples_model_with_ghost_module_and_cbam_in_bfloat16(norm):
 
 
 class GhostClassifier(nnx.Module):
-  """An NNX model built from the Linen layers through ``nnx.bridge`` (the README's snippet)."""
+  """An NNX model built from the Linen layers through ``nnx.bridge`` (the snippet of docs/models.md)."""
 
   def __init__(self, *, rngs: nnx.Rngs):
     self.ghost = nnx.bridge.ToNNX(GhostModule(16), rngs=rngs)

@@ -1,4 +1,4 @@
-r"""The small-data recipe for real event sets of a few dozen events (issue 11), and its cross-validated rivals.
+r"""The small-data recipe for real event sets of a few dozen events, and its cross-validated rivals.
 
   python -m experiments.prepare --input=../shared/data/pnw --records=labels.csv \
       --input=../shared/data/pnw-extra --records=labels.csv --bandpass=1,15 --window_s=40 \

@@ -1,4 +1,4 @@
-"""CBAM spatial attention of a record, on the record's own time axis (issue 11, item 9).
+"""CBAM spatial attention of a record, on the record's own time axis.
 
 Every ``SpatialAttention`` sows its weights, sigmoid(conv([mean_c x; max_c x])) in [0, 1],
 one per time step of the feature map it gates. A CBAM after a stride-s stage sees
