@@ -1,0 +1,512 @@
+"""Generalisation to new years and new stations: every method under every selection scheme, pooled.
+
+A model for seismic event discrimination is used on events after its training
+data, often recorded by stations it never saw. So methods are compared by how
+they are used:
+
+  - ``forward``: rolling origin. Fold ``k`` trains on every event before origin
+    year ``Y_k`` and predicts the events of ``[Y_k, Y_{k+1})``. Pooled over the
+    folds, every event is predicted by a model that never saw its year. The last
+    fold predicts the test years; the folds before them choose the recipe.
+  - ``station``: station-grouped folds; a fold's stations never appear in its
+    training records (an event recorded by several stations may have records on
+    both sides: the station, not the event, is what is held out).
+  - ``shuffled``: event-grouped folds over the years before the test split, the
+    classic cross-validation that mixes years and stations (kept for comparison).
+
+Every method predicts every validated record of a scheme once; the predictions
+are pooled and scored together (``evaluation.intervals``: event-resampling
+bootstrap intervals, paired differences). Methods are rows of one table, so the gap
+between shuffled cross-validation, forward folds and the test years is visible per
+method.
+
+Methods are of four kinds: a network recipe (a run config, trained per fold in
+its own run folder, so an interrupted study resumes), a physics feature set
+(``evaluation.physics``: a logistic regression per fold), a control (a lookup on
+station novelty, instrument, magnitude or signal-to-noise level) and a stack of
+two methods' probabilities, fitted on the earlier forward folds' predictions only.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import pathlib
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from ganet_jax.conventions import TECTONIC
+from ganet_jax.data.records import RecordSet
+from ganet_jax.data.splits import assign_event_folds
+from ganet_jax.evaluation import controls, intervals, metrics
+from ganet_jax.evaluation.physics import fit_p_tectonic
+
+SCHEMES = ('shuffled', 'station', 'forward')
+PREDICTIONS_COLUMNS = ('record_id', 'event_id', 'label', 'fold', 'year', 'station', 'p_tectonic')
+
+
+@dataclasses.dataclass(frozen=True)
+class Fold:
+  """One fold of a scheme: record indices into the study's aligned records.
+
+  ``test`` marks a fold that predicts the test years: its predictions are reported,
+  never used to choose anything.
+  """
+  name: str
+  train: np.ndarray
+  validation: np.ndarray
+  test: bool = False
+
+
+def years(records: RecordSet) -> np.ndarray:
+  """The origin year of every record (int)."""
+  return np.asarray(records.origin_times, 'datetime64[Y]').astype(int) + 1970
+
+
+def align(record_sets: Mapping[str, RecordSet]) -> dict[str, RecordSet]:
+  """The same records, in the same order, from every prepared set (their common record ids).
+
+  Prepared sets of one input with other windows or filters accept nearly the same
+  records; pairing methods record by record needs exactly the same ones.
+
+  Raises:
+    ValueError: when the sets share no record, or disagree on a shared record's event or label.
+  """
+  names = list(record_sets)
+  common = set(map(str, record_sets[names[0]].record_ids))
+  for name in names[1:]:
+    common &= set(map(str, record_sets[name].record_ids))
+  if not common:
+    raise ValueError(f'the prepared sets {", ".join(names)} share no record id')
+  order = sorted(common)
+  aligned = {}
+  for name, records in record_sets.items():
+    position = {str(r): i for i, r in enumerate(records.record_ids)}
+    aligned[name] = records.subset([position[r] for r in order])
+  first = aligned[names[0]]
+  for name in names[1:]:
+    other = aligned[name]
+    if not (np.array_equal(first.labels, other.labels) and np.array_equal(first.event_ids, other.event_ids)):
+      raise ValueError(f'prepared sets {names[0]} and {name} disagree on the events or labels of shared records')
+  return aligned
+
+
+def forward_folds(records: RecordSet, origins: Sequence[int], *, test_from: int,
+                  min_train_events: int = 3) -> tuple[list[Fold], list[str]]:
+  """Rolling-origin folds: fold ``k`` trains before ``origins[k]`` and predicts ``[origins[k], origins[k+1])``.
+
+  The last origin's fold predicts every later year. A fold whose training records
+  hold fewer than ``min_train_events`` events of either class, or whose block holds
+  no record, is skipped with a reason.
+
+  Args:
+    records: the study's records.
+    origins: increasing origin years.
+    test_from: the first test year; folds starting there are marked ``test``.
+    min_train_events: fewest training events of each class for a fold to run.
+
+  Returns:
+    (folds, reasons for the skipped ones).
+  """
+  year = years(records)
+  bounds = list(origins) + [int(year.max()) + 1]
+  folds, skipped = [], []
+  for start, end in zip(bounds[:-1], bounds[1:]):
+    train, validation = np.flatnonzero(year < start), np.flatnonzero((year >= start) & (year < end))
+    name = f'{start}' if end == start + 1 else f'{start}-{end - 1}'
+    events = [len(set(records.event_ids[train][records.labels[train] == c])) for c in (0, 1)]
+    if not len(validation):
+      skipped.append(f'{name}: no record')
+    elif min(events) < min_train_events:
+      skipped.append(f'{name}: {events[0]} tectonic and {events[1]} non-tectonic training events '
+                     f'(fewer than {min_train_events} of a class)')
+    else:
+      folds.append(Fold(name, train, validation, test=start >= test_from))
+  return folds, skipped
+
+
+def station_folds(records: RecordSet, num_folds: int, *, seed: int, test_from: int) -> list[Fold]:
+  """Station-grouped folds over the years before ``test_from``: no fold trains on its own stations.
+
+  Stations are dealt to folds in a seeded order, those that recorded non-tectonic
+  events first, so that every fold validates both classes where the data allow.
+  """
+  before = years(records) < test_from
+  station = controls.station_key(records)
+  rng = np.random.default_rng(seed)
+  stations = np.unique(station[before])
+  has_minority = np.array([np.any(records.labels[before & (station == s)] != TECTONIC) for s in stations])
+  order = np.concatenate([rng.permutation(stations[has_minority]), rng.permutation(stations[~has_minority])])
+  fold_of = {s: i % num_folds for i, s in enumerate(order)}
+  assigned = np.array([fold_of.get(s, -1) for s in station])
+  return [Fold(f'station_{k}', np.flatnonzero(before & (assigned != k)), np.flatnonzero(before & (assigned == k)))
+          for k in range(num_folds)]
+
+
+def shuffled_folds(records: RecordSet, num_folds: int, *, seed: int, test_from: int) -> list[Fold]:
+  """Event-grouped, class-stratified folds over the years before ``test_from`` (``assign_event_folds``)."""
+  before = years(records) < test_from
+  ids, labels = np.asarray(records.event_ids)[before], np.asarray(records.labels)[before]
+  first = dict(zip(ids, labels))
+  events = sorted(first)
+  fold_of = assign_event_folds(events, [first[e] for e in events], num_folds, seed=seed)
+  assigned = np.array([fold_of.get(str(e), -1) if b else -1 for e, b in zip(records.event_ids, before)])
+  return [Fold(f'shuffled_{k}', np.flatnonzero(before & (assigned != k)), np.flatnonzero(assigned == k))
+          for k in range(num_folds)]
+
+
+# --- methods: each maps (train records, validation records, fold) to P(tectonic) of the validation records
+
+Predictor = Callable[[RecordSet, RecordSet, Fold], np.ndarray]
+
+
+def physics_predictor(feature_set: str) -> Predictor:
+  """A logistic regression on the named feature set, fitted on the fold's training records."""
+  def predict(train: RecordSet, validation: RecordSet, fold: Fold) -> np.ndarray:
+    return fit_p_tectonic(train.waveforms, train.labels, feature_set)(validation.waveforms)
+  return predict
+
+
+def network_predictor(config, workdir: pathlib.Path, log: Callable[[str], None]) -> Predictor:
+  """A network trained per fold for the config's fixed epochs (nothing is chosen on the fold's records).
+
+  Each fold is an ordinary run folder ``workdir/<fold>``, so a rerun resumes.
+  """
+  from ganet_jax.training.config import experiment_config
+  from ganet_jax.training.experiment import read_predictions, run
+
+  def predict(train: RecordSet, validation: RecordSet, fold: Fold) -> np.ndarray:
+    log(f'{workdir.name} {fold.name}: {len(train)} training records {train.class_counts()}, '
+        f'{len(validation)} predicted {validation.class_counts()}')
+    run(experiment_config(config), train, validation, workdir / fold.name, log=log)
+    return read_predictions(workdir / fold.name, validation)
+  return predict
+
+
+def novelty_key(train: RecordSet, records: RecordSet) -> np.ndarray:
+  """'seen' or 'new': whether each record's station recorded any training record."""
+  seen = set(controls.station_key(train))
+  return np.array(['seen' if s in seen else 'new' for s in controls.station_key(records)])
+
+
+def lookup_control(key: Callable[[RecordSet], np.ndarray]) -> Predictor:
+  """P(tectonic | key) fitted on the training records (``controls.lookup_predictor``)."""
+  def predict(train: RecordSet, validation: RecordSet, fold: Fold) -> np.ndarray:
+    return controls.lookup_predictor(key(train), train.labels)(key(validation))
+  return predict
+
+
+def novelty_control(train: RecordSet, validation: RecordSet, fold: Fold) -> np.ndarray:
+  """P(tectonic | the station was seen in training or not), fitted on training records.
+
+  Within the training records every station is 'seen', so the lookup is fitted on the
+  training records' own novelty in time: a record is 'new' when its station first
+  recorded in its own year. New explosions tend to happen at new places, recorded by
+  new stations; this control shows how far that alone goes.
+  """
+  station, year = controls.station_key(train), years(train)
+  first_year = {s: year[station == s].min() for s in np.unique(station)}
+  train_key = np.array(['new' if first_year[s] == y else 'seen' for s, y in zip(station, year)])
+  return controls.lookup_predictor(train_key, train.labels)(novelty_key(train, validation))
+
+
+def scalar_control(column: str) -> Predictor:
+  """A one-feature logistic regression on a numeric manifest column (magnitude, SNR), oriented by training.
+
+  Records without a value get the training prior.
+  """
+  def predict(train: RecordSet, validation: RecordSet, fold: Fold) -> np.ndarray:
+    x_train, x_val = _numeric(train, column), _numeric(validation, column)
+    known = np.isfinite(x_train)
+    prior = np.mean(train.labels == TECTONIC)
+    if known.sum() < 2 or len(np.unique(train.labels[known])) < 2:
+      return np.full(len(validation), prior)
+    from ganet_jax.evaluation.physics import fit_logistic
+    model = fit_logistic(x_train[known, None], train.labels[known])
+    p = np.full(len(validation), prior)
+    finite = np.isfinite(x_val)
+    p[finite] = 1.0 - model.probability(x_val[finite, None])
+    return p
+  return predict
+
+
+def _numeric(records: RecordSet, column: str) -> np.ndarray:
+  if column not in records.extra:
+    return np.full(len(records), np.nan)
+  values = np.asarray(records.extra[column], dtype=str)
+  out = np.full(len(values), np.nan)
+  for i, v in enumerate(values):
+    try:
+      out[i] = float(v)
+    except ValueError:
+      pass
+  return out
+
+
+def predict_folds(predictor: Predictor, records: RecordSet, folds: Sequence[Fold]) -> np.ndarray:
+  """Every validated record's P(tectonic) from its fold's predictor (NaN for records no fold validates)."""
+  p = np.full(len(records), np.nan)
+  for fold in folds:
+    p[fold.validation] = predictor(records.subset(fold.train), records.subset(fold.validation), fold)
+  return p
+
+
+def stack_forward(p_a: np.ndarray, p_b: np.ndarray, records: RecordSet, folds: Sequence[Fold]) -> np.ndarray:
+  """A stacked combination of two methods' forward probabilities: a logistic regression on their logits.
+
+  Fold ``k``'s stack is fitted on the predictions of folds before ``k`` (themselves
+  made by models that never saw those years), so no prediction is stacked with
+  weights fitted on its own year; the first fold, with no earlier predictions, gets
+  the mean of the two logits.
+  """
+  from ganet_jax.evaluation.physics import fit_logistic
+  x = np.stack([_logit(p_a), _logit(p_b)], axis=1)
+  p = np.full(len(records), np.nan)
+  earlier = np.zeros(0, np.int64)
+  for fold in folds:
+    labels = records.labels[earlier]
+    if len(earlier) and len(np.unique(labels)) == 2:
+      p[fold.validation] = 1.0 - fit_logistic(x[earlier], labels).probability(x[fold.validation])
+    else:
+      p[fold.validation] = 1.0 / (1.0 + np.exp(-x[fold.validation].mean(axis=1)))
+    earlier = np.concatenate([earlier, fold.validation])
+  return p
+
+
+def _logit(p: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+  p = np.clip(np.asarray(p, np.float64), eps, 1 - eps)
+  return np.log(p / (1 - p))
+
+
+# --- predictions on disk and their figures
+
+def write_predictions(path: pathlib.Path, records: RecordSet, folds: Sequence[Fold], p_tectonic: np.ndarray) -> None:
+  """One row per validated record: what the pooled figures are computed from."""
+  path.parent.mkdir(parents=True, exist_ok=True)
+  fold_name = np.full(len(records), '', dtype=object)
+  for fold in folds:
+    fold_name[fold.validation] = fold.name
+  station = controls.station_key(records)
+  with open(path, 'w', newline='') as f:
+    writer = csv.writer(f)
+    writer.writerow(PREDICTIONS_COLUMNS)
+    for i in np.flatnonzero(np.isfinite(p_tectonic)):
+      writer.writerow([records.record_ids[i], records.event_ids[i], int(records.labels[i]), fold_name[i],
+                       years(records)[i], station[i], f'{p_tectonic[i]:.6f}'])
+
+
+def pooled_figures(records: RecordSet, p_tectonic: np.ndarray, keep: np.ndarray, *, n_boot: int,
+                   seed: int) -> dict | None:
+  """Record- and event-level figures with event-resampled intervals over the records in ``keep``.
+
+  None when the kept records lack a class (no AUC can be computed).
+  """
+  keep = keep & np.isfinite(p_tectonic)
+  labels = np.asarray(records.labels)[keep]
+  if len(np.unique(labels)) < 2:
+    return None
+  return intervals.summary_with_intervals(labels, p_tectonic[keep], np.asarray(records.event_ids)[keep],
+                                          n_boot=n_boot, seed=seed)
+
+
+def origin_counts(records: RecordSet, folds: Sequence[Fold]) -> list[dict[str, Any]]:
+  """Per fold: events and records of each class it predicts and trains on."""
+  rows = []
+  for fold in folds:
+    row = {'fold': fold.name, 'test': fold.test}
+    for side in ('train', 'validation'):
+      index = getattr(fold, side)
+      counts = intervals.class_counts(records.labels[index], records.event_ids[index])
+      row[side] = counts
+    rows.append(row)
+  return rows
+
+
+def json_dump(path: pathlib.Path, value: Any) -> None:
+  path.parent.mkdir(parents=True, exist_ok=True)
+  path.write_text(json.dumps(value, indent=2, default=_json_default) + '\n')
+
+
+def _json_default(value):
+  if isinstance(value, np.generic):
+    return value.item()
+  if isinstance(value, np.ndarray):
+    return value.tolist()
+  raise TypeError(f'{type(value).__name__} is not JSON-ready')
+
+
+# --- the study
+
+@dataclasses.dataclass(frozen=True)
+class Method:
+  """A named method: how it predicts a fold, and which records (prepared set) it reads."""
+  name: str
+  kind: str  # 'network', 'physics', 'control' or 'stack'
+  predictor: Predictor | None = None
+  dataset: str = ''  # key into the aligned record sets
+  parts: tuple[str, str] = ('', '')  # a stack's two methods
+  schemes: tuple[str, ...] = SCHEMES
+
+
+def scheme_folds(records: RecordSet, settings) -> tuple[dict[str, list[Fold]], list[str]]:
+  """{scheme: folds} of the study's records, and the reasons any forward fold was skipped."""
+  test_from = int(settings.test_from)
+  forward, skipped = forward_folds(records, settings.forward_origins, test_from=test_from,
+                                   min_train_events=settings.min_train_events)
+  return {'forward': forward,
+          'station': station_folds(records, settings.station_folds, seed=settings.seed, test_from=test_from),
+          'shuffled': shuffled_folds(records, settings.shuffled_folds, seed=settings.seed, test_from=test_from),
+          }, skipped
+
+
+def run_methods(methods: Sequence[Method], aligned: Mapping[str, RecordSet], folds: Mapping[str, list[Fold]],
+                workdir: pathlib.Path, log: Callable[[str], None]) -> dict[str, dict[str, np.ndarray]]:
+  """{scheme: {method: P(tectonic) per aligned record, NaN where not predicted}}; each written as a CSV.
+
+  A method's predictions already on disk (``predictions/<scheme>/<method>.csv``) are read
+  back, so a rerun only computes what is missing.
+  """
+  reference = next(iter(aligned.values()))
+  out: dict[str, dict[str, np.ndarray]] = {scheme: {} for scheme in folds}
+  for method in methods:
+    for scheme in method.schemes:
+      if scheme not in folds:
+        continue
+      path = workdir / 'predictions' / scheme / f'{method.name}.csv'
+      if path.is_file():
+        out[scheme][method.name] = read_pooled(path, reference)
+        continue
+      if method.kind == 'stack':
+        a, b = (out[scheme].get(part) for part in method.parts)
+        if a is None or b is None or scheme != 'forward':
+          continue
+        p = stack_forward(a, b, reference, folds[scheme])
+      else:
+        log(f'{method.name}: {scheme} folds')
+        p = predict_folds(method.predictor, aligned[method.dataset], folds[scheme])
+      write_predictions(path, reference, folds[scheme], p)
+      out[scheme][method.name] = p
+  return out
+
+
+def read_pooled(path: pathlib.Path, records: RecordSet) -> np.ndarray:
+  """P(tectonic) per record of ``records`` from a predictions CSV (NaN for records it lacks)."""
+  with open(path, newline='') as f:
+    rows = {row['record_id']: float(row['p_tectonic']) for row in csv.DictReader(f)}
+  return np.array([rows.get(str(r), np.nan) for r in records.record_ids])
+
+
+CONTROLS: Mapping[str, Predictor] = {
+    'station novelty': novelty_control,
+    'instrument': lookup_control(controls.instrument_key),
+    'station': lookup_control(controls.station_key),
+    'era': lookup_control(controls.era_key),
+    'magnitude': scalar_control('magnitude'),
+}
+
+
+def study_methods(recipes: Sequence[Any], settings, workdir: pathlib.Path,
+                  log: Callable[[str], None]) -> list[Method]:
+  """The study's methods: network recipes, physics feature sets, controls (the stack is added once chosen).
+
+  Args:
+    recipes: ``(name, config)`` pairs (``cross_validation.Recipe``); each network reads its config's data set.
+    settings: the config's ``generalization`` entry.
+    workdir: run folders go under ``workdir/runs/<recipe>/<scheme>``.
+    log: progress lines.
+  """
+  methods = []
+  for recipe in recipes:
+    schemes = SCHEMES if recipe.name in settings.all_schemes_networks else ('forward',)
+    methods.append(Method(recipe.name, 'network', dataset=recipe.config.dataset, schemes=schemes,
+                          predictor=_per_scheme_network(recipe.config, workdir / 'runs' / recipe.name, log)))
+  for feature_set in settings.physics_feature_sets:
+    methods.append(Method(f'physics: {feature_set}', 'physics', physics_predictor(feature_set),
+                          dataset=settings.physics_dataset))
+  for name in settings.controls:
+    if name not in CONTROLS:
+      raise ValueError(f'unknown control {name!r}; known: {", ".join(CONTROLS)}')
+    methods.append(Method(f'control: {name}', 'control', CONTROLS[name], dataset=settings.physics_dataset))
+  return methods
+
+
+def _per_scheme_network(config, folder: pathlib.Path, log) -> Predictor:
+  """A network predictor whose run folders are ``folder/<scheme>/<fold>`` (the scheme read off the fold name)."""
+  def predict(train: RecordSet, validation: RecordSet, fold: Fold) -> np.ndarray:
+    scheme = fold.name.split('_')[0] if fold.name.startswith(('station_', 'shuffled_')) else 'forward'
+    return network_predictor(config, folder / scheme, log)(train, validation, fold)
+  return predict
+
+
+def run_study(recipes: Sequence[Any], settings, workdir: str | pathlib.Path, *,
+              log: Callable[[str], None] = print) -> dict[str, Any]:
+  """Every method under every scheme, the choices by the forward folds, the tables; written to ``workdir``.
+
+  Args:
+    recipes: the network recipes (``name``, ``config`` with its prepared ``dataset``).
+    settings: the config's ``generalization`` entry (see ``experiments/configs/generalization.py``).
+    workdir: predictions/, runs/, generalization.json and generalization.md go here.
+    log: progress lines.
+
+  Returns:
+    The JSON-ready results: folds, choices, tables' figures.
+  """
+  from ganet_jax.data.dataset import load_records
+  from ganet_jax.studies import generalization_report as report
+
+  workdir = pathlib.Path(workdir)
+  datasets = {recipe.config.dataset for recipe in recipes} | {settings.physics_dataset}
+  aligned = align({name: load_records(_dataset_config(name)) for name in sorted(datasets)})
+  records = aligned[settings.physics_dataset]
+  folds, skipped = scheme_folds(records, settings)
+  methods = study_methods(recipes, settings, workdir, log)
+  predictions = run_methods(methods, aligned, folds, workdir, log)
+
+  forward = predictions['forward']
+  networks = [m.name for m in methods if m.kind == 'network']
+  physics = [m.name for m in methods if m.kind == 'physics']
+  best_network = report.choose(records, forward, folds['forward'], networks)
+  best_physics = report.choose(records, forward, folds['forward'], physics)
+  stack = None
+  if best_network and best_physics:
+    stack = Method(f'stack: {best_network} + {best_physics}', 'stack', parts=(best_network, best_physics),
+                   schemes=('forward',))
+    predictions = _merge(predictions, run_methods([stack], aligned, folds, workdir, log))
+  names = [m.name for m in methods] + ([stack.name] if stack else [])
+  winner = report.choose(records, predictions['forward'], folds['forward'],
+                         [n for n in names if not n.startswith('control:')])
+
+  n_boot, seed = settings.n_boot, settings.seed
+  gap_md, gap = report.gap_table(records, predictions, folds, names, n_boot=n_boot, seed=seed)
+  pooled_md, pooled = report.pooled_table(records, predictions['forward'], folds['forward'], names,
+                                          n_boot=n_boot, seed=seed)
+  paired_md, paired = ('', {})
+  if best_physics:
+    paired_md, paired = report.paired_table(records, predictions['forward'], folds['forward'], names, best_physics,
+                                            n_boot=n_boot, seed=seed)
+  results = {'best_network': best_network, 'best_physics': best_physics, 'winner': winner,
+             'stack': stack.name if stack else None, 'skipped_folds': skipped,
+             'folds': {scheme: [f.name for f in fs] for scheme, fs in folds.items()},
+             'records': len(records), 'gap': gap, 'pooled': pooled, 'paired': paired}
+  json_dump(workdir / 'generalization.json', report.as_json(results))
+  text = '\n\n'.join([
+      '# Generalisation to new years and stations',
+      '## Forward folds: what each trains on and predicts\n\n' + report.counts_table(records, folds['forward'], skipped),
+      '## Event AUC by scheme (pooled over each scheme\'s folds; 95% intervals resample events)\n\n' + gap_md,
+      '## Forward folds and test years pooled\n\n' + pooled_md,
+      f'## Paired differences against the chosen physics baseline ({best_physics})\n\n' + paired_md,
+      f'Chosen by pooled event AUC on the forward folds before the test years: network {best_network}, '
+      f'physics {best_physics}, overall {winner}.'])
+  (workdir / 'generalization.md').write_text(text + '\n')
+  return results
+
+
+def _dataset_config(dataset: str):
+  import ml_collections
+  return ml_collections.ConfigDict({'dataset': dataset})
+
+
+def _merge(a: Mapping[str, dict], b: Mapping[str, dict]) -> dict[str, dict]:
+  return {scheme: {**a.get(scheme, {}), **b.get(scheme, {})} for scheme in set(a) | set(b)}
