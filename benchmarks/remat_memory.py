@@ -2,7 +2,8 @@ r"""Compiled memory of a GA-Net training step with and without rematerialised bo
 
   python -m benchmarks.remat_memory [--batch_size=32] [--num_bottlenecks=5] [--json=PATH]
 
-Compiles (does not run) the training step of ``benchmarks.throughput`` (``benchmarks/train_step.py``) for
+Compiles (does not run) the library's training step (``ganet_jax.training.step.jit_train_step``,
+the program ``benchmarks.throughput`` times) for
 ``GANet(remat=False)`` and ``GANet(remat=True)`` and prints XLA's
 ``memory_analysis()`` of each: temporaries (activations kept for the backward
 pass among them) and arguments + outputs - donated aliases. These are properties
@@ -20,11 +21,11 @@ import time
 from absl import app, flags
 import jax
 import jax.numpy as jnp
-import optax
 
-from benchmarks.train_step import make_train_step
 from ganet_jax import GANet
 from ganet_jax.conventions import WINDOW_SAMPLES
+from ganet_jax.training.losses import cross_entropy
+from ganet_jax.training.step import create_train_state, jit_train_step
 
 _BATCH_SIZE = flags.DEFINE_integer('batch_size', 32, 'Records per step.')
 _LENGTH = flags.DEFINE_integer('length', WINDOW_SAMPLES, 'Samples per record.')
@@ -34,19 +35,14 @@ _JSON = flags.DEFINE_string('json', None, 'Write the figures to this JSON file.'
 
 def compiled_train_memory(model: GANet, batch_size: int, length: int) -> dict:
   """``memory_analysis()`` fields (bytes) of the jitted, state-donating Adam training step, and its compile time."""
-  x = jax.ShapeDtypeStruct((batch_size, length, 3), jnp.float32)
-  y = jax.ShapeDtypeStruct((batch_size,), jnp.int32)
-  tx = optax.adam(1e-3)
-
-  def init_state(rng):
-    variables = model.init(rng, jnp.zeros((1, length, 3)))
-    return {'params': variables['params'], 'batch_stats': variables['batch_stats'],
-            'opt_state': tx.init(variables['params']), 'rng': jax.random.key(1)}
-
-  state = jax.eval_shape(init_state, jax.random.key(0))
+  batch = {'waveforms': jax.ShapeDtypeStruct((batch_size, length, 3), jnp.float32),
+           'labels': jax.ShapeDtypeStruct((batch_size,), jnp.int32)}
+  # shapes only: nothing is initialised or run
+  state = jax.eval_shape(lambda rng: create_train_state(model, rng, (batch_size, length, 3), learning_rate=1e-3),
+                         jax.random.key(0))
 
   start = time.perf_counter()
-  compiled = jax.jit(make_train_step(model, tx), donate_argnums=0).lower(state, x, y).compile()
+  compiled = jit_train_step.lower(state, batch, jax.random.key(1), loss_fn=cross_entropy).compile()
   compile_s = time.perf_counter() - start
   analysis = compiled.memory_analysis()
   fields = ('argument_size_in_bytes', 'output_size_in_bytes', 'alias_size_in_bytes', 'temp_size_in_bytes')

@@ -2,7 +2,7 @@ r"""What the compiled GA-Net training step holds at its memory peak, by layer an
 
   python -m benchmarks.step_memory [--batch_size=32] [--num_bottlenecks=5] [--remat] [--top=30]
 
-Compiles (does not run) the training step of ``benchmarks/train_step.py`` with
+Compiles (does not run) the library's training step (``jit_train_step``) with
 XLA's dump on, reads the live-range report XLA writes for it (the buffers live at
 the peak of the buffer assignment, each with the operation that produced it) and
 prints ``memory_analysis()``'s temporaries, then the bytes live at the peak summed

@@ -2,11 +2,14 @@ r"""Training and inference throughput and memory of the default GA-Net, optional
 
   python -m benchmarks.throughput [--batch_size=32] [--against=torch,torch_compile] [--json=PATH]
 
-Records/s for one jitted training step (forward, cross-entropy, backward, Adam
-update; state donated) and one jitted inference step, on (batch, 10000, 3)
-float32 input. Compilation is timed separately; one warm-up call is excluded;
-each of ``--repeats`` repetitions times ``--steps`` calls and the median and
-spread (min, max) over repetitions are reported.
+Records/s of what a user runs, on (batch, 10000, 3) float32 input: the library's
+training step (``ganet_jax.training.step.jit_train_step`` on a ``create_train_state``
+state: forward, cross-entropy, backward, Adam update, state donated) and its
+inference entry point (``ganet_jax.evaluation.predict.predict_probabilities`` over
+the batch's records). Compilation is timed separately (ahead of time, on the
+programs those two run); one warm-up call is excluded; each of ``--repeats``
+repetitions times ``--steps`` calls and the median and spread (min, max) over
+repetitions are reported.
 
 ``--against`` adds the same network written in PyTorch
 (``benchmarks/torch_ganet.py``): ``torch`` runs it eagerly, ``torch_compile``
@@ -61,12 +64,14 @@ import optax
 
 from benchmarks.load import (MachineLoad, allocator_settings, current_peak_rss_bytes, faults_and_system_seconds,
                              peak_rss_bytes, reset_peak_rss)
-from benchmarks.train_step import make_train_step
 from ganet_jax import GANet
 from ganet_jax.conventions import WINDOW_SAMPLES
-from ganet_jax.evaluation.predict import apply_in_chunks, parse_chunk, resolve_chunk
+from ganet_jax.evaluation import predict
+from ganet_jax.evaluation.predict import parse_chunk, resolve_chunk
 from ganet_jax.models.complexity import parameter_count
 from ganet_jax.training.host_memory import release_free_memory
+from ganet_jax.training.losses import cross_entropy
+from ganet_jax.training.step import create_train_state, jit_train_step, model_variables
 
 CONTENDERS = ('torch', 'torch_compile')
 
@@ -125,39 +130,42 @@ def _model(remat: bool) -> GANet:
 
 
 def _jax_steps(model: GANet, batch: np.ndarray, labels: np.ndarray, infer_chunk: int | None) -> dict:
-  """Compiled JAX train and inference steps plus their compile times, XLA FLOP counts and memory analyses."""
+  """The library's training step and inference entry point on one batch, with compile times, FLOPs and memory.
+
+  Training is ``jit_train_step`` (cross-entropy, Adam, state donated) on a ``create_train_state``
+  state, compiled ahead of time: the program ``experiments.train``'s epochs run. Inference is
+  ``predict_probabilities`` over the batch's records, host batching, padding mask and all; its
+  compile time, cost and memory analysis are those of the jitted batch function it runs.
+  """
   x, y = jnp.asarray(batch), jnp.asarray(labels)
-  variables = jax.jit(model.init)(jax.random.key(0), x[:1])
-  tx = optax.adam(1e-3)
-  state = {'params': variables['params'], 'batch_stats': variables['batch_stats'],
-           'opt_state': tx.init(variables['params']), 'rng': jax.random.key(1)}
-
-  train_step = make_train_step(model, tx)
-
-  def infer_step(variables, x):
-    return apply_in_chunks(lambda records: model.apply(variables, records, train=False), x, infer_chunk)
+  state = create_train_state(model, jax.random.key(0), x.shape, learning_rate=1e-3)
+  train_batch = {'waveforms': x, 'labels': y}
+  dropout_rng = jax.random.key(1)
 
   start = time.perf_counter()
-  train = jax.jit(train_step, donate_argnums=0).lower(state, x, y).compile()
+  train = jit_train_step.lower(state, train_batch, dropout_rng, loss_fn=cross_entropy).compile()
   train_compile = time.perf_counter() - start
   # a copy: the training step donates (deletes) the state's buffers
-  eval_vars = jax.tree.map(jnp.copy, {'params': state['params'], 'batch_stats': state['batch_stats']})
+  eval_vars = jax.tree.map(jnp.copy, model_variables(state))
+  # predict_probabilities runs a chunk as large as the batch as the whole batch
+  chunk = None if infer_chunk is None or infer_chunk >= len(batch) else infer_chunk
   start = time.perf_counter()
-  infer = jax.jit(infer_step).lower(eval_vars, x).compile()
+  infer = predict._p_tectonic.lower(model, eval_vars, x, None, chunk).compile()
   infer_compile = time.perf_counter() - start
   # counted on the whole batch: a chunked program's cost analysis counts its loop body once
-  infer_flops = jax.jit(lambda v, x: model.apply(v, x, train=False)).lower(eval_vars, x).cost_analysis().get('flops')
+  infer_flops = predict._p_tectonic.lower(model, eval_vars, x, None, None).cost_analysis().get('flops')
 
   holder = {'state': state}
 
   def run_train():
-    holder['state'], loss = train(holder['state'], x, y)
-    loss.block_until_ready()
+    holder['state'], metrics = train(holder['state'], train_batch, dropout_rng)
+    metrics['loss'].block_until_ready()
 
   def run_infer():
-    infer(eval_vars, x).block_until_ready()
+    # returns host numpy: the device work is done when it returns
+    predict.predict_probabilities(model, eval_vars, batch, batch_size=len(batch), chunk=chunk)
 
-  return {'train': run_train, 'infer': run_infer, 'params': parameter_count(variables['params']),
+  return {'train': run_train, 'infer': run_infer, 'params': parameter_count(state.params),
           'compile_s': {'train': train_compile, 'infer': infer_compile},
           'xla_flops': {'train': train.cost_analysis().get('flops'), 'infer': infer_flops},
           'memory_analysis': {'train': _memory_analysis(train), 'infer': _memory_analysis(infer)}}

@@ -6,7 +6,7 @@ Layers, bottom to top (each imports only those below it):
   nn/                             layers: ghost modules, CBAM, depthwise and small-channel 1-D convolutions
   data/                           record sets, reading and preparing real records, splits, imbalance sampling
   models/                         GA-Net, Table 1's comparison networks, parameter and FLOP counts
-  evaluation/                     probabilities over a record set, metrics, figures, physics baseline
+  evaluation/                     probabilities over a record set, metrics, intervals, controls, figures, physics
   training/                       settings, losses, the train step, checkpoints, one run (train + evaluate)
   studies/                        the paper's studies: configurations x seeds, tables and figures
   classify                        a trained run applied to new records

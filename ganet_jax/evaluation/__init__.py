@@ -1,14 +1,16 @@
 """Evaluation: probabilities over a record set (one network or a vmapped ensemble), the paper's metrics,
-figures, CBAM attention, and the physics baseline."""
+event-resampling bootstrap intervals, figures, CBAM attention, and the physics baseline."""
 
 from ganet_jax.evaluation.attention import record_attention, spatial_attention
+from ganet_jax.evaluation.intervals import bootstrap_metric, paired_bootstrap_difference, summary_with_intervals
 from ganet_jax.evaluation.metrics import (classification_metrics, confidence_shares, confusion, event_metrics,
                                           event_probabilities, roc_auc, roc_curve)
 from ganet_jax.evaluation.physics import LogisticModel, fit_logistic, ratio_features
 from ganet_jax.evaluation.plots import plot_attention, plot_confidence, plot_confusion, plot_roc
 from ganet_jax.evaluation.predict import predict_ensemble, predict_probabilities, stack_variables
 
-__all__ = ['LogisticModel', 'classification_metrics', 'confidence_shares', 'confusion', 'event_metrics',
-           'event_probabilities', 'fit_logistic', 'plot_attention', 'plot_confidence', 'plot_confusion', 'plot_roc',
-           'predict_ensemble', 'predict_probabilities', 'ratio_features', 'record_attention', 'roc_auc', 'roc_curve',
-           'spatial_attention', 'stack_variables']
+__all__ = ['LogisticModel', 'bootstrap_metric', 'classification_metrics', 'confidence_shares', 'confusion',
+           'event_metrics', 'event_probabilities', 'fit_logistic', 'paired_bootstrap_difference', 'plot_attention',
+           'plot_confidence', 'plot_confusion', 'plot_roc', 'predict_ensemble', 'predict_probabilities',
+           'ratio_features', 'record_attention', 'roc_auc', 'roc_curve', 'spatial_attention', 'stack_variables',
+           'summary_with_intervals']

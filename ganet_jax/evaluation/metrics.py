@@ -19,6 +19,7 @@ from typing import Sequence
 import numpy as np
 
 from ganet_jax.conventions import NON_TECTONIC, TECTONIC
+from ganet_jax.evaluation import aggregation
 
 CONFIDENT_BANDS = ((0.0, 0.2), (0.8, 1.0))
 
@@ -105,6 +106,65 @@ def roc_auc(labels, p_tectonic) -> float:
   return float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2))
 
 
+def weighted_roc_auc(labels, p_tectonic, weights) -> np.ndarray:
+  """AUC of "tectonic" with each record counted ``weights`` times, for many weightings at once.
+
+  With integer weights this is ``roc_auc`` over the records repeated that many times
+  (a bootstrap resample written as counts), ties counting one half:
+  ``sum_{i tectonic, j not} w_i w_j [p_i > p_j] + w_i w_j [p_i == p_j] / 2``
+  over ``sum_i w_i * sum_j w_j``. One sort serves every row of ``weights``.
+
+  Args:
+    labels: (n,) 0 tectonic / 1 non-tectonic.
+    p_tectonic: (n,) probability of tectonic.
+    weights: (n,) or (b, n) non-negative weights.
+
+  Returns:
+    () or (b,) float64 AUCs; NaN where a class has zero total weight.
+  """
+  labels, scores = np.asarray(labels), np.asarray(p_tectonic, np.float64)
+  weights = np.asarray(weights, np.float64)
+  if not len(scores):
+    return np.full(weights.shape[:-1], np.nan)
+  order = np.argsort(scores, kind='stable')
+  scores, positive = scores[order], labels[order] == TECTONIC
+  sorted_weights = weights[..., order]
+  # Records of one score form a group: within it a pair counts one half.
+  starts = np.r_[0, np.flatnonzero(np.diff(scores)) + 1]
+  positive_weight = np.add.reduceat(sorted_weights * positive, starts, axis=-1)
+  negative_weight = np.add.reduceat(sorted_weights * ~positive, starts, axis=-1)
+  negative_below = np.cumsum(negative_weight, axis=-1) - negative_weight
+  pairs = np.sum(positive_weight * (negative_below + negative_weight / 2), axis=-1)
+  total = positive_weight.sum(-1) * negative_weight.sum(-1)
+  with np.errstate(invalid='ignore', divide='ignore'):
+    return np.where(total > 0, pairs / np.where(total > 0, total, 1), np.nan)
+
+
+def weighted_rates(labels, p_tectonic, weights, *, threshold: float = 0.5) -> dict[str, np.ndarray]:
+  """Sensitivity, specificity and balanced accuracy with each record counted ``weights`` times.
+
+  Integer weights give ``classification_metrics``' figures over the repeated records.
+
+  Args:
+    labels: (n,) 0 tectonic / 1 non-tectonic.
+    p_tectonic: (n,) probability of tectonic; ``>= threshold`` is called tectonic.
+    weights: (n,) or (b, n) non-negative weights.
+
+  Returns:
+    {'sensitivity', 'specificity', 'balanced_accuracy'}: () or (b,) arrays, NaN where a
+    class has zero total weight.
+  """
+  is_tectonic = np.asarray(labels) == TECTONIC
+  called_tectonic = np.asarray(p_tectonic) >= threshold
+  weights = np.asarray(weights, np.float64)
+  tectonic_weight, other_weight = weights @ is_tectonic, weights @ ~is_tectonic
+  with np.errstate(invalid='ignore', divide='ignore'):
+    sensitivity = np.where(tectonic_weight > 0, (weights @ (is_tectonic & called_tectonic)) / tectonic_weight, np.nan)
+    specificity = np.where(other_weight > 0, (weights @ (~is_tectonic & ~called_tectonic)) / other_weight, np.nan)
+  return {'sensitivity': sensitivity, 'specificity': specificity,
+          'balanced_accuracy': (sensitivity + specificity) / 2}
+
+
 def confidence_shares(labels, p_tectonic, *, bands: Sequence[tuple[float, float]] = CONFIDENT_BANDS) -> dict:
   """Fig. 4's statistic: share of each class's records with ``p_tectonic`` in a confident band.
 
@@ -124,8 +184,9 @@ def confidence_shares(labels, p_tectonic, *, bands: Sequence[tuple[float, float]
 def event_probabilities(event_ids, labels, p_tectonic) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
   """Event-level probabilities: the MEAN of the event's records' ``p_tectonic``.
 
-  The rule: every record of an event votes with its probability, all stations
-  weigh the same, and the event is called tectonic when the mean is >= 0.5.
+  The rule (``aggregation.mean_probability``): every record of an event votes with its
+  probability, all stations weigh the same, and the event is called tectonic when the
+  mean is >= 0.5. ``evaluation.aggregation`` holds the other rules.
 
   Returns:
     (event ids sorted, their labels, their mean probability of tectonic).
@@ -133,19 +194,7 @@ def event_probabilities(event_ids, labels, p_tectonic) -> tuple[np.ndarray, np.n
   Raises:
     ValueError: if an event's records disagree on the label.
   """
-  event_ids = np.asarray(event_ids)
-  labels = np.asarray(labels)
-  events, inverse = np.unique(event_ids, return_inverse=True)
-  sums = np.bincount(inverse, weights=np.asarray(p_tectonic, np.float64), minlength=len(events))
-  counts = np.bincount(inverse, minlength=len(events))
-  event_labels = np.zeros(len(events), labels.dtype)
-  event_labels[inverse] = labels
-  disagree = labels != event_labels[inverse]
-  if disagree.any():
-    raise ValueError(f'event {event_ids[disagree][0]!r} has records with different labels')
-  # Summing k equal probabilities and dividing by k can miss the value by an ulp, which would
-  # break ties between events (and make a constant predictor's event AUC differ from 0.5).
-  return events, event_labels, np.round(sums / counts, 12)
+  return aggregation.mean_probability(event_ids, labels, p_tectonic)
 
 
 def event_metrics(event_ids, event_types, labels, p_tectonic, *, threshold: float = 0.5) -> dict:
