@@ -37,11 +37,11 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from ganet_jax.conventions import TECTONIC
 from ganet_jax.data.records import RecordSet
-from ganet_jax.data.splits import assign_event_folds
-from ganet_jax.evaluation import controls, intervals, metrics
-from ganet_jax.evaluation.physics import fit_p_tectonic
+from ganet_jax.data import splits
+from ganet_jax.evaluation import controls, intervals
+from ganet_jax.evaluation.aggregation import logit
+from ganet_jax.evaluation.physics import fit_logistic, fit_p_tectonic
 
 SCHEMES = ('shuffled', 'station', 'forward')
 PREDICTIONS_COLUMNS = ('record_id', 'event_id', 'label', 'fold', 'year', 'station', 'p_tectonic')
@@ -62,7 +62,7 @@ class Fold:
 
 def years(records: RecordSet) -> np.ndarray:
   """The origin year of every record (int)."""
-  return np.asarray(records.origin_times, 'datetime64[Y]').astype(int) + 1970
+  return splits.origin_years(records.origin_times)
 
 
 def align(record_sets: Mapping[str, RecordSet]) -> dict[str, RecordSet]:
@@ -95,54 +95,25 @@ def align(record_sets: Mapping[str, RecordSet]) -> dict[str, RecordSet]:
 
 def forward_folds(records: RecordSet, origins: Sequence[int], *, test_from: int,
                   min_train_events: int = 3) -> tuple[list[Fold], list[str]]:
-  """Rolling-origin folds: fold ``k`` trains before ``origins[k]`` and predicts ``[origins[k], origins[k+1])``.
-
-  The last origin's fold predicts every later year. A fold whose training records
-  hold fewer than ``min_train_events`` events of either class, or whose block holds
-  no record, is skipped with a reason.
-
-  Args:
-    records: the study's records.
-    origins: increasing origin years.
-    test_from: the first test year; folds starting there are marked ``test``.
-    min_train_events: fewest training events of each class for a fold to run.
+  """Rolling-origin folds (``splits.forward_folds``): fold ``k`` trains before ``origins[k]`` and predicts
+  ``[origins[k], origins[k+1])``; the last predicts every later year. Folds from ``test_from`` are ``test``.
 
   Returns:
     (folds, reasons for the skipped ones).
   """
-  year = years(records)
-  bounds = list(origins) + [int(year.max()) + 1]
-  folds, skipped = [], []
-  for start, end in zip(bounds[:-1], bounds[1:]):
-    train, validation = np.flatnonzero(year < start), np.flatnonzero((year >= start) & (year < end))
-    name = f'{start}' if end == start + 1 else f'{start}-{end - 1}'
-    events = [len(set(records.event_ids[train][records.labels[train] == c])) for c in (0, 1)]
-    if not len(validation):
-      skipped.append(f'{name}: no record')
-    elif min(events) < min_train_events:
-      skipped.append(f'{name}: {events[0]} tectonic and {events[1]} non-tectonic training events '
-                     f'(fewer than {min_train_events} of a class)')
-    else:
-      folds.append(Fold(name, train, validation, test=start >= test_from))
-  return folds, skipped
+  boundaries = list(origins) + [max(int(years(records).max()) + 1, int(origins[-1]) + 1)]
+  found, skipped = splits.forward_folds(records.origin_times, records.event_ids, records.labels,
+                                        boundaries=boundaries, min_train_events_per_class=min_train_events)
+  name = lambda f: f'{f.start}' if f.end == f.start + 1 else f'{f.start}-{f.end - 1}'
+  return [Fold(name(f), f.train, f.validation, test=f.start >= test_from) for f in found], skipped
 
 
 def station_folds(records: RecordSet, num_folds: int, *, seed: int, test_from: int) -> list[Fold]:
-  """Station-grouped folds over the years before ``test_from``: no fold trains on its own stations.
-
-  Stations are dealt to folds in a seeded order, those that recorded non-tectonic
-  events first, so that every fold validates both classes where the data allow.
-  """
-  before = years(records) < test_from
-  station = controls.station_key(records)
-  rng = np.random.default_rng(seed)
-  stations = np.unique(station[before])
-  has_minority = np.array([np.any(records.labels[before & (station == s)] != TECTONIC) for s in stations])
-  order = np.concatenate([rng.permutation(stations[has_minority]), rng.permutation(stations[~has_minority])])
-  fold_of = {s: i % num_folds for i, s in enumerate(order)}
-  assigned = np.array([fold_of.get(s, -1) for s in station])
-  return [Fold(f'station_{k}', np.flatnonzero(before & (assigned != k)), np.flatnonzero(before & (assigned == k)))
-          for k in range(num_folds)]
+  """Station-grouped folds (``splits.station_folds``) over the years before ``test_from``."""
+  before = np.flatnonzero(years(records) < test_from)
+  pool = records.subset(before)
+  found = splits.station_folds(controls.station_key(pool), pool.event_ids, pool.labels, num_folds, seed=seed)
+  return [Fold(f'station_{k}', before[f.train], before[f.validation]) for k, f in enumerate(found)]
 
 
 def shuffled_folds(records: RecordSet, num_folds: int, *, seed: int, test_from: int) -> list[Fold]:
@@ -151,7 +122,7 @@ def shuffled_folds(records: RecordSet, num_folds: int, *, seed: int, test_from: 
   ids, labels = np.asarray(records.event_ids)[before], np.asarray(records.labels)[before]
   first = dict(zip(ids, labels))
   events = sorted(first)
-  fold_of = assign_event_folds(events, [first[e] for e in events], num_folds, seed=seed)
+  fold_of = splits.assign_event_folds(events, [first[e] for e in events], num_folds, seed=seed)
   assigned = np.array([fold_of.get(str(e), -1) if b else -1 for e, b in zip(records.event_ids, before)])
   return [Fold(f'shuffled_{k}', np.flatnonzero(before & (assigned != k)), np.flatnonzero(assigned == k))
           for k in range(num_folds)]
@@ -185,12 +156,6 @@ def network_predictor(config, workdir: pathlib.Path, log: Callable[[str], None])
   return predict
 
 
-def novelty_key(train: RecordSet, records: RecordSet) -> np.ndarray:
-  """'seen' or 'new': whether each record's station recorded any training record."""
-  seen = set(controls.station_key(train))
-  return np.array(['seen' if s in seen else 'new' for s in controls.station_key(records)])
-
-
 def lookup_control(key: Callable[[RecordSet], np.ndarray]) -> Predictor:
   """P(tectonic | key) fitted on the training records (``controls.lookup_predictor``)."""
   def predict(train: RecordSet, validation: RecordSet, fold: Fold) -> np.ndarray:
@@ -199,50 +164,18 @@ def lookup_control(key: Callable[[RecordSet], np.ndarray]) -> Predictor:
 
 
 def novelty_control(train: RecordSet, validation: RecordSet, fold: Fold) -> np.ndarray:
-  """P(tectonic | the station was seen in training or not), fitted on training records.
-
-  Within the training records every station is 'seen', so the lookup is fitted on the
-  training records' own novelty in time: a record is 'new' when its station first
-  recorded in its own year. New explosions tend to happen at new places, recorded by
-  new stations; this control shows how far that alone goes.
-  """
-  station, year = controls.station_key(train), years(train)
-  first_year = {s: year[station == s].min() for s in np.unique(station)}
-  train_key = np.array(['new' if first_year[s] == y else 'seen' for s, y in zip(station, year)])
-  return controls.lookup_predictor(train_key, train.labels)(novelty_key(train, validation))
+  """``controls.station_novelty_control``: a station seen in training is called tectonic, an unseen one not."""
+  return controls.station_novelty_control(controls.station_key(train), controls.station_key(validation))
 
 
-def scalar_control(column: str) -> Predictor:
-  """A one-feature logistic regression on a numeric manifest column (magnitude, SNR), oriented by training.
-
-  Records without a value get the training prior.
-  """
-  def predict(train: RecordSet, validation: RecordSet, fold: Fold) -> np.ndarray:
-    x_train, x_val = _numeric(train, column), _numeric(validation, column)
-    known = np.isfinite(x_train)
-    prior = np.mean(train.labels == TECTONIC)
-    if known.sum() < 2 or len(np.unique(train.labels[known])) < 2:
-      return np.full(len(validation), prior)
-    from ganet_jax.evaluation.physics import fit_logistic
-    model = fit_logistic(x_train[known, None], train.labels[known])
-    p = np.full(len(validation), prior)
-    finite = np.isfinite(x_val)
-    p[finite] = 1.0 - model.probability(x_val[finite, None])
-    return p
-  return predict
+def magnitude_control(train: RecordSet, validation: RecordSet, fold: Fold) -> np.ndarray:
+  """``controls.magnitude_control`` on the manifest's ``magnitude`` column (NaN where unknown)."""
+  return controls.magnitude_control(_numeric(train, 'magnitude'), train.labels, _numeric(validation, 'magnitude'))
 
 
 def _numeric(records: RecordSet, column: str) -> np.ndarray:
-  if column not in records.extra:
-    return np.full(len(records), np.nan)
-  values = np.asarray(records.extra[column], dtype=str)
-  out = np.full(len(values), np.nan)
-  for i, v in enumerate(values):
-    try:
-      out[i] = float(v)
-    except ValueError:
-      pass
-  return out
+  values = np.asarray(records.extra.get(column, np.full(len(records), '')), dtype=str)
+  return np.array([float(v) if v.strip() else np.nan for v in values])
 
 
 def predict_folds(predictor: Predictor, records: RecordSet, folds: Sequence[Fold]) -> np.ndarray:
@@ -261,8 +194,7 @@ def stack_forward(p_a: np.ndarray, p_b: np.ndarray, records: RecordSet, folds: S
   weights fitted on its own year; the first fold, with no earlier predictions, gets
   the mean of the two logits.
   """
-  from ganet_jax.evaluation.physics import fit_logistic
-  x = np.stack([_logit(p_a), _logit(p_b)], axis=1)
+  x = np.stack([logit(p_a), logit(p_b)], axis=1)
   p = np.full(len(records), np.nan)
   earlier = np.zeros(0, np.int64)
   for fold in folds:
@@ -273,11 +205,6 @@ def stack_forward(p_a: np.ndarray, p_b: np.ndarray, records: RecordSet, folds: S
       p[fold.validation] = 1.0 / (1.0 + np.exp(-x[fold.validation].mean(axis=1)))
     earlier = np.concatenate([earlier, fold.validation])
   return p
-
-
-def _logit(p: np.ndarray, eps: float = 1e-6) -> np.ndarray:
-  p = np.clip(np.asarray(p, np.float64), eps, 1 - eps)
-  return np.log(p / (1 - p))
 
 
 # --- predictions on disk and their figures
@@ -403,7 +330,7 @@ CONTROLS: Mapping[str, Predictor] = {
     'instrument': lookup_control(controls.instrument_key),
     'station': lookup_control(controls.station_key),
     'era': lookup_control(controls.era_key),
-    'magnitude': scalar_control('magnitude'),
+    'magnitude': magnitude_control,
 }
 
 

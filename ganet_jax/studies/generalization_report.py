@@ -52,6 +52,8 @@ def choose(records: RecordSet, predictions: Mapping[str, np.ndarray], forward: S
       continue
     p = predictions[name]
     mask = keep & np.isfinite(p)
+    if len(np.unique(records.labels[mask])) < 2:
+      continue
     events = metrics.event_metrics(records.event_ids[mask], records.event_types[mask], records.labels[mask], p[mask])
     scored.append((events['auc'], events['balanced_accuracy'], name))
   if not scored:
