@@ -120,6 +120,4 @@ def test_study_of_physics_and_controls_writes_its_tables(records, tmp_path):
   assert pooled['event']['auc']['low'] <= pooled['event']['auc']['estimate'] <= pooled['event']['auc']['high']
   # rerun: the predictions on disk are read back, the same tables come out
   again = gen.run_study([], settings, tmp_path / 'study', log=lambda line: None)
-  assert again['pooled'].keys() == results['pooled'].keys()
-  for name, figures in results['pooled'].items():  # the CSV keeps 6 decimals
-    assert again['pooled'][name]['event']['auc'] == pytest.approx(figures['event']['auc'], abs=1e-5)
+  assert again['pooled'] == results['pooled']

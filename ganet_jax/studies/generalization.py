@@ -221,7 +221,7 @@ def write_predictions(path: pathlib.Path, records: RecordSet, folds: Sequence[Fo
     writer.writerow(PREDICTIONS_COLUMNS)
     for i in np.flatnonzero(np.isfinite(p_tectonic)):
       writer.writerow([records.record_ids[i], records.event_ids[i], int(records.labels[i]), fold_name[i],
-                       years(records)[i], station[i], f'{p_tectonic[i]:.6f}'])
+                       years(records)[i], station[i], repr(float(p_tectonic[i]))])  # exact: a rerun reads back the same ties
 
 
 def pooled_figures(records: RecordSet, p_tectonic: np.ndarray, keep: np.ndarray, *, n_boot: int,
