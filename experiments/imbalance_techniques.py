@@ -16,7 +16,6 @@ from absl import app, flags
 
 from experiments import study_flags
 from ganet_jax import studies
-from ganet_jax.conventions import SAMPLING_RATE
 from ganet_jax.data import augment
 
 flags.DEFINE_float('max_shift_s', 5.0, 'Time shifting: the largest delay, seconds (at most 5% of a small-mode record).',
@@ -28,14 +27,16 @@ CONFIG = study_flags.define_config_flag()
 
 def main(argv):
   train, test, dataset = study_flags.start(argv)
+  rate = train.sampling_rate
   # Short small-mode records would be shifted out of the window: keep a delay under 5% of the record.
-  max_shift = max(1, min(int(FLAGS.max_shift_s * SAMPLING_RATE), train.waveforms.shape[1] // 20))
+  max_shift_s = min(FLAGS.max_shift_s, train.waveforms.shape[1] / rate / 20)
   oversampled = lambda transform: lambda seed: augment.oversample_minority(train, transform, seed=seed)
   plain = study_flags.base_config('ganet')
   configurations = [
       studies.Configuration('time_shifting', 'Time shifting', plain,
-                          oversampled(functools.partial(augment.time_shift, max_shift=max_shift)),
-                          details={'max_shift_samples': max_shift}),
+                          oversampled(functools.partial(augment.time_shift, max_shift_s=max_shift_s,
+                                                        sampling_rate=rate)),
+                          details={'max_shift_s': round(max_shift_s, 3), 'sampling_rate': rate}),
       studies.Configuration('noise_addition', 'Noise addition', plain,
                           oversampled(functools.partial(augment.add_noise, snr_db=FLAGS.snr_db)),
                           details={'snr_db': FLAGS.snr_db}),

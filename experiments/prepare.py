@@ -9,8 +9,14 @@ Several --input (each with its --records and --source name, paired by position)
 make one set; the manifest and rejection report say each record's source. Prints
 the input, accepted and rejected counts (per source and in all) and the
 rejections by kind of reason, each with a real example; the folder holds
-waveforms.npy, manifest.csv, rejected.csv, preprocess.json and, when files under
-an --input were not taken as waveforms, skipped.csv (``ganet_jax.data.records``).
+waveforms.npy, manifest.csv, rejected.csv, preprocess.json, noise.npy with
+--noise_s and, when files under an --input were not taken as waveforms,
+skipped.csv (``ganet_jax.data.records``).
+
+Noise-referenced inputs keep each record's pre-event noise and whiten the window by it:
+
+  python -m experiments.prepare --input=../shared/data/pnw --records=labels.csv \
+      --bandpass=1,15 --window_s=40 --noise_s=40 --normalization=noise_whiten --output=/tmp/pnw_whitened
 
 The set is built in a temporary folder beside --output and moved into place when
 complete: a failed run leaves the earlier set or nothing. An existing set is
@@ -48,7 +54,7 @@ from ganet_jax.data.records import save_prepared
 
 SKIPPED_FILE = 'skipped.csv'
 OUTPUT_FILES = (records_lib.WAVEFORMS_FILE, records_lib.MANIFEST_FILE, records_lib.REJECTED_FILE,
-                records_lib.PREPROCESS_FILE, SKIPPED_FILE)
+                records_lib.PREPROCESS_FILE, records_lib.NOISE_FILE, SKIPPED_FILE)
 
 FLAGS = flags.FLAGS
 flags.DEFINE_multi_string('input', None, 'Folder of waveform files (or the SeisBench dataset folder); repeat '
@@ -79,6 +85,15 @@ flags.DEFINE_float('max_gap_s', 0.1, 'Longest gap inside the window that is inte
 flags.DEFINE_float('max_pad_s', 15.0, 'Longest tail shortfall of the window that is zero-padded, s.')
 flags.DEFINE_string('bandpass', '', 'FREQMIN,FREQMAX in Hz (e.g. 1,20): zero-phase 4-corner Butterworth '
                     'band-pass of each record before its window is cut; empty (the paper) for none.')
+flags.DEFINE_float('noise_s', 0.0, 'Seconds of pre-event noise kept per record (noise.npy, scaled as its '
+                   'window; the manifest\'s noise_s column gives what was kept); 0 keeps none.')
+flags.DEFINE_float('noise_gap_s', 5.0, 'The noise ends this many seconds before the earlier of the origin '
+                   'time and the P onset.')
+flags.DEFINE_enum('noise_fallback', 'reject', ['reject', 'shorter'], 'A record with less than --noise_s of '
+                  'noise: reject it, or keep what it has (at least 10 s).')
+flags.DEFINE_enum('normalization', 'standardise', ['standardise', 'noise_whiten'], 'standardise: zero mean, '
+                  'unit std per channel (the paper); noise_whiten: divide the window\'s spectrum by the smoothed '
+                  'amplitude spectrum of the record\'s own noise first (needs --noise_s > 0).')
 flags.DEFINE_enum('p_fallback', 'travel_time', ['travel_time', 'none'], 'When no pick is given and '
                   'STA/LTA finds none: origin + the iasp91 P travel time (origin if the distance is unknown), '
                   'flagged in p_method; or reject the record.')
@@ -97,7 +112,8 @@ def _options() -> ingest.PrepareOptions:
       window_s=FLAGS.window_s, sampling_rate=FLAGS.sampling_rate, detrend_degree=FLAGS.detrend_degree,
       max_distance_km=preprocess.distance_limit(FLAGS.max_distance_km),
       min_sampling_rate=FLAGS.min_sampling_rate, max_gap_s=FLAGS.max_gap_s, max_pad_s=FLAGS.max_pad_s,
-      bandpass=preprocess.parse_band(FLAGS.bandpass))
+      bandpass=preprocess.parse_band(FLAGS.bandpass), noise_s=FLAGS.noise_s, noise_gap_s=FLAGS.noise_gap_s,
+      noise_fallback=FLAGS.noise_fallback, normalization=FLAGS.normalization)
   catalog = _read_flag_file('catalog', catalog_lib.read_catalog, 'a QuakeML catalog')
   inventory = _read_flag_file('inventory', obspy.read_inventory, 'a StationXML inventory')
   return ingest.PrepareOptions(
@@ -149,6 +165,8 @@ def check_flags() -> None:
                        f'--split_names ({",".join(FLAGS.split_names)}), summing to 1')
   if FLAGS.split and FLAGS.format != 'seisbench':
     raise ValueError('--split keeps a split of a SeisBench dataset; use it with --format=seisbench')
+  if FLAGS.noise_s and FLAGS.format == 'seisbench':
+    raise ValueError(f'--noise_s={FLAGS.noise_s:g}: pre-event noise is kept for --format=obspy records only')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -291,7 +309,7 @@ def per_source_counts(inputs_per_source: Mapping[str, int], records: RecordSet |
   Raises:
     RuntimeError: when a source's accepted + rejected differs from its input (a bug, never bad data).
   """
-  accepted = collections.Counter(records.extra['source']) if records is not None else collections.Counter()
+  accepted = collections.Counter(records.sources) if records is not None else collections.Counter()
   refused = collections.Counter(line['source'] for line in rejected)
   counts = {}
   for name, n in inputs_per_source.items():

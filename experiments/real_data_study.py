@@ -90,8 +90,8 @@ def check_classes(split: Split, where: str) -> None:
 def physics_probabilities(train: RecordSet, sets: dict[str, RecordSet], feature_set: str = 'ratios'
                           ) -> dict[str, np.ndarray]:
   """The physics baseline fitted on ``train``: probability of tectonic of every set."""
-  p_tectonic = physics.fit_p_tectonic(train.waveforms, train.labels, feature_set)
-  return {name: p_tectonic(r.waveforms) for name, r in sets.items()}
+  p_tectonic = physics.fit_records(train, feature_set)
+  return {name: p_tectonic(r) for name, r in sets.items()}
 
 
 def train_runs(config, split: Split, name: str, workdir: pathlib.Path, model: str) -> list[pathlib.Path]:

@@ -9,7 +9,7 @@ Layers, bottom to top (each imports only those below it):
   evaluation/                     probabilities over a record set, metrics, intervals, controls, figures, physics
   training/                       settings, losses, the train step, checkpoints, one run (train + evaluate)
   studies/                        the paper's studies: configurations x seeds, tables and figures
-  classify                        a trained run applied to new records
+  classify/                       a trained run or ensemble applied to new records
 """
 
 from ganet_jax.models import GANet, build_model

@@ -28,13 +28,13 @@ def test_fold_records_validate_one_source_and_never_share_an_event():
   seen = []
   for fold in range(2):
     train, validation = cv.fold_records(pool, fold_of_event, fold, validate_sources=('a',))
-    assert set(cv.sources_of(validation)) == {'a'}
+    assert set(validation.sources) == {'a'}
     assert not set(train.event_ids) & set(validation.event_ids)
-    assert 'b' in set(cv.sources_of(train))  # the other source only trains
+    assert 'b' in set(train.sources)  # the other source only trains
     seen += list(validation.record_ids)
     only_a, _ = cv.fold_records(pool, fold_of_event, fold, validate_sources=('a',), train_sources=('a',))
-    assert set(cv.sources_of(only_a)) == {'a'}
-  a_records = pool.record_ids[cv.sources_of(pool) == 'a']
+    assert set(only_a.sources) == {'a'}
+  a_records = pool.record_ids[pool.sources == 'a']
   assert sorted(seen) == sorted(a_records)  # every validated record in exactly one fold
 
 

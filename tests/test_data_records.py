@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from ganet_jax.conventions import UNLABELED, UNLABELED_TYPE
 from ganet_jax.data import RecordSet, chronological_split, event_grouped_random_split, load_prepared, save_prepared
 
 
@@ -47,6 +48,25 @@ def test_subset_and_misaligned_columns():
   with pytest.raises(ValueError, match="'labels' has 2 rows"):
     RecordSet(records.waveforms, records.labels[:2], records.event_ids, records.origin_times,
               records.event_types, records.record_ids)
+
+
+def test_sources_are_the_source_column_or_blank():
+  records = _records(n_events=2, per_event=2)
+  assert list(records.sources) == [''] * 4  # a set prepared from one input has no source column
+  tagged = RecordSet(records.waveforms, records.labels, records.event_ids, records.origin_times, records.event_types,
+                     records.record_ids, extra={'source': np.array(['pnw', 'pnw', 'eus', 'eus'])})
+  assert list(tagged.sources) == ['pnw', 'pnw', 'eus', 'eus']
+  assert list(tagged.subset([3, 0]).sources) == ['eus', 'pnw']
+
+
+def test_bare_windows_are_unlabeled_not_tectonic(tmp_path):
+  windows = np.random.default_rng(0).standard_normal((3, 20, 3)).astype(np.float32)
+  records = RecordSet.unlabeled(windows)
+  assert list(records.labels) == [UNLABELED] * 3 and list(records.event_types) == [UNLABELED_TYPE] * 3
+  assert records.class_counts() == (0, 0)  # counted as neither class
+  records = RecordSet(records.waveforms, records.labels, records.event_ids, records.origin_times,
+                      records.event_types, np.array(['a', 'b', 'c']))
+  assert list(load_prepared(save_prepared(tmp_path / 'set', records)).labels) == [UNLABELED] * 3
 
 
 def test_chronological_split_keeps_events_whole_and_ordered():

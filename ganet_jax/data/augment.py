@@ -15,19 +15,35 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from ganet_jax.conventions import SAMPLING_RATE
 from ganet_jax.data.loader import Batch
 from ganet_jax.data.records import RecordSet
 
 Transform = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 
 
-def time_shift(waveform: np.ndarray, rng: np.random.Generator, *, max_shift: int = 500) -> np.ndarray:
-  """Delay the record by 1..max_shift samples (5 s at 100 Hz), zero-filling the start.
+def time_shift(waveform: np.ndarray, rng: np.random.Generator, *, max_shift_s: float = 5.0,
+               sampling_rate: float) -> np.ndarray:
+  """Delay the record by a random 1 sample to ``max_shift_s`` seconds, zero-filling the start.
 
   Shifting later, not earlier, keeps the P onset inside the window; zeros rather
   than a circular roll, so the coda does not wrap around to precede the P wave.
+
+  Args:
+    waveform: one (time, channels) record.
+    rng: the generator of the delay.
+    max_shift_s: the largest delay, seconds (the paper's 5 s by default).
+    sampling_rate: the record's rate, Hz (``RecordSet.sampling_rate``).
+
+  Returns:
+    The delayed record, of ``waveform``'s shape and dtype.
+
+  Raises:
+    ValueError: when the largest delay is not shorter than the record.
   """
+  max_shift = max(1, int(round(max_shift_s * sampling_rate)))
+  if max_shift >= len(waveform):
+    raise ValueError(f'time shift of up to {max_shift_s:g} s ({max_shift} samples at {sampling_rate:g} Hz) '
+                     f'does not fit a record of {len(waveform)} samples')
   shift = int(rng.integers(1, max_shift + 1))
   out = np.zeros_like(waveform)
   out[shift:] = waveform[:-shift]
@@ -67,7 +83,7 @@ def oversample_minority(records: RecordSet, transform: Transform, *, seed: int) 
       extra={name: take(column) for name, column in records.extra.items()}, preprocessing=records.preprocessing)
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class Augmentation:
   """Random transforms applied to every training batch; the defaults change nothing.
 
@@ -80,16 +96,19 @@ class Augmentation:
       to each channel's RMS); None adds none.
     channel_dropout: probability of zeroing each channel of a record (at least one
       live channel is always kept), as the zero-filled components of vertical-only data.
-    sampling_rate: Hz, to turn ``max_shift_s`` into samples.
+    sampling_rate: the records' rate, Hz (``RecordSet.sampling_rate``), to turn
+      ``max_shift_s`` into samples.
   """
+  sampling_rate: float
   max_shift_s: float = 0.0
   scale_range: tuple[float, float] = (1.0, 1.0)
   random_polarity: bool = False
   snr_db_range: tuple[float, float] | None = None
   channel_dropout: float = 0.0
-  sampling_rate: float = SAMPLING_RATE
 
   def __post_init__(self):
+    if not self.sampling_rate > 0:
+      raise ValueError(f'augmentation sampling_rate must be > 0 Hz, got {self.sampling_rate}')
     low, high = self.scale_range
     if not 0 < low <= high:
       raise ValueError(f'augmentation scale_range must be 0 < low <= high, got {self.scale_range}')

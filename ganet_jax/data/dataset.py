@@ -79,7 +79,7 @@ def keep_sources(records: RecordSet, sources) -> RecordSet:
   Raises:
     ConfigError: naming ``--config.train_sources`` when a source is not in the set.
   """
-  present = np.asarray(records.extra.get('source', np.full(len(records), '')), dtype=str)
+  present = records.sources
   unknown = sorted(set(sources) - set(present))
   if unknown:
     raise ConfigError('train_sources', f'{", ".join(unknown)} not among the sources of the records '

@@ -20,7 +20,10 @@ Declared policies (see ``preprocess`` for the signal steps):
     time ('fallback:origin'), both flagged in ``p_method`` with the picker's reason
     (``p_fallback='none'`` rejects instead);
   - channel dropout: missing or flat components are zero-filled; ``channels_present``
-    lists the components that carry signal.
+    lists the components that carry signal;
+  - pre-event noise (``PreprocessConfig.noise_s > 0``): too little of it rejects the
+    record or, with ``noise_fallback='shorter'``, keeps what there is; the manifest's
+    ``noise_s`` column gives the seconds kept (``noise``).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import math
 import pathlib
 import re
 import warnings
-from typing import Callable, Iterable, Mapping, NamedTuple, Sequence
+from typing import Callable, Iterable, Mapping, NamedTuple, Sequence, TypeVar
 
 import numpy as np
 import obspy
@@ -39,6 +42,7 @@ import obspy
 from ganet_jax import conventions
 from ganet_jax.data import catalog as catalog_lib
 from ganet_jax.data import labels as labels_lib
+from ganet_jax.data import noise as noise_lib
 from ganet_jax.data import picking
 from ganet_jax.data import preprocess
 from ganet_jax.data.preprocess import PreprocessConfig
@@ -47,10 +51,13 @@ from ganet_jax.data.records_table import InputRecord
 from ganet_jax.errors import RecordRejected
 
 # PreprocessConfig fields that shape a window (the others select records).
-SIGNAL_SETTINGS = ('sampling_rate', 'detrend_degree', 'bandpass')
+SIGNAL_SETTINGS = ('sampling_rate', 'detrend_degree', 'bandpass', 'noise_s', 'noise_gap_s', 'normalization')
+# Signal settings a preprocess.json written before they existed lacks: it was made with their defaults.
+LATER_SIGNAL_SETTINGS = ('noise_s', 'noise_gap_s', 'normalization')
 MANIFEST_COLUMNS = ('source', 'file', 'network', 'station', 'location', 'channels', 'p_onset', 'p_method',
                     'p_quality', 'distance_km', 'channels_present', 'sampling_rate_in', 'padded_s', 'bandpass',
                     'notes')
+Kept = TypeVar('Kept')  # what ``prepare_or_reject`` keeps of each accepted record
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,7 +74,7 @@ class PrepareOptions:
 
 @dataclasses.dataclass(frozen=True)
 class PreparedRecord:
-  """One accepted record: its window, labels and manifest columns (``extra``)."""
+  """One accepted record: its window, labels, manifest columns (``extra``) and pre-event noise."""
   window: np.ndarray | None  # (window_samples, 3) float32; None once spooled to disk
   label: int
   event_id: str
@@ -75,6 +82,7 @@ class PreparedRecord:
   origin_time: obspy.UTCDateTime
   record_id: str
   extra: dict[str, str]
+  noise: np.ndarray | None = None  # (noise_samples, 3) float32 when PreprocessConfig.noise_s > 0
 
 
 def settings(options: PrepareOptions) -> dict[str, object]:
@@ -99,14 +107,22 @@ def options_from_settings(saved: Mapping[str, object] | None, options: PrepareOp
   if not saved:
     return options
   try:
-    signal = {name: saved['preprocess'][name] for name in SIGNAL_SETTINGS}
+    signal = signal_settings(saved['preprocess'])
     band = signal['bandpass']
     signal['bandpass'] = tuple(band) if band else None
     picker = picking.PickerConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved['picker'].items()})
     config = dataclasses.replace(options.preprocess, **signal)
-  except (KeyError, TypeError, ValueError) as error:
+  except (AttributeError, KeyError, TypeError, ValueError) as error:
     raise ValueError(f'unusable preprocessing settings {saved}: {type(error).__name__}: {error}') from None
   return dataclasses.replace(options, preprocess=config, picker=picker)
+
+
+def signal_settings(saved: Mapping[str, object]) -> dict[str, object]:
+  """The ``SIGNAL_SETTINGS`` of saved preprocess settings (None where absent), those added later
+  (``LATER_SIGNAL_SETTINGS``) at the defaults that made the windows before they existed."""
+  defaults = PreprocessConfig()
+  return {name: saved.get(name, getattr(defaults, name) if name in LATER_SIGNAL_SETTINGS else None)
+          for name in SIGNAL_SETTINGS}
 
 
 def parse_float(text: str) -> float | None:
@@ -210,6 +226,66 @@ def common_span(traces: dict[int, obspy.Trace]) -> tuple[obspy.UTCDateTime, dict
     arrays[slot] = np.asarray(trace.data[first:first + n], dtype=np.float64)
   n = min(len(a) for a in arrays.values())
   return start, {slot: a[:n] for slot, a in arrays.items()}
+
+
+class ModelWindow(NamedTuple):
+  """A record's window as the model takes it, and what it holds."""
+  window: np.ndarray       # (window_samples, 3) float32 in ``conventions.COMPONENT_ORDER``
+  present: str             # the components that carry signal, e.g. 'ZNE' or 'Z'
+  flat: frozenset[int]     # component slots that are flat (zero variance)
+  recorded_samples: int    # samples recorded from the P onset; the rest of the window is zero padding
+  noise: np.ndarray | None = None  # (noise_samples, 3) pre-event noise, scaled as the window; None without noise_s
+  noise_kept_s: float = 0.0  # seconds of real noise in it (less than noise_s under the 'shorter' fallback)
+
+  def padded_s(self, config: PreprocessConfig) -> float:
+    """Seconds of zero padding at the window's end."""
+    return (config.window_samples - self.recorded_samples) / config.sampling_rate
+
+
+def assemble_window(arrays: Mapping[int, np.ndarray], start: obspy.UTCDateTime, onset: obspy.UTCDateTime,
+                    config: PreprocessConfig, *, flat: Iterable[int] = (), origin: obspy.UTCDateTime | None = None,
+                    gaps: Sequence = ()) -> ModelWindow:
+  """The model's window of a record's components, each at ``config.sampling_rate`` from ``start``.
+
+  Each component is band-passed over the whole record, cut from the P onset,
+  detrended, zero-padded at the end and normalised (``config.normalization``;
+  ``noise.normalise_window``); components absent from ``arrays`` are zero-filled.
+  With ``config.noise_s`` the pre-event noise is cut from the same band-passed
+  record (``noise.cut_noise``) and scaled as its window.
+
+  Args:
+    arrays: {component slot: samples} of the components kept.
+    start: the time of every array's first sample.
+    onset: the P onset: the window's first sample.
+    config: the signal parameters.
+    flat: slots already known to be flat (e.g. before cutting); a component whose
+      window turns out flat is added.
+    origin: the event's origin time (needed with ``config.noise_s``: the noise ends before it).
+    gaps: (start, end) times of the record's interpolated gaps (checked inside the noise).
+
+  Returns:
+    The window, the components carrying signal, the flat slots and the recorded samples.
+
+  Raises:
+    RecordRejected: when the onset is outside a component, or a component ends
+      more than ``config.max_pad_s`` before the window does.
+  """
+  rate = config.sampling_rate
+  if config.noise_s > 0 and origin is None:
+    raise RecordRejected('no origin time: the pre-event noise (noise_s) ends before it')
+  # The picker has its own band (PickerConfig), so it ran on the unfiltered record.
+  filtered = {slot: preprocess.bandpass_record(data, rate, config) for slot, data in arrays.items()}
+  cut = {slot: preprocess.cut_window(data, start, rate, onset, config) for slot, data in filtered.items()}
+  noises, noise_kept_s = noise_lib.cut_noise(filtered, start, origin, onset, gaps, config)
+  channels, noise_channels, flat = {}, {}, set(flat) & set(arrays)
+  for slot, data in cut.items():
+    channels[slot], noise_channels[slot], dead = noise_lib.normalise_window(data, noises.get(slot), config)
+    if dead:
+      flat.add(slot)
+  window, _ = preprocess.assemble_components(channels, config.window_samples)
+  noise = preprocess.assemble_components(noise_channels, config.noise_samples)[0] if noises else None
+  present = ''.join(c for i, c in enumerate(conventions.COMPONENT_ORDER) if i in channels and i not in flat)
+  return ModelWindow(window, present, frozenset(flat), min(len(data) for data in cut.values()), noise, noise_kept_s)
 
 
 def record_label(record: InputRecord, event: catalog_lib.CatalogEvent | None,
@@ -375,36 +451,27 @@ def _prepare_record(record: InputRecord, options: PrepareOptions, notes: list[st
   onset, method, quality = p_onset(record, chosen, resampled[pick_slot], origin, distance_km, event, options)
   resampled, short = preprocess.drop_short_components(resampled, onset, config, keep=pick_slot)
   notes += [f'component dropped: {reason}' for reason in short]
-  flat &= set(resampled)
   gaps = [gap for slot in resampled for gap in gaps[slot]]
   start, arrays = common_span(resampled)
-  # The picker has its own band (PickerConfig), so it ran on the unfiltered record.
-  windows = {slot: preprocess.cut_window(preprocess.bandpass_record(a, config.sampling_rate, config), start,
-                                         config.sampling_rate, onset, config) for slot, a in arrays.items()}
-  n_real = len(next(iter(windows.values())))
-  preprocess.check_gaps(gaps, onset, onset + n_real / config.sampling_rate, config.max_gap_s)
-  channels = {}
-  for slot, data in windows.items():
-    channels[slot], dead = preprocess.window_from_trace_data(data, config)
-    if dead:
-      flat.add(slot)
-  window, _ = preprocess.assemble_components(channels, config.window_samples)
-  present = ''.join(c for i, c in enumerate(conventions.COMPONENT_ORDER) if i in channels and i not in flat)
-  if flat:
-    notes.append('flat ' + ''.join(conventions.COMPONENT_ORDER[s] for s in sorted(flat)))
+  assembled = assemble_window(arrays, start, onset, config, flat=flat, origin=origin, gaps=gaps)
+  preprocess.check_gaps(gaps, onset, onset + assembled.recorded_samples / config.sampling_rate, config.max_gap_s)
+  if assembled.flat:
+    notes.append('flat ' + ''.join(conventions.COMPONENT_ORDER[s] for s in sorted(assembled.flat)))
   stats = first_trace.stats
   return PreparedRecord(
-      window=window, label=label, event_id=event_id, event_type=event_type, origin_time=origin,
+      window=assembled.window, label=label, event_id=event_id, event_type=event_type, origin_time=origin,
       record_id=f'{event_id}.{stats.network}.{stats.station}.{stats.location}.{stats.channel[:-1]}',
       extra={'source': record.source, 'file': record.file_names, 'network': stats.network, 'station': stats.station,
              'location': stats.location,
              'channels': ';'.join(chosen[s][0].stats.channel for s in sorted(resampled)),
              'p_onset': str(onset), 'p_method': method, 'p_quality': quality,
              'distance_km': '' if distance_km is None else f'{distance_km:.2f}',
-             'channels_present': present,
+             'channels_present': assembled.present,
              'sampling_rate_in': ';'.join(f'{chosen[s][0].stats.sampling_rate:g}' for s in sorted(resampled)),
-             'padded_s': f'{(config.window_samples - n_real) / config.sampling_rate:.2f}',
-             'bandpass': config.bandpass_label, 'notes': '; '.join(notes)})
+             'padded_s': f'{assembled.padded_s(config):.2f}',
+             'bandpass': config.bandpass_label, 'notes': '; '.join(notes),
+             **({'noise_s': f'{assembled.noise_kept_s:.2f}'} if assembled.noise is not None else {})},
+      noise=assembled.noise)
 
 
 def prepare_records(records: Iterable[InputRecord], options: PrepareOptions,
@@ -425,25 +492,16 @@ def prepare_records(records: Iterable[InputRecord], options: PrepareOptions,
     (accepted records or None when none was accepted, rejection lines
     {source, record, file, reason}).
   """
-  prepared, rejected = [], []
-  duplicates = DuplicateCheck()
   spool = open(spool_path, 'wb') if spool_path else None
+
+  def keep(record: InputRecord, result: PreparedRecord) -> PreparedRecord:
+    if not spool:
+      return result
+    spool.write(np.ascontiguousarray(result.window, np.float32).tobytes())
+    return dataclasses.replace(result, window=None)
+
   try:
-    for done, record in enumerate(records, 1):
-      try:
-        duplicates.check_files(record)
-        result = prepare_record(record, options)
-        duplicates.check_record_id(record, result.record_id)
-      except Exception as error:  # every failure is a reported rejection, never a crash
-        reason = str(error) if isinstance(error, RecordRejected) else f'{type(error).__name__}: {error}'
-        rejected.append(rejection_line(record, reason))
-      else:
-        if spool:
-          spool.write(np.ascontiguousarray(result.window, np.float32).tobytes())
-          result = dataclasses.replace(result, window=None)
-        prepared.append(result)
-      if progress:
-        progress(done, len(prepared), len(rejected))
+    prepared, rejected = prepare_or_reject(records, options, keep=keep, progress=progress)
   finally:
     if spool:
       spool.close()
@@ -452,6 +510,49 @@ def prepare_records(records: Iterable[InputRecord], options: PrepareOptions,
     shape = (len(prepared), options.preprocess.window_samples, len(conventions.COMPONENT_ORDER))
     waveforms = np.memmap(spool_path, np.float32, 'r', shape=shape)
   return to_record_set(prepared, waveforms), rejected
+
+
+def prepare_or_reject(records: Iterable[InputRecord], options: PrepareOptions, *,
+                      keep: Callable[[InputRecord, PreparedRecord], Kept] = lambda record, prepared: prepared,
+                      progress: Callable[[int, int, int], None] | None = None,
+                      ) -> tuple[list[Kept], list[dict[str, str]]]:
+  """Prepare each input record once; every record is either kept or listed with its reason.
+
+  A record listed twice (same files, or same event, station and channel) is
+  prepared once and the repeat rejected as a duplicate, so no record (or event)
+  counts twice downstream. Any error while preparing a record becomes its reason.
+
+  Args:
+    records: the input records.
+    options: preprocessing, picking and labelling options (``prepare_record``).
+    keep: what to keep of an accepted record, called as ``keep(record, prepared)``
+      as soon as it is prepared (e.g. to move its window to disk); default: the
+      prepared record. An error it raises is not a rejection: it stops the loop.
+    progress: called as ``progress(done, accepted, rejected)`` after each record.
+
+  Returns:
+    ([keep(record, prepared) of each accepted record], rejection lines
+    {source, record, file, reason}), both in input order.
+  """
+  kept, rejected = [], []
+  duplicates = DuplicateCheck()
+  for done, record in enumerate(records, 1):
+    try:
+      duplicates.check_files(record)
+      prepared = prepare_record(record, options)
+      duplicates.check_record_id(record, prepared.record_id)
+    except Exception as error:  # one bad file is a listed reason, never a crash
+      rejected.append(rejection_line(record, rejection_reason(error)))
+    else:
+      kept.append(keep(record, prepared))
+    if progress:
+      progress(done, len(kept), len(rejected))
+  return kept, rejected
+
+
+def rejection_reason(error: Exception) -> str:
+  """A rejection report's reason for ``error``: a ``RecordRejected``'s own words, else its type and message."""
+  return str(error) if isinstance(error, RecordRejected) else f'{type(error).__name__}: {error}'
 
 
 class DuplicateCheck:
@@ -507,7 +608,8 @@ def to_record_set(prepared: Sequence[PreparedRecord], waveforms: np.ndarray | No
       origin_times=np.array([np.datetime64(p.origin_time.datetime, 'ms') for p in prepared]),
       event_types=np.array([p.event_type for p in prepared]),
       record_ids=np.array([p.record_id for p in prepared]),
-      extra={k: np.array([p.extra[k] for p in prepared]) for k in prepared[0].extra})
+      extra={k: np.array([p.extra[k] for p in prepared]) for k in prepared[0].extra},
+      noise=np.stack([p.noise for p in prepared]) if prepared[0].noise is not None else None)
 
 
 class ReasonKind(NamedTuple):

@@ -19,6 +19,10 @@ Steps, in the order ``ingest.prepare_record`` applies them:
      flat channel stays zeros);
   9. channel dropout: missing components are zero-filled and flagged.
 
+With ``noise_s > 0`` a pre-event noise segment is cut from the same band-passed,
+resampled record and scaled like its window, and ``normalization='noise_whiten'``
+whitens the window by that noise's smoothed spectrum before step 8 (``noise``).
+
 Every rejection is a ``RecordRejected`` whose message is the reason written to the
 rejection report.
 """
@@ -53,6 +57,15 @@ class PreprocessConfig:
       up to 15 s after the origin.
     bandpass: (freqmin, freqmax) in Hz of a zero-phase 4-corner Butterworth band-pass
       (``bandpass_record``), or None (the paper's protocol: no filter).
+    noise_s: seconds of pre-event noise kept per record (``noise.cut_noise``); 0 keeps none.
+    noise_gap_s: the noise ends this many seconds before the earlier of the origin time
+      and the P onset, so no early arrival leaks into it.
+    noise_fallback: a record with less noise than ``noise_s`` before that point is
+      rejected ('reject') or keeps what it has when at least ``noise.MIN_NOISE_S``
+      ('shorter', mirrored to full length; the manifest's noise_s says what is real).
+    normalization: 'standardise' (the paper: zero mean, unit std per channel) or
+      'noise_whiten' (divide the window's spectrum by the smoothed amplitude spectrum of
+      the record's own noise, then standardise; needs ``noise_s > 0``).
 
   Raises:
     ValueError: from the constructor, for a value out of range, naming it as the
@@ -66,6 +79,10 @@ class PreprocessConfig:
   max_gap_s: float = 0.1
   max_pad_s: float = 15.0
   bandpass: tuple[float, float] | None = None
+  noise_s: float = 0.0
+  noise_gap_s: float = 5.0
+  noise_fallback: str = 'reject'
+  normalization: str = 'standardise'
 
   def __post_init__(self):
     positive = {'window_s': self.window_s, 'sampling_rate': self.sampling_rate,
@@ -74,7 +91,7 @@ class PreprocessConfig:
       positive['max_distance_km'] = self.max_distance_km
     for name, value in positive.items():
       _check_range(name, value, value > 0, 'a number > 0')
-    for name in ('max_gap_s', 'max_pad_s'):
+    for name in ('max_gap_s', 'max_pad_s', 'noise_s', 'noise_gap_s'):
       value = getattr(self, name)
       _check_range(name, value, value >= 0, 'a number >= 0')
     degree = self.detrend_degree
@@ -89,15 +106,36 @@ class PreprocessConfig:
         raise ValueError(f'--bandpass={freqmin:g},{freqmax:g}: needs 0 < FREQMIN < FREQMAX < {nyquist:g} Hz '
                          f'(the Nyquist frequency of --sampling_rate={self.sampling_rate:g})')
       object.__setattr__(self, 'bandpass', (freqmin, freqmax))
+    _check_choice('normalization', self.normalization, NORMALIZATIONS)
+    _check_choice('noise_fallback', self.noise_fallback, NOISE_FALLBACKS)
+    if self.noise_s > 0 and self.noise_samples < 2:
+      raise ValueError(f'--noise_s={self.noise_s:g} at --sampling_rate={self.sampling_rate:g}: less than two samples')
+    if self.normalization == 'noise_whiten' and self.noise_s <= 0:
+      raise ValueError('--normalization=noise_whiten whitens by the pre-event noise: it needs --noise_s > 0 '
+                       f'(got --noise_s={self.noise_s:g})')
 
   @property
   def window_samples(self) -> int:
     return int(round(self.window_s * self.sampling_rate))
 
   @property
+  def noise_samples(self) -> int:
+    """Samples of the kept pre-event noise segment (0 without one)."""
+    return int(round(self.noise_s * self.sampling_rate))
+
+  @property
   def bandpass_label(self) -> str:
     """The band as the manifest writes it ('1-20 Hz'), '' without one."""
     return f'{self.bandpass[0]:g}-{self.bandpass[1]:g} Hz' if self.bandpass else ''
+
+
+NORMALIZATIONS = ('standardise', 'noise_whiten')
+NOISE_FALLBACKS = ('reject', 'shorter')
+
+
+def _check_choice(name: str, value, choices: tuple[str, ...]) -> None:
+  if value not in choices:
+    raise ValueError(f'--{name}={value}: must be one of {", ".join(choices)}')
 
 
 def _check_range(name: str, value, ok: bool, requirement: str) -> None:
@@ -263,8 +301,9 @@ def decimation_stages(factor: int, largest: int = 16) -> list[int] | None:
 
 
 def check_gaps(gaps, window_start: obspy.UTCDateTime, window_end: obspy.UTCDateTime,
-               max_gap_s: float) -> float:
-  """Seconds of gap inside the window; rejects a gap longer than ``max_gap_s`` there.
+               max_gap_s: float, *, where: str = 'the window') -> float:
+  """Seconds of gap inside the window (or another span, named by ``where``); rejects a gap
+  longer than ``max_gap_s`` there.
 
   Raises:
     RecordRejected: naming where the gap is and how long it is.
@@ -275,7 +314,7 @@ def check_gaps(gaps, window_start: obspy.UTCDateTime, window_end: obspy.UTCDateT
     if overlap <= 0:
       continue
     if overlap > max_gap_s:
-      raise RecordRejected(f'gap of {overlap:.2f} s at {start} inside the window '
+      raise RecordRejected(f'gap of {overlap:.2f} s at {start} inside {where} '
                            f'(> {max_gap_s:g} s, --max_gap_s)')
     inside += overlap
   return inside

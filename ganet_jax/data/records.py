@@ -10,6 +10,8 @@ On disk a prepared data set is a folder:
   rejected.csv    optional: one row per input record that was not accepted, with its reason
   preprocess.json optional: the preprocessing settings that made the windows
                   (``RecordSet.preprocessing``), so a classifier can repeat them
+  noise.npy       optional: float32 (n_records, noise samples, channels) pre-event noise,
+                  scaled as its window (``RecordSet.noise``, ``ganet_jax.data.noise``)
 
 The waveforms stay on disk and are read page by page, so a data set larger than
 memory trains with memory bounded by the batches in flight.
@@ -28,6 +30,7 @@ import numpy as np
 from ganet_jax import conventions
 
 WAVEFORMS_FILE = 'waveforms.npy'
+NOISE_FILE = 'noise.npy'
 MANIFEST_FILE = 'manifest.csv'
 REJECTED_FILE = 'rejected.csv'
 PREPROCESS_FILE = 'preprocess.json'
@@ -40,7 +43,7 @@ class RecordSet:
 
   Attributes:
     waveforms: (n, time, channels) float32 windows (may be a read-only memmap).
-    labels: (n,) int, 0 tectonic, 1 non-tectonic (``ganet_jax.conventions``).
+    labels: (n,) int, 0 tectonic, 1 non-tectonic, ``UNLABELED`` unknown (``ganet_jax.conventions``).
     event_ids: (n,) str; records of one event share it.
     origin_times: (n,) datetime64[ms] origin time of the record's event.
     event_types: (n,) str, e.g. 'earthquake', 'quarry blast', 'collapse'.
@@ -48,6 +51,8 @@ class RecordSet:
     extra: further per-record columns (str arrays), kept through subsetting.
     preprocessing: the settings that made the windows (JSON-ready, as
       ``ingest.settings`` writes them), None when unknown (e.g. synthetic records).
+    noise: (n, noise samples, channels) float32 pre-event noise of each record, scaled
+      by its window's factor (``ganet_jax.data.noise``), or None when not kept.
   """
   waveforms: np.ndarray
   labels: np.ndarray
@@ -57,11 +62,14 @@ class RecordSet:
   record_ids: np.ndarray
   extra: Mapping[str, np.ndarray] = dataclasses.field(default_factory=dict)
   preprocessing: Mapping[str, object] | None = None
+  noise: np.ndarray | None = None
 
   def __post_init__(self):
     n = len(self.waveforms)
     columns = {'labels': self.labels, 'event_ids': self.event_ids, 'origin_times': self.origin_times,
                'event_types': self.event_types, 'record_ids': self.record_ids, **self.extra}
+    if self.noise is not None:
+      columns['noise'] = self.noise
     for name, column in columns.items():
       if len(column) != n:
         raise ValueError(f'RecordSet column {name!r} has {len(column)} rows, waveforms have {n}')
@@ -70,12 +78,22 @@ class RecordSet:
     return len(self.waveforms)
 
   @classmethod
-  def unlabelled(cls, waveforms: np.ndarray) -> 'RecordSet':
-    """Windows with no metadata (label 0, empty ids), e.g. to predict on a bare array."""
+  def unlabeled(cls, waveforms: np.ndarray) -> 'RecordSet':
+    """Windows with no metadata, e.g. to predict on a bare array.
+
+    Args:
+      waveforms: (n, time, channels) windows.
+
+    Returns:
+      The records with label ``conventions.UNLABELED`` and event type
+      ``conventions.UNLABELED_TYPE`` (supervised training and metrics refuse them),
+      empty ids and origin times at the epoch.
+    """
     n = len(waveforms)
     blank = np.array([''] * n)
-    return cls(waveforms=waveforms, labels=np.zeros(n, np.int32), event_ids=blank,
-               origin_times=np.zeros(n, 'datetime64[ms]'), event_types=blank, record_ids=blank)
+    return cls(waveforms=waveforms, labels=np.full(n, conventions.UNLABELED, np.int32), event_ids=blank,
+               origin_times=np.zeros(n, 'datetime64[ms]'), event_types=np.full(n, conventions.UNLABELED_TYPE),
+               record_ids=blank)
 
   def subset(self, indices: Sequence[int] | np.ndarray) -> 'RecordSet':
     """The records at ``indices`` (waveforms of a memmap are read only for these)."""
@@ -85,13 +103,22 @@ class RecordSet:
                      labels=take(self.labels), event_ids=take(self.event_ids),
                      origin_times=take(self.origin_times), event_types=take(self.event_types),
                      record_ids=take(self.record_ids), extra={k: take(v) for k, v in self.extra.items()},
-                     preprocessing=self.preprocessing)
+                     preprocessing=self.preprocessing,
+                     noise=None if self.noise is None else self.noise[indices])
 
   @property
   def sampling_rate(self) -> float:
     """The windows' rate in Hz: the prepared set's (``preprocessing``), else the paper's 100 Hz."""
     settings = (self.preprocessing or {}).get('preprocess', {})
     return float(settings.get('sampling_rate', conventions.SAMPLING_RATE))
+
+  @property
+  def sources(self) -> np.ndarray:
+    """(n,) str: the input each record was prepared from (the ``source`` column); '' for all without one.
+
+    ``experiments.prepare`` writes the column when it prepares several inputs into one set.
+    """
+    return np.asarray(self.extra.get('source', np.full(len(self), '')), dtype=str)
 
   def class_counts(self) -> tuple[int, int]:
     """(tectonic, non-tectonic) record counts."""
@@ -104,6 +131,8 @@ def save_prepared(path: str | pathlib.Path, records: RecordSet,
   path = pathlib.Path(path)
   path.mkdir(parents=True, exist_ok=True)
   np.save(path / WAVEFORMS_FILE, np.asarray(records.waveforms, dtype=np.float32))
+  if records.noise is not None:
+    np.save(path / NOISE_FILE, np.asarray(records.noise, dtype=np.float32))
   columns = {'record_id': records.record_ids, 'event_id': records.event_ids,
              'event_type': records.event_types, 'label': records.labels,
              'origin_time': np.datetime_as_string(np.asarray(records.origin_times, 'datetime64[ms]'), unit='ms'),
@@ -129,7 +158,8 @@ def load_prepared(path: str | pathlib.Path) -> RecordSet:
   Checks: waveforms.npy is a float32 (records, samples, 3) array with one record
   per manifest row (and the window length of preprocess.json), every sample finite;
   the manifest has its core columns, 0/1 labels, parseable origin times and unique
-  record ids. The waveforms are scanned in bounded chunks, so memory stays bounded.
+  record ids; noise.npy, when there, likewise (with the noise length of preprocess.json).
+  The arrays are scanned in bounded chunks, so memory stays bounded.
 
   Raises:
     FileNotFoundError: naming the missing file.
@@ -157,6 +187,7 @@ def load_prepared(path: str | pathlib.Path) -> RecordSet:
     raise ValueError(f'{path / MANIFEST_FILE}: missing columns {missing}')
   preprocessing = load_preprocessing(path)
   _check_waveforms(waveforms, waveforms_file, rows, preprocessing)
+  noise = _load_noise(path / NOISE_FILE, rows, preprocessing)
   column = lambda name: np.array([row[name] for row in rows])
   record_ids = column('record_id')
   _check_manifest(rows, path / MANIFEST_FILE)
@@ -168,31 +199,58 @@ def load_prepared(path: str | pathlib.Path) -> RecordSet:
       event_types=column('event_type'),
       record_ids=record_ids,
       extra={name: column(name) for name in rows[0] if name not in CORE_COLUMNS},
-      preprocessing=preprocessing)
+      preprocessing=preprocessing, noise=noise)
 
 
 def _check_waveforms(waveforms: np.ndarray, file: pathlib.Path, rows: Sequence[Mapping[str, str]],
-                     preprocessing: Mapping | None, chunk_bytes: int = 1 << 26) -> None:
-  channels = len(conventions.COMPONENT_ORDER)
-  if waveforms.dtype != np.float32 or waveforms.ndim != 3 or waveforms.shape[2] != channels:
-    raise ValueError(f'{file}: {waveforms.dtype} array of shape {waveforms.shape}; a prepared set holds float32 '
-                     f'(records, samples, {channels}) windows in {conventions.COMPONENT_ORDER} order')
-  if len(rows) != len(waveforms):
-    raise ValueError(f'{file.parent / MANIFEST_FILE} has {len(rows)} rows but {file} has {len(waveforms)} records')
+                     preprocessing: Mapping | None) -> None:
+  expected = None
   if preprocessing:
     try:
       settings = preprocessing['preprocess']
       expected = int(round(float(settings['window_s']) * float(settings['sampling_rate'])))
     except (KeyError, TypeError, ValueError):
       raise ValueError(f'{file.parent / PREPROCESS_FILE}: no window_s and sampling_rate') from None
-    if waveforms.shape[1] != expected:
-      raise ValueError(f'{file}: windows of {waveforms.shape[1]} samples; {PREPROCESS_FILE} says {expected}')
-  step = max(1, chunk_bytes // max(1, waveforms[0].nbytes))
-  for first in range(0, len(waveforms), step):
-    finite = np.isfinite(waveforms[first:first + step]).all(axis=(1, 2))
+  _check_samples(waveforms, file, rows, expected, 'windows')
+
+
+def _check_samples(array: np.ndarray, file: pathlib.Path, rows: Sequence[Mapping[str, str]],
+                   expected_samples: int | None, what: str, chunk_bytes: int = 1 << 26) -> None:
+  """Shape (one record per manifest row, ``expected_samples`` long, 3 channels), dtype and finiteness.
+
+  The array is scanned in bounded chunks, so memory stays bounded.
+  """
+  channels = len(conventions.COMPONENT_ORDER)
+  if array.dtype != np.float32 or array.ndim != 3 or array.shape[2] != channels:
+    raise ValueError(f'{file}: {array.dtype} array of shape {array.shape}; a prepared set holds float32 '
+                     f'(records, samples, {channels}) {what} in {conventions.COMPONENT_ORDER} order')
+  if len(rows) != len(array):
+    raise ValueError(f'{file.parent / MANIFEST_FILE} has {len(rows)} rows but {file} has {len(array)} records')
+  if expected_samples is not None and array.shape[1] != expected_samples:
+    raise ValueError(f'{file}: {what} of {array.shape[1]} samples; {PREPROCESS_FILE} says {expected_samples}')
+  step = max(1, chunk_bytes // max(1, array[0].nbytes))
+  for first in range(0, len(array), step):
+    finite = np.isfinite(array[first:first + step]).all(axis=(1, 2))
     if not finite.all():
       bad = first + int(np.argmin(finite))
       raise ValueError(f'{file}: record {bad} ({rows[bad].get("record_id", "")}) has NaN or inf samples')
+
+
+def _load_noise(file: pathlib.Path, rows: Sequence[Mapping[str, str]], preprocessing: Mapping | None
+                ) -> np.ndarray | None:
+  """noise.npy memory-mapped and checked like the windows (None without the file)."""
+  if not file.is_file():
+    return None
+  try:
+    noise = np.load(file, mmap_mode='r')
+  except Exception as error:  # numpy raises EOFError, ValueError, OSError... for a damaged file
+    raise ValueError(f'{file}: not a readable .npy array ({type(error).__name__}: {error})') from None
+  settings = (preprocessing or {}).get('preprocess', {})
+  expected = None
+  if settings.get('noise_s') and settings.get('sampling_rate'):
+    expected = int(round(float(settings['noise_s']) * float(settings['sampling_rate'])))
+  _check_samples(noise, file, rows, expected, 'noise segments')
+  return noise
 
 
 def _check_manifest(rows: Sequence[Mapping[str, str]], file: pathlib.Path) -> None:

@@ -24,7 +24,6 @@ import h5py
 import numpy as np
 import obspy
 
-from ganet_jax import conventions
 from ganet_jax.data import ingest
 from ganet_jax.data import labels as labels_lib
 from ganet_jax.data import preprocess
@@ -90,27 +89,19 @@ def window_from_array(data: np.ndarray, order: str, rate: float, p_sample: float
     raise RecordRejected(f'waveform shape {data.shape} does not match component order {order!r}')
   if not np.all(np.isfinite(data)):
     raise RecordRejected(f'{int(np.sum(~np.isfinite(data)))} NaN/inf samples')
-  start = obspy.UTCDateTime(0)
-  onset = start + p_sample / rate
-  channels, flat = {}, set()
-  n_real = config.window_samples
+  arrays = {}
   for letter, samples in zip(order, data):
     slot = preprocess.component_slot(letter)
-    if slot is None:
-      continue
-    trace = preprocess.resample(obspy.Trace(np.asarray(samples, np.float64), header={'sampling_rate': rate}),
-                                config.sampling_rate, config.min_sampling_rate)
-    window = preprocess.cut_window(preprocess.bandpass_record(trace.data, config.sampling_rate, config), start,
-                                   config.sampling_rate, onset, config)
-    n_real = len(window)
-    channels[slot], dead = preprocess.window_from_trace_data(window, config)
-    if dead:
-      flat.add(slot)
-  if not channels or len(flat) == len(channels):
+    if slot is not None:
+      trace = obspy.Trace(np.asarray(samples, np.float64), header={'sampling_rate': rate})
+      arrays[slot] = preprocess.resample(trace, config.sampling_rate, config.min_sampling_rate).data
+  if not arrays:
     raise RecordRejected(f'no usable channel in component order {order!r}')
-  window, _ = preprocess.assemble_components(channels, config.window_samples)
-  present = ''.join(c for i, c in enumerate(conventions.COMPONENT_ORDER) if i in channels and i not in flat)
-  return window, present, (config.window_samples - n_real) / config.sampling_rate
+  start = obspy.UTCDateTime(0)
+  assembled = ingest.assemble_window(arrays, start, start + p_sample / rate, config)
+  if not assembled.present:
+    raise RecordRejected(f'no usable channel in component order {order!r}')
+  return assembled.window, assembled.present, assembled.padded_s(config)
 
 
 def read_dataset(path: str | pathlib.Path, *, split: str | None = None,
@@ -160,8 +151,8 @@ def read_dataset(path: str | pathlib.Path, *, split: str | None = None,
           raise RecordRejected(f'duplicate: trace {name} is also metadata row {first_row[name]}')
         prepared.append(_prepare_row(hdf5, row, default_order, channels_first, event_type_map or {}, config))
       except Exception as error:  # one bad trace is a rejection line, not a crash
-        reason = str(error) if isinstance(error, RecordRejected) else f'{type(error).__name__}: {error}'
-        rejected.append({'record': name, 'file': str(path / 'waveforms.hdf5'), 'reason': reason})
+        rejected.append({'record': name, 'file': str(path / 'waveforms.hdf5'),
+                         'reason': ingest.rejection_reason(error)})
       if progress:
         progress(number + 1, len(prepared), len(rejected))
   return ingest.to_record_set(prepared), rejected

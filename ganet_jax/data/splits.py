@@ -72,10 +72,9 @@ def check_events_consistent(records: RecordSet) -> None:
   Raises:
     ValueError: naming the event, the two values and, where known, their sources.
   """
-  sources = records.extra.get('source', np.full(len(records), ''))
   seen = {}
   for event, time, label, source in zip(records.event_ids, np.asarray(records.origin_times, 'datetime64[ms]'),
-                                        records.labels, sources):
+                                        records.labels, records.sources):
     first = seen.setdefault(event, (time, int(label), str(source)))
     if first[:2] != (time, int(label)):
       where = f' (sources {first[2]!r} and {str(source)!r})' if first[2] != source else ''

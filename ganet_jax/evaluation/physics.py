@@ -1,4 +1,4 @@
-"""A physics reference for GA-Net: logistic regression on P/S amplitude and spectral ratios.
+"""A physics reference for GA-Net: logistic regression on amplitude, spectral and signal-to-noise ratios.
 
 The discriminants seismologists used before deep learning (paper Section I):
 explosions put relatively more energy into P than S and into high frequencies
@@ -8,19 +8,29 @@ P onset, which suits local records (S-P under ~5 s within ~40 km); the window
 edges are parameters for other distances.
 
 Features are computed from the windows the network sees (any channel count; the
-vertical, channel 0, is used), so the comparison is on identical inputs.
+vertical, channel 0, is used), so the comparison is on identical inputs, at the
+windows' own sampling rate; bands above its Nyquist frequency are clipped or left out.
+
+Raw features describe the window alone. Noise-referenced ones divide each band's
+power by the same band of the record's pre-event noise (``RecordSet.noise``): the
+noise went through the same instrument and site, so the ratio is free of them to
+first order. Their level follows magnitude and distance; their shape across bands
+(``snr_shape_features``) does not.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from typing import Callable
 
 import numpy as np
 
-from ganet_jax.conventions import SAMPLING_RATE
+from ganet_jax.data.records import RecordSet
 
 FEATURE_NAMES = ('log_p_s_ratio_low', 'log_p_s_ratio_high', 'log_spectral_ratio_p', 'log_spectral_ratio_s',
                  'log_early_late_energy')
+BANDS = ((1.0, 2.0), (2.0, 4.0), (4.0, 8.0), (8.0, 12.0), (12.0, 18.0))
+TINY = 1e-12  # a dead (zero-filled) window or noise must give a finite feature
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,49 +42,73 @@ class Windows:
   high_band: tuple[float, float] = (8.0, 20.0)
 
 
-def _band_energy(segment: np.ndarray, band: tuple[float, float], rate: float) -> np.ndarray:
-  """Energy of each row of ``segment`` (n, samples) between ``band`` Hz, from a Hann-tapered FFT."""
+def usable_bands(bands: tuple[tuple[float, float], ...], rate: float) -> tuple[tuple[float, float], ...]:
+  """``bands`` clipped at the Nyquist frequency of ``rate``; bands wholly above it are left out.
+
+  Raises:
+    ValueError: when no band starts below the Nyquist frequency.
+  """
+  nyquist = rate / 2
+  kept = tuple((low, min(high, nyquist)) for low, high in bands if low < nyquist)
+  if not kept:
+    raise ValueError(f'no band of {[f"{lo:g}-{hi:g} Hz" for lo, hi in bands]} lies below the Nyquist frequency '
+                     f'{nyquist:g} Hz of windows at {rate:g} Hz')
+  return kept
+
+
+def _band_power(segment: np.ndarray, band: tuple[float, float], rate: float) -> np.ndarray:
+  """Mean power per sample of each row of ``segment`` (n, samples) between ``band`` Hz (Hann-tapered FFT).
+
+  Normalised by the length and the taper's energy, so segments of different lengths
+  (a window and its noise) compare.
+  """
   taper = np.hanning(segment.shape[-1])
   spectrum = np.abs(np.fft.rfft((segment - segment.mean(-1, keepdims=True)) * taper, axis=-1)) ** 2
   freqs = np.fft.rfftfreq(segment.shape[-1], 1.0 / rate)
   in_band = (freqs >= band[0]) & (freqs < band[1])
-  return spectrum[:, in_band].sum(-1)
+  return spectrum[:, in_band].sum(-1) / (segment.shape[-1] * max(np.sum(taper ** 2), TINY))
 
 
-def ratio_features(waveforms: np.ndarray, *, rate: float = SAMPLING_RATE,
-                   windows: Windows = Windows()) -> np.ndarray:
+def ratio_features(waveforms: np.ndarray, *, rate: float, windows: Windows = Windows()) -> np.ndarray:
   """Log10 amplitude/spectral ratios of the vertical channel.
 
   Args:
     waveforms: (n, time, channels) windows starting at the P onset.
-    rate: sampling rate in Hz.
+    rate: their sampling rate in Hz (bands are clipped at its Nyquist frequency).
     windows: phase windows and frequency bands.
 
   Returns:
-    (n, len(FEATURE_NAMES)) float64 features: P/S energy ratio in the low and
+    (n, len(FEATURE_NAMES)) float64 features: P/S power ratio in the low and
     the high band, high/low spectral ratio in the P and in the S window, and
-    energy of the first ``s_end`` seconds over the rest (duration).
+    power of the first ``s_end`` seconds over the rest (duration).
+
+  Raises:
+    ValueError: when a band lies wholly above the Nyquist frequency.
   """
   z = np.asarray(waveforms[..., 0], dtype=np.float64)
+  low_band, high_band = (usable_bands((band,), rate)[0] for band in (windows.low_band, windows.high_band))
   p_end, s_end = int(windows.p_end * rate), int(windows.s_end * rate)
   p, s, late = z[:, :p_end], z[:, p_end:s_end], z[:, s_end:]
-  tiny = 1e-12  # a dead (zero-filled) window must give a finite feature
-  energy = lambda seg, band: _band_energy(seg, band, rate) + tiny
+  power = lambda seg, band: _band_power(seg, band, rate) + TINY
   log_ratio = lambda a, b: np.log10(a / b)
   return np.stack([
-      log_ratio(energy(p, windows.low_band) / p_end, energy(s, windows.low_band) / (s_end - p_end)),
-      log_ratio(energy(p, windows.high_band) / p_end, energy(s, windows.high_band) / (s_end - p_end)),
-      log_ratio(energy(p, windows.high_band), energy(p, windows.low_band)),
-      log_ratio(energy(s, windows.high_band), energy(s, windows.low_band)),
-      log_ratio(np.mean(z[:, :s_end] ** 2, -1) + tiny, np.mean(late ** 2, -1) + tiny),
+      log_ratio(power(p, low_band), power(s, low_band)),
+      log_ratio(power(p, high_band), power(s, high_band)),
+      log_ratio(power(p, high_band), power(p, low_band)),
+      log_ratio(power(s, high_band), power(s, low_band)),
+      log_ratio(np.mean(z[:, :s_end] ** 2, -1) + TINY, np.mean(late ** 2, -1) + TINY),
   ], axis=-1)
 
 
-BANDS = ((1.0, 2.0), (2.0, 4.0), (4.0, 8.0), (8.0, 12.0), (12.0, 18.0))
+def _log_band_powers(z: np.ndarray, bands, rate: float) -> np.ndarray:
+  return np.stack([np.log10(_band_power(z, band, rate) + TINY) for band in usable_bands(bands, rate)], axis=-1)
 
 
-def band_power_features(waveforms: np.ndarray, *, rate: float = SAMPLING_RATE,
-                        bands: tuple[tuple[float, float], ...] = BANDS,
+def _vertical_span(waveforms: np.ndarray, span_s: tuple[float, float], rate: float) -> np.ndarray:
+  return np.asarray(waveforms[..., 0], dtype=np.float64)[:, int(span_s[0] * rate):int(span_s[1] * rate)]
+
+
+def band_power_features(waveforms: np.ndarray, *, rate: float, bands: tuple[tuple[float, float], ...] = BANDS,
                         span_s: tuple[float, float] = (0.0, 60.0)) -> np.ndarray:
   """Log10 spectral power of the vertical in each band, relative to the mean over the bands.
 
@@ -85,31 +119,118 @@ def band_power_features(waveforms: np.ndarray, *, rate: float = SAMPLING_RATE,
 
   Args:
     waveforms: (n, time, channels) windows starting at the P onset.
-    rate: sampling rate in Hz.
-    bands: (low, high) Hz bands.
+    rate: their sampling rate in Hz.
+    bands: (low, high) Hz bands, clipped at the Nyquist frequency (``usable_bands``).
     span_s: seconds of the window analysed (from its start).
 
   Returns:
-    (n, len(bands)) float64 log power ratios.
+    (n, number of usable bands) float64 log power ratios.
   """
-  z = np.asarray(waveforms[..., 0], dtype=np.float64)[:, int(span_s[0] * rate):int(span_s[1] * rate)]
-  log_power = np.stack([np.log10(_band_energy(z, band, rate) + 1e-12) for band in bands], axis=-1)
+  log_power = _log_band_powers(_vertical_span(waveforms, span_s, rate), bands, rate)
   return log_power - log_power.mean(-1, keepdims=True)
 
 
-FEATURE_SETS = {
-    'ratios': ratio_features,
-    'bands': band_power_features,
-    'bands+ratios': lambda waveforms: np.concatenate([band_power_features(waveforms), ratio_features(waveforms)],
-                                                     axis=-1),
+def band_snr_features(waveforms: np.ndarray, noise: np.ndarray, *, rate: float,
+                      bands: tuple[tuple[float, float], ...] = BANDS,
+                      span_s: tuple[float, float] = (0.0, 60.0)) -> np.ndarray:
+  """Log10 signal-to-noise power ratio of the vertical in each band.
+
+  Signal and noise must be scaled alike (as ``experiments.prepare`` stores them), so
+  the ratio is the record's; a gain or a smooth response common to both cancels.
+
+  Args:
+    waveforms: (n, time, channels) windows starting at the P onset.
+    noise: (n, noise samples, channels) their pre-event noise.
+    rate: the sampling rate of both, in Hz.
+    bands: (low, high) Hz bands, clipped at the Nyquist frequency.
+    span_s: seconds of the window analysed (from its start).
+
+  Returns:
+    (n, number of usable bands) float64: log10 band power of the window minus that of its noise.
+  """
+  if len(noise) != len(waveforms):
+    raise ValueError(f'{len(noise)} noise segments for {len(waveforms)} windows')
+  signal = _log_band_powers(_vertical_span(waveforms, span_s, rate), bands, rate)
+  return signal - _log_band_powers(np.asarray(noise[..., 0], np.float64), bands, rate)
+
+
+def snr_shape_features(waveforms: np.ndarray, noise: np.ndarray, *, rate: float,
+                       bands: tuple[tuple[float, float], ...] = BANDS,
+                       span_s: tuple[float, float] = (0.0, 60.0)) -> np.ndarray:
+  """The level-free shape of ``band_snr_features``: each band's log SNR minus their mean (ratios of SNRs).
+
+  The overall SNR follows magnitude and distance, not the source type; its shape across
+  bands does not (Args and Returns as ``band_snr_features``).
+  """
+  snr = band_snr_features(waveforms, noise, rate=rate, bands=bands, span_s=span_s)
+  return snr - snr.mean(-1, keepdims=True)
+
+
+def snr_features(waveforms: np.ndarray, noise: np.ndarray, *, rate: float,
+                 bands: tuple[tuple[float, float], ...] = BANDS,
+                 span_s: tuple[float, float] = (0.0, 60.0)) -> np.ndarray:
+  """The overall log10 SNR of the vertical over the span of ``bands`` (one feature): the SNR-only control.
+
+  Args and Returns as ``band_snr_features``, with one column.
+  """
+  whole = ((bands[0][0], max(high for _, high in bands)),)
+  return band_snr_features(waveforms, noise, rate=rate, bands=whole, span_s=span_s)
+
+
+# Each set is the concatenation of its functions' features.
+FEATURE_SETS: dict[str, tuple[Callable[..., np.ndarray], ...]] = {
+    'ratios': (ratio_features,),
+    'bands': (band_power_features,),
+    'bands+ratios': (band_power_features, ratio_features),
+    'snr': (snr_features,),
+    'snr_bands': (band_snr_features,),
+    'snr_shape': (snr_shape_features,),
+    'snr_shape+ratios': (snr_shape_features, ratio_features),
 }
+NOISE_REFERENCED = (band_snr_features, snr_shape_features, snr_features)
 
 
-def physics_features(waveforms: np.ndarray, feature_set: str = 'ratios') -> np.ndarray:
-  """The features of a named set in ``FEATURE_SETS`` (chosen by cross-validation, not fixed)."""
+def needs_noise(feature_set: str) -> bool:
+  """Whether the named set is noise-referenced (takes the records' pre-event noise)."""
+  return any(function in NOISE_REFERENCED for function in _functions(feature_set))
+
+
+def _functions(feature_set: str):
   if feature_set not in FEATURE_SETS:
     raise ValueError(f'unknown physics feature set {feature_set!r}; known: {", ".join(FEATURE_SETS)}')
-  return FEATURE_SETS[feature_set](waveforms)
+  return FEATURE_SETS[feature_set]
+
+
+def physics_features(waveforms: np.ndarray, feature_set: str = 'ratios', *, rate: float,
+                     noise: np.ndarray | None = None) -> np.ndarray:
+  """The features of a named set in ``FEATURE_SETS`` (chosen by cross-validation, not fixed).
+
+  Args:
+    waveforms: (n, time, channels) windows starting at the P onset.
+    feature_set: a name in ``FEATURE_SETS``.
+    rate: the windows' sampling rate in Hz.
+    noise: (n, noise samples, channels) pre-event noise, scaled as the windows;
+      needed by the noise-referenced sets.
+
+  Returns:
+    (n, features) float64.
+
+  Raises:
+    ValueError: for an unknown set, or a noise-referenced set without ``noise``.
+  """
+  functions = _functions(feature_set)
+  if needs_noise(feature_set) and noise is None:
+    raise ValueError(f'physics feature set {feature_set!r} is noise-referenced: it needs the records\' '
+                     f'pre-event noise (prepare them with --noise_s > 0)')
+  parts = [function(waveforms, noise, rate=rate) if function in NOISE_REFERENCED else function(waveforms, rate=rate)
+           for function in functions]
+  return np.concatenate(parts, axis=-1)
+
+
+def record_features(records: RecordSet, feature_set: str = 'ratios') -> np.ndarray:
+  """``physics_features`` of a record set, at its sampling rate and with its noise."""
+  return physics_features(np.asarray(records.waveforms), feature_set, rate=records.sampling_rate,
+                          noise=None if records.noise is None else np.asarray(records.noise))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -168,11 +289,35 @@ def fit_logistic(features: np.ndarray, labels: np.ndarray, *, l2: float = 1e-2,
   return LogisticModel(mean=mean, scale=scale, weights=theta[:-1], bias=float(theta[-1]))
 
 
-def fit_p_tectonic(waveforms: np.ndarray, labels: np.ndarray, feature_set: str = 'ratios'):
-  """The physics baseline fitted on training windows: a function from windows to P(tectonic).
+def fit_p_tectonic(waveforms: np.ndarray, labels: np.ndarray, feature_set: str = 'ratios', *, rate: float,
+                   noise: np.ndarray | None = None) -> Callable[..., np.ndarray]:
+  """The physics baseline fitted on training windows: a function from windows (and noise) to P(tectonic).
 
   ``fit_logistic`` models P(label == 1), which is P(non-tectonic); this turns it round once,
   so callers never have to.
+
+  Args:
+    waveforms: (n, time, channels) training windows.
+    labels: (n,) 0/1 labels.
+    feature_set: a name in ``FEATURE_SETS``.
+    rate: the windows' sampling rate in Hz (the same for the windows predicted later).
+    noise: the windows' pre-event noise, for a noise-referenced set.
+
+  Returns:
+    ``p_tectonic(windows, noise=None)``.
   """
-  fitted = fit_logistic(physics_features(np.asarray(waveforms), feature_set), labels)
-  return lambda windows: 1.0 - fitted.probability(physics_features(np.asarray(windows), feature_set))
+  fitted = fit_logistic(physics_features(np.asarray(waveforms), feature_set, rate=rate, noise=noise), labels)
+  return lambda windows, noise=None: 1.0 - fitted.probability(
+      physics_features(np.asarray(windows), feature_set, rate=rate, noise=noise))
+
+
+def fit_records(train: RecordSet, feature_set: str = 'ratios') -> Callable[[RecordSet], np.ndarray]:
+  """The physics baseline fitted on a record set: a function from record sets to P(tectonic).
+
+  The rate and noise are the records' own (``record_features``).
+
+  Raises:
+    ValueError: for a noise-referenced set when ``train`` (or a set predicted later) has no noise.
+  """
+  fitted = fit_logistic(record_features(train, feature_set), train.labels)
+  return lambda records: 1.0 - fitted.probability(record_features(records, feature_set))

@@ -159,7 +159,7 @@ def predict_ensemble(model: nn.Module, stacked_variables: Any, records: RecordSe
     member, and their mean over members (the ensemble's probability).
   """
   if not isinstance(records, RecordSet):
-    records = RecordSet.unlabelled(np.asarray(records, np.float32))
+    records = RecordSet.unlabeled(np.asarray(records, np.float32))
   count = len(jax.tree.leaves(stacked_variables)[0])
   chunk = resolve_chunk(chunk, records.waveforms.shape[1])
   stacked_variables = jax.device_put(stacked_variables)  # once, not with every batch
@@ -192,7 +192,7 @@ def predict_probabilities(model: nn.Module, variables: Any, records: RecordSet |
     (len(records),) float32 probabilities of class 0 (tectonic).
   """
   if not isinstance(records, RecordSet):
-    records = RecordSet.unlabelled(np.asarray(records, np.float32))
+    records = RecordSet.unlabeled(np.asarray(records, np.float32))
   chunk = None if mesh is not None else resolve_chunk(chunk, records.waveforms.shape[1])
   if chunk is not None and chunk >= batch_size:
     chunk = None  # one chunk is the whole batch: the same program as None, compiled once

@@ -32,7 +32,7 @@ from ganet_jax.data.records import RecordSet
 from ganet_jax.data.splits import assign_event_folds
 from ganet_jax.errors import ConfigError
 from ganet_jax.evaluation import metrics
-from ganet_jax.evaluation.physics import fit_p_tectonic
+from ganet_jax.evaluation.physics import fit_records
 from ganet_jax.studies.run import summarize
 from ganet_jax.training.config import experiment_config
 from ganet_jax.training.experiment import json_ready, read_predictions, run
@@ -79,11 +79,6 @@ def training_pool(config) -> RecordSet:
   return records.subset(np.flatnonzero(before))
 
 
-def sources_of(records: RecordSet) -> np.ndarray:
-  """The ``source`` column (a prepared set of one folder has none: '' for all)."""
-  return np.asarray(records.extra.get('source', np.full(len(records), '')), dtype=str)
-
-
 def fold_assignment(pools: Sequence[RecordSet], num_folds: int, *, seed: int,
                     validate_sources: Sequence[str] = ()) -> dict[str, int]:
   """{event id: fold} over the union of the pools' validated events (see ``assign_event_folds``)."""
@@ -107,7 +102,7 @@ def fold_records(pool: RecordSet, fold_of_event: Mapping[str, int], fold: int, *
 
 
 def _validated(pool: RecordSet, validate_sources: Sequence[str]) -> np.ndarray:
-  return np.isin(sources_of(pool), list(validate_sources)) if validate_sources else np.ones(len(pool), bool)
+  return np.isin(pool.sources, list(validate_sources)) if validate_sources else np.ones(len(pool), bool)
 
 
 def fold_metrics(records: RecordSet, p_tectonic: np.ndarray, *, threshold: float = 0.5) -> dict[str, Any]:
@@ -170,7 +165,7 @@ def cross_validate(recipes: Sequence[Recipe], *, num_folds: int, seed: int, work
     folds = []
     for fold in range(num_folds):
       train, validation = fold_records(physics_pool, fold_of_event, fold, validate_sources=validate_sources)
-      p_tectonic = fit_p_tectonic(train.waveforms, train.labels, feature_set)(validation.waveforms)
+      p_tectonic = fit_records(train, feature_set)(validation)
       folds.append(fold_metrics(validation, p_tectonic))
     results['physics'][feature_set] = _summarized(folds)
   ranked = sorted(results['recipes'], key=lambda name: _mean(results['recipes'][name], 'event_auc'), reverse=True)

@@ -1,0 +1,239 @@
+"""The classifier: trained networks (one, or an ensemble) plus the preparation that matches their training.
+
+  classifier = Classifier.from_checkpoint('runs/pnw')                 # one run folder
+  classifier = Classifier.from_checkpoint(['runs/s0', 'runs/s1'])     # a seed ensemble: mean probability
+  classifier = Classifier.pretrained('pnw')                           # weights shipped with the package
+  p = classifier.classify_stream(obspy.read('station.mseed'), p_onset=UTCDateTime(...))
+
+Members come from ``members`` (run folders, pretrained ensembles), their records are
+prepared by ``preparation``. Members of one architecture are evaluated together, one
+compiled call over their stacked variables (``evaluation.predict.predict_ensemble``),
+members of another in a call of their own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+from typing import Any, Callable, NamedTuple, Sequence
+
+import numpy as np
+import obspy
+
+from ganet_jax import conventions
+from ganet_jax.classify import members as members_lib
+from ganet_jax.classify.members import Member
+from ganet_jax.classify.preparation import check_components, keep_components, options_for
+from ganet_jax.data import ingest
+from ganet_jax.data.ingest import PrepareOptions, PreparedRecord
+from ganet_jax.data.records_table import InputRecord
+from ganet_jax.evaluation.attention import record_attention
+from ganet_jax.evaluation.predict import predict_ensemble, predict_probabilities, stack_variables
+from ganet_jax.training.checkpoint import LATEST
+
+
+def decision(p_tectonic: float, threshold: float = 0.5) -> str:
+  """'tectonic' when ``p_tectonic >= threshold`` (the rule of ``metrics``), else 'non-tectonic'."""
+  return 'tectonic' if p_tectonic >= threshold else 'non-tectonic'
+
+
+class Classified(NamedTuple):
+  """A classified record: the input, its prepared window, the ensemble's and each member's probability."""
+  record: InputRecord
+  prepared: PreparedRecord
+  p_tectonic: float
+  p_members: tuple[float, ...]
+
+
+@dataclasses.dataclass
+class Classifier:
+  """Trained networks (one, or an ensemble) plus the preparation that matches their training windows.
+
+  Attributes:
+    members: the networks; a record's probability of tectonic is the mean of theirs.
+    options: preparation options; their window length equals the members' input.
+    threshold: records (and events) with probability of tectonic >= threshold are tectonic.
+    source: the run folder(s) or pretrained ensemble, for messages.
+    components: the components the model sees; the others are zero-filled
+      (``keep_components``), e.g. 'Z' for a model trained on vertical-only records.
+  """
+  members: tuple[Member, ...]
+  options: PrepareOptions
+  threshold: float = 0.5
+  source: str = ''
+  components: str = conventions.COMPONENT_ORDER
+
+  @classmethod
+  def from_members(cls, members: Sequence[Member], *, options: PrepareOptions | None = None,
+                   components: str = conventions.COMPONENT_ORDER, source: str = '') -> Classifier:
+    """A classifier of ``members`` preparing records as their training set was prepared.
+
+    Args:
+      members: one or more members, of one input shape and preprocessing.
+      options: preparation options (distance limit, padding...); their window
+        length, rate, detrend, band-pass and picker are replaced by the training
+        set's (``preparation.options_for``).
+      components: see the class attribute.
+      source: for messages (default: the members' sources).
+
+    Raises:
+      ValueError: no members, or members whose input shape, preprocessing or threshold differ.
+    """
+    members = tuple(members)
+    members_lib.check_members(members)
+    check_components(components)  # before any record is read
+    return cls(members, options_for(members[0], options), members[0].threshold,
+               source or ','.join(m.source for m in members), components)
+
+  @classmethod
+  def from_checkpoint(cls, workdir: str | os.PathLike | Sequence[str | os.PathLike], *, which: str = LATEST,
+                      options: PrepareOptions | None = None,
+                      components: str = conventions.COMPONENT_ORDER) -> Classifier:
+    """Load a run folder written by ``experiment.run``, or several as an ensemble.
+
+    Args:
+      workdir: the run folder (config.json + checkpoints/), or a sequence of them:
+        a seed ensemble whose probability is the mean of its members'.
+      which: 'latest' (the last epoch: the paper's rule) or 'best' (by validation).
+      options: preparation options (distance limit, padding...); their window
+        length, rate, detrend, band-pass and picker are replaced by the training
+        set's (``preparation.options_for``).
+      components: see the class attribute.
+
+    Returns:
+      The classifier.
+
+    Raises:
+      FileNotFoundError: no such folder, no config.json or no checkpoint, naming the path.
+      ValueError: a folder listed twice; the checkpoint cannot be restored into the
+        architecture its config.json names (damaged, or saved by another model), its
+        input is not (samples, 3), or members differ in input shape, preprocessing or threshold.
+    """
+    return cls.from_members(members_lib.load_runs(workdir, which), options=options, components=components)
+
+  @classmethod
+  def pretrained(cls, name: str, *, options: PrepareOptions | None = None,
+                 components: str | None = None) -> Classifier:
+    """An ensemble shipped with the package (``ganet_jax/pretrained/<name>``) or exported to a folder.
+
+    Args:
+      name: a shipped name (e.g. 'pnw'), or the folder ``export_pretrained`` wrote.
+      options: preparation options, as for ``from_checkpoint``.
+      components: the components the members see; default: the card's (e.g. 'Z'
+        for networks trained on vertical-only records).
+
+    Raises:
+      ValueError: an unknown name (listing the shipped ones) or a damaged member file.
+    """
+    members, card, folder = members_lib.load_pretrained(name)
+    return cls.from_members(members, options=options, components=components or card['components'],
+                            source=str(folder))
+
+  @functools.cached_property
+  def _groups(self) -> list[tuple[Any, Any, list[int]]]:
+    """(model, stacked variables or a single member's, member indices) per architecture."""
+    groups: list[tuple[Any, list[int]]] = []
+    for index, member in enumerate(self.members):
+      for model, indices in groups:
+        if model == member.model:
+          indices.append(index)
+          break
+      else:
+        groups.append((member.model, [index]))
+    return [(model, stack_variables([self.members[i].variables for i in indices]) if len(indices) > 1
+             else self.members[indices[0]].variables, indices) for model, indices in groups]
+
+  def member_probabilities(self, windows: np.ndarray) -> np.ndarray:
+    """(members, n) probability of tectonic of each member for prepared (n, samples, 3) windows.
+
+    Members of one architecture run in one compiled call (``predict_ensemble``); a
+    lone member runs exactly as a run's own evaluation (``predict_probabilities``).
+    """
+    windows = keep_components(windows, self.components)
+    p = np.zeros((len(self.members), len(windows)), np.float32)
+    for model, variables, indices in self._groups:
+      if len(indices) == 1:
+        p[indices[0]] = predict_probabilities(model, variables, windows)
+      else:
+        p[indices] = predict_ensemble(model, variables, windows)[0]
+    return p
+
+  def probabilities(self, windows: np.ndarray) -> np.ndarray:
+    """Probability of tectonic (the members' mean) of prepared (n, samples, 3) windows."""
+    return self.member_probabilities(windows).mean(axis=0)
+
+  def prepare(self, record: InputRecord) -> PreparedRecord:
+    """One input record's window, prepared as the training records were (labels ignored).
+
+    Raises:
+      RecordRejected: with the reason (unreadable file, too short after the P onset...).
+    """
+    return ingest.prepare_record(record, self.options)
+
+  def attention(self, record: InputRecord | PreparedRecord | np.ndarray, *, member: int = 0) -> dict[str, np.ndarray]:
+    """A record's CBAM spatial-attention weights of every stage, on the record's time axis.
+
+    Args:
+      record: an input record (prepared first), a prepared record, or a (samples, 3) window.
+      member: which member's attention (members are separate networks: their
+        attention is not averaged).
+
+    Returns:
+      {stage: (samples,) weights in [0, 1]} in network order
+      (``evaluation.attention.record_attention``); {} for a network without CBAM.
+      ``evaluation.plots.plot_attention(window, weights, path)`` draws them.
+    """
+    if isinstance(record, InputRecord):
+      record = self.prepare(record)
+    window = record.window if isinstance(record, PreparedRecord) else np.asarray(record)
+    chosen = self.members[member]
+    return record_attention(chosen.model, chosen.variables, keep_components(window, self.components))
+
+  def classify_records(self, records: Sequence[InputRecord], progress: Callable[[int, int, int], None] | None = None
+                       ) -> tuple[list[Classified], list[dict[str, str]]]:
+    """Classify input records; each one is either classified or listed with its reason.
+
+    A record listed twice (same files, or same event, station and channel) is
+    classified once and listed as a duplicate, so no event counts it twice.
+
+    Args:
+      records: the input records.
+      progress: called as ``progress(done, prepared, unclassified)`` after each record.
+
+    Returns:
+      ([Classified(input record, prepared record, p_tectonic, p_members)],
+       [{'source', 'record', 'file', 'reason'}]).
+    """
+    prepared, rejected = ingest.prepare_or_reject(records, self.options, keep=lambda record, ready: (record, ready),
+                                                  progress=progress)
+    if not prepared:
+      return [], rejected
+    p = self.member_probabilities(np.stack([r.window for _, r in prepared]))
+    mean = p.mean(axis=0)
+    return [Classified(record, ready, float(mean[i]), tuple(float(x) for x in p[:, i]))
+            for i, (record, ready) in enumerate(prepared)], rejected
+
+  def classify_stream(self, stream: obspy.Stream, p_onset: obspy.UTCDateTime | None = None, *,
+                      origin_time: obspy.UTCDateTime | None = None, **columns: str) -> float:
+    """Probability of tectonic of one station's recording, prepared in memory.
+
+    Args:
+      stream: the station's traces (Z and, where present, N/E or 1/2; one
+        component is zero-filled as in training: 'channel dropout').
+      p_onset: the P onset; the window runs ``window_s`` from it. Without it the
+        onset is picked as for training records (STA/LTA after ``origin_time``).
+      origin_time: the event's origin (defaults to ``p_onset``).
+      **columns: further records-table fields (e.g. ``distance_km='12.5'``).
+
+    Returns:
+      The probability of tectonic.
+
+    Raises:
+      RecordRejected: the stream cannot give a window (too few samples after the
+        P onset, rate too low, all channels flat...), with the reason.
+    """
+    prepared = ingest.prepare_stream(stream, self.options, p_onset=p_onset,
+                                     origin_time=origin_time or p_onset, **columns)
+    return float(self.probabilities(prepared.window[None])[0])
+
