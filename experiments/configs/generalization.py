@@ -47,8 +47,10 @@ def get_config(model: str = 'ganet') -> ml_collections.ConfigDict:
       # networks run under every scheme; the others run the forward folds only (CPU budget)
       'all_schemes_networks': ('ganet_standardised', 'ganet_noise_whitened'),
       'physics_dataset': 'prepared/pnw-all-w100-noise',
-      'physics_feature_sets': ('ratios', 'bands', 'bands+ratios'),
-      'controls': ('station novelty', 'instrument', 'station', 'era', 'magnitude'),
+      # raw (the record's own level and the station's response) and referenced to the record's own noise
+      'physics_feature_sets': ('ratios', 'bands', 'bands+ratios', 'snr_bands', 'snr_shape', 'snr_shape+ratios'),
+      # shortcuts a method must beat: station novelty, instrument, station, era, magnitude and signal-to-noise level
+      'controls': ('station novelty', 'instrument', 'station', 'era', 'magnitude', 'snr'),
       # forward blocks: [2007, 2012), [2012, 2015), [2015, 2018), [2018, 2020), 2020, and the test years from 2021
       'forward_origins': (2007, 2012, 2015, 2018, 2020, 2021),
       'min_train_events': 3,

@@ -41,7 +41,7 @@ from ganet_jax.data.records import RecordSet
 from ganet_jax.data import splits
 from ganet_jax.evaluation import controls, intervals
 from ganet_jax.evaluation.aggregation import logit
-from ganet_jax.evaluation.physics import fit_logistic, fit_p_tectonic
+from ganet_jax.evaluation.physics import fit_logistic, fit_records
 
 SCHEMES = ('shuffled', 'station', 'forward')
 PREDICTIONS_COLUMNS = ('record_id', 'event_id', 'label', 'fold', 'year', 'station', 'p_tectonic')
@@ -136,7 +136,7 @@ Predictor = Callable[[RecordSet, RecordSet, Fold], np.ndarray]
 def physics_predictor(feature_set: str) -> Predictor:
   """A logistic regression on the named feature set, fitted on the fold's training records."""
   def predict(train: RecordSet, validation: RecordSet, fold: Fold) -> np.ndarray:
-    return fit_p_tectonic(train.waveforms, train.labels, feature_set)(validation.waveforms)
+    return fit_records(train, feature_set)(validation)
   return predict
 
 
@@ -331,6 +331,7 @@ CONTROLS: Mapping[str, Predictor] = {
     'station': lookup_control(controls.station_key),
     'era': lookup_control(controls.era_key),
     'magnitude': magnitude_control,
+    'snr': physics_predictor('snr'),  # the record's overall signal-to-noise level alone
 }
 
 
