@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ganet_jax.nn.conv1d import conv1d
-from ganet_jax.nn.depthwise import depthwise_conv1d, reference_depthwise_conv1d
+from ganet_jax.nn.depthwise import depthwise_conv1d, grouped_depthwise_conv1d
 
 _BATCH_SIZE = flags.DEFINE_integer('batch_size', 32, 'Records per call.')
 _REPEATS = flags.DEFINE_integer('repeats', 5, 'Timed repetitions.')
@@ -45,7 +45,7 @@ def _pointwise_2d(x, kernel, stride):
 def cases(batch: int):
   """(name, input shape, kernel shape, stride, library formulation, alternative)."""
   depthwise = lambda x, w, s: depthwise_conv1d(x, w, stride=s)
-  reference = lambda x, w, s: reference_depthwise_conv1d(x, w, stride=s)
+  reference = lambda x, w, s: grouped_depthwise_conv1d(x, w, stride=s)
   im2col = lambda x, w, s: conv1d(x, w, stride=s)
   return [
       ('depthwise k3 (cheap op, block 4)', (batch, 625, 604), (3, 604, 1), 1, depthwise, reference),

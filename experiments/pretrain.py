@@ -21,8 +21,8 @@ from experiments import configs
 from ganet_jax.conventions import SAMPLING_RATE
 from ganet_jax.data.dataset import load_records
 from ganet_jax.errors import ConfigError
-from ganet_jax.studies.cross_validation import apply_overrides
-from ganet_jax.training.config import experiment_config
+from ganet_jax.training.config import apply_overrides
+from ganet_jax.training.experiment import experiment_config
 from ganet_jax.training.contrastive import PretrainConfig, pretrain
 
 CONFIG = configs.define_config_flag('small_data.py')

@@ -43,12 +43,13 @@ from ganet_jax.evaluation import controls, metrics, physics
 from ganet_jax.evaluation.attention import record_attention
 from ganet_jax.evaluation.plots import plot_attention
 from ganet_jax.evaluation.predict import predict_ensemble, stack_variables
+from ganet_jax.evaluation.reports import evaluation_report, json_ready, read_predictions
 from ganet_jax.pretrained import PRETRAINED_ROOT
 from ganet_jax.studies import summarize
-from ganet_jax.studies.cross_validation import apply_overrides
 from ganet_jax.training import experiment
 from ganet_jax.training.checkpoint import load_trained
-from ganet_jax.training.config import experiment_config
+from ganet_jax.training.config import apply_overrides
+from ganet_jax.training.experiment import experiment_config
 
 FLAGS = flags.FLAGS
 CONFIG = configs.define_config_flag('small_data.py')
@@ -213,19 +214,19 @@ def study(config, config_file: str, transfer_flags: list[str], workdir: pathlib.
   sets = {'test': split.test, **transfer}
   results = {name: {} for name in sets}
   add = lambda method, name, p: results[name].setdefault(method, {'runs': []})['runs'].append(
-      experiment.evaluation_report(sets[name], p))
+      evaluation_report(sets[name], p))
 
   paper = apply_overrides(pnw.get_config(), {'dataset': config.study.paper_dataset,
                                               'seeds': tuple(config.study.paper_seeds)})
   paper_split = load_split(paper)
   for folder in train_runs(paper, paper_split, 'paper-ganet', workdir, 'ganet'):
     results['test'].setdefault('GA-Net, paper settings', {'runs': []})['runs'].append(
-        experiment.evaluation_report(paper_split.test, experiment.read_predictions(folder, paper_split.test)))
+        evaluation_report(paper_split.test, read_predictions(folder, paper_split.test)))
   folders = {}
   for model in config.study.models:
     folders[model] = train_runs(config, split, f'{recipe}-{model}', workdir, model)
     for folder in folders[model]:
-      add(f'{NAMES.get(model, model)}, recipe {recipe}', 'test', experiment.read_predictions(folder, split.test))
+      add(f'{NAMES.get(model, model)}, recipe {recipe}', 'test', read_predictions(folder, split.test))
   ensemble = {}
   if 'ganet' in folders:
     ensemble = ensemble_probabilities(folders['ganet'], sets)
@@ -234,7 +235,7 @@ def study(config, config_file: str, transfer_flags: list[str], workdir: pathlib.
   physics_split = load_split(apply_overrides(config, {'dataset': config.study.physics_dataset, 'train_sources': ()}))
   physics_p = physics_probabilities(physics_split.train, {'test': physics_split.test}, config.study.physics_features)
   results['test'][f'physics ({config.study.physics_features})'] = {
-      'runs': [experiment.evaluation_report(physics_split.test, physics_p['test'])]}
+      'runs': [evaluation_report(physics_split.test, physics_p['test'])]}
   for key, p in controls.control_probabilities(split.train, split.test).items():
     add(f'control: {key} only', 'test', p)
   for methods in results.values():
@@ -251,12 +252,12 @@ def study(config, config_file: str, transfer_flags: list[str], workdir: pathlib.
     report['by_station'] = by_station(split.test, ensemble['test'])
     report['attention_figures'] = attention_figures(folders['ganet'][0], split.test, ensemble['test'],
                                                     workdir / 'attention', config.study.attention_examples)
-  report = experiment.json_ready(report)
+  report = json_ready(report)
   workdir.mkdir(parents=True, exist_ok=True)
   (workdir / 'study.json').write_text(json.dumps(report, indent=2) + '\n')
   (workdir / 'study.md').write_text(markdown(report) + '\n')
   if export and 'ganet' in folders:
-    test = experiment.evaluation_report(split.test, ensemble['test'])
+    test = evaluation_report(split.test, ensemble['test'])
     export_pretrained(folders['ganet'], PRETRAINED_ROOT / export, components='Z', overwrite=True,
                       description=f'GA-Net seed ensemble ({len(folders["ganet"])} seeds), recipe {recipe!r} of '
                                   f'{config_file} on {config.dataset}; {split_text}. On the test split: record AUC '

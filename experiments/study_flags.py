@@ -26,7 +26,8 @@ from ganet_jax import studies
 from ganet_jax.data.dataset import dataset_identity, load_split
 from ganet_jax.data.records import RecordSet
 from ganet_jax.errors import ConfigError
-from ganet_jax.training.config import ExperimentConfig, experiment_config
+from ganet_jax.training.config import ExperimentConfig
+from ganet_jax.training.experiment import experiment_config
 
 FLAGS = flags.FLAGS
 flags.DEFINE_bool('small', False, 'Tiny synthetic data, short records, one epoch, narrow GA-Net '

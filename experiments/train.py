@@ -21,9 +21,8 @@ from absl import app, flags
 from experiments import configs
 from ganet_jax.data.dataset import load_split
 from ganet_jax.errors import ConfigError
-from ganet_jax.sharding import initialize_distributed
-from ganet_jax.training.config import experiment_config
-from ganet_jax.training.experiment import run
+from ganet_jax.sharding import initialize_distributed, run_mesh
+from ganet_jax.training.experiment import experiment_config, run
 
 FLAGS = flags.FLAGS
 CONFIG = configs.define_config_flag()
@@ -55,7 +54,7 @@ def main(argv):
   try:
     settings = experiment_config(config)
     try:
-      settings.mesh()
+      run_mesh(settings.num_devices, settings.batch_size)
     except ValueError as error:
       raise ConfigError('num_devices', str(error)) from error
     workdir = make_workdir(config.workdir)

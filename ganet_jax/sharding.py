@@ -14,6 +14,7 @@ hosts (each process feeds its own slice of the batch, see
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Any
 
@@ -37,6 +38,24 @@ def data_mesh(num_devices: int | None = None) -> Mesh:
     raise ValueError(f'num_devices={num_devices} but {len(devices)} '
                      f'{devices[0].platform} device(s) are visible')
   return Mesh(np.asarray(devices[:num_devices]), (DATA_AXIS,))
+
+
+def run_mesh(num_devices: int | None, batch_size: int) -> Mesh | None:
+  """The data-parallel mesh of a run; None for a single device.
+
+  Args:
+    num_devices: devices to spread each batch over; None: every accelerator visible
+      (as many as divide ``batch_size``), or one device on CPU, where "devices" share
+      the same cores and splitting only adds overhead.
+    batch_size: records per step.
+
+  Raises:
+    ValueError: naming the request and the devices available.
+  """
+  if num_devices is None:
+    num_devices = 1 if jax.default_backend() == 'cpu' else jax.device_count()
+    num_devices = math.gcd(num_devices, batch_size)
+  return data_mesh(num_devices) if num_devices > 1 else None
 
 
 def batch_sharding(mesh: Mesh) -> NamedSharding:

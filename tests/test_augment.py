@@ -116,15 +116,14 @@ def test_bad_augmentation_settings_are_named():
 
 def test_training_shifts_are_seconds_at_the_prepared_sets_rate():
   # A 40-Hz prepared set: a shift of up to 0.5 s is at most 20 samples, not the 50 of 100 Hz.
-  from ganet_jax.data.augment import augment_batch
-  from ganet_jax.training.config import ExperimentConfig
+  from ganet_jax.data.augment import augment_batch, augmentation_of
   n = 64
   records = RecordSet(np.zeros((n, 400, 3), np.float32), np.zeros(n, np.int32), np.array([f'e{i}' for i in range(n)]),
                       np.full(n, np.datetime64('2015-01-01', 'ms')), np.array(['earthquake'] * n),
                       np.array([f'r{i}' for i in range(n)]), preprocessing={'preprocess': {'sampling_rate': 40.0}})
   assert records.sampling_rate == 40.0 and records.subset([0]).sampling_rate == 40.0
   assert RecordSet.unlabeled(records.waveforms).sampling_rate == 100.0  # unknown: the paper's rate
-  augmentation = ExperimentConfig(augmentation={'max_shift_s': 0.5}).augmenter(records.sampling_rate)
+  augmentation = augmentation_of({'max_shift_s': 0.5}, records.sampling_rate)
   x = np.zeros((n, 400, 1), np.float32)
   x[:, 200] = 1.0  # an impulse at the middle: where it lands is the shift
   moved = np.argmax(augment_batch(x, augmentation, np.random.default_rng(0))[:, :, 0], axis=1) - 200

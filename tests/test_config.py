@@ -11,7 +11,8 @@ from ganet_jax.data.records import save_prepared
 from ganet_jax.data.synthetic import make_synthetic
 from ganet_jax.errors import ConfigError
 from ganet_jax.models import model_fields
-from ganet_jax.training.config import ExperimentConfig, experiment_config
+from ganet_jax.training.config import ExperimentConfig
+from ganet_jax.training.experiment import experiment_config
 
 
 def test_paper_config_is_the_library_default():

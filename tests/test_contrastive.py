@@ -16,7 +16,7 @@ from ganet_jax.data.synthetic import make_synthetic
 from ganet_jax.models import build_model
 from ganet_jax.training import contrastive, experiment
 from ganet_jax.training.config import ExperimentConfig
-from ganet_jax.training.step import create_train_state, model_variables
+from ganet_jax.training.step import create_train_state, model_variables, run_optimizer
 
 TINY = {'num_bottlenecks': 1, 'head_features': 16}
 SAMPLES = 256
@@ -145,7 +145,7 @@ def test_a_frozen_encoder_moves_only_the_classifier(pretrained):
   records = _records()
   config = ExperimentConfig(model_overrides=dict(TINY), epochs=1, batch_size=8, learning_rate=1e-2,
                             init_from=str(pretrained[0]), freeze_encoder=True, precise_batch_norm=False)
-  tx = config.optimizer(len(records))
+  tx = run_optimizer(config, len(records))
   make_state = functools.partial(create_train_state, build_model('ganet', **TINY), jax.random.key(0),
                                  records.waveforms.shape, tx=tx)
   state = experiment._initial_state(make_state, config, lambda line: None)

@@ -8,8 +8,9 @@ import pytest
 from experiments.configs import small, small_data
 from ganet_jax.data.records import RecordSet
 from ganet_jax.errors import ConfigError
+from ganet_jax.evaluation.reports import read_predictions
 from ganet_jax.studies import cross_validation as cv
-from ganet_jax.training.experiment import read_predictions
+from ganet_jax.training.config import apply_overrides
 
 
 def _with_sources(records: RecordSet) -> RecordSet:
@@ -43,7 +44,7 @@ def test_cross_validate_two_recipes_writes_tables_and_resumes(tmp_path):
   config = small.get_config()
   config.cv = small_data.get_config().cv
   recipes = [cv.Recipe('plain', config),
-             cv.Recipe('smoothed', cv.apply_overrides(config, {'label_smoothing': 0.1, 'weight_decay': 1e-4}))]
+             cv.Recipe('smoothed', apply_overrides(config, {'label_smoothing': 0.1, 'weight_decay': 1e-4}))]
   results = cv.cross_validate(recipes, num_folds=2, seed=0, workdir=tmp_path, physics_config=config,
                               physics_feature_sets=('ratios', 'bands'), log=lambda line: None)
   assert set(results['recipes']) == {'plain', 'smoothed'} and set(results['physics']) == {'ratios', 'bands'}
@@ -73,6 +74,6 @@ def test_cross_validate_two_recipes_writes_tables_and_resumes(tmp_path):
 
 def test_overrides_name_unknown_fields():
   with pytest.raises(ConfigError, match='--config.augmentation.nope'):
-    cv.apply_overrides(small_data.get_config(), {'augmentation.nope': 1})
+    apply_overrides(small_data.get_config(), {'augmentation.nope': 1})
   for name, overrides in small_data.RECIPES.items():
-    cv.apply_overrides(small_data.get_config(), overrides)  # every shipped recipe applies
+    apply_overrides(small_data.get_config(), overrides)  # every shipped recipe applies

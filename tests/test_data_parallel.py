@@ -86,9 +86,10 @@ def test_runner_trains_data_parallel(tmp_path):
 
 
 def test_bfloat16_reaches_a_ganet_through_its_dtype_and_other_models_through_a_cast():
-  ganet = ExperimentConfig(model_overrides={'num_bottlenecks': [1]}, compute_dtype='bfloat16')
-  assert ganet.model_kwargs() == {'num_bottlenecks': (1,), 'dtype': jnp.dtype('bfloat16')}
-  assert ganet.dtype() is None  # the modules compute in bfloat16; the steps cast nothing
-  plain = ExperimentConfig(model='cnn_zhu2023', compute_dtype='bfloat16')
-  assert 'dtype' not in plain.model_kwargs() and plain.dtype() == 'bfloat16'
-  assert ExperimentConfig().model_kwargs() == {} and ExperimentConfig().dtype() is None
+  from ganet_jax.models import cast_dtype, model_kwargs
+  assert model_kwargs('ganet', {'num_bottlenecks': [1]}, compute_dtype='bfloat16') == {
+      'num_bottlenecks': (1,), 'dtype': jnp.dtype('bfloat16')}
+  assert cast_dtype('ganet', 'bfloat16') is None  # the modules compute in bfloat16; the steps cast nothing
+  assert model_kwargs('cnn_zhu2023', {}, compute_dtype='bfloat16') == {}
+  assert cast_dtype('cnn_zhu2023', 'bfloat16') == 'bfloat16'
+  assert model_kwargs('ganet', {}) == {} and cast_dtype('ganet', 'float32') is None

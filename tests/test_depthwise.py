@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from ganet_jax.nn import depthwise
-from ganet_jax.nn.depthwise import depthwise_conv1d, reference_depthwise_conv1d, resolve_impl, same_padding
+from ganet_jax.nn.depthwise import depthwise_conv1d, grouped_depthwise_conv1d, resolve_impl, same_padding
 from ganet_jax.nn.recompute import depends_on
 
 
@@ -16,7 +16,7 @@ def test_matches_grouped_convolution(stride, kernel_size, length):
   x = jax.random.normal(kx, (2, length, 6))
   kernel = jax.random.normal(kw, (kernel_size, 6))
   np.testing.assert_allclose(depthwise_conv1d(x, kernel, stride=stride),
-                             reference_depthwise_conv1d(x, kernel, stride=stride), rtol=1e-5, atol=1e-5)
+                             grouped_depthwise_conv1d(x, kernel, stride=stride), rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize('stride', [1, 2])
@@ -26,7 +26,7 @@ def test_channel_multiplier_matches_grouped_convolution(stride):
   kernel = jax.random.normal(kw, (3, 4, 3))
   out = depthwise_conv1d(x, kernel, stride=stride)
   assert out.shape == (3, -(-21 // stride), 12)
-  np.testing.assert_allclose(out, reference_depthwise_conv1d(x, kernel, stride=stride), rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(out, grouped_depthwise_conv1d(x, kernel, stride=stride), rtol=1e-5, atol=1e-5)
 
 
 def test_gradients_match_grouped_convolution():
@@ -35,7 +35,7 @@ def test_gradients_match_grouped_convolution():
   kernel = jax.random.normal(kw, (5, 5))
   loss = lambda f: lambda x, w: jnp.sum(jnp.sin(f(x, w, stride=2)))
   grads = jax.grad(loss(depthwise_conv1d), argnums=(0, 1))(x, kernel)
-  expected = jax.grad(loss(reference_depthwise_conv1d), argnums=(0, 1))(x, kernel)
+  expected = jax.grad(loss(grouped_depthwise_conv1d), argnums=(0, 1))(x, kernel)
   for got, want in zip(grads, expected):
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 

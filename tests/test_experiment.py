@@ -175,4 +175,4 @@ def test_recipe_settings_are_checked_by_name():
                      (dict(augmentation={'scale_range': [2.0, 1.0]}), 'augmentation'),
                      (dict(augmentation={'nope': 1}), 'augmentation'), (dict(warmup_epochs=9.0), 'warmup_epochs')]:
     with pytest.raises(ConfigError, match=f'--config.{field}'):
-      ExperimentConfig(**{**CONFIG, **bad}).check()
+      experiment.check_config(ExperimentConfig(**{**CONFIG, **bad}))

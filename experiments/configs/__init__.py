@@ -7,7 +7,7 @@ r"""The binaries' config files (ml_collections, as flax/examples and big_vision)
   --config.learning_rate=1e-3 --config.model.num_bottlenecks=3 --config.dataset=prepared/pnw
 
 Every file's ``get_config(model)`` returns a ``ConfigDict`` with the fields listed in
-``ganet_jax.training.config``; ``experiment_config`` makes the run's settings of it and
+``ganet_jax.training.config``; ``experiment.experiment_config`` makes the run's settings of it and
 ``ganet_jax.data.dataset.load_split`` its data.
 """
 
@@ -22,7 +22,8 @@ from ml_collections import config_flags
 
 from ganet_jax.compilation_cache import default_folder, use_compilation_cache
 from ganet_jax.errors import ConfigError
-from ganet_jax.studies.cross_validation import Recipe, apply_overrides
+from ganet_jax.studies.cross_validation import Recipe
+from ganet_jax.training.config import apply_overrides
 
 CONFIG_DIR = pathlib.Path(__file__).resolve().parent
 flags.DEFINE_string('compilation_cache', None,

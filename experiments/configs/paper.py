@@ -12,7 +12,8 @@ with the events from 2017-01-01 on as the test split (the paper's 2009-2016 trai
 import ml_collections
 from ml_collections import config_dict
 
-from ganet_jax.training.config import NO_AUGMENTATION, model_config
+from ganet_jax.training.config import NO_AUGMENTATION
+from ganet_jax.training.experiment import model_config
 
 
 def get_config(model: str = 'ganet') -> ml_collections.ConfigDict:

@@ -27,7 +27,7 @@ never on the test years:
     polarity, white noise at 5-30 dB SNR.
 
 ``RECIPES`` names the variants the cross-validation compares (field changes by dotted
-path, applied by ``ganet_jax.studies.cross_validation.apply_overrides``);
+path, applied by ``ganet_jax.training.config.apply_overrides``);
 ``--config.cv.recipes`` picks which.
 """
 

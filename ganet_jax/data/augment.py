@@ -11,10 +11,11 @@ step), so a fixed seed gives the same augmented stream and a resumed run replays
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import numpy as np
 
+from ganet_jax.conventions import as_tuples
 from ganet_jax.data.loader import Batch
 from ganet_jax.data.records import RecordSet
 
@@ -123,6 +124,24 @@ class Augmentation:
   def active(self) -> bool:
     return (self.max_shift_s > 0 or self.scale_range != (1.0, 1.0) or self.random_polarity
             or self.snr_db_range is not None or self.channel_dropout > 0)
+
+
+def augmentation_of(fields: Mapping[str, Any], sampling_rate: float) -> Augmentation:
+  """The ``Augmentation`` of a config's augmentation fields at ``sampling_rate`` Hz (shifts are in seconds).
+
+  Args:
+    fields: ``Augmentation`` fields as a config or JSON spells them: lists for
+      tuples, an empty ``snr_db_range`` for no noise.
+    sampling_rate: the windows' rate, Hz.
+
+  Raises:
+    TypeError: an unknown field.
+    ValueError: a bad value, naming the field.
+  """
+  fields = as_tuples(fields)
+  if not fields.get('snr_db_range', True):
+    fields['snr_db_range'] = None
+  return Augmentation(**fields, sampling_rate=sampling_rate)
 
 
 def shift_records(waveforms: np.ndarray, shifts: np.ndarray) -> np.ndarray:

@@ -7,8 +7,11 @@ Linen module taking ``(batch, time, channels)`` and ``train=`` and returning log
 
 import dataclasses
 import functools
-from typing import Any
+from typing import Any, Mapping
 
+import jax.numpy as jnp
+
+from ganet_jax.conventions import as_tuples
 from ganet_jax.models.capsnet import CapsNet1D
 from ganet_jax.models.complexity import model_complexity, model_parameter_count, parameter_count
 from ganet_jax.models.ganet import BOTTLENECKS, CBAM_POSITIONS, BottleneckConfig, GANet
@@ -71,3 +74,37 @@ def model_fields(name: str) -> dict[str, Any]:
       isinstance(v, tuple) and all(isinstance(x, (bool, int, float, str)) for x in v))
   return {f.name: getattr(model, f.name) for f in dataclasses.fields(model)
           if f.init and f.name not in ('parent', 'name') and simple(getattr(model, f.name))}
+
+
+def model_kwargs(name: str, overrides: Mapping[str, Any], *, compute_dtype: str = 'float32') -> dict[str, Any]:
+  """The constructor fields of a run's model: ``overrides``, plus ``dtype`` for mixed precision.
+
+  A model with a ``dtype`` field (GA-Net and its layers) runs in ``compute_dtype``
+  itself, the flax way: float32 parameters (``param_dtype``), each layer casting
+  them and its input as it computes. JSON's lists read back as tuples (a module's
+  fields must hash: it is a static argument of the jitted steps).
+
+  Args:
+    name: a name in ``MODELS``.
+    overrides: constructor fields, e.g. ``{'num_bottlenecks': 3}``.
+    compute_dtype: 'float32' or 'bfloat16'.
+  """
+  kwargs = as_tuples(overrides)
+  if compute_dtype != 'float32' and _takes_dtype(name):
+    kwargs['dtype'] = jnp.dtype(compute_dtype)
+  return kwargs
+
+
+def cast_dtype(name: str, compute_dtype: str) -> str | None:
+  """The dtype the step functions cast the parameter tree to: only for a model without a ``dtype`` field.
+
+  None for float32 and for models that compute in ``compute_dtype`` themselves (``model_kwargs``).
+  """
+  if compute_dtype == 'float32' or _takes_dtype(name):
+    return None
+  return compute_dtype
+
+
+@functools.lru_cache(maxsize=None)
+def _takes_dtype(name: str) -> bool:
+  return name in MODELS and 'dtype' in {f.name for f in dataclasses.fields(build_model(name))}

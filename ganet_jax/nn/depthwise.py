@@ -171,7 +171,3 @@ def grouped_depthwise_conv1d(x: jax.Array, kernel: jax.Array, *, stride: int = 1
       x.reshape(-1, *x.shape[-2:]), rhs, window_strides=(stride,), padding='SAME',
       dimension_numbers=('NWC', 'WIO', 'NWC'), feature_group_count=channels)
   return out.reshape(*lead, *out.shape[-2:])
-
-
-# the name the tests and benchmarks have used for the grouped formulation
-reference_depthwise_conv1d = grouped_depthwise_conv1d

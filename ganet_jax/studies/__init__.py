@@ -1,8 +1,6 @@
 """Studies: the paper's tables and figures as configurations x seeds of training runs."""
 
-from ganet_jax.compilation_cache import use_compilation_cache  # where the studies' binaries used to find it
 from ganet_jax.studies.report import markdown_table, plot_study
 from ganet_jax.studies.run import Configuration, Figure, aggregate, run_study, summarize
 
-__all__ = ['Configuration', 'Figure', 'aggregate', 'markdown_table', 'plot_study', 'run_study', 'summarize',
-           'use_compilation_cache']
+__all__ = ['Configuration', 'Figure', 'aggregate', 'markdown_table', 'plot_study', 'run_study', 'summarize']

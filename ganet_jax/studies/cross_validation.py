@@ -24,18 +24,17 @@ import json
 import pathlib
 from typing import Any, Callable, Mapping, Sequence
 
-import ml_collections
 import numpy as np
 
 from ganet_jax.data.dataset import keep_sources, load_records
 from ganet_jax.data.records import RecordSet
 from ganet_jax.data.splits import assign_event_folds
-from ganet_jax.errors import ConfigError
 from ganet_jax.evaluation import metrics
 from ganet_jax.evaluation.physics import fit_records
+from ganet_jax.evaluation.reports import json_ready, read_predictions
 from ganet_jax.studies.run import summarize
-from ganet_jax.training.config import experiment_config
-from ganet_jax.training.experiment import json_ready, read_predictions, run
+from ganet_jax.training.config import apply_overrides
+from ganet_jax.training.experiment import experiment_config, run
 
 CV_FILE, CV_TABLE = 'cv.json', 'cv.md'
 CV_METRICS = ('auc', 'balanced_accuracy', 'event_auc', 'event_balanced_accuracy')
@@ -50,26 +49,6 @@ class Recipe:
   """
   name: str
   config: Any  # ml_collections.ConfigDict
-
-
-def apply_overrides(config, overrides: Mapping[str, Any]):
-  """A copy of ``config`` with fields replaced by dotted path (``{'augmentation.max_shift_s': 0.0}``).
-
-  Raises:
-    ConfigError: naming a path the config does not have.
-  """
-  config = ml_collections.ConfigDict(config.to_dict())
-  for path, value in overrides.items():
-    *parents, leaf = path.split('.')
-    node = config
-    for parent in parents:
-      node = node.get(parent)
-      if node is None:
-        raise ConfigError(path, 'no such config field')
-    if leaf not in node:
-      raise ConfigError(path, 'no such config field')
-    node[leaf] = value
-  return config
 
 
 def training_pool(config) -> RecordSet:

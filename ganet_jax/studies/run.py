@@ -27,6 +27,7 @@ import numpy as np
 import ganet_jax
 from ganet_jax.conventions import NON_TECTONIC, TECTONIC
 from ganet_jax.data.records import RecordSet
+from ganet_jax.evaluation.reports import METRICS_FILE
 from ganet_jax.studies import report
 from ganet_jax.training import experiment
 from ganet_jax.training.config import CONFIG_FILE, ExperimentConfig
@@ -155,7 +156,7 @@ def _run_one(configuration: Configuration, seed: int, test: RecordSet, workdir: 
   start = time.perf_counter()
   experiment.run(config, train, test, run_dir, log=lambda line: None)
   # metrics.json rather than run's return value: undefined metrics are already null there.
-  result = json.loads((run_dir / experiment.METRICS_FILE).read_text())
+  result = json.loads((run_dir / METRICS_FILE).read_text())
   # Which records trained this run: lets a reader check nesting (strategy 1) or overlap.
   (run_dir / TRAIN_IDS_FILE).write_text(''.join(f'{r}\n' for r in train.record_ids))
   saved = json.loads((run_dir / CONFIG_FILE).read_text())['data']

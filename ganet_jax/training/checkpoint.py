@@ -23,9 +23,9 @@ from typing import Any
 import jax
 import orbax.checkpoint as ocp
 
-from ganet_jax.models import build_model
+from ganet_jax.models import build_model, model_kwargs
 from ganet_jax.training.config import CONFIG_FILE, ExperimentConfig
-from ganet_jax.training.step import TrainState, create_train_state, model_variables
+from ganet_jax.training.step import TrainState, create_train_state, model_variables, run_optimizer
 
 LATEST = 'latest'
 BEST = 'best'
@@ -96,10 +96,11 @@ def load_trained(workdir: str | pathlib.Path, which: str = LATEST):
   workdir = pathlib.Path(workdir)
   saved = json.loads((workdir / CONFIG_FILE).read_text())
   config = ExperimentConfig(**saved['config'])
-  model = build_model(config.model, **config.model_kwargs())
+  model = build_model(config.model, **model_kwargs(config.model, config.model_overrides,
+                                                   compute_dtype=config.compute_dtype))
   target = jax.eval_shape(functools.partial(create_train_state, model, jax.random.key(0),
                                             saved['data']['input_shape'],
-                                            tx=config.optimizer(saved['data']['train_records'])))
+                                            tx=run_optimizer(config, saved['data']['train_records'])))
   # closed even when a damaged checkpoint raises: orbax's threads must not run into interpreter exit
   with RunCheckpoints(workdir / 'checkpoints') as checkpoints:
     restored = checkpoints.restore(target, which)

@@ -1,10 +1,12 @@
-"""A run's settings: the ``ml_collections`` config every binary reads, and ``ExperimentConfig``, its typed form.
+"""A run's settings: the ``ml_collections`` config every binary reads, and ``ExperimentConfig``, its typed record.
 
 The binaries read a ``ConfigDict`` from a config file (``experiments/configs/paper.py``,
 the paper's protocol) with command-line overrides (``--config.learning_rate=1e-3``,
-``--config.model.num_bottlenecks=3``); ``experiment_config`` turns it into the
-``ExperimentConfig`` that ``experiment.run`` takes, checked, and ``model_config``
-builds its ``model`` entry. The config's fields:
+``--config.model.num_bottlenecks=3``); ``apply_overrides`` changes its fields by dotted
+path, and ``experiment.experiment_config`` turns it into the checked ``ExperimentConfig``
+that ``experiment.run`` takes (``experiment.model_config`` builds its ``model`` entry).
+The record holds settings only: what they make (the model's constructor fields, the
+optimizer, the mesh, the augmentation) is made where it is used. The config's fields:
 
   dataset            'synthetic' or a prepared data-set folder
   synthetic          num_events, samples, seed of the built-in synthetic set
@@ -19,22 +21,11 @@ builds its ``model`` entry. The config's fields:
 from __future__ import annotations
 
 import dataclasses
-import functools
-import math
 from typing import Any, Mapping
 
-import jax
-import jax.numpy as jnp
 import ml_collections
-import optax
-from jax.sharding import Mesh
 
-from ganet_jax.conventions import SAMPLING_RATE
-from ganet_jax.data.augment import Augmentation
 from ganet_jax.errors import ConfigError
-from ganet_jax.models import MODELS, build_model, model_fields
-from ganet_jax.sharding import data_mesh
-from ganet_jax.training.step import make_optimizer
 
 LOSSES = ('cross_entropy', 'weighted_cross_entropy', 'focal')
 LR_SCHEDULES = ('constant', 'cosine')
@@ -120,9 +111,11 @@ class ExperimentConfig:
   freeze_encoder: bool = False
 
   def check(self) -> None:
-    """Raises ConfigError (a ValueError) naming the first bad setting as ``--config.<field>``."""
-    if self.model not in MODELS:
-      raise ConfigError('model.name', f'unknown {self.model!r}; known: {", ".join(sorted(MODELS))}')
+    """Raises ConfigError (a ValueError) naming the first bad setting as ``--config.<field>``.
+
+    The values on their own; ``experiment.check_config`` adds the model's name and the
+    augmentation fields, which need the models and the augmentation to check.
+    """
     if self.epochs < 0:
       raise ConfigError('epochs', f'must be >= 0, got {self.epochs}')
     if self.batch_size < 1:
@@ -149,10 +142,6 @@ class ExperimentConfig:
       raise ConfigError('selection_metric', f'unknown {self.selection_metric!r}; known: {", ".join(SELECTION_METRICS)}')
     if self.early_stopping_patience < 0:
       raise ConfigError('early_stopping_patience', f'must be >= 0, got {self.early_stopping_patience}')
-    try:
-      self.augmenter(SAMPLING_RATE)  # the checks do not depend on the rate
-    except (TypeError, ValueError) as error:
-      raise ConfigError('augmentation', str(error)) from error
     if self.freeze_encoder and not self.init_from:
       raise ConfigError('freeze_encoder', 'needs --config.init_from (a pretrained encoder to freeze)')
     if self.compute_dtype not in COMPUTE_DTYPES:
@@ -161,114 +150,29 @@ class ExperimentConfig:
       raise ConfigError('num_devices', f'batch_size {self.batch_size} does not divide over num_devices '
                         f'{self.num_devices}')
 
-  def mesh(self) -> Mesh | None:
-    """The data-parallel mesh of this run; None for a single device."""
-    num_devices = self.num_devices
-    if num_devices is None:
-      num_devices = 1 if jax.default_backend() == 'cpu' else jax.device_count()
-      num_devices = math.gcd(num_devices, self.batch_size)
-    return data_mesh(num_devices) if num_devices > 1 else None
 
-  def augmenter(self, sampling_rate: float) -> Augmentation:
-    """The training batches' ``Augmentation`` for windows at ``sampling_rate`` Hz (shifts are in seconds)."""
-    return augmentation_of(self.augmentation, sampling_rate)
-
-  def optimizer(self, train_records: int) -> optax.GradientTransformation:
-    """The run's optimizer for a training set of ``train_records`` (the schedule counts its steps)."""
-    steps_per_epoch = max(train_records // self.batch_size, 1)
-    return make_optimizer(self.learning_rate, weight_decay=self.weight_decay, schedule=self.lr_schedule,
-                          warmup_steps=int(round(self.warmup_epochs * steps_per_epoch)),
-                          total_steps=self.epochs * steps_per_epoch,
-                          train_only=('classifier',) if self.freeze_encoder else ())
-
-  def model_kwargs(self) -> dict[str, Any]:
-    """The model's constructor fields: ``model_overrides``, plus ``dtype`` for mixed precision.
-
-    A model with a ``dtype`` field (GA-Net and its layers) runs in ``compute_dtype``
-    itself, the flax way: float32 parameters (``param_dtype``), each layer casting
-    them and its input as it computes. JSON's lists read back as tuples (a module's
-    fields must hash: it is a static argument of the jitted steps).
-    """
-    kwargs = as_tuples(self.model_overrides)
-    if self.compute_dtype != 'float32' and _takes_dtype(self.model):
-      kwargs['dtype'] = jnp.dtype(self.compute_dtype)
-    return kwargs
-
-  def dtype(self) -> str | None:
-    """The dtype the step functions cast the parameter tree to: only for a model without a ``dtype`` field.
-
-    None for float32 and for models that compute in ``compute_dtype`` themselves (``model_kwargs``).
-    """
-    if self.compute_dtype == 'float32' or _takes_dtype(self.model):
-      return None
-    return self.compute_dtype
-
-
-def as_tuples(fields: Mapping[str, Any]) -> dict[str, Any]:
-  """``fields`` with lists as tuples: JSON reads tuples back as lists, and a module's fields must hash."""
-  return {k: tuple(v) if isinstance(v, list) else v for k, v in dict(fields).items()}
-
-
-def augmentation_of(fields: Mapping[str, Any], sampling_rate: float) -> Augmentation:
-  """The ``Augmentation`` of a config's augmentation fields (an empty SNR range is none) at ``sampling_rate`` Hz."""
-  fields = as_tuples(fields)
-  if not fields.get('snr_db_range', True):
-    fields['snr_db_range'] = None
-  return Augmentation(**fields, sampling_rate=sampling_rate)
-
-
-@functools.lru_cache(maxsize=None)
-def _takes_dtype(name: str) -> bool:
-  return name in MODELS and 'dtype' in {f.name for f in dataclasses.fields(build_model(name))}
-
-
-def model_config(name: str = 'ganet') -> ml_collections.ConfigDict:
-  """A config's ``model`` entry: ``name`` and the constructor fields of that model with their defaults.
-
-  Raises:
-    ValueError: naming the unknown model and the known ones.
-  """
-  return ml_collections.ConfigDict({'name': name, **model_fields(name)})
-
-
-def experiment_config(config: ml_collections.ConfigDict, *, model: str | None = None,
-                      model_overrides: dict[str, Any] | None = None, **fields) -> ExperimentConfig:
-  """The checked ``ExperimentConfig`` of a config (the one way from a config file to a run's settings).
+def apply_overrides(config: ml_collections.ConfigDict, overrides: Mapping[str, Any]) -> ml_collections.ConfigDict:
+  """A copy of ``config`` with fields replaced by dotted path (``{'augmentation.max_shift_s': 0.0}``).
 
   Args:
-    config: a config with the fields of ``experiments/configs/paper.py``.
-    model: train this model instead of ``config.model.name`` (a study's row). The
-      fields ``config.model`` changes from its model's defaults (e.g. small mode's
-      narrow GA-Net) apply to it when both are GA-Net variants or the same model;
-      otherwise it keeps its own defaults.
-    model_overrides: constructor fields on top (a study's row, e.g. ``{'num_bottlenecks': 3}``).
-    **fields: other ``ExperimentConfig`` fields replacing the config's (e.g. ``loss='focal'``).
+    config: a config (``experiments/configs/``); left unchanged.
+    overrides: dotted field paths and their new values.
 
   Returns:
-    The run's settings; ``model_overrides`` holds only fields that differ from the
-    model's defaults, so a run folder written before configs existed still resumes.
+    The changed copy.
 
   Raises:
-    ConfigError: naming the bad field as ``--config.<field>``.
+    ConfigError: naming a path the config does not have.
   """
-  name = config.model.name
-  if name not in MODELS:
-    raise ConfigError('model.name', f'unknown {name!r}; known: {", ".join(sorted(MODELS))}')
-  defaults = model_fields(name)
-  given = {k: v for k, v in config.model.items() if k != 'name'}
-  foreign = sorted(set(given) - set(defaults))
-  if foreign:
-    raise ConfigError('model', f'{", ".join(foreign)} are not fields of {name!r}; pick a model with its own '
-                      f'fields through the config file argument, e.g. --config=experiments/configs/paper.py:{name}')
-  changed = as_tuples({k: v for k, v in given.items() if v != defaults[k]})
-  model = model or name
-  if model != name and not (model.startswith('ganet') and name.startswith('ganet')):
-    changed = {}
-  # A field the config file lacks keeps the library's default.
-  plain = lambda value: value.to_dict() if isinstance(value, ml_collections.ConfigDict) else value
-  settings = {field.name: plain(config[field.name]) for field in dataclasses.fields(ExperimentConfig)
-              if field.name not in ('model', 'model_overrides') and field.name in config}
-  settings.update(fields)
-  experiment = ExperimentConfig(model=model, model_overrides={**changed, **(model_overrides or {})}, **settings)
-  experiment.check()
-  return experiment
+  config = ml_collections.ConfigDict(config.to_dict())
+  for path, value in overrides.items():
+    *parents, leaf = path.split('.')
+    node = config
+    for parent in parents:
+      node = node.get(parent)
+      if node is None:
+        raise ConfigError(path, 'no such config field')
+    if leaf not in node:
+      raise ConfigError(path, 'no such config field')
+    node[leaf] = value
+  return config

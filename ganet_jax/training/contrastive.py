@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
 import json
 import pathlib
 import time
@@ -31,15 +30,16 @@ import jax.numpy as jnp
 import numpy as np
 from flax import traverse_util
 
-from ganet_jax.data.augment import Augmentation, augment_batch
+from ganet_jax.conventions import as_tuples
+from ganet_jax.data.augment import Augmentation, augment_batch, augmentation_of
 from ganet_jax.data.loader import batches, epoch_order, prefetch
 from ganet_jax.data.records import RecordSet
 from ganet_jax.models import build_model
+from ganet_jax.training import run_folder
 from ganet_jax.training.checkpoint import RunCheckpoints
-from ganet_jax.training.config import CONFIG_FILE, NO_AUGMENTATION, as_tuples, augmentation_of
+from ganet_jax.training.config import CONFIG_FILE, NO_AUGMENTATION
 from ganet_jax.training.step import TrainState, check_finite, create_train_state, make_optimizer
 
-EPOCHS_FILE = 'epochs.jsonl'
 ENCODER = 'encoder'
 
 
@@ -148,16 +148,16 @@ def pretrain(config: PretrainConfig, records: RecordSet, workdir: str | pathlib.
     raise ValueError(f'{len(records)} records are fewer than batch_size {config.batch_size}')
   workdir = pathlib.Path(workdir)
   workdir.mkdir(parents=True, exist_ok=True)
-  _write_or_check_config(workdir, config, records)
+  run_folder.write_or_check_settings(workdir, {
+      'kind': 'pretrain', 'config': dataclasses.asdict(config),
+      'data': {'input_shape': list(records.waveforms.shape[1:]), 'records': len(records),
+               'fingerprint': run_folder.fingerprint(records, columns=('record_ids',)),
+               'preprocessing': records.preprocessing}})
   model = config.build()
   make_state = functools.partial(create_train_state, model, jax.random.key(config.seed), records.waveforms.shape,
                                  tx=config.optimizer(len(records)))
   with RunCheckpoints(workdir / 'checkpoints') as checkpoints:
-    restored = checkpoints.restore(jax.eval_shape(make_state))
-    state, first_epoch = (make_state(), 1) if restored is None else (restored[0], restored[1]['epoch'] + 1)
-    if restored is not None:
-      log(f'resuming from the checkpoint of epoch {first_epoch - 1} in {workdir}')
-    history = [h for h in _read_lines(workdir / EPOCHS_FILE) if h['epoch'] < first_epoch]
+    state, first_epoch, history = run_folder.resume(checkpoints, jax.eval_shape(make_state), make_state, workdir, log)
     augmentation = config.augmenter(records.sampling_rate)
     steps = len(records) // config.batch_size
     for epoch in range(first_epoch, config.epochs + 1):
@@ -174,7 +174,7 @@ def pretrain(config: PretrainConfig, records: RecordSet, workdir: str | pathlib.
       seconds = time.perf_counter() - start
       history.append({'epoch': epoch, 'loss': loss, 'records_per_second': steps * config.batch_size / seconds,
                       'seconds': seconds})
-      (workdir / EPOCHS_FILE).write_text(''.join(json.dumps(h) + '\n' for h in history))
+      run_folder.write_history(workdir, history)
       checkpoints.save(epoch, state, {'epoch': epoch})
       log(f'pretraining epoch {epoch}/{config.epochs}  NT-Xent loss {loss:.4f} '
           f'(chance {np.log(2 * config.batch_size - 1):.2f})  {history[-1]["records_per_second"]:.1f} records/s')
@@ -227,24 +227,3 @@ def with_encoder(variables: dict[str, Any], encoder: dict[str, Any], *, source: 
       flat[path] = jnp.asarray(value, flat[path].dtype)
     out[collection] = traverse_util.unflatten_dict(flat)
   return out
-
-
-def _fingerprint(records: RecordSet) -> str:
-  return hashlib.sha256('\n'.join(map(str, records.record_ids)).encode()).hexdigest()[:16]
-
-
-def _write_or_check_config(workdir: pathlib.Path, config: PretrainConfig, records: RecordSet) -> None:
-  saved = json.loads(json.dumps({
-      'kind': 'pretrain', 'config': dataclasses.asdict(config),
-      'data': {'input_shape': list(records.waveforms.shape[1:]), 'records': len(records),
-               'fingerprint': _fingerprint(records), 'preprocessing': records.preprocessing}}))
-  path = workdir / CONFIG_FILE
-  if path.exists():
-    if json.loads(path.read_text()) != saved:
-      raise ValueError(f'{workdir} holds a run with other settings or data ({path}); use another workdir')
-  else:
-    path.write_text(json.dumps(saved, indent=2) + '\n')
-
-
-def _read_lines(path: pathlib.Path) -> list[dict]:
-  return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []

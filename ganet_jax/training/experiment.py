@@ -10,6 +10,8 @@ run folder's last checkpoint, evaluates on ``test`` and writes into ``workdir``:
   predictions.csv      record_id, event_id, event_type, label, p_tectonic
   confusion_matrix.png, roc_curve.png, confidence_histogram.png
 
+(the test evaluation's files are ``ganet_jax.evaluation.reports``'s).
+
 Reproducibility: the initial parameters come from ``seed``, the record order of
 epoch ``e`` from ``(seed, e)`` and the dropout keys from ``(seed, step)``, never
 from running state, so an interrupted run restarted with the same settings ends
@@ -18,11 +20,8 @@ with the same metrics as an uninterrupted one.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import functools
-import hashlib
-import json
 import pathlib
 import resource
 import time
@@ -30,27 +29,24 @@ from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 
-from ganet_jax.data.augment import augment_batches
+from ganet_jax.conventions import SAMPLING_RATE, as_tuples
+from ganet_jax.data.augment import augment_batches, augmentation_of
 from ganet_jax.data.loader import balanced_epoch_order, batches, epoch_order, prefetch
 from ganet_jax.data.records import RecordSet
 from ganet_jax.errors import ConfigError
-from ganet_jax.evaluation import metrics, plots
 from ganet_jax.evaluation.predict import predict_probabilities
-from ganet_jax.models import build_model
-from ganet_jax.sharding import replicate, shard_batch
-from ganet_jax.training import contrastive, losses
+from ganet_jax.evaluation.reports import evaluation_report, validation_report, write_evaluation
+from ganet_jax.models import MODELS, build_model, cast_dtype, model_fields, model_kwargs
+from ganet_jax.sharding import replicate, run_mesh, shard_batch
+from ganet_jax.training import contrastive, losses, run_folder
 from ganet_jax.training.checkpoint import BEST, RunCheckpoints
-from ganet_jax.training.config import CONFIG_FILE, ExperimentConfig
+from ganet_jax.training.config import ExperimentConfig
 from ganet_jax.training.host_memory import release_if_grown
 from ganet_jax.training.step import (check_finite, create_train_state, jit_train_step, model_variables,
-                                     precise_batch_stats)
-
-EPOCHS_FILE = 'epochs.jsonl'
-METRICS_FILE = 'metrics.json'
-PREDICTIONS_FILE = 'predictions.csv'
-
+                                     precise_batch_stats, run_optimizer)
 
 def run(config: ExperimentConfig, train: RecordSet, test: RecordSet, workdir: str | pathlib.Path, *,
         validation: RecordSet | None = None, log: Callable[[str], None] = print) -> dict[str, Any]:
@@ -75,31 +71,27 @@ def run(config: ExperimentConfig, train: RecordSet, test: RecordSet, workdir: st
     ValueError: bad settings, too few training records, or a workdir of another run.
     FloatingPointError: the training loss became NaN or infinite.
   """
-  config.check()
+  check_config(config)
   if len(train) < config.batch_size:
     raise ValueError(f'{len(train)} training records are fewer than batch_size {config.batch_size}')
   workdir = pathlib.Path(workdir)
   workdir.mkdir(parents=True, exist_ok=True)
-  _write_or_check_config(workdir, config, train, test, validation)
-  model = build_model(config.model, **config.model_kwargs())
+  _write_or_check_settings(workdir, config, train, test, validation)
+  model = build_model(config.model, **model_kwargs(config.model, config.model_overrides,
+                                                       compute_dtype=config.compute_dtype))
   init_rng, dropout_rng = jax.random.split(jax.random.key(config.seed))
   make_state = functools.partial(create_train_state, model, init_rng, train.waveforms.shape,
-                                 tx=config.optimizer(len(train)))
+                                 tx=run_optimizer(config, len(train)))
   target = jax.eval_shape(make_state)  # the state's structure, for restoring into
   with RunCheckpoints(workdir / 'checkpoints') as checkpoints:
-    restored = checkpoints.restore(target)
-    if restored is None:
-      state, first_epoch = _initial_state(make_state, config, log), 1
-    else:
-      state, first_epoch = restored[0], restored[1]['epoch'] + 1
-      log(f'resuming from the checkpoint of epoch {first_epoch - 1} in {workdir}')
-    history = _read_history(workdir, through_epoch=first_epoch - 1)
+    state, first_epoch, history = run_folder.resume(
+        checkpoints, target, lambda: _initial_state(make_state, config, log), workdir, log)
     loss_fn = _loss_fn(config, train.labels)
-    mesh = config.mesh()
+    mesh = run_mesh(config.num_devices, config.batch_size)
     if mesh is not None:
       state = replicate(state, mesh)
     predict = functools.partial(predict_probabilities, model, batch_size=config.batch_size, mesh=mesh,
-                                compute_dtype=config.dtype())
+                                compute_dtype=cast_dtype(config.model, config.compute_dtype))
 
     trimmed = None
     for epoch in range(first_epoch, config.epochs + 1):
@@ -113,7 +105,7 @@ def run(config: ExperimentConfig, train: RecordSet, test: RecordSet, workdir: st
                                                   threshold=config.threshold)
       history.append(summary)
       trimmed = release_if_grown(trimmed)  # what the epoch's compiles freed goes back to the OS (host_memory)
-      _write_history(workdir, history)
+      run_folder.write_history(workdir, history)
       checkpoints.save(epoch, state, {'epoch': epoch},
                        None if validation is None else _score(summary['validation'], config.selection_metric))
       log(_progress_line(summary, config.epochs, config.selection_metric))
@@ -141,6 +133,72 @@ def run(config: ExperimentConfig, train: RecordSet, test: RecordSet, workdir: st
   return result
 
 
+def check_config(config: ExperimentConfig) -> None:
+  """Raises ConfigError (a ValueError) naming the first bad setting of ``config`` as ``--config.<field>``.
+
+  ``ExperimentConfig.check``'s checks of the values, then the model's name and the augmentation fields.
+  """
+  config.check()
+  if config.model not in MODELS:
+    raise ConfigError('model.name', f'unknown {config.model!r}; known: {", ".join(sorted(MODELS))}')
+  try:
+    augmentation_of(config.augmentation, SAMPLING_RATE)  # the checks do not depend on the rate
+  except (TypeError, ValueError) as error:
+    raise ConfigError('augmentation', str(error)) from error
+
+
+def model_config(name: str = 'ganet') -> ml_collections.ConfigDict:
+  """A config's ``model`` entry: ``name`` and the constructor fields of that model with their defaults.
+
+  Raises:
+    ValueError: naming the unknown model and the known ones.
+  """
+  return ml_collections.ConfigDict({'name': name, **model_fields(name)})
+
+
+def experiment_config(config: ml_collections.ConfigDict, *, model: str | None = None,
+                      model_overrides: dict[str, Any] | None = None, **fields) -> ExperimentConfig:
+  """The checked ``ExperimentConfig`` of a config (the one way from a config file to a run's settings).
+
+  Args:
+    config: a config with the fields of ``experiments/configs/paper.py``.
+    model: train this model instead of ``config.model.name`` (a study's row). The
+      fields ``config.model`` changes from its model's defaults (e.g. small mode's
+      narrow GA-Net) apply to it when both are GA-Net variants or the same model;
+      otherwise it keeps its own defaults.
+    model_overrides: constructor fields on top (a study's row, e.g. ``{'num_bottlenecks': 3}``).
+    **fields: other ``ExperimentConfig`` fields replacing the config's (e.g. ``loss='focal'``).
+
+  Returns:
+    The run's settings; ``model_overrides`` holds only fields that differ from the
+    model's defaults, so a run folder written before configs existed still resumes.
+
+  Raises:
+    ConfigError: naming the bad field as ``--config.<field>``.
+  """
+  name = config.model.name
+  if name not in MODELS:
+    raise ConfigError('model.name', f'unknown {name!r}; known: {", ".join(sorted(MODELS))}')
+  defaults = model_fields(name)
+  given = {k: v for k, v in config.model.items() if k != 'name'}
+  foreign = sorted(set(given) - set(defaults))
+  if foreign:
+    raise ConfigError('model', f'{", ".join(foreign)} are not fields of {name!r}; pick a model with its own '
+                      f'fields through the config file argument, e.g. --config=experiments/configs/paper.py:{name}')
+  changed = as_tuples({k: v for k, v in given.items() if v != defaults[k]})
+  model = model or name
+  if model != name and not (model.startswith('ganet') and name.startswith('ganet')):
+    changed = {}
+  # A field the config file lacks keeps the library's default.
+  plain = lambda value: value.to_dict() if isinstance(value, ml_collections.ConfigDict) else value
+  settings = {field.name: plain(config[field.name]) for field in dataclasses.fields(ExperimentConfig)
+              if field.name not in ('model', 'model_overrides') and field.name in config}
+  settings.update(fields)
+  experiment = ExperimentConfig(model=model, model_overrides={**changed, **(model_overrides or {})}, **settings)
+  check_config(experiment)
+  return experiment
+
+
 def _initial_state(make_state, config: ExperimentConfig, log):
   """A fresh state, its encoder taken from ``config.init_from``'s pretraining run when given."""
   state = make_state()
@@ -153,15 +211,6 @@ def _initial_state(make_state, config: ExperimentConfig, log):
   variables = contrastive.with_encoder(model_variables(state), encoder, source=f'--config.init_from={config.init_from}')
   log(f'encoder initialised from the pretraining run {config.init_from}')
   return state.replace(params=variables['params'], batch_stats=variables['batch_stats'])
-
-
-def validation_report(records: RecordSet, p_tectonic: np.ndarray, *, threshold: float = 0.5) -> dict:
-  """Record metrics plus event AUC and balanced accuracy: what a validation epoch is selected by."""
-  report = metrics.classification_metrics(records.labels, p_tectonic, threshold=threshold)
-  events = metrics.event_metrics(records.event_ids, records.event_types, records.labels, p_tectonic,
-                                 threshold=threshold)
-  report['event_auc'], report['event_balanced_accuracy'] = events['auc'], events['balanced_accuracy']
-  return report
 
 
 def _score(report: dict, metric: str) -> float:
@@ -180,42 +229,6 @@ def _early_stop(history: list[dict], config: ExperimentConfig) -> bool:
     return False
   best_epoch = max(scored)[1]  # ties go to the later epoch, as checkpoints/best keeps it
   return scored[-1][1] - best_epoch >= config.early_stopping_patience
-
-
-def evaluation_report(records: RecordSet, p_tectonic: np.ndarray, *, threshold: float = 0.5) -> dict:
-  """Record metrics, Fig. 4 confidence shares and event metrics of one evaluation."""
-  report = metrics.classification_metrics(records.labels, p_tectonic, threshold=threshold)
-  report['confidence'] = metrics.confidence_shares(records.labels, p_tectonic)
-  report['events'] = metrics.event_metrics(records.event_ids, records.event_types, records.labels,
-                                           p_tectonic, threshold=threshold)
-  return report
-
-
-def write_evaluation(workdir: pathlib.Path, records: RecordSet, p_tectonic: np.ndarray, report: dict) -> None:
-  """metrics.json, predictions.csv and the three PNGs."""
-  (workdir / METRICS_FILE).write_text(json.dumps(json_ready(report), indent=2) + '\n')
-  with open(workdir / PREDICTIONS_FILE, 'w', newline='') as f:
-    writer = csv.writer(f)
-    writer.writerow(['record_id', 'event_id', 'event_type', 'label', 'p_tectonic'])
-    writer.writerows(zip(records.record_ids, records.event_ids, records.event_types, records.labels,
-                         (f'{p:.6f}' for p in p_tectonic)))
-  plots.plot_confusion(records.labels, p_tectonic, workdir / 'confusion_matrix.png')
-  plots.plot_roc(records.labels, p_tectonic, workdir / 'roc_curve.png')
-  plots.plot_confidence(records.labels, p_tectonic, workdir / 'confidence_histogram.png')
-
-
-def read_predictions(workdir: str | pathlib.Path, records: RecordSet) -> np.ndarray:
-  """The p_tectonic a run wrote to predictions.csv, checked to list ``records`` in their order.
-
-  Raises:
-    ValueError: if the file lists other records (the run evaluated another set).
-  """
-  path = pathlib.Path(workdir) / PREDICTIONS_FILE
-  with open(path, newline='') as f:
-    rows = list(csv.DictReader(f))
-  if [row['record_id'] for row in rows] != [str(r) for r in records.record_ids]:
-    raise ValueError(f'{path}: its records are not the ones evaluated here, or not in their order')
-  return np.array([float(row['p_tectonic']) for row in rows])
 
 
 def _loss_fn(config: ExperimentConfig, train_labels: np.ndarray):
@@ -241,7 +254,7 @@ def _train_epoch(state, train: RecordSet, config: ExperimentConfig, epoch: int, 
   else:
     order = epoch_order(len(train), seed=config.seed, epoch=epoch)[:steps * config.batch_size]
   stream = batches(train, order, config.batch_size)
-  augmentation = config.augmenter(train.sampling_rate)
+  augmentation = augmentation_of(config.augmentation, train.sampling_rate)
   if augmentation.active:
     stream = augment_batches(stream, augmentation, seed=config.seed, epoch=epoch)
   place = jnp.asarray if mesh is None else functools.partial(shard_batch, mesh=mesh)
@@ -252,7 +265,7 @@ def _train_epoch(state, train: RecordSet, config: ExperimentConfig, epoch: int, 
   for batch in prefetch(stream):  # the loader thread gathers and augments the next batches
     batch = {'waveforms': place(batch.waveforms), 'labels': place(batch.labels)}
     state, step_metrics = jit_train_step(state, batch, dropout_rng, loss_fn=loss_fn,
-                                         compute_dtype=config.dtype())
+                                         compute_dtype=cast_dtype(config.model, config.compute_dtype))
     loss_sum = loss_sum + step_metrics['loss']
     correct = correct + step_metrics['correct']
   loss = float(loss_sum) / steps
@@ -274,65 +287,13 @@ def _progress_line(summary: dict, epochs: int, selection_metric: str = 'accuracy
   return line
 
 
-def _fingerprint(records: RecordSet | None) -> str | None:
-  if records is None:
-    return None
-  digest = hashlib.sha256()
-  for column in (records.record_ids, records.labels):
-    digest.update('\n'.join(map(str, column)).encode())
-  return digest.hexdigest()[:16]
-
-
-def _write_or_check_config(workdir, config, train, test, validation) -> None:
-  saved = {'config': dataclasses.asdict(config),
-           'data': {'input_shape': list(train.waveforms.shape[1:]), 'train': _fingerprint(train),
-                    'test': _fingerprint(test), 'validation': _fingerprint(validation),
-                    'train_records': len(train), 'test_records': len(test)}}
+def _write_or_check_settings(workdir: pathlib.Path, config: ExperimentConfig, train: RecordSet, test: RecordSet,
+                             validation: RecordSet | None) -> None:
+  """config.json: the settings and what identifies the data; a resume must match them."""
+  data = {'input_shape': list(train.waveforms.shape[1:]), 'train': run_folder.fingerprint(train),
+          'test': run_folder.fingerprint(test), 'validation': run_folder.fingerprint(validation),
+          'train_records': len(train), 'test_records': len(test)}
   if train.preprocessing is not None:  # what made the windows, so a classifier prepares new records alike
-    saved['data']['preprocessing'] = train.preprocessing
-  saved = json.loads(json.dumps(saved))  # tuples -> lists, as they read back
-  path = workdir / CONFIG_FILE
-  if path.exists():
-    previous = json.loads(path.read_text())
-    # a field added to ExperimentConfig since the run was written reads as its default
-    defaults = json.loads(json.dumps(dataclasses.asdict(ExperimentConfig())))
-    previous['config'] = {**defaults, **previous.get('config', {})}
-    if previous != saved:
-      changed = '; '.join(_differences(previous, saved))
-      raise ValueError(f'{workdir} holds a run with other settings or data ({changed} in {path}); '
-                       f'use a new --config.workdir or the same settings to resume')
-  else:
-    path.write_text(json.dumps(saved, indent=2) + '\n')
-
-
-def _differences(before: Any, after: Any, where: str = '') -> list[str]:
-  """'key.path: old -> new' for each setting that differs between two JSON-like values."""
-  if isinstance(before, dict) and isinstance(after, dict):
-    return [line for key in sorted(set(before) | set(after), key=str)
-            for line in _differences(before.get(key), after.get(key), f'{where}.{key}' if where else str(key))]
-  return [] if before == after else [f'{where}: {before!r} -> {after!r}']
-
-
-def _read_history(workdir: pathlib.Path, *, through_epoch: int) -> list[dict]:
-  path = workdir / EPOCHS_FILE
-  if not path.exists():
-    return []
-  # Lines past the last checkpoint belong to epochs the resumed run will redo.
-  return [line for line in map(json.loads, path.read_text().splitlines()) if line['epoch'] <= through_epoch]
-
-
-def _write_history(workdir: pathlib.Path, history: list[dict]) -> None:
-  (workdir / EPOCHS_FILE).write_text(''.join(json.dumps(json_ready(h)) + '\n' for h in history))
-
-
-def json_ready(value):
-  """NaN -> None (JSON null), numpy scalars -> Python."""
-  if isinstance(value, dict):
-    return {k: json_ready(v) for k, v in value.items()}
-  if isinstance(value, (list, tuple)):
-    return [json_ready(v) for v in value]
-  if isinstance(value, (float, np.floating)):
-    return None if np.isnan(value) else float(value)
-  if isinstance(value, np.integer):
-    return int(value)
-  return value
+    data['preprocessing'] = train.preprocessing
+  run_folder.write_or_check_settings(workdir, {'config': dataclasses.asdict(config), 'data': data},
+                                     config_defaults=dataclasses.asdict(ExperimentConfig()))

@@ -20,6 +20,7 @@ from flax import traverse_util
 from flax.training import train_state
 
 from ganet_jax.nn.precision import cast_floating
+from ganet_jax.training.config import ExperimentConfig
 
 LossFn = Callable[[jax.Array, jax.Array], jax.Array]
 
@@ -90,6 +91,21 @@ def make_optimizer(learning_rate: float, *, weight_decay: float = 0.0, schedule:
   labels = lambda params: {name: jax.tree.map(lambda _: 'train' if name in train_only else 'frozen', entry)
                            for name, entry in params.items()}
   return optax.multi_transform({'train': tx, 'frozen': optax.set_to_zero()}, labels)
+
+
+def run_optimizer(config: ExperimentConfig, train_records: int) -> optax.GradientTransformation:
+  """A run's optimizer for a training set of ``train_records`` (the schedule counts its steps).
+
+  Args:
+    config: the run's settings (learning rate, weight decay, schedule, warm-up, epochs,
+      batch size, a frozen encoder).
+    train_records: records in the training set.
+  """
+  steps_per_epoch = max(train_records // config.batch_size, 1)
+  return make_optimizer(config.learning_rate, weight_decay=config.weight_decay, schedule=config.lr_schedule,
+                        warmup_steps=int(round(config.warmup_epochs * steps_per_epoch)),
+                        total_steps=config.epochs * steps_per_epoch,
+                        train_only=('classifier',) if config.freeze_encoder else ())
 
 
 @functools.partial(jax.jit, static_argnums=(0, 2))

@@ -1,0 +1,51 @@
+"""A run folder's config.json and epochs.jsonl: fingerprints, the resume check, the kept history."""
+
+import hashlib
+import json
+
+import numpy as np
+import pytest
+
+from ganet_jax.data.records import RecordSet
+from ganet_jax.training import run_folder
+
+
+def _records(labels=(0, 1, 0)):
+  n = len(labels)
+  return RecordSet(np.zeros((n, 8, 3), np.float32), np.asarray(labels, np.int32), np.array([f'e{i}' for i in range(n)]),
+                   np.full(n, np.datetime64('2015-01-01', 'ms')), np.array(['earthquake'] * n),
+                   np.array([f'r{i}' for i in range(n)]))
+
+
+def test_fingerprint_covers_ids_labels_and_extra_content():
+  records = _records()
+  expected = hashlib.sha256(b'r0\nr1\nr2' + b'0\n1\n0').hexdigest()[:16]
+  assert run_folder.fingerprint(records) == expected
+  assert run_folder.fingerprint(records, columns=('record_ids',)) == hashlib.sha256(b'r0\nr1\nr2').hexdigest()[:16]
+  assert run_folder.fingerprint(_records((0, 1, 1))) != expected
+  with_extra = run_folder.fingerprint(records, extra={'bandpass': [1.0, 20.0]})
+  assert with_extra != expected
+  assert with_extra == run_folder.fingerprint(records, extra={'bandpass': (1.0, 20.0)})
+  assert with_extra != run_folder.fingerprint(records, extra={'bandpass': [2.0, 20.0]})
+  assert run_folder.fingerprint(None) is None
+
+
+def test_settings_are_written_once_then_checked(tmp_path):
+  settings = {'config': {'seed': 0, 'scale_range': (1.0, 2.0)}, 'data': {'train': 'abc'}}
+  run_folder.write_or_check_settings(tmp_path, settings)
+  assert json.loads((tmp_path / 'config.json').read_text())['config']['scale_range'] == [1.0, 2.0]
+  run_folder.write_or_check_settings(tmp_path, settings)  # the same settings resume
+  with pytest.raises(ValueError, match=r'other settings or data \(config.seed: 0 -> 1; data.train: .abc. -> .xyz. in '):
+    run_folder.write_or_check_settings(tmp_path, {'config': {**settings['config'], 'seed': 1}, 'data': {'train': 'xyz'}})
+  # a field added since the folder was written reads as its default, and only then
+  added = {'config': {**settings['config'], 'new_field': 3}, 'data': settings['data']}
+  run_folder.write_or_check_settings(tmp_path, added, config_defaults={'new_field': 3})
+  with pytest.raises(ValueError, match=r'config.new_field: None -> 3'):
+    run_folder.write_or_check_settings(tmp_path, added)
+
+
+def test_history_keeps_the_epochs_up_to_the_checkpoint(tmp_path):
+  run_folder.write_history(tmp_path, [{'epoch': e, 'loss': float('nan') if e == 2 else 0.5} for e in (1, 2, 3)])
+  kept = run_folder.read_history(tmp_path, through_epoch=2)
+  assert [h['epoch'] for h in kept] == [1, 2] and kept[1]['loss'] is None
+  assert run_folder.read_history(tmp_path / 'absent', through_epoch=5) == []
