@@ -169,8 +169,14 @@ def novelty_control(train: RecordSet, validation: RecordSet, fold: Fold) -> np.n
 
 
 def magnitude_control(train: RecordSet, validation: RecordSet, fold: Fold) -> np.ndarray:
-  """``controls.magnitude_control`` on the manifest's ``magnitude`` column (NaN where unknown)."""
-  return controls.magnitude_control(_numeric(train, 'magnitude'), train.labels, _numeric(validation, 'magnitude'))
+  """``controls.magnitude_control`` on the manifest's ``magnitude`` column (NaN where unknown).
+
+  A fold whose training records lack a magnitude for either class predicts 0.5 (no information).
+  """
+  magnitude = _numeric(train, 'magnitude')
+  if len(np.unique(train.labels[np.isfinite(magnitude)])) < 2:
+    return np.full(len(validation), 0.5)
+  return controls.magnitude_control(magnitude, train.labels, _numeric(validation, 'magnitude'))
 
 
 def _numeric(records: RecordSet, column: str) -> np.ndarray:
