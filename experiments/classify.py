@@ -5,8 +5,9 @@ r"""Classify real recordings with a trained run or ensemble: tectonic or not, pe
   python -m experiments.classify --checkpoint=runs/s0,runs/s1,runs/s2 ...   # seed ensemble: mean probability
   python -m experiments.classify --pretrained=pnw ...                      # weights shipped with the package
 
-Each input record (the rows of one station's files in --records, or one file each
-without a table, the event and P onset then coming from SAC headers) is prepared
+Each input record (the rows of one station's files of one event in --records, or without a
+table the files grouped the same way from their headers, the event and P onset then coming from
+SAC headers) is prepared
 exactly as the training records were (``ganet_jax.data.ingest``) and classified;
 --components=Z shows 3-component records to a vertical-only model (e.g. the pnw study's)
 as its training records looked.

@@ -60,8 +60,8 @@ FLAGS = flags.FLAGS
 flags.DEFINE_multi_string('input', None, 'Folder of waveform files (or the SeisBench dataset folder); repeat '
                           'it to merge several inputs into one set.', required=True)
 flags.DEFINE_multi_string('records', None, 'Records table CSV, relative to its --input or absolute, one per '
-                          '--input in the same order; without it every file under --input is a record '
-                          '(SAC headers / --catalog give the event).')
+                          '--input in the same order; without it the files under --input are grouped into '
+                          "records by station and event from their headers (SAC headers / --catalog give the event).")
 flags.DEFINE_multi_string('source', None, "Name of each --input in the manifest's source column, in the same "
                           "order (default: the input folder's name).")
 flags.DEFINE_string('output', None, 'Prepared data-set folder to write (new, empty, or an earlier set with '

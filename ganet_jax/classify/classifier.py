@@ -26,6 +26,7 @@ from ganet_jax.classify import members as members_lib
 from ganet_jax.classify.members import Member
 from ganet_jax.classify.preparation import check_components, keep_components, options_for
 from ganet_jax.data import ingest
+from ganet_jax.data import record_checks
 from ganet_jax.data.ingest import PrepareOptions, PreparedRecord
 from ganet_jax.data.records_table import InputRecord
 from ganet_jax.evaluation.attention import record_attention
@@ -167,9 +168,15 @@ class Classifier:
     """One input record's window, prepared as the training records were (labels ignored).
 
     Raises:
-      RecordRejected: with the reason (unreadable file, too short after the P onset...).
+      RecordRejected: with the reason (unreadable file, too short after the P onset,
+        no signal in the components the model needs...).
     """
-    return ingest.prepare_record(record, self.options)
+    return self._seen(ingest.prepare_record(record, self.options))
+
+  def _seen(self, prepared: PreparedRecord) -> PreparedRecord:
+    """``prepared``, unless it lacks what the model needs (``record_checks.require_components``)."""
+    record_checks.require_components(prepared.extra['channels_present'], self.components)
+    return prepared
 
   def attention(self, record: InputRecord | PreparedRecord | np.ndarray, *, member: int = 0) -> dict[str, np.ndarray]:
     """A record's CBAM spatial-attention weights of every stage, on the record's time axis.
@@ -206,7 +213,7 @@ class Classifier:
        [{'source', 'record', 'file', 'reason'}]).
     """
     prepared, rejected = ingest.prepare_or_reject(records, self.options, keep=lambda record, ready: (record, ready),
-                                                  progress=progress)
+                                                  progress=progress, prepare=self.prepare)
     if not prepared:
       return [], rejected
     p = self.member_probabilities(np.stack([r.window for _, r in prepared]))
@@ -233,7 +240,7 @@ class Classifier:
       RecordRejected: the stream cannot give a window (too few samples after the
         P onset, rate too low, all channels flat...), with the reason.
     """
-    prepared = ingest.prepare_stream(stream, self.options, p_onset=p_onset,
-                                     origin_time=origin_time or p_onset, **columns)
+    prepared = self._seen(ingest.prepare_stream(stream, self.options, p_onset=p_onset,
+                                                origin_time=origin_time or p_onset, **columns))
     return float(self.probabilities(prepared.window[None])[0])
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import re
 
 import obspy
 
@@ -21,8 +20,23 @@ class CatalogEvent:
   p_picks: dict[str, obspy.UTCDateTime]  # 'NET.STA' -> first P pick time
 
 
-def _normalise_id(text: str) -> str:
-  return re.sub(r'[^0-9a-z]', '', text.lower())
+def short_ids(resource_id: str) -> set[str]:
+  """The forms of a catalog event id a records table may give, lower-cased.
+
+  The whole resource id, its last path segment (``smi:local/event/2`` -> ``2``),
+  its last two joined as ANSS writes event ids (``.../Event/UW/61348817`` ->
+  ``uw61348817``) and the value of an ``eventid``/``evid`` query parameter
+  (USGS-style ids). Only whole segments count: ``2`` never matches ``.../event/12``.
+  """
+  text = resource_id.strip().lower()
+  path, _, query = text.partition('?')
+  segments = path.rstrip('/').split('/')
+  forms = {text, segments[-1], ''.join(segments[-2:])}
+  for parameter in query.split('&'):
+    name, _, value = parameter.partition('=')
+    if name in ('eventid', 'evid') and value:
+      forms.add(value)
+  return forms - {''}
 
 
 def read_catalog(path: str) -> list[CatalogEvent]:
@@ -46,22 +60,30 @@ def read_catalog(path: str) -> list[CatalogEvent]:
 
 def find_event(events: list[CatalogEvent], event_id: str = '', origin_time: obspy.UTCDateTime | None = None,
                span: tuple[obspy.UTCDateTime, obspy.UTCDateTime] | None = None,
-               tolerance_s: float = 2.0) -> CatalogEvent:
+               tolerance_s: float = 2.0, id_tolerance_s: float = 10.0) -> CatalogEvent:
   """The catalog event of a record.
 
-  Matched, in order, by id (the id may be a suffix of the resource id, ignoring
-  punctuation), by origin within ``tolerance_s`` of ``origin_time``, or, for files
-  without any event information, as the only event whose origin lies in ``span``
-  (the record's start and end).
+  Matched, in order, by id (the table's id equal to the resource id or to one of
+  its ``short_ids``), by origin within ``tolerance_s`` of ``origin_time``, or, for
+  files without any event information, as the only event whose origin lies in
+  ``span`` (the record's start and end). An event found by id must agree with the
+  record's time: its origin within ``id_tolerance_s`` of ``origin_time`` (the
+  table's or the SAC ``o`` header), else inside ``span``, so a mistyped or reused
+  id cannot hand the record another event's type.
 
   Raises:
-    RecordRejected: when no event matches, or several origins fall in ``span``.
+    RecordRejected: when no event matches, an id matches several events, an
+      id-matched event's origin disagrees with the record, or several origins
+      fall in ``span``.
   """
   if event_id:
-    wanted = _normalise_id(event_id)
-    for event in events:
-      if _normalise_id(event.event_id).endswith(wanted):
-        return event
+    by_id = [e for e in events if event_id.strip().lower() in short_ids(e.event_id)]
+    if len(by_id) > 1:
+      raise RecordRejected(f'event id {event_id!r} matches {len(by_id)} catalog events '
+                           f'({", ".join(e.event_id for e in by_id)}); give the full resource id')
+    if by_id:
+      check_origin_agrees(by_id[0], event_id, origin_time, span, id_tolerance_s)
+      return by_id[0]
   if origin_time is not None:
     close = [e for e in events if abs(e.origin_time - origin_time) <= tolerance_s]
     if close:
@@ -75,6 +97,23 @@ def find_event(events: list[CatalogEvent], event_id: str = '', origin_time: obsp
                            f'({span[0]} - {span[1]}); give the event in a records table')
     raise RecordRejected(f'no catalog event has its origin inside the record ({span[0]} - {span[1]})')
   raise RecordRejected(f'event {event_id or "?"} (origin {origin_time}) not in the catalog')
+
+
+def check_origin_agrees(event: CatalogEvent, event_id: str, origin_time: obspy.UTCDateTime | None,
+                        span: tuple[obspy.UTCDateTime, obspy.UTCDateTime] | None, tolerance_s: float) -> None:
+  """Rejects an id-matched catalog event whose origin does not fit the record's time.
+
+  Raises:
+    RecordRejected: naming the table's id, the catalog event and both times.
+  """
+  if origin_time is not None:
+    if abs(event.origin_time - origin_time) > tolerance_s:
+      raise RecordRejected(f'event id {event_id!r} is catalog event {event.event_id} with origin '
+                           f'{event.origin_time}, but the record gives origin {origin_time} '
+                           f'({event.origin_time - origin_time:+.1f} s, more than {tolerance_s:g} s)')
+  elif span is not None and not span[0] - tolerance_s <= event.origin_time <= span[1] + tolerance_s:
+    raise RecordRejected(f'event id {event_id!r} is catalog event {event.event_id} with origin '
+                         f'{event.origin_time}, outside the record ({span[0]} - {span[1]})')
 
 
 def station_coordinates(inventory: obspy.Inventory | None, network: str, station: str,

@@ -24,6 +24,9 @@ Declared policies (see ``preprocess`` for the signal steps):
   - pre-event noise (``PreprocessConfig.noise_s > 0``): too little of it rejects the
     record or, with ``noise_fallback='shorter'``, keeps what there is; the manifest's
     ``noise_s`` column gives the seconds kept (``noise``).
+  - signal faults (clipped or full-scale integer traces, overlapping segments that
+    disagree, a P onset before the origin, a negative distance) are written in
+    ``notes`` (``record_checks``), the record kept.
 """
 
 from __future__ import annotations
@@ -41,10 +44,12 @@ import obspy
 
 from ganet_jax import conventions
 from ganet_jax.data import catalog as catalog_lib
+from ganet_jax.data import grouping
 from ganet_jax.data import labels as labels_lib
 from ganet_jax.data import noise as noise_lib
 from ganet_jax.data import picking
 from ganet_jax.data import preprocess
+from ganet_jax.data import record_checks
 from ganet_jax.data.preprocess import PreprocessConfig
 from ganet_jax.data.records import RecordSet
 from ganet_jax.data.records_table import InputRecord
@@ -144,13 +149,17 @@ def _time(text: str, what: str) -> obspy.UTCDateTime | None:
 
 
 def read_streams(record: InputRecord) -> tuple[obspy.Stream, list[str]]:
-  """All traces of the record's files, and a note per file unreadable or read with a warning.
+  """The record's traces of its files, and a note per file unreadable or read with a warning.
+
+  Of a file holding several stations only the traces of its row's station are
+  kept (``grouping.select_traces``).
 
   Raises:
-    RecordRejected: when no file gives a trace (reasons of each file joined).
+    RecordRejected: when no file gives a trace (reasons of each file joined), or
+      a file holds several stations and nothing names the record's.
   """
   stream, problems = obspy.Stream(), []
-  for path in record.files:
+  for path, row in zip(record.files, record.rows):
     try:
       if not path.is_file():
         raise FileNotFoundError('file not found')
@@ -161,7 +170,9 @@ def read_streams(record: InputRecord) -> tuple[obspy.Stream, list[str]]:
       problems += [f'{path.name}: {w.category.__name__}: {str(w.message)[:160]}' for w in caught]
       if not len(read) or all(tr.stats.npts == 0 for tr in read):
         raise ValueError('no samples')
-      stream += read
+      stream += grouping.select_traces(read, row, path.name)
+    except RecordRejected:
+      raise
     except Exception as error:  # a corrupt file is a reason, not a crash
       problems.append(f'{path.name}: unreadable ({type(error).__name__}: {str(error)[:120]})')
   if not len(stream):
@@ -417,8 +428,10 @@ def _prepare_record(record: InputRecord, options: PrepareOptions, notes: list[st
     notes += read_notes
   elif not any(trace.stats.npts for trace in stream):
     raise RecordRejected('the stream holds no samples')
+  else:
+    stream = grouping.select_traces(stream, record.rows[0], 'the stream')
   chosen, choice_notes = choose_traces(stream)
-  notes += choice_notes
+  notes += choice_notes + record_checks.signal_notes(chosen)
   first_trace = next(iter(chosen.values()))[0]
   origin = _time(record.field('origin_time'), 'origin time') or picking.sac_origin(first_trace)
   event = None
@@ -449,6 +462,7 @@ def _prepare_record(record: InputRecord, options: PrepareOptions, notes: list[st
     raise RecordRejected('all channels flat (zero variance)')
   pick_slot = min(set(resampled) - flat)  # Z when it carries signal
   onset, method, quality = p_onset(record, chosen, resampled[pick_slot], origin, distance_km, event, options)
+  notes += record_checks.timing_notes(onset, origin, distance_km)
   resampled, short = preprocess.drop_short_components(resampled, onset, config, keep=pick_slot)
   notes += [f'component dropped: {reason}' for reason in short]
   gaps = [gap for slot in resampled for gap in gaps[slot]]
@@ -516,6 +530,7 @@ def prepare_records(records: Iterable[InputRecord], options: PrepareOptions,
 def prepare_or_reject(records: Iterable[InputRecord], options: PrepareOptions, *,
                       keep: Callable[[InputRecord, PreparedRecord], Kept] = lambda record, prepared: prepared,
                       progress: Callable[[int, int, int], None] | None = None,
+                      prepare: Callable[[InputRecord], PreparedRecord] | None = None,
                       ) -> tuple[list[Kept], list[dict[str, str]]]:
   """Prepare each input record once; every record is either kept or listed with its reason.
 
@@ -530,6 +545,8 @@ def prepare_or_reject(records: Iterable[InputRecord], options: PrepareOptions, *
       as soon as it is prepared (e.g. to move its window to disk); default: the
       prepared record. An error it raises is not a rejection: it stops the loop.
     progress: called as ``progress(done, accepted, rejected)`` after each record.
+    prepare: prepares one record (default ``prepare_record(record, options)``); a
+      ``RecordRejected`` it raises is the record's reason (e.g. a classifier's own checks).
 
   Returns:
     ([keep(record, prepared) of each accepted record], rejection lines
@@ -540,7 +557,7 @@ def prepare_or_reject(records: Iterable[InputRecord], options: PrepareOptions, *
   for done, record in enumerate(records, 1):
     try:
       duplicates.check_files(record)
-      prepared = prepare_record(record, options)
+      prepared = prepare(record) if prepare else prepare_record(record, options)
       duplicates.check_record_id(record, prepared.record_id)
     except Exception as error:  # one bad file is a listed reason, never a crash
       rejected.append(rejection_line(record, rejection_reason(error)))

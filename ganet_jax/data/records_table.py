@@ -3,7 +3,8 @@
 Column names differ between sources, so each field the preparation needs is
 looked up under a few usual spellings (``COLUMN_CANDIDATES``) unless a flag names
 the column. Rows of one station's recording of one event (e.g. the BHZ, BHN and
-BHE files of a 3-component record) are grouped into one input record.
+BHE files of a 3-component record) are grouped into one input record, by event
+first (``grouping``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import pathlib
 from typing import Mapping, Sequence
 
 import obspy
+
+from ganet_jax.data import grouping
 
 # Suffixes of files that are usually tables, catalogs or notes rather than waveforms.
 NON_WAVEFORM_SUFFIXES = ('.csv', '.txt', '.xml', '.md', '.json')
@@ -110,11 +113,11 @@ def read_records_table(path: str | pathlib.Path, base_dir: str | pathlib.Path | 
   """Input records from a CSV table, file paths resolved against ``base_dir``, tagged ``source``.
 
   Rows sharing event, network, station, location and band/instrument code (the
-  channel code without its component letter) form one record; rows without
-  station columns are a record each.
+  channel code without its component letter) form one record (``group_rows``).
 
   Raises:
-    ValueError: from ``resolve_columns``, naming the table.
+    ValueError: from ``resolve_columns`` or ``grouping.assign_events`` (an
+      ambiguous event), naming the table.
   """
   path = pathlib.Path(path)
   base_dir = pathlib.Path(base_dir) if base_dir else path.parent
@@ -127,23 +130,30 @@ def read_records_table(path: str | pathlib.Path, base_dir: str | pathlib.Path | 
       reader = csv.DictReader(f)
       columns = resolve_columns(reader.fieldnames or [], overrides, labelled=labelled)
       rows = [{field: (row.get(column) or '').strip() for field, column in columns.items()} for row in reader]
+    return group_rows(rows, base_dir, source=source)
   except (ValueError, csv.Error) as error:  # UnicodeDecodeError is a ValueError
     raise ValueError(f'{path}: {error}') from None
-  return group_rows(rows, base_dir, source=source)
 
 
 def group_rows(rows: Sequence[Mapping[str, str]], base_dir: pathlib.Path, *, source: str = '') -> list[InputRecord]:
-  """Rows grouped into station records, in first-appearance order.
+  """Rows grouped into station records of one event each, in first-appearance order.
 
-  A row joins the first record of its key that lacks its channel code, so two
-  files of the same channel (e.g. two recordings listed twice) stay two records.
+  Blank station codes and origins are first taken from the files' headers and
+  each row is given its event (``grouping``). A row joins the first record of its
+  key that lacks its channel code, so two files of the same channel (e.g. two
+  recordings listed twice) stay two records; a row whose event or station is not
+  known is a record of its own.
+
+  Raises:
+    ValueError: an ambiguous event (``grouping.assign_events``), naming the rows.
   """
+  rows, starts = grouping.complete_from_headers(rows, base_dir)
+  events = grouping.assign_events(rows, starts)
   groups: dict[tuple, list[list]] = {}
   order: list[list] = []
   for index, row in enumerate(rows):
-    if row.get('station') and row.get('channel'):
-      key = (row.get('event_id') or row.get('origin_time'), row.get('network', ''), row['station'],
-             row.get('location', ''), row['channel'][:-1])
+    if row.get('station') and row.get('channel') and events[index] is not None:
+      key = (events[index], row.get('network', ''), row['station'], row.get('location', ''), row['channel'][:-1])
     else:
       key = (index,)
     candidates = groups.setdefault(key, [])
@@ -187,5 +197,9 @@ def _obspy_reads(path: pathlib.Path) -> bool:
 
 
 def records_from_files(paths: Sequence[pathlib.Path], *, source: str = '') -> list[InputRecord]:
-  """One input record per file, for folders given without a table (SAC headers/catalog supply the rest)."""
-  return [InputRecord(files=(p,), rows=({'file': str(p)},), source=source) for p in paths]
+  """Input records of files given without a table: one per station and event (SAC headers/catalog supply the rest).
+
+  The files of one station's recording of one event (e.g. its BHZ, BHN and BHE
+  SAC files) form one record, as rows of a table would (``group_rows``).
+  """
+  return group_rows([{'file': str(p)} for p in paths], pathlib.Path(), source=source)

@@ -195,6 +195,20 @@ class GhostModule(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
+    """The ghost feature maps of ``x``.
+
+    Args:
+      x: (batch, time, channels) input, any length and channel count.
+      train: normalise with the batch's statistics and update the running ones
+        (apply with ``mutable=['batch_stats']``); False uses the running statistics.
+        With a ``norm`` that has no batch statistics it changes nothing.
+
+    Returns:
+      (batch, time, features) maps: the primary convolution's, then the ghost maps.
+
+    No rng is needed: the module holds no dropout or other randomness (``init`` takes
+    the parameter key as for any Linen module).
+    """
     if self.ratio < 2:
       raise ValueError(f'GhostModule ratio must be >= 2, got {self.ratio}')
     activation = self.act if self.use_act else _identity
@@ -266,6 +280,20 @@ class GhostBottleneck(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
+    """The block's output: both modules' path plus the shortcut.
+
+    Args:
+      x: (batch, time, channels) input. The shortcut is ``x`` itself when
+        ``strides == 1`` and ``channels == out_features``, else a strided depthwise
+        and a 1x1 convolution.
+      train: every BatchNorm of the block uses and updates batch statistics (apply
+        with ``mutable=['batch_stats']``); False uses the running statistics.
+
+    Returns:
+      (batch, ceil(time / strides), out_features).
+
+    No rng is needed: the block holds no dropout.
+    """
     norm = functools.partial(apply_norm, self.norm, train=train, dtype=self.dtype, param_dtype=self.param_dtype)
     depthwise = functools.partial(DepthwiseConv1D, self.dw_kernel_size, self.strides, dtype=self.dtype,
                                   param_dtype=self.param_dtype, impl=self.depthwise_impl)
@@ -350,5 +378,15 @@ class CBAM(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
+    """``x`` gated by channel attention, then by spatial attention.
+
+    Args:
+      x: (batch, time, channels) feature maps.
+
+    Returns:
+      The same shape. CBAM has no ``train`` flag (it holds no batch statistics) and
+      needs no rng; its spatial weights are sown as ``intermediates/spatial_attention``
+      (``apply(..., mutable=['intermediates'])`` returns them).
+    """
     x = ChannelAttention(self.reduction, self.act, dtype=self.dtype, param_dtype=self.param_dtype, name='channel')(x)
     return SpatialAttention(self.kernel_size, dtype=self.dtype, param_dtype=self.param_dtype, name='spatial')(x)

@@ -1,0 +1,1 @@
+"""Runnable examples of using ganet_jax from Python (``python -m examples.<name>``)."""

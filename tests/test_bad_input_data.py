@@ -1,0 +1,281 @@
+"""Inputs that used to pass silently with wrong data: wrong event, mixed records, wrong trace.
+
+Each test builds its input from copies of ../shared/data files (eus-sac: SAC headers
+with origin, P arrival and coordinates; dprk: 3-component SAC records) and checks
+that the record is either prepared from the right data or rejected with its reason.
+"""
+
+import csv
+import dataclasses
+import pathlib
+import shutil
+
+import numpy as np
+import obspy
+import pytest
+from obspy.core.event import Catalog, Event, Origin, ResourceIdentifier
+
+from ganet_jax.data import catalog as catalog_lib
+from ganet_jax.data import ingest
+from ganet_jax.data import record_checks
+from ganet_jax.data import records_table
+from ganet_jax.data.preprocess import PreprocessConfig
+from ganet_jax.errors import RecordRejected
+
+EQ_BIRD = 'EQ/20170216020021.CO.BIRD.HHZ.SAC'
+EQ_HAW = 'EQ/20170216020021.CO.HAW.HHZ.SAC'
+EP_BIRD = 'EP/20150623030000.CO.BIRD.HHZ.SAC'
+# Far stations are fine here: these tests are about which data a record holds.
+NO_DISTANCE_LIMIT = ingest.PrepareOptions(preprocess=PreprocessConfig(max_distance_km=None, max_pad_s=40))
+
+
+def _write_table(path, rows):
+  with open(path, 'w', newline='') as f:
+    writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+  return path
+
+
+def _copy(shared_data, folder, name, new_name=None, **stats):
+  """A copy of an eus-sac file in ``folder`` (SAC), with ``stats`` (e.g. channel) changed."""
+  trace = obspy.read(str(shared_data / 'eus-sac' / name))[0]
+  for key, value in stats.items():
+    setattr(trace.stats, key, value)
+  path = folder / (new_name or pathlib.Path(name).name)
+  trace.write(str(path), format='SAC')
+  return path
+
+
+def _manifest(shared_data, name):
+  with open(shared_data / 'eus-sac' / 'manifest.csv', newline='') as f:
+    return next(r for r in csv.DictReader(f) if r['file'] == name)
+
+
+def _sac_origin(path):
+  trace = obspy.read(str(path), headonly=True)[0]
+  return trace.stats.starttime - float(trace.stats.sac.b) + float(trace.stats.sac.o)
+
+
+# Catalog ids are whole ids, and the event must fit the record's time.
+
+def _catalog(tmp_path, origin):
+  """Event 12: a quarry blast 35 days before ``origin``; event 2: an earthquake at ``origin``."""
+  events = [Event(resource_id=ResourceIdentifier('smi:local/event/12'), event_type='quarry blast',
+                  origins=[Origin(time=origin - 35 * 86400)]),
+            Event(resource_id=ResourceIdentifier('smi:local/event/2'), event_type='earthquake',
+                  origins=[Origin(time=origin)])]
+  Catalog(events).write(str(tmp_path / 'catalog.xml'), format='QUAKEML')
+  return catalog_lib.read_catalog(str(tmp_path / 'catalog.xml'))
+
+
+def test_catalog_event_id_is_not_matched_by_its_suffix(shared_data, tmp_path):
+  path = _copy(shared_data, tmp_path, EQ_BIRD)
+  events = _catalog(tmp_path, _sac_origin(path))
+  # Two tables: in one table, two ids with one origin would be refused (an ambiguous table).
+  records = [records_table.read_records_table(_write_table(tmp_path / f'{event_id}.csv', [
+      {'file': path.name, 'event_id': event_id, 'label': ''}]))[0] for event_id in ('2', '12')]
+  options = ingest.PrepareOptions(preprocess=NO_DISTANCE_LIMIT.preprocess, catalog=events)
+  right = ingest.prepare_record(records[0], options)
+  assert right.event_type == 'earthquake' and right.label == 0
+  # Event 12 exists but happened 35 days before this record: a rejection naming both times.
+  with pytest.raises(RecordRejected, match=r"event id '12' is catalog event smi:local/event/12 with origin "
+                                           r'2017-01-12.* but the record gives origin 2017-02-16'):
+    ingest.prepare_record(records[1], options)
+
+
+def test_catalog_event_found_by_id_must_lie_inside_a_record_without_origin(shared_data, tmp_path):
+  origin = _sac_origin(shared_data / 'eus-sac' / EQ_BIRD)
+  events = _catalog(tmp_path, origin)
+  span = (origin - 10, origin + 70)
+  assert catalog_lib.find_event(events, '2', None, span).event_id == 'smi:local/event/2'
+  assert catalog_lib.find_event(events, 'smi:local/event/2', None, span).event_id == 'smi:local/event/2'
+  with pytest.raises(RecordRejected, match='outside the record'):
+    catalog_lib.find_event(events, '12', None, span)
+  assert catalog_lib.short_ids('quakeml:uw.anss.org/Event/UW/61348817') >= {'61348817', 'uw61348817'}
+  assert '2' not in catalog_lib.short_ids('smi:local/event/12')
+
+
+# Records hold one event: grouped by event first, with a tolerant origin rule.
+
+def test_rows_of_two_events_at_one_station_are_two_records(shared_data, tmp_path):
+  # The table has no event columns: the events come from the SAC o headers.
+  quake = _copy(shared_data, tmp_path, EQ_BIRD)
+  blast = _copy(shared_data, tmp_path, EP_BIRD, 'blast.HHN.SAC', channel='HHN')
+  rows = [{'file': p.name, 'label': label, 'network': 'CO', 'station': 'BIRD', 'channel': channel}
+          for p, label, channel in ((quake, '0', 'HHZ'), (blast, '1', 'HHN'))]
+  records = records_table.read_records_table(_write_table(tmp_path / 'files.csv', rows))
+  assert [r.files for r in records] == [(quake,), (blast,)]
+  prepared = [ingest.prepare_record(r, NO_DISTANCE_LIMIT) for r in records]
+  assert [p.label for p in prepared] == [0, 1]
+  assert [p.extra['channels_present'] for p in prepared] == ['Z', 'N']
+  assert [str(p.origin_time)[:10] for p in prepared] == ['2017-02-16', '2015-06-23']
+
+
+def test_float32_jitter_of_sac_origins_does_not_split_an_event(shared_data, tmp_path):
+  # One explosion's SAC o headers give origins from 04:34:59.999996 to 04:35:00.000001.
+  with open(shared_data / 'eus-sac' / 'manifest.csv', newline='') as f:
+    rows = [r for r in csv.DictReader(f) if r['origin_time'].startswith('2015-06-23T04:3')]
+  assert len({r['origin_time'] for r in rows}) > 1
+  for row in rows:
+    shutil.copy(shared_data / 'eus-sac' / row['file'], tmp_path / pathlib.Path(row['file']).name)
+  table = _write_table(tmp_path / 'files.csv', [{'file': pathlib.Path(r['file']).name, 'label': '1',
+                                                 'network': r['network'], 'station': r['station'],
+                                                 'channel': r['channel']} for r in rows])
+  prepared, rejected = ingest.prepare_records(records_table.read_records_table(table), NO_DISTANCE_LIMIT)
+  assert len(prepared) + len(rejected) == len(rows) and len(prepared) >= 2
+  assert len(set(prepared.event_ids)) == 1 and len(set(prepared.origin_times)) == 1
+
+
+def _pnw_like_rows():
+  return [{'file': f'f{i}.mseed', 'event_id': event_id, 'origin_time': origin, 'label': '0',
+           'station': f'S{i}', 'channel': 'HHZ'}
+          for i, (event_id, origin) in enumerate([('uw1', '2020-01-01T00:00:00.0'), ('', '2020-01-01T00:00:00.4'),
+                                                  ('', '2020-01-01T00:00:00.9'), ('uw2', '2020-01-02T00:00:00')])]
+
+
+def test_a_blank_event_id_joins_the_event_of_its_origin(tmp_path):
+  records = records_table.read_records_table(_write_table(tmp_path / 't.csv', _pnw_like_rows()))
+  assert [r.field('event_id') for r in records] == ['uw1', 'uw1', 'uw1', 'uw2']
+  assert {r.field('origin_time') for r in records[:3]} == {'2020-01-01T00:00:00.0'}
+
+
+@pytest.mark.parametrize('change, message', [
+    ({3: {'origin_time': '2020-01-01T00:00:00.5'}}, r"event_ids 'uw1' \(row 1 \(f0.mseed\)\) and 'uw2' "
+                                                    r'\(row 4 \(f3.mseed\)\) have origins'),
+    ({1: {'event_id': 'uw1', 'origin_time': '2020-01-01T01:00:00'}}, r"event_id 'uw1' has origins .* \(row 1 "
+                                                                      r'\(f0.mseed\)\) and .* \(row 2 \(f1.mseed\)\), '
+                                                                      r'3600.0 s apart'),
+    ({3: {'origin_time': '2020-01-01T00:00:01.8'}, 2: {'origin_time': '2020-01-01T00:00:00.9'}},
+     r"row 3 \(f2.mseed\) has no event_id and its origin .* fits events 'uw1' and 'uw2'"),
+])
+def test_an_ambiguous_events_table_is_refused_naming_the_rows(tmp_path, change, message):
+  rows = _pnw_like_rows()
+  for index, values in change.items():
+    rows[index].update(values)
+  table = _write_table(tmp_path / 't.csv', rows)
+  with pytest.raises(ValueError, match=f't.csv: {message}') as caught:
+    records_table.read_records_table(table)
+  assert '\n' not in str(caught.value)
+
+
+def test_three_component_folder_without_a_table_gives_one_record_per_station(shared_data, tmp_path):
+  event = shared_data / 'dprk' / '2016.01.06.01.30.01'
+  for path in sorted(event.glob('IC.BJT.*')) + sorted(event.glob('G.INU.*')):
+    shutil.copy(path, tmp_path / path.name)
+  files, _ = records_table.scan_folder(tmp_path)
+  records = records_table.records_from_files(files)
+  assert [sorted(f.name[-7:-4] for f in r.files) for r in records] == [['BHE', 'BHN', 'BHZ'], ['BH1', 'BH2', 'BHZ']]
+  prepared, rejected = ingest.prepare_records(records, dataclasses.replace(NO_DISTANCE_LIMIT, unlabeled=True))
+  assert not rejected and list(prepared.extra['station']) == ['INU', 'BJT']
+  assert all(set(present) >= {'Z', 'N'} for present in prepared.extra['channels_present'])
+
+
+# A file holding several stations gives the row's station or is refused.
+
+def _two_station_file(shared_data, tmp_path, blank_second=False):
+  stream = obspy.read(str(shared_data / 'eus-sac' / EQ_BIRD)) + obspy.read(str(shared_data / 'eus-sac' / EQ_HAW))
+  for trace in stream:
+    trace.data = trace.data.astype(np.float32)
+    del trace.stats.sac
+  if blank_second:
+    stream[1].stats.station = ''
+  path = tmp_path / ('blank.mseed' if blank_second else 'two.mseed')
+  stream.write(str(path), format='MSEED')
+  return path, stream
+
+
+def test_the_rows_station_is_taken_from_a_file_of_several_stations(shared_data, tmp_path):
+  path, stream = _two_station_file(shared_data, tmp_path)
+  origin = str(_sac_origin(shared_data / 'eus-sac' / EQ_BIRD))
+  rows = [{'file': path.name, 'label': '0', 'origin_time': origin, 'p_time': _manifest(shared_data, name)['p_arrival_time'],
+           'network': 'CO', 'station': station, 'channel': 'HHZ'} for station, name in (('HAW', EQ_HAW), ('BIRD', EQ_BIRD))]
+  records = records_table.read_records_table(_write_table(tmp_path / 't.csv', rows))
+  haw, bird = (ingest.prepare_record(r, NO_DISTANCE_LIMIT) for r in records)
+  assert (haw.extra['station'], bird.extra['station']) == ('HAW', 'BIRD')
+  alone = ingest.prepare_stream(stream.select(station='HAW'), NO_DISTANCE_LIMIT, origin_time=obspy.UTCDateTime(origin),
+                                p_onset=obspy.UTCDateTime(rows[0]['p_time']), label='0')
+  np.testing.assert_array_equal(haw.window, alone.window)
+  missing = records_table.read_records_table(_write_table(tmp_path / 'm.csv', [{**rows[0], 'station': 'WA18'}]))
+  with pytest.raises(RecordRejected, match=r'two.mseed: no trace of CO.WA18.\*.HHZ \(the file holds CO.BIRD'):
+    ingest.prepare_record(missing[0], NO_DISTANCE_LIMIT)
+
+
+@pytest.mark.parametrize('blank_second', [False, True])
+def test_a_file_of_several_stations_without_a_station_column_is_refused(shared_data, tmp_path, blank_second):
+  path, stream = _two_station_file(shared_data, tmp_path, blank_second)
+  origin = _sac_origin(shared_data / 'eus-sac' / EQ_BIRD)
+  [record] = records_table.records_from_files([path])
+  with pytest.raises(RecordRejected, match='holds 2 stations .* nothing names'):
+    ingest.prepare_record(record, NO_DISTANCE_LIMIT)
+  with pytest.raises(RecordRejected, match='the stream: holds 2 stations'):
+    ingest.prepare_stream(stream, NO_DISTANCE_LIMIT, origin_time=origin, label='0')
+
+
+def test_files_with_blank_station_codes_are_not_merged(shared_data, tmp_path):
+  for name, channel in ((EQ_BIRD, 'HHZ'), (EQ_HAW, 'HHN')):
+    _copy(shared_data, tmp_path, name, station='', channel=channel)
+  files, _ = records_table.scan_folder(tmp_path)
+  records = records_table.records_from_files(files)
+  assert len(records) == 2 and all(len(r.files) == 1 for r in records)
+
+
+# A model is not shown a record without the components it needs.
+
+def test_a_record_without_the_models_components_is_not_classified(shared_data, tmp_path, tiny_run):
+  from ganet_jax.classify import Classifier
+  quake = _copy(shared_data, tmp_path, EQ_BIRD)
+  horizontal = _copy(shared_data, tmp_path, EQ_HAW, 'haw.HHN.SAC', channel='HHN')
+  rows = [{'file': p.name, 'network': 'CO', 'station': station, 'channel': channel}
+          for p, station, channel in ((quake, 'BIRD', 'HHZ'), (horizontal, 'HAW', 'HHN'))]
+  records = records_table.read_records_table(_write_table(tmp_path / 'files.csv', rows), labelled=False)
+  vertical_model = Classifier.from_checkpoint(tiny_run, components='Z', options=NO_DISTANCE_LIMIT)
+  classified, unclassified = vertical_model.classify_records(records)
+  assert [c.prepared.extra['station'] for c in classified] == ['BIRD']
+  assert [u['record'] for u in unclassified] == ['haw.HHN']
+  assert 'no signal in Z, which the model needs (it sees Z; the record carries N)' in unclassified[0]['reason']
+  with pytest.raises(RecordRejected, match='no signal in Z'):
+    vertical_model.classify_stream(obspy.read(str(horizontal)), origin_time=_sac_origin(horizontal))
+  # A 3-component model takes the vertical alone (horizontals zero-filled, as in training).
+  assert len(Classifier.from_checkpoint(tiny_run, options=NO_DISTANCE_LIMIT).classify_records(records[:1])[0]) == 1
+
+
+@pytest.mark.parametrize('present, components, missing', [
+    ('Z', 'Z', None), ('ZNE', 'Z', None), ('Z', 'ZNE', None), ('N', 'ZNE', 'Z'), ('', 'Z', 'Z'), ('N', 'NE', 'E')])
+def test_required_components(present, components, missing):
+  if missing is None:
+    record_checks.require_components(present, components)
+  else:
+    with pytest.raises(RecordRejected, match=f'no signal in {missing},'):
+      record_checks.require_components(present, components)
+
+
+# Signal faults are kept but written in the manifest's notes.
+
+def test_signal_faults_are_noted_in_the_manifest(shared_data, tmp_path):
+  trace = obspy.read(str(shared_data / 'eus-sac' / EQ_BIRD))[0]
+  row = _manifest(shared_data, EQ_BIRD)
+  del trace.stats.sac
+  counts = np.round(trace.data * 1000).astype(np.int32)
+  level = int(np.abs(counts).max() * 0.5)
+  trace.data = np.clip(counts, -level, level)  # clipped at half its peak
+  middle = trace.stats.starttime + 40
+  first, second = trace.slice(None, middle + 5).copy(), trace.slice(middle, None).copy()
+  second.data = second.data.copy()
+  second.data[:100] += 7  # the 5-s overlap disagrees
+  obspy.Stream([first, second]).write(str(tmp_path / 'faulty.mseed'), format='MSEED')
+  origin = obspy.UTCDateTime(row['origin_time'])
+  table = _write_table(tmp_path / 'faulty.csv', [{
+      'file': 'faulty.mseed', 'label': '0', 'origin_time': str(origin), 'p_time': str(origin - 1),
+      'distance_km': '-12.5', 'network': 'CO', 'station': 'BIRD', 'channel': 'HHZ'}])
+  prepared, rejected = ingest.prepare_records(records_table.read_records_table(table), NO_DISTANCE_LIMIT)
+  assert not rejected, rejected
+  notes = prepared.extra['notes'][0]
+  assert f'CO.BIRD.00.HHZ: clipped (' in notes and f'at {level} counts' in notes
+  assert 'CO.BIRD.00.HHZ: overlapping segments disagree' in notes
+  assert 'P onset' in notes and '1.00 s before the origin' in notes
+  assert 'negative distance -12.5 km' in notes
+  full = trace.copy()
+  full.data = np.where(np.arange(len(full.data)) == 50, 2 ** 23 - 1, counts).astype(np.int32)
+  assert record_checks.clipping_note(full) == 'CO.BIRD.00.HHZ: reaches full scale (8388607 counts)'
+  assert record_checks.signal_notes({0: obspy.Stream([obspy.read(str(shared_data / 'eus-sac' / EQ_BIRD))[0]])}) == []
