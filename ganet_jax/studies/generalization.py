@@ -43,7 +43,7 @@ from ganet_jax.evaluation import controls, intervals
 from ganet_jax.evaluation.aggregation import logit
 from ganet_jax.evaluation.physics import fit_logistic, fit_records
 
-SCHEMES = ('shuffled', 'station', 'forward')
+SCHEMES = ('forward', 'station', 'shuffled')
 PREDICTIONS_COLUMNS = ('record_id', 'event_id', 'label', 'fold', 'year', 'station', 'p_tectonic')
 
 
