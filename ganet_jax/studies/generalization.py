@@ -145,8 +145,8 @@ def network_predictor(config, workdir: pathlib.Path, log: Callable[[str], None])
 
   Each fold is an ordinary run folder ``workdir/<fold>``, so a rerun resumes.
   """
-  from ganet_jax.training.config import experiment_config
-  from ganet_jax.training.experiment import read_predictions, run
+  from ganet_jax.evaluation.reports import read_predictions
+  from ganet_jax.training.experiment import experiment_config, run
 
   def predict(train: RecordSet, validation: RecordSet, fold: Fold) -> np.ndarray:
     log(f'{workdir.name} {fold.name}: {len(train)} training records {train.class_counts()}, '
