@@ -303,9 +303,10 @@ def run_methods(methods: Sequence[Method], aligned: Mapping[str, RecordSet], fol
   """
   reference = next(iter(aligned.values()))
   out: dict[str, dict[str, np.ndarray]] = {scheme: {} for scheme in folds}
-  for method in methods:
-    for scheme in method.schemes:
-      if scheme not in folds:
+  # scheme by scheme, in SCHEMES order: every method's forward predictions come before any other scheme's
+  for scheme in [s for s in SCHEMES if s in folds]:
+    for method in methods:
+      if scheme not in method.schemes:
         continue
       path = workdir / 'predictions' / scheme / f'{method.name}.csv'
       if path.is_file():
@@ -313,7 +314,7 @@ def run_methods(methods: Sequence[Method], aligned: Mapping[str, RecordSet], fol
         continue
       if method.kind == 'stack':
         a, b = (out[scheme].get(part) for part in method.parts)
-        if a is None or b is None or scheme != 'forward':
+        if a is None or b is None:
           continue
         p = stack_forward(a, b, reference, folds[scheme])
       else:
