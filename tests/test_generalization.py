@@ -116,6 +116,9 @@ def test_study_of_physics_and_controls_writes_its_tables(records, tmp_path):
   assert results['winner'] == results['best_physics']
   for name in ('physics: ratios', 'control: station novelty', 'control: magnitude'):
     assert f'| {name} |' in text
+  assert results['aggregation'][results['winner']]['chosen'] in ('mean_probability', 'mean_logit', 'snr_weighted',
+                                                                 'learned')
+  assert '| learned |' in text and '| snr_weighted |' in text
   pooled = results['pooled']['physics: bands']
   assert pooled['event']['auc']['low'] <= pooled['event']['auc']['estimate'] <= pooled['event']['auc']['high']
   # rerun: the predictions on disk are read back, the same tables come out

@@ -41,7 +41,7 @@ from ganet_jax.data.records import RecordSet
 from ganet_jax.data import splits
 from ganet_jax.evaluation import controls, intervals
 from ganet_jax.evaluation.aggregation import logit
-from ganet_jax.evaluation.physics import fit_logistic, fit_records
+from ganet_jax.evaluation.physics import fit_logistic, fit_records, record_features
 
 SCHEMES = ('forward', 'station', 'shuffled')
 PREDICTIONS_COLUMNS = ('record_id', 'event_id', 'label', 'fold', 'year', 'station', 'p_tectonic')
@@ -421,7 +421,16 @@ def run_study(recipes: Sequence[Any], settings, workdir: str | pathlib.Path, *,
   if best_physics:
     paired_md, paired = report.paired_table(records, predictions['forward'], folds['forward'], names, best_physics,
                                             n_boot=n_boot, seed=seed)
+  # the record's overall signal-to-noise ratio, for the SNR-weighted event rule
+  snr = 10.0 ** record_features(records, 'snr')[:, 0] if records.noise is not None else None
+  aggregations, aggregation_md = {}, []
+  for name in dict.fromkeys(n for n in (winner, best_network) if n):
+    table, figures, rule = report.aggregation_table(records, predictions['forward'][name], folds['forward'], snr,
+                                                    n_boot=n_boot, seed=seed)
+    aggregations[name] = {'figures': figures, 'chosen': rule}
+    aggregation_md.append(f'### {name} (chosen rule: {rule})\n\n{table}')
   results = {'best_network': best_network, 'best_physics': best_physics, 'winner': winner,
+             'aggregation': aggregations,
              'stack': stack.name if stack else None, 'skipped_folds': skipped,
              'folds': {scheme: [f.name for f in fs] for scheme, fs in folds.items()},
              'records': len(records), 'gap': gap, 'pooled': pooled, 'paired': paired}
@@ -432,6 +441,8 @@ def run_study(recipes: Sequence[Any], settings, workdir: str | pathlib.Path, *,
       '## Event AUC by scheme (pooled over each scheme\'s folds; 95% intervals resample events)\n\n' + gap_md,
       '## Forward folds and test years pooled\n\n' + pooled_md,
       f'## Paired differences against the chosen physics baseline ({best_physics})\n\n' + paired_md,
+      '## Event aggregation rules (forward folds; the learned rule fitted on earlier folds only)\n\n'
+      + '\n\n'.join(aggregation_md),
       f'Chosen by pooled event AUC on the forward folds before the test years: network {best_network}, '
       f'physics {best_physics}, overall {winner}.'])
   (workdir / 'generalization.md').write_text(text + '\n')

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 import numpy as np
 
 from ganet_jax.data.records import RecordSet
-from ganet_jax.evaluation import intervals, metrics
+from ganet_jax.evaluation import aggregation, intervals, metrics
 
 if TYPE_CHECKING:
   from ganet_jax.studies.generalization import Fold
@@ -164,3 +164,74 @@ def as_json(value: Any) -> Any:
   if isinstance(value, np.generic):
     return value.item()
   return value
+
+
+def forward_aggregate(rule: str, records: RecordSet, p: np.ndarray, folds: Sequence['Fold'], keep: np.ndarray,
+                      snr: np.ndarray | None = None):
+  """An ``intervals`` aggregate that combines each forward fold's events by ``rule``, over the records ``keep``.
+
+  'learned' is fitted, for fold ``k``, on the forward predictions of the folds before
+  ``k`` (made by models that never saw those years); the first fold, with nothing
+  earlier of both classes, uses 'mean_logit'. 'snr_weighted' weighs records by
+  ``aggregation.snr_weights(snr)``. The aggregate is called with the kept records, in
+  their order (as ``figures`` passes them).
+
+  Returns:
+    aggregate(event_ids, labels, p_tectonic) -> (events, labels, event probabilities).
+  """
+  fold_index = np.full(len(records), -1)
+  rules, earlier = {}, np.zeros(0, np.int64)
+  for k, fold in enumerate(folds):
+    fold_index[fold.validation] = k
+    labels = np.asarray(records.labels)[earlier]
+    if rule == 'learned' and len(np.unique(labels)) == 2:
+      rules[k] = aggregation.fit_learned(np.asarray(records.event_ids)[earlier], labels, p[earlier])
+    earlier = np.concatenate([earlier, fold.validation])
+  fold_index = fold_index[keep]
+  weights = aggregation.snr_weights(snr)[keep] if snr is not None else np.ones(int(keep.sum()))
+
+  def combine(event_ids, labels, p_tectonic):
+    event_ids, labels, p_tectonic = np.asarray(event_ids), np.asarray(labels), np.asarray(p_tectonic)
+    parts = []
+    for k in np.unique(fold_index):
+      part = fold_index == k
+      args = (event_ids[part], labels[part], p_tectonic[part])
+      if rule == 'learned':
+        parts.append(aggregation.learned(*args, rules[k]) if k in rules else aggregation.mean_logit(*args))
+      else:
+        parts.append(aggregation.aggregate(rule, *args, weights=weights[part]))
+    events = np.concatenate([part[0] for part in parts])
+    order = np.argsort(events, kind='stable')
+    return (events[order], np.concatenate([part[1] for part in parts])[order],
+            np.concatenate([part[2] for part in parts])[order])
+  return combine
+
+
+def aggregation_table(records: RecordSet, p: np.ndarray, forward: Sequence['Fold'], snr: np.ndarray, *,
+                      n_boot: int, seed: int) -> tuple[str, dict, str]:
+  """The four event aggregation rules on one method's forward predictions, and the rule they choose.
+
+  Returns:
+    (markdown, figures, the rule with the best pooled event AUC before the test years; ties by
+    event balanced accuracy, as ``choose``).
+  """
+  lines = ['| rule | event AUC, before test | event bal. acc., before test | event AUC, forward + test | '
+           'event bal. acc., forward + test |', '|---|---|---|---|---|']
+  data, scored = {}, []
+  for rule in aggregation.RULES:
+    row = {}
+    for test, title in ((False, 'before test'), (None, 'forward + test')):
+      keep = fold_mask(records, forward, test=test) & np.isfinite(p)
+      result = figures(records, p, keep, n_boot=n_boot, seed=seed,
+                       aggregate=forward_aggregate(rule, records, p, forward, keep, snr))
+      row[title] = None if result is None else result['event']
+    data[rule] = row
+    before = row['before test']
+    if before is not None:
+      scored.append((before['auc']['estimate'], before['balanced_accuracy']['estimate'], rule))
+    lines.append(f'| {rule} | ' + ' | '.join(cell(None if row[t] is None else row[t][m])
+                                            for t in ('before test', 'forward + test')
+                                            for m in ('auc', 'balanced_accuracy')) + ' |')
+  best_auc = max(s[0] for s in scored)
+  chosen = max((s for s in scored if s[0] >= best_auc - TIE), key=lambda s: s[1])[2]
+  return '\n'.join(lines), data, chosen
