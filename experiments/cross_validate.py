@@ -20,9 +20,10 @@ import sys
 import ml_collections
 from absl import app, flags
 
-from experiments import configs
+from experiments import configs, faults
 from ganet_jax.errors import ConfigError
 from ganet_jax.studies.cross_validation import cross_validate
+from ganet_jax.training.config import MAX_SEED, check_integer
 
 FLAGS = flags.FLAGS
 CONFIG = configs.define_config_flag('small_data.py')
@@ -30,12 +31,20 @@ CONFIG = configs.define_config_flag('small_data.py')
 
 def _seeds(values) -> tuple[int, ...]:
   try:
-    return tuple(int(v) for v in values)
+    seeds = tuple(int(v) for v in values)
   except (TypeError, ValueError):
     raise app.UsageError(f'--config.cv.seeds={values!r}: integers, e.g. --config.cv.seeds=0,1,2') from None
+  for seed in seeds:
+    check_integer('cv.seeds', seed, minimum=0, maximum=MAX_SEED)
+  return seeds
 
 
 def main(argv):
+  with faults.one_line('cross-validation'):
+    _main(argv)
+
+
+def _main(argv):
   configs.start(argv)
   config = CONFIG.value
   if 'cv' not in config:
@@ -46,12 +55,14 @@ def main(argv):
     physics = ml_collections.ConfigDict(config.to_dict())
     physics.dataset = config.cv.physics_dataset
   try:
+    check_integer('cv.num_folds', config.cv.num_folds, minimum=2)
+    check_integer('cv.seed', config.cv.seed, minimum=0, maximum=MAX_SEED)
     recipes = configs.recipes(config, FLAGS['config'].config_filename, config.cv.recipes)
     results = cross_validate(recipes, num_folds=config.cv.num_folds, seed=config.cv.seed, workdir=workdir,
                              validate_sources=tuple(config.cv.validate_sources), physics_config=physics,
                              physics_feature_sets=tuple(config.cv.physics_feature_sets),
                              seeds=_seeds(config.cv.get('seeds', ())),
-                             log=lambda line: print(line, flush=True))
+                             progress=FLAGS.progress)
   except ConfigError as error:
     raise app.UsageError(str(error)) from None
   except ValueError as error:  # too few events of a class for the folds, a run folder of other settings

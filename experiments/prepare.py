@@ -19,9 +19,11 @@ Noise-referenced inputs keep each record's pre-event noise and whiten the window
       --bandpass=1,15 --window_s=40 --noise_s=40 --normalization=noise_whiten --output=/tmp/pnw_whitened
 
 The set is built in a temporary folder beside --output and moved into place when
-complete: a failed run leaves the earlier set or nothing. An existing set is
-replaced only with --overwrite; a folder holding anything else is refused. Every
-flag and path is checked before any record is read.
+complete: a failed, interrupted or killed run leaves the earlier set or nothing
+(the temporary folder of a killed run is removed by the next). An existing set is
+replaced only with --overwrite; a folder holding anything else is refused, and so
+is an --output another run is writing. Every flag and path is checked before any
+record is read.
 """
 
 from __future__ import annotations
@@ -35,10 +37,10 @@ from typing import Mapping, Sequence
 
 from absl import app
 from absl import flags
-from absl import logging
 import numpy as np
 import obspy
 
+from experiments import faults
 from ganet_jax.data import catalog as catalog_lib
 from ganet_jax.data import ingest
 from ganet_jax.data import labels as labels_lib
@@ -47,10 +49,12 @@ from ganet_jax.data import picking
 from ganet_jax.data import preprocess
 from ganet_jax.data import records_table
 from ganet_jax.data import seisbench
+from ganet_jax.data import sources as sources_lib
 from ganet_jax.data import splits
 from ganet_jax.data import records as records_lib
 from ganet_jax.data.records import RecordSet
 from ganet_jax.data.records import save_prepared
+from ganet_jax.progress import Progress
 
 SKIPPED_FILE = 'skipped.csv'
 OUTPUT_FILES = (records_lib.WAVEFORMS_FILE, records_lib.MANIFEST_FILE, records_lib.REJECTED_FILE,
@@ -104,7 +108,9 @@ flags.DEFINE_list('split_boundaries', [], 'Chronological split: increasing origi
 flags.DEFINE_list('split_names', ['train', 'test'], 'Names of the splits, one more than boundaries or fractions.')
 flags.DEFINE_list('random_split', [], 'Seeded event-grouped random split: fractions of events, e.g. 0.8,0.2.')
 flags.DEFINE_integer('split_seed', 0, 'Seed of --random_split.')
-flags.DEFINE_integer('progress_every', 100, 'Log progress every this many records.')
+flags.DEFINE_bool('progress', None, 'Log records/s and the ETA (default: when stderr is a terminal); '
+                  '--noprogress turns it off.')
+flags.DEFINE_integer('progress_every', 100, 'With progress shown: a line every this many records.')
 
 
 def _options() -> ingest.PrepareOptions:
@@ -169,69 +175,27 @@ def check_flags() -> None:
     raise ValueError(f'--noise_s={FLAGS.noise_s:g}: pre-event noise is kept for --format=obspy records only')
 
 
-@dataclasses.dataclass(frozen=True)
-class Source:
-  """One input of the prepared set: a folder, its optional records table, its name in the manifest."""
-  name: str
-  root: pathlib.Path
-  table: pathlib.Path | None = None
+def sources_from_flags() -> list[sources_lib.Source]:
+  """The --input/--records/--source triples, paired by position (``sources.resolve_sources``)."""
+  return sources_lib.resolve_sources(FLAGS.input, FLAGS.records or [], FLAGS.source or [])
 
 
-def sources_from_flags() -> list[Source]:
-  """The --input/--records/--source triples, paired by position.
-
-  Raises:
-    ValueError: naming the flag whose count does not match --input, or two sources of one name.
-  """
-  inputs, tables, names = FLAGS.input, FLAGS.records or [], FLAGS.source or []
-  for flag, values in (('--records', tables), ('--source', names)):
-    if values and len(values) != len(inputs):
-      raise ValueError(f'{flag} is given {len(values)} times for {len(inputs)} --input; give one per --input '
-                       f'(paired by position) or none')
-  sources = []
-  for i, folder in enumerate(inputs):
-    root = pathlib.Path(folder)
-    table = pathlib.Path(tables[i]) if tables else None
-    if table is not None and not table.is_absolute():
-      table = root / table
-    if not root.is_dir():
-      raise ValueError(f'--input={folder}: {"not a folder" if root.exists() else "does not exist"}')
-    if table is not None and not table.is_file():
-      raise ValueError(f'--records={tables[i]}: {table} is {"a folder" if table.is_dir() else "not a file"}')
-    sources.append(Source(names[i] if names else root.resolve().name, root, table))
-  taken = [s.name for s in sources]
-  if len(set(taken)) != len(taken):
-    raise ValueError(f'two inputs share the source name {sorted(n for n in taken if taken.count(n) > 1)[0]!r}; '
-                     f'name each with --source')
-  return sources
-
-
-def input_records(source: Source, exclude: Sequence[pathlib.Path] = ()
+def input_records(source: sources_lib.Source, exclude: Sequence[pathlib.Path] = ()
                   ) -> tuple[list[records_table.InputRecord], list[dict[str, str]]]:
-  """The source's input records, each tagged with its name, and the files of its folder not taken.
-
-  Returns:
-    (records, skipped {source, file, reason}); without a table every file under the
-    folder is either a record or skipped with its reason (``records_table.scan_folder``).
-  """
-  if source.table is not None:
-    return records_table.read_records_table(source.table, source.root, labels_lib.parse_mapping(FLAGS.column_map),
-                                            source=source.name, labelled=not FLAGS.unlabeled), []
-  files, skipped = records_table.scan_folder(source.root, exclude)
-  return (records_table.records_from_files(files, source=source.name),
-          [{'source': source.name, 'file': str(path), 'reason': reason} for path, reason in skipped])
+  """The source's input records and the files of its folder not taken (``sources.source_records``)."""
+  return sources_lib.source_records(source, labels_lib.parse_mapping(FLAGS.column_map),
+                                    labelled=not FLAGS.unlabeled, exclude=exclude)
 
 
-def _progress(total: int | None, started: float):
+def _progress(total: int | None):
+  """The readers' ``progress(done, accepted, rejected)`` callback, shown as ``ganet_jax.progress`` lines."""
+  shown = Progress(total, 'records', enabled=FLAGS.progress, label='prepare', every=FLAGS.progress_every)
   def report(done: int, accepted: int, rejected: int) -> None:
-    if done % FLAGS.progress_every == 0 or done == total:
-      rate = done / max(time.perf_counter() - started, 1e-9)
-      logging.info('%d/%s records, %d accepted, %d rejected (%.1f records/s)', done, total or '?', accepted,
-                   rejected, rate)
+    shown.update(done - shown.count, note=f'{accepted} accepted, {rejected} rejected')
   return report
 
 
-def prepare(sources: Sequence[Source], output: pathlib.Path) -> dict[str, object]:
+def prepare(sources: Sequence[sources_lib.Source], output: pathlib.Path) -> dict[str, object]:
   """Prepare the inputs of ``sources`` into one set in ``output`` and print the counts.
 
   The set is written to a temporary folder beside ``output`` and moved into place
@@ -267,12 +231,12 @@ def prepare(sources: Sequence[Source], output: pathlib.Path) -> dict[str, object
     if FLAGS.format == 'seisbench':
       records, rejected = seisbench.read_dataset(sources[0].root, split=FLAGS.split,
                                                  event_type_map=options.event_type_map,
-                                                 config=options.preprocess, progress=_progress(None, started))
+                                                 config=options.preprocess, progress=_progress(None))
       records, rejected = _tagged(records, rejected, sources[0].name)
       inputs_per_source = {sources[0].name: len(records or ()) + len(rejected)}
     else:
       # Windows go to disk as they come (memory stays bounded) and become waveforms.npy.
-      records, rejected = ingest.prepare_records(inputs, options, progress=_progress(len(inputs), started),
+      records, rejected = ingest.prepare_records(inputs, options, progress=_progress(len(inputs)),
                                                  spool_path=stage / 'waveforms.spool')
     if records is None:
       print('no record accepted; writing only the rejection report')
@@ -376,11 +340,15 @@ def _write_csv(path: pathlib.Path, columns: Sequence[str], rows) -> None:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
-  try:
-    check_flags()
-    prepare(sources_from_flags(), pathlib.Path(FLAGS.output))
-  except (ValueError, FileNotFoundError) as error:
-    raise app.UsageError(str(error)) from None
+  with faults.one_line('preparing'):
+    try:
+      check_flags()
+      sources = sources_from_flags()
+      # held from the output's check to its move into place: two runs on one --output never both write it
+      with outputs.output_lock(FLAGS.output, flag='--output'):
+        prepare(sources, pathlib.Path(FLAGS.output))
+    except (ValueError, FileNotFoundError) as error:
+      raise app.UsageError(str(error)) from None
 
 
 if __name__ == '__main__':

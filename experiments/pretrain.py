@@ -17,8 +17,7 @@ import pathlib
 
 from absl import app
 
-from experiments import configs
-from ganet_jax.conventions import SAMPLING_RATE
+from experiments import configs, faults
 from ganet_jax.data.dataset import load_records
 from ganet_jax.errors import ConfigError
 from ganet_jax.training.config import apply_overrides
@@ -40,19 +39,18 @@ def pretrain_config(config) -> PretrainConfig:
   fields = {k: v for k, v in config.pretrain.to_dict().items() if k not in ('dataset', 'workdir')}
   try:
     result = PretrainConfig(model=settings.model, model_overrides=settings.model_overrides, **fields)
-    result.augmenter(SAMPLING_RATE)  # the checks do not depend on the rate
-  except (TypeError, ValueError) as error:
+  except TypeError as error:  # a field PretrainConfig does not have
     raise ConfigError('pretrain', str(error)) from error
-  for name in ('epochs', 'batch_size'):
-    if getattr(result, name) < 1:
-      raise ConfigError(f'pretrain.{name}', f'must be >= 1, got {getattr(result, name)}')
-  if not (result.learning_rate > 0 and result.temperature > 0):
-    raise ConfigError('pretrain', f'learning_rate and temperature must be > 0, got {result.learning_rate}, '
-                      f'{result.temperature}')
+  result.check()
   return result
 
 
 def main(argv):
+  with faults.one_line('pretraining'):
+    _main(argv)
+
+
+def _main(argv):
   configs.start(argv)
   config = CONFIG.value
   try:
@@ -64,7 +62,7 @@ def main(argv):
   print(f'pretraining {settings.model} {settings.model_overrides or ""} on {len(records)} records of '
         f'{config.pretrain.dataset} (labels unused); writing to {workdir}', flush=True)
   try:
-    history = pretrain(settings, records, workdir, log=lambda line: print(line, flush=True))
+    history = pretrain(settings, records, workdir)
   except ValueError as error:
     raise app.UsageError(str(error)) from None
   except FloatingPointError as error:

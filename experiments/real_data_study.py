@@ -31,7 +31,7 @@ import pathlib
 import sys
 
 import numpy as np
-from absl import app, flags
+from absl import app, flags, logging
 
 from experiments import configs
 from experiments.configs import pnw
@@ -103,7 +103,8 @@ def train_runs(config, split: Split, name: str, workdir: pathlib.Path, model: st
   for seed in config.seeds:
     run_dir = workdir / f'{name}-seed{seed}'
     experiment.run(experiment_config(config, model=model, seed=int(seed), **fields), split.train, split.test, run_dir,
-                   validation=split.validation, log=lambda line, d=run_dir: print(f'{d.name}: {line}', flush=True))
+                   validation=split.validation, log=lambda line, d=run_dir: logging.info('%s: %s', d.name, line),
+                   progress=FLAGS.progress)
     folders.append(run_dir)
   return folders
 

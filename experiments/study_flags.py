@@ -20,13 +20,14 @@ from typing import Any, Sequence
 from absl import app, flags
 from ml_collections import config_flags
 
-from experiments import configs
+from experiments import configs, faults
 from experiments.configs import small as small_config
 from ganet_jax import studies
 from ganet_jax.data.dataset import dataset_identity, load_split
 from ganet_jax.data.records import RecordSet
 from ganet_jax.errors import ConfigError
-from ganet_jax.training.config import ExperimentConfig
+from ganet_jax.studies.run import TABLE_FILE
+from ganet_jax.training.config import MAX_SEED, ExperimentConfig, check_integer
 from ganet_jax.training.experiment import experiment_config
 
 FLAGS = flags.FLAGS
@@ -59,10 +60,21 @@ def start(argv: Sequence[str], small: dict[str, Any] | None = None) -> tuple[Rec
       if not FLAGS[name].present:
         FLAGS[name].value = value
   try:
+    check_seeds('seeds', config().seeds)
     split = load_split(config())
   except ConfigError as error:
     raise app.UsageError(str(error)) from None
   return split.train, split.test, dataset_identity(config())
+
+
+def check_seeds(field: str, seeds) -> tuple[int, ...]:
+  """``seeds`` as a tuple, each an integer seed (ConfigError naming ``--config.<field>`` otherwise); at least one."""
+  seeds = tuple(seeds) if isinstance(seeds, (list, tuple)) else (seeds,)
+  if not seeds:
+    raise ConfigError(field, 'no seeds; give at least one, e.g. --config.seeds=0,1,2')
+  for seed in seeds:
+    check_integer(field, seed, minimum=0, maximum=MAX_SEED)
+  return seeds
 
 
 def list_flag(name: str, parse=str, known: Sequence[str] | None = None) -> list:
@@ -93,14 +105,40 @@ def base_config(model: str | None = None, overrides: dict[str, Any] | None = Non
 
 def run(name: str, configurations: Sequence[studies.Configuration], test: RecordSet, dataset: dict[str, Any], *,
         columns: Sequence[str], figure: studies.Figure | None = None, title: str | None = None) -> dict[str, Any]:
-  """Run the study in config.workdir with config.seeds, recording the config, flags and data set as provenance."""
+  """Run the study in config.workdir with config.seeds, recording the config, flags and data set as provenance.
+
+  Prints the table and every file and run folder the study wrote; a smoke run's (``smoke_run``)
+  table and figure are stamped as such.
+  """
   settings = config()
   workdir = pathlib.Path(settings.workdir or
                          f'runs/{name}-{datetime.datetime.now(datetime.timezone.utc):%Y%m%d-%H%M%S}')
   provenance = {'config': json.loads(settings.to_json_best_effort()), 'flags': _flag_values(), 'dataset': dataset}
-  return studies.run_study(name, configurations, test, seeds=list(settings.seeds), workdir=workdir,
-                           provenance=provenance, columns=columns, figure=figure, title=title,
-                           log=lambda line: print(line, flush=True))
+  with faults.one_line(name):
+    try:
+      results = studies.run_study(name, configurations, test, seeds=list(settings.seeds), workdir=workdir,
+                                  provenance=provenance, columns=columns, figure=figure, title=title,
+                                  smoke_run=smoke_run(settings), progress=FLAGS.progress)
+    except ValueError as error:  # a run folder of other settings or files, or one another run is writing
+      raise app.UsageError(str(error)) from None
+  print((workdir / TABLE_FILE).read_text(), flush=True)
+  print('wrote:')
+  for path in studies.study_outputs(workdir, results):
+    print(f'  {path}/  (run folder)' if path.is_dir() else f'  {path}')
+  return results
+
+
+def smoke_run(settings) -> str | None:
+  """The smoke-run stamp when the study's numbers cannot be the paper's, else None.
+
+  A smoke run: --small, the small config file (experiments/configs/small.py), or synthetic data.
+  """
+  synthetic = settings.dataset == 'synthetic'
+  small_file = pathlib.Path(FLAGS['config'].config_filename.split(':')[0]).name == 'small.py'
+  if not (FLAGS.small or small_file or synthetic):
+    return None
+  epochs = f'{settings.epochs} epoch{"s" if settings.epochs != 1 else ""}'
+  return studies.smoke_note(f'{"synthetic data" if synthetic else "small mode"}, {epochs}')
 
 
 def _flag_values() -> dict[str, Any]:

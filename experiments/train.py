@@ -18,7 +18,7 @@ import sys
 
 from absl import app, flags
 
-from experiments import configs
+from experiments import configs, faults
 from ganet_jax.data.dataset import load_split
 from ganet_jax.errors import ConfigError
 from ganet_jax.sharding import initialize_distributed, run_mesh
@@ -48,6 +48,11 @@ def make_workdir(workdir: str | None) -> pathlib.Path:
 
 
 def main(argv):
+  with faults.one_line('training'):
+    _main(argv)
+
+
+def _main(argv):
   configs.start(argv)
   config = CONFIG.value
   initialize_distributed(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
@@ -64,7 +69,7 @@ def main(argv):
   print(f'{settings.model}: {len(train)} training records {train.class_counts()} (tectonic, non-tectonic), '
         f'{len(test)} test records {test.class_counts()}; writing to {workdir}', flush=True)
   try:
-    result = run(settings, train, test, workdir, validation=validation, log=lambda line: print(line, flush=True))
+    result = run(settings, train, test, workdir, validation=validation, progress=FLAGS.progress)
   except ValueError as error:  # too few records for a batch, a run folder of another run
     raise app.UsageError(str(error)) from None
   except FloatingPointError as error:  # names the epoch and step

@@ -53,6 +53,21 @@ def shared_data() -> pathlib.Path:
 TINY_RUN_SAMPLES = 500  # 5-s windows at 100 Hz
 
 
+def tiny_run_inputs():
+  """(config, train, test) of the ``tiny_run`` fixture: a run resumed with them has nothing left to train."""
+  import dataclasses
+  import numpy as np
+  from ganet_jax.data import ingest
+  from ganet_jax.data.synthetic import make_synthetic
+  from ganet_jax.training.config import ExperimentConfig
+  records = dataclasses.replace(make_synthetic(10, seed=3, samples=TINY_RUN_SAMPLES),
+                                preprocessing=ingest.settings(ingest.PrepareOptions()))
+  # precise BatchNorm off: one compile less, in every worker that needs the run
+  config = ExperimentConfig(model_overrides={'num_bottlenecks': 1, 'head_features': 32}, epochs=1, batch_size=8,
+                            learning_rate=1e-3, precise_batch_norm=False)
+  return config, records, records.subset(np.arange(8))
+
+
 @pytest.fixture(scope='session')
 def tiny_run(tmp_path_factory) -> pathlib.Path:
   """A run folder of a tiny GA-Net trained one epoch on short synthetic records.
@@ -60,17 +75,8 @@ def tiny_run(tmp_path_factory) -> pathlib.Path:
   Its records carry a prepared set's preprocessing settings, so the run records them
   for the classifier as a run on real data does.
   """
-  import dataclasses
-  import numpy as np
-  from ganet_jax.data import ingest
-  from ganet_jax.data.synthetic import make_synthetic
   from ganet_jax.training import experiment
-  from ganet_jax.training.config import ExperimentConfig
-  records = dataclasses.replace(make_synthetic(10, seed=3, samples=TINY_RUN_SAMPLES),
-                                preprocessing=ingest.settings(ingest.PrepareOptions()))
   workdir = tmp_path_factory.mktemp('tiny_run')
-  # precise BatchNorm off: one compile less, in every worker that needs the run
-  config = ExperimentConfig(model_overrides={'num_bottlenecks': 1, 'head_features': 32}, epochs=1, batch_size=8,
-                            learning_rate=1e-3, precise_batch_norm=False)
-  experiment.run(config, records, records.subset(np.arange(8)), workdir, log=lambda line: None)
+  config, train, test = tiny_run_inputs()
+  experiment.run(config, train, test, workdir, log=lambda line: None)
   return workdir

@@ -128,3 +128,77 @@ def test_training_shifts_are_seconds_at_the_prepared_sets_rate():
   x[:, 200] = 1.0  # an impulse at the middle: where it lands is the shift
   moved = np.argmax(augment_batch(x, augmentation, np.random.default_rng(0))[:, :, 0], axis=1) - 200
   assert np.abs(moved).max() == 20
+
+
+def _white(n=4, length=800, seed=0):
+  x = np.random.default_rng(seed).standard_normal((n, length, 3)).astype(np.float32)
+  x[:, :, 1:] = 0.0  # vertical-only records
+  return x
+
+
+def test_response_gains_are_butterworth_corners_times_a_tilt():
+  from ganet_jax.data.augment import response_gains
+  f = np.array([0.0, 1.0, 2.0, 4.0, 8.0, 16.0])
+  gains = response_gains(f, low_hz=[2.0, 0.0, 0.0], high_hz=[np.inf, 8.0, np.inf], orders=[2, 1, 1],
+                         tilts=[0.0, 0.0, 1.0])
+  assert gains[0, 0] == 0 and gains[0, 2] == pytest.approx(2 ** -0.5)  # high-pass: nothing at 0 Hz, -3 dB at the corner
+  assert gains[0, 1] == pytest.approx(1 / np.sqrt(1 + 2.0 ** 4))      # order 2 below the corner
+  assert gains[1, 4] == pytest.approx(2 ** -0.5) and gains[1, 0] == 1  # low-pass
+  np.testing.assert_allclose(gains[2, 1:], f[1:])                       # f^1
+  assert gains[2, 0] == pytest.approx(0.5)                             # held at the floor below 0.5 Hz
+
+
+def test_random_responses_change_the_spectrum_by_a_smooth_gain_at_the_same_rms():
+  from ganet_jax.data.augment import Augmentation, augment_batch
+  x = _white()
+  aug = Augmentation(response_probability=1.0, sampling_rate=100.0)
+  assert aug.active
+  out = augment_batch(x, aug, np.random.default_rng(3))
+  assert out.dtype == np.float32 and np.all(out[:, :, 1:] == 0)  # zero channels stay zero
+  # amplitude normalised: each live channel keeps its RMS
+  rms = lambda a: np.sqrt(np.mean(np.square(a[:, :, 0], dtype=np.float64), axis=1))
+  np.testing.assert_allclose(rms(out), rms(x), rtol=1e-4)
+  freqs = np.fft.rfftfreq(x.shape[1], 1 / 100.0)
+  band = (freqs >= 1) & (freqs <= 15)
+  ratio = np.abs(np.fft.rfft(out[:, :, 0], axis=1)) / np.abs(np.fft.rfft(x[:, :, 0], axis=1))
+  log_ratio = np.log(ratio[:, band])
+  assert np.all(np.ptp(log_ratio, axis=1) > 0.2)  # the shape changed ...
+  # ... by a smooth gain: its total variation is a few nats where white noise's own spectrum jumps by O(1) per bin
+  variation = lambda a: np.abs(np.diff(a, axis=1)).sum(axis=1)
+  assert np.all(variation(log_ratio) < 0.1 * variation(np.log(np.abs(np.fft.rfft(x[:, :, 0], axis=1))[:, band])))
+  # seeded: the same draws give the same records, others other ones
+  np.testing.assert_array_equal(out, augment_batch(x, aug, np.random.default_rng(3)))
+  assert not np.allclose(out, augment_batch(x, aug, np.random.default_rng(4)))
+
+
+def test_responses_use_the_records_rate_and_leave_the_other_draws_alone():
+  from ganet_jax.data.augment import Augmentation, augment_batch
+  x = _white(n=2)
+  # a low-pass at 2-3 Hz on 20-Hz records, no tilt: little above 6 Hz remains
+  aug = Augmentation(response_probability=1.0, response_low_hz=None, response_high_hz=(2.0, 3.0),
+                     response_orders=(4, 4), response_tilt_range=None, sampling_rate=20.0)
+  out = augment_batch(x, aug, np.random.default_rng(0))
+  spectrum = np.abs(np.fft.rfft(out[:, :, 0], axis=1)) ** 2
+  freqs = np.fft.rfftfreq(x.shape[1], 1 / 20.0)
+  assert spectrum[:, freqs > 6].sum() < 1e-3 * spectrum.sum()
+  # probability 0 draws nothing more: the other transforms' stream is unchanged
+  base = dict(scale_range=(0.5, 2.0), snr_db_range=(10, 20), sampling_rate=100.0)
+  np.testing.assert_array_equal(augment_batch(x, Augmentation(**base), np.random.default_rng(5)),
+                                augment_batch(x, Augmentation(**base, response_probability=0.0),
+                                              np.random.default_rng(5)))
+
+
+def test_bad_response_settings_are_named_and_empty_ranges_mean_none():
+  from ganet_jax.data.augment import Augmentation, augmentation_of
+  for bad, field in [(dict(response_probability=1.5), 'response_probability'),
+                     (dict(response_low_hz=(0.0, 1.0)), 'response_low_hz'),
+                     (dict(response_low_hz=(5.0, 9.0)), 'response_low_hz'),
+                     (dict(response_high_hz=(9.0, 8.0)), 'response_high_hz'),
+                     (dict(response_orders=(0, 2)), 'response_orders'),
+                     (dict(response_orders=(1.5, 2)), 'response_orders'),
+                     (dict(response_tilt_range=(1.0, -1.0)), 'response_tilt_range')]:
+    with pytest.raises(ValueError, match=field):
+      Augmentation(**{'sampling_rate': 100.0, **bad})
+  aug = augmentation_of({'response_probability': 0.5, 'response_low_hz': [], 'response_tilt_range': [],
+                         'response_orders': [2, 3]}, 100.0)
+  assert aug.response_low_hz is None and aug.response_tilt_range is None and aug.response_orders == (2, 3)

@@ -57,3 +57,19 @@ def test_applies_in_both_modes_with_the_ganet_interface(name):
 def test_every_baseline_is_registered_with_a_table1_figure():
   assert set(BASELINES) <= set(MODELS)
   assert set(BASELINES) | {'ganet'} == set(TABLE1_PARAMETERS)
+
+
+@pytest.mark.parametrize('name', BASELINES)
+def test_dtype_and_param_dtype_work_as_in_ganet(name):
+  # shapes and dtypes only (jax.eval_shape): nothing compiles
+  x = jax.ShapeDtypeStruct(SHORT, jnp.float32)
+  mixed = build_model(name, dtype=jnp.bfloat16)
+  variables = jax.eval_shape(mixed.init, jax.random.key(0), x)
+  assert {leaf.dtype for leaf in jax.tree.leaves(variables['params'])} == {jnp.dtype(jnp.float32)}
+  assert jax.eval_shape(lambda v, x: mixed.apply(v, x), variables, x).dtype == jnp.bfloat16
+  low = build_model(name, param_dtype=jnp.bfloat16)
+  assert {leaf.dtype for leaf in jax.tree.leaves(jax.eval_shape(low.init, jax.random.key(0), x)['params'])} == {
+      jnp.dtype(jnp.bfloat16)}
+  default = build_model(name)
+  assert jax.eval_shape(lambda v, x: default.apply(v, x), jax.eval_shape(default.init, jax.random.key(0), x),
+                        x).dtype == jnp.float32

@@ -124,8 +124,123 @@ def test_cli_input_errors_name_the_path(tmp_path):
     classify_cli.input_records([str(tmp_path / 'nowhere')], None, '')
   with pytest.raises(FileNotFoundError, match='no waveform files'):
     classify_cli.input_records([str(tmp_path)], None, '')
-  with pytest.raises(FileNotFoundError, match='--records'):
+  with pytest.raises(ValueError, match='--records=absent.csv: .*not a file .*from its --input'):
     classify_cli.input_records([str(tmp_path)], 'absent.csv', '')
+  with pytest.raises(ValueError, match='--records is given 1 times for 2 --input'):
+    classify_cli.input_records([str(tmp_path), str(tmp_path)], 'absent.csv', '')
+
+
+def test_classify_reads_inputs_and_tables_as_prepare_does(shared_data, pnw_rows, tmp_path, monkeypatch):
+  """A table outside its --input, a ./<name> in the working directory, several --input."""
+  from ganet_jax.data import sources
+  rows = [{**r, 'file': str(pathlib.Path(r['file']).relative_to(shared_data / 'pnw'))} for r in pnw_rows[0][:2]]
+  elsewhere = tmp_path / 'tables' / 'mine.csv'
+  elsewhere.parent.mkdir()
+  _write_table(elsewhere, rows)  # file paths relative to --input, as experiments.prepare reads them
+  records = classify_cli.input_records([str(shared_data / 'pnw')], str(elsewhere), '')
+  assert [r.files[0] for r in records] == [shared_data / 'pnw' / r['file'] for r in rows]
+  assert all(f.is_file() for r in records for f in r.files)
+  assert sources.source_records(sources.resolve_sources([str(shared_data / 'pnw')], [str(elsewhere)])[0],
+                                labelled=False)[0] == records  # the same function as prepare's
+  monkeypatch.chdir(tmp_path / 'tables')
+  _write_table(tmp_path / 'tables' / 'labels.csv', rows[:1])  # must not shadow <input>/labels.csv
+  assert len(classify_cli.input_records([str(shared_data / 'pnw')], 'labels.csv', '')) > 100
+  second = tmp_path / 'second'
+  second.mkdir()
+  shutil.copy(shared_data / 'pnw' / rows[0]['file'], second / 'one.mseed')
+  _write_table(second / 'table.csv', [{**rows[0], 'file': 'one.mseed'}])
+  both = classify_cli.input_records([str(shared_data / 'pnw'), str(second)], [str(elsewhere), 'table.csv'], '')
+  assert [r.files[0] for r in both[2:]] == [second / 'one.mseed']
+  assert classify_cli.split_inputs(['a,b', 'c']) == ['a', 'b', 'c']
+
+
+def test_every_entry_point_checks_shape_rate_and_values(run_dir):
+  """Windows of another length, rate or preprocessing, NaN/inf and 2-D input: refused, saying what is expected."""
+  from ganet_jax.data.records import RecordSet
+  classifier = Classifier.from_checkpoint(run_dir)
+  good = np.random.default_rng(0).normal(size=(2, SAMPLES, 3)).astype(np.float32)
+  assert classifier.probabilities(good).shape == (2,)
+  expected = f'expected \\(n, {SAMPLES}, 3\\) windows'
+  for samples in (SAMPLES // 4, SAMPLES * 4):
+    with pytest.raises(ValueError, match=f'shape \\(2, {samples}, 3\\): {expected}'):
+      classifier.probabilities(np.zeros((2, samples, 3), np.float32))
+  with pytest.raises(ValueError, match='one window without the batch axis'):
+    classifier.member_probabilities(good[0])
+  for bad in (np.nan, np.inf):
+    broken = good.copy()
+    broken[1, 5, 0] = bad
+    with pytest.raises(ValueError, match='windows 1 .* holds NaN or inf'):
+      classifier.probabilities(broken)
+  with pytest.raises(ValueError, match='windows at 50 Hz: the model takes 100 Hz'):
+    classifier.probabilities(good, sampling_rate=50.0)
+  settings = ingest.settings(ingest.PrepareOptions())
+  other_rate = {**settings, 'preprocess': {**settings['preprocess'], 'sampling_rate': 50.0}}
+  with pytest.raises(ValueError, match='sampling_rate 50.0 .*the model.s: 100.0'):
+    classifier.probabilities(dataclasses.replace(RecordSet.unlabeled(good), preprocessing=other_rate))
+  other_band = {**settings, 'preprocess': {**settings['preprocess'], 'bandpass': [1.0, 15.0]}}
+  with pytest.raises(ValueError, match='bandpass'):
+    classifier.probabilities(dataclasses.replace(RecordSet.unlabeled(good), preprocessing=other_band))
+  same = dataclasses.replace(RecordSet.unlabeled(good), preprocessing=settings)
+  np.testing.assert_allclose(classifier.probabilities(same), classifier.probabilities(good), atol=1e-6)
+  with pytest.raises(ValueError, match='attention takes one'):
+    classifier.attention(good)
+
+
+def test_a_record_below_the_models_band_is_refused(run_dir, pnw_rows, tmp_path):
+  """A 20 Hz record (Nyquist 10 Hz) for a model band-passed at 1-15 Hz: refused in every entry point."""
+  banded = tmp_path / 'run'
+  shutil.copytree(run_dir, banded)
+  saved = json.loads((banded / 'config.json').read_text())
+  saved['data']['preprocessing']['preprocess']['bandpass'] = [1.0, 15.0]
+  (banded / 'config.json').write_text(json.dumps(saved))
+  classifier = Classifier.from_checkpoint(banded)
+  row = pnw_rows[0][0]
+  slow = obspy.read(row['file'])
+  slow.resample(20.0)
+  for trace in slow:
+    trace.data = trace.data.astype(np.float32)  # MiniSEED writes float32 without a warning
+  reason = "input rate 20 Hz: Nyquist 10 Hz is below the model's band-pass 1-15 Hz"
+  with pytest.raises(RecordRejected, match=reason):
+    classifier.classify_stream(slow, origin_time=obspy.UTCDateTime(row['origin_time']))
+  path = tmp_path / 'slow.mseed'
+  slow.write(str(path), format='MSEED')
+  records = [InputRecord(files=(path,), rows=({**row, 'file': str(path)},)),
+             InputRecord(files=(pathlib.Path(row['file']),), rows=(row,))]
+  classified, unclassified = classifier.classify_records(records)
+  assert len(classified) == 1 and [u['reason'] for u in unclassified] == [reason]
+  # A model without a band-pass takes the same record (its rate is above the minimum).
+  assert len(Classifier.from_checkpoint(run_dir).classify_records(records[:1])[0]) == 1
+
+
+def test_records_whose_distance_cannot_be_checked_are_counted_once(run_dir, pnw_rows, caplog):
+  import logging
+  classifier = Classifier.from_checkpoint(run_dir)
+  records = [InputRecord(files=(pathlib.Path(r['file']),), rows=(r,)) for r in pnw_rows[0][:2]]
+  with caplog.at_level(logging.WARNING):
+    classifier.classify_records(records)
+  lines = [r.getMessage() for r in caplog.records if 'distance' in r.getMessage()]
+  assert len(lines) == 1 and lines[0].startswith('2 of 2 records have no epicentral distance')
+  caplog.clear()
+  with caplog.at_level(logging.WARNING):
+    classifier.classify_records([InputRecord(files=r.files, rows=({**r.rows[0], 'distance_km': '12'},))
+                                 for r in records])
+  assert 'distance' not in caplog.text
+
+
+def test_cli_exits_with_an_error_when_nothing_is_classified_and_prints_progress(run_dir, pnw_rows, tmp_path):
+  import subprocess
+  import sys
+  _, low = pnw_rows
+  _write_table(tmp_path / 'low.csv', [low])
+  result = subprocess.run([sys.executable, '-m', 'experiments.classify', f'--checkpoint={run_dir}',
+                           f'--input={tmp_path}', '--records=low.csv', f'--output={tmp_path / "out" / "p.csv"}',
+                           '--progress_every=1'], capture_output=True, text=True,
+                          cwd=pathlib.Path(__file__).resolve().parents[1])
+  assert result.returncode == 1, result.stderr
+  assert '1 input records: 0 classified' in result.stdout
+  assert 'error: none of the 1 input records could be classified' in result.stderr
+  assert 'sampling rate' in result.stderr.splitlines()[-1]
+  assert '1/1 records prepared, 1 unclassified' in result.stderr  # --progress_every given: shown off a terminal
 
 
 def test_classifier_prepares_with_the_training_sets_band_pass(run_dir, pnw_rows, tmp_path):

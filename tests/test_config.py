@@ -68,6 +68,28 @@ def test_small_and_study_configs():
   assert (pnw.get_config().split.validation_from, pnw.get_config().split.test_from) == ('2020-07-01', '2021-01-01')
 
 
+def test_invariance_fields_are_dotted_overrides_of_the_small_data_config():
+  from experiments.configs import small_data
+  from ganet_jax.training.config import apply_overrides
+  base = experiment_config(small_data.get_config())
+  assert not base.station_balanced_sampling and base.augmentation['response_probability'] == 0.0
+  changed = experiment_config(apply_overrides(small_data.get_config(), {
+      'station_balanced_sampling': True, 'augmentation.response_probability': 0.5,
+      'augmentation.response_tilt_range': (-0.5, 0.5)}))
+  assert changed.station_balanced_sampling and changed.augmentation['response_probability'] == 0.5
+  assert changed.augmentation['max_shift_s'] == 3.0  # the recipe's other transforms stay
+  fusion = experiment_config(apply_overrides(small_data.get_config(), {'model.name': 'ganet_fusion'}))
+  assert fusion.model == 'ganet_fusion' and fusion.model_overrides == {'width': 0.25}  # the recipe's narrow GA-Net
+  fusion_config = paper.get_config('ganet_fusion')
+  fusion_config.model.projection_features = 4
+  fusion_config.model.width = 0.5
+  # a study row of plain GA-Net takes the fields it shares with the fusion model only
+  assert experiment_config(fusion_config, model='ganet').model_overrides == {'width': 0.5}
+  bad = apply_overrides(small_data.get_config(), {'augmentation.response_probability': 2.0})
+  with pytest.raises(ConfigError, match=r'^--config.augmentation: .*response_probability'):
+    experiment_config(bad)
+
+
 def test_load_split_is_chronological_and_names_the_field(tmp_path):
   config = small.get_config()
   config.synthetic.num_events = 30
@@ -110,3 +132,14 @@ def test_an_override_of_a_missing_field_is_one_line_naming_it():
   assert done.returncode != 0
   assert done.stderr.strip().splitlines() == [
       "--config.model.nope=3: no field 'nope' in the config (see experiments/configs/paper.py)"]
+
+
+def test_default_verbosity_keeps_the_librarys_info_lines_and_other_libraries_warnings():
+  import logging
+  from experiments.configs import PROJECT_DIR, OwnInfoOnly
+  record = lambda level, path: logging.LogRecord('absl', level, str(path), 1, 'line', None, None)
+  passes = OwnInfoOnly().filter
+  assert passes(record(logging.INFO, PROJECT_DIR / 'ganet_jax' / 'progress.py'))
+  assert passes(record(logging.INFO, PROJECT_DIR / 'experiments' / 'train.py'))
+  assert not passes(record(logging.INFO, '/site-packages/orbax/checkpoint/checkpoint_manager.py'))
+  assert passes(record(logging.WARNING, '/site-packages/orbax/checkpoint/checkpoint_manager.py'))

@@ -254,3 +254,27 @@ def test_spooled_windows_equal_in_memory_windows(shared_data, tmp_path):
   assert isinstance(spooled.waveforms, np.memmap) and rejected == rejected_again
   np.testing.assert_array_equal(np.asarray(spooled.waveforms), in_memory.waveforms)
   assert list(spooled.record_ids) == list(in_memory.record_ids)
+
+
+def test_a_p_time_stands_in_for_a_missing_origin_in_tables_and_streams_alike(shared_data, tmp_path):
+  row = _pnw_rows(shared_data, PNW_FILES[:1])[0]
+  p_time = str(obspy.UTCDateTime(row['origin_time']) + 8.0)
+  without_origin = {k: v for k, v in row.items() if k not in ('origin_time', 'event_id')}
+  table = _write_table(tmp_path / 'labels.csv', [{**without_origin, 'p_time': p_time},
+                                                 {**without_origin, 'station': 'RPW', 'file': PNW_FILES[1]}])
+  # the records-table path (experiments.prepare)
+  _, (accepted, rejected) = _prepare(table, shared_data / 'pnw')
+  assert len(accepted) == 1 and accepted.extra['p_method'][0] == 'table'
+  assert accepted.origin_times[0] == np.datetime64(obspy.UTCDateTime(p_time).datetime)
+  assert 'no origin time: the P time stands in for it' in accepted.extra['notes'][0]
+  reason = 'no origin time (table column, SAC o header or catalog) and no P time to stand in for it'
+  assert len(rejected) == 1 and rejected[0]['reason'].startswith(reason)
+  # the in-memory path (prepare_stream, Classifier.classify_stream): the same rule, the same window
+  stream = obspy.read(str(shared_data / 'pnw' / PNW_FILES[0]))
+  options = ingest.PrepareOptions()
+  prepared = ingest.prepare_stream(stream, options, p_onset=obspy.UTCDateTime(p_time), event_type=row['event_type'])
+  np.testing.assert_array_equal(prepared.window, np.asarray(accepted.waveforms)[0])
+  assert prepared.origin_time == obspy.UTCDateTime(p_time)
+  assert 'no origin time: the P time stands in for it' in prepared.extra['notes']
+  with pytest.raises(RecordRejected, match=reason.replace('(', r'\(').replace(')', r'\)')):
+    ingest.prepare_stream(stream, options, event_type=row['event_type'])

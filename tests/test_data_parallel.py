@@ -85,11 +85,11 @@ def test_runner_trains_data_parallel(tmp_path):
     run(ExperimentConfig(**base, num_devices=3), train, test, tmp_path / 'three')
 
 
-def test_bfloat16_reaches_a_ganet_through_its_dtype_and_other_models_through_a_cast():
-  from ganet_jax.models import cast_dtype, model_kwargs
+def test_bfloat16_reaches_every_registered_model_through_its_dtype():
+  from ganet_jax.models import MODELS, cast_dtype, model_kwargs
   assert model_kwargs('ganet', {'num_bottlenecks': [1]}, compute_dtype='bfloat16') == {
       'num_bottlenecks': (1,), 'dtype': jnp.dtype('bfloat16')}
-  assert cast_dtype('ganet', 'bfloat16') is None  # the modules compute in bfloat16; the steps cast nothing
-  assert model_kwargs('cnn_zhu2023', {}, compute_dtype='bfloat16') == {}
-  assert cast_dtype('cnn_zhu2023', 'bfloat16') == 'bfloat16'
+  for name in MODELS:  # the modules compute in bfloat16 themselves; the steps cast nothing
+    assert model_kwargs(name, {}, compute_dtype='bfloat16') == {'dtype': jnp.dtype('bfloat16')}, name
+    assert cast_dtype(name, 'bfloat16') is None, name
   assert model_kwargs('ganet', {}) == {} and cast_dtype('ganet', 'float32') is None

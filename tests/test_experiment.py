@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import struct
 import subprocess
 import sys
 import textwrap
@@ -25,7 +26,8 @@ TIMING = ('test_records_per_second', 'records_per_second', 'seconds', 'peak_rss_
 
 def _split():
   records = make_synthetic(**DATA)
-  splits = chronological_split(records, ['2015-01-01', '2017-01-01'], ('train', 'validation', 'test'))
+  # validation from mid-2014: both classes in every split (a one-class split is refused)
+  splits = chronological_split(records, ['2014-06-01', '2017-01-01'], ('train', 'validation', 'test'))
   return [records.subset(splits[name]) for name in ('train', 'validation', 'test')]
 
 
@@ -64,6 +66,37 @@ def test_run_writes_metrics_history_checkpoints_and_plots(finished):
   assert len(list((workdir / 'checkpoints' / 'best').iterdir())) == 1
   for name in ('confusion_matrix.png', 'roc_curve.png', 'confidence_histogram.png'):
     assert (workdir / name).read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+
+
+def _tensorboard_scalars(directory):
+  """{tag: [(step, value)]} of the TensorBoard event files in ``directory``, read record by record.
+
+  An event file is TFRecord framing (length, its CRC, the serialized ``Event``, its CRC) around
+  TensorBoard's protobuf, which tensorboardX ships.
+  """
+  from tensorboardX.proto import event_pb2
+  scalars = {}
+  for path in sorted(directory.glob('events.out.tfevents.*')):
+    data, offset = path.read_bytes(), 0
+    while offset < len(data):
+      (length,) = struct.unpack('<Q', data[offset:offset + 8])
+      event = event_pb2.Event.FromString(data[offset + 12:offset + 12 + length])
+      offset += 12 + length + 4
+      for value in event.summary.value:
+        scalars.setdefault(value.tag, []).append((event.step, value.simple_value))
+  return scalars
+
+
+def test_run_writes_tensorboard_scalars_per_epoch(finished):
+  workdir, result = finished
+  scalars = _tensorboard_scalars(workdir / 'tensorboard')
+  epochs = [json.loads(line) for line in (workdir / 'epochs.jsonl').read_text().splitlines()]
+  for tag, key in (('train/loss', 'loss'), ('train/accuracy', 'accuracy')):
+    assert scalars[tag] == [(e['epoch'], pytest.approx(e[key], rel=1e-6)) for e in epochs]
+  assert scalars['validation/accuracy'] == [(e['epoch'], pytest.approx(e['validation']['accuracy'], rel=1e-6))
+                                            for e in epochs]
+  assert scalars['train/learning_rate'] == [(e['epoch'], pytest.approx(CONFIG['learning_rate'])) for e in epochs]
+  assert scalars['test/accuracy'] == [(result['evaluated_epoch'], pytest.approx(result['accuracy'], rel=1e-6))]
 
 
 def test_interrupted_run_resumes_to_identical_metrics(data, finished, tmp_path):
@@ -141,7 +174,7 @@ RECIPE = dict(CONFIG, epochs=4, weight_decay=1e-4, lr_schedule='cosine', warmup_
 def test_small_data_recipe_resumes_identically_and_selects_by_validation(data, tmp_path):
   """Augmented batches, balanced order, AdamW + cosine, selection and early stopping all replay on resume."""
   train, _, test = data
-  validation = test  # the fixture's validation years hold one class; selection needs both
+  validation = test  # the test years: more events of both classes for the selection to tell apart
   config = ExperimentConfig(**RECIPE)
   whole = experiment.run(config, train, test, tmp_path / 'whole', validation=validation, log=lambda line: None)
   history = [json.loads(l) for l in (tmp_path / 'whole' / 'epochs.jsonl').read_text().splitlines()]
@@ -150,6 +183,14 @@ def test_small_data_recipe_resumes_identically_and_selects_by_validation(data, t
   assert whole['epochs_completed'] == len(history) <= 4
   best = len(scores) - 1 - int(np.argmax(scores[::-1]))  # ties go to the later epoch
   assert whole['evaluated_epoch'] == history[best]['epoch']
+  scalars = _tensorboard_scalars(tmp_path / 'whole' / 'tensorboard')
+  assert [step for step, _ in scalars['validation/event_auc']] == [
+      h['epoch'] for h in history if h['validation']['event_auc'] is not None]
+  # linear warm-up over epoch 1 (the rate of its last step), then the cosine decay
+  steps = len(train) // RECIPE['batch_size']
+  rates = [rate for _, rate in scalars['train/learning_rate']]
+  assert rates[0] == pytest.approx(RECIPE['learning_rate'] * (steps - 1) / steps, rel=1e-5)
+  assert all(later < earlier for earlier, later in zip(rates[1:], rates[2:]))
   if len(history) < 4:  # stopped early: patience epochs after the best
     assert len(history) - (best + 1) == 2
 

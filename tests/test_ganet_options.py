@@ -91,9 +91,11 @@ def test_batchnorm_statistics_outputs_have_their_gradients():
 
 def test_batchnorm_keeps_flax_names_and_falls_back_outside_its_case():
   assert issubclass(BatchNorm, nn.BatchNorm) and BatchNorm.__name__ == 'BatchNorm'
+  assert (BatchNorm().momentum, BatchNorm().epsilon) == (0.99, 1e-3)  # Keras' constants, the paper's
+  assert BatchNorm(epsilon=1e-5).epsilon == 1e-5
   x = jax.random.normal(jax.random.key(4), (6, 5, 4), jnp.bfloat16)  # flax's own code for bfloat16
   outputs = []
-  for layer in (BatchNorm(use_running_average=False), nn.BatchNorm(use_running_average=False)):
+  for layer in (BatchNorm(use_running_average=False), nn.BatchNorm(use_running_average=False, epsilon=1e-3)):
     variables = layer.init(jax.random.key(0), x)
     outputs.append(layer.apply(variables, x, mutable=['batch_stats']))
   jax.tree.map(np.testing.assert_array_equal, *outputs)

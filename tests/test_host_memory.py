@@ -1,8 +1,14 @@
 """Giving the compiler's freed heap back to the OS."""
 
 import numpy as np
+import pytest
 
 from ganet_jax.training.host_memory import release_free_memory, release_if_grown, resident_bytes
+
+
+def _skip_without_glibc_trim():
+  if resident_bytes() is None or not release_free_memory():
+    pytest.skip('not Linux with glibc: no malloc_trim, so nothing to give back and nothing promised')
 
 
 def _small_blocks(n):
@@ -10,8 +16,7 @@ def _small_blocks(n):
 
 
 def test_freed_heap_below_a_live_block_goes_back_to_the_os_only_when_released():
-  if resident_bytes() is None or not release_free_memory():
-    return  # not Linux/glibc: nothing to give back, and nothing promised
+  _skip_without_glibc_trim()
   before = resident_bytes()
   blocks = _small_blocks(30000)
   pin = _small_blocks(10)  # allocated last: the heap cannot shrink from its top past them
@@ -27,8 +32,7 @@ def test_freed_heap_below_a_live_block_goes_back_to_the_os_only_when_released():
 
 
 def test_release_if_grown_trims_only_past_the_slack():
-  if resident_bytes() is None or not release_free_memory():
-    return  # not Linux/glibc
+  _skip_without_glibc_trim()
   baseline = release_if_grown(None)  # None: always trims
   blocks = _small_blocks(30000)
   pin = _small_blocks(10)

@@ -28,11 +28,11 @@ def test_prepare_cli_on_a_pnw_subset(shared_data, tmp_path):
   output = tmp_path / 'prepared'
   result = subprocess.run(
       [sys.executable, '-m', 'experiments.prepare', f'--input={shared_data / "pnw"}', f'--records={table}',
-       f'--output={output}', '--split_boundaries=2020-01-01', '--progress_every=5'],
+       f'--output={output}', '--split_boundaries=2020-01-01', '--progress', '--progress_every=5'],
       cwd=ROOT, env={**os.environ, 'PYTHONPATH': str(ROOT)}, capture_output=True, text=True, timeout=300)
   assert result.returncode == 0, result.stderr
   assert '20 input records from 20 files' in result.stdout
-  assert '5/20 records' in result.stderr  # progress
+  assert 'prepare: 5/20 records (25%)' in result.stderr and 'ETA' in result.stderr  # progress
   records = load_prepared(output)
   with open(output / 'rejected.csv', newline='') as f:
     rejected = list(csv.DictReader(f))
@@ -70,6 +70,7 @@ def test_prepare_cli_on_a_seisbench_dataset(tmp_path):
   assert len(records) == 4 and len(records) + len(rejected) == n_rows  # the 900 km row is now accepted
   assert list(records.extra['split']) == ['train', 'test', 'dev', 'train']
   assert f'input {n_rows}: accepted 4, rejected {n_rows - 4}' in result.stdout
+  assert 'records/s, ' not in result.stderr  # no progress lines when stderr is not a terminal
 
 
 def _subset_table(source_table, path, rows_slice, **overrides):

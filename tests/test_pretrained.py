@@ -1,6 +1,8 @@
 """Pretrained ensembles: inference-only export of run folders, loaded in one line."""
 
+import dataclasses
 import json
+import logging
 import shutil
 import subprocess
 import sys
@@ -11,6 +13,8 @@ import pytest
 
 from ganet_jax import pretrained
 from ganet_jax.classify import Classifier, export_pretrained
+from ganet_jax.data.synthetic import make_synthetic
+from ganet_jax.evaluation import aggregation
 
 
 @pytest.fixture(scope='module')
@@ -97,3 +101,110 @@ def test_package_data_ships_every_file_an_export_writes(exported):
   for path in exported.iterdir():
     relative = f'{exported.name}/{path.name}'  # as it would lie under ganet_jax/pretrained/
     assert any(fnmatch.fnmatch(relative, pattern) for pattern in patterns), relative
+
+
+def _physics_records(n, samples, preprocessing, seed=0):
+  """Synthetic records whose class shows in the vertical's spectrum, with pre-event noise when kept."""
+  from ganet_jax.data.records import RecordSet
+  rng = np.random.default_rng(seed)
+  labels = np.arange(n) % 2
+  t = np.arange(samples) / 100.0
+  waveforms = rng.normal(size=(n, samples, 3)).astype(np.float32)
+  waveforms[:, :, 0] += (3 * np.sin(2 * np.pi * np.where(labels, 10.0, 2.0)[:, None] * t)).astype(np.float32)
+  noise_samples = int(preprocessing['preprocess']['noise_s'] * 100)
+  records = RecordSet.unlabeled(waveforms)
+  return dataclasses.replace(records, labels=labels, event_ids=np.array([f'e{i // 2}' for i in range(n)]),
+                             preprocessing=preprocessing,
+                             noise=rng.normal(size=(n, noise_samples, 3)).astype(np.float32) if noise_samples else None)
+
+
+def _preprocessing(noise_s=0.0, window_s=10.0):
+  from ganet_jax.data import ingest
+  from ganet_jax.data.preprocess import PreprocessConfig
+  return ingest.settings(ingest.PrepareOptions(preprocess=PreprocessConfig(window_s=window_s, noise_s=noise_s)))
+
+
+@pytest.mark.parametrize('feature_set, noise_s', [('bands', 0.0), ('snr_shape', 10.0)])
+def test_a_physics_model_ships_through_the_same_path(feature_set, noise_s, tmp_path, shared_data):
+  import csv
+  import pathlib
+  from ganet_jax.classify import export_physics_pretrained
+  from ganet_jax.data.records_table import InputRecord
+  from ganet_jax.evaluation import physics
+  train = _physics_records(40, 1000, _preprocessing(noise_s))
+  model = physics.fit_feature_model(train, feature_set)
+  folder = export_physics_pretrained(model, tmp_path / 'physics', preprocessing=train.preprocessing,
+                                     input_shape=train.waveforms.shape[1:], limits='synthetic only',
+                                     aggregation='mean_logit', data={'records': len(train)})
+  card = json.loads((folder / pretrained.CARD_FILE).read_text())
+  assert card['kind'] == 'physics' and card['members'][0]['file'] == 'member_0.json'
+  loaded = Classifier.pretrained(str(folder))
+  assert loaded.needs_noise == (noise_s > 0) and loaded.limits == ['synthetic only']
+  # The loaded model gives the fitted one's probabilities (and separates the training classes).
+  p = loaded.probabilities(train)
+  np.testing.assert_allclose(p, model.p_tectonic(train.waveforms, train.noise), atol=1e-6)
+  assert np.mean((p < 0.5) == (train.labels == 1)) > 0.9
+  # Real files are prepared as its records were (noise kept where the set needs it) and classified.
+  rows = [r for r in csv.DictReader(open(shared_data / 'pnw' / 'labels.csv')) if r['sampling_rate'] == '100.0'][:2]
+  records = [InputRecord(files=(shared_data / 'pnw' / r['file'],), rows=(r,)) for r in rows]
+  classified, unclassified = loaded.classify_records(records)
+  assert len(classified) == 2 and not unclassified
+  for record in classified:
+    noise = record.prepared.noise[None] if noise_s else None
+    assert (noise is not None) == (noise_s > 0)
+    assert record.p_tectonic == pytest.approx(float(model.p_tectonic(record.prepared.window[None], noise)[0]),
+                                              abs=1e-6)
+  # Its events are combined by the card's rule.
+  events, p_events = loaded.event_probabilities(['a', 'a', 'b'], [0.9, 0.2, 0.4])
+  assert events == ['a', 'b'] and p_events[0] == pytest.approx(aggregation.sigmoid(np.mean(aggregation.logit(
+      [0.9, 0.2]))))
+
+
+def test_physics_exports_refuse_what_cannot_feed_them(tmp_path):
+  from ganet_jax.classify import export_physics_pretrained
+  from ganet_jax.evaluation import physics
+  train = _physics_records(20, 1000, _preprocessing(10.0))
+  model = physics.fit_feature_model(train, 'snr_shape')
+  with pytest.raises(ValueError, match="'snr_shape' is noise-referenced but its preprocessing keeps no"):
+    export_physics_pretrained(model, tmp_path / 'a', preprocessing=_preprocessing(0.0), input_shape=(1000, 3))
+  with pytest.raises(ValueError, match='event aggregation .snr_weighted.'):
+    export_physics_pretrained(model, tmp_path / 'b', preprocessing=train.preprocessing, input_shape=(1000, 3),
+                              aggregation='snr_weighted')
+  assert not (tmp_path / 'b').exists()
+
+
+def test_a_network_of_another_architecture_ships_and_the_limits_are_logged(tmp_path, caplog):
+  from ganet_jax.models import build_model
+  from ganet_jax.evaluation.predict import predict_probabilities
+  samples = 256
+  model = build_model('cnn_zhu2023')
+  variables = jax.jit(model.init)(jax.random.key(0), np.zeros((1, samples, 3), np.float32))
+  card = {'kind': 'network', 'input_shape': [samples, 3], 'threshold': 0.5, 'components': 'ZNE',
+          'preprocessing': _preprocessing(window_s=samples / 100), 'description': '',
+          'limits': ['not for anything', 'synthetic'],
+          'members': [{'name': 'zhu', 'model': {'name': 'cnn_zhu2023', 'overrides': {}}}]}
+  folder = pretrained.write(tmp_path / 'zhu', card, [variables])
+  with caplog.at_level(logging.WARNING):
+    loaded = Classifier.pretrained(str(folder))
+  assert type(loaded.members[0].model) is type(model) and loaded.aggregation == 'mean_probability'
+  assert loaded.card['limits'] == loaded.limits == ['not for anything', 'synthetic']
+  assert 'not for anything' in caplog.text and 'synthetic' in caplog.text
+  windows = make_synthetic(4, seed=1, samples=samples).waveforms
+  np.testing.assert_allclose(loaded.probabilities(windows), predict_probabilities(model, variables, windows),
+                             atol=1e-6)
+
+
+def test_a_card_without_kind_reads_as_networks_and_an_unknown_kind_is_refused(exported, tmp_path):
+  card = json.loads((exported / pretrained.CARD_FILE).read_text())
+  assert pretrained.card_kind({k: v for k, v in card.items() if k != 'kind'}) == 'network'
+  copy = tmp_path / 'copy'
+  shutil.copytree(exported, copy)
+  (copy / pretrained.CARD_FILE).write_text(json.dumps({**card, 'kind': 'forest'}))
+  with pytest.raises(ValueError, match="kind 'forest'"):
+    Classifier.pretrained(str(copy))
+
+
+def test_the_shipped_card_states_its_limits():
+  for name in pretrained.available():
+    card = json.loads((pretrained.PRETRAINED_ROOT / name / pretrained.CARD_FILE).read_text())
+    assert pretrained.card_limits(card), name

@@ -44,6 +44,18 @@ def test_settings_are_written_once_then_checked(tmp_path):
     run_folder.write_or_check_settings(tmp_path, added)
 
 
+def test_a_field_added_inside_a_mapping_reads_as_its_default(tmp_path):
+  old = {'config': {'seed': 0, 'augmentation': {'max_shift_s': 3.0}}, 'data': {}}
+  run_folder.write_or_check_settings(tmp_path, old)
+  defaults = {'seed': 0, 'augmentation': {'max_shift_s': 0.0, 'response_probability': 0.0}}
+  grown = {'config': {'seed': 0, 'augmentation': {'max_shift_s': 3.0, 'response_probability': 0.0}}, 'data': {}}
+  run_folder.write_or_check_settings(tmp_path, grown, config_defaults=defaults)
+  run_folder.write_or_check_settings(tmp_path, old, config_defaults=defaults)  # a partial mapping, as written
+  changed = {'config': {'seed': 0, 'augmentation': {'max_shift_s': 3.0, 'response_probability': 0.5}}, 'data': {}}
+  with pytest.raises(ValueError, match=r'config.augmentation.response_probability: 0.0 -> 0.5'):
+    run_folder.write_or_check_settings(tmp_path, changed, config_defaults=defaults)
+
+
 def test_history_keeps_the_epochs_up_to_the_checkpoint(tmp_path):
   run_folder.write_history(tmp_path, [{'epoch': e, 'loss': float('nan') if e == 2 else 0.5} for e in (1, 2, 3)])
   kept = run_folder.read_history(tmp_path, through_epoch=2)

@@ -34,13 +34,26 @@ def cache(tmp_path_factory):
 
 
 def _binary(name, workdir, cache, *flags, check=True):
-  """Runs ``python -m experiments.<name> --small``; returns the completed process."""
+  """Runs ``python -m experiments.<name> --small``; returns the completed process.
+
+  A finished study prints the list of what it wrote: every file, figure included, and each run folder.
+  """
   env = {**os.environ, 'JAX_PLATFORMS': 'cpu', 'PYTHONPATH': str(ROOT)}
   process = subprocess.run([sys.executable, '-m', f'experiments.{name}', '--small', f'--config.workdir={workdir}',
                             f'--compilation_cache={cache}', *flags], cwd=ROOT, env=env, capture_output=True,
                            text=True, timeout=600)
   if check:
     assert process.returncode == 0, process.stderr[-3000:]
+    listed = process.stdout.split('wrote:\n')[1].splitlines()
+    results = _results(workdir)
+    runs = [f'  {workdir / run["run_dir"]}/  (run folder)' for c in results['configurations'].values()
+            for run in c['seeds'].values()]
+    files = [f'  {workdir / name}' for name in (study.RESULTS_FILE, study.TABLE_FILE, study.FIGURE_FILE)
+             if (workdir / name).exists()]
+    assert listed == files + runs
+    # small mode's numbers are stamped, not titled as the paper's
+    assert (workdir / study.TABLE_FILE).read_text().startswith(
+        "# SMOKE RUN (synthetic data, 1 epoch): not the paper's figures\n\n(laid out as: ")
   return process
 
 
@@ -113,6 +126,20 @@ def test_markdown_table_and_plot(tmp_path):
   assert '| A | 90.00% | 9 |' in one_seed and 'One seed (3)' in one_seed
   path = study_report.plot_study(results, ['sensitivity', 'accuracy'], tmp_path / 'f.png', x_label='x', title='t')
   assert path.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+
+
+def test_a_smoke_run_is_stamped_instead_of_titled_as_the_paper(tmp_path, monkeypatch):
+  results = {**_fake_results({'a': [0.9]}, [0]), 'smoke_run': study_report.smoke_note('synthetic data, 1 epoch')}
+  lines = study_report.markdown_table(results, ['accuracy']).splitlines()
+  assert lines[:3] == ["# SMOKE RUN (synthetic data, 1 epoch): not the paper's figures", '',
+                       '(laid out as: Table X)']
+  assert lines[6] == '| A | 90.00% |'
+  titles = []
+  from matplotlib.axes import Axes
+  original = Axes.set_title
+  monkeypatch.setattr(Axes, 'set_title', lambda self, label, **kw: titles.append(label) or original(self, label, **kw))
+  study_report.plot_study(results, ['accuracy'], tmp_path / 'f.png', x_label='x', title='Fig. 5. t')
+  assert titles == ["SMOKE RUN (synthetic data, 1 epoch): not the paper's figures\n(laid out as: Fig. 5. t)"]
 
 
 def test_dataset_identity_hashes_the_manifest(tmp_path):

@@ -108,3 +108,28 @@ def test_background_checkpoint_keeps_the_saved_state_while_later_steps_donate_it
     restored, meta = checkpoints.restore(jax.eval_shape(_state))
   assert meta == {'epoch': 1} and int(restored.step) == 1
   chex.assert_trees_all_equal((restored.params, restored.batch_stats), (saved.params, saved.batch_stats))
+
+
+def test_best_checkpoint_is_named_after_its_metric_and_old_folders_still_rank(tmp_path):
+  import json
+  import orbax.checkpoint as ocp
+  from ganet_jax.training.checkpoint import BEST, RunCheckpoints
+  state = {'w': jnp.zeros(3)}
+  target = jax.eval_shape(lambda: state)
+  with RunCheckpoints(tmp_path / 'new', selection_metric='event_auc') as checkpoints:
+    for epoch, score in ((1, 0.5), (2, 0.7), (3, 0.6)):
+      checkpoints.save(epoch, state, {'epoch': epoch}, score)
+    assert checkpoints.restore(target, BEST)[1] == {'epoch': 2}
+  assert json.loads((tmp_path / 'new' / BEST / '2' / 'metrics' / 'metrics').read_text()) == {
+      'validation_event_auc': 0.7}
+  # a folder whose best score was always stored as 'validation_accuracy', resumed by a run that selects by AUC
+  old = ocp.CheckpointManager((tmp_path / 'old' / BEST).absolute(), options=ocp.CheckpointManagerOptions(
+      max_to_keep=1, best_fn=lambda m: m['validation_accuracy'], best_mode='max'))
+  old.save(1, args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave({'epoch': 1})),
+           metrics={'validation_accuracy': 0.8})
+  old.close()
+  with RunCheckpoints(tmp_path / 'old', selection_metric='auc') as checkpoints:
+    checkpoints.save(2, state, {'epoch': 2}, 0.6)
+    assert checkpoints.restore(target, BEST)[1] == {'epoch': 1}
+    checkpoints.save(3, state, {'epoch': 3}, 0.9)
+    assert checkpoints.restore(target, BEST)[1] == {'epoch': 3}

@@ -72,7 +72,7 @@ def test_killed_run_resumes_and_writes_the_run_folder(tmp_path):
   first.wait()
   resumed = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
   assert resumed.returncode == 0, resumed.stderr[-2000:]
-  assert 'resuming from the checkpoint of epoch' in resumed.stdout
+  assert 'resuming from the checkpoint of epoch' in resumed.stderr  # logged (absl logging)
   metrics = json.loads((workdir / 'metrics.json').read_text())
   for key in ('sensitivity', 'specificity', 'accuracy', 'auc', 'confusion', 'n_records', 'events'):
     assert key in metrics

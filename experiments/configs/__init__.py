@@ -14,6 +14,7 @@ Every file's ``get_config(model)`` returns a ``ConfigDict`` with the fields list
 from __future__ import annotations
 
 import importlib.util
+import logging as python_logging
 import pathlib
 import sys
 
@@ -26,15 +27,30 @@ from ganet_jax.studies.cross_validation import Recipe
 from ganet_jax.training.config import apply_overrides
 
 CONFIG_DIR = pathlib.Path(__file__).resolve().parent
+PROJECT_DIR = CONFIG_DIR.parents[1]
+flags.DEFINE_bool('progress', None, 'Log records/s and the ETA every few seconds (default: when stderr is a '
+                  'terminal); --noprogress turns it off.')
 flags.DEFINE_string('compilation_cache', None,
                     'Folder of the persistent XLA compilation cache, shared by every binary and run (default: '
                     "$GANET_JAX_COMPILATION_CACHE, else ~/.cache/ganet_jax/xla; '' turns it off).")
 
 
+class OwnInfoOnly(python_logging.Filter):
+  """Passes warnings and errors of every library, but INFO and below only of ganet_jax and the binaries."""
+
+  def __init__(self, roots=(PROJECT_DIR / 'ganet_jax', PROJECT_DIR / 'experiments')):
+    super().__init__()
+    self.roots = tuple(str(root) for root in roots)
+
+  def filter(self, record: python_logging.LogRecord) -> bool:
+    return record.levelno >= python_logging.WARNING or record.pathname.startswith(self.roots)
+
+
 def quiet_logging() -> None:
-  """absl logs at WARNING unless --verbosity is given: orbax logs every file it writes at INFO."""
+  """Unless --verbosity is given, absl shows the library's own INFO lines (epochs, progress) and
+  other libraries' warnings only: orbax logs every file it writes at INFO."""
   if not flags.FLAGS['verbosity'].present:
-    logging.set_verbosity(logging.WARNING)
+    logging.get_absl_handler().addFilter(OwnInfoOnly())
 
 
 def start(argv) -> None:

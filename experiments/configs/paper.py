@@ -40,6 +40,7 @@ def get_config(model: str = 'ganet') -> ml_collections.ConfigDict:
   config.warmup_epochs = 0.0
   config.label_smoothing = 0.0
   config.balanced_sampling = False
+  config.station_balanced_sampling = False  # within each class, every station drawn equally often
   config.augmentation = ml_collections.ConfigDict(NO_AUGMENTATION)  # fields of data.augment.Augmentation
   config.selection_metric = 'accuracy'  # validation figure of checkpoints/best
   config.evaluate_best = False  # test the best validation epoch instead of the last

@@ -34,6 +34,7 @@ path, applied by ``ganet_jax.training.config.apply_overrides``);
 import ml_collections
 
 from experiments.configs import pnw
+from ganet_jax.training.config import NO_AUGMENTATION
 
 RECIPES = {
     'small_data': {},
@@ -69,8 +70,8 @@ def get_config(model: str = 'ganet') -> ml_collections.ConfigDict:
   config.label_smoothing = 0.1
   config.balanced_sampling = True
   config.augmentation = ml_collections.ConfigDict({
-      'max_shift_s': 3.0, 'scale_range': (0.5, 2.0), 'random_polarity': True, 'snr_db_range': (5.0, 30.0),
-      'channel_dropout': 0.0})
+      **NO_AUGMENTATION, 'max_shift_s': 3.0, 'scale_range': (0.5, 2.0), 'random_polarity': True,
+      'snr_db_range': (5.0, 30.0)})
   config.train_sources = ()
   # Self-supervised pretraining of the encoder (experiments.pretrain) on records of unknown type, 2002-2017,
   # none of pnw or pnw-extra (prepare --unlabeled); the encoder is config.model.

@@ -5,19 +5,21 @@
   classifier = Classifier.pretrained('pnw')                           # weights shipped with the package
   p = classifier.classify_stream(obspy.read('station.mseed'), p_onset=UTCDateTime(...))
 
-  members       ``Member``: a trained network and what classifying with it needs; loaded
-                from run folders or a pretrained ensemble, checked to agree
+  members       ``Member``: a trained network or physics model and what classifying with
+                it needs; loaded from run folders or a pretrained model, checked to agree
   preparation   the preparation options that repeat the members' training windows;
-                ``keep_components``
+                ``keep_components``; the checks that refuse what the members cannot see
   classifier    ``Classifier``: members + preparation; probabilities, attention,
                 records and streams classified
-  export        ``export_pretrained``: runs written as an ensemble ``Classifier.pretrained``
+  export        ``export_pretrained`` (run folders) and ``export_physics_pretrained``
+                (physics feature models): written as a model ``Classifier.pretrained``
                 loads (``ganet_jax.pretrained`` holds the file format)
 """
 
 from ganet_jax.classify.classifier import Classified, Classifier, decision
-from ganet_jax.classify.export import export_pretrained
+from ganet_jax.classify.export import export_physics_pretrained, export_pretrained
 from ganet_jax.classify.members import Member
 from ganet_jax.classify.preparation import keep_components
 
-__all__ = ['Classified', 'Classifier', 'Member', 'decision', 'export_pretrained', 'keep_components']
+__all__ = ['Classified', 'Classifier', 'Member', 'decision', 'export_physics_pretrained', 'export_pretrained',
+           'keep_components']

@@ -5,10 +5,15 @@
   classifier = Classifier.pretrained('pnw')                           # weights shipped with the package
   p = classifier.classify_stream(obspy.read('station.mseed'), p_onset=UTCDateTime(...))
 
-Members come from ``members`` (run folders, pretrained ensembles), their records are
-prepared by ``preparation``. Members of one architecture are evaluated together, one
+Members come from ``members`` (run folders, pretrained models of any kind), their records
+are prepared by ``preparation``. Members of one architecture are evaluated together, one
 compiled call over their stacked variables (``evaluation.predict.predict_ensemble``),
-members of another in a call of their own.
+members of another in a call of their own; a physics member computes its features from
+the window and, for a noise-referenced set, the record's pre-event noise.
+
+Every entry point refuses what the members cannot see, saying what they expect:
+windows of another length, rate or preprocessing, NaN/inf samples, records recorded at
+a rate too low for the members' band (``preparation``).
 """
 
 from __future__ import annotations
@@ -18,18 +23,24 @@ import functools
 import os
 from typing import Any, Callable, NamedTuple, Sequence
 
+from absl import logging
 import numpy as np
 import obspy
 
 from ganet_jax import conventions
+from ganet_jax import pretrained as pretrained_lib
 from ganet_jax.classify import members as members_lib
+from ganet_jax.classify import preparation
 from ganet_jax.classify.members import Member
 from ganet_jax.classify.preparation import check_components, keep_components, options_for
 from ganet_jax.data import ingest
 from ganet_jax.data import record_checks
 from ganet_jax.data.ingest import PrepareOptions, PreparedRecord
+from ganet_jax.data.records import RecordSet
 from ganet_jax.data.records_table import InputRecord
+from ganet_jax.evaluation import aggregation
 from ganet_jax.evaluation.attention import record_attention
+from ganet_jax.evaluation.physics import FeatureModel
 from ganet_jax.evaluation.predict import predict_ensemble, predict_probabilities, stack_variables
 from ganet_jax.training.checkpoint import LATEST
 
@@ -37,6 +48,28 @@ from ganet_jax.training.checkpoint import LATEST
 def decision(p_tectonic: float, threshold: float = 0.5) -> str:
   """'tectonic' when ``p_tectonic >= threshold`` (the rule of ``metrics``), else 'non-tectonic'."""
   return 'tectonic' if p_tectonic >= threshold else 'non-tectonic'
+
+
+def event_probabilities(event_ids: Sequence[str], p_tectonic: Sequence[float], rule: str = 'mean_probability',
+                        learned_rule: aggregation.LearnedAggregation | None = None) -> tuple[list[str], np.ndarray]:
+  """Each event's probability of tectonic from its records' (``evaluation.aggregation``).
+
+  Args:
+    event_ids: (n,) the records' events.
+    p_tectonic: (n,) the records' probabilities.
+    rule: 'mean_probability', 'mean_logit' or 'learned' (with ``learned_rule``).
+    learned_rule: the fitted rule, for 'learned'.
+
+  Returns:
+    (events in order of first appearance, their probability of tectonic).
+  """
+  event_ids = [str(e) for e in event_ids]
+  labels = np.zeros(len(event_ids), np.int32)  # the rules carry labels along; classification has none
+  events, _, p = aggregation.aggregate(rule, np.asarray(event_ids, dtype=str), labels, p_tectonic,
+                                       learned_rule=learned_rule)
+  by_event = dict(zip(events.tolist(), p.tolist()))
+  order = list(dict.fromkeys(event_ids))
+  return order, np.array([by_event[event] for event in order], np.float64)
 
 
 class Classified(NamedTuple):
@@ -49,21 +82,29 @@ class Classified(NamedTuple):
 
 @dataclasses.dataclass
 class Classifier:
-  """Trained networks (one, or an ensemble) plus the preparation that matches their training windows.
+  """Trained models (one, or an ensemble) plus the preparation that matches their training windows.
 
   Attributes:
-    members: the networks; a record's probability of tectonic is the mean of theirs.
+    members: the networks or physics models; a record's probability of tectonic is the mean of theirs.
     options: preparation options; their window length equals the members' input.
     threshold: records (and events) with probability of tectonic >= threshold are tectonic.
     source: the run folder(s) or pretrained ensemble, for messages.
     components: the components the model sees; the others are zero-filled
       (``keep_components``), e.g. 'Z' for a model trained on vertical-only records.
+    card: a pretrained model's card (``ganet_jax.pretrained``): its description,
+      limits, figures; {} for run folders.
+    aggregation: the rule combining an event's records (``evaluation.aggregation``):
+      'mean_probability' unless the card names another.
+    learned_aggregation: the fitted rule when ``aggregation == 'learned'``.
   """
   members: tuple[Member, ...]
   options: PrepareOptions
   threshold: float = 0.5
   source: str = ''
   components: str = conventions.COMPONENT_ORDER
+  card: dict = dataclasses.field(default_factory=dict)
+  aggregation: str = 'mean_probability'
+  learned_aggregation: aggregation.LearnedAggregation | None = None
 
   @classmethod
   def from_members(cls, members: Sequence[Member], *, options: PrepareOptions | None = None,
@@ -116,20 +157,37 @@ class Classifier:
   @classmethod
   def pretrained(cls, name: str, *, options: PrepareOptions | None = None,
                  components: str | None = None) -> Classifier:
-    """An ensemble shipped with the package (``ganet_jax/pretrained/<name>``) or exported to a folder.
+    """A model shipped with the package (``ganet_jax/pretrained/<name>``) or exported to a folder.
+
+    Any kind the format holds (``ganet_jax.pretrained``): networks of any registered
+    architecture, or a physics feature model. The card's limits are logged as a
+    warning and kept in ``classifier.card``; its event aggregation rule is applied
+    by ``event_probabilities``.
 
     Args:
-      name: a shipped name (e.g. 'pnw'), or the folder ``export_pretrained`` wrote.
+      name: a shipped name (e.g. 'pnw'), or the folder ``export_pretrained`` or
+        ``export_physics_pretrained`` wrote.
       options: preparation options, as for ``from_checkpoint``.
       components: the components the members see; default: the card's (e.g. 'Z'
         for networks trained on vertical-only records).
 
     Raises:
-      ValueError: an unknown name (listing the shipped ones) or a damaged member file.
+      ValueError: an unknown name (listing the shipped ones), a damaged member file,
+        or a card this version cannot apply (kind, aggregation rule).
     """
     members, card, folder = members_lib.load_pretrained(name)
-    return cls.from_members(members, options=options, components=components or card['components'],
-                            source=str(folder))
+    classifier = cls.from_members(members, options=options, components=components or card['components'],
+                                  source=str(folder))
+    rule, learned = pretrained_lib.aggregation_rule(card)
+    classifier = dataclasses.replace(classifier, card=card, aggregation=rule, learned_aggregation=learned)
+    for limit in classifier.limits:
+      logging.warning('model card of %s: %s', folder.name, limit)
+    return classifier
+
+  @property
+  def limits(self) -> list[str]:
+    """The limits the model card states (``pretrained.card_limits``); [] for run folders."""
+    return pretrained_lib.card_limits(self.card)
 
   @functools.cached_property
   def _groups(self) -> list[tuple[Any, Any, list[int]]]:
@@ -145,24 +203,72 @@ class Classifier:
     return [(model, stack_variables([self.members[i].variables for i in indices]) if len(indices) > 1
              else self.members[indices[0]].variables, indices) for model, indices in groups]
 
-  def member_probabilities(self, windows: np.ndarray) -> np.ndarray:
-    """(members, n) probability of tectonic of each member for prepared (n, samples, 3) windows.
+  def member_probabilities(self, windows: np.ndarray | RecordSet, *, noise: np.ndarray | None = None,
+                           sampling_rate: float | None = None) -> np.ndarray:
+    """(members, n) probability of tectonic of each member for prepared windows.
 
     Members of one architecture run in one compiled call (``predict_ensemble``); a
     lone member runs exactly as a run's own evaluation (``predict_probabilities``).
+
+    Args:
+      windows: (n, samples, 3) windows prepared as the members' training records, or a
+        ``RecordSet`` (its rate, preprocessing and noise are checked and used).
+      noise: (n, noise samples, 3) pre-event noise of the windows, for a physics member
+        of a noise-referenced feature set.
+      sampling_rate: the windows' rate in Hz, when known: refused unless the members'.
+
+    Raises:
+      ValueError: windows of another shape, rate or preprocessing, NaN/inf samples,
+        or missing noise a member needs, saying what was expected.
     """
+    windows, noise = self._checked(windows, noise, sampling_rate)
     windows = keep_components(windows, self.components)
     p = np.zeros((len(self.members), len(windows)), np.float32)
     for model, variables, indices in self._groups:
-      if len(indices) == 1:
+      if isinstance(model, FeatureModel):
+        p[indices[0]] = model.p_tectonic(windows, noise)
+      elif len(indices) == 1:
         p[indices[0]] = predict_probabilities(model, variables, windows)
       else:
         p[indices] = predict_ensemble(model, variables, windows)[0]
     return p
 
-  def probabilities(self, windows: np.ndarray) -> np.ndarray:
-    """Probability of tectonic (the members' mean) of prepared (n, samples, 3) windows."""
-    return self.member_probabilities(windows).mean(axis=0)
+  def probabilities(self, windows: np.ndarray | RecordSet, *, noise: np.ndarray | None = None,
+                    sampling_rate: float | None = None) -> np.ndarray:
+    """Probability of tectonic (the members' mean) of prepared windows (arguments as ``member_probabilities``)."""
+    return self.member_probabilities(windows, noise=noise, sampling_rate=sampling_rate).mean(axis=0)
+
+  @property
+  def needs_noise(self) -> bool:
+    """Whether a member takes the records' pre-event noise (a noise-referenced physics model)."""
+    return any(isinstance(m.model, FeatureModel) and m.model.needs_noise for m in self.members)
+
+  def _checked(self, windows, noise, sampling_rate) -> tuple[np.ndarray, np.ndarray | None]:
+    """The windows and noise as arrays, refused unless the members can take them (``preparation``)."""
+    config = self.options.preprocess
+    if isinstance(windows, RecordSet):
+      if windows.preprocessing:
+        preparation.check_preprocessing(windows.preprocessing, self.members[0].preprocessing)
+        sampling_rate = windows.sampling_rate if sampling_rate is None else sampling_rate
+      noise = windows.noise if noise is None else noise
+      windows = windows.waveforms
+    windows = preparation.check_windows(windows, self.members[0].input_shape, config.sampling_rate,
+                                        given_rate=sampling_rate)
+    if not self.needs_noise:
+      return windows, None
+    if noise is None:
+      raise ValueError(f'{self.source}: a member is a noise-referenced physics model: pass the windows\' '
+                       f'pre-event noise (noise=, or a RecordSet prepared with noise_s={config.noise_s:g})')
+    noise = preparation.check_windows(noise, (config.noise_samples, len(conventions.COMPONENT_ORDER)),
+                                      config.sampling_rate, what='noise', given_rate=sampling_rate)
+    if len(noise) != len(windows):
+      raise ValueError(f'{len(noise)} noise segments for {len(windows)} windows: one per window')
+    return windows, noise
+
+  def event_probabilities(self, event_ids: Sequence[str], p_tectonic: Sequence[float]
+                          ) -> tuple[list[str], np.ndarray]:
+    """Each event's probability of tectonic by the model's ``aggregation`` rule (``event_probabilities``)."""
+    return event_probabilities(event_ids, p_tectonic, self.aggregation, self.learned_aggregation)
 
   def prepare(self, record: InputRecord) -> PreparedRecord:
     """One input record's window, prepared as the training records were (labels ignored).
@@ -174,8 +280,10 @@ class Classifier:
     return self._seen(ingest.prepare_record(record, self.options))
 
   def _seen(self, prepared: PreparedRecord) -> PreparedRecord:
-    """``prepared``, unless it lacks what the model needs (``record_checks.require_components``)."""
+    """``prepared``, unless it lacks what the model needs (``record_checks.require_components``) or the
+    members cannot see it (``preparation.check_input_rate``)."""
     record_checks.require_components(prepared.extra['channels_present'], self.components)
+    preparation.check_input_rate(prepared, self.options.preprocess, self.components)
     return prepared
 
   def attention(self, record: InputRecord | PreparedRecord | np.ndarray, *, member: int = 0) -> dict[str, np.ndarray]:
@@ -193,8 +301,13 @@ class Classifier:
     """
     if isinstance(record, InputRecord):
       record = self.prepare(record)
-    window = record.window if isinstance(record, PreparedRecord) else np.asarray(record)
+    window = record.window if isinstance(record, PreparedRecord) else record
+    if np.ndim(window) != 2:
+      raise ValueError(f'attention takes one (samples, 3) window; got shape {np.shape(window)}')
+    window = self._checked(np.asarray(window)[None], None, None)[0][0]
     chosen = self.members[member]
+    if isinstance(chosen.model, FeatureModel):
+      return {}
     return record_attention(chosen.model, chosen.variables, keep_components(window, self.components))
 
   def classify_records(self, records: Sequence[InputRecord], progress: Callable[[int, int, int], None] | None = None
@@ -213,13 +326,24 @@ class Classifier:
        [{'source', 'record', 'file', 'reason'}]).
     """
     prepared, rejected = ingest.prepare_or_reject(records, self.options, keep=lambda record, ready: (record, ready),
-                                                  progress=progress, prepare=self.prepare)
+                                                  progress=progress, prepare=lambda record, _: self.prepare(record))
     if not prepared:
       return [], rejected
-    p = self.member_probabilities(np.stack([r.window for _, r in prepared]))
+    self._warn_unchecked_distances([ready for _, ready in prepared])
+    noise = np.stack([r.noise for _, r in prepared]) if self.needs_noise else None
+    p = self.member_probabilities(np.stack([r.window for _, r in prepared]), noise=noise)
     mean = p.mean(axis=0)
     return [Classified(record, ready, float(mean[i]), tuple(float(x) for x in p[:, i]))
             for i, (record, ready) in enumerate(prepared)], rejected
+
+  def _warn_unchecked_distances(self, prepared: Sequence[PreparedRecord]) -> None:
+    """One warning for the records whose distance limit could not be checked (no distance, no coordinates)."""
+    limit = self.options.preprocess.max_distance_km
+    unknown = sum(1 for ready in prepared if not ready.extra.get('distance_km'))
+    if limit is not None and unknown:
+      logging.warning('%d of %d records have no epicentral distance (no distance_km, and the event\'s and the '
+                      'station\'s coordinates are not both in the table, catalog, inventory or SAC headers): the '
+                      '%g km distance limit was not checked for them', unknown, len(prepared), limit)
 
   def classify_stream(self, stream: obspy.Stream, p_onset: obspy.UTCDateTime | None = None, *,
                       origin_time: obspy.UTCDateTime | None = None, **columns: str) -> float:
@@ -238,9 +362,12 @@ class Classifier:
 
     Raises:
       RecordRejected: the stream cannot give a window (too few samples after the
-        P onset, rate too low, all channels flat...), with the reason.
+        P onset, rate too low or too low for the members' band, all channels flat...),
+        with the reason.
     """
     prepared = self._seen(ingest.prepare_stream(stream, self.options, p_onset=p_onset,
                                                 origin_time=origin_time or p_onset, **columns))
-    return float(self.probabilities(prepared.window[None])[0])
+    self._warn_unchecked_distances([prepared])
+    noise = prepared.noise[None] if self.needs_noise else None
+    return float(self.probabilities(prepared.window[None], noise=noise)[0])
 

@@ -1,8 +1,10 @@
-"""A classifier's trained networks: loaded from run folders or a pretrained ensemble, and checked to agree.
+"""A classifier's trained models: loaded from run folders or a pretrained model, and checked to agree.
 
 A member carries what classifying with it needs besides its variables: the input
 shape, the training set's preprocessing and the run's threshold. An ensemble's
 members must agree on all three, so one prepared window and one threshold serve them all.
+A member's model is a Linen network (of any architecture in ``ganet_jax.models.MODELS``)
+or a physics ``FeatureModel`` (``evaluation.physics``), which takes the record's noise.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any, Sequence
 from ganet_jax import conventions
 from ganet_jax import pretrained as pretrained_lib
 from ganet_jax.data import ingest
+from ganet_jax.evaluation.physics import FeatureModel
 from ganet_jax.training.checkpoint import load_trained
 from ganet_jax.training.config import CONFIG_FILE
 
@@ -25,8 +28,8 @@ class Member:
   """One trained network of a classifier.
 
   Attributes:
-    model: the Linen module.
-    variables: {'params': ..., 'batch_stats': ...}.
+    model: the Linen module, or a physics ``FeatureModel``.
+    variables: {'params': ..., 'batch_stats': ...} ({} for a physics model).
     name: its label in outputs (``p_tectonic_<name>`` columns).
     source: the run folder or pretrained file it came from, for messages.
     input_shape: (samples, channels) it takes.
@@ -111,20 +114,64 @@ def load_run(workdir: pathlib.Path, which: str, name: str) -> Member:
 
 
 def load_pretrained(name: str) -> tuple[list[Member], dict, pathlib.Path]:
-  """A shipped or exported ensemble (``ganet_jax.pretrained``) as members.
+  """A shipped or exported model (``ganet_jax.pretrained``, of any kind) as members.
 
   Returns:
-    (members, the ensemble's card, its folder).
+    (members, the model's card, its folder).
 
   Raises:
-    ValueError: an unknown name (listing the shipped ones) or a damaged member file.
+    ValueError: an unknown name (listing the shipped ones), a damaged member file, or
+      a physics member its card's preprocessing cannot feed (``check_physics``).
   """
   card, folder, loaded = pretrained_lib.read(name)
   preprocessing = card.get('preprocessing')
   members = [Member(model, variables, entry.get('name', f'member{i}'), str(folder / entry['file']),
                     tuple(card['input_shape']), preprocessing, float(card['threshold']), entry)
              for i, ((model, variables), entry) in enumerate(zip(loaded, card['members']))]
+  for member in members:
+    check_physics(member)
   return members, card, folder
+
+
+def physics_member(model: FeatureModel, preprocessing: dict | None, input_shape: tuple[int, int], *,
+                   name: str = 'physics', source: str = '', threshold: float = 0.5,
+                   card: dict | None = None) -> Member:
+  """A physics ``FeatureModel`` as a member, checked against the preprocessing of its records.
+
+  Args:
+    model: the fitted feature model.
+    preprocessing: the settings of the records it was fitted on (a prepared set's
+      preprocess.json content, ``RecordSet.preprocessing``).
+    input_shape: (samples, channels) of those records' windows.
+    name, source, threshold, card: as ``Member``'s fields.
+
+  Raises:
+    ValueError: as ``check_physics``.
+  """
+  entry = {'kind': 'physics', 'feature_set': model.feature_set, **(card or {})}
+  member = Member(model, {}, name, source or f'physics:{model.feature_set}', tuple(input_shape), preprocessing,
+                  threshold, entry)
+  check_physics(member)
+  return member
+
+
+def check_physics(member: Member) -> None:
+  """Raises ValueError unless a physics member's records give what its features need.
+
+  Its windows must be at the rate it was fitted at, and a noise-referenced feature set
+  needs preprocessing that keeps the pre-event noise (``noise_s > 0``).
+  """
+  if not isinstance(member.model, FeatureModel):
+    return
+  settings = (member.preprocessing or {}).get('preprocess', {})
+  rate = float(settings.get('sampling_rate', conventions.SAMPLING_RATE))
+  if rate != member.model.sampling_rate:
+    raise ValueError(f'{member.source}: the physics model was fitted on {member.model.sampling_rate:g} Hz windows '
+                     f'but its preprocessing makes {rate:g} Hz ones')
+  if member.model.needs_noise and not float(settings.get('noise_s', 0) or 0) > 0:
+    raise ValueError(f'{member.source}: feature set {member.model.feature_set!r} is noise-referenced but its '
+                     'preprocessing keeps no pre-event noise (noise_s = 0): prepare the training records with '
+                     '--noise_s > 0')
 
 
 def signal_chain(preprocessing: dict | None) -> dict | None:

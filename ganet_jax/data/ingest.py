@@ -13,6 +13,10 @@ Declared policies (see ``preprocess`` for the signal steps):
   - a component with NaN/inf samples, a too-low rate or segments at different
     rates is dropped (zero-filled, reason in ``notes``); the record is rejected
     with those reasons when no component is left;
+  - origin time, first found of: table column, SAC ``o`` header, catalog; without
+    any, a given P time (table column, ``prepare_stream``'s ``p_onset``) stands in
+    for it (event time, event id unless given, the noise's end), noted in ``notes``;
+    with neither the record is rejected;
   - P onset, first found of: table column ('table'), catalog pick ('catalog'),
     SAC header a/t0..t9 ('sac:<name>'), STA/LTA ('sta_lta', its peak ratio in
     ``p_quality``); without any, the fallback is the origin time plus the iasp91 P
@@ -420,6 +424,15 @@ def prepare_stream(stream: obspy.Stream, options: PrepareOptions, *, p_onset: ob
   return prepare_record(InputRecord(files=(), rows=(row,), source='stream'), options, stream=stream)
 
 
+def _origin_from_p_time(record: InputRecord, notes: list[str]) -> obspy.UTCDateTime:
+  """The given P time, standing in for a record's unknown origin time (noted), else a rejection."""
+  given = _time(record.field('p_time'), 'P time')
+  if given is None:
+    raise RecordRejected('no origin time (table column, SAC o header or catalog) and no P time to stand in for it')
+  notes.append('no origin time: the P time stands in for it')
+  return given
+
+
 def _prepare_record(record: InputRecord, options: PrepareOptions, notes: list[str],
                     stream: obspy.Stream | None) -> PreparedRecord:
   config = options.preprocess
@@ -440,7 +453,7 @@ def _prepare_record(record: InputRecord, options: PrepareOptions, notes: list[st
     event = catalog_lib.find_event(list(options.catalog), record.field('event_id'), origin, span)
     origin = origin or event.origin_time
   if origin is None:
-    raise RecordRejected('no origin time (table column, SAC o header or catalog)')
+    origin = _origin_from_p_time(record, notes)
   if options.unlabeled:
     label, event_type = conventions.UNLABELED, conventions.UNLABELED_TYPE
   else:
@@ -530,7 +543,7 @@ def prepare_records(records: Iterable[InputRecord], options: PrepareOptions,
 def prepare_or_reject(records: Iterable[InputRecord], options: PrepareOptions, *,
                       keep: Callable[[InputRecord, PreparedRecord], Kept] = lambda record, prepared: prepared,
                       progress: Callable[[int, int, int], None] | None = None,
-                      prepare: Callable[[InputRecord], PreparedRecord] | None = None,
+                      prepare: Callable[[InputRecord, PrepareOptions], PreparedRecord] | None = None,
                       ) -> tuple[list[Kept], list[dict[str, str]]]:
   """Prepare each input record once; every record is either kept or listed with its reason.
 
@@ -545,8 +558,8 @@ def prepare_or_reject(records: Iterable[InputRecord], options: PrepareOptions, *
       as soon as it is prepared (e.g. to move its window to disk); default: the
       prepared record. An error it raises is not a rejection: it stops the loop.
     progress: called as ``progress(done, accepted, rejected)`` after each record.
-    prepare: prepares one record (default ``prepare_record(record, options)``); a
-      ``RecordRejected`` it raises is the record's reason (e.g. a classifier's own checks).
+    prepare: what prepares one record, called as ``prepare(record, options)``
+      (default ``prepare_record``; a classifier adds its own refusals to it).
 
   Returns:
     ([keep(record, prepared) of each accepted record], rejection lines
@@ -557,7 +570,7 @@ def prepare_or_reject(records: Iterable[InputRecord], options: PrepareOptions, *
   for done, record in enumerate(records, 1):
     try:
       duplicates.check_files(record)
-      prepared = prepare(record) if prepare else prepare_record(record, options)
+      prepared = (prepare or prepare_record)(record, options)
       duplicates.check_record_id(record, prepared.record_id)
     except Exception as error:  # one bad file is a listed reason, never a crash
       rejected.append(rejection_line(record, rejection_reason(error)))

@@ -31,16 +31,63 @@ def epoch_order(num_records: int, *, seed: int, epoch: int) -> np.ndarray:
   return np.random.default_rng([seed, epoch]).permutation(num_records)
 
 
-def balanced_epoch_order(labels: np.ndarray, num_records: int, *, seed: int, epoch: int) -> np.ndarray:
-  """``num_records`` indices drawn with replacement so each class is drawn equally often on average.
+def balanced_epoch_order(labels: np.ndarray, num_records: int, *, seed: int, epoch: int,
+                         stations: np.ndarray | None = None, balance_classes: bool = True) -> np.ndarray:
+  """``num_records`` indices drawn with replacement by ``sampling_weights``.
 
-  Class-balanced sampling (the minority class is revisited, the majority subsampled);
-  a pure function of (seed, epoch) like ``epoch_order``.
+  Class-balanced sampling (the minority class is revisited, the majority subsampled),
+  and with ``stations`` station-balanced within each class; a pure function of
+  (seed, epoch) like ``epoch_order``, so a resumed run replays it.
+
+  Args:
+    labels: (n,) class of every record.
+    num_records: how many indices to draw.
+    seed, epoch: what the draw derives from.
+    stations: (n,) station of every record (``records.station_keys``), or None.
+    balance_classes: each class drawn equally often; False keeps the classes' shares.
+
+  Returns:
+    (num_records,) int indices into ``labels``.
+  """
+  weights = sampling_weights(labels, stations, balance_classes=balance_classes)
+  return np.random.default_rng([seed, epoch, 1]).choice(len(labels), num_records, p=weights)
+
+
+def sampling_weights(labels: np.ndarray, stations: np.ndarray | None = None, *,
+                     balance_classes: bool = True) -> np.ndarray:
+  """Each record's probability of being drawn, summing to 1.
+
+  A class's share is 1 / classes (``balance_classes``) or its share of the records.
+  With ``stations``, a class's share is split equally among its stations and a
+  station's part equally among its records, so a few stations with many records
+  do not dominate what the network sees of a class.
+
+  Args:
+    labels: (n,) class of every record.
+    stations: (n,) station of every record, or None (a class's share split among its records).
+    balance_classes: as in ``balanced_epoch_order``.
+
+  Returns:
+    (n,) float64 probabilities.
   """
   labels = np.asarray(labels)
-  classes, counts = np.unique(labels, return_counts=True)
-  weights = (1.0 / (len(classes) * counts))[np.searchsorted(classes, labels)]
-  return np.random.default_rng([seed, epoch, 1]).choice(len(labels), num_records, p=weights / weights.sum())
+  classes, class_index, counts = np.unique(labels, return_inverse=True, return_counts=True)
+  if stations is None:
+    # the class-balanced weights exactly as they always were, so a seed draws the same order
+    weights = (1.0 / (len(classes) * counts))[class_index] if balance_classes else np.ones(len(labels))
+    return weights / weights.sum()
+  stations = np.asarray(stations)
+  if stations.shape != labels.shape:
+    raise ValueError(f'stations has shape {stations.shape}, labels {labels.shape}: one station per record')
+  class_share = np.full(len(classes), 1.0 / len(classes)) if balance_classes else counts / counts.sum()
+  _, group_index, group_counts = np.unique(np.stack([class_index.astype(str), stations.astype(str)]), axis=1,
+                                           return_inverse=True, return_counts=True)
+  group_index = group_index.reshape(-1)
+  group_class = np.zeros(len(group_counts), np.int64)
+  group_class[group_index] = class_index
+  stations_per_class = np.bincount(group_class, minlength=len(classes))
+  weights = class_share[class_index] / stations_per_class[class_index] / group_counts[group_index]
+  return weights / weights.sum()
 
 
 def batches(records: RecordSet, indices: np.ndarray, batch_size: int) -> Iterator[Batch]:

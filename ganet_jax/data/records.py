@@ -125,6 +125,19 @@ class RecordSet:
     return int(np.sum(self.labels == 0)), int(np.sum(self.labels == 1))
 
 
+def station_keys(records: RecordSet) -> np.ndarray:
+  """(n,) str: each record's ``network.station``, from the manifest's network and station columns.
+
+  Raises:
+    KeyError: naming the missing column and the columns the records have.
+  """
+  for name in ('network', 'station'):
+    if name not in records.extra:
+      raise KeyError(f'the records have no {name!r} column (manifest columns: {", ".join(records.extra) or "none"})')
+  column = lambda name: np.asarray(records.extra[name], dtype=str)
+  return np.char.add(np.char.add(column('network'), '.'), column('station'))
+
+
 def save_prepared(path: str | pathlib.Path, records: RecordSet,
                   rejected: Iterable[Mapping[str, str]] = ()) -> pathlib.Path:
   """Write ``records`` (and the rejection report) as a prepared data-set folder."""

@@ -23,7 +23,7 @@ from typing import Callable, Mapping
 import numpy as np
 
 from ganet_jax.conventions import TECTONIC
-from ganet_jax.data.records import RecordSet
+from ganet_jax.data.records import RecordSet, station_keys
 from ganet_jax.evaluation.physics import fit_logistic
 
 
@@ -34,8 +34,8 @@ def _column(records: RecordSet, name: str) -> np.ndarray:
 
 
 def station_key(records: RecordSet) -> np.ndarray:
-  """Network.station of every record."""
-  return np.char.add(np.char.add(_column(records, 'network'), '.'), _column(records, 'station'))
+  """Network.station of every record (``data.records.station_keys``)."""
+  return station_keys(records)
 
 
 def instrument_key(records: RecordSet) -> np.ndarray:

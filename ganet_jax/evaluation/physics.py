@@ -319,5 +319,84 @@ def fit_records(train: RecordSet, feature_set: str = 'ratios') -> Callable[[Reco
   Raises:
     ValueError: for a noise-referenced set when ``train`` (or a set predicted later) has no noise.
   """
-  fitted = fit_logistic(record_features(train, feature_set), train.labels)
+  fitted = fit_feature_model(train, feature_set).logistic
   return lambda records: 1.0 - fitted.probability(record_features(records, feature_set))
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class FeatureModel:
+  """A fitted physics classifier: a named feature set and the logistic regression on it.
+
+  What a pretrained physics model ships (``to_json``): the regression models
+  P(label == 1), P(non-tectonic), as ``fit_logistic`` does; ``p_tectonic`` turns it round.
+
+  Attributes:
+    feature_set: a name in ``FEATURE_SETS``.
+    logistic: the fitted regression on that set's features.
+    sampling_rate: the rate in Hz of the windows it was fitted on (its bands are clipped there).
+  """
+  feature_set: str
+  logistic: LogisticModel
+  sampling_rate: float
+
+  @property
+  def needs_noise(self) -> bool:
+    """Whether its features are noise-referenced (it takes the records' pre-event noise)."""
+    return needs_noise(self.feature_set)
+
+  def p_tectonic(self, waveforms: np.ndarray, noise: np.ndarray | None = None) -> np.ndarray:
+    """(n,) probability of tectonic of (n, time, channels) windows at ``sampling_rate``.
+
+    Raises:
+      ValueError: a noise-referenced set without ``noise``, or features whose count
+        differs from the regression's (windows at another rate lose bands).
+    """
+    features = physics_features(np.asarray(waveforms), self.feature_set, rate=self.sampling_rate, noise=noise)
+    if features.shape[-1] != len(self.logistic.weights):
+      raise ValueError(f'feature set {self.feature_set!r} gave {features.shape[-1]} features; the model was fitted '
+                       f'on {len(self.logistic.weights)}')
+    return 1.0 - self.logistic.probability(features)
+
+  def to_json(self) -> dict:
+    """The model as plain JSON values (``from_json`` reads it back)."""
+    return {'feature_set': self.feature_set, 'sampling_rate': self.sampling_rate, 'predicts': 'p_non_tectonic',
+            'mean': self.logistic.mean.tolist(), 'scale': self.logistic.scale.tolist(),
+            'weights': self.logistic.weights.tolist(), 'bias': self.logistic.bias}
+
+  @classmethod
+  def from_json(cls, saved: dict) -> 'FeatureModel':
+    """The inverse of ``to_json``.
+
+    Raises:
+      ValueError: an unknown feature set, or arrays of different lengths.
+    """
+    try:
+      _functions(saved['feature_set'])
+      logistic = LogisticModel(mean=np.asarray(saved['mean'], np.float64),
+                               scale=np.asarray(saved['scale'], np.float64),
+                               weights=np.asarray(saved['weights'], np.float64), bias=float(saved['bias']))
+      rate = float(saved['sampling_rate'])
+    except (KeyError, TypeError) as error:
+      raise ValueError(f'not a physics model: {type(error).__name__}: {error}') from None
+    sizes = {len(logistic.mean), len(logistic.scale), len(logistic.weights)}
+    if len(sizes) != 1 or logistic.weights.ndim != 1:
+      raise ValueError(f'physics model arrays of different lengths (mean, scale, weights: {sorted(sizes)})')
+    return cls(saved['feature_set'], logistic, rate)
+
+
+def fit_feature_model(train: RecordSet, feature_set: str = 'ratios', *, l2: float = 1e-2) -> FeatureModel:
+  """The physics baseline fitted on a record set, as a ``FeatureModel`` that can be shipped.
+
+  Args:
+    train: labelled training records (with their noise for a noise-referenced set).
+    feature_set: a name in ``FEATURE_SETS``.
+    l2: ridge strength (``fit_logistic``).
+
+  Returns:
+    The fitted model, at the records' sampling rate.
+
+  Raises:
+    ValueError: an unknown set, a noise-referenced set without noise, or one class only.
+  """
+  fitted = fit_logistic(record_features(train, feature_set), train.labels, l2=l2)
+  return FeatureModel(feature_set, fitted, train.sampling_rate)

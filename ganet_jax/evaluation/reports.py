@@ -20,6 +20,8 @@ from ganet_jax.evaluation import metrics, plots
 
 METRICS_FILE = 'metrics.json'
 PREDICTIONS_FILE = 'predictions.csv'
+PLOT_FILES = ('confusion_matrix.png', 'roc_curve.png', 'confidence_histogram.png')
+EVALUATION_FILES = (METRICS_FILE, PREDICTIONS_FILE, *PLOT_FILES)
 
 
 def validation_report(records: RecordSet, p_tectonic: np.ndarray, *, threshold: float = 0.5) -> dict:
@@ -70,9 +72,10 @@ def write_evaluation(workdir: str | pathlib.Path, records: RecordSet, p_tectonic
     writer.writerow(['record_id', 'event_id', 'event_type', 'label', 'p_tectonic'])
     writer.writerows(zip(records.record_ids, records.event_ids, records.event_types, records.labels,
                          (f'{p:.6f}' for p in p_tectonic)))
-  plots.plot_confusion(records.labels, p_tectonic, workdir / 'confusion_matrix.png')
-  plots.plot_roc(records.labels, p_tectonic, workdir / 'roc_curve.png')
-  plots.plot_confidence(records.labels, p_tectonic, workdir / 'confidence_histogram.png')
+  confusion, roc, confidence = PLOT_FILES
+  plots.plot_confusion(records.labels, p_tectonic, workdir / confusion)
+  plots.plot_roc(records.labels, p_tectonic, workdir / roc)
+  plots.plot_confidence(records.labels, p_tectonic, workdir / confidence)
 
 
 def read_predictions(workdir: str | pathlib.Path, records: RecordSet) -> np.ndarray:

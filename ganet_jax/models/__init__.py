@@ -1,4 +1,4 @@
-"""Network families: GA-Net, its ablations and Table 1's comparison networks.
+"""Network families: GA-Net, its ablations, GA-Net fused with band-spectrum features and Table 1's comparison networks.
 
 ``MODELS`` maps the names a config's ``model.name`` takes to constructors; every entry builds a
 Linen module taking ``(batch, time, channels)`` and ``train=`` and returning logits.
@@ -14,19 +14,22 @@ import jax.numpy as jnp
 from ganet_jax.conventions import as_tuples
 from ganet_jax.models.capsnet import CapsNet1D
 from ganet_jax.models.complexity import model_complexity, model_parameter_count, parameter_count
+from ganet_jax.models.fusion import GANetFusion
 from ganet_jax.models.ganet import BOTTLENECKS, CBAM_POSITIONS, BottleneckConfig, GANet
 from ganet_jax.models.googlenet import GoogLeNet1D
 from ganet_jax.models.plain_cnns import PlainCNN, cnn_barama2023, cnn_liu2020, cnn_zhu2023, vgg_jia2022
 from ganet_jax.models.resnet import ResNet1D
 
-__all__ = ['BOTTLENECKS', 'BottleneckConfig', 'CBAM_POSITIONS', 'CapsNet1D', 'GANet', 'GoogLeNet1D', 'MODELS',
-           'PlainCNN', 'ResNet1D', 'TABLE1_PARAMETERS', 'build_model', 'cnn_barama2023', 'cnn_liu2020', 'cnn_zhu2023',
-           'model_complexity', 'model_fields', 'model_parameter_count', 'parameter_count', 'vgg_jia2022']
+__all__ = ['BOTTLENECKS', 'BottleneckConfig', 'CBAM_POSITIONS', 'CapsNet1D', 'GANet', 'GANetFusion', 'GoogLeNet1D',
+           'MODELS', 'PlainCNN', 'ResNet1D', 'TABLE1_PARAMETERS', 'build_model', 'cnn_barama2023', 'cnn_liu2020',
+           'cnn_zhu2023', 'model_complexity', 'model_fields', 'model_parameter_count', 'parameter_count',
+           'vgg_jia2022']
 
 MODELS = {
     'ganet': GANet,
     'ganet_without_ghost': functools.partial(GANet, use_ghost=False),
     'ganet_without_cbam': functools.partial(GANet, cbam_positions=()),
+    'ganet_fusion': GANetFusion,
     'capsnet': CapsNet1D,
     'cnn_liu2020': cnn_liu2020,
     'vgg': vgg_jia2022,
@@ -79,7 +82,7 @@ def model_fields(name: str) -> dict[str, Any]:
 def model_kwargs(name: str, overrides: Mapping[str, Any], *, compute_dtype: str = 'float32') -> dict[str, Any]:
   """The constructor fields of a run's model: ``overrides``, plus ``dtype`` for mixed precision.
 
-  A model with a ``dtype`` field (GA-Net and its layers) runs in ``compute_dtype``
+  A model with a ``dtype`` field (every registered one: GA-Net and Table 1's baselines) runs in ``compute_dtype``
   itself, the flax way: float32 parameters (``param_dtype``), each layer casting
   them and its input as it computes. JSON's lists read back as tuples (a module's
   fields must hash: it is a static argument of the jitted steps).

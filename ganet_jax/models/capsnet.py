@@ -24,9 +24,12 @@ loss on ``p`` directly).
 
 from __future__ import annotations
 
+from typing import Any
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+from flax.linen.dtypes import promote_dtype
 
 from ganet_jax.nn.layers import BatchNorm
 
@@ -66,6 +69,7 @@ class CapsNet1D(nn.Module):
     capsule_types, capsule_dims: primary capsules per position and their length.
     class_dims: length of each class capsule.
     routing_iterations: routing-by-agreement iterations.
+    dtype, param_dtype: computation and parameter dtypes, as in ``flax.linen``.
   """
   num_classes: int = 2
   conv_features: tuple[int, int] = (24, 48)
@@ -75,21 +79,26 @@ class CapsNet1D(nn.Module):
   capsule_dims: int = 8
   class_dims: int = 16
   routing_iterations: int = 3
+  dtype: Any = None
+  param_dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
     """Logits (batch, num_classes): log-odds of the class-capsule lengths."""
+    dtypes = dict(dtype=self.dtype, param_dtype=self.param_dtype)
     conv = lambda features, name: nn.Conv(features, (self.kernel_size,), strides=(self.strides,), padding='SAME',
-                                          name=name)
+                                          name=name, **dtypes)
     for i, features in enumerate(self.conv_features):
       x = conv(features, f'conv{i}')(x)
-      x = nn.relu(BatchNorm(use_running_average=not train, name=f'bn{i}')(x))
+      x = nn.relu(BatchNorm(use_running_average=not train, name=f'bn{i}', **dtypes)(x))
     primary = conv(self.capsule_types * self.capsule_dims, 'primary_capsules')(x)
     primary = squash(primary.reshape(*primary.shape[:2], self.capsule_types, self.capsule_dims))
     weights = self.param('class_capsule_weights', nn.initializers.normal(0.05),
-                         (self.capsule_types, self.num_classes, self.capsule_dims, self.class_dims))
+                         (self.capsule_types, self.num_classes, self.capsule_dims, self.class_dims), self.param_dtype)
+    primary, weights = promote_dtype(primary, weights, dtype=self.dtype)
     votes = jnp.einsum('btki,kcio->btkco', primary, weights)
     votes = votes.reshape(votes.shape[0], -1, self.num_classes, self.class_dims)
     lengths = jnp.linalg.norm(route(votes, self.routing_iterations), axis=-1)
-    lengths = jnp.clip(lengths, 1e-6, 1 - 1e-6)
-    return jnp.log(lengths) - jnp.log1p(-lengths)
+    # in float32: 1 - 1e-6 is 1 in bfloat16, and its log-odds infinite
+    lengths = jnp.clip(lengths.astype(jnp.float32), 1e-6, 1 - 1e-6)
+    return (jnp.log(lengths) - jnp.log1p(-lengths)).astype(votes.dtype)

@@ -16,7 +16,8 @@ each convolution (Inception v2's practice).
 
 from __future__ import annotations
 
-from typing import Sequence
+import functools
+from typing import Any, Sequence
 
 import flax.linen as nn
 import jax
@@ -38,11 +39,15 @@ class ConvBN(nn.Module):
   features: int
   kernel_size: int = 1
   strides: int = 1
+  dtype: Any = None
+  param_dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
-    x = nn.Conv(self.features, (self.kernel_size,), strides=(self.strides,), padding='SAME', use_bias=False)(x)
-    return nn.relu(BatchNorm(use_running_average=not train)(x))
+    dtypes = dict(dtype=self.dtype, param_dtype=self.param_dtype)
+    x = nn.Conv(self.features, (self.kernel_size,), strides=(self.strides,), padding='SAME', use_bias=False,
+                **dtypes)(x)
+    return nn.relu(BatchNorm(use_running_average=not train, **dtypes)(x))
 
 
 class Inception(nn.Module):
@@ -50,15 +55,18 @@ class Inception(nn.Module):
   widths: Sequence[int]
   small_kernel: int = 7
   large_kernel: int = 21
+  dtype: Any = None
+  param_dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
     one, reduce_small, small, reduce_large, large, pool_proj = self.widths
-    branch_one = ConvBN(one)(x, train=train)
-    branch_small = ConvBN(small, self.small_kernel)(ConvBN(reduce_small)(x, train=train), train=train)
-    branch_large = ConvBN(large, self.large_kernel)(ConvBN(reduce_large)(x, train=train), train=train)
+    conv = functools.partial(ConvBN, dtype=self.dtype, param_dtype=self.param_dtype)
+    branch_one = conv(one)(x, train=train)
+    branch_small = conv(small, self.small_kernel)(conv(reduce_small)(x, train=train), train=train)
+    branch_large = conv(large, self.large_kernel)(conv(reduce_large)(x, train=train), train=train)
     pooled = nn.max_pool(x, (3,), strides=(1,), padding='SAME')
-    branch_pool = ConvBN(pool_proj)(pooled, train=train)
+    branch_pool = conv(pool_proj)(pooled, train=train)
     return jnp.concatenate([branch_one, branch_small, branch_large, branch_pool], axis=-1)
 
 
@@ -70,6 +78,7 @@ class GoogLeNet1D(nn.Module):
     small_kernel, large_kernel: taps standing for the 3x3 and 5x5 kernels.
     stem_kernel, stem_small_kernel: taps standing for the stem's 7x7 and 3x3.
     dropout_rate: before the classifier (train=True only).
+    dtype, param_dtype: computation and parameter dtypes, as in ``flax.linen``.
   """
   num_classes: int = 2
   small_kernel: int = 7
@@ -77,20 +86,23 @@ class GoogLeNet1D(nn.Module):
   stem_kernel: int = 7
   stem_small_kernel: int = 3
   dropout_rate: float = 0.4
+  dtype: Any = None
+  param_dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
     """Logits (batch, num_classes) for waveforms (batch, time, channels)."""
+    dtypes = dict(dtype=self.dtype, param_dtype=self.param_dtype)
     pool = lambda y: nn.max_pool(y, (3,), strides=(2,), padding='SAME')
     inception = lambda name, y: Inception(INCEPTION_WIDTHS[name], self.small_kernel, self.large_kernel,
-                                          name=f'inception_{name}')(y, train=train)
-    x = pool(ConvBN(64, self.stem_kernel, 2)(x, train=train))
-    x = ConvBN(64)(x, train=train)
-    x = pool(ConvBN(192, self.stem_small_kernel)(x, train=train))
+                                          name=f'inception_{name}', **dtypes)(y, train=train)
+    x = pool(ConvBN(64, self.stem_kernel, 2, **dtypes)(x, train=train))
+    x = ConvBN(64, **dtypes)(x, train=train)
+    x = pool(ConvBN(192, self.stem_small_kernel, **dtypes)(x, train=train))
     x = pool(inception('3b', inception('3a', x)))
     for name in ('4a', '4b', '4c', '4d'):
       x = inception(name, x)
     x = pool(inception('4e', x))
     x = inception('5b', inception('5a', x))
     x = nn.Dropout(self.dropout_rate, deterministic=not train)(jnp.mean(x, axis=-2))
-    return nn.Dense(self.num_classes, name='classifier')(x)
+    return nn.Dense(self.num_classes, name='classifier', **dtypes)(x)

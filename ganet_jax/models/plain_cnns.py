@@ -7,12 +7,13 @@ count (Table 1). The layer tables below follow each reference's kind of network
 available to us, the widths are an assumption chosen so that the count on a
 10000 x 3 input lands within 2% of Table 1's figure. Every class states its
 assumptions; all use BatchNorm after each convolution (statistics in
-'batch_stats') and dropout before the classifier (rng 'dropout').
+'batch_stats') and dropout before the classifier (rng 'dropout'). ``dtype`` and
+``param_dtype`` are flax's, as in GA-Net: computation and parameter dtypes.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import flax.linen as nn
 import jax
@@ -27,12 +28,15 @@ class ConvBlock(nn.Module):
   kernel_size: int = 3
   convs_per_block: int = 1
   pool: int = 2
+  dtype: Any = None
+  param_dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
+    dtypes = dict(dtype=self.dtype, param_dtype=self.param_dtype)
     for _ in range(self.convs_per_block):
-      x = nn.Conv(self.features, (self.kernel_size,), padding='SAME', use_bias=False)(x)
-      x = nn.relu(BatchNorm(use_running_average=not train)(x))
+      x = nn.Conv(self.features, (self.kernel_size,), padding='SAME', use_bias=False, **dtypes)(x)
+      x = nn.relu(BatchNorm(use_running_average=not train, **dtypes)(x))
     if self.pool > 1:
       x = nn.max_pool(x, (self.pool,), strides=(self.pool,), padding='SAME')
     return x
@@ -51,6 +55,7 @@ class PlainCNN(nn.Module):
     flatten: True flattens (time x channels) into the dense layers; False
       averages over time first.
     dropout_rate: dropout before each dense layer (train=True only).
+    dtype, param_dtype: computation and parameter dtypes, as in ``flax.linen``.
   """
   num_classes: int = 2
   widths: Sequence[int] = (32, 32, 32, 32, 32)
@@ -60,18 +65,21 @@ class PlainCNN(nn.Module):
   dense: Sequence[int] = (128,)
   flatten: bool = True
   dropout_rate: float = 0.5
+  dtype: Any = None
+  param_dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
     """Logits (batch, num_classes) for waveforms (batch, time, channels)."""
+    dtypes = dict(dtype=self.dtype, param_dtype=self.param_dtype)
     for features in self.widths:
-      x = ConvBlock(features, self.kernel_size, self.convs_per_block, self.pool)(x, train=train)
+      x = ConvBlock(features, self.kernel_size, self.convs_per_block, self.pool, **dtypes)(x, train=train)
     x = x.reshape(x.shape[0], -1) if self.flatten else jnp.mean(x, axis=-2)
     for features in self.dense:
       x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
-      x = nn.relu(nn.Dense(features)(x))
+      x = nn.relu(nn.Dense(features, **dtypes)(x))
     x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
-    return nn.Dense(self.num_classes)(x)
+    return nn.Dense(self.num_classes, **dtypes)(x)
 
 
 def cnn_liu2020(**overrides) -> PlainCNN:

@@ -1,4 +1,8 @@
-"""flax's BatchNorm with a training-mode backward pass that keeps only the layer's input.
+"""flax's BatchNorm with Keras' constants and a training-mode backward pass that keeps only the layer's input.
+
+``BatchNorm`` is the library's one batch normalization: ``flax.linen.BatchNorm`` with the
+defaults of Keras, the paper's framework (momentum 0.99, epsilon 1e-3; flax's epsilon is
+1e-5), every field still settable.
 
 Autodiff of ``flax.linen.BatchNorm`` keeps two input-sized arrays per layer for the
 backward pass: the input (the variance's derivative reads it) and the centred
@@ -33,9 +37,12 @@ from ganet_jax.nn.recompute import depends_on
 class BatchNorm(nn.BatchNorm):
   """``flax.linen.BatchNorm`` (same fields, variables and values) with the lighter backward pass above.
 
+  Defaults are Keras' (``momentum`` 0.99, ``epsilon`` 1e-3); the other fields are flax's.
   The class keeps flax's name, so that automatic layer names (``BatchNorm_0``) and
   checkpoints are those of ``nn.BatchNorm``.
   """
+  momentum: float = 0.99
+  epsilon: float = 1e-3
 
   @nn.compact
   def __call__(self, x, use_running_average: bool | None = None, *, mask: jax.Array | None = None):

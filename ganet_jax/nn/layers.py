@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 from flax.linen.dtypes import promote_dtype
 
-from ganet_jax.nn import batchnorm
+from ganet_jax.nn.batchnorm import BatchNorm
 from ganet_jax.nn.conv1d import conv1d
 from ganet_jax.nn.depthwise import depthwise_conv1d
 from ganet_jax.nn.recompute import depends_on
@@ -40,10 +40,6 @@ __all__ = ['BatchNorm', 'CBAM', 'ChannelAttention', 'Conv1D', 'ConvModule', 'Dep
 
 Dtype = Any
 ModuleFactory = Callable[..., nn.Module]
-
-# BatchNorm with Keras' defaults (the paper's framework): momentum 0.99, eps 1e-3; flax's
-# layer with a backward pass that keeps less (ganet_jax.nn.batchnorm), same values.
-BatchNorm = functools.partial(batchnorm.BatchNorm, momentum=0.99, epsilon=1e-3)
 
 
 def _identity(x: jax.Array) -> jax.Array:

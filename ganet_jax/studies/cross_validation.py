@@ -24,6 +24,7 @@ import json
 import pathlib
 from typing import Any, Callable, Mapping, Sequence
 
+from absl import logging
 import numpy as np
 
 from ganet_jax.data.dataset import keep_sources, load_records
@@ -32,6 +33,7 @@ from ganet_jax.data.splits import assign_event_folds
 from ganet_jax.evaluation import metrics
 from ganet_jax.evaluation.physics import fit_records
 from ganet_jax.evaluation.reports import json_ready, read_predictions
+from ganet_jax.progress import Progress
 from ganet_jax.studies.run import summarize
 from ganet_jax.training.config import apply_overrides
 from ganet_jax.training.experiment import experiment_config, run
@@ -97,7 +99,7 @@ def fold_metrics(records: RecordSet, p_tectonic: np.ndarray, *, threshold: float
 def cross_validate(recipes: Sequence[Recipe], *, num_folds: int, seed: int, workdir: str | pathlib.Path,
                    validate_sources: Sequence[str] = (), physics_config=None,
                    physics_feature_sets: Sequence[str] = (), seeds: Sequence[int] = (),
-                   log: Callable[[str], None] = print) -> dict:
+                   log: Callable[[str], None] = logging.info, progress: bool | None = None) -> dict:
   """Train and validate every recipe on every fold; the same for the physics baseline's feature sets.
 
   Args:
@@ -111,7 +113,10 @@ def cross_validate(recipes: Sequence[Recipe], *, num_folds: int, seed: int, work
     physics_feature_sets: names in ``evaluation.physics.FEATURE_SETS``.
     seeds: training seeds per (recipe, fold), scored as their ensemble; empty: each
       recipe's own ``seed``.
-    log: progress lines.
+    log: receives a line per fold and the runs' epoch lines; absl's ``logging.info`` by default.
+    progress: log runs done, runs per hour and the ETA after every run, and each
+      epoch's records/s (``ganet_jax.progress``): True, False, or None for when
+      stderr is a terminal.
 
   Returns:
     {'recipes': {name: {'folds': [...], 'summary': {metric: summarize(...)}}}, 'physics': {...},
@@ -126,6 +131,8 @@ def cross_validate(recipes: Sequence[Recipe], *, num_folds: int, seed: int, work
 
   results = {'num_folds': num_folds, 'seed': seed, 'validate_sources': list(validate_sources),
              'training_seeds': list(seeds), 'fold_of_event': fold_of_event, 'recipes': {}, 'physics': {}}
+  runs = Progress(len(recipes) * num_folds * max(len(seeds), 1), 'runs', enabled=progress, label='cross-validation',
+                  interval_s=0)
   for recipe in recipes:
     folds = []
     for fold in range(num_folds):
@@ -135,7 +142,8 @@ def cross_validate(recipes: Sequence[Recipe], *, num_folds: int, seed: int, work
           f'{len(validation)} validation records {validation.class_counts()}')
       members = []
       for config, folder in _seed_runs(recipe, fold, seeds):
-        run(experiment_config(config), train, validation, workdir / recipe.name / folder, log=log)
+        run(experiment_config(config), train, validation, workdir / recipe.name / folder, log=log, progress=progress)
+        runs.update(1)
         members.append(read_predictions(workdir / recipe.name / folder, validation))
       folds.append(fold_metrics(validation, np.mean(members, axis=0)))
     results['recipes'][recipe.name] = _summarized(folds)

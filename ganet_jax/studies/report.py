@@ -10,6 +10,8 @@ from __future__ import annotations
 import pathlib
 from typing import Any, Mapping, Sequence
 
+SMOKE_RUN = "SMOKE RUN ({what}): not the paper's figures"
+
 HEADERS = {'sensitivity': 'Sensitivity', 'specificity': 'Specificity', 'accuracy': 'Accuracy', 'auc': 'AUC',
            'misclassified': 'Misclassified records'}
 PERCENT = ('sensitivity', 'specificity', 'accuracy')
@@ -28,8 +30,22 @@ def format_cell(summary: Mapping[str, Any], metric: str) -> str:
   return text + unit
 
 
+def smoke_note(what: str) -> str:
+  """The stamp of a smoke run, e.g. ``smoke_note('synthetic data, 1 epoch')``."""
+  return SMOKE_RUN.format(what=what)
+
+
+def title_lines(results: Mapping[str, Any]) -> list[str]:
+  """The study's title; for a smoke run the stamp first, the paper's title only as the layout followed."""
+  smoke = results.get('smoke_run')
+  return [smoke, f'(laid out as: {results["title"]})'] if smoke else [results['title']]
+
+
 def markdown_table(results: Mapping[str, Any], columns: Sequence[str]) -> str:
   """The study's table: one row per configuration, a column per metric or detail, and a note on its basis.
+
+  A smoke run's table (``results['smoke_run']``, see ``run_study``) is headed by its stamp, not by the
+  paper's title.
 
   Args:
     results: the dict ``study.run_study`` writes to results.json.
@@ -39,7 +55,9 @@ def markdown_table(results: Mapping[str, Any], columns: Sequence[str]) -> str:
     Markdown text.
   """
   configurations = results['configurations']
-  lines = [f'# {results["title"]}', '', '| | ' + ' | '.join(HEADERS.get(c, c) for c in columns) + ' |',
+  heading, *rest = title_lines(results)
+  lines = [f'# {heading}', *(['', *rest] if rest else []), '',
+           '| | ' + ' | '.join(HEADERS.get(c, c) for c in columns) + ' |',
            '|---' * (len(columns) + 1) + '|']
   for entry in configurations.values():
     cells = [format_cell(entry['aggregate'][c], c) if c in HEADERS else str(entry['details'][c]) for c in columns]
@@ -54,7 +72,10 @@ def markdown_table(results: Mapping[str, Any], columns: Sequence[str]) -> str:
 
 
 def plot_study(results: Mapping[str, Any], metrics: Sequence[str], path, *, x_label: str, title: str) -> pathlib.Path:
-  """Metrics (mean with std error bars, min-max as a band) against the configurations, Fig. 5/7 style."""
+  """Metrics (mean with std error bars, min-max as a band) against the configurations, Fig. 5/7 style.
+
+  A smoke run's figure (``results['smoke_run']``) is titled with its stamp, ``title`` below it as the layout.
+  """
   from matplotlib.figure import Figure  # here, not at import: see the module docstring
   entries = list(results['configurations'].values())
   positions = range(len(entries))
@@ -71,7 +92,11 @@ def plot_study(results: Mapping[str, Any], metrics: Sequence[str], path, *, x_la
   if all(m in PERCENT for m in metrics):
     axes.set_ylim(-2, 102)  # error bars of a few seeds may reach past 0 or 100
     axes.set_ylabel('%')
-  axes.set_title(title)
+  smoke = results.get('smoke_run')
+  if smoke:
+    axes.set_title(f'{smoke}\n(laid out as: {title})', fontsize=9, color='firebrick')
+  else:
+    axes.set_title(title)
   axes.legend(loc='lower right')
   axes.grid(alpha=0.3)
   figure.tight_layout()

@@ -21,6 +21,7 @@ import sys
 import time
 from typing import Any, Callable, Mapping, Sequence
 
+from absl import logging
 import jax
 import numpy as np
 
@@ -28,14 +29,15 @@ import ganet_jax
 from ganet_jax.conventions import NON_TECTONIC, TECTONIC
 from ganet_jax.data.records import RecordSet
 from ganet_jax.evaluation.reports import METRICS_FILE
+from ganet_jax.progress import Progress
 from ganet_jax.studies import report
 from ganet_jax.training import experiment
 from ganet_jax.training.config import CONFIG_FILE, ExperimentConfig
+from ganet_jax.training.run_folder import TRAIN_IDS_FILE
 
 RESULTS_FILE = 'results.json'
 TABLE_FILE = 'table.md'
 FIGURE_FILE = 'figure.png'
-TRAIN_IDS_FILE = 'train_record_ids.txt'
 # What a seed's row keeps from experiment.run's metrics; 'misclassified' is fn + fp (Table 3).
 METRICS = ('sensitivity', 'specificity', 'accuracy', 'auc', 'misclassified')
 
@@ -77,7 +79,8 @@ class Figure:
 def run_study(study: str, configurations: Sequence[Configuration], test: RecordSet, *,
               seeds: Sequence[int], workdir: str | pathlib.Path, provenance: Mapping[str, Any],
               columns: Sequence[str], figure: Figure | None = None, title: str | None = None,
-              log: Callable[[str], None] = print) -> dict[str, Any]:
+              smoke_run: str | None = None, log: Callable[[str], None] = logging.info,
+              progress: bool | None = None) -> dict[str, Any]:
   """Run every configuration with every seed, aggregate, write results.json, table.md, figure.png.
 
   Args:
@@ -91,7 +94,12 @@ def run_study(study: str, configurations: Sequence[Configuration], test: RecordS
     columns: the table's columns: names in ``METRICS`` or keys of the details.
     figure: the figure to draw, if the paper has one.
     title: the table's title (default: ``study``).
-    log: receives progress lines.
+    smoke_run: for runs whose numbers mean nothing (synthetic data, small mode): the
+      stamp that heads the table and figure instead of the paper's title
+      (``report.smoke_note``); None: a real study.
+    log: receives a line per run; absl's ``logging.info`` by default.
+    progress: log runs done, their rate and the ETA after every run (``ganet_jax.progress``):
+      True, False, or None for when stderr is a terminal.
 
   Returns:
     The dict written to results.json.
@@ -104,13 +112,15 @@ def run_study(study: str, configurations: Sequence[Configuration], test: RecordS
   workdir = pathlib.Path(workdir)
   workdir.mkdir(parents=True, exist_ok=True)
   start, started = time.perf_counter(), datetime.datetime.now(datetime.timezone.utc)
-  results = {'study': study, 'title': title or study, 'provenance': {}, 'test': _class_counts(test),
-             'configurations': {}}
+  results = {'study': study, 'title': title or study, 'smoke_run': smoke_run, 'provenance': {},
+             'test': _class_counts(test), 'configurations': {}}
+  done = Progress(len(configurations) * len(seeds), 'runs', enabled=progress, label=study, interval_s=0)
   for configuration in configurations:
     runs = {}
     for seed in seeds:
       log(f'{study}: {configuration.name}, seed {seed}')
       runs[str(seed)] = _run_one(configuration, seed, test, workdir, f'{configuration.name}/seed_{seed}')
+      done.update(1)
     results['configurations'][configuration.name] = {
         'label': configuration.label, 'details': dict(configuration.details),
         'config': _config_without_seed(configuration.config), 'seeds': runs, 'aggregate': aggregate(runs.values())}
@@ -124,8 +134,18 @@ def run_study(study: str, configurations: Sequence[Configuration], test: RecordS
   if figure is not None:
     report.plot_study(results, figure.metrics, workdir / FIGURE_FILE, x_label=figure.x_label,
                             title=figure.title)
-  log(f'{study}: {workdir / RESULTS_FILE}, {workdir / TABLE_FILE}')
   return results
+
+
+def study_outputs(workdir: str | pathlib.Path, results: Mapping[str, Any]) -> list[pathlib.Path]:
+  """What ``run_study`` wrote: results.json, table.md, figure.png (if drawn), then each run folder.
+
+  A run folder holds ``experiment.run``'s files and train_record_ids.txt.
+  """
+  workdir = pathlib.Path(workdir)
+  files = [workdir / name for name in (RESULTS_FILE, TABLE_FILE, FIGURE_FILE) if (workdir / name).exists()]
+  return files + [workdir / run['run_dir'] for entry in results['configurations'].values()
+                  for run in entry['seeds'].values()]
 
 
 def summarize(values) -> dict[str, float | int | None]:

@@ -21,6 +21,8 @@ optimizer, the mesh, the augmentation) is made where it is used. The config's fi
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 from typing import Any, Mapping
 
 import ml_collections
@@ -30,10 +32,13 @@ from ganet_jax.errors import ConfigError
 LOSSES = ('cross_entropy', 'weighted_cross_entropy', 'focal')
 LR_SCHEDULES = ('constant', 'cosine')
 # Augmentation's fields as a config spells them, every transform off (an empty SNR range: no noise).
+# The response ranges are Augmentation's defaults: they act only with response_probability > 0.
 NO_AUGMENTATION = {'max_shift_s': 0.0, 'scale_range': (1.0, 1.0), 'random_polarity': False, 'snr_db_range': (),
-                   'channel_dropout': 0.0}
+                   'channel_dropout': 0.0, 'response_probability': 0.0, 'response_low_hz': (0.5, 3.0),
+                   'response_high_hz': (8.0, 25.0), 'response_orders': (1, 4), 'response_tilt_range': (-1.0, 1.0)}
 SELECTION_METRICS = ('accuracy', 'balanced_accuracy', 'auc', 'event_auc', 'event_balanced_accuracy')
 COMPUTE_DTYPES = ('float32', 'bfloat16')
+MAX_SEED = 2**32 - 1  # NumPy's and JAX's seeds both take it
 CONFIG_FILE = 'config.json'  # in a run folder: the ExperimentConfig and the data's fingerprint
 
 
@@ -73,8 +78,13 @@ class ExperimentConfig:
     label_smoothing: in [0, 1): cross-entropy targets (1 - e) one-hot + e / 2.
     balanced_sampling: draw each epoch's records so both classes are drawn equally
       often (with replacement), instead of a shuffle of the training records.
+    station_balanced_sampling: draw each epoch's records (with replacement) so that within
+      each class every station (manifest columns network and station) is drawn equally
+      often, so a few stations with many records do not dominate; the classes keep their
+      shares, or are drawn equally often with ``balanced_sampling``.
     augmentation: ``data.augment.Augmentation`` fields (max_shift_s, scale_range,
-      random_polarity, snr_db_range, channel_dropout), applied to every training batch.
+      random_polarity, snr_db_range, channel_dropout, response_probability and the
+      random responses' ranges), applied to every training batch.
     selection_metric: the validation figure that picks ``checkpoints/best``: one of
       ``SELECTION_METRICS`` (event_* use the event mean rule of ``metrics.event_metrics``).
     evaluate_best: evaluate the test split with the best validation epoch's
@@ -103,6 +113,7 @@ class ExperimentConfig:
   warmup_epochs: float = 0.0
   label_smoothing: float = 0.0
   balanced_sampling: bool = False
+  station_balanced_sampling: bool = False
   augmentation: dict[str, Any] = dataclasses.field(default_factory=lambda: dict(NO_AUGMENTATION))
   selection_metric: str = 'accuracy'
   evaluate_best: bool = False
@@ -113,42 +124,86 @@ class ExperimentConfig:
   def check(self) -> None:
     """Raises ConfigError (a ValueError) naming the first bad setting as ``--config.<field>``.
 
-    The values on their own; ``experiment.check_config`` adds the model's name and the
-    augmentation fields, which need the models and the augmentation to check.
+    Every number must be finite, of its type and in its range; every name one of its
+    choices. The values on their own; ``experiment.check_config`` adds the model's name
+    and the augmentation fields, which need the models and the augmentation to check.
     """
-    if self.epochs < 0:
-      raise ConfigError('epochs', f'must be >= 0, got {self.epochs}')
-    if self.batch_size < 1:
-      raise ConfigError('batch_size', f'must be >= 1, got {self.batch_size}')
-    if not self.learning_rate > 0:
-      raise ConfigError('learning_rate', f'must be > 0, got {self.learning_rate}')
+    check_integer('epochs', self.epochs, minimum=0)
+    check_integer('batch_size', self.batch_size, minimum=1)
+    check_real('learning_rate', self.learning_rate, low=0, low_open=True)
     if self.loss not in LOSSES:
       raise ConfigError('loss', f'unknown {self.loss!r}; known: {", ".join(LOSSES)}')
-    if self.focal_gamma < 0:
-      raise ConfigError('focal_gamma', f'must be >= 0, got {self.focal_gamma}')
-    if not 0 <= self.threshold <= 1:
-      raise ConfigError('threshold', f'must be in [0, 1], got {self.threshold}')
-    if not self.weight_decay >= 0:
-      raise ConfigError('weight_decay', f'must be >= 0, got {self.weight_decay}')
+    check_real('focal_gamma', self.focal_gamma, low=0)
+    check_integer('seed', self.seed, minimum=0, maximum=MAX_SEED)
+    check_real('threshold', self.threshold, low=0, high=1)
+    check_real('weight_decay', self.weight_decay, low=0)
     if self.lr_schedule not in LR_SCHEDULES:
       raise ConfigError('lr_schedule', f'unknown {self.lr_schedule!r}; known: {", ".join(LR_SCHEDULES)}')
-    if not 0 <= self.warmup_epochs <= max(self.epochs, 0):
-      raise ConfigError('warmup_epochs', f'must be in [0, epochs={self.epochs}], got {self.warmup_epochs}')
-    if not 0 <= self.label_smoothing < 1:
-      raise ConfigError('label_smoothing', f'must be in [0, 1), got {self.label_smoothing}')
+    check_real('warmup_epochs', self.warmup_epochs, low=0, high=self.epochs, high_name='epochs')
+    check_real('label_smoothing', self.label_smoothing, low=0, high=1, high_open=True)
+    for name in ('precise_batch_norm', 'balanced_sampling', 'evaluate_best', 'freeze_encoder'):
+      if not isinstance(getattr(self, name), bool):
+        raise ConfigError(name, f'must be True or False, got {getattr(self, name)!r}')
+    for name, value in self.model_overrides.items():
+      check_finite_values(f'model.{name}', value)
     if self.label_smoothing and self.loss == 'focal':
       raise ConfigError('label_smoothing', 'applies to the cross-entropy losses, not focal')
     if self.selection_metric not in SELECTION_METRICS:
       raise ConfigError('selection_metric', f'unknown {self.selection_metric!r}; known: {", ".join(SELECTION_METRICS)}')
-    if self.early_stopping_patience < 0:
-      raise ConfigError('early_stopping_patience', f'must be >= 0, got {self.early_stopping_patience}')
+    check_integer('early_stopping_patience', self.early_stopping_patience, minimum=0)
     if self.freeze_encoder and not self.init_from:
       raise ConfigError('freeze_encoder', 'needs --config.init_from (a pretrained encoder to freeze)')
     if self.compute_dtype not in COMPUTE_DTYPES:
       raise ConfigError('compute_dtype', f'unknown {self.compute_dtype!r}; known: {", ".join(COMPUTE_DTYPES)}')
-    if self.num_devices is not None and (self.num_devices < 1 or self.batch_size % self.num_devices):
+    if self.num_devices is not None:
+      check_integer('num_devices', self.num_devices, minimum=1)
+    if self.num_devices is not None and self.batch_size % self.num_devices:
       raise ConfigError('num_devices', f'batch_size {self.batch_size} does not divide over num_devices '
                         f'{self.num_devices}')
+
+
+def check_integer(field: str, value: Any, *, minimum: int | None = None, maximum: int | None = None) -> None:
+  """Raises ConfigError naming ``field`` unless ``value`` is an integer (not a bool) in [minimum, maximum]."""
+  if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+    raise ConfigError(field, f'must be an integer, got {value!r}')
+  if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+    bounds = f'>= {minimum}' if maximum is None else f'in [{minimum}, {maximum}]'
+    raise ConfigError(field, f'must be {bounds}, got {value}')
+
+
+def check_real(field: str, value: Any, *, low: float | None = None, high: float | None = None,
+               low_open: bool = False, high_open: bool = False, high_name: str | None = None) -> None:
+  """Raises ConfigError naming ``field`` unless ``value`` is a finite number in its range.
+
+  Args:
+    field: the setting's path, as the message names it.
+    value: its value.
+    low, high: the bounds (None: none); ``low_open``/``high_open`` exclude them.
+    high_name: the setting the upper bound comes from, for the message.
+  """
+  if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+    raise ConfigError(field, f'must be a finite number, got {value!r}')
+  below = low is not None and (value <= low if low_open else value < low)
+  above = high is not None and (value >= high if high_open else value > high)
+  if below or above:
+    if high is None:
+      bounds = f'{">" if low_open else ">="} {low:g}'
+    else:
+      upper = f'{high_name}={high:g}' if high_name else f'{high:g}'
+      bounds = f'in {"(" if low_open else "["}{low:g}, {upper}{")" if high_open else "]"}'
+    raise ConfigError(field, f'must be {bounds}, got {value}')
+
+
+def check_finite_values(field: str, value: Any) -> None:
+  """Raises ConfigError naming ``field`` when a number in ``value`` (nested lists, tuples and dicts) is NaN or infinite."""
+  if isinstance(value, Mapping):
+    for key, item in value.items():
+      check_finite_values(f'{field}.{key}', item)
+  elif isinstance(value, (list, tuple)):
+    for item in value:
+      check_finite_values(field, item)
+  elif isinstance(value, numbers.Real) and not isinstance(value, bool) and not math.isfinite(value):
+    raise ConfigError(field, f'must be finite, got {value}')
 
 
 def apply_overrides(config: ml_collections.ConfigDict, overrides: Mapping[str, Any]) -> ml_collections.ConfigDict:

@@ -24,23 +24,28 @@ import pathlib
 import time
 from typing import Any, Callable
 
+from absl import logging
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import traverse_util
 
-from ganet_jax.conventions import as_tuples
+from ganet_jax.conventions import SAMPLING_RATE, as_tuples
 from ganet_jax.data.augment import Augmentation, augment_batch, augmentation_of
 from ganet_jax.data.loader import batches, epoch_order, prefetch
 from ganet_jax.data.records import RecordSet
+from ganet_jax.errors import ConfigError
 from ganet_jax.models import build_model
 from ganet_jax.training import run_folder
 from ganet_jax.training.checkpoint import RunCheckpoints
-from ganet_jax.training.config import CONFIG_FILE, NO_AUGMENTATION
+from ganet_jax.training.config import (CONFIG_FILE, MAX_SEED, NO_AUGMENTATION, check_finite_values, check_integer,
+                                       check_real)
 from ganet_jax.training.step import TrainState, check_finite, create_train_state, make_optimizer
 
 ENCODER = 'encoder'
+# What shapes a window as the encoder sees it: an encoder pretrained on other windows is refused.
+WINDOW_SETTINGS = ('sampling_rate', 'window_s', 'bandpass', 'normalization', 'detrend_degree')
 
 
 def nt_xent_loss(z1: jax.Array, z2: jax.Array, temperature: float = 0.1) -> jax.Array:
@@ -101,6 +106,22 @@ class PretrainConfig:
   projection_dim: int = 64
   augmentation: dict[str, Any] = dataclasses.field(default_factory=lambda: dict(NO_AUGMENTATION))
 
+  def check(self) -> None:
+    """Raises ConfigError (a ValueError) naming the first bad setting as ``--config.pretrain.<field>``."""
+    check_integer('pretrain.epochs', self.epochs, minimum=1)
+    check_integer('pretrain.batch_size', self.batch_size, minimum=1)
+    check_real('pretrain.learning_rate', self.learning_rate, low=0, low_open=True)
+    check_real('pretrain.weight_decay', self.weight_decay, low=0)
+    check_integer('pretrain.seed', self.seed, minimum=0, maximum=MAX_SEED)
+    check_real('pretrain.temperature', self.temperature, low=0, low_open=True)
+    check_integer('pretrain.projection_dim', self.projection_dim, minimum=1)
+    for name, value in self.model_overrides.items():
+      check_finite_values(f'model.{name}', value)
+    try:
+      self.augmenter(SAMPLING_RATE)  # the checks do not depend on the rate
+    except (TypeError, ValueError) as error:
+      raise ConfigError('pretrain.augmentation', str(error)) from error
+
   def augmenter(self, sampling_rate: float) -> Augmentation:
     return augmentation_of(self.augmentation, sampling_rate)
 
@@ -137,47 +158,50 @@ def two_views(waveforms: np.ndarray, augmentation: Augmentation, *, seed: int, e
 
 
 def pretrain(config: PretrainConfig, records: RecordSet, workdir: str | pathlib.Path, *,
-             log: Callable[[str], None] = print) -> list[dict]:
+             log: Callable[[str], None] = logging.info) -> list[dict]:
   """Pretrain (or resume) ``config``'s encoder on ``records`` (labels unused); returns the epoch history.
 
   Raises:
-    ValueError: too few records for a batch, or a workdir holding another run.
+    ConfigError: (a ValueError) a bad setting of ``config``, named.
+    ValueError: too few records for a batch, or a workdir holding another run or other
+      files, or being written by another run.
     FloatingPointError: the loss became NaN or infinite.
   """
+  config.check()
   if len(records) < config.batch_size:
     raise ValueError(f'{len(records)} records are fewer than batch_size {config.batch_size}')
-  workdir = pathlib.Path(workdir)
-  workdir.mkdir(parents=True, exist_ok=True)
-  run_folder.write_or_check_settings(workdir, {
-      'kind': 'pretrain', 'config': dataclasses.asdict(config),
-      'data': {'input_shape': list(records.waveforms.shape[1:]), 'records': len(records),
-               'fingerprint': run_folder.fingerprint(records, columns=('record_ids',)),
-               'preprocessing': records.preprocessing}})
-  model = config.build()
-  make_state = functools.partial(create_train_state, model, jax.random.key(config.seed), records.waveforms.shape,
-                                 tx=config.optimizer(len(records)))
-  with RunCheckpoints(workdir / 'checkpoints') as checkpoints:
-    state, first_epoch, history = run_folder.resume(checkpoints, jax.eval_shape(make_state), make_state, workdir, log)
-    augmentation = config.augmenter(records.sampling_rate)
-    steps = len(records) // config.batch_size
-    for epoch in range(first_epoch, config.epochs + 1):
-      start = time.perf_counter()
-      order = epoch_order(len(records), seed=config.seed, epoch=epoch)[:steps * config.batch_size]
-      views = (two_views(batch.waveforms, augmentation, seed=config.seed, epoch=epoch, step=k)
-               for k, batch in enumerate(batches(records, order, config.batch_size)))
-      loss_sum = jnp.zeros((), jnp.float32)
-      for batch in prefetch(views):
-        state, loss = jit_contrastive_step(state, jnp.asarray(batch), temperature=config.temperature)
-        loss_sum = loss_sum + loss
-      loss = float(loss_sum) / steps
-      check_finite(loss, step=int(state.step), epoch=epoch)
-      seconds = time.perf_counter() - start
-      history.append({'epoch': epoch, 'loss': loss, 'records_per_second': steps * config.batch_size / seconds,
-                      'seconds': seconds})
-      run_folder.write_history(workdir, history)
-      checkpoints.save(epoch, state, {'epoch': epoch})
-      log(f'pretraining epoch {epoch}/{config.epochs}  NT-Xent loss {loss:.4f} '
-          f'(chance {np.log(2 * config.batch_size - 1):.2f})  {history[-1]["records_per_second"]:.1f} records/s')
+  with run_folder.held(workdir) as workdir:
+    run_folder.write_or_check_settings(workdir, {
+        'kind': 'pretrain', 'config': dataclasses.asdict(config),
+        'data': {'input_shape': list(records.waveforms.shape[1:]), 'records': len(records),
+                 'fingerprint': run_folder.fingerprint(records, columns=('record_ids',)),
+                 'windows': run_folder.windows_hash(records), 'preprocessing': records.preprocessing}},
+        config_defaults=dataclasses.asdict(type(config)()), added_data=('windows',))
+    model = config.build()
+    make_state = functools.partial(create_train_state, model, jax.random.key(config.seed), records.waveforms.shape,
+                                   tx=config.optimizer(len(records)))
+    with RunCheckpoints(workdir / run_folder.CHECKPOINTS_FOLDER, writer=True) as checkpoints:
+      state, first_epoch, history = run_folder.resume(checkpoints, jax.eval_shape(make_state), make_state, workdir, log)
+      augmentation = config.augmenter(records.sampling_rate)
+      steps = len(records) // config.batch_size
+      for epoch in range(first_epoch, config.epochs + 1):
+        start = time.perf_counter()
+        order = epoch_order(len(records), seed=config.seed, epoch=epoch)[:steps * config.batch_size]
+        views = (two_views(batch.waveforms, augmentation, seed=config.seed, epoch=epoch, step=k)
+                 for k, batch in enumerate(batches(records, order, config.batch_size)))
+        loss_sum = jnp.zeros((), jnp.float32)
+        for batch in prefetch(views):
+          state, loss = jit_contrastive_step(state, jnp.asarray(batch), temperature=config.temperature)
+          loss_sum = loss_sum + loss
+        loss = float(loss_sum) / steps
+        check_finite(loss, step=int(state.step), epoch=epoch)
+        seconds = time.perf_counter() - start
+        history.append({'epoch': epoch, 'loss': loss, 'records_per_second': steps * config.batch_size / seconds,
+                        'seconds': seconds})
+        run_folder.write_history(workdir, history)
+        checkpoints.save(epoch, state, {'epoch': epoch})
+        log(f'pretraining epoch {epoch}/{config.epochs}  NT-Xent loss {loss:.4f} '
+            f'(chance {np.log(2 * config.batch_size - 1):.2f})  {history[-1]["records_per_second"]:.1f} records/s')
   return history
 
 
@@ -203,6 +227,47 @@ def load_encoder(workdir: str | pathlib.Path) -> tuple[dict[str, Any], dict[str,
     raise FileNotFoundError(f'{workdir / "checkpoints"}: no checkpoint')
   state = restored[0]
   return saved, {'params': state.params[ENCODER], 'batch_stats': state.batch_stats.get(ENCODER, {})}
+
+
+def check_encoder_data(workdir: str | pathlib.Path, records: RecordSet) -> str | None:
+  """Checks that the pretraining run in ``workdir`` saw windows prepared as ``records``' were.
+
+  Compares the run's recorded window shape and preprocessing (``config.json``) with
+  ``records.waveforms``' shape and ``records.preprocessing``: rate, window, band-pass,
+  normalisation and detrending.
+
+  Args:
+    workdir: a pretraining run folder (nothing is checked when it has no config.json:
+      loading the encoder names that).
+    records: the training records.
+
+  Returns:
+    A warning when one side's preprocessing is unknown (e.g. synthetic records), so
+    nothing beyond the window shape could be compared; None otherwise.
+
+  Raises:
+    ConfigError: naming ``--config.init_from`` and each setting that differs.
+  """
+  path = pathlib.Path(workdir) / CONFIG_FILE
+  if not path.is_file():
+    return None
+  saved = json.loads(path.read_text()).get('data', {})
+  differences = []
+  shape = list(records.waveforms.shape[1:])
+  if saved.get('input_shape') and list(saved['input_shape']) != shape:
+    differences.append(f'windows of shape {saved["input_shape"]}, the training set\'s {shape}')
+  theirs, ours = (saved.get('preprocessing') or {}).get('preprocess'), (records.preprocessing or {}).get('preprocess')
+  if theirs and ours:
+    differences += [f'{name} {theirs[name]}, the training set\'s {ours[name]}' for name in WINDOW_SETTINGS
+                    if name in theirs and name in ours and theirs[name] != ours[name]]
+  if differences:
+    raise ConfigError('init_from', f'{workdir}: the encoder was pretrained on other windows ({"; ".join(differences)}); '
+                      f'pretrain on records prepared as the training set')
+  if bool(theirs) != bool(ours):
+    unknown = 'the pretraining run\'s' if ours else 'the training set\'s'
+    return (f'WARNING: --config.init_from={workdir}: {unknown} preprocessing is unknown; only the window shape '
+            f'could be compared (a rate or band-pass that differs goes unnoticed)')
+  return None
 
 
 def with_encoder(variables: dict[str, Any], encoder: dict[str, Any], *, source: str = 'the encoder') -> dict[str, Any]:

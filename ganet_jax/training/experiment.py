@@ -3,9 +3,11 @@
 ``run(config, train, test, workdir)`` trains from scratch, or resumes from the
 run folder's last checkpoint, evaluates on ``test`` and writes into ``workdir``:
 
-  config.json          the settings and the data's fingerprint (a resume must match them)
+  config.json          the settings and the data's fingerprints: record ids, labels and a hash
+                       of the windows (a resume must match them)
   epochs.jsonl         one JSON line per epoch: loss, accuracy, records/s (+ validation)
   checkpoints/         orbax checkpoints (``ganet_jax.training.checkpoint``)
+  tensorboard/         TensorBoard scalars per epoch (``ganet_jax.training.summaries``)
   metrics.json         test metrics: record level, Fig. 4 confidence shares, events
   predictions.csv      record_id, event_id, event_type, label, p_tectonic
   confusion_matrix.png, roc_curve.png, confidence_histogram.png
@@ -20,6 +22,7 @@ with the same metrics as an uninterrupted one.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import pathlib
@@ -27,6 +30,7 @@ import resource
 import time
 from typing import Any, Callable
 
+from absl import logging
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -35,101 +39,124 @@ import numpy as np
 from ganet_jax.conventions import SAMPLING_RATE, as_tuples
 from ganet_jax.data.augment import augment_batches, augmentation_of
 from ganet_jax.data.loader import balanced_epoch_order, batches, epoch_order, prefetch
-from ganet_jax.data.records import RecordSet
+from ganet_jax.data.records import RecordSet, station_keys
 from ganet_jax.errors import ConfigError
 from ganet_jax.evaluation.predict import predict_probabilities
 from ganet_jax.evaluation.reports import evaluation_report, validation_report, write_evaluation
 from ganet_jax.models import MODELS, build_model, cast_dtype, model_fields, model_kwargs
+from ganet_jax.progress import Progress
 from ganet_jax.sharding import replicate, run_mesh, shard_batch
 from ganet_jax.training import contrastive, losses, run_folder
 from ganet_jax.training.checkpoint import BEST, RunCheckpoints
 from ganet_jax.training.config import ExperimentConfig
 from ganet_jax.training.host_memory import release_if_grown
 from ganet_jax.training.step import (check_finite, create_train_state, jit_train_step, model_variables,
-                                     precise_batch_stats, run_optimizer)
+                                     precise_batch_stats, run_learning_rate, run_optimizer)
+from ganet_jax.training.summaries import ScalarWriter, epoch_scalars, evaluation_scalars
 
 def run(config: ExperimentConfig, train: RecordSet, test: RecordSet, workdir: str | pathlib.Path, *,
-        validation: RecordSet | None = None, log: Callable[[str], None] = print) -> dict[str, Any]:
+        validation: RecordSet | None = None, log: Callable[[str], None] = logging.info,
+        progress: bool | None = None) -> dict[str, Any]:
   """Train (or resume), evaluate on ``test``, write the run folder, return the test metrics.
 
   Args:
     config: the settings.
     train: training records; at least ``config.batch_size`` of them.
     test: evaluation records.
-    workdir: the run folder (created; a folder holding a run with other settings
-      or data is refused).
+    workdir: the run folder (created; refused while another run writes it, and when
+      it holds a run with other settings or data, or files a run does not write).
     validation: optional records evaluated after every epoch; the best epoch by
       validation ``config.selection_metric`` is checkpointed under ``checkpoints/best``
       (and evaluated on ``test`` with ``config.evaluate_best``; early stopping with
       ``config.early_stopping_patience``).
-    log: receives one progress line per epoch.
+    log: receives one line per epoch (and a note on resuming, best-epoch selection, a
+      collapsed run); absl's ``logging.info`` by default.
+    progress: log each epoch's records/s and ETA every few seconds (``ganet_jax.progress``):
+      True, False, or None for when stderr is a terminal.
 
   Returns:
     The dict written to ``metrics.json``.
 
   Raises:
-    ValueError: bad settings, too few training records, or a workdir of another run.
+    ValueError: bad settings, too few training records, training or validation records
+      of one class, an encoder (``config.init_from``) pretrained on other windows, or a
+      workdir of another run, of other files or being written.
     FloatingPointError: the training loss became NaN or infinite.
   """
   check_config(config)
+  check_records(config, train)
   if len(train) < config.batch_size:
     raise ValueError(f'{len(train)} training records are fewer than batch_size {config.batch_size}')
-  workdir = pathlib.Path(workdir)
-  workdir.mkdir(parents=True, exist_ok=True)
-  _write_or_check_settings(workdir, config, train, test, validation)
-  model = build_model(config.model, **model_kwargs(config.model, config.model_overrides,
-                                                       compute_dtype=config.compute_dtype))
-  init_rng, dropout_rng = jax.random.split(jax.random.key(config.seed))
-  make_state = functools.partial(create_train_state, model, init_rng, train.waveforms.shape,
-                                 tx=run_optimizer(config, len(train)))
-  target = jax.eval_shape(make_state)  # the state's structure, for restoring into
-  with RunCheckpoints(workdir / 'checkpoints') as checkpoints:
-    state, first_epoch, history = run_folder.resume(
-        checkpoints, target, lambda: _initial_state(make_state, config, log), workdir, log)
-    loss_fn = _loss_fn(config, train.labels)
-    mesh = run_mesh(config.num_devices, config.batch_size)
-    if mesh is not None:
-      state = replicate(state, mesh)
-    predict = functools.partial(predict_probabilities, model, batch_size=config.batch_size, mesh=mesh,
-                                compute_dtype=cast_dtype(config.model, config.compute_dtype))
+  check_two_classes(train, 'training')
+  if validation is not None:
+    check_two_classes(validation, 'validation')
+  if config.init_from:
+    warning = contrastive.check_encoder_data(config.init_from, train)
+    if warning:
+      log(warning)
+  # each process of a multi-process run holds its own share of the folder
+  part = f'process{jax.process_index()}' if jax.process_count() > 1 else ''
+  with run_folder.held(workdir, part=part) as workdir, contextlib.ExitStack() as closing:
+    _write_or_check_settings(workdir, config, train, test, validation)
+    model = build_model(config.model, **model_kwargs(config.model, config.model_overrides,
+                                                         compute_dtype=config.compute_dtype))
+    init_rng, dropout_rng = jax.random.split(jax.random.key(config.seed))
+    make_state = functools.partial(create_train_state, model, init_rng, train.waveforms.shape,
+                                   tx=run_optimizer(config, len(train)))
+    target = jax.eval_shape(make_state)  # the state's structure, for restoring into
+    learning_rate = run_learning_rate(config, len(train))
+    with RunCheckpoints(workdir / run_folder.CHECKPOINTS_FOLDER, writer=True,
+                        selection_metric=config.selection_metric) as checkpoints:
+      state, first_epoch, history = run_folder.resume(
+          checkpoints, target, lambda: _initial_state(make_state, config, log), workdir, log)
+      # open until the test figures are written; closed on any exception too
+      scalars = closing.enter_context(ScalarWriter(workdir, first_epoch=first_epoch))
+      loss_fn = _loss_fn(config, train.labels)
+      mesh = run_mesh(config.num_devices, config.batch_size)
+      if mesh is not None:
+        state = replicate(state, mesh)
+      predict = functools.partial(predict_probabilities, model, batch_size=config.batch_size, mesh=mesh,
+                                  compute_dtype=cast_dtype(config.model, config.compute_dtype))
 
-    trimmed = None
-    for epoch in range(first_epoch, config.epochs + 1):
-      if _early_stop(history, config):
-        break
-      state, summary = _train_epoch(state, train, config, epoch, dropout_rng, loss_fn, mesh)
-      if config.precise_batch_norm and (validation is not None or epoch == config.epochs):
-        state = precise_batch_stats(state, _full_batches(train, config.batch_size))
-      if validation is not None:
-        summary['validation'] = validation_report(validation, predict(model_variables(state), validation),
-                                                  threshold=config.threshold)
-      history.append(summary)
-      trimmed = release_if_grown(trimmed)  # what the epoch's compiles freed goes back to the OS (host_memory)
-      run_folder.write_history(workdir, history)
-      checkpoints.save(epoch, state, {'epoch': epoch},
-                       None if validation is None else _score(summary['validation'], config.selection_metric))
-      log(_progress_line(summary, config.epochs, config.selection_metric))
-    last_epoch = history[-1]['epoch'] if history else 0
-    evaluated_epoch = last_epoch
-    if config.evaluate_best and validation is not None and history:
-      best = checkpoints.restore(target, BEST)
-      state, evaluated_epoch = best[0], best[1]['epoch']
-      log(f'evaluating the best epoch by validation {config.selection_metric}: {evaluated_epoch}')
+      trimmed = None
+      for epoch in range(first_epoch, config.epochs + 1):
+        if _early_stop(history, config):
+          break
+        state, summary = _train_epoch(state, train, config, epoch, dropout_rng, loss_fn, mesh, progress)
+        if config.precise_batch_norm and (validation is not None or epoch == config.epochs):
+          state = precise_batch_stats(state, _full_batches(train, config.batch_size))
+        if validation is not None:
+          summary['validation'] = validation_report(validation, predict(model_variables(state), validation),
+                                                    threshold=config.threshold)
+        history.append(summary)
+        trimmed = release_if_grown(trimmed)  # what the epoch's compiles freed goes back to the OS (host_memory)
+        run_folder.write_history(workdir, history)
+        checkpoints.save(epoch, state, {'epoch': epoch},
+                         None if validation is None else _score(summary['validation'], config.selection_metric))
+        scalars.write(epoch, epoch_scalars(summary, learning_rate(summary['step'] - 1), config.selection_metric))
+        log(_progress_line(summary, config.epochs, config.selection_metric))
+      last_epoch = history[-1]['epoch'] if history else 0
+      evaluated_epoch = last_epoch
+      if config.evaluate_best and validation is not None and history:
+        best = checkpoints.restore(target, BEST)
+        state, evaluated_epoch = best[0], best[1]['epoch']
+        log(f'evaluating the best epoch by validation {config.selection_metric}: {evaluated_epoch}')
 
-  start = time.perf_counter()
-  p_test = predict(model_variables(state), test)
-  result = evaluation_report(test, p_test, threshold=config.threshold)
-  result['test_records_per_second'] = len(test) / (time.perf_counter() - start)
-  result['epochs_completed'] = last_epoch
-  result['evaluated_epoch'] = evaluated_epoch
-  result['train_records'] = len(train)
-  # the process's peak resident memory so far (Linux reports KiB): what this run needed, compile included
-  result['peak_rss_mib'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-  if result['collapsed_to_one_class']:
-    log(f'WARNING: every test record was called {"tectonic" if result["sensitivity"] == 1 else "non-tectonic"}: '
-        f'this run collapsed to one class (metrics.json: "collapsed_to_one_class": true); its accuracy is the '
-        f'class share, not skill')
-  write_evaluation(workdir, test, p_test, result)
+    start = time.perf_counter()
+    p_test = predict(model_variables(state), test)
+    result = evaluation_report(test, p_test, threshold=config.threshold)
+    result['test_records_per_second'] = len(test) / (time.perf_counter() - start)
+    result['epochs_completed'] = last_epoch
+    result['evaluated_epoch'] = evaluated_epoch
+    result['train_records'] = len(train)
+    # the process's peak resident memory so far (Linux reports KiB): what this run needed, compile included
+    result['peak_rss_mib'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if result['collapsed_to_one_class']:
+      called = 'tectonic' if result['sensitivity'] == 1 else 'non-tectonic'
+      logging.warning(f'every test record was called {called}: this run collapsed to one class (metrics.json: '
+                      f'"collapsed_to_one_class": true); its accuracy is the class share, not skill')
+    write_evaluation(workdir, test, p_test, result)
+    scalars.write(evaluated_epoch, evaluation_scalars(result))
   return result
 
 
@@ -145,6 +172,38 @@ def check_config(config: ExperimentConfig) -> None:
     augmentation_of(config.augmentation, SAMPLING_RATE)  # the checks do not depend on the rate
   except (TypeError, ValueError) as error:
     raise ConfigError('augmentation', str(error)) from error
+
+
+def check_records(config: ExperimentConfig, train: RecordSet) -> None:
+  """Raises ConfigError naming the setting that ``train``'s records cannot serve.
+
+  A model that reads frequencies (``GANetFusion``) must know the windows' rate, and
+  station-balanced sampling needs every record's station.
+  """
+  model_rate = {**model_fields(config.model), **config.model_overrides}.get('sampling_rate')
+  if model_rate is not None and float(model_rate) != train.sampling_rate:
+    raise ConfigError('model.sampling_rate', f'{model_rate:g} Hz, but the training windows are at '
+                      f'{train.sampling_rate:g} Hz: set it to theirs')
+  if config.station_balanced_sampling:
+    try:
+      station_keys(train)
+    except KeyError as error:
+      raise ConfigError('station_balanced_sampling', f'needs the station of every training record: {error.args[0]}'
+                        ) from None
+
+
+def check_two_classes(records: RecordSet, split: str) -> None:
+  """Refuses records with fewer than two classes: a classifier cannot learn or be selected on them.
+
+  Raises:
+    ValueError: one line naming ``split`` and its class counts.
+  """
+  tectonic, non_tectonic = records.class_counts()
+  if not (tectonic and non_tectonic):
+    unlabeled = len(records) - tectonic - non_tectonic
+    raise ValueError(f'the {split} records hold one class or none ({tectonic} tectonic, {non_tectonic} non-tectonic'
+                     f'{f", {unlabeled} unlabeled" if unlabeled else ""}); give records of both classes (check the '
+                     f'split boundaries, the labels and the data set)')
 
 
 def model_config(name: str = 'ganet') -> ml_collections.ConfigDict:
@@ -189,6 +248,8 @@ def experiment_config(config: ml_collections.ConfigDict, *, model: str | None = 
   model = model or name
   if model != name and not (model.startswith('ganet') and name.startswith('ganet')):
     changed = {}
+  elif model != name:  # GA-Net variants: the fields they share (GA-Net fused with physics has more)
+    changed = {k: v for k, v in changed.items() if k in model_fields(model)}
   # A field the config file lacks keeps the library's default.
   plain = lambda value: value.to_dict() if isinstance(value, ml_collections.ConfigDict) else value
   settings = {field.name: plain(config[field.name]) for field in dataclasses.fields(ExperimentConfig)
@@ -246,11 +307,14 @@ def _full_batches(train: RecordSet, batch_size: int):
   return (batch.waveforms for batch in prefetch(batches(train, np.arange(steps * batch_size), batch_size)))
 
 
-def _train_epoch(state, train: RecordSet, config: ExperimentConfig, epoch: int, dropout_rng, loss_fn, mesh):
+def _train_epoch(state, train: RecordSet, config: ExperimentConfig, epoch: int, dropout_rng, loss_fn, mesh,
+                 progress: bool | None):
   steps = len(train) // config.batch_size
   # Full batches only, so one shape compiles; the shuffle leaves out a different remainder each epoch.
-  if config.balanced_sampling:
-    order = balanced_epoch_order(train.labels, steps * config.batch_size, seed=config.seed, epoch=epoch)
+  if config.balanced_sampling or config.station_balanced_sampling:
+    stations = station_keys(train) if config.station_balanced_sampling else None
+    order = balanced_epoch_order(train.labels, steps * config.batch_size, seed=config.seed, epoch=epoch,
+                                 stations=stations, balance_classes=config.balanced_sampling)
   else:
     order = epoch_order(len(train), seed=config.seed, epoch=epoch)[:steps * config.batch_size]
   stream = batches(train, order, config.batch_size)
@@ -258,6 +322,7 @@ def _train_epoch(state, train: RecordSet, config: ExperimentConfig, epoch: int, 
   if augmentation.active:
     stream = augment_batches(stream, augmentation, seed=config.seed, epoch=epoch)
   place = jnp.asarray if mesh is None else functools.partial(shard_batch, mesh=mesh)
+  progress = Progress(steps * config.batch_size, 'records', enabled=progress, label=f'epoch {epoch}/{config.epochs}')
   start = time.perf_counter()
   # Sums stay on the device and are read once per epoch: a read per step would stall
   # the asynchronous dispatch that keeps an accelerator busy.
@@ -268,6 +333,9 @@ def _train_epoch(state, train: RecordSet, config: ExperimentConfig, epoch: int, 
                                          compute_dtype=cast_dtype(config.model, config.compute_dtype))
     loss_sum = loss_sum + step_metrics['loss']
     correct = correct + step_metrics['correct']
+    if progress.due(config.batch_size):
+      loss_sum.block_until_ready()  # the rate and ETA count finished steps, not dispatched ones
+    progress.update(config.batch_size)
   loss = float(loss_sum) / steps
   check_finite(loss, step=int(state.step), epoch=epoch)
   seconds = time.perf_counter() - start
@@ -292,8 +360,11 @@ def _write_or_check_settings(workdir: pathlib.Path, config: ExperimentConfig, tr
   """config.json: the settings and what identifies the data; a resume must match them."""
   data = {'input_shape': list(train.waveforms.shape[1:]), 'train': run_folder.fingerprint(train),
           'test': run_folder.fingerprint(test), 'validation': run_folder.fingerprint(validation),
-          'train_records': len(train), 'test_records': len(test)}
+          'train_records': len(train), 'test_records': len(test),
+          # the windows' content: a set re-prepared in place (new picks, another band) is another set
+          'windows': {'train': run_folder.windows_hash(train), 'test': run_folder.windows_hash(test),
+                      'validation': run_folder.windows_hash(validation)}}
   if train.preprocessing is not None:  # what made the windows, so a classifier prepares new records alike
     data['preprocessing'] = train.preprocessing
   run_folder.write_or_check_settings(workdir, {'config': dataclasses.asdict(config), 'data': data},
-                                     config_defaults=dataclasses.asdict(ExperimentConfig()))
+                                     config_defaults=dataclasses.asdict(ExperimentConfig()), added_data=('windows',))

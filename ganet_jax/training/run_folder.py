@@ -1,8 +1,16 @@
 """What a training or pretraining run folder holds besides its checkpoints, and how a run resumes from it.
 
-  config.json     the settings and the data's fingerprint; a run restarted in the folder
-                  must have the same, or it is refused (``write_or_check_settings``)
+  config.json     the settings and the data's fingerprints (which records, and a hash of
+                  their windows: ``fingerprint``, ``windows_hash``); a run restarted in the
+                  folder must have the same, or it is refused (``write_or_check_settings``)
   epochs.jsonl    one JSON line per finished epoch (``read_history``, ``write_history``)
+  checkpoints/    orbax checkpoints (``checkpoint.RunCheckpoints``)
+  the test evaluation's files (``evaluation.reports.EVALUATION_FILES``), and in a
+  study's run folders the ids of the records it trained on (``TRAIN_IDS_FILE``)
+
+A run holds its folder (``held``) while it writes: a second run on the same folder,
+and a folder holding anything a run does not write (a classifier's predictions, a
+prepared set), are refused.
 
 ``resume`` restores the last checkpoint (``checkpoint.RunCheckpoints``) or starts a
 fresh state, and keeps the epoch lines up to that checkpoint: the epochs after it are
@@ -11,17 +19,64 @@ redone, so an interrupted run ends where an uninterrupted one would.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import pathlib
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Collection, Iterator, Mapping, Sequence
 
+import numpy as np
+
+from ganet_jax.data import outputs
 from ganet_jax.data.records import RecordSet
-from ganet_jax.evaluation.reports import json_ready
+from ganet_jax.evaluation.reports import EVALUATION_FILES, json_ready
 from ganet_jax.training.checkpoint import RunCheckpoints
 from ganet_jax.training.config import CONFIG_FILE
+from ganet_jax.training.summaries import TENSORBOARD_DIR
 
 EPOCHS_FILE = 'epochs.jsonl'
+CHECKPOINTS_FOLDER = 'checkpoints'
+TRAIN_IDS_FILE = 'train_record_ids.txt'
+RUN_FILES = (CONFIG_FILE, EPOCHS_FILE, CHECKPOINTS_FOLDER, TENSORBOARD_DIR, *EVALUATION_FILES, TRAIN_IDS_FILE)
+
+
+@contextlib.contextmanager
+def held(workdir: str | pathlib.Path, *, part: str = '') -> Iterator[pathlib.Path]:
+  """``workdir`` created, checked to be a run folder and locked for the block (``outputs.output_lock``).
+
+  Args:
+    workdir: the run folder.
+    part: this process's share of a multi-process run (each process locks its own).
+
+  Yields:
+    ``workdir`` as a path.
+
+  Raises:
+    ValueError: one line: the folder is being written by another run (``outputs.OutputBusy``),
+      or holds files a run does not write.
+  """
+  workdir = pathlib.Path(workdir)
+  with outputs.output_lock(workdir, part=part):
+    check_run_folder(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    yield workdir
+
+
+def check_run_folder(workdir: pathlib.Path) -> None:
+  """Refuses a folder that is neither new, empty nor a run's: a run never writes over other outputs.
+
+  Raises:
+    ValueError: naming the folder and (some of) the files that are not a run's.
+  """
+  if workdir.exists() and not workdir.is_dir():
+    raise ValueError(f'{workdir}: is a file, not a run folder')
+  names = sorted(p.name for p in workdir.iterdir() if not p.name.startswith('.')) if workdir.is_dir() else []
+  foreign = [name for name in names if name not in RUN_FILES]
+  if names and CONFIG_FILE not in names:
+    foreign = names  # a run writes config.json first: without it nothing here is a run's
+  if foreign:
+    raise ValueError(f'{workdir}: not a run folder (holds {", ".join(foreign[:3])}{", ..." if len(foreign) > 3 else ""}'
+                     f'{"" if CONFIG_FILE in names else f" and no {CONFIG_FILE}"}); give a new or empty folder')
 
 
 def fingerprint(records: RecordSet | None, *, columns: Sequence[str] = ('record_ids', 'labels'),
@@ -47,8 +102,36 @@ def fingerprint(records: RecordSet | None, *, columns: Sequence[str] = ('record_
   return digest.hexdigest()[:16]
 
 
+def windows_hash(records: RecordSet | None, *, chunk_bytes: int = 1 << 25) -> str | None:
+  """A hash of the bytes of ``records``' windows (and pre-event noise when kept), with their shapes.
+
+  The arrays are read a chunk of records at a time, so a memory-mapped set larger
+  than memory hashes in bounded memory (BLAKE2b reads ~1 GB/s).
+
+  Args:
+    records: the records; None gives None (no such set).
+    chunk_bytes: about how many bytes are read at once.
+
+  Returns:
+    16 hex digits.
+  """
+  if records is None:
+    return None
+  digest = hashlib.blake2b(digest_size=8)
+  for array in (records.waveforms, records.noise):
+    if array is None:
+      digest.update(b'no array')
+      continue
+    digest.update(f'{np.dtype(array.dtype).str} {tuple(array.shape)}'.encode())
+    step = max(1, chunk_bytes // max(1, int(np.prod(array.shape[1:])) * array.dtype.itemsize))
+    for first in range(0, len(array), step):
+      digest.update(np.ascontiguousarray(array[first:first + step]).data)
+  return digest.hexdigest()
+
+
 def write_or_check_settings(workdir: pathlib.Path, settings: Mapping[str, Any], *,
-                            config_defaults: Mapping[str, Any] | None = None) -> None:
+                            config_defaults: Mapping[str, Any] | None = None,
+                            added_data: Collection[str] = ()) -> None:
   """Write ``settings`` to ``workdir/config.json``, or check that a run already there has the same.
 
   Args:
@@ -56,7 +139,11 @@ def write_or_check_settings(workdir: pathlib.Path, settings: Mapping[str, Any], 
     settings: JSON-able settings, data fingerprints included; tuples compare as the
       lists they read back as.
     config_defaults: the defaults of the ``'config'`` section: a field added to the
-      settings since the folder's run was written reads as its default.
+      settings since the folder's run was written reads as its default, also inside
+      a field that is itself a mapping (e.g. the augmentation's fields).
+    added_data: entries of the ``'data'`` section added since older run folders were
+      written (e.g. ``'windows'``): a folder without one is checked on the rest and
+      gains it, so its run still resumes and later changes are caught.
 
   Raises:
     ValueError: naming each differing setting, the file and what to do.
@@ -67,13 +154,28 @@ def write_or_check_settings(workdir: pathlib.Path, settings: Mapping[str, Any], 
     path.write_text(json.dumps(settings, indent=2) + '\n')
     return
   previous = json.loads(path.read_text())
+  gained = [key for key in added_data if key in settings.get('data', {}) and key not in previous.get('data', {})]
+  for key in gained:
+    previous.setdefault('data', {})[key] = settings['data'][key]
   if config_defaults is not None:
     defaults = json.loads(json.dumps(dict(config_defaults)))
-    previous['config'] = {**defaults, **previous.get('config', {})}
+    previous['config'] = _with_defaults(previous.get('config', {}), defaults)
+    settings = {**settings, 'config': _with_defaults(settings.get('config', {}), defaults)}
   if previous != settings:
     changed = '; '.join(differences(previous, settings))
     raise ValueError(f'{workdir} holds a run with other settings or data ({changed} in {path}); '
                      f'use another workdir, or the same settings to resume')
+  if gained:
+    stored = json.loads(path.read_text())
+    stored.setdefault('data', {}).update({key: settings['data'][key] for key in gained})
+    path.write_text(json.dumps(stored, indent=2) + '\n')
+
+
+def _with_defaults(values: Any, defaults: Any) -> Any:
+  """``values`` with the keys it lacks taken from ``defaults``, mapping inside mapping."""
+  if not (isinstance(values, dict) and isinstance(defaults, dict)):
+    return values
+  return {**defaults, **{key: _with_defaults(value, defaults.get(key)) for key, value in values.items()}}
 
 
 def differences(before: Any, after: Any, where: str = '') -> list[str]:

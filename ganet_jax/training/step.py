@@ -79,12 +79,7 @@ def make_optimizer(learning_rate: float, *, weight_decay: float = 0.0, schedule:
     train_only: top-level parameter entries that train (e.g. ``('classifier',)``: a frozen
       encoder under a trained head); the others get zero updates. Empty: everything trains.
   """
-  if schedule == 'cosine':
-    rate = optax.warmup_cosine_decay_schedule(0.0, learning_rate, warmup_steps, max(total_steps, warmup_steps + 1))
-  elif schedule == 'constant':
-    rate = learning_rate if warmup_steps == 0 else optax.linear_schedule(0.0, learning_rate, warmup_steps)
-  else:
-    raise ValueError(f'unknown learning-rate schedule {schedule!r}; known: constant, cosine')
+  rate = _rate(learning_rate, schedule, warmup_steps, total_steps)
   tx = optax.adamw(rate, weight_decay=weight_decay) if weight_decay > 0 else optax.adam(rate)
   if not train_only:
     return tx
@@ -101,11 +96,32 @@ def run_optimizer(config: ExperimentConfig, train_records: int) -> optax.Gradien
       batch size, a frozen encoder).
     train_records: records in the training set.
   """
-  steps_per_epoch = max(train_records // config.batch_size, 1)
+  warmup_steps, total_steps = _schedule_steps(config, train_records)
   return make_optimizer(config.learning_rate, weight_decay=config.weight_decay, schedule=config.lr_schedule,
-                        warmup_steps=int(round(config.warmup_epochs * steps_per_epoch)),
-                        total_steps=config.epochs * steps_per_epoch,
+                        warmup_steps=warmup_steps, total_steps=total_steps,
                         train_only=('classifier',) if config.freeze_encoder else ())
+
+
+def run_learning_rate(config: ExperimentConfig, train_records: int) -> Callable[[int], float]:
+  """The step size ``run_optimizer`` applies at each step (a function of the step number), for logging."""
+  rate = _rate(config.learning_rate, config.lr_schedule, *_schedule_steps(config, train_records))
+  return (lambda step: float(rate(step))) if callable(rate) else (lambda step: float(rate))
+
+
+def _schedule_steps(config: ExperimentConfig, train_records: int) -> tuple[int, int]:
+  """(warm-up steps, total steps) of a run: the schedule counts the steps of its epochs."""
+  steps_per_epoch = max(train_records // config.batch_size, 1)
+  return int(round(config.warmup_epochs * steps_per_epoch)), config.epochs * steps_per_epoch
+
+
+def _rate(learning_rate: float, schedule: str, warmup_steps: int, total_steps: int) -> float | optax.Schedule:
+  # A constant rate stays a float: a schedule would add a step count to the optimizer
+  # state and make checkpoints of earlier runs unreadable.
+  if schedule == 'cosine':
+    return optax.warmup_cosine_decay_schedule(0.0, learning_rate, warmup_steps, max(total_steps, warmup_steps + 1))
+  if schedule == 'constant':
+    return learning_rate if warmup_steps == 0 else optax.linear_schedule(0.0, learning_rate, warmup_steps)
+  raise ValueError(f'unknown learning-rate schedule {schedule!r}; known: constant, cosine')
 
 
 @functools.partial(jax.jit, static_argnums=(0, 2))

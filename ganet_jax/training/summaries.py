@@ -1,0 +1,81 @@
+"""TensorBoard scalars of a training run, written per epoch into ``<workdir>/tensorboard/``.
+
+  tensorboard --logdir=runs/         # every run folder below runs/ side by side
+
+Tags: ``train/loss``, ``train/accuracy``, ``train/records_per_second``,
+``train/learning_rate`` and, with validation data, ``validation/accuracy`` and
+``validation/<selection metric>``; after the test evaluation ``test/<metric>`` at the
+evaluated epoch. The step is the epoch. The writer is tensorboardX's (protobuf and
+numpy only, no TensorFlow or PyTorch).
+"""
+
+from __future__ import annotations
+
+import math
+import pathlib
+from typing import Any, Mapping
+
+TENSORBOARD_DIR = 'tensorboard'
+TEST_SCALARS = ('accuracy', 'balanced_accuracy', 'sensitivity', 'specificity', 'auc')
+
+
+def epoch_scalars(summary: Mapping[str, Any], learning_rate: float, selection_metric: str) -> dict[str, float]:
+  """The tagged scalars of one epoch's summary (an ``epochs.jsonl`` line).
+
+  Args:
+    summary: the epoch's loss, accuracy, records_per_second and optional validation report.
+    learning_rate: the step size at the epoch's last step.
+    selection_metric: the validation figure that picks the best epoch.
+
+  Returns:
+    {tag: value}; undefined validation figures (one class present) are left out.
+  """
+  scalars = {'train/loss': summary['loss'], 'train/accuracy': summary['accuracy'],
+             'train/records_per_second': summary['records_per_second'], 'train/learning_rate': learning_rate}
+  validation = summary.get('validation')
+  if validation is not None:
+    for metric in dict.fromkeys(('accuracy', selection_metric)):
+      scalars[f'validation/{metric}'] = validation.get(metric)
+  return _defined(scalars)
+
+
+def evaluation_scalars(result: Mapping[str, Any]) -> dict[str, float]:
+  """``test/<metric>`` of a test evaluation's record-level figures (undefined ones left out)."""
+  return _defined({f'test/{metric}': result.get(metric) for metric in TEST_SCALARS})
+
+
+def _defined(scalars: Mapping[str, Any]) -> dict[str, float]:
+  return {tag: float(value) for tag, value in scalars.items()
+          if isinstance(value, (int, float)) and not math.isnan(value)}
+
+
+class ScalarWriter:
+  """The run folder's TensorBoard event writer (a context manager)."""
+
+  def __init__(self, workdir: str | pathlib.Path, *, first_epoch: int = 1):
+    """Open an events file in ``<workdir>/tensorboard/``.
+
+    Args:
+      workdir: the run folder.
+      first_epoch: the first epoch this process trains; TensorBoard drops what an
+        interrupted process wrote for it and later epochs, so a resumed run's curves
+        hold each epoch once.
+    """
+    from tensorboardX import SummaryWriter  # imported here: ~0.15 s that only training needs
+    self.directory = pathlib.Path(workdir) / TENSORBOARD_DIR
+    self._writer = SummaryWriter(str(self.directory), purge_step=first_epoch if first_epoch > 1 else None)
+
+  def write(self, step: int, scalars: Mapping[str, float]) -> None:
+    """Write ``scalars`` at ``step`` and flush, so TensorBoard shows the epoch at once."""
+    for tag, value in scalars.items():
+      self._writer.add_scalar(tag, value, step)
+    self._writer.flush()
+
+  def close(self) -> None:
+    self._writer.close()
+
+  def __enter__(self) -> ScalarWriter:
+    return self
+
+  def __exit__(self, *exc_info) -> None:
+    self.close()

@@ -1,0 +1,361 @@
+"""Bad input and faults around runs: stale resumes, shared outputs, meaningless settings, signals and disks.
+
+Each case either ends with one line naming the setting, folder or file and what is
+wrong, or is handled correctly. The cases that need a run folder work on copies of
+the session's tiny run (``conftest.tiny_run``) and its records.
+"""
+
+import dataclasses
+import errno
+import json
+import os
+import pathlib
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from conftest import tiny_run_inputs
+from experiments import faults
+from ganet_jax.data import outputs
+from ganet_jax.data.records import load_prepared, save_prepared
+from ganet_jax.errors import ConfigError
+from ganet_jax.training import contrastive, experiment, run_folder
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _quiet(line):
+  pass
+
+
+def _copy(folder, destination):
+  shutil.copytree(folder, destination)
+  return destination
+
+
+def _one_line(error):
+  message = str(error.value)
+  assert '\n' not in message, message
+  return message
+
+
+def _moved_window(records):
+  """``records`` re-prepared with the P onset of record 3 picked 0.4 s later."""
+  waveforms = np.array(records.waveforms)
+  waveforms[3] = np.roll(waveforms[3], 40, axis=0)
+  return dataclasses.replace(records, waveforms=waveforms)
+
+
+def _other_band(records):
+  settings = json.loads(json.dumps(records.preprocessing))
+  settings['preprocess']['bandpass'] = [1.0, 15.0]
+  return dataclasses.replace(records, preprocessing=settings)
+
+
+# Case: a set re-prepared in place is another set; its run folder does not resume.
+@pytest.mark.parametrize('change, named', [(_moved_window, 'data.windows.train'),
+                                           (_other_band, 'data.preprocessing.preprocess.bandpass')])
+def test_resume_on_changed_windows_is_refused_naming_them(tiny_run, tmp_path, change, named):
+  run = _copy(tiny_run, tmp_path / 'run')
+  config, train, test = tiny_run_inputs()
+  with pytest.raises(ValueError) as error:
+    experiment.run(config, change(train), test, run, log=_quiet)
+  assert named in _one_line(error) and str(run) in str(error.value)
+
+
+def test_window_hash_covers_every_window_and_the_noise():
+  _, records, _ = tiny_run_inputs()
+  noise = np.zeros((len(records), 30, 3), np.float32)
+  with_noise = dataclasses.replace(records, noise=noise)
+  hashes = {run_folder.windows_hash(records), run_folder.windows_hash(_moved_window(records)),
+            run_folder.windows_hash(with_noise)}
+  noise[-1, -1, -1] = 1e-6
+  hashes.add(run_folder.windows_hash(with_noise))
+  assert len(hashes) == 4
+  # chunked reads (a record at a time) hash as one read does
+  assert run_folder.windows_hash(records, chunk_bytes=1) == run_folder.windows_hash(records)
+  assert run_folder.windows_hash(None) is None
+
+
+def test_run_folder_without_window_hash_still_resumes_and_gains_it(tiny_run, tmp_path):
+  run = _copy(tiny_run, tmp_path / 'run')
+  saved = json.loads((run / 'config.json').read_text())
+  hashes = saved['data'].pop('windows')
+  (run / 'config.json').write_text(json.dumps(saved))
+  config, train, test = tiny_run_inputs()
+  lines = []
+  experiment.run(config, train, test, run, log=lines.append)
+  assert any('resuming from the checkpoint of epoch 1' in line for line in lines)
+  assert json.loads((run / 'config.json').read_text())['data']['windows'] == hashes
+
+
+# Case: outputs that overwrite each other.
+def _classify_output(folder):
+  folder.mkdir()
+  for name in ('predictions.csv', 'predictions_events.csv', 'predictions_unclassified.csv'):
+    (folder / name).write_text('record_id,p_tectonic\nr0,0.5\n')
+  return folder
+
+
+@pytest.mark.parametrize('make, named', [
+    (_classify_output, 'predictions.csv'),
+    (lambda folder: _copy(folder.parent.parent / 'tiny_prepared', folder), 'manifest.csv'),
+    (lambda folder: (folder.mkdir(), (folder / 'notes.txt').write_text('mine'), folder)[-1], 'notes.txt'),
+])
+def test_training_into_a_foreign_folder_is_refused_untouched(tmp_path, make, named):
+  _, train, test = tiny_run_inputs()
+  config = dataclasses.replace(tiny_run_inputs()[0], epochs=0)
+  save_prepared(tmp_path.parent / tmp_path.name / 'tiny_prepared', train.subset(np.arange(2)))
+  (tmp_path / 'x').mkdir()
+  folder = make(tmp_path / 'x' / 'out')
+  before = {p.name: p.read_bytes() for p in folder.iterdir()}
+  with pytest.raises(ValueError) as error:
+    experiment.run(config, train, test, folder, log=_quiet)
+  assert 'not a run folder' in _one_line(error) and named in str(error.value)
+  assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+
+
+def test_a_run_folder_with_files_a_run_does_not_write_is_refused(tiny_run, tmp_path):
+  run = _copy(tiny_run, tmp_path / 'run')
+  (run / 'waveforms.npy').write_bytes(b'')
+  config, train, test = tiny_run_inputs()
+  with pytest.raises(ValueError, match='not a run folder .holds waveforms.npy.'):
+    experiment.run(config, train, test, run, log=_quiet)
+
+
+def test_a_run_folder_being_written_is_refused_naming_the_process(tiny_run, tmp_path):
+  run = _copy(tiny_run, tmp_path / 'run')
+  config, train, test = tiny_run_inputs()
+  with outputs.output_lock(run):
+    with pytest.raises(outputs.OutputBusy) as error:
+      experiment.run(config, train, test, run, log=_quiet)
+  assert f'{run} is being written by process {os.getpid()}' in _one_line(error)
+  assert not outputs.lock_path(run).exists()  # released with the block
+
+
+def test_the_lock_of_a_dead_process_is_taken_over(tmp_path):
+  output = tmp_path / 'set'
+  dead = subprocess.run([sys.executable, '-c', 'import os; print(os.getpid())'], capture_output=True, text=True)
+  outputs.lock_path(output).write_text(dead.stdout)  # a killed run's lock file, no longer held
+  with outputs.output_lock(output, flag='--output'):
+    assert outputs.lock_path(output).read_text() == f'{os.getpid()}\n'
+    with pytest.raises(outputs.OutputBusy, match=rf'--output={output} is being written by process {os.getpid()}'):
+      with outputs.output_lock(output, flag='--output'):
+        pass
+  assert not outputs.lock_path(output).exists()
+
+
+# Case: interrupts, full disks and checkpoints of another width end in one line, leaving no staging.
+def test_a_checkpoint_of_another_width_is_one_line(tiny_run, tmp_path):
+  run = _copy(tiny_run, tmp_path / 'run')
+  config, train, test = tiny_run_inputs()
+  narrow = dataclasses.replace(config, model_overrides={**config.model_overrides, 'head_features': 16})
+  saved = json.loads((run / 'config.json').read_text())
+  saved['config']['model_overrides'] = narrow.model_overrides  # the checkpoint stays the 32-wide model's
+  (run / 'config.json').write_text(json.dumps(saved))
+  with pytest.raises(ValueError) as error:
+    experiment.run(narrow, train, test, run, log=_quiet)
+  assert 'cannot restore the checkpoint into this model' in _one_line(error) and str(run) in str(error.value)
+
+
+def test_a_full_disk_during_training_is_one_line_and_leaves_no_staging(tiny_run, tmp_path, monkeypatch):
+  run = tmp_path / 'run'
+  config, train, test = tiny_run_inputs()  # the tiny run's: its steps are compiled already
+
+  def full_disk(workdir, history):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(workdir / run_folder.EPOCHS_FILE))
+
+  monkeypatch.setattr(run_folder, 'write_history', full_disk)
+  with pytest.raises(SystemExit) as stopped:
+    with faults.one_line('training'):
+      experiment.run(config, train, test, run, log=_quiet)
+  message = str(stopped.value.code)
+  assert message.startswith('training stopped: ') and 'epochs.jsonl: No space left on device' in message
+  assert '\n' not in message
+  assert not [p for p in run.rglob('*') if 'tmp' in p.name or p.name.startswith('.')]
+  assert not outputs.lock_path(run).exists()
+
+
+def test_an_interrupt_is_one_line_with_the_shell_status(capsys):
+  with pytest.raises(SystemExit) as stopped:
+    with faults.one_line('preparing'):
+      raise KeyboardInterrupt
+  assert stopped.value.code == faults.INTERRUPTED_STATUS
+  err = capsys.readouterr().err
+  assert err.startswith('preparing stopped: interrupted') and err.count('\n') == 1
+
+
+def test_a_failed_staged_write_leaves_the_old_output_and_no_staging(tmp_path):
+  output = tmp_path / 'set'
+  output.mkdir()
+  (output / 'manifest.csv').write_text('old\n')
+  with pytest.raises(OSError):
+    with outputs.staged_folder(output) as stage:
+      (stage / 'manifest.csv').write_text('new, half written')
+      raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+  assert (output / 'manifest.csv').read_text() == 'old\n'
+  assert sorted(p.name for p in tmp_path.iterdir()) == ['set']
+
+
+def test_staging_left_by_a_killed_run_is_removed_by_the_next(tmp_path):
+  dead = subprocess.run([sys.executable, '-c', 'import os; print(os.getpid())'], capture_output=True, text=True)
+  pid = int(dead.stdout)
+  output = tmp_path / 'set'
+  for leftover in (f'.set.partial-{pid}', f'.set.replaced-{pid}', f'.predictions.csv.partial-{pid}'):
+    (tmp_path / leftover).mkdir() if 'set' in leftover else (tmp_path / leftover).write_text('half')
+  (tmp_path / f'.set.partial-{os.getppid()}').mkdir()  # a live process's: kept
+  with outputs.staged_folder(output) as stage:
+    (stage / 'manifest.csv').write_text('new\n')
+  outputs.write_files_together({tmp_path / 'predictions.csv': 'record_id\n'})
+  assert sorted(p.name for p in tmp_path.iterdir()) == sorted(['set', 'predictions.csv', f'.set.partial-{os.getppid()}'])
+
+
+@pytest.fixture(scope='module')
+def pnw_copy(shared_data, tmp_path_factory):
+  """A copy of ../shared/data/pnw (its table and waveforms)."""
+  return _copy(shared_data / 'pnw', tmp_path_factory.mktemp('pnw') / 'pnw')
+
+
+def _rows(path):
+  return path.read_text().splitlines()[1:] if path.exists() else []
+
+
+def _run_prepare_cases(cases, folder):
+  """experiments.prepare's main over [(name, flags)] in one process (tests/prepare_cases.py)."""
+  case_file, result_file = folder / 'cases.json', folder / 'results.json'
+  case_file.write_text(json.dumps(cases))
+  subprocess.run([sys.executable, str(ROOT / 'tests' / 'prepare_cases.py'), str(case_file), str(result_file)],
+                 cwd=ROOT, env={**os.environ, 'PYTHONPATH': str(ROOT)}, check=True, timeout=300, capture_output=True)
+  return json.loads(result_file.read_text())
+
+
+def test_prepare_refuses_an_output_being_written_and_cleans_a_killed_runs_staging(pnw_copy, tmp_path):
+  table = tmp_path / 'two.csv'
+  table.write_text(''.join((pnw_copy / 'labels.csv').read_text().splitlines(keepends=True)[:3]))
+  busy, fresh = tmp_path / 'busy', tmp_path / 'fresh'
+  dead = subprocess.run([sys.executable, '-c', 'import os; print(os.getpid())'], capture_output=True, text=True)
+  (tmp_path / f'.fresh.partial-{int(dead.stdout)}' / 'waveforms.spool').mkdir(parents=True)  # a killed run's
+  args = lambda output: [f'--input={pnw_copy}', f'--records={table}', f'--output={output}']
+  with outputs.output_lock(busy, flag='--output'):
+    results = _run_prepare_cases([['busy', args(busy)], ['fresh', args(fresh)]], tmp_path)
+  assert results['busy']['rc'] == 1 and '\n' not in results['busy']['message']
+  assert f'--output={busy} is being written by process {os.getpid()}' in results['busy']['message']
+  assert not busy.exists()
+  assert results['fresh']['rc'] == 0, results['fresh']
+  assert len(load_prepared(fresh)) + len(_rows(fresh / 'rejected.csv')) == 2
+  assert not [p.name for p in tmp_path.iterdir() if p.name.startswith('.')]
+
+
+def test_an_interrupted_prepare_ends_in_one_line_and_leaves_nothing(pnw_copy, tmp_path):
+  output = tmp_path / 'set'
+  process = subprocess.Popen([sys.executable, '-m', 'experiments.prepare', f'--input={pnw_copy}',
+                              '--records=labels.csv', f'--output={output}'], cwd=ROOT,
+                             env={**os.environ, 'PYTHONPATH': str(ROOT)}, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+  deadline = time.monotonic() + 120
+  while not list(tmp_path.glob('.set.partial-*')) and process.poll() is None and time.monotonic() < deadline:
+    time.sleep(0.02)  # until it writes its staging folder
+  process.send_signal(signal.SIGINT)
+  _, err = process.communicate(timeout=60)
+  assert process.returncode == faults.INTERRUPTED_STATUS, err
+  assert 'Traceback' not in err and err.strip().splitlines()[-1].startswith('preparing stopped: interrupted')
+  assert list(tmp_path.iterdir()) == []  # no set, no staging folder, no lock
+
+
+def test_classify_refuses_an_output_being_written(tmp_path):
+  output = tmp_path / 'predictions.csv'
+  with outputs.output_lock(output, flag='--output'):
+    done = subprocess.run([sys.executable, '-m', 'experiments.classify', '--pretrained=pnw', f'--input={tmp_path}',
+                           f'--output={output}'], cwd=ROOT, env={**os.environ, 'PYTHONPATH': str(ROOT)},
+                          capture_output=True, text=True, timeout=120)
+  assert done.returncode == 1 and 'Traceback' not in done.stderr
+  assert f'--output={output} is being written by process {os.getpid()}' in done.stderr
+  assert list(tmp_path.iterdir()) == []
+
+
+# General rule: a setting that cannot mean anything is refused at start, naming it.
+@pytest.mark.parametrize('field, value, message', [
+    ('seed', -1, '--config.seed: must be in [0, 4294967295], got -1'),
+    ('seed', 2**40, '--config.seed: must be in'),
+    ('focal_gamma', float('nan'), '--config.focal_gamma: must be a finite number, got nan'),
+    ('learning_rate', float('inf'), '--config.learning_rate: must be a finite number'),
+    ('learning_rate', 0.0, '--config.learning_rate: must be > 0'),
+    ('weight_decay', float('inf'), '--config.weight_decay: must be a finite number'),
+    ('threshold', float('nan'), '--config.threshold: must be a finite number'),
+    ('warmup_epochs', float('nan'), '--config.warmup_epochs: must be a finite number'),
+    ('warmup_epochs', 5.0, '--config.warmup_epochs: must be in [0, epochs=1]'),
+    ('label_smoothing', -0.1, '--config.label_smoothing: must be in [0, 1)'),
+    ('epochs', 1.5, '--config.epochs: must be an integer, got 1.5'),
+    ('batch_size', True, '--config.batch_size: must be an integer'),
+    ('early_stopping_patience', -1, '--config.early_stopping_patience: must be >= 0'),
+    ('num_devices', 0, '--config.num_devices: must be >= 1'),
+    ('precise_batch_norm', 'no', '--config.precise_batch_norm: must be True or False'),
+    ('model_overrides', {'head_features': 16, 'dropout_rate': float('nan')}, '--config.model.dropout_rate: must be finite'),
+    ('augmentation', {'max_shift_s': float('inf')}, '--config.augmentation: augmentation max_shift_s must be finite'),
+    ('augmentation', {'scale_range': (0.5, float('nan'))}, '--config.augmentation: augmentation scale_range'),
+])
+def test_a_meaningless_setting_is_refused_before_any_work(tmp_path, field, value, message):
+  config, train, test = tiny_run_inputs()
+  if field == 'augmentation':
+    value = {**config.augmentation, **value}
+  with pytest.raises(ConfigError) as error:
+    experiment.run(dataclasses.replace(config, **{field: value}), train, test, tmp_path / 'run', log=_quiet)
+  assert message in _one_line(error)
+  assert not (tmp_path / 'run').exists()
+
+
+@pytest.mark.parametrize('field, value', [('temperature', float('nan')), ('temperature', 0.0), ('seed', -1),
+                                          ('learning_rate', float('inf')), ('projection_dim', 0), ('epochs', 0)])
+def test_a_meaningless_pretraining_setting_is_refused(tmp_path, field, value):
+  _, records, _ = tiny_run_inputs()
+  with pytest.raises(ConfigError, match=rf'--config.pretrain.{field}: must be'):
+    contrastive.pretrain(contrastive.PretrainConfig(**{field: value}), records, tmp_path / 'run', log=_quiet)
+  assert not (tmp_path / 'run').exists()
+
+
+# Training sanity: one class, or an encoder pretrained on other windows.
+@pytest.mark.parametrize('split', ['training', 'validation'])
+def test_one_class_training_or_validation_records_are_refused(tmp_path, split):
+  config, train, test = tiny_run_inputs()
+  tectonic = train.subset(np.flatnonzero(train.labels == 0))
+  records = {'training': (tectonic, None), 'validation': (train, tectonic)}[split]
+  with pytest.raises(ValueError) as error:
+    experiment.run(dataclasses.replace(config, batch_size=2), records[0], test, tmp_path / 'run',
+                   validation=records[1], log=_quiet)
+  assert f'the {split} records hold one class or none ({len(tectonic)} tectonic, 0 non-tectonic)' in _one_line(error)
+
+
+def _pretraining_folder(folder, records, preprocessing):
+  """A pretraining run's config.json as ``contrastive.pretrain`` writes it (its checkpoint is not needed)."""
+  folder.mkdir()
+  (folder / 'config.json').write_text(json.dumps({'kind': 'pretrain', 'data': {
+      'input_shape': list(records.waveforms.shape[1:]), 'preprocessing': preprocessing}}))
+  return folder
+
+
+@pytest.mark.parametrize('setting, value, named', [('sampling_rate', 50.0, 'sampling_rate 50.0'),
+                                                   ('bandpass', [1.0, 15.0], 'bandpass [1.0, 15.0]'),
+                                                   ('window_s', 40.0, 'window_s 40.0')])
+def test_an_encoder_pretrained_on_other_windows_is_refused(tmp_path, setting, value, named):
+  config, train, test = tiny_run_inputs()
+  preprocessing = json.loads(json.dumps(train.preprocessing))
+  preprocessing['preprocess'][setting] = value
+  encoder = _pretraining_folder(tmp_path / 'pretrained', train, preprocessing)
+  with pytest.raises(ConfigError) as error:
+    experiment.run(dataclasses.replace(config, init_from=str(encoder)), train, test, tmp_path / 'run', log=_quiet)
+  assert '--config.init_from' in _one_line(error) and named in str(error.value)
+
+
+def test_an_encoder_of_unknown_preprocessing_is_warned_about(tmp_path):
+  _, train, _ = tiny_run_inputs()
+  encoder = _pretraining_folder(tmp_path / 'pretrained', train, None)
+  assert contrastive.check_encoder_data(encoder, train).startswith('WARNING: --config.init_from=')
+  assert contrastive.check_encoder_data(_pretraining_folder(tmp_path / 'same', train, train.preprocessing), train) is None
+  shorter = train.subset(np.arange(4))
+  with pytest.raises(ConfigError, match='windows of shape'):
+    contrastive.check_encoder_data(encoder, dataclasses.replace(shorter, waveforms=shorter.waveforms[:, :100]))
