@@ -35,6 +35,12 @@ RECIPES = {
     'ganet_standardised': {'dataset': 'prepared/pnw-all-bp15-w40-std'},
     # each window whitened by the smoothed amplitude spectrum of its own pre-event noise, then standardised
     'ganet_noise_whitened': {'dataset': NOISE_WHITENED},
+    # invariance to the recording: every station of a class drawn equally often
+    'ganet_nw_station_balanced': {'dataset': NOISE_WHITENED, 'station_balanced_sampling': True},
+    # invariance to the recording: 80% of training windows filtered by a random instrument-like response
+    'ganet_nw_response_augmented': {'dataset': NOISE_WHITENED, 'augmentation.response_probability': 0.8},
+    # fusion: GA-Net's pooled features and the window's level-free log band powers in one head
+    'fusion_nw': {'dataset': NOISE_WHITENED, 'model.name': 'ganet_fusion'},
 }
 
 
