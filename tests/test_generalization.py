@@ -1,16 +1,25 @@
 """The generalisation study: forward, station and shuffled folds, controls, stacking, pooled tables."""
 
 import dataclasses
+import json
+import pathlib
+import subprocess
+import sys
 
 import ml_collections
 import numpy as np
 import pytest
 
+from ganet_jax.classify import Classifier
+from ganet_jax.data import ingest
+from ganet_jax.data.preprocess import PreprocessConfig
 from ganet_jax.data.records import save_prepared
 from ganet_jax.data.synthetic import make_synthetic
 from ganet_jax.evaluation import controls
 from ganet_jax.studies import generalization as gen
 from ganet_jax.studies import generalization_report as report
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope='module')
@@ -124,3 +133,26 @@ def test_study_of_physics_and_controls_writes_its_tables(records, tmp_path):
   # rerun: the predictions on disk are read back, the same tables come out
   again = gen.run_study([], settings, tmp_path / 'study', log=lambda line: None)
   assert again['pooled'] == results['pooled']
+
+
+@pytest.mark.slow
+def test_binary_ships_the_chosen_physics_model(records, tmp_path):
+  """experiments.generalize --export_pretrained: the winner refitted on every record, loadable, its card honest."""
+  options = ingest.PrepareOptions(preprocess=PreprocessConfig(window_s=30.0))
+  folder = save_prepared(tmp_path / 'set', dataclasses.replace(records, preprocessing=ingest.settings(options)))
+  destination = tmp_path / 'shipped'
+  command = [sys.executable, '-m', 'experiments.generalize', '--config=experiments/configs/generalization.py',
+             f'--config.workdir={tmp_path / "study"}', '--config.generalization.recipes=()',
+             f'--config.generalization.physics_dataset={folder}', '--config.generalization.physics_feature_sets=bands',
+             '--config.generalization.controls=station', '--config.generalization.forward_origins=2013,2016,2019',
+             '--config.generalization.min_train_events=2', '--config.generalization.test_from=2019',
+             '--config.generalization.station_folds=2', '--config.generalization.shuffled_folds=2',
+             '--config.generalization.n_boot=50', '--export_pretrained=test', f'--export_destination={destination}']
+  done = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=300)
+  assert done.returncode == 0, done.stderr[-2000:]
+  assert 'chosen: physics: bands' in done.stdout and f'shipped {destination}' in done.stdout
+  card = json.loads((destination / 'card.json').read_text())
+  assert card['kind'] == 'physics' and 'event AUC' in card['limits'][0]
+  classifier = Classifier.pretrained(str(destination))
+  p = classifier.probabilities(np.asarray(records.waveforms[:4]))
+  assert p.shape == (4,) and np.all((p >= 0) & (p <= 1))
