@@ -64,8 +64,8 @@ SIGNAL_SETTINGS = ('sampling_rate', 'detrend_degree', 'bandpass', 'noise_s', 'no
 # Signal settings a preprocess.json written before they existed lacks: it was made with their defaults.
 LATER_SIGNAL_SETTINGS = ('noise_s', 'noise_gap_s', 'normalization')
 MANIFEST_COLUMNS = ('source', 'file', 'network', 'station', 'location', 'channels', 'p_onset', 'p_method',
-                    'p_quality', 'distance_km', 'channels_present', 'sampling_rate_in', 'padded_s', 'bandpass',
-                    'notes')
+                    'p_quality', 'distance_km', 'magnitude', 'channels_present', 'sampling_rate_in', 'padded_s',
+                    'bandpass', 'notes')
 Kept = TypeVar('Kept')  # what ``prepare_or_reject`` keeps of each accepted record
 
 
@@ -493,6 +493,7 @@ def _prepare_record(record: InputRecord, options: PrepareOptions, notes: list[st
              'channels': ';'.join(chosen[s][0].stats.channel for s in sorted(resampled)),
              'p_onset': str(onset), 'p_method': method, 'p_quality': quality,
              'distance_km': '' if distance_km is None else f'{distance_km:.2f}',
+             'magnitude': record.field('magnitude'),
              'channels_present': assembled.present,
              'sampling_rate_in': ';'.join(f'{chosen[s][0].stats.sampling_rate:g}' for s in sorted(resampled)),
              'padded_s': f'{assembled.padded_s(config):.2f}',

@@ -39,6 +39,7 @@ COLUMN_CANDIDATES = {
     'station': ('station', 'sta', 'station_code'),
     'location': ('location', 'loc', 'station_location_code'),
     'channel': ('channel', 'cha'),
+    'magnitude': ('magnitude', 'mag', 'source_magnitude'),
 }
 
 

@@ -1,0 +1,148 @@
+r"""Compare methods by how they will be used: later years, unseen stations; pooled figures with intervals.
+
+  python -m experiments.generalize --config=experiments/configs/generalization.py --config.workdir=runs/generalization
+
+Writes ``<workdir>/generalization.md`` and ``.json`` (per-fold class counts, event
+AUC of every method under every scheme, the forward folds and test years pooled with
+95% event-resampling intervals, paired differences against the chosen physics
+baseline, the methods chosen by the forward folds before the test years),
+``<workdir>/predictions/<scheme>/<method>.csv`` (one probability per record) and a
+run folder per network and fold under ``<workdir>/runs``; a rerun resumes.
+
+With ``--export_pretrained=NAME`` the chosen method (``winner`` of generalization.json)
+is refitted on every record of every year and shipped as ``ganet_jax/pretrained/NAME``
+(``Classifier.pretrained(NAME)``, ``experiments.classify --pretrained=NAME``), whatever
+its kind: a network (trained in ``<workdir>/runs/<method>/all``), or a physics feature
+model. The card holds the pooled forward figures with their intervals, the event rule
+the forward folds chose (a learned rule fitted on the pooled forward predictions), the
+data and preprocessing, and the limits. A stack of two methods has no shipped format:
+its better part by the same rule is shipped instead, and the card says so.
+"""
+
+import pathlib
+import sys
+
+import numpy as np
+from absl import app, flags
+
+from experiments import configs
+from ganet_jax import pretrained
+from ganet_jax.classify import export_physics_pretrained, export_pretrained
+from ganet_jax.data.dataset import load_records
+from ganet_jax.errors import ConfigError
+from ganet_jax.evaluation import aggregation, physics
+from ganet_jax.studies import generalization
+from ganet_jax.studies.generalization import run_study
+from ganet_jax.training.experiment import experiment_config, run
+
+FLAGS = flags.FLAGS
+CONFIG = configs.define_config_flag('generalization.py')
+flags.DEFINE_string('export_pretrained', None, 'Ship the chosen method, refitted on every record, as '
+                    'ganet_jax/pretrained/<name> (replacing a model of that name).')
+flags.DEFINE_string('export_destination', None, 'With --export_pretrained: write to this folder instead of the '
+                    'package\'s.')
+flags.DEFINE_multi_string('limits', [], 'Further limits for the shipped model\'s card (repeat for several).')
+
+
+def card_figures(results: dict, method: str) -> str:
+  """One line of the method's pooled forward figures with their 95% intervals, for the card."""
+  pooled = results['pooled'][method]
+  cell = lambda level, metric: (f'{pooled[level][metric]["estimate"]:.3f} '
+                                f'[{pooled[level][metric]["low"]:.3f}, {pooled[level][metric]["high"]:.3f}]')
+  counts = pooled['counts']
+  return (f'pooled forward folds and test years ({counts["events"]["tectonic"]} tectonic / '
+          f'{counts["events"]["non_tectonic"]} non-tectonic events; 95% intervals resample events): event AUC '
+          f'{cell("event", "auc")}, event balanced accuracy {cell("event", "balanced_accuracy")}, event '
+          f'sensitivity {cell("event", "sensitivity")}, event specificity {cell("event", "specificity")}, record '
+          f'AUC {cell("record", "auc")}')
+
+
+def event_rule(results: dict, method: str, predictions_csv: pathlib.Path, records) -> str | dict:
+  """The event rule the forward folds chose for ``method``, as a card names it ('learned' with its parameters)."""
+  rule = results['aggregation'].get(method, {}).get('chosen', 'mean_probability')
+  if rule == 'snr_weighted':  # a classifier has no per-record weights: the best rule it can apply
+    figures = results['aggregation'][method]['figures']
+    rule = max(('mean_probability', 'mean_logit', 'learned'),
+               key=lambda r: figures[r]['before test']['auc']['estimate'])
+  if rule != 'learned':
+    return rule
+  p = generalization.read_pooled(predictions_csv, records)
+  keep = np.isfinite(p)
+  fitted = aggregation.fit_learned(records.event_ids[keep], records.labels[keep], p[keep])
+  return {'rule': 'learned', 'parameters': fitted.to_json()}
+
+
+def noise_limit(preprocessing: dict) -> str:
+  """The card's line on the pre-event noise a record must hold."""
+  settings = preprocessing['preprocess']
+  return (f'Needs {settings["noise_s"]:g} s of pre-event noise ending {settings.get("noise_gap_s", 5.0):g} s before '
+          f'the origin (or the P onset if earlier): records must start that long before it.')
+
+
+def ship(config, recipes, results: dict, workdir: pathlib.Path, destination: pathlib.Path,
+         extra_limits=()) -> pathlib.Path:
+  """Refits the chosen method on every record and writes it to ``destination`` as a pretrained model."""
+  settings = config.generalization
+  method, note = results['winner'], ''
+  if method.startswith('stack: '):
+    parts = method[len('stack: '):].split(' + ')
+    before = {p: results['gap'][p]['forward, before test']['estimate'] for p in parts}
+    method, note = max(parts, key=before.get), f' (the chosen stack {results["winner"]} has no shipped format)'
+  records = load_records(generalization._dataset_config(settings.physics_dataset))
+  rule = event_rule(results, method, workdir / 'predictions' / 'forward' / f'{method}.csv',
+                    generalization.align({'r': records})['r'])
+  tectonic, non_tectonic = records.class_counts()
+  data = (f'{len(records)} records ({tectonic} tectonic, {non_tectonic} non-tectonic) of '
+          f'{len(set(records.event_ids.tolist()))} events, every year of the study\'s prepared set')
+  description = (f'{method}{note}, chosen by pooled event AUC over the forward folds before {settings.test_from} '
+                 f'(experiments.generalize); refitted on {data}. {card_figures(results, method)}.')
+  limits = [f'Expected performance on later years, from the pooled forward evaluation: {card_figures(results, method)}.',
+            'Trained on Pacific Northwest stations within ~0.3 deg of their events, vertical component; records '
+            'from other regions, distances, instruments or source types are outside what it saw.',
+            *extra_limits]
+  if method.startswith('physics: '):
+    feature_set = method[len('physics: '):]
+    model = physics.fit_feature_model(records, feature_set)
+    preprocessing = records.preprocessing
+    if physics.needs_noise(feature_set):
+      limits.append(noise_limit(preprocessing))
+    else:  # records to classify need no pre-event noise for this feature set
+      preprocessing = {**preprocessing, 'preprocess': {**preprocessing['preprocess'], 'noise_s': 0.0}}
+    return export_physics_pretrained(model, destination, preprocessing=preprocessing,
+                                     input_shape=records.waveforms.shape[1:], components='Z', description=description,
+                                     limits=limits, aggregation=rule, overwrite=True,
+                                     data={'records': len(records), 'tectonic': tectonic, 'non_tectonic': non_tectonic})
+  recipe = next(r for r in recipes if r.name == method)
+  network_records = load_records(generalization._dataset_config(recipe.config.dataset))
+  folder = workdir / 'runs' / method / 'all'
+  run(experiment_config(recipe.config), network_records, network_records, folder)
+  if (network_records.preprocessing or {}).get('preprocess', {}).get('noise_s'):
+    limits.append(noise_limit(network_records.preprocessing))
+  return export_pretrained([folder], destination, components='Z', description=description, limits=limits,
+                           aggregation=rule, overwrite=True)
+
+
+def main(argv):
+  configs.start(argv)
+  config = CONFIG.value
+  if 'generalization' not in config:
+    raise app.UsageError(f'--config={FLAGS["config"].config_filename}: has no generalization entry '
+                         f'(try experiments/configs/generalization.py)')
+  workdir = pathlib.Path(config.workdir or 'runs/generalization')
+  try:
+    recipes = configs.recipes(config, FLAGS['config'].config_filename, config.generalization.recipes)
+    results = run_study(recipes, config.generalization, workdir, log=lambda line: print(line, flush=True))
+    if FLAGS.export_pretrained:
+      destination = pathlib.Path(FLAGS.export_destination or pretrained.PRETRAINED_ROOT / FLAGS.export_pretrained)
+      folder = ship(config, recipes, results, workdir, destination, FLAGS.limits)
+  except ConfigError as error:
+    raise app.UsageError(str(error)) from None
+  print((workdir / 'generalization.md').read_text(), flush=True)
+  print(f'wrote {workdir / "generalization.md"}, {workdir / "generalization.json"}, {workdir / "predictions"}; '
+        f'chosen: {results["winner"]}', flush=True)
+  if FLAGS.export_pretrained:
+    print(f'shipped {folder}', flush=True)
+
+
+if __name__ == '__main__':
+  sys.exit(app.run(main))
