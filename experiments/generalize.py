@@ -88,7 +88,7 @@ def ship(config, recipes, results: dict, workdir: pathlib.Path, destination: pat
     parts = method[len('stack: '):].split(' + ')
     before = {p: results['gap'][p]['forward, before test']['estimate'] for p in parts}
     method, note = max(parts, key=before.get), f' (the chosen stack {results["winner"]} has no shipped format)'
-  records = load_records(generalization._dataset_config(settings.physics_dataset))
+  records = load_records(generalization.dataset_config(settings.physics_dataset))
   rule = event_rule(results, method, workdir / 'predictions' / 'forward' / f'{method}.csv',
                     generalization.align({'r': records})['r'])
   tectonic, non_tectonic = records.class_counts()
@@ -113,7 +113,7 @@ def ship(config, recipes, results: dict, workdir: pathlib.Path, destination: pat
                                      limits=limits, aggregation=rule, overwrite=True,
                                      data={'records': len(records), 'tectonic': tectonic, 'non_tectonic': non_tectonic})
   recipe = next(r for r in recipes if r.name == method)
-  network_records = load_records(generalization._dataset_config(recipe.config.dataset))
+  network_records = load_records(generalization.dataset_config(recipe.config.dataset))
   folder = workdir / 'runs' / method / 'all'
   run(experiment_config(recipe.config), network_records, network_records, folder)
   if (network_records.preprocessing or {}).get('preprocess', {}).get('noise_s'):
@@ -130,7 +130,8 @@ def main(argv):
                          f'(try experiments/configs/generalization.py)')
   workdir = pathlib.Path(config.workdir or 'runs/generalization')
   try:
-    recipes = configs.recipes(config, FLAGS['config'].config_filename, config.generalization.recipes)
+    recipes = configs.recipes(config, FLAGS['config'].config_filename, config.generalization.recipes,
+                              field='generalization.recipes')
     results = run_study(recipes, config.generalization, workdir, log=lambda line: print(line, flush=True))
     if FLAGS.export_pretrained:
       destination = pathlib.Path(FLAGS.export_destination or pretrained.PRETRAINED_ROOT / FLAGS.export_pretrained)

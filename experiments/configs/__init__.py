@@ -91,16 +91,17 @@ def define_config_flag(default: str = 'paper.py'):
     sys.exit(f'{named[0]}: no field {field!r} in the config (see experiments/configs/{default})')
 
 
-def recipes(config, config_file: str, names) -> list[Recipe]:
+def recipes(config, config_file: str, names, *, field: str = 'cv.recipes') -> list[Recipe]:
   """The named recipes of a config file's ``RECIPES`` (field changes applied to ``config``).
 
   Args:
     config: the config the recipes change.
     config_file: the file it came from (``--config``'s ``config_filename``).
     names: recipe names; a string 'a,b' (as ``--config.cv.recipes=a,b`` gives it) or a sequence.
+    field: the config field that named them, for errors.
 
   Raises:
-    ConfigError: naming ``--config.cv.recipes`` for a file without RECIPES or an unknown name.
+    ConfigError: naming ``--config.<field>`` for a file without RECIPES or an unknown name.
   """
   path = pathlib.Path(str(config_file).split(':')[0])
   spec = importlib.util.spec_from_file_location('_recipes_of_' + path.stem, path)
@@ -108,10 +109,10 @@ def recipes(config, config_file: str, names) -> list[Recipe]:
   spec.loader.exec_module(module)
   known = getattr(module, 'RECIPES', None)
   if known is None:
-    raise ConfigError('cv.recipes', f'{path} defines no RECIPES')
+    raise ConfigError(field, f'{path} defines no RECIPES')
   names = [n.strip() for entry in ([names] if isinstance(names, str) else names) for n in str(entry).split(',')]
   unknown = [name for name in names if name not in known]
   if unknown:
-    raise ConfigError('cv.recipes', f'unknown recipe {unknown[0]!r}; {path} defines {", ".join(known)}')
+    raise ConfigError(field, f'unknown recipe {unknown[0]!r}; {path} defines {", ".join(known)}')
   return [Recipe(name, apply_overrides(config, known[name])) for name in names]
 

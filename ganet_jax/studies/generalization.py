@@ -35,13 +35,18 @@ import json
 import pathlib
 from typing import Any, Callable, Mapping, Sequence
 
+import ml_collections
 import numpy as np
 
-from ganet_jax.data.records import RecordSet
 from ganet_jax.data import splits
+from ganet_jax.data.dataset import load_records
+from ganet_jax.data.records import RecordSet
 from ganet_jax.evaluation import controls, intervals
 from ganet_jax.evaluation.aggregation import logit
 from ganet_jax.evaluation.physics import fit_logistic, fit_records, record_features
+from ganet_jax.evaluation.reports import read_predictions
+from ganet_jax.studies import generalization_report as report
+from ganet_jax.training.experiment import experiment_config, run
 
 SCHEMES = ('forward', 'station', 'shuffled')
 PREDICTIONS_COLUMNS = ('record_id', 'event_id', 'label', 'fold', 'year', 'station', 'p_tectonic')
@@ -145,9 +150,6 @@ def network_predictor(config, workdir: pathlib.Path, log: Callable[[str], None])
 
   Each fold is an ordinary run folder ``workdir/<fold>``, so a rerun resumes.
   """
-  from ganet_jax.evaluation.reports import read_predictions
-  from ganet_jax.training.experiment import experiment_config, run
-
   def predict(train: RecordSet, validation: RecordSet, fold: Fold) -> np.ndarray:
     log(f'{workdir.name} {fold.name}: {len(train)} training records {train.class_counts()}, '
         f'{len(validation)} predicted {validation.class_counts()}')
@@ -388,12 +390,9 @@ def run_study(recipes: Sequence[Any], settings, workdir: str | pathlib.Path, *,
   Returns:
     The JSON-ready results: folds, choices, tables' figures.
   """
-  from ganet_jax.data.dataset import load_records
-  from ganet_jax.studies import generalization_report as report
-
   workdir = pathlib.Path(workdir)
   datasets = {recipe.config.dataset for recipe in recipes} | {settings.physics_dataset}
-  aligned = align({name: load_records(_dataset_config(name)) for name in sorted(datasets)})
+  aligned = align({name: load_records(dataset_config(name)) for name in sorted(datasets)})
   records = aligned[settings.physics_dataset]
   folds, skipped = scheme_folds(records, settings)
   methods = study_methods(recipes, settings, workdir, log)
@@ -449,8 +448,8 @@ def run_study(recipes: Sequence[Any], settings, workdir: str | pathlib.Path, *,
   return results
 
 
-def _dataset_config(dataset: str):
-  import ml_collections
+def dataset_config(dataset: str) -> ml_collections.ConfigDict:
+  """The least config ``load_records`` reads: a prepared folder's path."""
   return ml_collections.ConfigDict({'dataset': dataset})
 
 
