@@ -35,7 +35,6 @@ import sys
 import time
 
 from absl import app, flags, logging
-import numpy as np
 
 from experiments import configs, faults
 from ganet_jax import conventions

@@ -1,5 +1,6 @@
 """Shared test fixtures. Tests run on CPU with small shapes."""
 
+import csv
 import os
 import pathlib
 import shutil
@@ -80,3 +81,12 @@ def tiny_run(tmp_path_factory) -> pathlib.Path:
   config, train, test = tiny_run_inputs()
   experiment.run(config, train, test, workdir, log=lambda line: None)
   return workdir
+
+
+def write_table(path, rows, encoding='utf-8'):
+  """A records table (CSV) of ``rows`` (dicts sharing the first row's keys) at ``path``; returns ``path``."""
+  with open(path, 'w', newline='', encoding=encoding) as f:
+    writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+  return path

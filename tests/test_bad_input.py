@@ -24,19 +24,13 @@ from ganet_jax.data import records_table
 from ganet_jax.data import seisbench
 from ganet_jax.data.records import load_prepared, save_prepared
 from ganet_jax.data.synthetic import make_synthetic
+from conftest import write_table
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 FILES = ('waveforms/uw61348817_UW.BHW.EHZ.mseed', 'waveforms/uw61348817_UW.RPW.EHZ.mseed',
          'waveforms/uw61722766_UW.PRIN.HHZ.mseed', 'waveforms/uw61563906_IU.COR.LHZ.mseed')
 LOW_RATE = FILES[3]
 
-
-def _write_table(path, rows, encoding='utf-8'):
-  with open(path, 'w', newline='', encoding=encoding) as f:
-    writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-  return path
 
 
 def _read_csv(path):
@@ -66,10 +60,10 @@ def data(shared_data, tmp_path_factory):
   rows = [all_rows[f] for f in FILES]
   for row in rows:
     shutil.copy(shared_data / 'pnw' / row['file'], pnw / row['file'])
-  tables = {'good': _write_table(pnw / 'labels.csv', rows),
-            'low_rate_only': _write_table(pnw / 'low_rate_only.csv', [all_rows[LOW_RATE]]),
-            'duplicated': _write_table(pnw / 'duplicated.csv', rows[:2] + rows[:1]),
-            'bom': _write_table(pnw / 'bom.csv', rows, encoding='utf-8-sig')}
+  tables = {'good': write_table(pnw / 'labels.csv', rows),
+            'low_rate_only': write_table(pnw / 'low_rate_only.csv', [all_rows[LOW_RATE]]),
+            'duplicated': write_table(pnw / 'duplicated.csv', rows[:2] + rows[:1]),
+            'bom': write_table(pnw / 'bom.csv', rows, encoding='utf-8-sig')}
   base = rows[0]
   trace = obspy.read(str(pnw / base['file']))[0]
   trace.data = trace.data.astype(np.float64)
@@ -93,7 +87,7 @@ def data(shared_data, tmp_path_factory):
     components += component.slice(None, component.stats.starttime + keep_s) if keep_s else component
   derived['short_component'] = _derived(pnw, base, components, 'three')
   for name, derived_rows in derived.items():
-    tables[name] = _write_table(pnw / f'{name}.csv', derived_rows)
+    tables[name] = write_table(pnw / f'{name}.csv', derived_rows)
   # A folder without a table: a waveform named .TXT is input, a text .csv is skipped with a reason.
   scan = root / 'scan'
   scan.mkdir()
@@ -276,7 +270,7 @@ def _tamper_float64(folder):
 def _tamper_label(folder):
   rows = _read_csv(folder / 'manifest.csv')
   rows[1]['label'] = '7'
-  _write_table(folder / 'manifest.csv', rows)
+  write_table(folder / 'manifest.csv', rows)
 
 
 @pytest.mark.parametrize('tamper, message', [
@@ -328,14 +322,14 @@ def test_classify_damaged_checkpoint_is_one_line(tiny_run, tmp_path):
 
 def test_classify_lists_a_duplicated_record_once(tiny_run, data):
   rows = _read_csv(data['tables']['good'])[:1]
-  records = records_table.read_records_table(_write_table(data['root'] / 'dup_classify.csv', rows * 2), data['pnw'])
+  records = records_table.read_records_table(write_table(data['root'] / 'dup_classify.csv', rows * 2), data['pnw'])
   classified, unclassified = Classifier.from_checkpoint(tiny_run).classify_records(records)
   assert len(classified) == 1 and len(unclassified) == 1 and 'duplicate' in unclassified[0]['reason']
 
 
 def test_prepare_stream_matches_the_file_path(data):
   base = _read_csv(data['tables']['good'])[0]
-  record = records_table.read_records_table(_write_table(data['root'] / 'one.csv', [base]), data['pnw'])[0]
+  record = records_table.read_records_table(write_table(data['root'] / 'one.csv', [base]), data['pnw'])[0]
   from_file = ingest.prepare_record(record, ingest.PrepareOptions())
   from_stream = ingest.prepare_stream(obspy.read(str(record.files[0])), ingest.PrepareOptions(),
                                       origin_time=obspy.UTCDateTime(base['origin_time']), label='1')

@@ -21,6 +21,7 @@ from ganet_jax.data import record_checks
 from ganet_jax.data import records_table
 from ganet_jax.data.preprocess import PreprocessConfig
 from ganet_jax.errors import RecordRejected
+from conftest import write_table
 
 EQ_BIRD = 'EQ/20170216020021.CO.BIRD.HHZ.SAC'
 EQ_HAW = 'EQ/20170216020021.CO.HAW.HHZ.SAC'
@@ -28,13 +29,6 @@ EP_BIRD = 'EP/20150623030000.CO.BIRD.HHZ.SAC'
 # Far stations are fine here: these tests are about which data a record holds.
 NO_DISTANCE_LIMIT = ingest.PrepareOptions(preprocess=PreprocessConfig(max_distance_km=None, max_pad_s=40))
 
-
-def _write_table(path, rows):
-  with open(path, 'w', newline='') as f:
-    writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-  return path
 
 
 def _copy(shared_data, folder, name, new_name=None, **stats):
@@ -73,7 +67,7 @@ def test_catalog_event_id_is_not_matched_by_its_suffix(shared_data, tmp_path):
   path = _copy(shared_data, tmp_path, EQ_BIRD)
   events = _catalog(tmp_path, _sac_origin(path))
   # Two tables: in one table, two ids with one origin would be refused (an ambiguous table).
-  records = [records_table.read_records_table(_write_table(tmp_path / f'{event_id}.csv', [
+  records = [records_table.read_records_table(write_table(tmp_path / f'{event_id}.csv', [
       {'file': path.name, 'event_id': event_id, 'label': ''}]))[0] for event_id in ('2', '12')]
   options = ingest.PrepareOptions(preprocess=NO_DISTANCE_LIMIT.preprocess, catalog=events)
   right = ingest.prepare_record(records[0], options)
@@ -104,7 +98,7 @@ def test_rows_of_two_events_at_one_station_are_two_records(shared_data, tmp_path
   blast = _copy(shared_data, tmp_path, EP_BIRD, 'blast.HHN.SAC', channel='HHN')
   rows = [{'file': p.name, 'label': label, 'network': 'CO', 'station': 'BIRD', 'channel': channel}
           for p, label, channel in ((quake, '0', 'HHZ'), (blast, '1', 'HHN'))]
-  records = records_table.read_records_table(_write_table(tmp_path / 'files.csv', rows))
+  records = records_table.read_records_table(write_table(tmp_path / 'files.csv', rows))
   assert [r.files for r in records] == [(quake,), (blast,)]
   prepared = [ingest.prepare_record(r, NO_DISTANCE_LIMIT) for r in records]
   assert [p.label for p in prepared] == [0, 1]
@@ -119,7 +113,7 @@ def test_float32_jitter_of_sac_origins_does_not_split_an_event(shared_data, tmp_
   assert len({r['origin_time'] for r in rows}) > 1
   for row in rows:
     shutil.copy(shared_data / 'eus-sac' / row['file'], tmp_path / pathlib.Path(row['file']).name)
-  table = _write_table(tmp_path / 'files.csv', [{'file': pathlib.Path(r['file']).name, 'label': '1',
+  table = write_table(tmp_path / 'files.csv', [{'file': pathlib.Path(r['file']).name, 'label': '1',
                                                  'network': r['network'], 'station': r['station'],
                                                  'channel': r['channel']} for r in rows])
   prepared, rejected = ingest.prepare_records(records_table.read_records_table(table), NO_DISTANCE_LIMIT)
@@ -135,7 +129,7 @@ def _pnw_like_rows():
 
 
 def test_a_blank_event_id_joins_the_event_of_its_origin(tmp_path):
-  records = records_table.read_records_table(_write_table(tmp_path / 't.csv', _pnw_like_rows()))
+  records = records_table.read_records_table(write_table(tmp_path / 't.csv', _pnw_like_rows()))
   assert [r.field('event_id') for r in records] == ['uw1', 'uw1', 'uw1', 'uw2']
   assert {r.field('origin_time') for r in records[:3]} == {'2020-01-01T00:00:00.0'}
 
@@ -153,7 +147,7 @@ def test_an_ambiguous_events_table_is_refused_naming_the_rows(tmp_path, change, 
   rows = _pnw_like_rows()
   for index, values in change.items():
     rows[index].update(values)
-  table = _write_table(tmp_path / 't.csv', rows)
+  table = write_table(tmp_path / 't.csv', rows)
   with pytest.raises(ValueError, match=f't.csv: {message}') as caught:
     records_table.read_records_table(table)
   assert '\n' not in str(caught.value)
@@ -190,13 +184,13 @@ def test_the_rows_station_is_taken_from_a_file_of_several_stations(shared_data, 
   origin = str(_sac_origin(shared_data / 'eus-sac' / EQ_BIRD))
   rows = [{'file': path.name, 'label': '0', 'origin_time': origin, 'p_time': _manifest(shared_data, name)['p_arrival_time'],
            'network': 'CO', 'station': station, 'channel': 'HHZ'} for station, name in (('HAW', EQ_HAW), ('BIRD', EQ_BIRD))]
-  records = records_table.read_records_table(_write_table(tmp_path / 't.csv', rows))
+  records = records_table.read_records_table(write_table(tmp_path / 't.csv', rows))
   haw, bird = (ingest.prepare_record(r, NO_DISTANCE_LIMIT) for r in records)
   assert (haw.extra['station'], bird.extra['station']) == ('HAW', 'BIRD')
   alone = ingest.prepare_stream(stream.select(station='HAW'), NO_DISTANCE_LIMIT, origin_time=obspy.UTCDateTime(origin),
                                 p_onset=obspy.UTCDateTime(rows[0]['p_time']), label='0')
   np.testing.assert_array_equal(haw.window, alone.window)
-  missing = records_table.read_records_table(_write_table(tmp_path / 'm.csv', [{**rows[0], 'station': 'WA18'}]))
+  missing = records_table.read_records_table(write_table(tmp_path / 'm.csv', [{**rows[0], 'station': 'WA18'}]))
   with pytest.raises(RecordRejected, match=r'two.mseed: no trace of CO.WA18.\*.HHZ \(the file holds CO.BIRD'):
     ingest.prepare_record(missing[0], NO_DISTANCE_LIMIT)
 
@@ -228,7 +222,7 @@ def test_a_record_without_the_models_components_is_not_classified(shared_data, t
   horizontal = _copy(shared_data, tmp_path, EQ_HAW, 'haw.HHN.SAC', channel='HHN')
   rows = [{'file': p.name, 'network': 'CO', 'station': station, 'channel': channel}
           for p, station, channel in ((quake, 'BIRD', 'HHZ'), (horizontal, 'HAW', 'HHN'))]
-  records = records_table.read_records_table(_write_table(tmp_path / 'files.csv', rows), labelled=False)
+  records = records_table.read_records_table(write_table(tmp_path / 'files.csv', rows), labelled=False)
   vertical_model = Classifier.from_checkpoint(tiny_run, components='Z', options=NO_DISTANCE_LIMIT)
   classified, unclassified = vertical_model.classify_records(records)
   assert [c.prepared.extra['station'] for c in classified] == ['BIRD']
@@ -265,13 +259,13 @@ def test_signal_faults_are_noted_in_the_manifest(shared_data, tmp_path):
   second.data[:100] += 7  # the 5-s overlap disagrees
   obspy.Stream([first, second]).write(str(tmp_path / 'faulty.mseed'), format='MSEED')
   origin = obspy.UTCDateTime(row['origin_time'])
-  table = _write_table(tmp_path / 'faulty.csv', [{
+  table = write_table(tmp_path / 'faulty.csv', [{
       'file': 'faulty.mseed', 'label': '0', 'origin_time': str(origin), 'p_time': str(origin - 1),
       'distance_km': '-12.5', 'network': 'CO', 'station': 'BIRD', 'channel': 'HHZ'}])
   prepared, rejected = ingest.prepare_records(records_table.read_records_table(table), NO_DISTANCE_LIMIT)
   assert not rejected, rejected
   notes = prepared.extra['notes'][0]
-  assert f'CO.BIRD.00.HHZ: clipped (' in notes and f'at {level} counts' in notes
+  assert 'CO.BIRD.00.HHZ: clipped (' in notes and f'at {level} counts' in notes
   assert 'CO.BIRD.00.HHZ: overlapping segments disagree' in notes
   assert 'P onset' in notes and '1.00 s before the origin' in notes
   assert 'negative distance -12.5 km' in notes

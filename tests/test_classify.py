@@ -15,9 +15,9 @@ from ganet_jax.classify import Classifier
 from ganet_jax.data import ingest
 from ganet_jax.data.records_table import InputRecord
 from ganet_jax.errors import RecordRejected
-from ganet_jax.training.checkpoint import load_trained
 
 from conftest import TINY_RUN_SAMPLES as SAMPLES  # the classifier takes its window length from the checkpoint
+from conftest import write_table
 
 
 @pytest.fixture(scope='module')
@@ -38,12 +38,6 @@ def pnw_rows(shared_data):
     row['file'] = str(shared_data / 'pnw' / row['file'])
   return chosen, low
 
-
-def _write_table(path, rows):
-  with open(path, 'w', newline='') as f:
-    writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
 
 
 def _read(path):
@@ -84,7 +78,7 @@ def test_cli_classifies_records_and_events_and_lists_the_rest(run_dir, pnw_rows,
   junk = tmp_path / 'notes.mseed'
   junk.write_text('not a seismogram\n')
   table = tmp_path / 'table.csv'
-  _write_table(table, chosen + [low, {**chosen[0], 'file': str(junk), 'station': 'JUNK'}])
+  write_table(table, chosen + [low, {**chosen[0], 'file': str(junk), 'station': 'JUNK'}])
   output = tmp_path / 'out' / 'predictions.csv'
   counts = classify_cli.classify(str(run_dir), [str(tmp_path)], str(table), output)
   records = _read(output)
@@ -136,19 +130,19 @@ def test_classify_reads_inputs_and_tables_as_prepare_does(shared_data, pnw_rows,
   rows = [{**r, 'file': str(pathlib.Path(r['file']).relative_to(shared_data / 'pnw'))} for r in pnw_rows[0][:2]]
   elsewhere = tmp_path / 'tables' / 'mine.csv'
   elsewhere.parent.mkdir()
-  _write_table(elsewhere, rows)  # file paths relative to --input, as experiments.prepare reads them
+  write_table(elsewhere, rows)  # file paths relative to --input, as experiments.prepare reads them
   records = classify_cli.input_records([str(shared_data / 'pnw')], str(elsewhere), '')
   assert [r.files[0] for r in records] == [shared_data / 'pnw' / r['file'] for r in rows]
   assert all(f.is_file() for r in records for f in r.files)
   assert sources.source_records(sources.resolve_sources([str(shared_data / 'pnw')], [str(elsewhere)])[0],
                                 labelled=False)[0] == records  # the same function as prepare's
   monkeypatch.chdir(tmp_path / 'tables')
-  _write_table(tmp_path / 'tables' / 'labels.csv', rows[:1])  # must not shadow <input>/labels.csv
+  write_table(tmp_path / 'tables' / 'labels.csv', rows[:1])  # must not shadow <input>/labels.csv
   assert len(classify_cli.input_records([str(shared_data / 'pnw')], 'labels.csv', '')) > 100
   second = tmp_path / 'second'
   second.mkdir()
   shutil.copy(shared_data / 'pnw' / rows[0]['file'], second / 'one.mseed')
-  _write_table(second / 'table.csv', [{**rows[0], 'file': 'one.mseed'}])
+  write_table(second / 'table.csv', [{**rows[0], 'file': 'one.mseed'}])
   both = classify_cli.input_records([str(shared_data / 'pnw'), str(second)], [str(elsewhere), 'table.csv'], '')
   assert [r.files[0] for r in both[2:]] == [second / 'one.mseed']
   assert classify_cli.split_inputs(['a,b', 'c']) == ['a', 'b', 'c']
@@ -231,7 +225,7 @@ def test_cli_exits_with_an_error_when_nothing_is_classified_and_prints_progress(
   import subprocess
   import sys
   _, low = pnw_rows
-  _write_table(tmp_path / 'low.csv', [low])
+  write_table(tmp_path / 'low.csv', [low])
   result = subprocess.run([sys.executable, '-m', 'experiments.classify', f'--checkpoint={run_dir}',
                            f'--input={tmp_path}', '--records=low.csv', f'--output={tmp_path / "out" / "p.csv"}',
                            '--progress_every=1'], capture_output=True, text=True,

@@ -1,7 +1,6 @@
 """Ingestion of real files from ../shared/data and of deliberately broken copies."""
 
 import csv
-import pathlib
 import shutil
 
 import numpy as np
@@ -14,6 +13,7 @@ from ganet_jax.data import ingest
 from ganet_jax.data import records_table
 from ganet_jax.data.preprocess import PreprocessConfig
 from ganet_jax.errors import RecordRejected
+from conftest import write_table
 
 # A pnw subset covering the cases: 100 Hz, 50 Hz, 40/20 Hz with several location
 # codes, 1 Hz LHZ, a gap before the origin, a flat (clipped) channel.
@@ -37,13 +37,6 @@ def _pnw_rows(shared_data, files=None):
   return sorted((r for r in rows if r['file'] in wanted), key=lambda r: wanted[r['file']])
 
 
-def _write_table(path, rows):
-  with open(path, 'w', newline='') as f:
-    writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-  return path
-
 
 def _prepare(table, base, **option_overrides):
   records = records_table.read_records_table(table, base)
@@ -52,7 +45,7 @@ def _prepare(table, base, **option_overrides):
 
 def test_pnw_subset_accepted_plus_rejected_is_input(shared_data, tmp_path):
   rows = _pnw_rows(shared_data, PNW_FILES)
-  table = _write_table(tmp_path / 'labels.csv', rows)
+  table = write_table(tmp_path / 'labels.csv', rows)
   records, (accepted, rejected) = _prepare(table, shared_data / 'pnw')
   assert len(records) == len(PNW_FILES)
   assert len(accepted) + len(rejected) == len(PNW_FILES)
@@ -120,7 +113,7 @@ def _broken_copies(shared_data, tmp_path):
 def test_bad_inputs_are_each_reported_and_the_rest_processed(shared_data, tmp_path):
   cases = _broken_copies(shared_data, tmp_path)
   rows = [row for row, _ in cases] + [{**cases[0][0], 'file': 'good.mseed'}]
-  table = _write_table(tmp_path / 'table.csv', rows)
+  table = write_table(tmp_path / 'table.csv', rows)
   records, (accepted, rejected) = _prepare(table, tmp_path)
   assert len(accepted) == 1 and accepted.extra['file'][0].endswith('good.mseed')
   assert len(rejected) == len(cases)
@@ -134,7 +127,7 @@ def test_dprk_three_component_record_with_sac_t1_pick(shared_data, tmp_path):
   with open(shared_data / 'dprk' / 'manifest.csv', newline='') as f:
     rows = [r for r in csv.DictReader(f) if r['file'].startswith('2016.09.09.00.30.01/IC.MDJ.00.')]
   assert len(rows) == 3
-  table = _write_table(tmp_path / 'manifest.csv', rows)
+  table = write_table(tmp_path / 'manifest.csv', rows)
   _, (accepted, rejected) = _prepare(table, shared_data / 'dprk')
   assert accepted is None and 'nuclear explosion (DPRK)' in rejected[0]['reason']
   _, (accepted, rejected) = _prepare(table, shared_data / 'dprk')
@@ -154,7 +147,7 @@ def test_dprk_three_component_record_with_sac_t1_pick(shared_data, tmp_path):
 def test_eus_sac_short_records_are_rejected_or_padded_when_allowed(shared_data, tmp_path):
   with open(shared_data / 'eus-sac' / 'manifest.csv', newline='') as f:
     rows = list(csv.DictReader(f))[:2]
-  table = _write_table(tmp_path / 'manifest.csv', rows)
+  table = write_table(tmp_path / 'manifest.csv', rows)
   _, (accepted, rejected) = _prepare(table, shared_data / 'eus-sac',
                                      preprocess=PreprocessConfig(max_distance_km=None))
   assert accepted is None and all('record ends 70.0 s after the P onset' in r['reason'] for r in rejected)
@@ -168,7 +161,7 @@ def test_catalog_gives_type_and_origin_and_reports_missing_events(shared_data, t
   rows = _pnw_rows(shared_data, PNW_FILES[:2])
   bare = [{'file': r['file'], 'event_id': r['event_id']} for r in rows]
   bare[1]['event_id'] = 'uw00000000'
-  table = _write_table(tmp_path / 'files.csv', [{**b, 'label': ''} for b in bare])
+  table = write_table(tmp_path / 'files.csv', [{**b, 'label': ''} for b in bare])
   origin = Origin(time=obspy.UTCDateTime(rows[0]['origin_time']), latitude=48.089, longitude=-121.914)
   event = Event(resource_id=f'quakeml:uw.anss.org/Event/UW/{rows[0]["event_id"][2:]}',
                 event_type='quarry blast', origins=[origin])
@@ -214,7 +207,7 @@ def test_a_bad_component_is_dropped_not_the_record(shared_data, tmp_path):
   trace.data[100:200] = np.inf
   trace.write(str(tmp_path / east), format='SAC')
   (tmp_path / north).write_bytes(b'\x00' * 50)
-  table = _write_table(tmp_path / 'manifest.csv', rows)
+  table = write_table(tmp_path / 'manifest.csv', rows)
   _, (accepted, rejected) = _prepare(
       table, tmp_path, event_type_map={'nuclear explosion (DPRK)': '1'},
       preprocess=PreprocessConfig(max_distance_km=None))
@@ -246,7 +239,7 @@ def test_files_without_a_table_take_event_from_catalog_and_coordinates_from_stat
 
 
 def test_spooled_windows_equal_in_memory_windows(shared_data, tmp_path):
-  table = _write_table(tmp_path / 'labels.csv', _pnw_rows(shared_data, PNW_FILES[:4]))
+  table = write_table(tmp_path / 'labels.csv', _pnw_rows(shared_data, PNW_FILES[:4]))
   records = records_table.read_records_table(table, shared_data / 'pnw')
   in_memory, rejected = ingest.prepare_records(records, ingest.PrepareOptions())
   spooled, rejected_again = ingest.prepare_records(records, ingest.PrepareOptions(),
@@ -260,7 +253,7 @@ def test_a_p_time_stands_in_for_a_missing_origin_in_tables_and_streams_alike(sha
   row = _pnw_rows(shared_data, PNW_FILES[:1])[0]
   p_time = str(obspy.UTCDateTime(row['origin_time']) + 8.0)
   without_origin = {k: v for k, v in row.items() if k not in ('origin_time', 'event_id')}
-  table = _write_table(tmp_path / 'labels.csv', [{**without_origin, 'p_time': p_time},
+  table = write_table(tmp_path / 'labels.csv', [{**without_origin, 'p_time': p_time},
                                                  {**without_origin, 'station': 'RPW', 'file': PNW_FILES[1]}])
   # the records-table path (experiments.prepare)
   _, (accepted, rejected) = _prepare(table, shared_data / 'pnw')

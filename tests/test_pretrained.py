@@ -127,7 +127,6 @@ def _preprocessing(noise_s=0.0, window_s=10.0):
 @pytest.mark.parametrize('feature_set, noise_s', [('bands', 0.0), ('snr_shape', 10.0)])
 def test_a_physics_model_ships_through_the_same_path(feature_set, noise_s, tmp_path, shared_data):
   import csv
-  import pathlib
   from ganet_jax.classify import export_physics_pretrained
   from ganet_jax.data.records_table import InputRecord
   from ganet_jax.evaluation import physics
