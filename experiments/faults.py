@@ -10,10 +10,29 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import signal
 import sys
+import threading
 from typing import Iterator
 
 INTERRUPTED_STATUS = 130
+_interrupted = threading.Event()
+
+
+def _on_interrupt(signum, frame) -> None:
+  _interrupted.set()
+  raise KeyboardInterrupt
+
+
+def raise_if_interrupted() -> None:
+  """Raises KeyboardInterrupt if the block was interrupted: for loops whose libraries may swallow it.
+
+  A library's bare ``except:`` around a file read (ObsPy tries format after format)
+  can catch the KeyboardInterrupt a SIGINT raises and go on; a loop that calls this
+  between records stops anyway.
+  """
+  if _interrupted.is_set():
+    raise KeyboardInterrupt
 
 
 def system_error_line(error: OSError) -> str:
@@ -32,6 +51,8 @@ def one_line(what: str) -> Iterator[None]:
   Args:
     what: the binary's task, e.g. 'training' or 'preparing'.
   """
+  main = threading.current_thread() is threading.main_thread()
+  previous = signal.signal(signal.SIGINT, _on_interrupt) if main else None
   try:
     yield
   except KeyboardInterrupt:
@@ -40,3 +61,6 @@ def one_line(what: str) -> Iterator[None]:
     raise SystemExit(INTERRUPTED_STATUS) from None
   except OSError as error:
     raise SystemExit(f'{what} stopped: {system_error_line(error)}') from None
+  finally:
+    if main:
+      signal.signal(signal.SIGINT, previous)

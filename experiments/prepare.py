@@ -191,6 +191,7 @@ def _progress(total: int | None):
   """The readers' ``progress(done, accepted, rejected)`` callback, shown as ``ganet_jax.progress`` lines."""
   shown = Progress(total, 'records', enabled=FLAGS.progress, label='prepare', every=FLAGS.progress_every)
   def report(done: int, accepted: int, rejected: int) -> None:
+    faults.raise_if_interrupted()  # an interrupt a reader swallowed still stops the run
     shown.update(done - shown.count, note=f'{accepted} accepted, {rejected} rejected')
   return report
 
