@@ -123,6 +123,8 @@ def test_study_of_physics_and_controls_writes_its_tables(records, tmp_path):
   text = (tmp_path / 'study' / 'generalization.md').read_text()
   assert results['best_physics'] in ('physics: ratios', 'physics: bands')
   assert results['winner'] == results['best_physics']
+  # the stack of the best network and physics needs a network: none here
+  assert results['stack'] is None
   for name in ('physics: ratios', 'control: station novelty', 'control: magnitude'):
     assert f'| {name} |' in text
   assert results['aggregation'][results['winner']]['chosen'] in ('mean_probability', 'mean_logit', 'snr_weighted',
@@ -156,3 +158,15 @@ def test_binary_ships_the_chosen_physics_model(records, tmp_path):
   classifier = Classifier.pretrained(str(destination))
   p = classifier.probabilities(np.asarray(records.waveforms[:4]))
   assert p.shape == (4,) and np.all((p >= 0) & (p <= 1))
+
+
+def test_a_stack_is_made_from_predictions_already_known(records, tmp_path):
+  folds = {'forward': gen.forward_folds(records, [2013, 2016, 2019], test_from=2019, min_train_events=1)[0]}
+  validated = np.concatenate([f.validation for f in folds['forward']])
+  rng = np.random.default_rng(1)
+  parts = {name: np.where(np.isin(np.arange(len(records)), validated), rng.uniform(0.1, 0.9, len(records)), np.nan)
+           for name in ('a', 'b')}
+  stack = gen.Method('stack: a + b', 'stack', parts=('a', 'b'), schemes=('forward',))
+  out = gen.run_methods([stack], {'r': records}, folds, tmp_path, lambda line: None, known={'forward': parts})
+  np.testing.assert_array_equal(np.isfinite(out['forward']['stack: a + b']), np.isfinite(parts['a']))
+  assert (tmp_path / 'predictions' / 'forward' / 'stack: a + b.csv').is_file()

@@ -297,14 +297,16 @@ def scheme_folds(records: RecordSet, settings) -> tuple[dict[str, list[Fold]], l
 
 
 def run_methods(methods: Sequence[Method], aligned: Mapping[str, RecordSet], folds: Mapping[str, list[Fold]],
-                workdir: pathlib.Path, log: Callable[[str], None]) -> dict[str, dict[str, np.ndarray]]:
+                workdir: pathlib.Path, log: Callable[[str], None],
+                known: Mapping[str, Mapping[str, np.ndarray]] | None = None) -> dict[str, dict[str, np.ndarray]]:
   """{scheme: {method: P(tectonic) per aligned record, NaN where not predicted}}; each written as a CSV.
 
   A method's predictions already on disk (``predictions/<scheme>/<method>.csv``) are read
-  back, so a rerun only computes what is missing.
+  back, so a rerun only computes what is missing. ``known`` holds predictions already
+  made (a stack's parts); they are returned too.
   """
   reference = next(iter(aligned.values()))
-  out: dict[str, dict[str, np.ndarray]] = {scheme: {} for scheme in folds}
+  out: dict[str, dict[str, np.ndarray]] = {scheme: dict((known or {}).get(scheme, {})) for scheme in folds}
   # scheme by scheme, in SCHEMES order: every method's forward predictions come before any other scheme's
   for scheme in [s for s in SCHEMES if s in folds]:
     for method in methods:
@@ -407,7 +409,7 @@ def run_study(recipes: Sequence[Any], settings, workdir: str | pathlib.Path, *,
   if best_network and best_physics:
     stack = Method(f'stack: {best_network} + {best_physics}', 'stack', parts=(best_network, best_physics),
                    schemes=('forward',))
-    predictions = _merge(predictions, run_methods([stack], aligned, folds, workdir, log))
+    predictions = run_methods([stack], aligned, folds, workdir, log, known=predictions)
   names = [m.name for m in methods] + ([stack.name] if stack else [])
   winner = report.choose(records, predictions['forward'], folds['forward'],
                          [n for n in names if not n.startswith('control:')])
@@ -451,7 +453,3 @@ def run_study(recipes: Sequence[Any], settings, workdir: str | pathlib.Path, *,
 def dataset_config(dataset: str) -> ml_collections.ConfigDict:
   """The least config ``load_records`` reads: a prepared folder's path."""
   return ml_collections.ConfigDict({'dataset': dataset})
-
-
-def _merge(a: Mapping[str, dict], b: Mapping[str, dict]) -> dict[str, dict]:
-  return {scheme: {**a.get(scheme, {}), **b.get(scheme, {})} for scheme in set(a) | set(b)}
