@@ -44,17 +44,19 @@ flags.DEFINE_string('export_destination', None, 'With --export_pretrained: write
 flags.DEFINE_multi_string('limits', [], 'Further limits for the shipped model\'s card (repeat for several).')
 
 
-def card_figures(results: dict, method: str) -> str:
-  """One line of the method's pooled forward figures with their 95% intervals, for the card."""
+def card_figures(results: dict, method: str, rule: str) -> str:
+  """The method's pooled forward figures (events combined by ``rule``) with their 95% intervals, for the card."""
   pooled = results['pooled'][method]
-  cell = lambda level, metric: (f'{pooled[level][metric]["estimate"]:.3f} '
-                                f'[{pooled[level][metric]["low"]:.3f}, {pooled[level][metric]["high"]:.3f}]')
+  events = results['aggregation'].get(method, {}).get('figures', {}).get(rule, {}).get('forward + test')
+  events = events or pooled['event']  # the mean-probability rule of the pooled table
+  cell = lambda figure: f'{figure["estimate"]:.3f} [{figure["low"]:.3f}, {figure["high"]:.3f}]'
   counts = pooled['counts']
   return (f'pooled forward folds and test years ({counts["events"]["tectonic"]} tectonic / '
-          f'{counts["events"]["non_tectonic"]} non-tectonic events; 95% intervals resample events): event AUC '
-          f'{cell("event", "auc")}, event balanced accuracy {cell("event", "balanced_accuracy")}, event '
-          f'sensitivity {cell("event", "sensitivity")}, event specificity {cell("event", "specificity")}, record '
-          f'AUC {cell("record", "auc")}')
+          f'{counts["events"]["non_tectonic"]} non-tectonic events, each predicted by a model that never saw its '
+          f'year; events combined by the {rule} rule; 95% intervals resample events): event AUC '
+          f'{cell(events["auc"])}, event balanced accuracy {cell(events["balanced_accuracy"])}, event sensitivity '
+          f'{cell(events["sensitivity"])}, event specificity {cell(events["specificity"])}; record AUC '
+          f'{cell(pooled["record"]["auc"])}')
 
 
 def event_rule(results: dict, method: str, predictions_csv: pathlib.Path, records) -> str | dict:
@@ -91,15 +93,21 @@ def ship(config, recipes, results: dict, workdir: pathlib.Path, destination: pat
   records = load_records(generalization.dataset_config(settings.physics_dataset))
   rule = event_rule(results, method, workdir / 'predictions' / 'forward' / f'{method}.csv',
                     generalization.align({'r': records})['r'])
+  rule_name = rule if isinstance(rule, str) else rule['rule']
   tectonic, non_tectonic = records.class_counts()
   data = (f'{len(records)} records ({tectonic} tectonic, {non_tectonic} non-tectonic) of '
           f'{len(set(records.event_ids.tolist()))} events, every year of the study\'s prepared set')
   description = (f'{method}{note}, chosen by pooled event AUC over the forward folds before {settings.test_from} '
-                 f'(experiments.generalize); refitted on {data}. {card_figures(results, method)}.')
-  limits = [f'Expected performance on later years, from the pooled forward evaluation: {card_figures(results, method)}.',
+                 f'(experiments.generalize); refitted on {data}. {card_figures(results, method, rule_name)}.')
+  limits = [f'Expected performance on later years, from the pooled forward evaluation: '
+            f'{card_figures(results, method, rule_name)}.',
             'Trained on Pacific Northwest stations within ~0.3 deg of their events, vertical component; records '
             'from other regions, distances, instruments or source types are outside what it saw.',
             *extra_limits]
+  if rule_name == 'learned':
+    limits.append('Events are scored by a rule learned from the pooled forward predictions over their records\' '
+                  'logits (mean, max, min, spread) and their number of records: an event recorded by few stations '
+                  'leans non-tectonic, a pattern of this network\'s catalogue rather than of the source.')
   if method.startswith('physics: '):
     feature_set = method[len('physics: '):]
     model = physics.fit_feature_model(records, feature_set)
