@@ -25,8 +25,6 @@ import pathlib
 import tempfile
 from typing import Any, Sequence
 
-import numpy as np
-
 from ganet_jax.classify import Classifier, decision
 from ganet_jax.data.records_table import read_records_table
 
@@ -66,7 +64,7 @@ def classify_table(records_table: pathlib.Path, pretrained: str = 'pnw') -> dict
 
   Returns:
     {'records': [(record_id, event_id, p_tectonic, decision)],
-     'events': {event_id: mean p_tectonic of its records},
+     'events': {event_id: p_tectonic by the model's event rule (its card's aggregation)},
      'unclassified': [(file, reason)]}.
   """
   # labelled=False: a table without event type or label columns is fine for classifying
@@ -75,10 +73,8 @@ def classify_table(records_table: pathlib.Path, pretrained: str = 'pnw') -> dict
   classified, unclassified = classifier.classify_records(records)
   rows = [(c.prepared.record_id, c.prepared.event_id, c.p_tectonic, decision(c.p_tectonic, classifier.threshold))
           for c in classified]
-  events: dict[str, list[float]] = {}
-  for _, event_id, p, _ in rows:
-    events.setdefault(event_id, []).append(p)
-  return {'records': rows, 'events': {event: float(np.mean(p)) for event, p in events.items()},
+  events, p_events = classifier.event_probabilities([row[1] for row in rows], [row[2] for row in rows])
+  return {'records': rows, 'events': dict(zip(events, p_events.tolist())),
           'unclassified': [(line['file'], line['reason']) for line in unclassified]}
 
 

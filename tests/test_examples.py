@@ -51,13 +51,14 @@ def test_classify_table_classifies_a_minimal_table_and_lists_refusals(shared_dat
   assert {event for _, event, _, _ in result['records']} == {'uw61506451', 'uw61377746'}
   for _, _, p, label in result['records']:
     assert 0.0 <= p <= 1.0 and label == ('tectonic' if p >= 0.5 else 'non-tectonic')
-  for event, p in result['events'].items():
-    assert p == pytest.approx(np.mean([q for _, e, q, _ in result['records'] if e == event]))
+  classifier = classify_table.Classifier.pretrained('pnw')
+  for event, p in result['events'].items():  # the card's event rule over the event's records
+    _, expected = classifier.event_probabilities(*zip(*[(e, q) for _, e, q, _ in result['records'] if e == event]))
+    assert p == pytest.approx(expected[0])
   # the two 1 Hz long-period files are refused, each with its reason
   assert len(result['unclassified']) == 2
   assert all('LHZ' in file and 'sampling rate 1 Hz' in reason for file, reason in result['unclassified'])
   # One record classified from an ObsPy Stream gives the table's probability.
-  classifier = classify_table.Classifier.pretrained('pnw')
   record_id, _, p_table, _ = next(row for row in result['records'] if '.HBO.' in row[0])
   stream = obspy.read(str(shared_data / 'pnw' / 'waveforms' / 'uw61377746_UW.HBO.EHZ.mseed'))
   origin = obspy.UTCDateTime('2018-04-06T18:39:45.520000Z')
