@@ -234,6 +234,7 @@ def _run_prepare_cases(cases, folder):
   return json.loads(result_file.read_text())
 
 
+@pytest.mark.slow
 def test_prepare_refuses_an_output_being_written_and_cleans_a_killed_runs_staging(pnw_copy, tmp_path):
   table = tmp_path / 'two.csv'
   table.write_text(''.join((pnw_copy / 'labels.csv').read_text().splitlines(keepends=True)[:3]))
@@ -251,6 +252,7 @@ def test_prepare_refuses_an_output_being_written_and_cleans_a_killed_runs_stagin
   assert not [p.name for p in tmp_path.iterdir() if p.name.startswith('.')]
 
 
+@pytest.mark.slow
 def test_an_interrupted_prepare_ends_in_one_line_and_leaves_nothing(pnw_copy, tmp_path):
   output = tmp_path / 'set'
   process = subprocess.Popen([sys.executable, '-m', 'experiments.prepare', f'--input={pnw_copy}',
@@ -267,6 +269,7 @@ def test_an_interrupted_prepare_ends_in_one_line_and_leaves_nothing(pnw_copy, tm
   assert list(tmp_path.iterdir()) == []  # no set, no staging folder, no lock
 
 
+@pytest.mark.slow
 def test_classify_refuses_an_output_being_written(tmp_path):
   output = tmp_path / 'predictions.csv'
   with outputs.output_lock(output, flag='--output'):

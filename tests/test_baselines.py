@@ -59,7 +59,8 @@ def test_every_baseline_is_registered_with_a_table1_figure():
   assert set(BASELINES) | {'ganet'} == set(TABLE1_PARAMETERS)
 
 
-@pytest.mark.parametrize('name', BASELINES)
+@pytest.mark.parametrize('name', [pytest.param(name, marks=pytest.mark.slow) if name == 'googlenet' else name
+                                  for name in BASELINES])
 def test_dtype_and_param_dtype_work_as_in_ganet(name):
   # shapes and dtypes only (jax.eval_shape): nothing compiles
   x = jax.ShapeDtypeStruct(SHORT, jnp.float32)

@@ -102,6 +102,7 @@ def test_gradients_reach_both_parts_and_the_forward_pass_compiles_once():
   np.testing.assert_allclose(first[::-1], second, atol=1e-5)  # record by record, no mixing across the batch
 
 
+@pytest.mark.slow
 def test_a_fusion_run_is_classified_and_exported_like_ganet(tmp_path):
   from ganet_jax.classify import Classifier, export_pretrained
   from ganet_jax.data import ingest
