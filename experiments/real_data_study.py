@@ -1,6 +1,6 @@
 r"""The real-data study: GA-Net learning from a few dozen real events, against honest references.
 
-  python -m experiments.real_data_study --config=experiments/configs/small_data.py --export_pretrained=pnw
+  python -m experiments.real_data_study --config=experiments/configs/small_data.py --export_pretrained=pnw-ganet
 
 The config (default ``experiments/configs/small_data.py``) gives the recipe (its data
 set, split, training fields, seeds) and a ``study`` entry. Every method is trained on

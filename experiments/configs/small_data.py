@@ -12,7 +12,7 @@ r"""The small-data recipe for real event sets of a few dozen events, and its cro
   python -m experiments.pretrain --config=experiments/configs/small_data.py    # the 'pretrained' recipe's encoder
   python -m experiments.cross_validate --config=experiments/configs/small_data.py
   python -m experiments.train --config=experiments/configs/small_data.py --config.workdir=runs/small-seed0
-  python -m experiments.real_data_study --config=experiments/configs/small_data.py --export_pretrained=pnw
+  python -m experiments.real_data_study --config=experiments/configs/small_data.py --export_pretrained=pnw-ganet
 
 What differs from the paper's protocol (``paper.py``), each a field, all chosen by
 event-grouped cross-validation on the years before the test split (``cv`` below),
