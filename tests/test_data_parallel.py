@@ -28,6 +28,7 @@ def _step(state, batch, mesh=None, compute_dtype=None):
   return jit_train_step(state, batch, jax.random.key(5), loss_fn=cross_entropy, compute_dtype=compute_dtype)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('num_devices', [8])
 def test_one_step_on_many_devices_equals_one_device(num_devices):
   model, batch = GANet(**TINY), _batch()

@@ -127,6 +127,7 @@ def test_workdir_of_another_run_is_refused(data, finished):
                    validation=validation)
 
 
+@pytest.mark.slow
 def test_checkpoint_restores_in_a_fresh_process(finished, tmp_path):
   workdir, _ = finished
   script = textwrap.dedent(f"""

@@ -1,5 +1,6 @@
 """Two JAX processes on localhost (CPU, gloo collectives) train-mode forward = one process."""
 
+import pytest
 import os
 import pathlib
 import socket
@@ -20,6 +21,7 @@ def _free_port() -> int:
     return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_two_processes_match_one(tmp_path):
   port = _free_port()
   env = {**os.environ, 'PYTHONPATH': f'{HERE}{os.pathsep}{HERE.parent}'}

@@ -203,6 +203,7 @@ def test_noise_settings_round_trip_and_older_settings_mean_none():
   assert ingest.signal_settings(saved['preprocess']) != ingest.signal_settings(plain)
 
 
+@pytest.mark.slow
 def test_prepare_keeps_noise_and_whitens_real_pnw_records(shared_data, tmp_path):
   from test_prepare_cli import _subset_table  # pytest puts tests/ on sys.path
   table = tmp_path / 'labels.csv'
