@@ -105,9 +105,12 @@ def ship(config, recipes, results: dict, workdir: pathlib.Path, destination: pat
             'from other regions, distances, instruments or source types are outside what it saw.',
             *extra_limits]
   if rule_name == 'learned':
+    # the rule models P(non-tectonic): a negative weight on the record count makes small events lean non-tectonic
+    weight = rule['parameters']['weights'][aggregation.STATISTICS.index('log_records')]
+    leaning = 'non-tectonic' if weight < 0 else 'tectonic'
     limits.append('Events are scored by a rule learned from the pooled forward predictions over their records\' '
                   'logits (mean, max, min, spread) and their number of records: an event recorded by few stations '
-                  'leans non-tectonic, a pattern of this network\'s catalogue rather than of the source.')
+                  f'leans {leaning}, a pattern of this network\'s catalogue rather than of the source.')
   if method.startswith('physics: '):
     feature_set = method[len('physics: '):]
     model = physics.fit_feature_model(records, feature_set)
