@@ -41,10 +41,10 @@ import numpy as np
 from ganet_jax.data import splits
 from ganet_jax.data.dataset import load_records
 from ganet_jax.data.records import RecordSet
-from ganet_jax.evaluation import controls, intervals
+from ganet_jax.evaluation import controls
 from ganet_jax.evaluation.aggregation import logit
 from ganet_jax.evaluation.physics import fit_logistic, fit_records, record_features
-from ganet_jax.evaluation.reports import read_predictions
+from ganet_jax.evaluation.reports import json_ready, read_predictions
 from ganet_jax.studies import generalization_report as report
 from ganet_jax.training.experiment import experiment_config, run
 
@@ -223,53 +223,13 @@ def write_predictions(path: pathlib.Path, records: RecordSet, folds: Sequence[Fo
   fold_name = np.full(len(records), '', dtype=object)
   for fold in folds:
     fold_name[fold.validation] = fold.name
-  station = controls.station_key(records)
+  station, year = controls.station_key(records), years(records)
   with open(path, 'w', newline='') as f:
     writer = csv.writer(f)
     writer.writerow(PREDICTIONS_COLUMNS)
     for i in np.flatnonzero(np.isfinite(p_tectonic)):
       writer.writerow([records.record_ids[i], records.event_ids[i], int(records.labels[i]), fold_name[i],
-                       years(records)[i], station[i], repr(float(p_tectonic[i]))])  # exact: a rerun reads back the same ties
-
-
-def pooled_figures(records: RecordSet, p_tectonic: np.ndarray, keep: np.ndarray, *, n_boot: int,
-                   seed: int) -> dict | None:
-  """Record- and event-level figures with event-resampled intervals over the records in ``keep``.
-
-  None when the kept records lack a class (no AUC can be computed).
-  """
-  keep = keep & np.isfinite(p_tectonic)
-  labels = np.asarray(records.labels)[keep]
-  if len(np.unique(labels)) < 2:
-    return None
-  return intervals.summary_with_intervals(labels, p_tectonic[keep], np.asarray(records.event_ids)[keep],
-                                          n_boot=n_boot, seed=seed)
-
-
-def origin_counts(records: RecordSet, folds: Sequence[Fold]) -> list[dict[str, Any]]:
-  """Per fold: events and records of each class it predicts and trains on."""
-  rows = []
-  for fold in folds:
-    row = {'fold': fold.name, 'test': fold.test}
-    for side in ('train', 'validation'):
-      index = getattr(fold, side)
-      counts = intervals.class_counts(records.labels[index], records.event_ids[index])
-      row[side] = counts
-    rows.append(row)
-  return rows
-
-
-def json_dump(path: pathlib.Path, value: Any) -> None:
-  path.parent.mkdir(parents=True, exist_ok=True)
-  path.write_text(json.dumps(value, indent=2, default=_json_default) + '\n')
-
-
-def _json_default(value):
-  if isinstance(value, np.generic):
-    return value.item()
-  if isinstance(value, np.ndarray):
-    return value.tolist()
-  raise TypeError(f'{type(value).__name__} is not JSON-ready')
+                       year[i], station[i], repr(float(p_tectonic[i]))])  # exact: a rerun reads back the same ties
 
 
 # --- the study
@@ -435,7 +395,7 @@ def run_study(recipes: Sequence[Any], settings, workdir: str | pathlib.Path, *,
              'stack': stack.name if stack else None, 'skipped_folds': skipped,
              'folds': {scheme: [f.name for f in fs] for scheme, fs in folds.items()},
              'records': len(records), 'gap': gap, 'pooled': pooled, 'paired': paired}
-  json_dump(workdir / 'generalization.json', report.as_json(results))
+  (workdir / 'generalization.json').write_text(json.dumps(json_ready(results), indent=2) + '\n')
   text = '\n\n'.join([
       '# Generalisation to new years and stations',
       '## Forward folds: what each trains on and predicts\n\n' + report.counts_table(records, folds['forward'], skipped),

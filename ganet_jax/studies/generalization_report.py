@@ -7,7 +7,7 @@ record's fold. Intervals resample events (``evaluation.intervals``).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
 
@@ -153,17 +153,6 @@ def counts_table(records: RecordSet, folds: Sequence[Fold], skipped: Sequence[st
     lines.append(f'| {name} | {pair(train, "events")} | {pair(val, "events")} | {pair(val, "records")} |')
   lines += [f'| skipped {reason} | | | |' for reason in skipped]
   return '\n'.join(lines)
-
-
-def as_json(value: Any) -> Any:
-  """Tables' data with numpy scalars made plain."""
-  if isinstance(value, dict):
-    return {str(k): as_json(v) for k, v in value.items()}
-  if isinstance(value, (list, tuple)):
-    return [as_json(v) for v in value]
-  if isinstance(value, np.generic):
-    return value.item()
-  return value
 
 
 def forward_aggregate(rule: str, records: RecordSet, p: np.ndarray, folds: Sequence['Fold'], keep: np.ndarray,
