@@ -2,7 +2,8 @@
 
 Layers, bottom to top (each imports only those below it):
 
-  conventions, errors, sharding   record layout and labels, exception types, device meshes
+  conventions, errors, sharding,  record layout and labels, exception types, device meshes,
+  provenance                      the code's version and commit
   nn/                             layers: ghost modules, CBAM, depthwise and small-channel 1-D convolutions
   data/                           record sets, reading and preparing real records, splits, imbalance sampling
   models/                         GA-Net, Table 1's comparison networks, parameter and FLOP counts
@@ -16,7 +17,7 @@ from ganet_jax.models import GANet, build_model
 from ganet_jax.nn import (CBAM, BatchNorm, ChannelAttention, DepthwiseConv1D, GhostBottleneck, GhostModule,
                           PointwiseConv, SpatialAttention, depthwise_conv1d)
 
-__version__ = '0.1.0'
+__version__ = '0.2.0'
 
 __all__ = ['BatchNorm', 'CBAM', 'ChannelAttention', 'DepthwiseConv1D', 'GANet', 'GhostBottleneck', 'GhostModule',
            'PointwiseConv', 'SpatialAttention', 'build_model', 'depthwise_conv1d']

@@ -7,8 +7,11 @@ import subprocess
 import sys
 import textwrap
 
+import jax
 import numpy as np
 import pytest
+
+import ganet_jax
 
 from ganet_jax.data.splits import chronological_split
 from ganet_jax.data.synthetic import make_synthetic
@@ -163,6 +166,35 @@ def test_non_finite_loss_stops_the_run(data, tmp_path):
   broken = dataclasses.replace(train, waveforms=waveforms)
   with pytest.raises(FloatingPointError, match=r'in epoch 1 \(by step \d+\)'):
     experiment.run(ExperimentConfig(**CONFIG), broken, test, tmp_path, log=lambda line: None)
+
+
+def test_label_smoothing_reaches_the_loss_and_the_parameters(data, tmp_path):
+  """One step on every training record: the smoothed loss is (1 - e) CE + e * mean_c(-log p_c), linear in e."""
+  train, _, test = data
+  losses, after = {}, {}
+  for smoothing in (0.0, 0.1, 0.5):
+    config = ExperimentConfig(**{**CONFIG, 'epochs': 1, 'batch_size': len(train), 'label_smoothing': smoothing})
+    experiment.run(config, train, test, tmp_path / str(smoothing), log=lambda line: None)
+    losses[smoothing] = json.loads((tmp_path / str(smoothing) / 'epochs.jsonl').read_text())['loss']
+    params = load_trained(tmp_path / str(smoothing))[1]['params']
+    after[smoothing] = np.concatenate([np.ravel(leaf) for leaf in jax.tree.leaves(params)])
+  # the same initial logits in each run, so the three losses lie on one line through e = 0
+  assert losses[0.1] != losses[0.0]
+  assert (losses[0.5] - losses[0.0]) == pytest.approx(5 * (losses[0.1] - losses[0.0]), rel=1e-3)
+  assert not np.allclose(after[0.0], after[0.1]) and not np.allclose(after[0.1], after[0.5])
+
+
+def test_a_folder_made_by_code_that_ignored_a_setting_in_use_is_refused(data, tmp_path):
+  train, _, test = data
+  config = ExperimentConfig(**{**CONFIG, 'epochs': 1, 'label_smoothing': 0.1})
+  experiment.run(config, train, test, tmp_path, log=lambda line: None)
+  saved = json.loads((tmp_path / 'config.json').read_text())
+  assert saved['code']['library_version'] == ganet_jax.__version__
+  assert saved['code']['git_commit'] is None or len(saved['code']['git_commit']) == 40
+  del saved['code']  # as the versions before 0.2.0 wrote it, when smoothing never reached the loss
+  (tmp_path / 'config.json').write_text(json.dumps(saved))
+  with pytest.raises(ValueError, match=r'made by ganet_jax 0\.1\.0 with --config\.label_smoothing=0\.1'):
+    experiment.run(config, train, test, tmp_path, log=lambda line: None)
 
 
 RECIPE = dict(CONFIG, epochs=4, weight_decay=1e-4, lr_schedule='cosine', warmup_epochs=1.0, label_smoothing=0.1,

@@ -56,6 +56,36 @@ def test_a_field_added_inside_a_mapping_reads_as_its_default(tmp_path):
     run_folder.write_or_check_settings(tmp_path, changed, config_defaults=defaults)
 
 
+def test_the_code_is_recorded_and_only_a_change_of_meaning_in_use_refuses(tmp_path, monkeypatch):
+  from ganet_jax import provenance
+  changes = (('0.2.0', 'smoothing', 'now applied'),)
+  settings = lambda value: {'config': {'seed': 0, 'smoothing': value}, 'data': {}}
+  monkeypatch.setattr(provenance, 'code_version', lambda: {'library_version': '0.1.5', 'git_commit': 'a' * 40,
+                                                           'git_modified': False})
+  for value in (0.0, 0.1):
+    (tmp_path / str(value)).mkdir()
+    run_folder.write_or_check_settings(tmp_path / str(value), settings(value), config_defaults={'smoothing': 0.0},
+                                       meaning_changes=changes)
+  assert json.loads((tmp_path / '0.1' / 'config.json').read_text())['code']['git_commit'] == 'a' * 40
+  monkeypatch.setattr(provenance, 'code_version', lambda: {'library_version': '0.2.0', 'git_commit': 'b' * 40,
+                                                           'git_modified': True})
+  check = lambda value: run_folder.write_or_check_settings(tmp_path / str(value), settings(value),
+                                                           config_defaults={'smoothing': 0.0}, meaning_changes=changes)
+  check(0.0)  # other code, but the changed setting is off: the result would not change
+  with pytest.raises(ValueError, match=r'made by ganet_jax 0.1.5 with --config.smoothing=0.1, which means something '
+                                       r'else since 0.2.0 \(now applied\)'):
+    check(0.1)
+  # the record stays that of the code that made the folder
+  assert json.loads((tmp_path / '0.0' / 'config.json').read_text())['code']['library_version'] == '0.1.5'
+
+
+def test_version_numbers_compare_as_numbers():
+  from ganet_jax.provenance import version_tuple
+  assert version_tuple('0.10.0') > version_tuple('0.9.1')
+  with pytest.raises(ValueError, match="'0.2.dev1' is not dot-separated integers"):
+    version_tuple('0.2.dev1')
+
+
 def test_history_keeps_the_epochs_up_to_the_checkpoint(tmp_path):
   run_folder.write_history(tmp_path, [{'epoch': e, 'loss': float('nan') if e == 2 else 0.5} for e in (1, 2, 3)])
   kept = run_folder.read_history(tmp_path, through_epoch=2)

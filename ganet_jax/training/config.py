@@ -40,6 +40,11 @@ SELECTION_METRICS = ('accuracy', 'balanced_accuracy', 'auc', 'event_auc', 'event
 COMPUTE_DTYPES = ('float32', 'bfloat16')
 MAX_SEED = 2**32 - 1  # NumPy's and JAX's seeds both take it
 CONFIG_FILE = 'config.json'  # in a run folder: the ExperimentConfig and the data's fingerprint
+# (library version, field, what changed): fields whose effect changed. A run folder made on
+# the other side of a change, with the field off its default, is refused (run_folder).
+MEANING_CHANGES = (
+    ('0.2.0', 'label_smoothing', 'the cross-entropy losses apply it; earlier versions ignored it'),
+)
 
 
 @dataclasses.dataclass

@@ -4,7 +4,8 @@
 run folder's last checkpoint, evaluates on ``test`` and writes into ``workdir``:
 
   config.json          the settings and the data's fingerprints: record ids, labels and a hash
-                       of the windows (a resume must match them)
+                       of the windows (a resume must match them); the library version and git
+                       commit that made the folder (``run_folder.write_or_check_settings``)
   epochs.jsonl         one JSON line per epoch: loss, accuracy, records/s (+ validation)
   checkpoints/         orbax checkpoints (``ganet_jax.training.checkpoint``)
   tensorboard/         TensorBoard scalars per epoch (``ganet_jax.training.summaries``)
@@ -48,7 +49,7 @@ from ganet_jax.progress import Progress
 from ganet_jax.sharding import replicate, run_mesh, shard_batch
 from ganet_jax.training import contrastive, losses, run_folder
 from ganet_jax.training.checkpoint import BEST, RunCheckpoints
-from ganet_jax.training.config import ExperimentConfig
+from ganet_jax.training.config import MEANING_CHANGES, ExperimentConfig
 from ganet_jax.training.host_memory import release_if_grown
 from ganet_jax.training.step import (check_finite, create_train_state, jit_train_step, model_variables,
                                      precise_batch_stats, run_learning_rate, run_optimizer)
@@ -294,11 +295,11 @@ def _early_stop(history: list[dict], config: ExperimentConfig) -> bool:
 
 def _loss_fn(config: ExperimentConfig, train_labels: np.ndarray):
   if config.loss == 'weighted_cross_entropy':
-    return functools.partial(losses.weighted_cross_entropy,
+    return functools.partial(losses.weighted_cross_entropy, label_smoothing=config.label_smoothing,
                              class_weights=tuple(losses.balanced_class_weights(train_labels)))
   if config.loss == 'focal':
     return functools.partial(losses.focal_loss, gamma=config.focal_gamma)
-  return losses.cross_entropy
+  return functools.partial(losses.cross_entropy, label_smoothing=config.label_smoothing)
 
 
 def _full_batches(train: RecordSet, batch_size: int):
@@ -367,4 +368,5 @@ def _write_or_check_settings(workdir: pathlib.Path, config: ExperimentConfig, tr
   if train.preprocessing is not None:  # what made the windows, so a classifier prepares new records alike
     data['preprocessing'] = train.preprocessing
   run_folder.write_or_check_settings(workdir, {'config': dataclasses.asdict(config), 'data': data},
-                                     config_defaults=dataclasses.asdict(ExperimentConfig()), added_data=('windows',))
+                                     config_defaults=dataclasses.asdict(ExperimentConfig()), added_data=('windows',),
+                                     meaning_changes=MEANING_CHANGES)

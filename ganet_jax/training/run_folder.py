@@ -2,7 +2,9 @@
 
   config.json     the settings and the data's fingerprints (which records, and a hash of
                   their windows: ``fingerprint``, ``windows_hash``); a run restarted in the
-                  folder must have the same, or it is refused (``write_or_check_settings``)
+                  folder must have the same, or it is refused (``write_or_check_settings``);
+                  and under ``code`` the library version and git commit that made the folder
+                  (``provenance.code_version``)
   epochs.jsonl    one JSON line per finished epoch (``read_history``, ``write_history``)
   checkpoints/    orbax checkpoints (``checkpoint.RunCheckpoints``)
   the test evaluation's files (``evaluation.reports.EVALUATION_FILES``), and in a
@@ -27,6 +29,7 @@ from typing import Any, Callable, Collection, Iterator, Mapping, Sequence
 
 import numpy as np
 
+from ganet_jax import provenance
 from ganet_jax.data import outputs
 from ganet_jax.data.records import RecordSet
 from ganet_jax.evaluation.reports import EVALUATION_FILES, json_ready
@@ -37,6 +40,9 @@ from ganet_jax.training.summaries import TENSORBOARD_DIR
 EPOCHS_FILE = 'epochs.jsonl'
 CHECKPOINTS_FOLDER = 'checkpoints'
 TRAIN_IDS_FILE = 'train_record_ids.txt'
+CODE_KEY = 'code'  # config.json's record of the code that made the folder
+# What a folder written before config.json recorded its code was made by.
+UNRECORDED_VERSION = '0.1.0'
 RUN_FILES = (CONFIG_FILE, EPOCHS_FILE, CHECKPOINTS_FOLDER, TENSORBOARD_DIR, *EVALUATION_FILES, TRAIN_IDS_FILE)
 
 
@@ -131,8 +137,15 @@ def windows_hash(records: RecordSet | None, *, chunk_bytes: int = 1 << 25) -> st
 
 def write_or_check_settings(workdir: pathlib.Path, settings: Mapping[str, Any], *,
                             config_defaults: Mapping[str, Any] | None = None,
-                            added_data: Collection[str] = ()) -> None:
+                            added_data: Collection[str] = (),
+                            meaning_changes: Sequence[tuple[str, str, str]] = ()) -> None:
   """Write ``settings`` to ``workdir/config.json``, or check that a run already there has the same.
+
+  The file also records the code that made the folder (``provenance.code_version``, under
+  ``code``). Code differences alone do not refuse a resume: a folder is refused only
+  where a setting in effect (off its default) changed meaning between the version that
+  made it and this one (``meaning_changes``), since only then would a resumed or
+  re-evaluated run mix two meanings of one setting.
 
   Args:
     workdir: the run folder.
@@ -144,16 +157,20 @@ def write_or_check_settings(workdir: pathlib.Path, settings: Mapping[str, Any], 
     added_data: entries of the ``'data'`` section added since older run folders were
       written (e.g. ``'windows'``): a folder without one is checked on the rest and
       gains it, so its run still resumes and later changes are caught.
+    meaning_changes: ``(version, field, what changed)`` per ``'config'`` field whose
+      effect changed in library ``version`` (``config.MEANING_CHANGES``).
 
   Raises:
-    ValueError: naming each differing setting, the file and what to do.
+    ValueError: naming each differing setting, the file and what to do; or the setting
+      whose meaning changed between the folder's code and this one.
   """
   settings = json.loads(json.dumps(dict(settings)))  # tuples -> lists, as they read back
   path = workdir / CONFIG_FILE
   if not path.exists():
-    path.write_text(json.dumps(settings, indent=2) + '\n')
+    path.write_text(json.dumps({**settings, CODE_KEY: provenance.code_version()}, indent=2) + '\n')
     return
   previous = json.loads(path.read_text())
+  made_by = previous.pop(CODE_KEY, None) or {'library_version': UNRECORDED_VERSION}
   gained = [key for key in added_data if key in settings.get('data', {}) and key not in previous.get('data', {})]
   for key in gained:
     previous.setdefault('data', {})[key] = settings['data'][key]
@@ -165,10 +182,37 @@ def write_or_check_settings(workdir: pathlib.Path, settings: Mapping[str, Any], 
     changed = '; '.join(differences(previous, settings))
     raise ValueError(f'{workdir} holds a run with other settings or data ({changed} in {path}); '
                      f'use another workdir, or the same settings to resume')
+  check_meaning_unchanged(path, made_by['library_version'], settings.get('config', {}),
+                          json.loads(json.dumps(dict(config_defaults or {}))), meaning_changes)
   if gained:
     stored = json.loads(path.read_text())
     stored.setdefault('data', {}).update({key: settings['data'][key] for key in gained})
     path.write_text(json.dumps(stored, indent=2) + '\n')
+
+
+def check_meaning_unchanged(path: pathlib.Path, made_by: str, config: Mapping[str, Any],
+                            defaults: Mapping[str, Any], meaning_changes: Sequence[tuple[str, str, str]]) -> None:
+  """Refuses a folder made by a library version on the other side of a change of a setting it uses.
+
+  Args:
+    path: the folder's config.json (for the message).
+    made_by: the library version that made the folder.
+    config: the run's settings; a field is in effect when it differs from ``defaults``.
+    defaults: the settings' defaults (the meaning every version gave them).
+    meaning_changes: ``(version, field, what changed)``: ``field`` means something else
+      from library ``version`` on.
+
+  Raises:
+    ValueError: naming the field, its value, both versions and what changed.
+  """
+  current = provenance.version_tuple(provenance.code_version()['library_version'])
+  for version, field, what in meaning_changes:
+    changed_at = provenance.version_tuple(version)
+    in_effect = field in config and config[field] != defaults.get(field)
+    if in_effect and (provenance.version_tuple(made_by) < changed_at) != (current < changed_at):
+      raise ValueError(f'{path}: made by ganet_jax {made_by} with --config.{field}={config[field]!r}, which '
+                       f'means something else since {version} ({what}); resuming or re-evaluating it would mix the '
+                       f'two: use another workdir')
 
 
 def _with_defaults(values: Any, defaults: Any) -> Any:
