@@ -184,6 +184,17 @@ def test_label_smoothing_reaches_the_loss_and_the_parameters(data, tmp_path):
   assert not np.allclose(after[0.0], after[0.1]) and not np.allclose(after[0.1], after[0.5])
 
 
+def test_two_runs_of_one_setting_compile_the_train_step_once(data, tmp_path):
+  from ganet_jax.training.step import jit_train_step
+  train, _, test = data
+  config = ExperimentConfig(**{**CONFIG, 'epochs': 1, 'loss': 'focal', 'focal_gamma': 1.5})
+  before = jit_train_step._cache_size()
+  experiment.run(config, train, test, tmp_path / 'one', log=lambda line: None)
+  compiled = jit_train_step._cache_size()
+  experiment.run(dataclasses.replace(config, seed=1), train, test, tmp_path / 'two', log=lambda line: None)
+  assert compiled - before == 1 and jit_train_step._cache_size() == compiled
+
+
 def test_a_folder_made_by_code_that_ignored_a_setting_in_use_is_refused(data, tmp_path):
   train, _, test = data
   config = ExperimentConfig(**{**CONFIG, 'epochs': 1, 'label_smoothing': 0.1})

@@ -85,3 +85,20 @@ def test_focal_gradient_is_finite_at_extreme_logits(gamma):
   expected = -((1 - p_t) ** gamma) * np.log(p_t)
   np.testing.assert_allclose(np.asarray(losses.focal_loss(logits, labels, gamma=gamma))[[0, 1, 3]], expected[[0, 1, 3]],
                              rtol=1e-5)
+
+
+def test_loss_function_binds_its_options_once_per_setting():
+  smoothed = losses.loss_function('cross_entropy', label_smoothing=0.1)
+  assert smoothed is losses.loss_function('cross_entropy', label_smoothing=0.1)  # a static argument: one compile
+  np.testing.assert_allclose(smoothed(LOGITS, LABELS), losses.cross_entropy(LOGITS, LABELS, label_smoothing=0.1))
+  weighted = losses.loss_function('weighted_cross_entropy', label_smoothing=0.1, class_weights=(0.25, 3.0))
+  np.testing.assert_allclose(weighted(LOGITS, LABELS), losses.weighted_cross_entropy(
+      LOGITS, LABELS, class_weights=(0.25, 3.0), label_smoothing=0.1))
+  np.testing.assert_allclose(losses.loss_function('focal', focal_gamma=1.0)(LOGITS, LABELS),
+                             losses.focal_loss(LOGITS, LABELS, gamma=1.0))
+  for bad, message in [(dict(name='focal', label_smoothing=0.1), 'not focal'),
+                       (dict(name='weighted_cross_entropy'), 'class_weights go with'),
+                       (dict(name='cross_entropy', class_weights=(1.0, 1.0)), 'class_weights go with'),
+                       (dict(name='hinge'), "unknown loss 'hinge'")]:
+    with pytest.raises(ValueError, match=message):
+      losses.loss_function(**bad)

@@ -294,12 +294,11 @@ def _early_stop(history: list[dict], config: ExperimentConfig) -> bool:
 
 
 def _loss_fn(config: ExperimentConfig, train_labels: np.ndarray):
-  if config.loss == 'weighted_cross_entropy':
-    return functools.partial(losses.weighted_cross_entropy, label_smoothing=config.label_smoothing,
-                             class_weights=tuple(losses.balanced_class_weights(train_labels)))
+  # only the options the loss reads: an unused one (focal_gamma of a cross-entropy run) must not make another compile
   if config.loss == 'focal':
-    return functools.partial(losses.focal_loss, gamma=config.focal_gamma)
-  return functools.partial(losses.cross_entropy, label_smoothing=config.label_smoothing)
+    return losses.loss_function('focal', focal_gamma=config.focal_gamma)
+  weights = tuple(losses.balanced_class_weights(train_labels)) if config.loss == 'weighted_cross_entropy' else None
+  return losses.loss_function(config.loss, label_smoothing=config.label_smoothing, class_weights=weights)
 
 
 def _full_batches(train: RecordSet, batch_size: int):

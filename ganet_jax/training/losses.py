@@ -6,7 +6,8 @@ loss per example (the caller averages), as optax's losses do.
 
 from __future__ import annotations
 
-from typing import Sequence
+import functools
+from typing import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -86,6 +87,38 @@ def focal_loss(logits: jax.Array, labels: jax.Array, *, gamma: float = 2.0,
   if alpha is not None:
     loss = jnp.asarray(alpha, logits.dtype)[labels] * loss
   return loss
+
+
+@functools.lru_cache(maxsize=None)
+def loss_function(name: str, *, label_smoothing: float = 0.0, focal_gamma: float = 2.0,
+                  class_weights: tuple[float, ...] | None = None) -> Callable[[jax.Array, jax.Array], jax.Array]:
+  """The per-example loss ``(logits, labels) -> (batch,)`` named ``name``, with its options bound.
+
+  One object per setting: the loss is a static argument of the jitted train step, and
+  ``functools.partial`` objects compare by identity, so a new object per run would
+  compile the step again for every run of the same setting.
+
+  Args:
+    name: 'cross_entropy', 'weighted_cross_entropy' or 'focal'.
+    label_smoothing: e of ``cross_entropy``, for both cross-entropy losses.
+    focal_gamma: ``focal_loss``'s gamma.
+    class_weights: ``weighted_cross_entropy``'s weights (``balanced_class_weights``), as a tuple.
+
+  Raises:
+    ValueError: an unknown ``name``, smoothing with the focal loss, or weights missing for
+      (or given to a loss other than) 'weighted_cross_entropy'.
+  """
+  if (class_weights is None) != (name != 'weighted_cross_entropy'):
+    raise ValueError(f'class_weights go with the weighted_cross_entropy loss, and only with it (loss {name!r})')
+  if name == 'cross_entropy':
+    return functools.partial(cross_entropy, label_smoothing=label_smoothing)
+  if name == 'weighted_cross_entropy':
+    return functools.partial(weighted_cross_entropy, class_weights=class_weights, label_smoothing=label_smoothing)
+  if name == 'focal':
+    if label_smoothing:
+      raise ValueError('label smoothing applies to the cross-entropy losses, not focal')
+    return functools.partial(focal_loss, gamma=focal_gamma)
+  raise ValueError(f'unknown loss {name!r}; known: cross_entropy, weighted_cross_entropy, focal')
 
 
 def balanced_class_weights(labels, num_classes: int = 2) -> list[float]:
