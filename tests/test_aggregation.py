@@ -45,9 +45,16 @@ def test_snr_weighted_by_hand_with_equal_weight_fallback():
 
 def test_event_statistics_by_hand():
   events, _, features = aggregation.event_statistics(EVENTS, LABELS, P)
-  a = features[0]
-  assert a == pytest.approx([np.log(3), np.log(9), 0.0, np.log(9) / 2, np.log(2)])
-  assert features[1] == pytest.approx([np.log(0.25)] * 3 + [0.0, 0.0])
+  assert events.tolist() == ['a', 'b', 'c']
+  # a: logits log 9 and 0; c: log 4, log 1.5 and -log 9, whose median is the middle one.
+  assert features[0] == pytest.approx([np.log(3), np.log(3)])
+  assert features[1] == pytest.approx([np.log(0.25)] * 2)
+  assert features[2] == pytest.approx([(np.log(4) + np.log(1.5) - np.log(9)) / 3, np.log(1.5)])
+
+
+def test_event_statistics_are_the_same_for_records_listed_twice():
+  twice = aggregation.event_statistics(np.r_[EVENTS, EVENTS], np.r_[LABELS, LABELS], np.r_[P, P])[2]
+  np.testing.assert_allclose(twice, aggregation.event_statistics(EVENTS, LABELS, P)[2], rtol=0, atol=1e-12)
 
 
 def _synthetic_events(seed, n=30):
@@ -95,3 +102,28 @@ def test_probabilities_outside_zero_one_are_refused_and_nan_passes_through():
   with pytest.raises(ValueError, match='record 1 has 1.5'):
     aggregation.mean_probability(['a', 'a'], [0, 0], [0.5, 1.5])
   assert np.isnan(aggregation.mean_probability(['a', 'a', 'b'], [0, 0, 1], [0.5, np.nan, 0.2])[2][0])
+
+
+def _count_only_events(seed, n=40):
+  """Tectonic events of 8-12 records, non-tectonic of 1-3, every record's probability drawn alike."""
+  rng = np.random.default_rng(seed)
+  labels = np.r_[np.zeros(n, int), np.ones(n, int)]
+  records = np.where(labels == 0, rng.integers(8, 13, size=2 * n), rng.integers(1, 4, size=2 * n))
+  event_ids = np.repeat([f'ev{i:03d}' for i in range(2 * n)], records)
+  return event_ids, np.repeat(labels, records), rng.uniform(0.05, 0.95, size=len(event_ids))
+
+
+def test_learned_rule_does_not_learn_the_number_of_records():
+  rule = aggregation.fit_learned(*_count_only_events(0))
+  # The same records make the same event, whether an event has them once or four times.
+  records = np.array([0.3, 0.8, 0.6])
+  few = aggregation.learned(['few'] * 3, [0] * 3, records, rule)[2]
+  many = aggregation.learned(['many'] * 12, [0] * 12, np.tile(records, 4), rule)[2]
+  assert many == pytest.approx(few, abs=1e-12)
+  one = aggregation.learned(['one'], [0], [0.6], rule)[2]
+  ten = aggregation.learned(['ten'] * 10, [0] * 10, [0.6] * 10, rule)[2]
+  assert ten == pytest.approx(one, abs=1e-12)
+  # The count told the classes apart perfectly in training; on new events of the same kind the
+  # rule, which cannot see it, is no better than chance.
+  _, labels, p = aggregation.learned(*_count_only_events(1), rule)
+  assert abs(metrics.roc_auc(labels, p) - 0.5) < 0.15

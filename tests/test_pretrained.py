@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import logging
+import re
 import shutil
 import subprocess
 import sys
@@ -201,6 +202,35 @@ def test_a_card_without_kind_reads_as_networks_and_an_unknown_kind_is_refused(ex
   (copy / pretrained.CARD_FILE).write_text(json.dumps({**card, 'kind': 'forest'}))
   with pytest.raises(ValueError, match="kind 'forest'"):
     Classifier.pretrained(str(copy))
+
+
+@pytest.mark.parametrize('parameters, field', [
+    # a rule fitted on statistics this library no longer computes (the number of records among them)
+    ({'statistics': ['mean_logit', 'max_logit', 'min_logit', 'std_logit', 'log_records'], 'mean': [0.0] * 5,
+      'scale': [1.0] * 5, 'weights': [0.0] * 5, 'bias': 0.0}, 'aggregation.parameters.statistics'),
+    ({'statistics': list(aggregation.STATISTICS), 'mean': [0.0, 0.0], 'scale': [1.0, 1.0], 'weights': [1.0],
+      'bias': 0.0}, 'aggregation.parameters.weights'),
+    ({'statistics': list(aggregation.STATISTICS), 'mean': [0.0, 0.0], 'scale': [1.0, 0.0], 'weights': [1.0, 1.0],
+      'bias': 0.0}, 'aggregation.parameters.scale'),
+    ({'statistics': list(aggregation.STATISTICS), 'mean': [0.0, 0.0], 'scale': [1.0, 1.0], 'weights': [1.0, 1.0]},
+     'aggregation.parameters.bias'),
+    (['mean_logit'], "the 'learned' event aggregation needs its parameters"),
+])
+def test_a_card_whose_learned_rule_this_library_cannot_apply_is_refused_naming_the_field(exported, tmp_path,
+                                                                                         parameters, field):
+  card = json.loads((exported / pretrained.CARD_FILE).read_text())
+  copy = tmp_path / 'copy'
+  shutil.copytree(exported, copy)
+  (copy / pretrained.CARD_FILE).write_text(json.dumps({**card, 'aggregation': {'rule': 'learned',
+                                                                               'parameters': parameters}}))
+  with pytest.raises(ValueError, match='^' + re.escape(f'{copy}/card.json: {field}')) as error:
+    Classifier.pretrained(str(copy))
+  assert '\n' not in str(error.value)
+
+
+def test_the_shipped_cards_event_rules_load():
+  for name in pretrained.available():
+    assert Classifier.pretrained(name).aggregation in ('mean_probability', 'mean_logit', 'learned'), name
 
 
 def test_the_shipped_card_states_its_limits():

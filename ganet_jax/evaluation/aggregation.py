@@ -11,9 +11,10 @@ Every rule takes the records' ``(event_ids, labels, p_tectonic)`` and returns
   snr_weighted      the mean probability weighted per record (e.g. ``snr_weights``: the
                     log10 of its signal-to-noise ratio, clipped at 0), so a record
                     buried in noise counts little.
-  learned           a small logistic regression from an event's record statistics
-                    (``event_statistics``) to its label, fitted on events of the training
-                    years (``fit_learned``).
+  learned           a small logistic regression from the mean and median of an event's
+                    record logits (``event_statistics``) to its label, fitted on events of
+                    the training years (``fit_learned``); it never sees how many records
+                    an event has.
 """
 
 from __future__ import annotations
@@ -32,7 +33,10 @@ LOGIT_EPSILON = 1e-6
 # Event probabilities are rounded to this many decimals: summing k equal numbers and dividing
 # by k can miss the value by an ulp, which would break ties between events.
 DECIMALS = 12
-STATISTICS = ('mean_logit', 'max_logit', 'min_logit', 'std_logit', 'log_records')
+# The learned rule's inputs: statistics of the records' evidence whose expected value does not
+# move with the number of records (see ``event_statistics``).
+STATISTICS = ('mean_logit', 'median_logit')
+PARAMETER_FIELDS = ('statistics', 'mean', 'scale', 'weights', 'bias')  # a fitted rule's, as ``to_json`` writes them
 
 
 def event_index(event_ids, labels) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -148,21 +152,33 @@ def snr_weighted(event_ids, labels, p_tectonic, weights) -> tuple[np.ndarray, np
 
 
 def event_statistics(event_ids, labels, p_tectonic) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-  """Per event: mean, max, min and standard deviation of its records' logits, and log(records).
+  """Per event: the mean and the median of its records' logits (``STATISTICS``).
+
+  Only statistics of what the records say about the source, never of how many there
+  are: the number of records is a trait of the network and the catalogue (small
+  explosions are recorded by few stations), so a rule that weighed it would call any
+  well-recorded event tectonic. Both statistics are functions of the records' empirical
+  distribution (an event whose records are each listed twice has the same ones), and
+  for records drawn alike their expected value is the same for 1 record or 100; only
+  their spread narrows as records accumulate. Extremes and spreads do not qualify: the
+  expected maximum of n draws grows with n, the minimum falls, and a sample standard
+  deviation is 0 for one record and shrinks by sqrt((n - 1) / n) for few, so each would
+  bring the count back in. The median beside the mean lets the rule discount one
+  record far from the others (a glitch, a record of another event) without looking at
+  the count.
 
   Returns:
-    (event ids sorted, their labels, (events, 5) statistics in the order of ``STATISTICS``).
+    (event ids sorted, their labels, (events, 2) statistics in the order of ``STATISTICS``).
   """
   events, event_labels, inverse = event_index(event_ids, labels)
   z = logit(_probabilities(p_tectonic, len(inverse)))
   count = len(events)
-  records = np.bincount(inverse, minlength=count).astype(np.float64)
+  records = np.bincount(inverse, minlength=count)
   mean = np.bincount(inverse, weights=z, minlength=count) / records
-  spread = np.sqrt(np.bincount(inverse, weights=(z - mean[inverse]) ** 2, minlength=count) / records)
-  highest, lowest = np.full(count, -np.inf), np.full(count, np.inf)
-  np.maximum.at(highest, inverse, z)
-  np.minimum.at(lowest, inverse, z)
-  return events, event_labels, np.stack([mean, highest, lowest, spread, np.log(records)], axis=1)
+  ordered = z[np.lexsort((z, inverse))]  # each event's logits, ascending, events in order
+  first = np.concatenate([[0], np.cumsum(records)[:-1]])
+  median = 0.5 * (ordered[first + (records - 1) // 2] + ordered[first + records // 2])
+  return events, event_labels, np.stack([mean, median], axis=1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -177,12 +193,34 @@ class LearnedAggregation:
 
   @classmethod
   def from_json(cls, params: dict) -> 'LearnedAggregation':
-    """The inverse of ``to_json``."""
-    if list(params.get('statistics', [])) != list(STATISTICS):
-      raise ValueError(f'learned aggregation parameters are for statistics {params.get("statistics")}, '
-                       f'this library computes {list(STATISTICS)}')
-    return cls(LogisticModel(mean=np.asarray(params['mean']), scale=np.asarray(params['scale']),
-                             weights=np.asarray(params['weights']), bias=float(params['bias'])))
+    """The inverse of ``to_json``.
+
+    Raises:
+      ValueError: parameters for other statistics than ``STATISTICS`` (a rule fitted by
+        another version of this library), or a field that is missing, of another length
+        or not finite; the message starts with the field's name.
+    """
+    if not isinstance(params, dict):
+      raise ValueError(f'must be an object with {", ".join(PARAMETER_FIELDS)}, not {type(params).__name__}')
+    statistics = params.get('statistics')
+    if not isinstance(statistics, list) or statistics != list(STATISTICS):
+      raise ValueError(f'statistics {statistics!r}: this library computes {list(STATISTICS)}; refit the rule '
+                       f"on them (aggregation.fit_learned) or name another rule, e.g. 'mean_probability'")
+    values = {}
+    for field in PARAMETER_FIELDS[1:]:
+      value = params.get(field)
+      try:
+        values[field] = np.asarray(value, np.float64)
+      except (TypeError, ValueError):
+        raise ValueError(f'{field} {value!r}: not a number or list of numbers') from None
+      shape, needs = ((), 'one finite number') if field == 'bias' else (
+          (len(STATISTICS),), f'{len(STATISTICS)} finite numbers, one per statistic')
+      if values[field].shape != shape or not np.all(np.isfinite(values[field])):
+        raise ValueError(f'{field} {value!r}: needs {needs}')
+    if np.any(values['scale'] <= 0):
+      raise ValueError(f'scale {params["scale"]!r}: every scale must be > 0')
+    return cls(LogisticModel(mean=values['mean'], scale=values['scale'], weights=values['weights'],
+                             bias=float(values['bias'])))
 
 
 def fit_learned(event_ids, labels, p_tectonic, *, l2: float = 1.0) -> LearnedAggregation:
@@ -196,7 +234,7 @@ def fit_learned(event_ids, labels, p_tectonic, *, l2: float = 1.0) -> LearnedAgg
   Args:
     event_ids, labels, p_tectonic: (n,) per training record.
     l2: ridge strength on the standardised statistics' weights; strong by default
-      because a few dozen training events fit five correlated statistics.
+      because a few dozen training events fit two correlated statistics.
 
   Returns:
     The fitted rule, for ``learned`` (or ``aggregate(..., learned=)``).

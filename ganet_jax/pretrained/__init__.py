@@ -99,19 +99,25 @@ def aggregation_rule(card: dict[str, Any]) -> tuple[str, aggregation_lib.Learned
   LearnedAggregation.to_json()}``.
 
   Raises:
-    ValueError: an unknown rule, one a classifier cannot apply, or 'learned' without parameters.
+    ValueError: an unknown rule, one a classifier cannot apply, or 'learned' without parameters
+      or with parameters this version cannot apply (naming card.json and the field).
   """
   saved = card.get('aggregation') or 'mean_probability'
+  if not isinstance(saved, (str, dict)):
+    raise ValueError(f'{CARD_FILE}: aggregation {saved!r}; a rule name or {{"rule": ..., "parameters": ...}}')
   rule, parameters = (saved, None) if isinstance(saved, str) else (saved.get('rule'), saved.get('parameters'))
   if rule not in CARD_AGGREGATIONS:
     raise ValueError(f'{CARD_FILE}: event aggregation {rule!r}; a model card may name '
                      f'{", ".join(CARD_AGGREGATIONS)} (of {", ".join(aggregation_lib.RULES)})')
   if rule != 'learned':
     return rule, None
-  if not parameters:
+  if not parameters or not isinstance(parameters, dict):
     raise ValueError(f"{CARD_FILE}: the 'learned' event aggregation needs its parameters "
                      "({'rule': 'learned', 'parameters': LearnedAggregation.to_json()})")
-  return rule, aggregation_lib.LearnedAggregation.from_json(parameters)
+  try:
+    return rule, aggregation_lib.LearnedAggregation.from_json(parameters)
+  except ValueError as error:  # e.g. a rule fitted on statistics this version no longer computes
+    raise ValueError(f'{CARD_FILE}: aggregation.parameters.{error}') from None
 
 
 def _member_file(kind: str, index: int, member: Any) -> tuple[str, bytes]:
