@@ -32,6 +32,7 @@ from ganet_jax.data.dataset import load_records
 from ganet_jax.errors import ConfigError
 from ganet_jax.evaluation import aggregation, physics
 from ganet_jax.studies import generalization
+from ganet_jax.studies import generalization_report as report
 from ganet_jax.studies.generalization import run_study
 from ganet_jax.training.experiment import experiment_config, run
 
@@ -60,12 +61,14 @@ def card_figures(results: dict, method: str, rule: str) -> str:
 
 
 def event_rule(results: dict, method: str, predictions_csv: pathlib.Path, records) -> str | dict:
-  """The event rule the forward folds chose for ``method``, as a card names it ('learned' with its parameters)."""
-  rule = results['aggregation'].get(method, {}).get('chosen', 'mean_probability')
-  if rule == 'snr_weighted':  # a classifier has no per-record weights: the best rule it can apply
-    figures = results['aggregation'][method]['figures']
-    rule = max(('mean_probability', 'mean_logit', 'learned'),
-               key=lambda r: figures[r]['before test']['auc']['estimate'])
+  """The event rule the forward folds chose for ``method`` among those a card can name, as the card names it.
+
+  The choice is the declared one (``generalization_report.choose_rule``) among
+  ``pretrained.CARD_AGGREGATIONS``: a classifier has no per-record weights for
+  'snr_weighted'. 'learned' is refitted on the pooled forward predictions.
+  """
+  figures = results['aggregation'].get(method, {}).get('figures')
+  rule = report.choose_rule(figures, pretrained.CARD_AGGREGATIONS) if figures else 'mean_probability'
   if rule != 'learned':
     return rule
   p = generalization.read_pooled(predictions_csv, records)
@@ -105,12 +108,9 @@ def ship(config, recipes, results: dict, workdir: pathlib.Path, destination: pat
             'from other regions, distances, instruments or source types are outside what it saw.',
             *extra_limits]
   if rule_name == 'learned':
-    # the rule models P(non-tectonic): a negative weight on the record count makes small events lean non-tectonic
-    weight = rule['parameters']['weights'][aggregation.STATISTICS.index('log_records')]
-    leaning = 'non-tectonic' if weight < 0 else 'tectonic'
-    limits.append('Events are scored by a rule learned from the pooled forward predictions over their records\' '
-                  'logits (mean, max, min, spread) and their number of records: an event recorded by few stations '
-                  f'leans {leaning}, a pattern of this network\'s catalogue rather than of the source.')
+    limits.append('Events are scored by a rule learned from the pooled forward predictions on the '
+                  f'{" and ".join(s.replace("_logit", "") for s in aggregation.STATISTICS)} of their records\' '
+                  'logits; it does not see how many records an event has.')
   if method.startswith('physics: '):
     feature_set = method[len('physics: '):]
     model = physics.fit_feature_model(records, feature_set)

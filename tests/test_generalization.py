@@ -15,7 +15,7 @@ from ganet_jax.data import ingest
 from ganet_jax.data.preprocess import PreprocessConfig
 from ganet_jax.data.records import save_prepared
 from ganet_jax.data.synthetic import make_synthetic
-from ganet_jax.evaluation import controls
+from ganet_jax.evaluation import aggregation, controls
 from ganet_jax.studies import generalization as gen
 from ganet_jax.studies import generalization_report as report
 
@@ -112,6 +112,20 @@ def test_choose_follows_the_forward_folds_before_the_test_years(records):
   assert report.choose(records, {'a': good_before, 'b': good_after}, folds, ['a', 'b']) == 'a'
 
 
+def test_the_event_rule_is_chosen_by_the_declared_rule_among_the_candidates():
+  row = lambda auc, accuracy: {'before test': {'auc': {'estimate': auc}, 'balanced_accuracy': {'estimate': accuracy}},
+                               'forward + test': None}
+  figures = {'mean_probability': row(0.600, 0.70), 'mean_logit': row(0.598, 0.60), 'snr_weighted': row(0.700, 0.50),
+             'learned': row(0.603, 0.65)}
+  assert report.choose_rule(figures, ('mean_probability', 'mean_logit', 'snr_weighted', 'learned')) == 'snr_weighted'
+  # within TIE of the best event AUC, the higher balanced accuracy: the mean rule over the learned one
+  assert report.choose_rule(figures, ('mean_probability', 'mean_logit', 'learned')) == 'mean_probability'
+  figures['learned'] = row(0.606, 0.65)  # beyond TIE: the learned rule
+  assert report.choose_rule(figures, ('mean_probability', 'mean_logit', 'learned')) == 'learned'
+  figures['learned'] = {'before test': None, 'forward + test': None}  # no figures: not a candidate
+  assert report.choose_rule(figures, ('mean_probability', 'learned')) == 'mean_probability'
+
+
 def test_study_of_physics_and_controls_writes_its_tables(records, tmp_path):
   folder = save_prepared(tmp_path / 'set', records)
   settings = ml_collections.ConfigDict({
@@ -155,6 +169,10 @@ def test_binary_ships_the_chosen_physics_model(records, tmp_path):
   assert 'chosen: physics: bands' in done.stdout and f'shipped {destination}' in done.stdout
   card = json.loads((destination / 'card.json').read_text())
   assert card['kind'] == 'physics' and 'event AUC' in card['limits'][0]
+  rule = card['aggregation'] if isinstance(card['aggregation'], str) else card['aggregation']['rule']
+  assert rule in ('mean_probability', 'mean_logit', 'learned')
+  if rule == 'learned':  # refitted on the record logits' statistics alone
+    assert card['aggregation']['parameters']['statistics'] == list(aggregation.STATISTICS)
   classifier = Classifier.pretrained(str(destination))
   p = classifier.probabilities(np.asarray(records.waveforms[:4]))
   assert p.shape == (4,) and np.all((p >= 0) & (p <= 1))

@@ -56,10 +56,25 @@ def choose(records: RecordSet, predictions: Mapping[str, np.ndarray], forward: S
       continue
     events = metrics.event_metrics(records.event_ids[mask], records.event_types[mask], records.labels[mask], p[mask])
     scored.append((events['auc'], events['balanced_accuracy'], name))
-  if not scored:
-    return None
+  return pick(scored) if scored else None
+
+
+def pick(scored: Sequence[tuple[float, float, str]]) -> str:
+  """The name the declared rule picks from (event AUC, event balanced accuracy, name) triples (see TIE)."""
   best_auc = max(s[0] for s in scored)
   return max((s for s in scored if s[0] >= best_auc - TIE), key=lambda s: s[1])[2]
+
+
+def choose_rule(figures: Mapping[str, Mapping], rules: Sequence[str]) -> str:
+  """Of ``rules``, the event rule the declared rule picks on the forward folds before the test years.
+
+  Args:
+    figures: ``aggregation_table``'s figures: {rule: {'before test': event figures or None, ...}}.
+    rules: the candidates, e.g. the rules a model card can name.
+  """
+  scored = [(row['before test']['auc']['estimate'], row['before test']['balanced_accuracy']['estimate'], rule)
+            for rule, row in figures.items() if rule in rules and row['before test'] is not None]
+  return pick(scored)
 
 
 def cell(figure: Mapping[str, float] | None) -> str:
@@ -206,7 +221,7 @@ def aggregation_table(records: RecordSet, p: np.ndarray, forward: Sequence['Fold
   """
   lines = ['| rule | event AUC, before test | event bal. acc., before test | event AUC, forward + test | '
            'event bal. acc., forward + test |', '|---|---|---|---|---|']
-  data, scored = {}, []
+  data = {}
   for rule in aggregation.RULES:
     row = {}
     for test, title in ((False, 'before test'), (None, 'forward + test')):
@@ -215,12 +230,7 @@ def aggregation_table(records: RecordSet, p: np.ndarray, forward: Sequence['Fold
                        aggregate=forward_aggregate(rule, records, p, forward, keep, snr))
       row[title] = None if result is None else result['event']
     data[rule] = row
-    before = row['before test']
-    if before is not None:
-      scored.append((before['auc']['estimate'], before['balanced_accuracy']['estimate'], rule))
     lines.append(f'| {rule} | ' + ' | '.join(cell(None if row[t] is None else row[t][m])
                                             for t in ('before test', 'forward + test')
                                             for m in ('auc', 'balanced_accuracy')) + ' |')
-  best_auc = max(s[0] for s in scored)
-  chosen = max((s for s in scored if s[0] >= best_auc - TIE), key=lambda s: s[1])[2]
-  return '\n'.join(lines), data, chosen
+  return '\n'.join(lines), data, choose_rule(data, aggregation.RULES)
