@@ -20,9 +20,11 @@ which no input record could be classified exits with an error.
 Writes:
   <output>                  one row per classified record: p_tectonic, decision, P onset...
                             (an ensemble adds p_tectonic_<member> columns; p_tectonic is their mean)
-  <output stem>_events.csv  one row per event: its records' p_tectonic combined by the model's
-                            event rule (a pretrained card's ``aggregation``; default their mean),
-                            decision (records without an event id are grouped by origin time)
+  <output stem>_events.csv  one row per event: its number of records, their p_tectonic combined
+                            by the model's event rule (a pretrained card's ``aggregation``; default
+                            their mean) and its decision, their plain mean beside it, the event type
+                            and label the table gave (records without an event id are grouped by
+                            origin time)
   <output stem>_unclassified.csv  one row per record that could not be classified, with the reason
 """
 
@@ -76,7 +78,8 @@ flags.DEFINE_enum('p_fallback', 'travel_time', ['travel_time', 'none'],
 RECORD_COLUMNS = ('record_id', 'event_id', 'file', 'p_tectonic', 'decision', 'p_onset', 'p_method',
                   'channels_present', 'padded_s', 'distance_km', 'given_event_type', 'given_label', 'notes')
 UNCLASSIFIED_COLUMNS = ('record', 'file', 'reason')
-EVENT_COLUMNS = ('event_id', 'n_records', 'p_tectonic', 'decision', 'given_event_type')
+EVENT_COLUMNS = ('event_id', 'n_records', 'p_tectonic', 'decision', 'record_mean_p_tectonic', 'given_event_type',
+                 'given_label')
 
 
 def input_records(inputs: list[str], tables: str | list[str] | None, column_map: str
@@ -150,7 +153,10 @@ def event_rows(rows: list[dict[str, str]], threshold: float, names: list[str] | 
   The default, 'mean_probability', is ``metrics.event_probabilities``' rule: an
   ensemble's event probability is then the mean over its records of their members'
   mean, which equals the mean over members of each member's event probability (also
-  written). Per-member columns are combined by the same rule.
+  written). Per-member columns are combined by the same rule. Beside the rule's value,
+  ``record_mean_p_tectonic`` is the plain mean of the records' probabilities, so a rule
+  that departs from what the records say shows; ``n_records``, and the event type and
+  label the table gave (';'-joined where its rows differ), are written as given.
   """
   if not rows:
     return []
@@ -158,6 +164,7 @@ def event_rows(rows: list[dict[str, str]], threshold: float, names: list[str] | 
   combine = lambda column: dict(zip(*event_probabilities(event_ids, [float(r[column]) for r in rows], rule,
                                                          learned_rule)))
   p_event = combine('p_tectonic')
+  p_mean = dict(zip(*event_probabilities(event_ids, [float(r['p_tectonic']) for r in rows])))
   p_members = {column: combine(column) for column in member_columns(names or [])}
   by_event: dict[str, list[dict[str, str]]] = {}
   for row in rows:
@@ -165,9 +172,10 @@ def event_rows(rows: list[dict[str, str]], threshold: float, names: list[str] | 
   events = []
   for event_id, p in p_event.items():
     members = by_event[event_id]
-    given = sorted({r['given_event_type'] for r in members} - {''})
+    given = lambda column: ';'.join(sorted({r[column] for r in members} - {''}))
     events.append({'event_id': event_id, 'n_records': str(len(members)), 'p_tectonic': f'{p:.6f}',
-                   'decision': decision(p, threshold), 'given_event_type': ';'.join(given),
+                   'decision': decision(p, threshold), 'record_mean_p_tectonic': f'{p_mean[event_id]:.6f}',
+                   'given_event_type': given('given_event_type'), 'given_label': given('given_label'),
                    **{column: f'{values[event_id]:.6f}' for column, values in p_members.items()}})
   return events
 

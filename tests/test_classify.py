@@ -97,6 +97,30 @@ def test_cli_classifies_records_and_events_and_lists_the_rest(run_dir, pnw_rows,
     members = [float(r['p_tectonic']) for r in records if r['event_id'] == event['event_id']]
     assert int(event['n_records']) == len(members)
     assert float(event['p_tectonic']) == pytest.approx(np.mean(members), abs=1e-5)
+    assert event['record_mean_p_tectonic'] == event['p_tectonic']  # a run folder's rule is the mean
+    assert event['given_label'] == {r['given_label'] for r in records if r['event_id'] == event['event_id']}.pop()
+
+
+def test_event_rows_give_the_rules_value_the_records_mean_and_what_the_table_said():
+  from ganet_jax.evaluation import aggregation
+  p = {'a': [0.9, 0.2], 'b': [0.3] * 6}
+  rows = [{'event_id': event, 'p_tectonic': f'{value:.6f}', 'given_event_type': kind, 'given_label': label}
+          for event, kind, label in (('a', 'earthquake', '0'), ('b', 'explosion', '1')) for value in p[event]]
+  rows[1] = {**rows[1], 'given_label': '1', 'given_event_type': ''}  # a table whose rows disagree: both shown
+  train = (np.repeat(['t0', 't1', 't2', 't3'], 2), np.repeat([0, 0, 1, 1], 2),
+           [0.9, 0.6, 0.7, 0.8, 0.2, 0.4, 0.3, 0.1])
+  rule = aggregation.fit_learned(*train)
+  events = {e['event_id']: e for e in classify_cli.event_rows(rows, 0.5, rule='learned', learned_rule=rule)}
+  for event, values in p.items():
+    row = events[event]
+    assert int(row['n_records']) == len(values)
+    assert float(row['record_mean_p_tectonic']) == pytest.approx(np.mean(values), abs=1e-6)
+    learned = aggregation.learned([event] * len(values), [0] * len(values), values, rule)[2][0]
+    assert float(row['p_tectonic']) == pytest.approx(learned, abs=1e-6)
+    assert row['decision'] == ('tectonic' if learned >= 0.5 else 'non-tectonic')
+  assert float(events['a']['p_tectonic']) != pytest.approx(float(events['a']['record_mean_p_tectonic']), abs=1e-3)
+  assert events['a']['given_label'] == '0;1' and events['a']['given_event_type'] == 'earthquake'
+  assert events['b']['given_label'] == '1' and events['b']['given_event_type'] == 'explosion'
 
 
 def test_bad_checkpoints_are_named(run_dir, tmp_path):
