@@ -1,4 +1,4 @@
-r"""Classify a table of your own waveform files from Python with the shipped pretrained ensemble.
+r"""Classify a table of your own waveform files from Python with the shipped pretrained model.
 
   python -m examples.classify_table                          # a few pnw files, table written here
   python -m examples.classify_table --records=my_table.csv   # your own table
@@ -8,7 +8,7 @@ and, unless the files' SAC headers carry it, the event's origin time (the P onse
 picked after it); an ``event_id`` groups records into events. Everything else
 (``p_time``, station and event coordinates, ``network``/``station``/``channel`` to
 join one station's component files) is optional, and the event type, when given, is
-never used. The preparation is the one the ensemble's training records went through
+never used. The preparation is the one the model's training records went through
 (rate, band-pass, window, P picker, read from its card), and a record that cannot be
 prepared is listed with its reason instead of stopping the run.
 
@@ -56,11 +56,11 @@ def write_minimal_table(data_dir: pathlib.Path, names: Sequence[str], path: path
 
 
 def classify_table(records_table: pathlib.Path, pretrained: str = 'pnw') -> dict[str, Any]:
-  """Classify every record of ``records_table`` with a pretrained ensemble.
+  """Classify every record of ``records_table`` with a pretrained model.
 
   Args:
     records_table: the CSV (file paths relative to its folder unless absolute).
-    pretrained: a shipped ensemble's name or the folder ``export_pretrained`` wrote.
+    pretrained: a shipped model's name or the folder ``export_pretrained`` wrote.
 
   Returns:
     {'records': [(record_id, event_id, p_tectonic, decision)],

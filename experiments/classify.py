@@ -49,7 +49,7 @@ from ganet_jax.training.checkpoint import BEST, LATEST
 FLAGS = flags.FLAGS
 flags.DEFINE_list('checkpoint', None, 'Run folder written by experiments.train (config.json + checkpoints/), or '
                   'several, comma-separated: a seed ensemble whose probability is the mean of its members\'.')
-flags.DEFINE_string('pretrained', None, 'A pretrained ensemble shipped with the package (e.g. pnw) or the folder '
+flags.DEFINE_string('pretrained', None, 'A pretrained model shipped with the package (e.g. pnw) or the folder '
                     'one was exported to (experiments.export_pretrained); instead of --checkpoint.')
 flags.mark_flags_as_mutual_exclusive(['checkpoint', 'pretrained'], required=True)
 flags.DEFINE_multi_string('input', None, 'Waveform files and/or folders (searched recursively); repeat it (or '
@@ -70,7 +70,7 @@ flags.DEFINE_float('max_distance_km', 200.0, 'Epicentral distance limit where kn
 flags.DEFINE_float('max_pad_s', 15.0, 'Longest tail shortfall of the window that is zero-padded, s.')
 flags.DEFINE_string('components', None, "Components the model sees, others zero-filled: 'Z' for a model "
                     'trained on vertical-only records (as the pnw study), so 3-component input looks like its '
-                    "training. Default: ZNE, or a pretrained ensemble's own.")
+                    "training. Default: ZNE, or a pretrained model's own.")
 flags.DEFINE_enum('p_fallback', 'travel_time', ['travel_time', 'none'],
                   'Without a pick and an STA/LTA onset: origin (+ the iasp91 P travel time where the distance is '
                   'known) flagged, or reject.')

@@ -62,7 +62,7 @@ def test_shipped_names_load_by_name_and_unknown_names_list_them(exported, monkey
   monkeypatch.setattr(pretrained, 'PRETRAINED_ROOT', exported.parent)
   assert pretrained.available() == ['tiny']
   assert Classifier.pretrained('tiny').source == str(exported)
-  with pytest.raises(ValueError, match="no pretrained ensemble 'pnw'; shipped: tiny"):
+  with pytest.raises(ValueError, match="no pretrained model 'pnw'; shipped: tiny"):
     Classifier.pretrained('pnw')
 
 
@@ -88,7 +88,7 @@ def test_cli_exports_and_classify_takes_it(tiny_run, tmp_path):
   empty.mkdir()
   with pytest.raises(FileNotFoundError, match='no waveform files'):  # loaded; then the inputs are looked at
     classify_cli.classify(None, [str(empty)], None, tmp_path / 'p.csv', pretrained=str(destination))
-  with pytest.raises(ValueError, match='no pretrained ensemble'):
+  with pytest.raises(ValueError, match='no pretrained model'):
     classify_cli.classify(None, [str(empty)], None, tmp_path / 'p.csv', pretrained='nonexistent')
 
 

@@ -88,7 +88,7 @@ class Classifier:
     members: the networks or physics models; a record's probability of tectonic is the mean of theirs.
     options: preparation options; their window length equals the members' input.
     threshold: records (and events) with probability of tectonic >= threshold are tectonic.
-    source: the run folder(s) or pretrained ensemble, for messages.
+    source: the run folder(s) or pretrained model, for messages.
     components: the components the model sees; the others are zero-filled
       (``keep_components``), e.g. 'Z' for a model trained on vertical-only records.
     card: a pretrained model's card (``ganet_jax.pretrained``): its description,

@@ -23,7 +23,7 @@ def export_pretrained(run_folders: str | os.PathLike | Sequence[str | os.PathLik
                       *, which: str = LATEST, components: str = conventions.COMPONENT_ORDER, description: str = '',
                       limits: str | Sequence[str] = (), aggregation: str | Mapping[str, Any] = 'mean_probability',
                       overwrite: bool = False) -> pathlib.Path:
-  """Write run folders' inference variables as an ensemble ``Classifier.pretrained`` loads.
+  """Write run folders' inference variables as a model ``Classifier.pretrained`` loads.
 
   Each member keeps its parameters and batch statistics only (no optimizer state),
   one ``flax.serialization`` msgpack file each, beside a ``card.json`` holding what
@@ -73,7 +73,7 @@ def export_physics_pretrained(models: FeatureModel | Sequence[FeatureModel], des
   """Write fitted physics feature models as a model ``Classifier.pretrained`` loads (kind 'physics').
 
   Each member is a ``FeatureModel`` (feature set, standardisation, weights, bias) in a
-  JSON file; several are averaged like an ensemble. The card holds the preprocessing
+  JSON file; several are averaged like a seed ensemble's members. The card holds the preprocessing
   the records need (the training set's preprocess.json content, noise included for a
   noise-referenced set), so classified records are prepared exactly as the training ones.
 

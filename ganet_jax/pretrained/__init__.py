@@ -47,15 +47,15 @@ PRETRAINED_ROOT = pathlib.Path(__file__).resolve().parent
 
 
 def available() -> list[str]:
-  """The names of the ensembles shipped with the package."""
+  """The names of the models shipped with the package."""
   return sorted(path.parent.name for path in PRETRAINED_ROOT.glob(f'*/{CARD_FILE}'))
 
 
 def locate(name: str | pathlib.Path) -> pathlib.Path:
-  """The folder of a shipped ensemble (by name) or of an exported one (by path).
+  """The folder of a shipped model (by name) or of an exported one (by path).
 
   Raises:
-    ValueError: no such ensemble, listing the shipped ones.
+    ValueError: no such model, listing the shipped ones.
   """
   path = pathlib.Path(name)
   if (path / CARD_FILE).is_file():
@@ -64,7 +64,7 @@ def locate(name: str | pathlib.Path) -> pathlib.Path:
   if '/' not in str(name) and (shipped / CARD_FILE).is_file():
     return shipped
   names = available()
-  raise ValueError(f'no pretrained ensemble {str(name)!r}; shipped: {", ".join(names) if names else "none"} '
+  raise ValueError(f'no pretrained model {str(name)!r}; shipped: {", ".join(names) if names else "none"} '
                    f'(or give the folder of one written by export_pretrained)')
 
 
@@ -133,7 +133,7 @@ def _member_file(kind: str, index: int, member: Any) -> tuple[str, bytes]:
 
 def write(destination: str | pathlib.Path, card: dict[str, Any], members: Sequence[Any], *,
           overwrite: bool = False) -> pathlib.Path:
-  """Write an ensemble folder: ``card`` (its 'members' entries gain 'file' and 'sha256') and the variables.
+  """Write a model folder: ``card`` (its 'members' entries gain 'file' and 'sha256') and the variables.
 
   The folder is written beside its destination and renamed into place when complete.
 
@@ -143,25 +143,25 @@ def write(destination: str | pathlib.Path, card: dict[str, Any], members: Sequen
       ``card['kind']`` (default 'network') says what the members are.
     members: a network card's {'params': ..., 'batch_stats': ...} per member, a physics
       card's ``FeatureModel``.
-    overwrite: replace an existing ensemble folder.
+    overwrite: replace an existing model folder.
 
   Returns:
     The folder.
 
   Raises:
-    ValueError: the destination exists (without ``overwrite``) or is not an ensemble folder;
+    ValueError: the destination exists (without ``overwrite``) or is not a model folder;
       an unknown kind or aggregation rule, or members that are not of the card's kind.
   """
   destination = pathlib.Path(destination)
   if destination.exists():
     if not (destination / CARD_FILE).is_file():
-      raise ValueError(f'{destination}: exists and is not a pretrained ensemble folder; choose another destination')
+      raise ValueError(f'{destination}: exists and is not a pretrained model folder; choose another destination')
     if not overwrite:
       raise ValueError(f'{destination}: exists; pass overwrite=True (--overwrite) to replace it')
   card = {'format': FORMAT_VERSION, **card, 'members': [dict(entry) for entry in card['members']]}
   kind = card_kind(card)
   aggregation_rule(card)  # a rule the classifier could not apply is refused before anything is written
-  # staged beside the destination: a failed or interrupted write leaves the old ensemble or nothing
+  # staged beside the destination: a failed or interrupted write leaves the old model or nothing
   with outputs.output_lock(destination), outputs.staged_folder(destination) as staging:
     for index, (entry, member) in enumerate(zip(card['members'], members, strict=True)):
       entry['file'], data = _member_file(kind, index, member)
