@@ -1,61 +1,28 @@
-"""Shipped inference models: one folder per model, ``ganet_jax/pretrained/<name>/``.
+"""Shipped inference models, one folder each: ``ganet_jax/pretrained/<name>/`` (``card.json`` + members).
 
-  card.json            what the model is: its kind, input shape, threshold, components, the
-                       training set's preprocessing, the event aggregation rule, its limits,
-                       a description, and per member its file, model, training settings and data
-  member_<i>.msgpack   kind 'network': one member's {'params', 'batch_stats'}
-                       (``flax.serialization``), float32
-  member_<i>.json      kind 'physics': one member's feature set and logistic regression
-                       (``evaluation.physics.FeatureModel.to_json``)
-
-Kinds (``card['kind']``; a card without one is a 'network' card):
-  network   networks of any architecture registered in ``ganet_jax.models.MODELS``, built
-            from the card's ``{'name', 'overrides'}`` entry (one, or a seed ensemble)
-  physics   logistic regressions on ``evaluation.physics`` feature sets; a noise-referenced
-            set needs preprocessing that keeps the pre-event noise (``noise_s > 0``)
-
-Only what inference needs: no optimizer state (a default-width GA-Net member is ~6 MB).
-Written by ``ganet_jax.classify.export_pretrained`` / ``export_physics_pretrained``, read by
-``Classifier.pretrained``; this module holds the file format, the classifier what the members mean.
+Their file format is ``ganet_jax.classify.model_folder``'s; ``Classifier.pretrained(name)`` loads one.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import pathlib
-from typing import Any, Sequence
 
-import flax
-import jax
-import numpy as np
+__all__ = ['CARD_FILE', 'PRETRAINED_ROOT', 'available', 'locate']
 
-from ganet_jax.evaluation import aggregation as aggregation_lib
-from ganet_jax.evaluation.physics import FeatureModel
-from ganet_jax.data import outputs
-from ganet_jax.models import build_model
-
-__all__ = ['CARD_FILE', 'FORMAT_VERSION', 'KINDS', 'PRETRAINED_ROOT', 'aggregation_rule', 'available', 'card_kind',
-           'card_limits', 'locate', 'model_from_entry', 'read', 'write']
-
-FORMAT_VERSION = 1
 CARD_FILE = 'card.json'
-KINDS = ('network', 'physics')
-# Event rules a card may name: the others need inputs a classifier does not have (per-record weights).
-CARD_AGGREGATIONS = ('mean_probability', 'mean_logit', 'learned')
 PRETRAINED_ROOT = pathlib.Path(__file__).resolve().parent
 
 
 def available() -> list[str]:
-  """The names of the ensembles shipped with the package."""
+  """The names of the models shipped with the package."""
   return sorted(path.parent.name for path in PRETRAINED_ROOT.glob(f'*/{CARD_FILE}'))
 
 
 def locate(name: str | pathlib.Path) -> pathlib.Path:
-  """The folder of a shipped ensemble (by name) or of an exported one (by path).
+  """The folder of a shipped model (by name) or of an exported one (by path).
 
   Raises:
-    ValueError: no such ensemble, listing the shipped ones.
+    ValueError: no such model, listing the shipped ones.
   """
   path = pathlib.Path(name)
   if (path / CARD_FILE).is_file():
@@ -66,150 +33,3 @@ def locate(name: str | pathlib.Path) -> pathlib.Path:
   names = available()
   raise ValueError(f'no pretrained ensemble {str(name)!r}; shipped: {", ".join(names) if names else "none"} '
                    f'(or give the folder of one written by export_pretrained)')
-
-
-def model_from_entry(entry: dict[str, Any]):
-  """The Linen module a card's ``{'name', 'overrides'}`` entry names (JSON lists read back as tuples)."""
-  overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in entry['overrides'].items()}
-  return build_model(entry['name'], **overrides)
-
-
-def card_kind(card: dict[str, Any]) -> str:
-  """The card's kind: 'network' (also for cards written before kinds existed) or 'physics'.
-
-  Raises:
-    ValueError: an unknown kind.
-  """
-  kind = card.get('kind', 'network')
-  if kind not in KINDS:
-    raise ValueError(f'{CARD_FILE}: kind {kind!r}; this version reads {", ".join(KINDS)}')
-  return kind
-
-
-def card_limits(card: dict[str, Any]) -> list[str]:
-  """The limits a card states (``card['limits']``: a text or a list of texts), [] where it states none."""
-  limits = card.get('limits') or []
-  return [limits] if isinstance(limits, str) else [str(limit) for limit in limits]
-
-
-def aggregation_rule(card: dict[str, Any]) -> tuple[str, aggregation_lib.LearnedAggregation | None]:
-  """The event aggregation rule a card names (default 'mean_probability') and, for 'learned', its parameters.
-
-  ``card['aggregation']`` is a rule name, or ``{'rule': 'learned', 'parameters':
-  LearnedAggregation.to_json()}``.
-
-  Raises:
-    ValueError: an unknown rule, one a classifier cannot apply, or 'learned' without parameters.
-  """
-  saved = card.get('aggregation') or 'mean_probability'
-  rule, parameters = (saved, None) if isinstance(saved, str) else (saved.get('rule'), saved.get('parameters'))
-  if rule not in CARD_AGGREGATIONS:
-    raise ValueError(f'{CARD_FILE}: event aggregation {rule!r}; a model card may name '
-                     f'{", ".join(CARD_AGGREGATIONS)} (of {", ".join(aggregation_lib.RULES)})')
-  if rule != 'learned':
-    return rule, None
-  if not parameters:
-    raise ValueError(f"{CARD_FILE}: the 'learned' event aggregation needs its parameters "
-                     "({'rule': 'learned', 'parameters': LearnedAggregation.to_json()})")
-  return rule, aggregation_lib.LearnedAggregation.from_json(parameters)
-
-
-def _member_file(kind: str, index: int, member: Any) -> tuple[str, bytes]:
-  """A member's file name and contents: msgpack variables of a network, JSON of a physics model."""
-  if kind == 'physics':
-    if not isinstance(member, FeatureModel):
-      raise ValueError(f'a physics card\'s members are evaluation.physics.FeatureModel, not {type(member).__name__}')
-    return f'member_{index}.json', (json.dumps(member.to_json(), indent=2) + '\n').encode()
-  variables = {'params': member['params'], 'batch_stats': member.get('batch_stats', {})}
-  return f'member_{index}.msgpack', flax.serialization.to_bytes(
-      jax.tree.map(lambda leaf: np.asarray(leaf, np.float32), variables))
-
-
-def write(destination: str | pathlib.Path, card: dict[str, Any], members: Sequence[Any], *,
-          overwrite: bool = False) -> pathlib.Path:
-  """Write an ensemble folder: ``card`` (its 'members' entries gain 'file' and 'sha256') and the variables.
-
-  The folder is written beside its destination and renamed into place when complete.
-
-  Args:
-    destination: the folder to create.
-    card: JSON-ready description; ``card['members'][i]`` describes ``members[i]``;
-      ``card['kind']`` (default 'network') says what the members are.
-    members: a network card's {'params': ..., 'batch_stats': ...} per member, a physics
-      card's ``FeatureModel``.
-    overwrite: replace an existing ensemble folder.
-
-  Returns:
-    The folder.
-
-  Raises:
-    ValueError: the destination exists (without ``overwrite``) or is not an ensemble folder;
-      an unknown kind or aggregation rule, or members that are not of the card's kind.
-  """
-  destination = pathlib.Path(destination)
-  if destination.exists():
-    if not (destination / CARD_FILE).is_file():
-      raise ValueError(f'{destination}: exists and is not a pretrained ensemble folder; choose another destination')
-    if not overwrite:
-      raise ValueError(f'{destination}: exists; pass overwrite=True (--overwrite) to replace it')
-  card = {'format': FORMAT_VERSION, **card, 'members': [dict(entry) for entry in card['members']]}
-  kind = card_kind(card)
-  aggregation_rule(card)  # a rule the classifier could not apply is refused before anything is written
-  # staged beside the destination: a failed or interrupted write leaves the old ensemble or nothing
-  with outputs.output_lock(destination), outputs.staged_folder(destination) as staging:
-    for index, (entry, member) in enumerate(zip(card['members'], members, strict=True)):
-      entry['file'], data = _member_file(kind, index, member)
-      entry['sha256'] = hashlib.sha256(data).hexdigest()
-      (staging / entry['file']).write_bytes(data)
-    (staging / CARD_FILE).write_text(json.dumps(card, indent=2) + '\n')
-  return destination
-
-
-def read(name: str | pathlib.Path) -> tuple[dict[str, Any], pathlib.Path, list[tuple[Any, dict]]]:
-  """A shipped or exported model: its card, folder and members' (model, variables).
-
-  Every member's file is checked against the card's SHA-256. A network member's
-  variables are checked against the shapes its model takes on the card's input
-  shape; a physics member is a ``FeatureModel`` (its variables are {}).
-
-  Raises:
-    ValueError: unknown name (listing the shipped ones), a card of another format or
-      kind, an event aggregation it cannot apply, or a member file that is damaged or
-      does not fit its model, naming the file.
-  """
-  folder = locate(name)
-  card = json.loads((folder / CARD_FILE).read_text())
-  if card.get('format') != FORMAT_VERSION:
-    raise ValueError(f'{folder / CARD_FILE}: format {card.get("format")!r}; this version reads {FORMAT_VERSION}')
-  try:
-    kind = card_kind(card)
-    aggregation_rule(card)
-  except ValueError as error:
-    raise ValueError(f'{folder}/{error}') from None
-  members = []
-  for entry in card['members']:
-    path = folder / entry['file']
-    data = path.read_bytes()
-    if hashlib.sha256(data).hexdigest() != entry['sha256']:
-      raise ValueError(f'{path}: damaged (its SHA-256 differs from {CARD_FILE}\'s)')
-    members.append(_physics_member(path, data) if kind == 'physics' else _network_member(path, data, entry, card))
-  return card, folder, members
-
-
-def _physics_member(path: pathlib.Path, data: bytes) -> tuple[FeatureModel, dict]:
-  try:
-    return FeatureModel.from_json(json.loads(data)), {}
-  except ValueError as error:
-    raise ValueError(f'{path}: {error}') from None
-
-
-def _network_member(path: pathlib.Path, data: bytes, entry: dict[str, Any], card: dict[str, Any]) -> tuple[Any, dict]:
-  model = model_from_entry(entry['model'])
-  template = jax.eval_shape(lambda m=model: m.init(jax.random.key(0), np.zeros((1, *card['input_shape']), np.float32)))
-  template = {'params': template['params'], 'batch_stats': template.get('batch_stats', {})}
-  variables = flax.serialization.msgpack_restore(data)
-  expected = jax.tree.map(lambda leaf: tuple(leaf.shape), template)
-  found = jax.tree.map(lambda leaf: tuple(np.shape(leaf)), variables)
-  if found != expected:
-    raise ValueError(f'{path}: its variables do not fit {entry["model"]} on input {card["input_shape"]}')
-  return model, variables
