@@ -5,11 +5,8 @@ r"""Table 2: GA-Net without ghost modules, without CBAM, and complete.
   python -m experiments.ablation --small            # CPU smoke run
 """
 
-import sys
 
-from absl import app
-
-from experiments import study_flags
+from experiments import binary, study_flags
 from ganet_jax import studies
 
 CONFIG = study_flags.define_config_flag()
@@ -19,13 +16,15 @@ VARIANTS = (('ganet_without_ghost', 'GA-Net (w/o GM)'), ('ganet_without_cbam', '
             ('ganet', 'GA-Net (ours)'))
 
 
-def main(argv):
-  train, test, dataset = study_flags.start(argv)
+def study():
+  train, test, dataset = study_flags.start()
   configurations = [studies.Configuration(name=model, label=label, config=study_flags.base_config(model), train=train)
                     for model, label in VARIANTS]
   study_flags.run('ablation', configurations, test, dataset, title='Table 2. The ablation study results',
                   columns=('sensitivity', 'specificity', 'accuracy'))
 
 
+main = binary.main('ablation', study)
+
 if __name__ == '__main__':
-  sys.exit(app.run(main))
+  binary.run(main)

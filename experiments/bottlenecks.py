@@ -5,11 +5,9 @@ r"""Fig. 5: GA-Net with 1 to 8 stacked ghost bottlenecks.
   python -m experiments.bottlenecks --small         # CPU smoke run (1, 2, 3 bottlenecks)
 """
 
-import sys
+from absl import flags
 
-from absl import app, flags
-
-from experiments import study_flags
+from experiments import binary, study_flags
 from ganet_jax import studies
 from ganet_jax.models import BOTTLENECKS, build_model
 from ganet_jax.models.complexity import model_parameter_count
@@ -22,11 +20,11 @@ CONFIG = study_flags.define_config_flag()
 SMALL = {'bottlenecks': ['1', '2', '3']}
 
 
-def main(argv):
-  train, test, dataset = study_flags.start(argv, SMALL)
+def study():
+  train, test, dataset = study_flags.start(SMALL)
   counts = study_flags.list_flag('bottlenecks', int)
   if not all(1 <= n <= len(BOTTLENECKS) for n in counts):
-    raise app.UsageError(f'--bottlenecks={",".join(FLAGS.bottlenecks)}: each must be in 1..{len(BOTTLENECKS)}')
+    raise ValueError(f'--bottlenecks={",".join(FLAGS.bottlenecks)}: each must be in 1..{len(BOTTLENECKS)}')
   configurations = []
   for n in counts:
     config = study_flags.base_config('ganet', {'num_bottlenecks': n})
@@ -39,5 +37,7 @@ def main(argv):
                   figure=studies.Figure(x_label='stacked ghost bottlenecks', title=title))
 
 
+main = binary.main('bottlenecks', study)
+
 if __name__ == '__main__':
-  sys.exit(app.run(main))
+  binary.run(main)

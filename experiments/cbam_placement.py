@@ -5,11 +5,9 @@ r"""Table 3: GA-Net with CBAM at each of the seven combinations of input, ghost 
   python -m experiments.cbam_placement --small      # CPU smoke run
 """
 
-import sys
+from absl import flags
 
-from absl import app, flags
-
-from experiments import study_flags
+from experiments import binary, study_flags
 from ganet_jax import studies
 
 # --placements name -> (GANet.cbam_positions, the paper's row label), in Table 3's order.
@@ -27,9 +25,9 @@ CONFIG = study_flags.define_config_flag()
 flags.DEFINE_list('placements', list(PLACEMENTS), f'CBAM placements to compare, of: {", ".join(PLACEMENTS)}.')
 
 
-def main(argv):
+def study():
   placements = study_flags.list_flag('placements', known=list(PLACEMENTS))
-  train, test, dataset = study_flags.start(argv)
+  train, test, dataset = study_flags.start()
   configurations = []
   for name in placements:
     positions, label = PLACEMENTS[name]
@@ -40,5 +38,7 @@ def main(argv):
                   columns=('misclassified', 'accuracy'))
 
 
+main = binary.main('cbam_placement', study)
+
 if __name__ == '__main__':
-  sys.exit(app.run(main))
+  binary.run(main)

@@ -8,11 +8,9 @@ Parameters are counted for the network as trained (its input length included:
 some baselines' dense layers grow with it); Table 1's figure is beside it.
 """
 
-import sys
+from absl import flags
 
-from absl import app, flags
-
-from experiments import study_flags
+from experiments import binary, study_flags
 from ganet_jax import studies
 from ganet_jax.models import TABLE1_PARAMETERS, build_model
 from ganet_jax.models.complexity import model_parameter_count
@@ -30,9 +28,9 @@ def _short(count: float) -> str:
   return f'{count / 1e6:.2f}M' if count >= 1e6 else f'{count / 1e3:.2f}K'
 
 
-def main(argv):
+def study():
   models = study_flags.list_flag('models', known=list(LABELS))
-  train, test, dataset = study_flags.start(argv)
+  train, test, dataset = study_flags.start()
   configurations = []
   for model in models:
     config = study_flags.base_config(model)
@@ -46,5 +44,7 @@ def main(argv):
                   columns=('sensitivity', 'specificity', 'accuracy', 'Parameters', 'Parameters (paper)'))
 
 
+main = binary.main('compare_models', study)
+
 if __name__ == '__main__':
-  sys.exit(app.run(main))
+  binary.run(main)

@@ -14,62 +14,27 @@ balanced accuracy) and the recipe with the best mean event AUC. The test years a
 never read.
 """
 
-import pathlib
-import sys
+from absl import flags
 
-import ml_collections
-from absl import app, flags
-
-from experiments import configs, faults
-from ganet_jax.errors import ConfigError
-from ganet_jax.studies.cross_validation import cross_validate
-from ganet_jax.training.config import MAX_SEED, check_integer
+from experiments import binary, configs
+from ganet_jax.studies.cross_validation import cross_validate_config
 
 FLAGS = flags.FLAGS
 CONFIG = configs.define_config_flag('small_data.py')
 
 
-def _seeds(values) -> tuple[int, ...]:
-  try:
-    seeds = tuple(int(v) for v in values)
-  except (TypeError, ValueError):
-    raise app.UsageError(f'--config.cv.seeds={values!r}: integers, e.g. --config.cv.seeds=0,1,2') from None
-  for seed in seeds:
-    check_integer('cv.seeds', seed, minimum=0, maximum=MAX_SEED)
-  return seeds
-
-
-def main(argv):
-  with faults.one_line('cross-validation'):
-    _main(argv)
-
-
-def _main(argv):
-  configs.start(argv)
-  config = CONFIG.value
+def cross_validate_and_report(config) -> None:
+  """Cross-validates the config's ``cv.recipes`` (``cross_validate_config``) and prints the table."""
+  config_file = FLAGS['config'].config_filename
   if 'cv' not in config:
-    raise app.UsageError(f'--config={FLAGS["config"].config_filename}: has no cv entry (try experiments/configs/small_data.py)')
-  workdir = pathlib.Path(config.workdir or 'runs/cv')
-  physics = None
-  if config.cv.physics_feature_sets:
-    physics = ml_collections.ConfigDict(config.to_dict())
-    physics.dataset = config.cv.physics_dataset
-  try:
-    check_integer('cv.num_folds', config.cv.num_folds, minimum=2)
-    check_integer('cv.seed', config.cv.seed, minimum=0, maximum=MAX_SEED)
-    recipes = configs.recipes(config, FLAGS['config'].config_filename, config.cv.recipes)
-    results = cross_validate(recipes, num_folds=config.cv.num_folds, seed=config.cv.seed, workdir=workdir,
-                             validate_sources=tuple(config.cv.validate_sources), physics_config=physics,
-                             physics_feature_sets=tuple(config.cv.physics_feature_sets),
-                             seeds=_seeds(config.cv.get('seeds', ())),
-                             progress=FLAGS.progress)
-  except ConfigError as error:
-    raise app.UsageError(str(error)) from None
-  except ValueError as error:  # too few events of a class for the folds, a run folder of other settings
-    raise app.UsageError(f'--config.cv: {error}') from None
+    raise ValueError(f'--config={config_file}: has no cv entry (try experiments/configs/small_data.py)')
+  recipes = configs.recipes(config, config_file, config.cv.recipes)
+  results, workdir = cross_validate_config(config, recipes, progress=FLAGS.progress)
   print((workdir / 'cv.md').read_text(), flush=True)
   print(f'best recipe by mean event AUC: {results["best"]}', flush=True)
 
 
+main = binary.main('cross-validation', cross_validate_and_report, config=CONFIG)
+
 if __name__ == '__main__':
-  sys.exit(app.run(main))
+  binary.run(main)

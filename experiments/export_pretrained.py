@@ -20,15 +20,13 @@ or ``Classifier.pretrained('<name>')`` loads it.
 from __future__ import annotations
 
 import pathlib
-import sys
 
-from absl import app, flags
-import numpy as np
+from absl import flags
 
-from experiments import faults
+from experiments import binary
 from ganet_jax import pretrained
-from ganet_jax.classify import export_physics_pretrained, export_pretrained
-from ganet_jax.data.records import load_prepared
+from ganet_jax.classify import export_pretrained
+from ganet_jax.classify.export import fit_and_export_physics
 from ganet_jax.evaluation import physics
 from ganet_jax.training.checkpoint import BEST, LATEST
 
@@ -55,47 +53,27 @@ flags.DEFINE_bool('overwrite', False, 'Replace a model already at the destinatio
 flags.mark_flags_as_mutual_exclusive(['name', 'destination'], required=True)
 
 
-def export_physics(destination: pathlib.Path) -> pathlib.Path:
-  """Fits --physics on --prepared (before --train_before) and exports it (raises ValueError naming the flag)."""
-  if not FLAGS.prepared:
-    raise ValueError('--physics needs --prepared: the prepared set to fit on')
-  records = load_prepared(FLAGS.prepared)
-  if FLAGS.train_before:
-    try:
-      before = np.datetime64(FLAGS.train_before, 'ms')
-    except ValueError:
-      raise ValueError(f'--train_before={FLAGS.train_before}: not a date (YYYY-MM-DD)') from None
-    records = records.subset(np.flatnonzero(records.origin_times < before))
-  tectonic, non_tectonic = records.class_counts()
-  model = physics.fit_feature_model(records, FLAGS.physics)
-  data = {'prepared': FLAGS.prepared, 'train_before': FLAGS.train_before, 'records': len(records),
-          'tectonic': tectonic, 'non_tectonic': non_tectonic, 'events': len(set(records.event_ids.tolist()))}
-  return export_physics_pretrained(model, destination, preprocessing=records.preprocessing,
-                                   input_shape=records.waveforms.shape[1:], components=FLAGS.components or 'Z',
-                                   description=FLAGS.description, limits=FLAGS.limits,
-                                   aggregation=FLAGS.aggregation, data=data, overwrite=FLAGS.overwrite)
-
-
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+def export() -> None:
+  """Exports --checkpoint's runs (``export_pretrained``) or --physics fitted on --prepared; prints the folder."""
   if FLAGS.name is not None and (not FLAGS.name or '/' in FLAGS.name or FLAGS.name.startswith('.')):
-    raise app.UsageError(f'--name={FLAGS.name!r}: a plain folder name, e.g. pnw')
+    raise ValueError(f'--name={FLAGS.name!r}: a plain folder name, e.g. pnw')
   destination = pathlib.Path(FLAGS.destination) if FLAGS.destination else pretrained.PRETRAINED_ROOT / FLAGS.name
-  with faults.one_line('exporting'):
-    try:
-      if FLAGS.physics:
-        folder = export_physics(destination)
-      else:
-        folder = export_pretrained(FLAGS.checkpoint, destination, which=FLAGS.which,
-                                   components=FLAGS.components or 'ZNE', description=FLAGS.description,
-                                   limits=FLAGS.limits, aggregation=FLAGS.aggregation, overwrite=FLAGS.overwrite)
-    except (FileNotFoundError, ValueError) as error:
-      raise app.UsageError(str(error)) from None
+  card = {'description': FLAGS.description, 'limits': FLAGS.limits, 'aggregation': FLAGS.aggregation,
+          'overwrite': FLAGS.overwrite}
+  if FLAGS.physics:
+    if not FLAGS.prepared:
+      raise ValueError('--physics needs --prepared: the prepared set to fit on')
+    folder = fit_and_export_physics(FLAGS.prepared, FLAGS.physics, destination, train_before=FLAGS.train_before,
+                                    components=FLAGS.components or 'Z', **card)
+  else:
+    folder = export_pretrained(FLAGS.checkpoint, destination, which=FLAGS.which, components=FLAGS.components or 'ZNE',
+                               **card)
   size = sum(path.stat().st_size for path in folder.iterdir()) / 2**20
   members = len(FLAGS.checkpoint) if FLAGS.checkpoint else 1
   print(f'{members} member{"s" if members > 1 else ""} -> {folder} ({size:.1f} MiB)')
 
 
+main = binary.main('exporting', export)
+
 if __name__ == '__main__':
-  sys.exit(app.run(main))
+  binary.run(main)

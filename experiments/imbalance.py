@@ -11,12 +11,10 @@ the default config, ``experiments/configs/imbalance.py``, is the paper's with 15
 synthetic events, enough records for strategy 1 at 10:1.
 """
 
-import sys
-
-from absl import app, flags
+from absl import flags
 import numpy as np
 
-from experiments import study_flags
+from experiments import binary, study_flags
 from ganet_jax import studies
 from ganet_jax.conventions import NON_TECTONIC, TECTONIC
 from ganet_jax.data import imbalance
@@ -45,15 +43,15 @@ def training_sets(labels, ratios, seed):
   return imbalance.strategy2_sets(labels, ratios, total=FLAGS.total, seed=seed)
 
 
-def main(argv):
-  pool, test, dataset = study_flags.start(argv, SMALL)
+def study():
+  pool, test, dataset = study_flags.start(SMALL)
   ratios = study_flags.list_flag('ratios', float)
   if ratios != sorted(set(ratios)) or ratios[0] <= 0:
-    raise app.UsageError(f'--ratios={",".join(FLAGS.ratios)}: need distinct positive ratios in increasing order')
+    raise ValueError(f'--ratios={",".join(FLAGS.ratios)}: need distinct positive ratios in increasing order')
   try:  # the shortfall, if any, before anything trains
     first = training_sets(pool.labels, ratios, study_flags.config().seeds[0])
   except ValueError as error:
-    raise app.UsageError(f'--config.dataset={study_flags.config().dataset} --strategy={FLAGS.strategy} '
+    raise ValueError(f'--config.dataset={study_flags.config().dataset} --strategy={FLAGS.strategy} '
                          f'(--base={FLAGS.base}, --total={FLAGS.total}, --ratios={",".join(FLAGS.ratios)}): '
                          f'training split: {error}') from error
   config = study_flags.base_config()
@@ -68,5 +66,7 @@ def main(argv):
                   figure=studies.Figure(x_label='tectonic : non-tectonic records in training', title=title))
 
 
+main = binary.main('imbalance', study)
+
 if __name__ == '__main__':
-  sys.exit(app.run(main))
+  binary.run(main)

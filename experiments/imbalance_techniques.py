@@ -10,11 +10,9 @@ are equal; the test split is never augmented. Focal loss replaces cross-entropy.
 """
 
 import functools
-import sys
+from absl import flags
 
-from absl import app, flags
-
-from experiments import study_flags
+from experiments import binary, study_flags
 from ganet_jax import studies
 from ganet_jax.data import augment
 
@@ -25,8 +23,8 @@ FLAGS = flags.FLAGS
 CONFIG = study_flags.define_config_flag()
 
 
-def main(argv):
-  train, test, dataset = study_flags.start(argv)
+def study():
+  train, test, dataset = study_flags.start()
   rate = train.sampling_rate
   # Short small-mode records would be shifted out of the window: keep a delay under 5% of the record.
   max_shift_s = min(FLAGS.max_shift_s, train.waveforms.shape[1] / rate / 20)
@@ -50,5 +48,7 @@ def main(argv):
                   columns=('sensitivity', 'specificity', 'accuracy'))
 
 
+main = binary.main('imbalance_techniques', study)
+
 if __name__ == '__main__':
-  sys.exit(app.run(main))
+  binary.run(main)

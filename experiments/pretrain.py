@@ -13,64 +13,21 @@ windows must be the classifier's (same window length, band and rate). Rerunning
 with the same settings resumes from the last epoch.
 """
 
-import pathlib
-
-from absl import app
-
-from experiments import configs, faults
-from ganet_jax.data.dataset import load_records
-from ganet_jax.errors import ConfigError
-from ganet_jax.training.config import apply_overrides
-from ganet_jax.training.experiment import experiment_config
-from ganet_jax.training.contrastive import PretrainConfig, pretrain
+from experiments import binary, configs
+from ganet_jax.training.from_config import pretrain
 
 CONFIG = configs.define_config_flag('small_data.py')
 
 
-def pretrain_config(config) -> PretrainConfig:
-  """The ``PretrainConfig`` of ``config.pretrain`` with the encoder of ``config.model``.
-
-  Raises:
-    ConfigError: naming ``--config.pretrain`` when the config has none or a field is bad.
-  """
-  if 'pretrain' not in config:
-    raise ConfigError('pretrain', 'this config file has no pretrain section (see experiments/configs/small_data.py)')
-  settings = experiment_config(config)
-  fields = {k: v for k, v in config.pretrain.to_dict().items() if k not in ('dataset', 'workdir')}
-  try:
-    result = PretrainConfig(model=settings.model, model_overrides=settings.model_overrides, **fields)
-  except TypeError as error:  # a field PretrainConfig does not have
-    raise ConfigError('pretrain', str(error)) from error
-  result.check()
-  return result
-
-
-def main(argv):
-  with faults.one_line('pretraining'):
-    _main(argv)
-
-
-def _main(argv):
-  configs.start(argv)
-  config = CONFIG.value
-  try:
-    settings = pretrain_config(config)
-    records = load_records(apply_overrides(config, {'dataset': config.pretrain.dataset}))
-  except ConfigError as error:
-    raise app.UsageError(str(error).replace('--config.dataset', '--config.pretrain.dataset')) from None
-  workdir = pathlib.Path(config.pretrain.workdir)
-  print(f'pretraining {settings.model} {settings.model_overrides or ""} on {len(records)} records of '
-        f'{config.pretrain.dataset} (labels unused); writing to {workdir}', flush=True)
-  try:
-    history = pretrain(settings, records, workdir)
-  except ValueError as error:
-    raise app.UsageError(str(error)) from None
-  except FloatingPointError as error:
-    raise SystemExit(f'pretraining stopped: {error}') from None
+def pretrain_and_report(config) -> None:
+  """Pretrains the encoder (``from_config.pretrain``) and prints how to fine-tune from it."""
+  history, workdir = pretrain(config, log=lambda line: print(line, flush=True))
   if history:
     print(f'done: NT-Xent loss {history[-1]["loss"]:.4f} after {history[-1]["epoch"]} epochs; '
           f'fine-tune with --config.init_from={workdir}', flush=True)
 
 
+main = binary.main('pretraining', pretrain_and_report, config=CONFIG)
+
 if __name__ == '__main__':
-  app.run(main)
+  binary.run(main)

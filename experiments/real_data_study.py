@@ -17,7 +17,7 @@ test, by event) and evaluated on the test split:
 and writes <workdir>/study.json and study.md (record- and event-level tables, the
 ensemble by station), attention figures of a few right and wrong test events
 (<workdir>/attention/), and with ``--export_pretrained=NAME`` ships the ensemble's
-inference variables as ``ganet_jax/pretrained/NAME``. Run folders
+inference variables as ``ganet_jax/pretrained/NAME`` (its card described with ``study.card_note``). Run folders
 (<workdir>/<method>-seed<s>) resume. Nothing is chosen on the test split: the
 recipe and the physics features come from ``experiments.cross_validate``, the
 threshold is 0.5.
@@ -25,31 +25,15 @@ threshold is 0.5.
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import pathlib
-import sys
 
-import numpy as np
-from absl import app, flags, logging
+from absl import flags
 
-from experiments import configs
+from experiments import binary, configs
 from experiments.configs import pnw
-from ganet_jax.classify import export_pretrained, keep_components
-from ganet_jax.data.dataset import Split, load_split
-from ganet_jax.data.records import RecordSet, load_prepared
-from ganet_jax.errors import ConfigError
-from ganet_jax.evaluation import controls, metrics, physics
-from ganet_jax.evaluation.attention import record_attention
-from ganet_jax.evaluation.plots import plot_attention
-from ganet_jax.evaluation.predict import predict_ensemble, stack_variables
-from ganet_jax.evaluation.reports import evaluation_report, json_ready, read_predictions
-from ganet_jax.pretrained import PRETRAINED_ROOT
-from ganet_jax.studies import summarize
-from ganet_jax.training import experiment
-from ganet_jax.training.checkpoint import load_trained
+from ganet_jax import pretrained
+from ganet_jax.studies.real_data import Transfer, markdown, parse_transfer, study
 from ganet_jax.training.config import apply_overrides
-from ganet_jax.training.experiment import experiment_config
 
 FLAGS = flags.FLAGS
 CONFIG = configs.define_config_flag('small_data.py')
@@ -63,227 +47,25 @@ flags.DEFINE_string('transfer_components', 'Z', 'Components of the --transfer re
 flags.DEFINE_string('export_pretrained', None, 'Ship the recipe\'s GA-Net seed ensemble as '
                     'ganet_jax/pretrained/<name> (replacing it).')
 
-METRICS = ('sensitivity', 'specificity', 'balanced_accuracy', 'auc')
-NAMES = {'ganet': 'GA-Net', 'cnn_zhu2023': 'CNN [13]'}
 
-
-def events_by_origin_second(records: RecordSet) -> RecordSet:
-  """``records`` with event ids replaced by their origin time rounded to the second."""
-  rounded = (records.origin_times + np.timedelta64(500, 'ms')).astype('datetime64[s]')
-  return dataclasses.replace(records, event_ids=rounded.astype(str))
-
-
-def check_classes(split: Split, where: str) -> None:
-  """Every split of ``split`` needs records of both classes; ``where`` names the split's settings.
-
-  Raises:
-    ValueError: naming the split without one class.
-  """
-  if split.validation is None:
-    raise ConfigError('split.validation_from', 'the real-data study needs a validation split')
-  for name, records in split._asdict().items():
-    counts = np.bincount(records.labels, minlength=2)
-    if counts.min() == 0:
-      raise ValueError(f'{where}: the {name} split has {counts[0]} tectonic and {counts[1]} non-tectonic records; '
-                       'both classes are needed')
-
-
-def physics_probabilities(train: RecordSet, sets: dict[str, RecordSet], feature_set: str = 'ratios'
-                          ) -> dict[str, np.ndarray]:
-  """The physics baseline fitted on ``train``: probability of tectonic of every set."""
-  p_tectonic = physics.fit_records(train, feature_set)
-  return {name: p_tectonic(r) for name, r in sets.items()}
-
-
-def train_runs(config, split: Split, name: str, workdir: pathlib.Path, model: str) -> list[pathlib.Path]:
-  """One run per ``config.seeds`` seed (resumed if its folder exists); their folders."""
-  folders = []
-  # a pretrained encoder (config.init_from) is config.model's: another network trains from scratch
-  fields = {'init_from': ''} if model != config.model.name else {}
-  for seed in config.seeds:
-    run_dir = workdir / f'{name}-seed{seed}'
-    experiment.run(experiment_config(config, model=model, seed=int(seed), **fields), split.train, split.test, run_dir,
-                   validation=split.validation, log=lambda line, d=run_dir: logging.info('%s: %s', d.name, line),
-                   progress=FLAGS.progress)
-    folders.append(run_dir)
-  return folders
-
-
-def ensemble_probabilities(folders: list[pathlib.Path], sets: dict[str, RecordSet]) -> dict[str, np.ndarray]:
-  """The seed ensemble's mean probability of tectonic on every set: one compiled call per batch."""
-  loaded = [load_trained(folder) for folder in folders]
-  stacked = stack_variables([variables for _, variables, _ in loaded])
-  return {name: predict_ensemble(loaded[0][0], stacked, records)[1] for name, records in sets.items()}
-
-
-def summarise(runs: list[dict]) -> dict:
-  """``studies.summarize`` (mean, sample std, min, max) of each metric over runs, record and event level."""
-  return {f'{level}.{name}': summarize((r if level == 'records' else r['events'])[name] for r in runs)
-          for level in ('records', 'events') for name in METRICS}
-
-
-def by_station(records: RecordSet, p_tectonic: np.ndarray) -> list[dict]:
-  """Per station: records of each class, accuracy at 0.5, and AUC where the station saw both classes."""
-  stations = controls.station_key(records)
-  rows = []
-  for station in np.unique(stations):
-    at = stations == station
-    report = metrics.classification_metrics(records.labels[at], p_tectonic[at])
-    rows.append({'station': str(station), 'tectonic': int(np.sum(records.labels[at] == 0)),
-                 'non_tectonic': int(np.sum(records.labels[at] == 1)), 'accuracy': report['accuracy'],
-                 'auc': report['auc']})
-  return rows
-
-
-def attention_figures(folder: pathlib.Path, test: RecordSet, p_tectonic: np.ndarray, out: pathlib.Path,
-                      per_kind: int) -> list[str]:
-  """Attention of the first member on the first record of a few right and wrong test events of each class."""
-  model, variables, _ = load_trained(folder)
-  events, labels, p_event = metrics.event_probabilities(test.event_ids, test.labels, p_tectonic)
-  right = (p_event >= 0.5) == (labels == 0)
-  out.mkdir(parents=True, exist_ok=True)
-  written = []
-  for label in (0, 1):
-    for correct in (True, False):
-      chosen = events[(labels == label) & (right == correct)][:per_kind]
-      for event in chosen:
-        index = int(np.flatnonzero(test.event_ids == event)[0])
-        kind = ('tectonic' if label == 0 else 'non-tectonic') + (' right' if correct else ' wrong')
-        path = out / f'{"right" if correct else "wrong"}-{test.record_ids[index]}.png'
-        plot_attention(test.waveforms[index], record_attention(model, variables, test.waveforms[index]), path,
-                       title=f'{test.record_ids[index]} ({test.event_types[index]}, {kind}): '
-                             f'P(tectonic) record {p_tectonic[index]:.2f}, event {p_event[events == event][0]:.2f}')
-        written.append(str(path))
-  return written
-
-
-def markdown(study: dict) -> str:
-  """The study's tables: one per evaluated set, one row per method, mean ± sample std over runs."""
-  lines = [f'Study of {study["dataset"]}: split {study["split"]}; several runs: mean ± sample std (ddof=1). '
-           'Tectonic is the positive class; events: mean of their records\' probabilities; threshold 0.5.', '']
-  for set_name, methods in study['results'].items():
-    lines += [f'### {set_name}', '',
-              '| method | runs | records | ' + ' | '.join(f'record {m}' for m in METRICS) + ' | '
-              + ' | '.join(f'event {m}' for m in METRICS) + ' | collapsed |',
-              '|---' * (4 + 2 * len(METRICS)) + '|']
-    for method, entry in methods.items():
-      cells = []
-      for level in ('records', 'events'):
-        for m in METRICS:
-          s = entry['summary'][f'{level}.{m}']
-          cells.append('n/a' if s['mean'] is None else f'{s["mean"]:.3f} ± {s["std"]:.3f}' if s['n'] > 1
-                       else f'{s["mean"]:.3f}')
-      collapsed = sum(bool(run.get('collapsed_to_one_class')) for run in entry['runs'])
-      records = entry['runs'][0].get('n_records', '') if entry['runs'] else ''
-      lines.append(f'| {method} | {len(entry["runs"])} | {records} | ' + ' | '.join(cells) + f' | {collapsed} |')
-    lines.append('')
-  if study.get('by_station'):
-    lines += ['### test split by station (the recipe\'s GA-Net ensemble)', '',
-              '| station | tectonic | non-tectonic | accuracy | AUC |', '|---|---|---|---|---|']
-    for row in study['by_station']:
-      auc = '-' if row['auc'] is None else f'{row["auc"]:.3f}'
-      lines.append(f'| {row["station"]} | {row["tectonic"]} | {row["non_tectonic"]} | {row["accuracy"]:.3f} | {auc} |')
-    lines.append('')
-  return '\n'.join(lines)
-
-
-def study(config, config_file: str, transfer_flags: list[str], workdir: pathlib.Path,
-          export: str | None = None) -> dict:
-  """Run every method, write study.json and study.md, return the study dict.
-
-  The recipe is ``config.study.recipe``, a name in the config file's ``RECIPES`` (the one
-  ``experiments.cross_validate`` chose), applied to ``config``.
-
-  Raises:
-    ValueError: bad settings or splits without both classes, naming the flag or config field.
-  """
-  recipe = config.study.recipe
-  config = configs.recipes(config, config_file, recipe)[0].config
-  split = load_split(config)
-  split_text = f'train < {config.split.validation_from} <= validation < {config.split.test_from} <= test'
-  check_classes(split, f'--config.split ({split_text})')
-  transfer = {}
-  for pair in transfer_flags:
-    name, sep, folder = pair.partition('=')
-    if not sep or not folder:
-      raise ValueError(f'--transfer: {pair!r} is not name=prepared folder')
-    records = load_prepared(folder)
-    if name in FLAGS.group_events_by_origin:
-      records = events_by_origin_second(records)
-    transfer[name] = dataclasses.replace(records, waveforms=keep_components(records.waveforms,
-                                                                            FLAGS.transfer_components))
-  sets = {'test': split.test, **transfer}
-  results = {name: {} for name in sets}
-  add = lambda method, name, p: results[name].setdefault(method, {'runs': []})['runs'].append(
-      evaluation_report(sets[name], p))
-
+def study_and_report(config) -> None:
+  """Runs the study of the config's recipe (``studies.real_data.study``) and prints its tables."""
+  config_file = FLAGS['config'].config_filename
+  if 'study' not in config:
+    raise ValueError(f'--config: {config_file} has no study entry (try experiments/configs/small_data.py)')
+  recipe = configs.recipes(config, config_file, config.study.recipe, field='study.recipe')[0].config
   paper = apply_overrides(pnw.get_config(), {'dataset': config.study.paper_dataset,
                                               'seeds': tuple(config.study.paper_seeds)})
-  paper_split = load_split(paper)
-  for folder in train_runs(paper, paper_split, 'paper-ganet', workdir, 'ganet'):
-    results['test'].setdefault('GA-Net, paper settings', {'runs': []})['runs'].append(
-        evaluation_report(paper_split.test, read_predictions(folder, paper_split.test)))
-  folders = {}
-  for model in config.study.models:
-    folders[model] = train_runs(config, split, f'{recipe}-{model}', workdir, model)
-    for folder in folders[model]:
-      add(f'{NAMES.get(model, model)}, recipe {recipe}', 'test', read_predictions(folder, split.test))
-  ensemble = {}
-  if 'ganet' in folders:
-    ensemble = ensemble_probabilities(folders['ganet'], sets)
-    for name, p in ensemble.items():
-      add(f'GA-Net, recipe {recipe}, ensemble of {len(folders["ganet"])}', name, p)
-  physics_split = load_split(apply_overrides(config, {'dataset': config.study.physics_dataset, 'train_sources': ()}))
-  physics_p = physics_probabilities(physics_split.train, {'test': physics_split.test}, config.study.physics_features)
-  results['test'][f'physics ({config.study.physics_features})'] = {
-      'runs': [evaluation_report(physics_split.test, physics_p['test'])]}
-  for key, p in controls.control_probabilities(split.train, split.test).items():
-    add(f'control: {key} only', 'test', p)
-  for methods in results.values():
-    for entry in methods.values():
-      entry['summary'] = summarise(entry['runs'])
-
-  report = {'dataset': config.dataset, 'split': split_text,
-            'counts': {name: {'records': list(map(int, r.class_counts())),
-                              'events': [int(len(np.unique(r.event_ids[r.labels == c]))) for c in (0, 1)]}
-                       for name, r in {**split._asdict(), **transfer}.items()},
-            'paper_dataset': config.study.paper_dataset, 'physics_dataset': config.study.physics_dataset,
-            'recipe': recipe, 'seeds': list(config.seeds), 'results': results}
-  if ensemble:
-    report['by_station'] = by_station(split.test, ensemble['test'])
-    report['attention_figures'] = attention_figures(folders['ganet'][0], split.test, ensemble['test'],
-                                                    workdir / 'attention', config.study.attention_examples)
-  report = json_ready(report)
-  workdir.mkdir(parents=True, exist_ok=True)
-  (workdir / 'study.json').write_text(json.dumps(report, indent=2) + '\n')
-  (workdir / 'study.md').write_text(markdown(report) + '\n')
-  if export and 'ganet' in folders:
-    test = evaluation_report(split.test, ensemble['test'])
-    export_pretrained(folders['ganet'], PRETRAINED_ROOT / export, components='Z', overwrite=True,
-                      description=f'GA-Net seed ensemble ({len(folders["ganet"])} seeds), recipe {recipe!r} of '
-                                  f'{config_file} on {config.dataset}; {split_text}. On the test split: record AUC '
-                                  f'{test["auc"]:.3f}, event AUC {test["events"]["auc"]:.3f}, event balanced '
-                                  f'accuracy {test["events"]["balanced_accuracy"]:.3f} (docs/results.md, "Results on real '
-                                  f'data"). Vertical component only, 1-15 Hz, 40 s from the P onset, PNW stations '
-                                  f'within ~0.3 deg. Near chance on 2021 events: a baseline to improve on, not a '
-                                  f'classifier to act on.')
-  return report
-
-
-def main(argv):
-  configs.start(argv)
-  config = CONFIG.value
-  if 'study' not in config:
-    raise app.UsageError(f'--config: {FLAGS["config"].config_filename} has no study entry '
-                         '(try experiments/configs/small_data.py)')
+  transfer = Transfer(parse_transfer(FLAGS.transfer), FLAGS.group_events_by_origin, FLAGS.transfer_components)
+  export = pretrained.PRETRAINED_ROOT / FLAGS.export_pretrained if FLAGS.export_pretrained else None
   workdir = pathlib.Path(config.workdir or 'runs/pnw_study')
-  try:
-    report = study(config, FLAGS['config'].config_filename, FLAGS.transfer, workdir, FLAGS.export_pretrained)
-  except (ValueError, FileNotFoundError) as error:  # ConfigError is a ValueError
-    raise app.UsageError(str(error)) from None
+  report = study(recipe, paper, workdir, transfer=transfer, export=export, source=config_file,
+                 progress=FLAGS.progress)
   print(markdown(report))
   print(f'-> {workdir / "study.json"}, {workdir / "study.md"}')
 
 
+main = binary.main('real-data study', study_and_report, config=CONFIG)
+
 if __name__ == '__main__':
-  sys.exit(app.run(main))
+  binary.run(main)

@@ -17,10 +17,10 @@ import pathlib
 import sys
 from typing import Any, Sequence
 
-from absl import app, flags
+from absl import flags
 from ml_collections import config_flags
 
-from experiments import configs, faults
+from experiments import binary, configs
 from experiments.configs import small as small_config
 from ganet_jax import studies
 from ganet_jax.data.dataset import dataset_identity, load_split
@@ -46,24 +46,24 @@ def config():
   return FLAGS.config
 
 
-def start(argv: Sequence[str], small: dict[str, Any] | None = None) -> tuple[RecordSet, RecordSet, dict[str, Any]]:
-  """A binary's first step: no stray arguments, small mode applied (with the binary's ``small`` flags), data split.
+def start(small: dict[str, Any] | None = None) -> tuple[RecordSet, RecordSet, dict[str, Any]]:
+  """A study's first step after ``binary.start``: small mode applied (with the binary's ``small`` flags), data split.
 
   Returns:
     (train, test, dataset identity).
+
+  Raises:
+    ConfigError: a bad seed or data set, naming it.
   """
-  configs.start(argv)
+  binary.checked_config(FLAGS.config, FLAGS['config'].config_filename)
   if FLAGS.small:
     small_config.shrink(FLAGS.config)
     FLAGS.config.update_from_flattened_dict(config_flags.get_override_values(FLAGS['config']))  # given ones win
     for name, value in (small or {}).items():
       if not FLAGS[name].present:
         FLAGS[name].value = value
-  try:
-    check_seeds('seeds', config().seeds)
-    split = load_split(config())
-  except ConfigError as error:
-    raise app.UsageError(str(error)) from None
+  check_seeds('seeds', config().seeds)
+  split = load_split(config())
   return split.train, split.test, dataset_identity(config())
 
 
@@ -78,29 +78,26 @@ def check_seeds(field: str, seeds) -> tuple[int, ...]:
 
 
 def list_flag(name: str, parse=str, known: Sequence[str] | None = None) -> list:
-  """The list flag ``name``, each item through ``parse`` and, with ``known``, one of them (UsageError otherwise)."""
+  """The list flag ``name``, each item through ``parse`` and, with ``known``, one of them (ValueError naming it otherwise)."""
   values = FLAGS[name].value
   unknown = [v for v in values if known is not None and v not in known]
   if unknown:
-    raise app.UsageError(f'--{name}: unknown {unknown}; known: {", ".join(known)}')
+    raise ValueError(f'--{name}: unknown {unknown}; known: {", ".join(known)}')
   try:
     return [parse(v) for v in values]
   except ValueError as error:
-    raise app.UsageError(f'--{name}={",".join(values)}: {error}') from error
+    raise ValueError(f'--{name}={",".join(values)}: {error}') from None
 
 
 def base_config(model: str | None = None, overrides: dict[str, Any] | None = None, **settings) -> ExperimentConfig:
-  """The config's run settings for one of the study's rows (``experiment_config``; UsageError on a bad setting).
+  """The config's run settings for one of the study's rows (``experiment_config``; ConfigError on a bad setting).
 
   Args:
     model: a name in ``ganet_jax.models.MODELS``; None: ``config.model.name``.
     overrides: the row's constructor fields.
     **settings: other ``ExperimentConfig`` fields (e.g. ``loss``).
   """
-  try:
-    return experiment_config(config(), model=model, model_overrides=overrides, **settings)
-  except ConfigError as error:
-    raise app.UsageError(str(error)) from None
+  return experiment_config(config(), model=model, model_overrides=overrides, **settings)
 
 
 def run(name: str, configurations: Sequence[studies.Configuration], test: RecordSet, dataset: dict[str, Any], *,
@@ -114,13 +111,9 @@ def run(name: str, configurations: Sequence[studies.Configuration], test: Record
   workdir = pathlib.Path(settings.workdir or
                          f'runs/{name}-{datetime.datetime.now(datetime.timezone.utc):%Y%m%d-%H%M%S}')
   provenance = {'config': json.loads(settings.to_json_best_effort()), 'flags': _flag_values(), 'dataset': dataset}
-  with faults.one_line(name):
-    try:
-      results = studies.run_study(name, configurations, test, seeds=list(settings.seeds), workdir=workdir,
-                                  provenance=provenance, columns=columns, figure=figure, title=title,
-                                  smoke_run=smoke_run(settings), progress=FLAGS.progress)
-    except ValueError as error:  # a run folder of other settings or files, or one another run is writing
-      raise app.UsageError(str(error)) from None
+  results = studies.run_study(name, configurations, test, seeds=list(settings.seeds), workdir=workdir,
+                              provenance=provenance, columns=columns, figure=figure, title=title,
+                              smoke_run=smoke_run(settings), progress=FLAGS.progress)
   print((workdir / TABLE_FILE).read_text(), flush=True)
   print('wrote:')
   for path in studies.study_outputs(workdir, results):

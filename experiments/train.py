@@ -12,17 +12,11 @@ origin time: train < split.validation_from (when given) <= validation < split.te
 See ``ganet_jax.training.experiment`` for what the run folder holds.
 """
 
-import datetime
-import pathlib
-import sys
+from absl import flags
 
-from absl import app, flags
-
-from experiments import configs, faults
-from ganet_jax.data.dataset import load_split
-from ganet_jax.errors import ConfigError
-from ganet_jax.sharding import initialize_distributed, run_mesh
-from ganet_jax.training.experiment import experiment_config, run
+from experiments import binary, configs
+from ganet_jax.sharding import initialize_distributed
+from ganet_jax.training.from_config import train
 
 FLAGS = flags.FLAGS
 CONFIG = configs.define_config_flag()
@@ -32,52 +26,16 @@ flags.DEFINE_integer('num_processes', None, 'Processes of a multi-process run (o
 flags.DEFINE_integer('process_id', None, 'This process\'s index (or GANET_PROCESS_ID).')
 
 
-def make_workdir(workdir: str | None) -> pathlib.Path:
-  """The run folder, created and checked writable (raises UsageError naming --config.workdir)."""
-  if workdir is None:
-    workdir = f'runs/train-{datetime.datetime.now(datetime.timezone.utc):%Y%m%d-%H%M%S}'
-  path = pathlib.Path(workdir)
-  try:
-    path.mkdir(parents=True, exist_ok=True)
-    probe = path / '.write-test'
-    probe.write_text('')
-    probe.unlink()
-  except OSError as error:
-    raise app.UsageError(f'--config.workdir={workdir}: not writable ({error})') from error
-  return path
-
-
-def main(argv):
-  with faults.one_line('training'):
-    _main(argv)
-
-
-def _main(argv):
-  configs.start(argv)
-  config = CONFIG.value
+def train_and_report(config) -> None:
+  """Joins a multi-process run if asked, trains and evaluates (``from_config.train``), prints the test metrics."""
   initialize_distributed(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
-  try:
-    settings = experiment_config(config)
-    try:
-      run_mesh(settings.num_devices, settings.batch_size)
-    except ValueError as error:
-      raise ConfigError('num_devices', str(error)) from error
-    workdir = make_workdir(config.workdir)
-    train, validation, test = load_split(config)
-  except ConfigError as error:
-    raise app.UsageError(str(error)) from None
-  print(f'{settings.model}: {len(train)} training records {train.class_counts()} (tectonic, non-tectonic), '
-        f'{len(test)} test records {test.class_counts()}; writing to {workdir}', flush=True)
-  try:
-    result = run(settings, train, test, workdir, validation=validation, progress=FLAGS.progress)
-  except ValueError as error:  # too few records for a batch, a run folder of another run
-    raise app.UsageError(str(error)) from None
-  except FloatingPointError as error:  # names the epoch and step
-    raise SystemExit(f'training stopped: {error}') from None
+  result, workdir = train(config, progress=FLAGS.progress, log=lambda line: print(line, flush=True))
   print(f'test: accuracy {result["accuracy"]:.4f}  sensitivity {result["sensitivity"]:.4f}  '
         f'specificity {result["specificity"]:.4f}  AUC {result["auc"]:.4f}  '
         f'events {result["events"]["accuracy"]:.4f}; {workdir / "metrics.json"}', flush=True)
 
 
+main = binary.main('training', train_and_report, config=CONFIG)
+
 if __name__ == '__main__':
-  sys.exit(app.run(main))
+  binary.run(main)

@@ -3,7 +3,7 @@
   python tests/prepare_cases.py cases.json results.json
 
 cases.json: [[name, [flag, ...]], ...], run in order (later cases may reuse earlier
-outputs). results.json: {name: {'rc': 0 | 1 (UsageError) | 2 (any other exception),
+outputs). results.json: {name: {'rc': 0 | 1 (a one-line refusal or a usage error) | 2 (any other exception),
 'message', 'stdout'}}. One process instead of one per case keeps the tests fast.
 """
 
@@ -25,6 +25,8 @@ def run(args):
     flags.FLAGS(['prepare', *args])
     with contextlib.redirect_stdout(out):
       prepare.main(['prepare'])
+  except SystemExit as ended:  # the binary's one-line ending (experiments.binary)
+    return {'rc': 1 if ended.code else 0, 'message': str(ended.code or ''), 'stdout': out.getvalue()}
   except (app.UsageError, flags.Error) as error:
     return {'rc': 1, 'message': str(error), 'stdout': out.getvalue()}
   except Exception as error:  # a raw traceback in the binary: the test reports it

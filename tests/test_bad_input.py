@@ -17,7 +17,7 @@ import numpy as np
 import obspy
 import pytest
 
-from experiments import classify as classify_cli
+from ganet_jax.classify import predictions
 from ganet_jax.classify import Classifier
 from ganet_jax.data import ingest
 from ganet_jax.data import records_table
@@ -300,13 +300,13 @@ def test_classify_outputs_are_checked_before_any_work(tiny_run, tmp_path):
   folder.mkdir()
   # A bogus checkpoint: the output is refused before the checkpoint is even opened.
   with pytest.raises(ValueError, match='--output=.*is a folder'):
-    classify_cli.classify(str(tmp_path / 'no_run'), [str(tmp_path)], None, folder)
+    predictions.classify_files(str(tmp_path / 'no_run'), [str(tmp_path)], None, folder)
   existing = tmp_path / 'old.csv'
   existing.write_text('earlier run\n')
   with pytest.raises(ValueError, match='--output=.*exists; pass --overwrite'):
-    classify_cli.classify(str(tmp_path / 'no_run'), [str(tmp_path)], None, existing)
+    predictions.classify_files(str(tmp_path / 'no_run'), [str(tmp_path)], None, existing)
   with pytest.raises(ValueError, match='is a file'):
-    classify_cli.classify(str(tmp_path / 'no_run'), [str(tmp_path)], None, existing / 'under.csv')
+    predictions.classify_files(str(tmp_path / 'no_run'), [str(tmp_path)], None, existing / 'under.csv')
 
 
 def test_classify_damaged_checkpoint_is_one_line(tiny_run, tmp_path):

@@ -16,14 +16,17 @@ import subprocess
 import sys
 import time
 
+from absl import app
+import ml_collections
 import numpy as np
 import pytest
 
 from conftest import tiny_run_inputs
-from experiments import faults
+from experiments import binary, faults
+from ganet_jax.classify import model_folder
 from ganet_jax.data import outputs
 from ganet_jax.data.records import load_prepared, save_prepared
-from ganet_jax.errors import ConfigError
+from ganet_jax.errors import ConfigError, RecordRejected
 from ganet_jax.training import contrastive, experiment, run_folder
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -362,3 +365,125 @@ def test_an_encoder_of_unknown_preprocessing_is_warned_about(tmp_path):
   shorter = train.subset(np.arange(4))
   with pytest.raises(ConfigError, match='windows of shape'):
     contrastive.check_encoder_data(encoder, dataclasses.replace(shorter, waveforms=shorter.waveforms[:, :100]))
+
+
+# Every binary ends a refusal in one line naming the file, flag or field: no traceback, no usage text.
+def _run_binary_cases(binary, cases, folder):
+  """experiments.<binary> over [(name, flags)], each as its own command line (tests/binary_cases.py)."""
+  case_file, result_file = folder / f'{binary}_cases.json', folder / f'{binary}_results.json'
+  case_file.write_text(json.dumps(cases))
+  subprocess.run([sys.executable, str(ROOT / 'tests' / 'binary_cases.py'), binary, str(case_file), str(result_file)],
+                 cwd=ROOT, env={**os.environ, 'PYTHONPATH': str(ROOT)}, check=True, timeout=300, capture_output=True)
+  return json.loads(result_file.read_text())
+
+
+def _ends_in_one_line(result):
+  assert result['rc'] != 0 and not result['usage'] and not result['traceback'], result
+  lines = result['stderr'].strip().splitlines()
+  assert len(lines) == 1 and '\\' not in lines[0], result['stderr']
+  return lines[0]
+
+
+@pytest.fixture(scope='module')
+def refusal_inputs(tmp_path_factory):
+  """A records folder with a semicolon-separated table, a file where a folder belongs, a config of 42, a foreign folder."""
+  folder = tmp_path_factory.mktemp('refusals')
+  (folder / 'in').mkdir()
+  (folder / 'in' / 'table.csv').write_text('file;event_id;event_type;p_time\na.mseed;e1;earthquake;2020-01-01\n')
+  (folder / 'a_file').write_text('')
+  (folder / 'config42.py').write_text('def get_config():\n  return 42\n')
+  (folder / 'foreign').mkdir()
+  (folder / 'foreign' / 'notes.txt').write_text('mine')
+  (folder / 'list_card').mkdir()
+  (folder / 'list_card' / 'card.json').write_text('[]')
+  return folder
+
+
+TRAIN_REFUSALS = [
+    ('misspelt_field_with_config', ['--config=experiments/configs/small.py', '--config.learning_rat=1e-3'],
+     "--config.learning_rat=1e-3: no field 'learning_rat' in the config (see experiments/configs/small.py); "
+     'did you mean --config.learning_rate?'),
+    ('misspelt_field', ['--config.learning_rat=1e-3'],
+     "--config.learning_rat=1e-3: no field 'learning_rat' in the config (see experiments/configs/paper.py); "
+     'did you mean --config.learning_rate?'),
+    ('config_of_42', ['--config={d}/config42.py'], "--config={d}/config42.py: get_config() returned int '42', not an "
+                                                   'ml_collections.ConfigDict'),
+    ('fewer_than_batch_size', ['--config=experiments/configs/small.py', '--config.batch_size=100000',
+                               '--config.workdir={d}/run'], 'training records are fewer than batch_size 100000'),
+    ('run_folder_of_other_files', ['--config=experiments/configs/small.py', '--config.workdir={d}/foreign'],
+     '{d}/foreign: not a run folder (holds notes.txt'),
+    ('workdir_not_writable', ['--config=experiments/configs/small.py', '--config.workdir={d}/a_file/run'],
+     '--config.workdir: {d}/a_file/run: not writable'),
+]
+CLASSIFY_REFUSALS = [
+    ('unknown_pretrained', ['--pretrained=nonexistent'], "no pretrained model 'nonexistent'; shipped: pnw"),
+    ('card_is_a_list', ['--pretrained={d}/list_card'], '{d}/list_card/card.json: holds a JSON list, not the object'),
+    ('semicolon_table', ['--pretrained=pnw', '--records=table.csv'], '{d}/in/table.csv: records table has no file column'),
+    ('output_under_a_file', ['--pretrained=pnw', '--output={d}/a_file/p.csv'], '{d}/a_file is a file, not a folder'),
+]
+PREPARE_REFUSALS = [
+    ('semicolon_table', ['--records=table.csv', '--output={d}/prepared'],
+     '{d}/in/table.csv: records table has no file column'),
+    ('output_under_a_file', ['--records=table.csv', '--output={d}/a_file/prepared'], '{d}/a_file is a file, not a folder'),
+]
+
+
+@pytest.fixture(scope='module')
+def refusal_results(refusal_inputs):
+  d = refusal_inputs
+  fill = lambda args: [arg.format(d=d) for arg in args]
+  inputs = [f'--input={d}/in']
+  classify_output = [f'--output={d}/out/p.csv']
+  return {
+      'train': _run_binary_cases('train', [[name, fill(args)] for name, args, _ in TRAIN_REFUSALS], d),
+      'classify': _run_binary_cases('classify', [[name, inputs + classify_output + fill(args)]
+                                                 for name, args, _ in CLASSIFY_REFUSALS], d),
+      'prepare': _run_binary_cases('prepare', [[name, inputs + fill(args)] for name, args, _ in PREPARE_REFUSALS], d),
+  }
+
+
+@pytest.mark.parametrize('binary, name, message', [
+    *[('train', name, message) for name, _, message in TRAIN_REFUSALS],
+    *[('classify', name, message) for name, _, message in CLASSIFY_REFUSALS],
+    *[('prepare', name, message) for name, _, message in PREPARE_REFUSALS],
+])
+def test_a_refusal_ends_the_binary_in_one_line(refusal_results, refusal_inputs, binary, name, message):
+  assert message.format(d=refusal_inputs) in _ends_in_one_line(refusal_results[binary][name])
+
+
+@pytest.mark.parametrize('error, line', [
+    (ValueError('--input=x: does not exist'), '--input=x: does not exist'),
+    (ConfigError('epochs', 'must be >= 0, got -1'), '--config.epochs: must be >= 0, got -1'),
+    (RecordRejected('r1: flat trace'), 'r1: flat trace'),
+    (FileNotFoundError('--input: y does not exist'), '--input: y does not exist'),
+    (ValueError('first\nsecond'), 'first second'),
+    (PermissionError(errno.EACCES, 'Permission denied', '/ro/out'), 'work stopped: /ro/out: Permission denied'),
+    (FloatingPointError('loss is nan at epoch 1, step 3'), 'work stopped: loss is nan at epoch 1, step 3'),
+])
+def test_the_wrapper_ends_each_kind_of_refusal_in_one_line(error, line):
+  with pytest.raises(SystemExit) as stopped:
+    with faults.one_line('work'):
+      raise error
+  assert stopped.value.code == line
+
+
+def test_positional_arguments_are_a_usage_error():
+  with pytest.raises(app.UsageError, match='unexpected arguments'):
+    binary.start(['binary', 'stray'])
+
+
+def test_a_config_that_is_not_a_configdict_is_named():
+  with pytest.raises(ValueError, match=r"--config=c.py: get_config\(\) returned list '\[1\]'"):
+    binary.checked_config([1], 'c.py')
+  config = ml_collections.ConfigDict({'a': 1})
+  assert binary.checked_config(config, 'c.py') is config
+
+
+def test_a_card_of_the_wrong_form_is_named(tmp_path):
+  for name, text, message in [('list', '[1, 2]', 'holds a JSON list'), ('text', '{"format": 1,', 'not JSON'),
+                              ('members', '{"format": 1, "members": 3}', 'members must be a list')]:
+    (tmp_path / name).mkdir()
+    (tmp_path / name / 'card.json').write_text(text)
+    with pytest.raises(ValueError, match=message) as error:
+      model_folder.read(tmp_path / name)
+    assert str(tmp_path / name / 'card.json') in str(error.value)

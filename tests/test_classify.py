@@ -11,6 +11,7 @@ import obspy
 import pytest
 
 from experiments import classify as classify_cli
+from ganet_jax.classify import predictions
 from ganet_jax.classify import Classifier
 from ganet_jax.data import ingest
 from ganet_jax.data.records_table import InputRecord
@@ -80,7 +81,7 @@ def test_cli_classifies_records_and_events_and_lists_the_rest(run_dir, pnw_rows,
   table = tmp_path / 'table.csv'
   write_table(table, chosen + [low, {**chosen[0], 'file': str(junk), 'station': 'JUNK'}])
   output = tmp_path / 'out' / 'predictions.csv'
-  counts = classify_cli.classify(str(run_dir), [str(tmp_path)], str(table), output)
+  counts = predictions.classify_files(str(run_dir), [str(tmp_path)], str(table), output)
   records = _read(output)
   unclassified = _read(output.with_name('predictions_unclassified.csv'))
   events = _read(output.with_name('predictions_events.csv'))
@@ -110,7 +111,7 @@ def test_event_rows_give_the_rules_value_the_records_mean_and_what_the_table_sai
   train = (np.repeat(['t0', 't1', 't2', 't3'], 2), np.repeat([0, 0, 1, 1], 2),
            [0.9, 0.6, 0.7, 0.8, 0.2, 0.4, 0.3, 0.1])
   rule = aggregation.fit_learned(*train)
-  events = {e['event_id']: e for e in classify_cli.event_rows(rows, 0.5, rule='learned', learned_rule=rule)}
+  events = {e['event_id']: e for e in predictions.event_rows(rows, 0.5, rule='learned', learned_rule=rule)}
   for event, values in p.items():
     row = events[event]
     assert int(row['n_records']) == len(values)
@@ -139,13 +140,13 @@ def test_bad_checkpoints_are_named(run_dir, tmp_path):
 
 def test_cli_input_errors_name_the_path(tmp_path):
   with pytest.raises(FileNotFoundError, match='nowhere'):
-    classify_cli.input_records([str(tmp_path / 'nowhere')], None, '')
+    predictions.input_records([str(tmp_path / 'nowhere')], None, '')
   with pytest.raises(FileNotFoundError, match='no waveform files'):
-    classify_cli.input_records([str(tmp_path)], None, '')
+    predictions.input_records([str(tmp_path)], None, '')
   with pytest.raises(ValueError, match='--records=absent.csv: .*not a file .*from its --input'):
-    classify_cli.input_records([str(tmp_path)], 'absent.csv', '')
+    predictions.input_records([str(tmp_path)], 'absent.csv', '')
   with pytest.raises(ValueError, match='--records is given 1 times for 2 --input'):
-    classify_cli.input_records([str(tmp_path), str(tmp_path)], 'absent.csv', '')
+    predictions.input_records([str(tmp_path), str(tmp_path)], 'absent.csv', '')
 
 
 def test_classify_reads_inputs_and_tables_as_prepare_does(shared_data, pnw_rows, tmp_path, monkeypatch):
@@ -155,19 +156,19 @@ def test_classify_reads_inputs_and_tables_as_prepare_does(shared_data, pnw_rows,
   elsewhere = tmp_path / 'tables' / 'mine.csv'
   elsewhere.parent.mkdir()
   write_table(elsewhere, rows)  # file paths relative to --input, as experiments.prepare reads them
-  records = classify_cli.input_records([str(shared_data / 'pnw')], str(elsewhere), '')
+  records = predictions.input_records([str(shared_data / 'pnw')], str(elsewhere), '')
   assert [r.files[0] for r in records] == [shared_data / 'pnw' / r['file'] for r in rows]
   assert all(f.is_file() for r in records for f in r.files)
   assert sources.source_records(sources.resolve_sources([str(shared_data / 'pnw')], [str(elsewhere)])[0],
                                 labelled=False)[0] == records  # the same function as prepare's
   monkeypatch.chdir(tmp_path / 'tables')
   write_table(tmp_path / 'tables' / 'labels.csv', rows[:1])  # must not shadow <input>/labels.csv
-  assert len(classify_cli.input_records([str(shared_data / 'pnw')], 'labels.csv', '')) > 100
+  assert len(predictions.input_records([str(shared_data / 'pnw')], 'labels.csv', '')) > 100
   second = tmp_path / 'second'
   second.mkdir()
   shutil.copy(shared_data / 'pnw' / rows[0]['file'], second / 'one.mseed')
   write_table(second / 'table.csv', [{**rows[0], 'file': 'one.mseed'}])
-  both = classify_cli.input_records([str(shared_data / 'pnw'), str(second)], [str(elsewhere), 'table.csv'], '')
+  both = predictions.input_records([str(shared_data / 'pnw'), str(second)], [str(elsewhere), 'table.csv'], '')
   assert [r.files[0] for r in both[2:]] == [second / 'one.mseed']
   assert classify_cli.split_inputs(['a,b', 'c']) == ['a', 'b', 'c']
 

@@ -8,7 +8,7 @@ import jax
 import numpy as np
 import pytest
 
-from experiments import classify as classify_cli
+from ganet_jax.classify import predictions
 from ganet_jax import GANet
 from ganet_jax.classify import Classifier, Member
 from ganet_jax.evaluation.predict import predict_ensemble, predict_probabilities, stack_variables
@@ -149,13 +149,13 @@ def test_cli_writes_the_ensemble_mean_and_every_members_column(tiny_run, second_
     writer.writeheader()
     writer.writerows(rows)
   output = tmp_path / 'predictions.csv'
-  classify_cli.classify([str(tiny_run), str(second_run)], [str(tmp_path)], str(table), output)
+  predictions.classify_files([str(tiny_run), str(second_run)], [str(tmp_path)], str(table), output)
   records, events = _read(output), _read(output.with_name('predictions_events.csv'))
   columns = [f'p_tectonic_{tiny_run.name}', f'p_tectonic_{second_run.name}']
   assert records and all(c in records[0] for c in columns) and all(c in events[0] for c in columns)
   for row in records + events:
     assert float(row['p_tectonic']) == pytest.approx(np.mean([float(row[c]) for c in columns]), abs=2e-6)
   single = tmp_path / 'single.csv'
-  classify_cli.classify(str(tiny_run), [str(tmp_path)], str(table), single)
-  assert list(_read(single)[0]) == list(classify_cli.RECORD_COLUMNS)  # one run: today's columns
+  predictions.classify_files(str(tiny_run), [str(tmp_path)], str(table), single)
+  assert list(_read(single)[0]) == list(predictions.RECORD_COLUMNS)  # one run: today's columns
   assert [r['p_tectonic'] for r in _read(single)] == [r[columns[0]] for r in records]

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from ganet_jax import pretrained
-from ganet_jax.classify import Classifier, export_pretrained
+from ganet_jax.classify import Classifier, export_pretrained, model_folder
 from ganet_jax.data.synthetic import make_synthetic
 from ganet_jax.evaluation import aggregation
 
@@ -83,13 +83,13 @@ def test_cli_exports_and_classify_takes_it(tiny_run, tmp_path):
   subprocess.run([sys.executable, '-m', 'experiments.export_pretrained', f'--checkpoint={tiny_run}',
                   f'--destination={destination}', '--components=Z'], check=True, capture_output=True)
   assert (destination / pretrained.CARD_FILE).is_file()
-  from experiments import classify as classify_cli
+  from ganet_jax.classify import predictions
   empty = tmp_path / 'empty'
   empty.mkdir()
   with pytest.raises(FileNotFoundError, match='no waveform files'):  # loaded; then the inputs are looked at
-    classify_cli.classify(None, [str(empty)], None, tmp_path / 'p.csv', pretrained=str(destination))
+    predictions.classify_files(None, [str(empty)], None, tmp_path / 'p.csv', pretrained=str(destination))
   with pytest.raises(ValueError, match='no pretrained model'):
-    classify_cli.classify(None, [str(empty)], None, tmp_path / 'p.csv', pretrained='nonexistent')
+    predictions.classify_files(None, [str(empty)], None, tmp_path / 'p.csv', pretrained='nonexistent')
 
 
 def test_package_data_ships_every_file_an_export_writes(exported):
@@ -183,7 +183,7 @@ def test_a_network_of_another_architecture_ships_and_the_limits_are_logged(tmp_p
           'preprocessing': _preprocessing(window_s=samples / 100), 'description': '',
           'limits': ['not for anything', 'synthetic'],
           'members': [{'name': 'zhu', 'model': {'name': 'cnn_zhu2023', 'overrides': {}}}]}
-  folder = pretrained.write(tmp_path / 'zhu', card, [variables])
+  folder = model_folder.write(tmp_path / 'zhu', card, [variables])
   with caplog.at_level(logging.WARNING):
     loaded = Classifier.pretrained(str(folder))
   assert type(loaded.members[0].model) is type(model) and loaded.aggregation == 'mean_probability'
@@ -196,7 +196,7 @@ def test_a_network_of_another_architecture_ships_and_the_limits_are_logged(tmp_p
 
 def test_a_card_without_kind_reads_as_networks_and_an_unknown_kind_is_refused(exported, tmp_path):
   card = json.loads((exported / pretrained.CARD_FILE).read_text())
-  assert pretrained.card_kind({k: v for k, v in card.items() if k != 'kind'}) == 'network'
+  assert model_folder.card_kind({k: v for k, v in card.items() if k != 'kind'}) == 'network'
   copy = tmp_path / 'copy'
   shutil.copytree(exported, copy)
   (copy / pretrained.CARD_FILE).write_text(json.dumps({**card, 'kind': 'forest'}))
@@ -236,4 +236,4 @@ def test_the_shipped_cards_event_rules_load():
 def test_the_shipped_card_states_its_limits():
   for name in pretrained.available():
     card = json.loads((pretrained.PRETRAINED_ROOT / name / pretrained.CARD_FILE).read_text())
-    assert pretrained.card_limits(card), name
+    assert model_folder.card_limits(card), name

@@ -6,7 +6,7 @@ import pathlib
 import numpy as np
 import pytest
 
-from experiments import real_data_study as study
+from ganet_jax.studies import real_data as study
 from ganet_jax.classify import keep_components
 from ganet_jax.data.dataset import Split
 from ganet_jax.data.splits import chronological_split

@@ -16,12 +16,12 @@ from __future__ import annotations
 import importlib.util
 import logging as python_logging
 import pathlib
+import re
 import sys
 
-from absl import app, flags, logging
+from absl import flags, logging
 from ml_collections import config_flags
 
-from ganet_jax.compilation_cache import default_folder, use_compilation_cache
 from ganet_jax.errors import ConfigError
 from ganet_jax.studies.cross_validation import Recipe
 from ganet_jax.training.config import apply_overrides
@@ -53,30 +53,13 @@ def quiet_logging() -> None:
     logging.get_absl_handler().addFilter(OwnInfoOnly())
 
 
-def start(argv) -> None:
-  """A binary's start: no positional arguments (UsageError naming them), ``quiet_logging``, the compilation cache."""
-  if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
-  quiet_logging()
-  given = flags.FLAGS.compilation_cache
-  cache = default_folder() if given is None else given
-  if cache:
-    try:
-      use_compilation_cache(cache)
-    except OSError as error:
-      if given is not None:
-        raise app.UsageError(f'--compilation_cache={cache}: cannot be used ({error})') from None
-      # the default folder (e.g. under a read-only home) only costs the reruns their compiles
-      logging.warning('no compilation cache: %s cannot be used (%s); set --compilation_cache or '
-                      '$GANET_JAX_COMPILATION_CACHE', cache, error)
-
-
 def define_config_flag(default: str = 'paper.py'):
   """``--config``: a config file of this folder by default (``default``), overridable field by field.
 
   ml_collections applies the command line's ``--config.<field>`` overrides as the flag is
-  defined, raising plain AttributeError/KeyError for a field the config lacks: that
-  ends the binary with one line naming the override, not a traceback.
+  defined (or, with ``--config=FILE``, as it is parsed), raising plain AttributeError/KeyError
+  for a field the config lacks: that ends the binary with one line naming the override
+  (``config_error_line``), not a traceback.
   """
   try:
     return config_flags.DEFINE_config_file(
@@ -84,11 +67,43 @@ def define_config_flag(default: str = 'paper.py'):
         f'Config file (default experiments/configs/{default}; "path:model" picks another network); override its '
         'fields with --config.<field>=value, e.g. --config.learning_rate=1e-3 --config.model.num_bottlenecks=3.',
         lock_config=True)
-  except (AttributeError, KeyError) as error:
-    field = str(error).strip('"\'')
-    overrides = [arg for arg in sys.argv[1:] if arg.startswith('--config.')]
-    named = [arg for arg in overrides if field in arg.split('=')[0].split('.')] or overrides or ['--config']
-    sys.exit(f'{named[0]}: no field {field!r} in the config (see experiments/configs/{default})')
+  except (AttributeError, KeyError) as error:  # an override of no field
+    sys.exit(config_error_line(error, sys.argv, f'experiments/configs/{default}'))
+
+
+def _missing_field(error: BaseException) -> str | None:
+  """The field a KeyError/AttributeError chain of ml_collections names: its innermost plain key."""
+  field = None
+  while error is not None:
+    if isinstance(error, (KeyError, AttributeError)) and error.args and isinstance(error.args[0], str) \
+        and '\n' not in error.args[0] and '\'' not in error.args[0]:
+      field = error.args[0]
+    error = error.__cause__ or error.__context__
+  return field
+
+
+def config_error_line(error: BaseException, argv, default_file: str | None = None) -> str:
+  """One line for an error of the --config flag: the override of a missing field (with ml_collections' suggestion),
+  or the config file that could not be loaded, named as given on the command line.
+
+  Args:
+    error: what ml_collections raised while defining or parsing the flag.
+    argv: the command line.
+    default_file: the config file when --config is not given.
+  """
+  given = [arg.split('=', 1)[1] for arg in argv[1:] if arg.startswith('--config=')]
+  config_file = given[-1] if given else default_file
+  field = _missing_field(error)
+  if field is None:
+    return f'--config={config_file}: cannot be loaded ({type(error).__name__}: {error})'
+  overrides = [arg for arg in argv[1:] if arg.startswith('--config.')]
+  named = [arg for arg in overrides if field in arg.split('=')[0].split('.')] or overrides or ['--config']
+  line = f'{named[0]}: no field {field!r} in the config (see {config_file})'
+  suggestion = re.search(r'Did you mean "([^"\\]+)"', repr(error))
+  if suggestion:
+    prefix = named[0].split('=')[0].rsplit('.', 1)[0]
+    line += f'; did you mean {prefix}.{suggestion.group(1)}?'
+  return line
 
 
 def recipes(config, config_file: str, names, *, field: str = 'cv.recipes') -> list[Recipe]:

@@ -92,5 +92,8 @@ def get_config(model: str = 'ganet') -> ml_collections.ConfigDict:
       # recipe and physics_features: what `experiments.cross_validate` chose (cv.md, 2026-11-25)
       'recipe': 'longer', 'paper_dataset': 'prepared/pnw-all', 'paper_seeds': (0,),
       'models': ('ganet', 'cnn_zhu2023'), 'physics_dataset': 'prepared/pnw-all', 'physics_features': 'bands+ratios',
-      'attention_examples': 2})
+      'attention_examples': 2,
+      # the shipped ensemble's card (real_data_study --export_pretrained): what its figures cannot say
+      'card_note': 'Vertical component only, 1-15 Hz, 40 s from the P onset, PNW stations within ~0.3 deg. Near '
+                   'chance on 2021 events: a baseline to improve on, not a classifier to act on.'})
   return config

@@ -13,7 +13,7 @@
                 records and streams classified
   export        ``export_pretrained`` (run folders) and ``export_physics_pretrained``
                 (physics feature models): written as a model ``Classifier.pretrained``
-                loads (``ganet_jax.pretrained`` holds the file format)
+                loads (``model_folder`` holds the file format)
 """
 
 from ganet_jax.classify.classifier import Classified, Classifier, decision

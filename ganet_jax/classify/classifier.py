@@ -28,7 +28,7 @@ import numpy as np
 import obspy
 
 from ganet_jax import conventions
-from ganet_jax import pretrained as pretrained_lib
+from ganet_jax.classify import model_folder
 from ganet_jax.classify import members as members_lib
 from ganet_jax.classify import preparation
 from ganet_jax.classify.members import Member
@@ -91,7 +91,7 @@ class Classifier:
     source: the run folder(s) or pretrained model, for messages.
     components: the components the model sees; the others are zero-filled
       (``keep_components``), e.g. 'Z' for a model trained on vertical-only records.
-    card: a pretrained model's card (``ganet_jax.pretrained``): its description,
+    card: a pretrained model's card (``model_folder``): its description,
       limits, figures; {} for run folders.
     aggregation: the rule combining an event's records (``evaluation.aggregation``):
       'mean_probability' unless the card names another.
@@ -159,7 +159,7 @@ class Classifier:
                  components: str | None = None) -> Classifier:
     """A model shipped with the package (``ganet_jax/pretrained/<name>``) or exported to a folder.
 
-    Any kind the format holds (``ganet_jax.pretrained``): networks of any registered
+    Any kind the format holds (``model_folder``): networks of any registered
     architecture, or a physics feature model. The card's limits are logged as a
     warning and kept in ``classifier.card``; its event aggregation rule is applied
     by ``event_probabilities``.
@@ -178,7 +178,7 @@ class Classifier:
     members, card, folder = members_lib.load_pretrained(name)
     classifier = cls.from_members(members, options=options, components=components or card['components'],
                                   source=str(folder))
-    rule, learned = pretrained_lib.aggregation_rule(card)
+    rule, learned = model_folder.aggregation_rule(card)
     classifier = dataclasses.replace(classifier, card=card, aggregation=rule, learned_aggregation=learned)
     for limit in classifier.limits:
       logging.warning('model card of %s: %s', folder.name, limit)
@@ -186,8 +186,8 @@ class Classifier:
 
   @property
   def limits(self) -> list[str]:
-    """The limits the model card states (``pretrained.card_limits``); [] for run folders."""
-    return pretrained_lib.card_limits(self.card)
+    """The limits the model card states (``model_folder.card_limits``); [] for run folders."""
+    return model_folder.card_limits(self.card)
 
   @functools.cached_property
   def _groups(self) -> list[tuple[Any, Any, list[int]]]:

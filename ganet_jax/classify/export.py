@@ -1,7 +1,8 @@
-"""Trained models written in the format ``Classifier.pretrained`` loads (``ganet_jax.pretrained``).
+"""Trained models written in the format ``Classifier.pretrained`` loads (``model_folder``).
 
   export_pretrained          run folders (networks of any registered architecture)
   export_physics_pretrained  fitted physics feature models (``evaluation.physics.FeatureModel``)
+  fit_and_export_physics     a physics feature set fitted on a prepared set, then exported
 """
 
 from __future__ import annotations
@@ -11,10 +12,14 @@ import os
 import pathlib
 from typing import Any, Mapping, Sequence
 
+import numpy as np
+
 from ganet_jax import conventions
-from ganet_jax import pretrained as pretrained_lib
+from ganet_jax.classify import model_folder
 from ganet_jax.classify import members as members_lib
 from ganet_jax.classify.preparation import check_components, options_for
+from ganet_jax.data.records import load_prepared
+from ganet_jax.evaluation import physics
 from ganet_jax.evaluation.physics import FeatureModel
 from ganet_jax.training.checkpoint import LATEST
 
@@ -42,7 +47,7 @@ def export_pretrained(run_folders: str | os.PathLike | Sequence[str | os.PathLik
       networks trained on vertical-only records).
     description: free text for the card: training data, split, recipe, figures.
     limits: what the model should not be trusted for; shown whenever it is loaded.
-    aggregation: the event rule (``pretrained.aggregation_rule``): 'mean_probability',
+    aggregation: the event rule (``model_folder.aggregation_rule``): 'mean_probability',
       'mean_logit', or {'rule': 'learned', 'parameters': LearnedAggregation.to_json()}.
     overwrite: replace an existing folder.
 
@@ -60,7 +65,7 @@ def export_pretrained(run_folders: str | os.PathLike | Sequence[str | os.PathLik
   options_for(first)  # a card whose preprocessing Classifier.pretrained could not rebuild is refused now
   card = _card('network', first.input_shape, first.threshold, components, first.preprocessing, description, limits,
                aggregation, [{'name': member.name, **member.card} for member in members])
-  return pretrained_lib.write(destination, card, [m.variables for m in members], overwrite=overwrite)
+  return model_folder.write(destination, card, [m.variables for m in members], overwrite=overwrite)
 
 
 def export_physics_pretrained(models: FeatureModel | Sequence[FeatureModel], destination: str | os.PathLike, *,
@@ -112,12 +117,44 @@ def export_physics_pretrained(models: FeatureModel | Sequence[FeatureModel], des
               'sampling_rate': model.sampling_rate, 'data': dict(data or {})} for model, name in zip(models, names)]
   card = _card('physics', (samples, channels), threshold, components, dict(preprocessing), description, limits,
                aggregation, entries)
-  return pretrained_lib.write(destination, card, models, overwrite=overwrite)
+  return model_folder.write(destination, card, models, overwrite=overwrite)
+
+
+def fit_and_export_physics(prepared: str | os.PathLike, feature_set: str, destination: str | os.PathLike, *,
+                           train_before: str | None = None, **card) -> pathlib.Path:
+  """Fit ``feature_set`` on a prepared set (records before ``train_before``) and export it (kind 'physics').
+
+  Args:
+    prepared: the prepared set's folder.
+    feature_set: a name in ``evaluation.physics.FEATURE_SETS``.
+    destination: the folder to write.
+    train_before: fit on records whose origin is before this date (YYYY-MM-DD); None: every record.
+    **card: ``export_physics_pretrained``'s components, description, limits, aggregation and overwrite.
+
+  Returns:
+    The folder written.
+
+  Raises:
+    ValueError: naming --train_before when it is not a date; as ``export_physics_pretrained``.
+  """
+  records = load_prepared(prepared)
+  if train_before:
+    try:
+      before = np.datetime64(train_before, 'ms')
+    except ValueError:
+      raise ValueError(f'--train_before={train_before}: not a date (YYYY-MM-DD)') from None
+    records = records.subset(np.flatnonzero(records.origin_times < before))
+  tectonic, non_tectonic = records.class_counts()
+  model = physics.fit_feature_model(records, feature_set)
+  data = {'prepared': str(prepared), 'train_before': train_before, 'records': len(records), 'tectonic': tectonic,
+          'non_tectonic': non_tectonic, 'events': len(set(records.event_ids.tolist()))}
+  return export_physics_pretrained(model, destination, preprocessing=records.preprocessing,
+                                   input_shape=records.waveforms.shape[1:], data=data, **card)
 
 
 def _card(kind: str, input_shape, threshold: float, components: str, preprocessing, description: str,
           limits: str | Sequence[str], aggregation, members: list[dict]) -> dict[str, Any]:
-  """A JSON-ready card (``pretrained.write`` adds the format and the members' files)."""
+  """A JSON-ready card (``model_folder.write`` adds the format and the members' files)."""
   card = {'kind': kind, 'input_shape': list(input_shape), 'threshold': threshold, 'components': components,
           'preprocessing': preprocessing, 'aggregation': aggregation, 'description': description,
           'limits': [limits] if isinstance(limits, str) else list(limits), 'members': members}

@@ -16,7 +16,7 @@ import pathlib
 from typing import Any, Sequence
 
 from ganet_jax import conventions
-from ganet_jax import pretrained as pretrained_lib
+from ganet_jax.classify import model_folder
 from ganet_jax.data import ingest
 from ganet_jax.evaluation.physics import FeatureModel
 from ganet_jax.training.checkpoint import load_trained
@@ -114,7 +114,7 @@ def load_run(workdir: pathlib.Path, which: str, name: str) -> Member:
 
 
 def load_pretrained(name: str) -> tuple[list[Member], dict, pathlib.Path]:
-  """A shipped or exported model (``ganet_jax.pretrained``, of any kind) as members.
+  """A shipped or exported model (``model_folder``, of any kind) as members.
 
   Returns:
     (members, the model's card, its folder).
@@ -123,7 +123,7 @@ def load_pretrained(name: str) -> tuple[list[Member], dict, pathlib.Path]:
     ValueError: an unknown name (listing the shipped ones), a damaged member file, or
       a physics member its card's preprocessing cannot feed (``check_physics``).
   """
-  card, folder, loaded = pretrained_lib.read(name)
+  card, folder, loaded = model_folder.read(name)
   preprocessing = card.get('preprocessing')
   members = [Member(model, variables, entry.get('name', f'member{i}'), str(folder / entry['file']),
                     tuple(card['input_shape']), preprocessing, float(card['threshold']), entry)

@@ -30,12 +30,13 @@ import numpy as np
 from ganet_jax.data.dataset import keep_sources, load_records
 from ganet_jax.data.records import RecordSet
 from ganet_jax.data.splits import assign_event_folds
+from ganet_jax.errors import ConfigError
 from ganet_jax.evaluation import metrics
 from ganet_jax.evaluation.physics import fit_records
 from ganet_jax.evaluation.reports import json_ready, read_predictions
 from ganet_jax.progress import Progress
 from ganet_jax.studies.run import summarize
-from ganet_jax.training.config import apply_overrides
+from ganet_jax.training.config import MAX_SEED, apply_overrides, check_integer
 from ganet_jax.training.experiment import experiment_config, run
 
 CV_FILE, CV_TABLE = 'cv.json', 'cv.md'
@@ -204,3 +205,50 @@ def markdown(results: Mapping[str, Any]) -> str:
 def _write(workdir: pathlib.Path, results: dict) -> None:
   (workdir / CV_FILE).write_text(json.dumps(json_ready(results), indent=2) + '\n')
   (workdir / CV_TABLE).write_text(markdown(results))
+
+
+def cv_seeds(values) -> tuple[int, ...]:
+  """``--config.cv.seeds`` as integer seeds (ConfigError naming it otherwise); empty: each recipe's own seed."""
+  try:
+    seeds = tuple(int(v) for v in values)
+  except (TypeError, ValueError):
+    raise ConfigError('cv.seeds', f'{values!r}: integers, e.g. --config.cv.seeds=0,1,2') from None
+  for seed in seeds:
+    check_integer('cv.seeds', seed, minimum=0, maximum=MAX_SEED)
+  return seeds
+
+
+def cross_validate_config(config, recipes: Sequence[Recipe], *, progress: bool | None = None,
+                          log: Callable[[str], None] = logging.info) -> tuple[dict, pathlib.Path]:
+  """``cross_validate`` with the settings of ``config.cv`` in ``config.workdir`` (default ``runs/cv``).
+
+  Args:
+    config: a config with a ``cv`` entry (folds, seeds, validated sources, the physics
+      baseline's feature sets and data set).
+    recipes: the recipes compared (each a set of changes to ``config``).
+    progress, log: as ``cross_validate``.
+
+  Returns:
+    (``cross_validate``'s results, the folder holding cv.md and cv.json).
+
+  Raises:
+    ConfigError: a bad ``--config.cv.<field>``; ValueError: too few events of a class for
+      the folds, a run folder of other settings (named ``--config.cv``).
+  """
+  workdir = pathlib.Path(config.workdir or 'runs/cv')
+  physics = None
+  if config.cv.physics_feature_sets:
+    physics = apply_overrides(config, {'dataset': config.cv.physics_dataset})
+  check_integer('cv.num_folds', config.cv.num_folds, minimum=2)
+  check_integer('cv.seed', config.cv.seed, minimum=0, maximum=MAX_SEED)
+  seeds = cv_seeds(config.cv.get('seeds', ()))
+  try:
+    results = cross_validate(recipes, num_folds=config.cv.num_folds, seed=config.cv.seed, workdir=workdir,
+                             validate_sources=tuple(config.cv.validate_sources), physics_config=physics,
+                             physics_feature_sets=tuple(config.cv.physics_feature_sets), seeds=seeds,
+                             progress=progress, log=log)
+  except ConfigError:
+    raise
+  except ValueError as error:  # too few events of a class for the folds, a run folder of other settings
+    raise ValueError(f'--config.cv: {error}') from None
+  return results, workdir

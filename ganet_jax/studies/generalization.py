@@ -46,23 +46,11 @@ from ganet_jax.evaluation.aggregation import logit
 from ganet_jax.evaluation.physics import fit_logistic, fit_records, record_features
 from ganet_jax.evaluation.reports import json_ready, read_predictions
 from ganet_jax.studies import generalization_report as report
+from ganet_jax.studies.generalization_report import Fold
 from ganet_jax.training.experiment import experiment_config, run
 
 SCHEMES = ('forward', 'station', 'shuffled')
 PREDICTIONS_COLUMNS = ('record_id', 'event_id', 'label', 'fold', 'year', 'station', 'p_tectonic')
-
-
-@dataclasses.dataclass(frozen=True)
-class Fold:
-  """One fold of a scheme: record indices into the study's aligned records.
-
-  ``test`` marks a fold that predicts the test years: its predictions are reported,
-  never used to choose anything.
-  """
-  name: str
-  train: np.ndarray
-  validation: np.ndarray
-  test: bool = False
 
 
 def years(records: RecordSet) -> np.ndarray:

@@ -7,19 +7,30 @@ record's fold. Intervals resample events (``evaluation.intervals``).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Mapping, Sequence
+import dataclasses
+from typing import Mapping, Sequence
 
 import numpy as np
 
 from ganet_jax.data.records import RecordSet
 from ganet_jax.evaluation import aggregation, intervals, metrics
 
-if TYPE_CHECKING:
-  from ganet_jax.studies.generalization import Fold
-
 # How a method is chosen, fixed before any run: the highest pooled event AUC over the forward folds
 # before the test years; within TIE of it, the higher pooled event balanced accuracy.
 TIE = 0.005
+
+
+@dataclasses.dataclass(frozen=True)
+class Fold:
+  """One fold of a scheme: record indices into the study's aligned records.
+
+  ``test`` marks a fold that predicts the test years: its predictions are reported,
+  never used to choose anything.
+  """
+  name: str
+  train: np.ndarray
+  validation: np.ndarray
+  test: bool = False
 
 
 def fold_mask(records: RecordSet, folds: Sequence[Fold], *, test: bool | None) -> np.ndarray:
@@ -170,7 +181,7 @@ def counts_table(records: RecordSet, folds: Sequence[Fold], skipped: Sequence[st
   return '\n'.join(lines)
 
 
-def forward_aggregate(rule: str, records: RecordSet, p: np.ndarray, folds: Sequence['Fold'], keep: np.ndarray,
+def forward_aggregate(rule: str, records: RecordSet, p: np.ndarray, folds: Sequence[Fold], keep: np.ndarray,
                       snr: np.ndarray | None = None):
   """An ``intervals`` aggregate that combines each forward fold's events by ``rule``, over the records ``keep``.
 
@@ -211,7 +222,7 @@ def forward_aggregate(rule: str, records: RecordSet, p: np.ndarray, folds: Seque
   return combine
 
 
-def aggregation_table(records: RecordSet, p: np.ndarray, forward: Sequence['Fold'], snr: np.ndarray, *,
+def aggregation_table(records: RecordSet, p: np.ndarray, forward: Sequence[Fold], snr: np.ndarray, *,
                       n_boot: int, seed: int) -> tuple[str, dict, str]:
   """The four event aggregation rules on one method's forward predictions, and the rule they choose.
 

@@ -1,0 +1,389 @@
+"""A prepared data-set folder made of input folders (or a SeisBench dataset): ``prepare`` and its parts.
+
+  counts = prepare(['../shared/data/pnw'], ['labels.csv'], [], 'prepared/pnw', PrepareRequest())
+
+The work is split where a parallel or sharded driver splits it:
+
+  plan_inputs       the input records of every source (tables read, folders scanned), no waveform read
+  prepare_partition any subset of those records -> (records, rejection lines); pure per record
+                    (``ingest.prepare_record``), its windows optionally spooled to disk
+  finish_records    the accepted records as a set: the event check across sources, the split column,
+                    the preprocessing settings
+  write_set         the folder's files (``records.save_prepared``, rejected.csv, skipped.csv)
+  summary_lines     the counts printed at the end, with a real example of each kind of rejection
+
+``prepare`` is the driver: every setting and path is checked before any record is read;
+the set is built in a temporary folder beside the output and moved into place when
+complete (``outputs.staged_folder``), under the output's lock.
+"""
+
+from __future__ import annotations
+
+import collections
+import csv
+import dataclasses
+import pathlib
+import time
+from typing import Callable, Mapping, NamedTuple, Sequence
+
+from absl import logging
+import numpy as np
+import obspy
+
+from ganet_jax.data import catalog as catalog_lib
+from ganet_jax.data import ingest
+from ganet_jax.data import labels as labels_lib
+from ganet_jax.data import outputs
+from ganet_jax.data import picking
+from ganet_jax.data import records as records_lib
+from ganet_jax.data import seisbench
+from ganet_jax.data import sources as sources_lib
+from ganet_jax.data import splits
+from ganet_jax.data.preprocess import PreprocessConfig
+from ganet_jax.data.records import RecordSet
+from ganet_jax.data.records_table import InputRecord
+from ganet_jax.progress import Progress
+
+SKIPPED_FILE = 'skipped.csv'
+OUTPUT_FILES = (records_lib.WAVEFORMS_FILE, records_lib.MANIFEST_FILE, records_lib.REJECTED_FILE,
+                records_lib.PREPROCESS_FILE, records_lib.NOISE_FILE, SKIPPED_FILE)
+FORMATS = ('obspy', 'seisbench')
+P_FALLBACKS = ('travel_time', 'none')
+SPOOL_FILE = 'waveforms.spool'
+
+
+@dataclasses.dataclass(frozen=True)
+class PrepareRequest:
+  """What ``prepare`` makes of its inputs; each field is the ``experiments.prepare`` flag of its name.
+
+  Attributes:
+    preprocess: the windows' preprocessing.
+    format: 'obspy' (waveform files, with or without a records table) or 'seisbench'.
+    column_map: 'field=column' pairs for the records table.
+    event_type_map: extra event-type decisions, 'type=known type or 0/1' pairs.
+    unlabeled: records of unknown type (label -1), for self-supervised pretraining.
+    catalog: QuakeML catalog file (event type, origin, P picks), or None.
+    inventory: StationXML inventory file (station coordinates), or None.
+    p_fallback: without a pick or STA/LTA onset: 'travel_time' (flagged) or 'none' (reject).
+    sta_lta_threshold: the STA/LTA trigger ratio.
+    split: SeisBench format only: the dataset split kept.
+    split_boundaries: increasing origin times of a chronological split column.
+    split_names: the names of the split column's splits.
+    random_split: fractions of events of a seeded event-grouped random split column.
+    split_seed: the random split's seed.
+    overwrite: replace a prepared set already in the output.
+  """
+  preprocess: PreprocessConfig = PreprocessConfig()
+  format: str = 'obspy'
+  column_map: str = ''
+  event_type_map: str = ''
+  unlabeled: bool = False
+  catalog: str | None = None
+  inventory: str | None = None
+  p_fallback: str = ingest.PrepareOptions.p_fallback
+  sta_lta_threshold: float = picking.PickerConfig.threshold
+  split: str | None = None
+  split_boundaries: Sequence[str] = ()
+  split_names: Sequence[str] = ('train', 'test')
+  random_split: Sequence[str] = ()
+  split_seed: int = 0
+  overwrite: bool = False
+
+  def check(self) -> None:
+    """Checks the settings not checked where they are used, before any work.
+
+    Raises:
+      ValueError: naming the flag and what is wrong.
+    """
+    if self.format not in FORMATS:
+      raise ValueError(f'--format={self.format}: one of {", ".join(FORMATS)}')
+    if self.p_fallback not in P_FALLBACKS:
+      raise ValueError(f'--p_fallback={self.p_fallback}: one of {", ".join(P_FALLBACKS)}')
+    if self.split_boundaries and self.random_split:
+      raise ValueError('--split_boundaries and --random_split are exclusive')
+    if self.split_boundaries:
+      _check_boundaries(self.split_boundaries, self.split_names)
+    if self.random_split:
+      _check_fractions(self.random_split, self.split_names)
+    if self.split and self.format != 'seisbench':
+      raise ValueError('--split keeps a split of a SeisBench dataset; use it with --format=seisbench')
+    if self.preprocess.noise_s and self.format == 'seisbench':
+      raise ValueError(f'--noise_s={self.preprocess.noise_s:g}: pre-event noise is kept for --format=obspy records only')
+
+  def options(self) -> ingest.PrepareOptions:
+    """The per-record options (``ingest.PrepareOptions``), the catalog and inventory read.
+
+    Raises:
+      ValueError: naming --catalog or --inventory when its file is missing or not of its kind.
+    """
+    return ingest.PrepareOptions(
+        preprocess=self.preprocess, picker=picking.PickerConfig(threshold=self.sta_lta_threshold),
+        event_type_map=labels_lib.parse_mapping(self.event_type_map), p_fallback=self.p_fallback,
+        catalog=read_named_file('catalog', self.catalog, catalog_lib.read_catalog, 'a QuakeML catalog'),
+        inventory=read_named_file('inventory', self.inventory, obspy.read_inventory, 'a StationXML inventory'),
+        unlabeled=self.unlabeled)
+
+
+def _check_boundaries(boundaries: Sequence[str], names: Sequence[str]) -> None:
+  try:
+    edges = np.asarray(boundaries, dtype='datetime64[ms]')
+  except ValueError:
+    raise ValueError(f'--split_boundaries={",".join(boundaries)}: not times (e.g. 2017-01-01)') from None
+  if np.any(np.diff(edges) <= np.timedelta64(0, 'ms')):
+    raise ValueError(f'--split_boundaries={",".join(boundaries)}: must increase')
+  if len(names) != len(edges) + 1:
+    raise ValueError(f'--split_names={",".join(names)}: {len(edges)} boundaries need {len(edges) + 1} names')
+
+
+def _check_fractions(fractions: Sequence[str], names: Sequence[str]) -> None:
+  try:
+    values = [float(f) for f in fractions]
+  except ValueError:
+    raise ValueError(f'--random_split={",".join(fractions)}: not numbers') from None
+  if len(values) != len(names) or not np.isclose(sum(values), 1.0) or min(values) < 0:
+    raise ValueError(f'--random_split={",".join(fractions)}: needs one fraction >= 0 per --split_names '
+                     f'({",".join(names)}), summing to 1')
+
+
+def read_named_file(flag: str, path: str | None, reader: Callable, what: str):
+  """``reader(path)`` (None when ``path`` is unset); errors name ``--<flag>``."""
+  if not path:
+    return None
+  if not pathlib.Path(path).is_file():
+    raise ValueError(f'--{flag}={path}: not a file')
+  try:
+    return reader(path)
+  except Exception as error:  # ObsPy raises many types for a file of the wrong format
+    raise ValueError(f'--{flag}={path}: not {what} ObsPy reads ({type(error).__name__}: {str(error)[:160]})') from None
+
+
+class Plan(NamedTuple):
+  """The input records of every source, before any waveform is read."""
+  inputs: list[InputRecord]
+  per_source: dict[str, int]          # input records per source name
+  skipped: list[dict[str, str]]       # files under an input not taken as waveforms {source, file, reason}
+
+
+def plan_inputs(sources: Sequence[sources_lib.Source], request: PrepareRequest) -> Plan:
+  """The input records of ``sources`` (tables read, folders scanned); a SeisBench input plans nothing here.
+
+  Raises:
+    ValueError, FileNotFoundError: an unusable records table, naming it and the row.
+  """
+  if request.format == 'seisbench':
+    if len(sources) != 1:
+      raise ValueError('--format=seisbench reads one --input')
+    return Plan([], {}, [])
+  exclude = [pathlib.Path(p) for p in (request.catalog, request.inventory) if p]
+  inputs, per_source, skipped = [], {}, []
+  for source in sources:
+    found, passed_over = sources_lib.source_records(source, labels_lib.parse_mapping(request.column_map),
+                                                    labelled=not request.unlabeled, exclude=exclude)
+    inputs += found
+    skipped += passed_over
+    per_source[source.name] = len(found)
+  return Plan(inputs, per_source, skipped)
+
+
+def prepare_partition(inputs: Sequence[InputRecord], options: ingest.PrepareOptions, *,
+                      spool_path: pathlib.Path | None = None,
+                      progress: Callable[[int, int, int], None] | None = None,
+                      ) -> tuple[RecordSet | None, list[dict[str, str]]]:
+  """Any subset of the planned input records as (accepted records or None, rejection lines).
+
+  Each record depends only on itself and ``options`` (duplicates are checked within
+  the subset); with ``spool_path`` the windows go to that file as they come and the
+  result's waveforms are a memmap of it, so memory stays bounded.
+  """
+  return ingest.prepare_records(inputs, options, progress=progress, spool_path=spool_path)
+
+
+def tagged(records: RecordSet | None, rejected: list[dict[str, str]], name: str):
+  """Records and rejection lines of a reader that knows no sources, given the source ``name``."""
+  rejected = [{'source': name, **line} for line in rejected]
+  if records is not None:
+    records = dataclasses.replace(records, extra={**records.extra, 'source': np.full(len(records), name)})
+  return records, rejected
+
+
+def split_column(records: RecordSet, request: PrepareRequest) -> np.ndarray | None:
+  """The 'split' column of ``request``'s split settings (None without any).
+
+  Raises:
+    ValueError: from the split functions (e.g. names not matching boundaries).
+  """
+  if request.split_boundaries:
+    indices = splits.chronological_split(records, list(request.split_boundaries), list(request.split_names))
+  elif request.random_split:
+    indices = splits.event_grouped_random_split(records, [float(f) for f in request.random_split],
+                                                seed=request.split_seed, names=list(request.split_names))
+  else:
+    return None
+  column = np.empty(len(records), dtype=object)
+  for name, index in indices.items():
+    column[index] = name
+  return column.astype(str)
+
+
+def finish_records(records: RecordSet, request: PrepareRequest, options: ingest.PrepareOptions, *,
+                   several_sources: bool) -> RecordSet:
+  """The accepted records as a set: events checked across sources, the split column, the preprocessing settings.
+
+  Raises:
+    ValueError: an event id that means two events in two sources, or a split that cannot be made.
+  """
+  if several_sources:
+    splits.check_events_consistent(records)
+  column = split_column(records, request)
+  if column is not None:
+    records = dataclasses.replace(records, extra={**records.extra, 'split': column})
+  return dataclasses.replace(records, preprocessing=ingest.settings(options))
+
+
+def write_csv(path: pathlib.Path, columns: Sequence[str], rows) -> None:
+  """``rows`` (dicts) as a CSV file with ``columns``."""
+  with open(path, 'w', newline='') as f:
+    writer = csv.DictWriter(f, fieldnames=list(columns))
+    writer.writeheader()
+    writer.writerows(rows)
+
+
+def write_set(folder: pathlib.Path, records: RecordSet | None, rejected, skipped) -> None:
+  """The set's files in ``folder``: the records (or only rejected.csv when none was accepted) and skipped.csv."""
+  if records is None:
+    write_csv(folder / records_lib.REJECTED_FILE, ('source', 'record', 'file', 'reason'), rejected)
+  else:
+    records_lib.save_prepared(folder, records, rejected)
+  if skipped:
+    write_csv(folder / SKIPPED_FILE, ('source', 'file', 'reason'), skipped)
+
+
+def per_source_counts(inputs_per_source: Mapping[str, int], records: RecordSet | None,
+                      rejected: Sequence[Mapping[str, str]]) -> dict[str, dict[str, int]]:
+  """{source: {'input', 'accepted', 'rejected'}}.
+
+  Raises:
+    RuntimeError: when a source's accepted + rejected differs from its input (a bug, never bad data).
+  """
+  accepted = collections.Counter(records.sources) if records is not None else collections.Counter()
+  refused = collections.Counter(line['source'] for line in rejected)
+  counts = {}
+  for name, n in inputs_per_source.items():
+    counts[name] = {'input': n, 'accepted': accepted[name], 'rejected': refused[name]}
+    if accepted[name] + refused[name] != n:
+      raise RuntimeError(f'source {name}: {accepted[name]} accepted + {refused[name]} rejected != {n} input')
+  return counts
+
+
+def summary_lines(counts: Mapping, records: RecordSet | None, rejected, output: pathlib.Path, elapsed: float, *,
+                  unlabeled: bool = False) -> list[str]:
+  """The run's summary: counts in all and per source, classes, P onset methods, splits, rejections by kind."""
+  total = counts['input']
+  lines = [f'input {total}: accepted {counts["accepted"]}, rejected {counts["rejected"]} '
+           f'({elapsed:.1f} s, {total / max(elapsed, 1e-9):.1f} records/s) -> {output}']
+  if len(counts['sources']) > 1:
+    lines += [f'  source {name}: input {c["input"]}: accepted {c["accepted"]}, rejected {c["rejected"]}'
+              for name, c in counts['sources'].items()]
+  if records is not None:
+    if unlabeled:
+      lines.append(f'  accepted unlabeled (type unknown): {len(records)}')
+    else:
+      lines.append(f'  accepted by class: tectonic {records.class_counts()[0]}, '
+                   f'non-tectonic {records.class_counts()[1]}')
+    if 'p_method' in records.extra:
+      methods = collections.Counter(m.split(' ')[0] for m in records.extra['p_method'])
+      lines.append('  P onset methods: ' + ', '.join(f'{k} {v}' for k, v in methods.most_common()))
+    if 'split' in records.extra:
+      lines.append('  split: ' + ', '.join(f'{k} {v}' for k, v in collections.Counter(records.extra['split']).items()))
+  lines += [f'  rejected {kind.count:5d}, e.g. {kind.example}' for kind in ingest.reason_kinds(rejected)]
+  if counts['skipped']:
+    lines.append(f'  {counts["skipped"]} files under --input skipped (not waveforms), listed in {SKIPPED_FILE}')
+  return lines
+
+
+def progress_reporter(total: int | None, *, enabled: bool | None, every: int,
+                      between_records: Callable[[], None] = lambda: None) -> Callable[[int, int, int], None]:
+  """The readers' ``progress(done, accepted, rejected)`` callback, shown as ``ganet_jax.progress`` lines.
+
+  ``between_records`` runs after every record (a binary stops there on an interrupt a
+  reader swallowed).
+  """
+  shown = Progress(total, 'records', enabled=enabled, label='prepare', every=every)
+
+  def report(done: int, accepted: int, rejected: int) -> None:
+    between_records()
+    shown.update(done - shown.count, note=f'{accepted} accepted, {rejected} rejected')
+  return report
+
+
+def prepare_sources(sources: Sequence[sources_lib.Source], output: pathlib.Path, request: PrepareRequest, *,
+                    progress: bool | None = None, progress_every: int = 100,
+                    between_records: Callable[[], None] = lambda: None,
+                    log: Callable[[str], None] = logging.info) -> dict[str, object]:
+  """Prepare ``sources`` into one set in ``output`` (the caller holds its lock); returns the counts.
+
+  Returns:
+    {'input', 'accepted', 'rejected', 'skipped'} counts in all, and 'sources': the
+    input/accepted/rejected counts per source name.
+  """
+  started = time.perf_counter()
+  options = request.options()
+  outputs.check_output_folder(output, OUTPUT_FILES, overwrite=request.overwrite)
+  plan = plan_inputs(sources, request)
+  for source in sources if request.format == 'obspy' else ():
+    found = [r for r in plan.inputs if r.source == source.name]
+    passed_over = sum(line['source'] == source.name for line in plan.skipped)
+    log(f'{source.name}: {len(found)} input records from {sum(len(r.files) for r in found)} files'
+        + (f' ({passed_over} other files skipped, listed in {SKIPPED_FILE})' if passed_over else ''))
+  per_source = dict(plan.per_source)
+  with outputs.staged_folder(output) as stage:
+    if request.format == 'seisbench':
+      records, rejected = seisbench.read_dataset(
+          sources[0].root, split=request.split, event_type_map=options.event_type_map, config=options.preprocess,
+          progress=progress_reporter(None, enabled=progress, every=progress_every, between_records=between_records))
+      records, rejected = tagged(records, rejected, sources[0].name)
+      per_source = {sources[0].name: len(records or ()) + len(rejected)}
+    else:
+      records, rejected = prepare_partition(
+          plan.inputs, options, spool_path=stage / SPOOL_FILE,
+          progress=progress_reporter(len(plan.inputs), enabled=progress, every=progress_every,
+                                     between_records=between_records))
+    if records is None:
+      log('no record accepted; writing only the rejection report')
+    else:
+      records = finish_records(records, request, options, several_sources=len(sources) > 1)
+    write_set(stage, records, rejected, plan.skipped)
+    del records  # its waveforms may be a memmap of the spool, deleted next
+    (stage / SPOOL_FILE).unlink(missing_ok=True)
+  records = records_lib.load_prepared(output) if (output / records_lib.MANIFEST_FILE).exists() else None
+  counts = {'input': sum(per_source.values()), 'accepted': len(records) if records is not None else 0,
+            'rejected': len(rejected), 'skipped': len(plan.skipped),
+            'sources': per_source_counts(per_source, records, rejected)}
+  for line in summary_lines(counts, records, rejected, output, time.perf_counter() - started,
+                            unlabeled=request.unlabeled):
+    log(line)
+  return counts
+
+
+def prepare(inputs: Sequence[str], tables: Sequence[str], names: Sequence[str], output: str | pathlib.Path,
+            request: PrepareRequest, **kwargs) -> dict[str, object]:
+  """Prepare the input folders into one prepared set in ``output``; returns the counts (``prepare_sources``).
+
+  Args:
+    inputs: the input folders (or one SeisBench dataset folder).
+    tables: none, or one records table per input, paired by position (``sources.resolve_sources``).
+    names: none, or one source name per input (default: the folder's name).
+    output: the prepared set's folder: new, empty, or an earlier set with ``request.overwrite``.
+    request: what to make of the inputs.
+    **kwargs: ``prepare_sources``' progress, progress_every, between_records and log.
+
+  Raises:
+    ValueError, FileNotFoundError: a bad setting, an unusable input or records table, an
+      output another run is writing or that holds other files, or event ids that clash
+      between sources, naming the flag, file or event (bad records are rejections, not errors).
+  """
+  request.check()
+  sources = sources_lib.resolve_sources(inputs, tables, names)
+  # held from the output's check to its move into place: two runs on one output never both write it
+  with outputs.output_lock(output, flag='--output'):
+    return prepare_sources(sources, pathlib.Path(output), request, **kwargs)

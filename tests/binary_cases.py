@@ -1,0 +1,69 @@
+"""Runs one binary over many command lines, each ended as ``python -m experiments.<name>`` would end it.
+
+  python tests/binary_cases.py train cases.json results.json
+
+cases.json: [[name, [flag, ...]], ...]. results.json: {name: {'rc': the exit status,
+'stdout', 'stderr', 'usage': whether absl would print its usage text, 'traceback': an
+exception no ending caught}}. The libraries are imported once; each case runs in a fork
+that imports the binary with the case's command line (ml_collections reads the
+``--config.<field>`` overrides as the flag is defined), parses it with
+``binary.parse_flags`` and runs ``main`` as ``binary.run`` does.
+"""
+
+import contextlib
+import importlib
+import io
+import json
+import os
+import sys
+import traceback
+
+from absl import app
+
+from experiments import binary
+
+
+def run_here(module_name: str, args) -> dict:
+  """The case in this process: import, parse, run; how it ended."""
+  out, err = io.StringIO(), io.StringIO()
+  result = {'rc': 0, 'usage': False, 'traceback': ''}
+  sys.argv = [module_name, *args]
+  try:
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+      module = importlib.import_module(f'experiments.{module_name}')
+      module.main(binary.parse_flags(sys.argv))
+  except SystemExit as ended:  # as the interpreter ends it: a message goes to stderr, status 1
+    code = ended.code
+    result['rc'] = code if isinstance(code, int) else 1 if code else 0
+    if code is not None and not isinstance(code, int):
+      err.write(f'{code}\n')
+  except app.UsageError as error:
+    result.update(rc=1, usage=True)
+    err.write(f'{error}\n')
+  except Exception:  # a traceback the binary would print
+    result.update(rc=1, traceback=traceback.format_exc())
+  return {**result, 'stdout': out.getvalue(), 'stderr': err.getvalue()}
+
+
+def run(module_name: str, args) -> dict:
+  """The case in a fork of this process (a fresh set of flags for each)."""
+  read, write = os.pipe()
+  pid = os.fork()
+  if pid == 0:
+    os.close(read)
+    with os.fdopen(write, 'w') as pipe:
+      json.dump(run_here(module_name, args), pipe)
+    os._exit(0)
+  os.close(write)
+  with os.fdopen(read) as pipe:
+    text = pipe.read()
+  os.waitpid(pid, 0)
+  return json.loads(text)
+
+
+if __name__ == '__main__':
+  binary_name, case_file, result_file = sys.argv[1:]
+  with open(case_file) as f:
+    cases = json.load(f)
+  with open(result_file, 'w') as f:
+    json.dump({name: run(binary_name, args) for name, args in cases}, f)
