@@ -58,11 +58,11 @@ def tiny_run_inputs():
   """(config, train, test) of the ``tiny_run`` fixture: a run resumed with them has nothing left to train."""
   import dataclasses
   import numpy as np
-  from ganet_jax.data import ingest
+  from ganet_jax.data import ingest, prepare_settings
   from ganet_jax.data.synthetic import make_synthetic
   from ganet_jax.training.config import ExperimentConfig
   records = dataclasses.replace(make_synthetic(10, seed=3, samples=TINY_RUN_SAMPLES),
-                                preprocessing=ingest.settings(ingest.PrepareOptions()))
+                                preprocessing=prepare_settings.settings(ingest.PrepareOptions()))
   # precise BatchNorm off: one compile less, in every worker that needs the run
   config = ExperimentConfig(model_overrides={'num_bottlenecks': 1, 'head_features': 32}, epochs=1, batch_size=8,
                             learning_rate=1e-3, precise_batch_norm=False)

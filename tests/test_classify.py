@@ -14,6 +14,7 @@ from experiments import classify as classify_cli
 from ganet_jax.classify import predictions
 from ganet_jax.classify import Classifier
 from ganet_jax.data import ingest
+from ganet_jax.data import prepare_settings
 from ganet_jax.data.records_table import InputRecord
 from ganet_jax.errors import RecordRejected
 
@@ -192,7 +193,7 @@ def test_every_entry_point_checks_shape_rate_and_values(run_dir):
       classifier.probabilities(broken)
   with pytest.raises(ValueError, match='windows at 50 Hz: the model takes 100 Hz'):
     classifier.probabilities(good, sampling_rate=50.0)
-  settings = ingest.settings(ingest.PrepareOptions())
+  settings = prepare_settings.settings(ingest.PrepareOptions())
   other_rate = {**settings, 'preprocess': {**settings['preprocess'], 'sampling_rate': 50.0}}
   with pytest.raises(ValueError, match='sampling_rate 50.0 .*the model.s: 100.0'):
     classifier.probabilities(dataclasses.replace(RecordSet.unlabeled(good), preprocessing=other_rate))
@@ -264,7 +265,7 @@ def test_cli_exits_with_an_error_when_nothing_is_classified_and_prints_progress(
 
 def test_classifier_prepares_with_the_training_sets_band_pass(run_dir, pnw_rows, tmp_path):
   saved = json.loads((run_dir / 'config.json').read_text())
-  assert saved['data']['preprocessing'] == ingest.settings(ingest.PrepareOptions())
+  assert saved['data']['preprocessing'] == prepare_settings.settings(ingest.PrepareOptions())
   filtered_run = tmp_path / 'run'
   shutil.copytree(run_dir, filtered_run)
   saved['data']['preprocessing']['preprocess']['bandpass'] = [1.0, 20.0]

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from ganet_jax.data import ingest
+from ganet_jax.data import prepare_settings
 from ganet_jax.data import preprocess
 from ganet_jax.data import records_table
 from ganet_jax.data.preprocess import PreprocessConfig
@@ -70,11 +71,11 @@ def test_bandpassed_window_and_its_settings_in_the_prepared_set(shared_data, tmp
     return power[np.fft.rfftfreq(len(x), 0.01) < 0.5].sum() / power.sum()
 
   assert share_below_half_hertz(window) < 0.2 * share_below_half_hertz(plain.waveforms[0, :, 0])
-  folder = save_prepared(tmp_path / 'set', dataclasses.replace(filtered, preprocessing=ingest.settings(options)))
+  folder = save_prepared(tmp_path / 'set', dataclasses.replace(filtered, preprocessing=prepare_settings.settings(options)))
   assert (folder / 'preprocess.json').is_file()
   loaded = load_prepared(folder)
   assert loaded.subset([0]).preprocessing['preprocess']['bandpass'] == [1.0, 20.0]
-  again = ingest.options_from_settings(loaded.preprocessing, ingest.PrepareOptions(
+  again = prepare_settings.options_from_settings(loaded.preprocessing, ingest.PrepareOptions(
       preprocess=PreprocessConfig(max_distance_km=None, max_pad_s=3.0)))
   assert again.preprocess.bandpass == (1.0, 20.0)
   assert again.preprocess.max_distance_km is None and again.preprocess.max_pad_s == 3.0  # the caller's limits

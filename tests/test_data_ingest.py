@@ -11,6 +11,7 @@ from obspy.core.event import Catalog, Event, Origin
 from ganet_jax.data import catalog as catalog_lib
 from ganet_jax.data import ingest
 from ganet_jax.data import records_table
+from ganet_jax.data import rejections
 from ganet_jax.data.preprocess import PreprocessConfig
 from ganet_jax.errors import RecordRejected
 from conftest import write_table
@@ -183,7 +184,7 @@ def test_columns_are_found_or_mapped():
 
 
 def test_reason_kinds_group_reasons_without_their_numbers():
-  kinds = ingest.reason_kinds([{'reason': 'UW.X..LHZ: sampling rate 1 Hz < 20 Hz'},
+  kinds = rejections.reason_kinds([{'reason': 'UW.X..LHZ: sampling rate 1 Hz < 20 Hz'},
                                {'reason': 'UW.Y..VHZ: sampling rate 0.1 Hz < 20 Hz'},
                                {'reason': 'epicentral distance 343 km > 200 km'},
                                {'reason': 'G.A..BHE: 9 NaN/inf samples | G.A..BHN: 3 NaN/inf samples'},

@@ -72,10 +72,10 @@ def second_run(tiny_run, tmp_path_factory):
   """The tiny run's recipe with another seed: a two-member seed ensemble with ``tiny_run``."""
   import json
   from conftest import TINY_RUN_SAMPLES
-  from ganet_jax.data import ingest
+  from ganet_jax.data import ingest, prepare_settings
   from ganet_jax.data.synthetic import make_synthetic
   records = dataclasses.replace(make_synthetic(10, seed=3, samples=TINY_RUN_SAMPLES),
-                                preprocessing=ingest.settings(ingest.PrepareOptions()))
+                                preprocessing=prepare_settings.settings(ingest.PrepareOptions()))
   saved = json.loads((tiny_run / 'config.json').read_text())['config']
   workdir = tmp_path_factory.mktemp('tiny_run_seed1')
   experiment.run(ExperimentConfig(**{**saved, 'seed': 1}), records, records.subset(np.arange(8)), workdir,

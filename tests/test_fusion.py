@@ -105,13 +105,13 @@ def test_gradients_reach_both_parts_and_the_forward_pass_compiles_once():
 @pytest.mark.slow
 def test_a_fusion_run_is_classified_and_exported_like_ganet(tmp_path):
   from ganet_jax.classify import Classifier, export_pretrained
-  from ganet_jax.data import ingest
+  from ganet_jax.data import ingest, prepare_settings
   from ganet_jax.data.synthetic import make_synthetic
   from ganet_jax.errors import ConfigError
   from ganet_jax.training import experiment
   from ganet_jax.training.config import ExperimentConfig
   records = dataclasses.replace(make_synthetic(6, seed=3, samples=300),
-                                preprocessing=ingest.settings(ingest.PrepareOptions()))
+                                preprocessing=prepare_settings.settings(ingest.PrepareOptions()))
   # no attention and no precise BatchNorm: fewer compiles; what is tested is the way through the library
   config = ExperimentConfig(model='ganet_fusion', model_overrides={**TINY, 'cbam_positions': ()}, epochs=1,
                             batch_size=4, learning_rate=1e-3, precise_batch_norm=False)

@@ -12,6 +12,7 @@ import pytest
 
 from ganet_jax.classify import Classifier
 from ganet_jax.data import ingest
+from ganet_jax.data import prepare_settings
 from ganet_jax.data.preprocess import PreprocessConfig
 from ganet_jax.data.records import save_prepared
 from ganet_jax.data.synthetic import make_synthetic
@@ -155,7 +156,7 @@ def test_study_of_physics_and_controls_writes_its_tables(records, tmp_path):
 def test_binary_ships_the_chosen_physics_model(records, tmp_path):
   """experiments.generalize --export_pretrained: the winner refitted on every record, loadable, its card honest."""
   options = ingest.PrepareOptions(preprocess=PreprocessConfig(window_s=30.0))
-  folder = save_prepared(tmp_path / 'set', dataclasses.replace(records, preprocessing=ingest.settings(options)))
+  folder = save_prepared(tmp_path / 'set', dataclasses.replace(records, preprocessing=prepare_settings.settings(options)))
   destination = tmp_path / 'shipped'
   command = [sys.executable, '-m', 'experiments.generalize', '--config=experiments/configs/generalization.py',
              f'--config.workdir={tmp_path / "study"}', '--config.generalization.recipes=()',

@@ -13,6 +13,7 @@ import pytest
 import scipy.signal
 
 from ganet_jax.data import ingest
+from ganet_jax.data import prepare_settings
 from ganet_jax.data import noise as noise_lib
 from ganet_jax.data.preprocess import PreprocessConfig
 from ganet_jax.data.records import RecordSet, load_prepared, save_prepared
@@ -187,20 +188,20 @@ def test_a_noise_file_that_disagrees_with_the_settings_is_refused(tmp_path):
 def test_noise_settings_round_trip_and_older_settings_mean_none():
   config = PreprocessConfig(window_s=40.0, noise_s=40.0, noise_gap_s=6.0, normalization='noise_whiten',
                             bandpass=(1.0, 15.0))
-  saved = json.loads(json.dumps(ingest.settings(ingest.PrepareOptions(preprocess=config))))
+  saved = json.loads(json.dumps(prepare_settings.settings(ingest.PrepareOptions(preprocess=config))))
   caller = ingest.PrepareOptions(preprocess=PreprocessConfig(noise_fallback='shorter', max_pad_s=3.0))
-  rebuilt = ingest.options_from_settings(saved, caller).preprocess
+  rebuilt = prepare_settings.options_from_settings(saved, caller).preprocess
   assert (rebuilt.noise_s, rebuilt.noise_gap_s, rebuilt.normalization) == (40.0, 6.0, 'noise_whiten')
   assert (rebuilt.noise_fallback, rebuilt.max_pad_s) == ('shorter', 3.0)  # the caller's selection policies
   older = {**saved, 'preprocess': {k: v for k, v in saved['preprocess'].items()
                                    if k not in ('noise_s', 'noise_gap_s', 'normalization', 'noise_fallback')}}
-  rebuilt = ingest.options_from_settings(older, ingest.PrepareOptions(preprocess=config)).preprocess
+  rebuilt = prepare_settings.options_from_settings(older, ingest.PrepareOptions(preprocess=config)).preprocess
   assert (rebuilt.noise_s, rebuilt.normalization, rebuilt.bandpass) == (0.0, 'standardise', (1.0, 15.0))
   # An ensemble may mix members prepared before and after these settings existed.
-  plain = ingest.settings(ingest.PrepareOptions())['preprocess']
-  assert ingest.signal_settings({k: v for k, v in plain.items() if k not in ingest.LATER_SIGNAL_SETTINGS}) == \
-      ingest.signal_settings(plain)
-  assert ingest.signal_settings(saved['preprocess']) != ingest.signal_settings(plain)
+  plain = prepare_settings.settings(ingest.PrepareOptions())['preprocess']
+  assert prepare_settings.signal_settings({k: v for k, v in plain.items() if k not in prepare_settings.LATER_SIGNAL_SETTINGS}) == \
+      prepare_settings.signal_settings(plain)
+  assert prepare_settings.signal_settings(saved['preprocess']) != prepare_settings.signal_settings(plain)
 
 
 @pytest.mark.slow

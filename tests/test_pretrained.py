@@ -120,9 +120,9 @@ def _physics_records(n, samples, preprocessing, seed=0):
 
 
 def _preprocessing(noise_s=0.0, window_s=10.0):
-  from ganet_jax.data import ingest
+  from ganet_jax.data import ingest, prepare_settings
   from ganet_jax.data.preprocess import PreprocessConfig
-  return ingest.settings(ingest.PrepareOptions(preprocess=PreprocessConfig(window_s=window_s, noise_s=noise_s)))
+  return prepare_settings.settings(ingest.PrepareOptions(preprocess=PreprocessConfig(window_s=window_s, noise_s=noise_s)))
 
 
 @pytest.mark.parametrize('feature_set, noise_s', [('bands', 0.0), ('snr_shape', 10.0)])

@@ -17,7 +17,7 @@ from typing import Any, Sequence
 
 from ganet_jax import conventions
 from ganet_jax.classify import model_folder
-from ganet_jax.data import ingest
+from ganet_jax.data import prepare_settings
 from ganet_jax.evaluation.physics import FeatureModel
 from ganet_jax.training.checkpoint import load_trained
 from ganet_jax.training.config import CONFIG_FILE
@@ -33,7 +33,7 @@ class Member:
     name: its label in outputs (``p_tectonic_<name>`` columns).
     source: the run folder or pretrained file it came from, for messages.
     input_shape: (samples, channels) it takes.
-    preprocessing: the training set's preprocessing settings (``ingest.settings``), or None.
+    preprocessing: the training set's preprocessing settings (``prepare_settings.settings``), or None.
     threshold: the threshold its run used.
     card: what ``export_pretrained`` records of it: model entry, seed, training settings and data.
   """
@@ -178,7 +178,7 @@ def signal_chain(preprocessing: dict | None) -> dict | None:
   """The part of a training set's preprocessing settings that shapes a window (what members must share)."""
   if not preprocessing:
     return None
-  return {'preprocess': ingest.signal_settings(preprocessing.get('preprocess', {})),
+  return {'preprocess': prepare_settings.signal_settings(preprocessing.get('preprocess', {})),
           'picker': preprocessing.get('picker')}
 
 

@@ -21,7 +21,7 @@ from absl import logging
 
 from ganet_jax import conventions
 from ganet_jax.classify.classifier import Classifier, decision, event_probabilities
-from ganet_jax.data import ingest, labels as labels_lib, outputs, records_table
+from ganet_jax.data import ingest, labels as labels_lib, outputs, records_table, rejections
 from ganet_jax.data import sources as sources_lib
 from ganet_jax.training.checkpoint import LATEST
 
@@ -158,7 +158,7 @@ def classify_files(checkpoint: str | list[str] | None, inputs: list[str], table:
 
   Returns:
     {'input', 'classified', 'unclassified', 'events'} counts and 'reasons': the
-    unclassified records' ``ingest.reason_kinds``.
+    unclassified records' ``rejections.reason_kinds``.
 
   Raises:
     FileNotFoundError, ValueError: bad checkpoint, inputs, table or output, naming the path.
@@ -184,7 +184,7 @@ def classify_files(checkpoint: str | list[str] | None, inputs: list[str], table:
                                 paths['events']: csv_text(EVENT_COLUMNS + tuple(member_columns(names)), events),
                                 paths['unclassified']: csv_text(UNCLASSIFIED_COLUMNS, unclassified)})
   return {'input': len(records), 'classified': len(rows), 'unclassified': len(unclassified), 'events': len(events),
-          'reasons': ingest.reason_kinds(unclassified)}
+          'reasons': rejections.reason_kinds(unclassified)}
 
 
 def progress_printer(total: int, every: int, stream=None):

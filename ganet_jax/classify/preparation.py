@@ -21,7 +21,7 @@ import numpy as np
 
 from ganet_jax import conventions
 from ganet_jax.classify.members import Member
-from ganet_jax.data import ingest, preprocess
+from ganet_jax.data import prepare_settings, preprocess
 from ganet_jax.data.ingest import PrepareOptions, PreparedRecord
 from ganet_jax.errors import RecordRejected
 
@@ -33,7 +33,7 @@ def options_for(member: Member, options: PrepareOptions | None = None) -> Prepar
     member: a member (an ensemble's members share what this reads: ``members.check_members``).
     options: the caller's options (distance limit, padding...); their window length,
       rate, detrend, band-pass and picker are replaced by the training set's
-      (``ingest.options_from_settings``).
+      (``prepare_settings.options_from_settings``).
 
   Returns:
     The options, unlabeled: classification must not depend on (or be refused for)
@@ -44,7 +44,7 @@ def options_for(member: Member, options: PrepareOptions | None = None) -> Prepar
   """
   samples, _ = member.input_shape
   # The training records' signal chain (rate, detrend, band-pass, picker), where the run recorded it.
-  options = ingest.options_from_settings(member.preprocessing, options or PrepareOptions())
+  options = prepare_settings.options_from_settings(member.preprocessing, options or PrepareOptions())
   preprocess = dataclasses.replace(options.preprocess, window_s=samples / options.preprocess.sampling_rate)
   return dataclasses.replace(options, preprocess=preprocess, unlabeled=True)
 
@@ -151,8 +151,8 @@ def check_preprocessing(given: Mapping | None, trained: Mapping | None) -> None:
   """
   if not given or not trained:
     return
-  ours = ingest.signal_settings(trained.get('preprocess', {}))
-  theirs = ingest.signal_settings(given.get('preprocess', {}))
+  ours = prepare_settings.signal_settings(trained.get('preprocess', {}))
+  theirs = prepare_settings.signal_settings(given.get('preprocess', {}))
   normalise = lambda v: tuple(v) if isinstance(v, list) else v
   differ = [f'{name} {theirs[name]!r} (the model\'s: {ours[name]!r})' for name in ours
             if normalise(ours[name]) != normalise(theirs[name])]

@@ -35,7 +35,9 @@ from ganet_jax.data import ingest
 from ganet_jax.data import labels as labels_lib
 from ganet_jax.data import outputs
 from ganet_jax.data import picking
+from ganet_jax.data import prepare_settings
 from ganet_jax.data import records as records_lib
+from ganet_jax.data import rejections
 from ganet_jax.data import seisbench
 from ganet_jax.data import sources as sources_lib
 from ganet_jax.data import splits
@@ -237,7 +239,7 @@ def finish_records(records: RecordSet, request: PrepareRequest, options: ingest.
   column = split_column(records, request)
   if column is not None:
     records = dataclasses.replace(records, extra={**records.extra, 'split': column})
-  return dataclasses.replace(records, preprocessing=ingest.settings(options))
+  return dataclasses.replace(records, preprocessing=prepare_settings.settings(options))
 
 
 def write_csv(path: pathlib.Path, columns: Sequence[str], rows) -> None:
@@ -295,7 +297,7 @@ def summary_lines(counts: Mapping, records: RecordSet | None, rejected, output: 
       lines.append('  P onset methods: ' + ', '.join(f'{k} {v}' for k, v in methods.most_common()))
     if 'split' in records.extra:
       lines.append('  split: ' + ', '.join(f'{k} {v}' for k, v in collections.Counter(records.extra['split']).items()))
-  lines += [f'  rejected {kind.count:5d}, e.g. {kind.example}' for kind in ingest.reason_kinds(rejected)]
+  lines += [f'  rejected {kind.count:5d}, e.g. {kind.example}' for kind in rejections.reason_kinds(rejected)]
   if counts['skipped']:
     lines.append(f'  {counts["skipped"]} files under --input skipped (not waveforms), listed in {SKIPPED_FILE}')
   return lines

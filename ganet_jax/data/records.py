@@ -50,7 +50,7 @@ class RecordSet:
     record_ids: (n,) str, unique per record (e.g. file or NET.STA.event).
     extra: further per-record columns (str arrays), kept through subsetting.
     preprocessing: the settings that made the windows (JSON-ready, as
-      ``ingest.settings`` writes them), None when unknown (e.g. synthetic records).
+      ``prepare_settings.settings`` writes them), None when unknown (e.g. synthetic records).
     noise: (n, noise samples, channels) float32 pre-event noise of each record, scaled
       by its window's factor (``ganet_jax.data.noise``), or None when not kept.
   """

@@ -27,6 +27,9 @@ import obspy
 from ganet_jax.data import ingest
 from ganet_jax.data import labels as labels_lib
 from ganet_jax.data import preprocess
+from ganet_jax.data import record_event
+from ganet_jax.data import rejections
+from ganet_jax.data import window as window_lib
 from ganet_jax.data.preprocess import PreprocessConfig
 from ganet_jax.errors import RecordRejected
 
@@ -72,7 +75,7 @@ def _label(row: Mapping[str, str], type_map: Mapping[str, str]) -> tuple[int, st
 
 def _p_sample(row: Mapping[str, str]) -> float:
   for column in P_ARRIVAL_COLUMNS:
-    value = ingest.parse_float(row.get(column, ''))
+    value = record_event.parse_float(row.get(column, ''))
     if value is not None:
       return value
   raise RecordRejected(f'no P arrival ({" / ".join(P_ARRIVAL_COLUMNS)})')
@@ -98,7 +101,7 @@ def window_from_array(data: np.ndarray, order: str, rate: float, p_sample: float
   if not arrays:
     raise RecordRejected(f'no usable channel in component order {order!r}')
   start = obspy.UTCDateTime(0)
-  assembled = ingest.assemble_window(arrays, start, start + p_sample / rate, config)
+  assembled = window_lib.assemble_window(arrays, start, start + p_sample / rate, config)
   if not assembled.present:
     raise RecordRejected(f'no usable channel in component order {order!r}')
   return assembled.window, assembled.present, assembled.padded_s(config)
@@ -152,7 +155,7 @@ def read_dataset(path: str | pathlib.Path, *, split: str | None = None,
         prepared.append(_prepare_row(hdf5, row, default_order, channels_first, event_type_map or {}, config))
       except Exception as error:  # one bad trace is a rejection line, not a crash
         rejected.append({'record': name, 'file': str(path / 'waveforms.hdf5'),
-                         'reason': ingest.rejection_reason(error)})
+                         'reason': rejections.rejection_reason(error)})
       if progress:
         progress(number + 1, len(prepared), len(rejected))
   return ingest.to_record_set(prepared), rejected
@@ -161,7 +164,7 @@ def read_dataset(path: str | pathlib.Path, *, split: str | None = None,
 def _prepare_row(hdf5: h5py.File, row: Mapping[str, str], default_order: str, channels_first: bool,
                  type_map: Mapping[str, str], config: PreprocessConfig) -> ingest.PreparedRecord:
   label, event_type = _label(row, type_map)
-  distance = ingest.parse_float(row.get('path_ep_distance_km', ''))
+  distance = record_event.parse_float(row.get('path_ep_distance_km', ''))
   preprocess.check_distance(distance, config.max_distance_km)
   bucket, index = parse_trace_name(row['trace_name'])
   if f'data/{bucket}' not in hdf5:
@@ -169,7 +172,7 @@ def _prepare_row(hdf5: h5py.File, row: Mapping[str, str], default_order: str, ch
   data = np.asarray(hdf5['data'][bucket][index] if index else hdf5['data'][bucket][()], np.float64)
   data = data if channels_first else data.T
   order = row.get('trace_component_order') or default_order
-  rate = ingest.parse_float(row.get('trace_sampling_rate_hz', ''))
+  rate = record_event.parse_float(row.get('trace_sampling_rate_hz', ''))
   if rate is None:
     raise RecordRejected('no trace_sampling_rate_hz')
   p_sample = _p_sample(row)
