@@ -8,7 +8,10 @@
   members       ``Member``: a trained network or physics model and what classifying with
                 it needs; loaded from run folders or a pretrained model, checked to agree
   preparation   the preparation options that repeat the members' training windows;
-                ``keep_components``; the checks that refuse what the members cannot see
+                ``keep_components``; the checks that refuse records the members cannot see
+  inputs        the checks that refuse windows and noise the members cannot take
+  inference     each member's probability (one compiled call per architecture), attention
+  decisions     ``decision`` at the threshold; events' probabilities by an aggregation rule
   classifier    ``Classifier``: members + preparation; probabilities, attention,
                 records and streams classified
   export        ``export_pretrained`` (run folders) and ``export_physics_pretrained``
@@ -16,7 +19,8 @@
                 loads (``model_folder`` holds the file format)
 """
 
-from ganet_jax.classify.classifier import Classified, Classifier, decision
+from ganet_jax.classify.classifier import Classified, Classifier
+from ganet_jax.classify.decisions import decision
 from ganet_jax.classify.export import export_physics_pretrained, export_pretrained
 from ganet_jax.classify.members import Member
 from ganet_jax.classify.preparation import keep_components

@@ -6,14 +6,12 @@
   p = classifier.classify_stream(obspy.read('station.mseed'), p_onset=UTCDateTime(...))
 
 Members come from ``members`` (run folders, pretrained models of any kind), their records
-are prepared by ``preparation``. Members of one architecture are evaluated together, one
-compiled call over their stacked variables (``evaluation.predict.predict_ensemble``),
-members of another in a call of their own; a physics member computes its features from
-the window and, for a noise-referenced set, the record's pre-event noise.
+are prepared by ``preparation``, what they say of the windows comes from ``inference``
+(one compiled call per architecture) and events are decided by ``decisions``.
 
 Every entry point refuses what the members cannot see, saying what they expect:
-windows of another length, rate or preprocessing, NaN/inf samples, records recorded at
-a rate too low for the members' band (``preparation``).
+windows of another length, rate or preprocessing, NaN/inf samples (``inputs``), records
+recorded at a rate too low for the members' band (``preparation``).
 """
 
 from __future__ import annotations
@@ -21,55 +19,27 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
-from typing import Any, Callable, NamedTuple, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 from absl import logging
 import numpy as np
 import obspy
 
 from ganet_jax import conventions
-from ganet_jax.classify import model_folder
+from ganet_jax.classify import decisions
+from ganet_jax.classify import inference
+from ganet_jax.classify import inputs
 from ganet_jax.classify import members as members_lib
+from ganet_jax.classify import model_folder
 from ganet_jax.classify import preparation
 from ganet_jax.classify.members import Member
 from ganet_jax.classify.preparation import check_components, keep_components, options_for
 from ganet_jax.data import ingest
-from ganet_jax.data import record_checks
 from ganet_jax.data.ingest import PrepareOptions, PreparedRecord
 from ganet_jax.data.records import RecordSet
 from ganet_jax.data.records_table import InputRecord
 from ganet_jax.evaluation import aggregation
-from ganet_jax.evaluation.attention import record_attention
-from ganet_jax.evaluation.physics import FeatureModel
-from ganet_jax.evaluation.predict import predict_ensemble, predict_probabilities, stack_variables
 from ganet_jax.training.checkpoint import LATEST
-
-
-def decision(p_tectonic: float, threshold: float = 0.5) -> str:
-  """'tectonic' when ``p_tectonic >= threshold`` (the rule of ``metrics``), else 'non-tectonic'."""
-  return 'tectonic' if p_tectonic >= threshold else 'non-tectonic'
-
-
-def event_probabilities(event_ids: Sequence[str], p_tectonic: Sequence[float], rule: str = 'mean_probability',
-                        learned_rule: aggregation.LearnedAggregation | None = None) -> tuple[list[str], np.ndarray]:
-  """Each event's probability of tectonic from its records' (``evaluation.aggregation``).
-
-  Args:
-    event_ids: (n,) the records' events.
-    p_tectonic: (n,) the records' probabilities.
-    rule: 'mean_probability', 'mean_logit' or 'learned' (with ``learned_rule``).
-    learned_rule: the fitted rule, for 'learned'.
-
-  Returns:
-    (events in order of first appearance, their probability of tectonic).
-  """
-  event_ids = [str(e) for e in event_ids]
-  labels = np.zeros(len(event_ids), np.int32)  # the rules carry labels along; classification has none
-  events, _, p = aggregation.aggregate(rule, np.asarray(event_ids, dtype=str), labels, p_tectonic,
-                                       learned_rule=learned_rule)
-  by_event = dict(zip(events.tolist(), p.tolist()))
-  order = list(dict.fromkeys(event_ids))
-  return order, np.array([by_event[event] for event in order], np.float64)
 
 
 class Classified(NamedTuple):
@@ -190,18 +160,9 @@ class Classifier:
     return model_folder.card_limits(self.card)
 
   @functools.cached_property
-  def _groups(self) -> list[tuple[Any, Any, list[int]]]:
+  def _groups(self) -> list[inference.Group]:
     """(model, stacked variables or a single member's, member indices) per architecture."""
-    groups: list[tuple[Any, list[int]]] = []
-    for index, member in enumerate(self.members):
-      for model, indices in groups:
-        if model == member.model:
-          indices.append(index)
-          break
-      else:
-        groups.append((member.model, [index]))
-    return [(model, stack_variables([self.members[i].variables for i in indices]) if len(indices) > 1
-             else self.members[indices[0]].variables, indices) for model, indices in groups]
+    return inference.architecture_groups(self.members)
 
   def member_probabilities(self, windows: np.ndarray | RecordSet, *, noise: np.ndarray | None = None,
                            sampling_rate: float | None = None) -> np.ndarray:
@@ -222,16 +183,8 @@ class Classifier:
         or missing noise a member needs, saying what was expected.
     """
     windows, noise = self._checked(windows, noise, sampling_rate)
-    windows = keep_components(windows, self.components)
-    p = np.zeros((len(self.members), len(windows)), np.float32)
-    for model, variables, indices in self._groups:
-      if isinstance(model, FeatureModel):
-        p[indices[0]] = model.p_tectonic(windows, noise)
-      elif len(indices) == 1:
-        p[indices[0]] = predict_probabilities(model, variables, windows)
-      else:
-        p[indices] = predict_ensemble(model, variables, windows)[0]
-    return p
+    return inference.member_probabilities(self._groups, len(self.members), keep_components(windows, self.components),
+                                          noise)
 
   def probabilities(self, windows: np.ndarray | RecordSet, *, noise: np.ndarray | None = None,
                     sampling_rate: float | None = None) -> np.ndarray:
@@ -241,34 +194,17 @@ class Classifier:
   @property
   def needs_noise(self) -> bool:
     """Whether a member takes the records' pre-event noise (a noise-referenced physics model)."""
-    return any(isinstance(m.model, FeatureModel) and m.model.needs_noise for m in self.members)
+    return inference.needs_noise(self.members)
 
   def _checked(self, windows, noise, sampling_rate) -> tuple[np.ndarray, np.ndarray | None]:
-    """The windows and noise as arrays, refused unless the members can take them (``preparation``)."""
-    config = self.options.preprocess
-    if isinstance(windows, RecordSet):
-      if windows.preprocessing:
-        preparation.check_preprocessing(windows.preprocessing, self.members[0].preprocessing)
-        sampling_rate = windows.sampling_rate if sampling_rate is None else sampling_rate
-      noise = windows.noise if noise is None else noise
-      windows = windows.waveforms
-    windows = preparation.check_windows(windows, self.members[0].input_shape, config.sampling_rate,
-                                        given_rate=sampling_rate)
-    if not self.needs_noise:
-      return windows, None
-    if noise is None:
-      raise ValueError(f'{self.source}: a member is a noise-referenced physics model: pass the windows\' '
-                       f'pre-event noise (noise=, or a RecordSet prepared with noise_s={config.noise_s:g})')
-    noise = preparation.check_windows(noise, (config.noise_samples, len(conventions.COMPONENT_ORDER)),
-                                      config.sampling_rate, what='noise', given_rate=sampling_rate)
-    if len(noise) != len(windows):
-      raise ValueError(f'{len(noise)} noise segments for {len(windows)} windows: one per window')
-    return windows, noise
+    """The windows and noise as arrays, refused unless the members can take them (``inputs.checked_inputs``)."""
+    return inputs.checked_inputs(windows, noise, sampling_rate, self.members[0], self.options.preprocess,
+                                 needs_noise=self.needs_noise, source=self.source)
 
   def event_probabilities(self, event_ids: Sequence[str], p_tectonic: Sequence[float]
                           ) -> tuple[list[str], np.ndarray]:
-    """Each event's probability of tectonic by the model's ``aggregation`` rule (``event_probabilities``)."""
-    return event_probabilities(event_ids, p_tectonic, self.aggregation, self.learned_aggregation)
+    """Each event's probability of tectonic by the model's ``aggregation`` rule (``decisions.event_probabilities``)."""
+    return decisions.event_probabilities(event_ids, p_tectonic, self.aggregation, self.learned_aggregation)
 
   def prepare(self, record: InputRecord) -> PreparedRecord:
     """One input record's window, prepared as the training records were (labels ignored).
@@ -280,11 +216,8 @@ class Classifier:
     return self._seen(ingest.prepare_record(record, self.options))
 
   def _seen(self, prepared: PreparedRecord) -> PreparedRecord:
-    """``prepared``, unless it lacks what the model needs (``record_checks.require_components``) or the
-    members cannot see it (``preparation.check_input_rate``)."""
-    record_checks.require_components(prepared.extra['channels_present'], self.components)
-    preparation.check_input_rate(prepared, self.options.preprocess, self.components)
-    return prepared
+    """``prepared``, unless the members cannot see it (``preparation.check_prepared``)."""
+    return preparation.check_prepared(prepared, self.options.preprocess, self.components)
 
   def attention(self, record: InputRecord | PreparedRecord | np.ndarray, *, member: int = 0) -> dict[str, np.ndarray]:
     """A record's CBAM spatial-attention weights of every stage, on the record's time axis.
@@ -305,10 +238,7 @@ class Classifier:
     if np.ndim(window) != 2:
       raise ValueError(f'attention takes one (samples, 3) window; got shape {np.shape(window)}')
     window = self._checked(np.asarray(window)[None], None, None)[0][0]
-    chosen = self.members[member]
-    if isinstance(chosen.model, FeatureModel):
-      return {}
-    return record_attention(chosen.model, chosen.variables, keep_components(window, self.components))
+    return inference.member_attention(self.members[member], window, self.components)
 
   def classify_records(self, records: Sequence[InputRecord], progress: Callable[[int, int, int], None] | None = None
                        ) -> tuple[list[Classified], list[dict[str, str]]]:
@@ -329,21 +259,12 @@ class Classifier:
                                                   progress=progress, prepare=lambda record, _: self.prepare(record))
     if not prepared:
       return [], rejected
-    self._warn_unchecked_distances([ready for _, ready in prepared])
+    preparation.warn_unchecked_distances([ready for _, ready in prepared], self.options.preprocess.max_distance_km)
     noise = np.stack([r.noise for _, r in prepared]) if self.needs_noise else None
     p = self.member_probabilities(np.stack([r.window for _, r in prepared]), noise=noise)
     mean = p.mean(axis=0)
     return [Classified(record, ready, float(mean[i]), tuple(float(x) for x in p[:, i]))
             for i, (record, ready) in enumerate(prepared)], rejected
-
-  def _warn_unchecked_distances(self, prepared: Sequence[PreparedRecord]) -> None:
-    """One warning for the records whose distance limit could not be checked (no distance, no coordinates)."""
-    limit = self.options.preprocess.max_distance_km
-    unknown = sum(1 for ready in prepared if not ready.extra.get('distance_km'))
-    if limit is not None and unknown:
-      logging.warning('%d of %d records have no epicentral distance (no distance_km, and the event\'s and the '
-                      'station\'s coordinates are not both in the table, catalog, inventory or SAC headers): the '
-                      '%g km distance limit was not checked for them', unknown, len(prepared), limit)
 
   def classify_stream(self, stream: obspy.Stream, p_onset: obspy.UTCDateTime | None = None, *,
                       origin_time: obspy.UTCDateTime | None = None, **columns: str) -> float:
@@ -367,7 +288,7 @@ class Classifier:
     """
     prepared = self._seen(ingest.prepare_stream(stream, self.options, p_onset=p_onset,
                                                 origin_time=origin_time or p_onset, **columns))
-    self._warn_unchecked_distances([prepared])
+    preparation.warn_unchecked_distances([prepared], self.options.preprocess.max_distance_km)
     noise = prepared.noise[None] if self.needs_noise else None
     return float(self.probabilities(prepared.window[None], noise=noise)[0])
 

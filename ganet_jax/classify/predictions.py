@@ -20,7 +20,8 @@ import time
 from absl import logging
 
 from ganet_jax import conventions
-from ganet_jax.classify.classifier import Classifier, decision, event_probabilities
+from ganet_jax.classify.classifier import Classifier
+from ganet_jax.classify.decisions import decision, event_probabilities
 from ganet_jax.data import ingest, labels as labels_lib, outputs, records_table, rejections
 from ganet_jax.data import sources as sources_lib
 from ganet_jax.training.checkpoint import LATEST

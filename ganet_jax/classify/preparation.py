@@ -7,21 +7,22 @@ recorded. Labels are not needed: a given event type or label is kept for the out
 but never decides anything.
 
 What the members cannot see is refused, never silently classified: a record whose
-input rate cannot carry the band the members were trained on (``check_input_rate``),
-and arrays whose shape, rate or values differ from their training windows
-(``check_windows``).
+input rate cannot carry the band the members were trained on (``check_input_rate``)
+or that lacks the components they need (``check_prepared``); arrays are checked in
+``inputs``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Mapping
+from typing import Sequence
 
+from absl import logging
 import numpy as np
 
 from ganet_jax import conventions
 from ganet_jax.classify.members import Member
-from ganet_jax.data import prepare_settings, preprocess
+from ganet_jax.data import prepare_settings, preprocess, record_checks
 from ganet_jax.data.ingest import PrepareOptions, PreparedRecord
 from ganet_jax.errors import RecordRejected
 
@@ -98,64 +99,22 @@ def check_input_rate(prepared: PreparedRecord, config: preprocess.PreprocessConf
                            f'{low:g}-{high:g} Hz')
 
 
-def check_windows(windows, input_shape: tuple[int, int], sampling_rate: float, *, what: str = 'windows',
-                  given_rate: float | None = None) -> np.ndarray:
-  """``windows`` as a float32 (n, samples, channels) array, refused unless the members can take it.
-
-  Args:
-    windows: the caller's windows.
-    input_shape: (samples, channels) the members take.
-    sampling_rate: the rate of their training windows, Hz.
-    what: the argument's name, for messages ('windows', 'noise').
-    given_rate: the windows' rate where the caller knows it (a ``RecordSet``'s
-      preprocessing, or an argument).
-
-  Returns:
-    The windows as float32.
+def check_prepared(prepared: PreparedRecord, config: preprocess.PreprocessConfig, components: str) -> PreparedRecord:
+  """``prepared``, unless it lacks what the model needs (``record_checks.require_components``) or the
+  members cannot see it (``check_input_rate``).
 
   Raises:
-    ValueError: a shape other than (n, samples, channels), a rate other than the
-      members', or NaN/inf samples, saying what was expected.
+    RecordRejected: naming the missing components or the input rate.
   """
-  samples, channels = input_shape
-  expected = (f'(n, {samples}, {channels}) {what} ({samples / sampling_rate:g} s at {sampling_rate:g} Hz, '
-              f'components {conventions.COMPONENT_ORDER})')
-  try:
-    array = np.asarray(windows, np.float32)
-  except (TypeError, ValueError) as error:
-    raise ValueError(f'{what}: not a numeric array ({error}); expected {expected}') from None
-  if given_rate is not None and float(given_rate) != float(sampling_rate):
-    raise ValueError(f'{what} at {float(given_rate):g} Hz: the model takes {sampling_rate:g} Hz windows; '
-                     f'prepare the records at {sampling_rate:g} Hz (expected {expected})')
-  if array.ndim == 2 and array.shape == (samples, channels):
-    raise ValueError(f'{what} of shape {array.shape}: one window without the batch axis; expected {expected} '
-                     f'(pass {what}[None])')
-  if array.ndim != 3 or array.shape[1:] != (samples, channels):
-    raise ValueError(f'{what} of shape {array.shape}: expected {expected}')
-  bad = ~np.isfinite(array).all(axis=(1, 2))
-  if bad.any():
-    raise ValueError(f'{what} {int(np.flatnonzero(bad)[0])} (of {len(array)}; {int(bad.sum())} in all) holds NaN '
-                     f'or inf samples: a probability of it would mean nothing')
-  return array
+  record_checks.require_components(prepared.extra['channels_present'], components)
+  check_input_rate(prepared, config, components)
+  return prepared
 
 
-def check_preprocessing(given: Mapping | None, trained: Mapping | None) -> None:
-  """Refuses windows prepared with other signal settings than the members' training windows.
-
-  Args:
-    given: the windows' preprocessing settings (``RecordSet.preprocessing``), None when unknown.
-    trained: the members' training set's, None when unknown.
-
-  Raises:
-    ValueError: naming each setting that differs, with both values.
-  """
-  if not given or not trained:
-    return
-  ours = prepare_settings.signal_settings(trained.get('preprocess', {}))
-  theirs = prepare_settings.signal_settings(given.get('preprocess', {}))
-  normalise = lambda v: tuple(v) if isinstance(v, list) else v
-  differ = [f'{name} {theirs[name]!r} (the model\'s: {ours[name]!r})' for name in ours
-            if normalise(ours[name]) != normalise(theirs[name])]
-  if differ:
-    raise ValueError(f'the records were prepared otherwise than the model\'s training records: {"; ".join(differ)}; '
-                     'prepare them with the model\'s settings (its preprocess.json)')
+def warn_unchecked_distances(prepared: Sequence[PreparedRecord], limit: float | None) -> None:
+  """One warning for the records whose distance limit could not be checked (no distance, no coordinates)."""
+  unknown = sum(1 for ready in prepared if not ready.extra.get('distance_km'))
+  if limit is not None and unknown:
+    logging.warning('%d of %d records have no epicentral distance (no distance_km, and the event\'s and the '
+                    'station\'s coordinates are not both in the table, catalog, inventory or SAC headers): the '
+                    '%g km distance limit was not checked for them', unknown, len(prepared), limit)
