@@ -255,8 +255,7 @@ def learned(event_ids, labels, p_tectonic, rule: LearnedAggregation) -> tuple[np
     (event ids sorted, their labels, their probability of tectonic).
   """
   events, event_labels, features = event_statistics(event_ids, labels, p_tectonic)
-  # The regression models P(non-tectonic), the label-1 class.
-  return events, event_labels, np.round(1.0 - rule.model.probability(features), DECIMALS)
+  return events, event_labels, np.round(rule.model.p_tectonic(features), DECIMALS)
 
 
 def aggregate(rule: str, event_ids, labels, p_tectonic, *, weights=None,

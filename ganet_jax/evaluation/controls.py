@@ -106,8 +106,7 @@ def _one_value_control(name: str, train_values, train_labels, validation_values)
     raise ValueError(f'the {name} control needs training records of both classes with a {name} value')
   model = fit_logistic(train_values[known][:, None], train_labels[known])
   missing = np.isnan(validation_values)
-  # fit_logistic models P(label == 1), which is P(non-tectonic).
-  p_tectonic = 1.0 - model.probability(np.where(missing, 0.0, validation_values)[:, None])
+  p_tectonic = model.p_tectonic(np.where(missing, 0.0, validation_values)[:, None])
   return np.where(missing, 0.5, p_tectonic)
 
 

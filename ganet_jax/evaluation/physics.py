@@ -246,6 +246,14 @@ class LogisticModel:
     z = ((features - self.mean) / self.scale) @ self.weights + self.bias
     return 1.0 / (1.0 + np.exp(-z))
 
+  def p_tectonic(self, features: np.ndarray) -> np.ndarray:
+    """P(label == 0), the probability of tectonic (``conventions.TECTONIC``), for each row of ``features``.
+
+    ``fit_logistic`` models the label-1 class, non-tectonic; this turns it round once,
+    so callers never have to.
+    """
+    return 1.0 - self.probability(features)
+
 
 def fit_logistic(features: np.ndarray, labels: np.ndarray, *, l2: float = 1e-2,
                  balanced: bool = True, iterations: int = 50) -> LogisticModel:
@@ -289,28 +297,6 @@ def fit_logistic(features: np.ndarray, labels: np.ndarray, *, l2: float = 1e-2,
   return LogisticModel(mean=mean, scale=scale, weights=theta[:-1], bias=float(theta[-1]))
 
 
-def fit_p_tectonic(waveforms: np.ndarray, labels: np.ndarray, feature_set: str = 'ratios', *, rate: float,
-                   noise: np.ndarray | None = None) -> Callable[..., np.ndarray]:
-  """The physics baseline fitted on training windows: a function from windows (and noise) to P(tectonic).
-
-  ``fit_logistic`` models P(label == 1), which is P(non-tectonic); this turns it round once,
-  so callers never have to.
-
-  Args:
-    waveforms: (n, time, channels) training windows.
-    labels: (n,) 0/1 labels.
-    feature_set: a name in ``FEATURE_SETS``.
-    rate: the windows' sampling rate in Hz (the same for the windows predicted later).
-    noise: the windows' pre-event noise, for a noise-referenced set.
-
-  Returns:
-    ``p_tectonic(windows, noise=None)``.
-  """
-  fitted = fit_logistic(physics_features(np.asarray(waveforms), feature_set, rate=rate, noise=noise), labels)
-  return lambda windows, noise=None: 1.0 - fitted.probability(
-      physics_features(np.asarray(windows), feature_set, rate=rate, noise=noise))
-
-
 def fit_records(train: RecordSet, feature_set: str = 'ratios') -> Callable[[RecordSet], np.ndarray]:
   """The physics baseline fitted on a record set: a function from record sets to P(tectonic).
 
@@ -320,7 +306,7 @@ def fit_records(train: RecordSet, feature_set: str = 'ratios') -> Callable[[Reco
     ValueError: for a noise-referenced set when ``train`` (or a set predicted later) has no noise.
   """
   fitted = fit_feature_model(train, feature_set).logistic
-  return lambda records: 1.0 - fitted.probability(record_features(records, feature_set))
+  return lambda records: fitted.p_tectonic(record_features(records, feature_set))
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -355,7 +341,7 @@ class FeatureModel:
     if features.shape[-1] != len(self.logistic.weights):
       raise ValueError(f'feature set {self.feature_set!r} gave {features.shape[-1]} features; the model was fitted '
                        f'on {len(self.logistic.weights)}')
-    return 1.0 - self.logistic.probability(features)
+    return self.logistic.p_tectonic(features)
 
   def to_json(self) -> dict:
     """The model as plain JSON values (``from_json`` reads it back)."""

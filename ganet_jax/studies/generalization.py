@@ -196,7 +196,7 @@ def stack_forward(p_a: np.ndarray, p_b: np.ndarray, records: RecordSet, folds: S
   for fold in folds:
     labels = records.labels[earlier]
     if len(earlier) and len(np.unique(labels)) == 2:
-      p[fold.validation] = 1.0 - fit_logistic(x[earlier], labels).probability(x[fold.validation])
+      p[fold.validation] = fit_logistic(x[earlier], labels).p_tectonic(x[fold.validation])
     else:
       p[fold.validation] = 1.0 / (1.0 + np.exp(-x[fold.validation].mean(axis=1)))
     earlier = np.concatenate([earlier, fold.validation])
