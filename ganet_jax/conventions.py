@@ -6,8 +6,6 @@ tectonic records are the POSITIVE class for sensitivity/specificity, so the
 "positive probability" of a record is ``softmax(logits)[:, TECTONIC]``.
 """
 
-from typing import Any, Mapping
-
 TECTONIC = 0
 NON_TECTONIC = 1
 CLASS_NAMES = ('tectonic', 'non-tectonic')
@@ -21,7 +19,3 @@ WINDOW_SECONDS = 100.0       # s after the P onset (Section III-A)
 WINDOW_SAMPLES = 10000       # SAMPLING_RATE * WINDOW_SECONDS
 COMPONENT_ORDER = 'ZNE'      # channel order of the model's input
 
-
-def as_tuples(fields: Mapping[str, Any]) -> dict[str, Any]:
-  """``fields`` with lists as tuples: JSON reads a setting's tuples back as lists, and a module's fields must hash."""
-  return {k: tuple(v) if isinstance(v, list) else v for k, v in dict(fields).items()}

@@ -15,6 +15,7 @@ from ganet_jax.classify.members import Member
 from ganet_jax.data import prepare_settings
 from ganet_jax.data.preprocess import PreprocessConfig
 from ganet_jax.data.records import RecordSet
+from ganet_jax.json_settings import as_tuples
 
 
 def check_windows(windows, input_shape: tuple[int, int], sampling_rate: float, *, what: str = 'windows',
@@ -72,9 +73,9 @@ def check_preprocessing(given: Mapping | None, trained: Mapping | None) -> None:
     return
   ours = prepare_settings.signal_settings(trained.get('preprocess', {}))
   theirs = prepare_settings.signal_settings(given.get('preprocess', {}))
-  normalise = lambda v: tuple(v) if isinstance(v, list) else v
+  same_ours, same_theirs = as_tuples(ours), as_tuples(theirs)
   differ = [f'{name} {theirs[name]!r} (the model\'s: {ours[name]!r})' for name in ours
-            if normalise(ours[name]) != normalise(theirs[name])]
+            if same_ours[name] != same_theirs[name]]
   if differ:
     raise ValueError(f'the records were prepared otherwise than the model\'s training records: {"; ".join(differ)}; '
                      'prepare them with the model\'s settings (its preprocess.json)')

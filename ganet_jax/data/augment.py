@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import numpy as np
 
-from ganet_jax.conventions import as_tuples
+from ganet_jax.json_settings import as_tuples
 from ganet_jax.data.loader import Batch
 from ganet_jax.data.records import RecordSet
 

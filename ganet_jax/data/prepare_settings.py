@@ -14,6 +14,7 @@ from typing import Mapping
 from ganet_jax.data import picking
 from ganet_jax.data.ingest import PrepareOptions
 from ganet_jax.data.preprocess import PreprocessConfig
+from ganet_jax.json_settings import as_tuples
 
 
 # PreprocessConfig fields that shape a window (the others select records).
@@ -47,7 +48,7 @@ def options_from_settings(saved: Mapping[str, object] | None, options: PrepareOp
     signal = signal_settings(saved['preprocess'])
     band = signal['bandpass']
     signal['bandpass'] = tuple(band) if band else None
-    picker = picking.PickerConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved['picker'].items()})
+    picker = picking.PickerConfig(**as_tuples(saved['picker']))
     config = dataclasses.replace(options.preprocess, **signal)
   except (AttributeError, KeyError, TypeError, ValueError) as error:
     raise ValueError(f'unusable preprocessing settings {saved}: {type(error).__name__}: {error}') from None

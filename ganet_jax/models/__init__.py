@@ -11,7 +11,7 @@ from typing import Any, Mapping
 
 import jax.numpy as jnp
 
-from ganet_jax.conventions import as_tuples
+from ganet_jax.json_settings import as_tuples
 from ganet_jax.models.capsnet import CapsNet1D
 from ganet_jax.models.complexity import model_complexity, model_parameter_count, parameter_count
 from ganet_jax.models.fusion import GANetFusion

@@ -31,7 +31,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import traverse_util
 
-from ganet_jax.conventions import SAMPLING_RATE, as_tuples
+from ganet_jax.conventions import SAMPLING_RATE
+from ganet_jax.json_settings import as_tuples
 from ganet_jax.data.augment import Augmentation, augment_batch, augmentation_of
 from ganet_jax.data.loader import batches, epoch_order, prefetch
 from ganet_jax.data.records import RecordSet

@@ -37,7 +37,8 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from ganet_jax.conventions import SAMPLING_RATE, as_tuples
+from ganet_jax.conventions import SAMPLING_RATE
+from ganet_jax.json_settings import as_tuples
 from ganet_jax.data.augment import augment_batches, augmentation_of
 from ganet_jax.data.loader import balanced_epoch_order, batches, epoch_order, prefetch
 from ganet_jax.data.records import RecordSet, station_keys
