@@ -34,6 +34,12 @@ def label_for_event_type(event_type: str, mapping: Mapping[str, str] | None = No
 
   Raises:
     RecordRejected: naming the type when it is neither known nor mapped.
+
+  Examples:
+    >>> label_for_event_type('earthquake'), label_for_event_type(' Quarry Blast ')
+    (0, 1)
+    >>> label_for_event_type('nuclear explosion (DPRK)', {'nuclear explosion (DPRK)': 'nuclear explosion'})
+    1
   """
   key = event_type.strip().lower()
   mapping = {k.strip().lower(): v.strip().lower() for k, v in (mapping or {}).items()}

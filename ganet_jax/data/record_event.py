@@ -18,7 +18,12 @@ from ganet_jax.errors import RecordRejected
 
 
 def parse_float(text: str) -> float | None:
-  """A finite float from table text, or None for blank/unparsable/non-finite."""
+  """A finite float from table text, or None for blank/unparsable/non-finite.
+
+  Examples:
+    >>> parse_float('12.5'), parse_float(''), parse_float('nan'), parse_float('n/a')
+    (12.5, None, None, None)
+  """
   try:
     value = float(text)
   except (TypeError, ValueError):

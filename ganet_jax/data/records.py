@@ -88,6 +88,12 @@ class RecordSet:
       The records with label ``conventions.UNLABELED`` and event type
       ``conventions.UNLABELED_TYPE`` (supervised training and metrics refuse them),
       empty ids and origin times at the epoch.
+
+    Examples:
+      >>> import numpy as np
+      >>> records = RecordSet.unlabeled(np.zeros((3, 100, 3), np.float32))
+      >>> len(records), records.labels.tolist(), records.class_counts()
+      (3, [-1, -1, -1], (0, 0))
     """
     n = len(waveforms)
     blank = np.array([''] * n)
@@ -96,7 +102,14 @@ class RecordSet:
                record_ids=blank)
 
   def subset(self, indices: Sequence[int] | np.ndarray) -> 'RecordSet':
-    """The records at ``indices`` (waveforms of a memmap are read only for these)."""
+    """The records at ``indices`` (waveforms of a memmap are read only for these).
+
+    Examples:
+      >>> import numpy as np
+      >>> waveforms = np.stack([np.full((4, 3), i, np.float32) for i in range(3)])
+      >>> RecordSet.unlabeled(waveforms).subset([2, 0]).waveforms[:, 0, 0].tolist()
+      [2.0, 0.0]
+    """
     indices = np.asarray(indices, dtype=np.int64)
     take = lambda a: np.asarray(a)[indices]
     return RecordSet(waveforms=self.waveforms[indices],

@@ -28,7 +28,14 @@ class ReasonKind(NamedTuple):
 
 
 def reason_kinds(rejected: Iterable[Mapping[str, str]]) -> list[ReasonKind]:
-  """Rejections grouped by kind of reason (``reason_kind``), most frequent first, each with its first reason."""
+  """Rejections grouped by kind of reason (``reason_kind``), most frequent first, each with its first reason.
+
+  Examples:
+    >>> kinds = reason_kinds([{'reason': 'record too short: 30 s'}, {'reason': 'record too short: 12 s'},
+    ...                       {'reason': 'all channels flat (zero variance)'}])
+    >>> [(kind.kind, kind.count) for kind in kinds], kinds[0].example
+    ([('record too short: # s', 2), ('all channels flat (zero variance)', 1)], 'record too short: 30 s')
+  """
   groups: dict[str, list[str]] = {}
   for line in rejected:
     groups.setdefault(reason_kind(line['reason']), []).append(line['reason'])
@@ -37,7 +44,12 @@ def reason_kinds(rejected: Iterable[Mapping[str, str]]) -> list[ReasonKind]:
 
 
 def reason_kind(reason: str) -> str:
-  """A reason's category: its first clause without notes, trace id, numbers or times."""
+  """A reason's category: its first clause without notes, trace id, numbers or times.
+
+  Examples:
+    >>> reason_kind('UW.X..LHZ: sampling rate 1 Hz < 20 Hz [kept UW.X.00.LHZ]')
+    'sampling rate # Hz < # Hz'
+  """
   first_clause = reason.split(' [')[0].split(' | ')[0]
   text = re.sub(r'^[\w\-]*\.[\w\-]*\.[\w\-]*\.[\w\-]*: ', '', first_clause)
   return re.sub(r'[-+]?\d[\d.:\-TZ]*', '#', text).strip()

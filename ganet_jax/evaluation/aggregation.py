@@ -47,6 +47,11 @@ def event_index(event_ids, labels) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
   Raises:
     ValueError: if the arrays differ in length or an event's records disagree on the label.
+
+  Examples:
+    >>> events, labels, index = event_index(['b', 'a', 'b'], [1, 0, 1])
+    >>> events.tolist(), labels.tolist(), index.tolist()
+    (['a', 'b'], [0, 1], [1, 0, 1])
   """
   event_ids, labels = np.asarray(event_ids), np.asarray(labels)
   if len(event_ids) != len(labels):
@@ -79,13 +84,25 @@ def _weighted_mean(values: np.ndarray, weights: np.ndarray, inverse: np.ndarray,
 
 
 def logit(p_tectonic) -> np.ndarray:
-  """log(p / (1 - p)) of probabilities clipped to [``LOGIT_EPSILON``, 1 - ``LOGIT_EPSILON``]."""
+  """log(p / (1 - p)) of probabilities clipped to [``LOGIT_EPSILON``, 1 - ``LOGIT_EPSILON``].
+
+  Examples:
+    >>> logit([0.5, 0.9]).round(4).tolist()
+    [0.0, 2.1972]
+    >>> bool(logit([1.0])[0] < 40)  # clipped: a certain record stays finite
+    True
+  """
   p = np.clip(np.asarray(p_tectonic, np.float64), LOGIT_EPSILON, 1 - LOGIT_EPSILON)
   return np.log(p) - np.log1p(-p)
 
 
 def sigmoid(z) -> np.ndarray:
-  """1 / (1 + exp(-z))."""
+  """1 / (1 + exp(-z)).
+
+  Examples:
+    >>> sigmoid([0.0, logit([0.9])[0]]).round(4).tolist()
+    [0.5, 0.9]
+  """
   return 1.0 / (1.0 + np.exp(-np.asarray(z, np.float64)))
 
 
@@ -94,6 +111,10 @@ def mean_probability(event_ids, labels, p_tectonic) -> tuple[np.ndarray, np.ndar
 
   Returns:
     (event ids sorted, their labels, their probability of tectonic).
+
+  Examples:
+    >>> mean_probability(['a', 'a', 'b'], [0, 0, 1], [0.9, 0.5, 0.2])[2].tolist()
+    [0.7, 0.2]
   """
   events, event_labels, inverse = event_index(event_ids, labels)
   p = _probabilities(p_tectonic, len(inverse))
@@ -105,6 +126,10 @@ def mean_logit(event_ids, labels, p_tectonic) -> tuple[np.ndarray, np.ndarray, n
 
   Returns:
     (event ids sorted, their labels, their probability of tectonic).
+
+  Examples:
+    >>> mean_logit(['a', 'a'], [0, 0], [0.9, 0.5])[2].tolist()  # sigmoid((log 9 + 0) / 2) = 3 / 4
+    [0.75]
   """
   events, event_labels, inverse = event_index(event_ids, labels)
   z = logit(_probabilities(p_tectonic, len(inverse)))
@@ -115,6 +140,10 @@ def snr_weights(snr) -> np.ndarray:
   """Record weights from signal-to-noise amplitude or power ratios: max(log10(snr), 0).
 
   A record whose signal does not rise above its noise (snr <= 1) weighs nothing.
+
+  Examples:
+    >>> snr_weights([0.5, 10.0, 100.0]).tolist()
+    [0.0, 1.0, 2.0]
   """
   snr = np.asarray(snr, np.float64)
   bad = ~(snr >= 0)
@@ -273,6 +302,12 @@ def aggregate(rule: str, event_ids, labels, p_tectonic, *, weights=None,
 
   Raises:
     ValueError: for an unknown rule or a missing ``weights`` / ``learned_rule``.
+
+  Examples:
+    >>> aggregate('mean_probability', ['a', 'a'], [0, 0], [0.9, 0.3])[2].tolist()
+    [0.6]
+    >>> aggregate('snr_weighted', ['a', 'a'], [0, 0], [0.9, 0.3], weights=[1.0, 2.0])[2].tolist()
+    [0.5]
   """
   if rule == 'mean_probability':
     return mean_probability(event_ids, labels, p_tectonic)

@@ -25,7 +25,12 @@ CONFIDENT_BANDS = ((0.0, 0.2), (0.8, 1.0))
 
 
 def confusion(labels, p_tectonic, *, threshold: float = 0.5) -> dict[str, int]:
-  """Counts ``tp fn fp tn`` with tectonic positive."""
+  """Counts ``tp fn fp tn`` with tectonic positive.
+
+  Examples:
+    >>> confusion([0, 0, 1, 1], [0.9, 0.4, 0.6, 0.1])  # label 0 (tectonic) is the positive class
+    {'tp': 1, 'fn': 1, 'fp': 1, 'tn': 1}
+  """
   labels = np.asarray(labels)
   called_tectonic = np.asarray(p_tectonic) >= threshold
   is_tectonic = labels == TECTONIC
@@ -51,6 +56,11 @@ def classification_metrics(labels, p_tectonic, *, threshold: float = 0.5) -> dic
     A JSON-ready dict (floats, NaN where undefined; ``confusion`` as a dict).
     ``collapsed_to_one_class`` is True when every record got the same call while
     both classes are present: such a run's accuracy is the class share, not skill.
+
+  Examples:
+    >>> m = classification_metrics([0, 0, 1, 1], [0.9, 0.8, 0.6, 0.1])
+    >>> m['sensitivity'], m['specificity'], m['auc'], m['confusion']['fp']
+    (1.0, 0.5, 1.0, 1)
   """
   counts = confusion(labels, p_tectonic, threshold=threshold)
   tp, fn, fp, tn = counts['tp'], counts['fn'], counts['fp'], counts['tn']
@@ -84,6 +94,11 @@ def roc_curve(labels, p_tectonic) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
   Returns:
     (false_positive_rate, true_positive_rate, thresholds), starting at (0, 0) with
     threshold +inf; point i counts records with ``p_tectonic >= thresholds[i]``.
+
+  Examples:
+    >>> fpr, tpr, thresholds = roc_curve([0, 0, 1, 1], [0.9, 0.4, 0.6, 0.1])
+    >>> fpr.tolist(), tpr.tolist(), thresholds.tolist()
+    ([0.0, 0.0, 0.5, 0.5, 1.0], [0.0, 0.5, 0.5, 1.0, 1.0], [inf, 0.9, 0.6, 0.4, 0.1])
   """
   labels = np.asarray(labels)
   scores = np.asarray(p_tectonic, np.float64)
@@ -99,7 +114,14 @@ def roc_curve(labels, p_tectonic) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def roc_auc(labels, p_tectonic) -> float:
-  """Area under the ROC curve (trapezoids); NaN when only one class is present."""
+  """Area under the ROC curve (trapezoids); NaN when only one class is present.
+
+  Examples:
+    >>> roc_auc([0, 0, 1, 1], [0.9, 0.4, 0.6, 0.1])
+    0.75
+    >>> roc_auc([0, 0], [0.9, 0.4])
+    nan
+  """
   fpr, tpr, _ = roc_curve(labels, p_tectonic)
   if np.isnan(fpr).any() or np.isnan(tpr).any():
     return float('nan')
@@ -193,6 +215,11 @@ def event_probabilities(event_ids, labels, p_tectonic) -> tuple[np.ndarray, np.n
 
   Raises:
     ValueError: if an event's records disagree on the label.
+
+  Examples:
+    >>> events, labels, p = event_probabilities(['b', 'a', 'a'], [1, 0, 0], [0.2, 0.9, 0.5])
+    >>> events.tolist(), labels.tolist(), p.tolist()
+    (['a', 'b'], [0, 1], [0.7, 0.2])
   """
   return aggregation.mean_probability(event_ids, labels, p_tectonic)
 

@@ -251,6 +251,13 @@ class LogisticModel:
 
     ``fit_logistic`` models the label-1 class, non-tectonic; this turns it round once,
     so callers never have to.
+
+    Examples:
+      >>> import numpy as np
+      >>> model = LogisticModel(mean=np.zeros(1), scale=np.ones(1), weights=np.array([2.0]), bias=0.0)
+      >>> features = np.array([[0.0], [1.0]])
+      >>> model.probability(features).round(4).tolist(), model.p_tectonic(features).round(4).tolist()
+      ([0.5, 0.8808], [0.5, 0.1192])
     """
     return 1.0 - self.probability(features)
 

@@ -178,6 +178,17 @@ class GhostModule(nn.Module):
     norm: factory of the normalization after each convolution (module docstring).
     dtype, param_dtype: computation and parameter dtypes, as in ``flax.linen``.
     depthwise_impl: the cheap operation's formulation (``DepthwiseConv1D.impl``).
+
+  Examples:
+    >>> import jax, jax.numpy as jnp
+    >>> x = jnp.ones((2, 16, 4))
+    >>> module = GhostModule(features=6)  # 3 intrinsic maps, 3 ghost maps
+    >>> variables = jax.eval_shape(module.init, jax.random.key(0), x)
+    >>> params = variables['params']
+    >>> params['primary_conv']['Dense_0']['kernel'].shape, params['cheap_conv']['kernel'].shape
+    ((4, 3), (3, 3, 1))
+    >>> jax.eval_shape(module.apply, variables, x).shape
+    (2, 16, 6)
   """
   features: int
   ratio: int = 2
@@ -253,6 +264,14 @@ class GhostBottleneck(nn.Module):
       same widths (the paper's "w/o GM" ablation).
     act, norm, dtype, param_dtype: as in ``GhostModule``, for every layer of the block.
     depthwise_impl: formulation of every depthwise conv of the block (``DepthwiseConv1D.impl``).
+
+  Examples:
+    >>> import jax, jax.numpy as jnp
+    >>> x = jnp.ones((2, 16, 4))
+    >>> block = GhostBottleneck(mid_features=8, out_features=4, strides=2)
+    >>> variables = jax.eval_shape(block.init, jax.random.key(0), x)
+    >>> jax.eval_shape(block.apply, variables, x).shape  # stride 2 halves the time axis
+    (2, 8, 4)
   """
   mid_features: int
   out_features: int
@@ -315,6 +334,13 @@ class ChannelAttention(nn.Module):
     reduction: the shared MLP's hidden width is ``max(channels // reduction, 1)``.
     act: the MLP's hidden activation (ReLU in CBAM).
     dtype, param_dtype: computation and parameter dtypes, as in ``flax.linen``.
+
+  Examples:
+    >>> import jax, jax.numpy as jnp
+    >>> x = jnp.ones((2, 16, 4))
+    >>> variables = jax.eval_shape(ChannelAttention(reduction=2).init, jax.random.key(0), x)
+    >>> jax.tree.map(lambda leaf: leaf.shape, variables['params'])  # the shared MLP: 4 -> 2 -> 4
+    {'w0': {'bias': (2,), 'kernel': (4, 2)}, 'w1': {'bias': (4,), 'kernel': (2, 4)}}
   """
   reduction: int = 16
   act: Callable[[jax.Array], jax.Array] = nn.relu
@@ -342,6 +368,13 @@ class SpatialAttention(nn.Module):
   Attributes:
     kernel_size: the convolution's kernel (7 in CBAM).
     dtype, param_dtype: computation and parameter dtypes, as in ``flax.linen``.
+
+  Examples:
+    >>> import jax, jax.numpy as jnp
+    >>> x = jnp.ones((2, 16, 4))
+    >>> variables = jax.eval_shape(SpatialAttention().init, jax.random.key(0), x)
+    >>> variables['params']['conv']['kernel'].shape  # 7 taps over [mean; max] of the channels
+    (7, 2, 1)
   """
   kernel_size: int = 7
   dtype: Dtype | None = None
@@ -365,6 +398,16 @@ class CBAM(nn.Module):
     reduction, act: the channel attention's (``ChannelAttention``).
     kernel_size: the spatial attention's (``SpatialAttention``).
     dtype, param_dtype: computation and parameter dtypes, as in ``flax.linen``.
+
+  Examples:
+    >>> import jax, jax.numpy as jnp
+    >>> x = jax.random.normal(jax.random.key(1), (2, 16, 4))
+    >>> cbam = CBAM(reduction=2)
+    >>> variables = cbam.init(jax.random.key(0), x)
+    >>> y, state = cbam.apply(variables, x, mutable=['intermediates'])
+    >>> weights = state['intermediates']['spatial']['spatial_attention'][0]
+    >>> y.shape, weights.shape, bool((weights > 0).all() and (weights < 1).all())
+    ((2, 16, 4), (2, 16), True)
   """
   reduction: int = 16
   kernel_size: int = 7
