@@ -182,7 +182,8 @@ def _prepare_record(record: InputRecord, options: PrepareOptions, notes: list[st
   if len(flat) == len(resampled):
     raise RecordRejected('all channels flat (zero variance)')
   pick_slot = min(set(resampled) - flat)  # Z when it carries signal
-  onset, method, quality = onset_lib.p_onset(record, chosen, resampled[pick_slot], origin, distance_km, event, options)
+  onset, method, quality = onset_lib.p_onset(record, chosen, resampled[pick_slot], origin, distance_km, event,
+                                             config=config, picker=options.picker, p_fallback=options.p_fallback)
   notes += record_checks.timing_notes(onset, origin, distance_km)
   resampled, short = preprocess.drop_short_components(resampled, onset, config, keep=pick_slot)
   notes += [f'component dropped: {reason}' for reason in short]
