@@ -2,9 +2,9 @@
 
 Layers, first to last (each imports only from its own and those before it; tests/test_layering.py):
 
-  conventions, errors, sharding, progress, provenance, compilation_cache
+  conventions, errors, sharding, progress, provenance, compilation_cache, json_settings
                                   record layout and labels, exception types, device meshes, progress lines,
-                                  the code's version and commit, the compilation cache
+                                  the code's version and commit, the compilation cache, JSON settings read back
   nn/                             layers: ghost modules, CBAM, depthwise and small-channel 1-D convolutions
   data/                           record sets, reading and preparing real records, splits, imbalance sampling
   models/                         GA-Net, Table 1's comparison networks, parameter and FLOP counts
