@@ -78,6 +78,7 @@ flags.DEFINE_enum('p_fallback', REQUEST.p_fallback, list(P_FALLBACKS), 'When no 
                   'flagged in p_method; or reject the record.')
 flags.DEFINE_float('sta_lta_threshold', REQUEST.sta_lta_threshold, 'STA/LTA trigger ratio.')
 flags.DEFINE_string('split', None, 'SeisBench format only: keep this split (train/dev/test).')
+flags.DEFINE_list('chunks', [], 'SeisBench format only: read these chunks of a chunked set (default: all).')
 flags.DEFINE_list('split_boundaries', [], 'Chronological split: increasing origin-time boundaries '
                   '(e.g. 2017-01-01 for the paper\'s train < 2017 <= test); writes a split column.')
 flags.DEFINE_list('split_names', list(REQUEST.split_names), 'Names of the splits, one more than boundaries or fractions.')
@@ -99,9 +100,9 @@ def request() -> PrepareRequest:
           normalization=FLAGS.normalization),
       format=FLAGS.format, column_map=FLAGS.column_map, event_type_map=FLAGS.event_type_map,
       unlabeled=FLAGS.unlabeled, catalog=FLAGS.catalog, inventory=FLAGS.inventory, p_fallback=FLAGS.p_fallback,
-      sta_lta_threshold=FLAGS.sta_lta_threshold, split=FLAGS.split, split_boundaries=tuple(FLAGS.split_boundaries),
-      split_names=tuple(FLAGS.split_names), random_split=tuple(FLAGS.random_split), split_seed=FLAGS.split_seed,
-      overwrite=FLAGS.overwrite)
+      sta_lta_threshold=FLAGS.sta_lta_threshold, split=FLAGS.split, chunks=tuple(FLAGS.chunks),
+      split_boundaries=tuple(FLAGS.split_boundaries), split_names=tuple(FLAGS.split_names),
+      random_split=tuple(FLAGS.random_split), split_seed=FLAGS.split_seed, overwrite=FLAGS.overwrite)
 
 
 def prepare_inputs() -> None:

@@ -19,6 +19,8 @@ from ganet_jax.data import catalog as catalog_lib
 from ganet_jax.data import ingest
 from ganet_jax.data import record_checks
 from ganet_jax.data import records_table
+from ganet_jax.data import seisbench
+from ganet_jax.data import seisbench_writer
 from ganet_jax.data.preprocess import PreprocessConfig
 from ganet_jax.errors import RecordRejected
 from conftest import write_table
@@ -273,3 +275,43 @@ def test_signal_faults_are_noted_in_the_manifest(shared_data, tmp_path):
   full.data = np.where(np.arange(len(full.data)) == 50, 2 ** 23 - 1, counts).astype(np.int32)
   assert record_checks.clipping_note(full) == 'CO.BIRD.00.HHZ: reaches full scale (8388607 counts)'
   assert record_checks.signal_notes({0: obspy.Stream([obspy.read(str(shared_data / 'eus-sac' / EQ_BIRD))[0]])}) == []
+
+
+# SeisBench sets: a fault of the whole set is one error naming the file; a fault of a row is its rejection.
+
+def _seisbench_set(path, rows=None, data_format=None, columns=None):
+  rows = rows or [{'source_origin_time': '2020-01-01', 'source_type': 'earthquake', 'trace_P_arrival_sample': '100'}]
+  traces = [np.random.default_rng(0).normal(size=(3, 1500)) for _ in rows]
+  seisbench_writer.write_chunk(path, '', rows, traces, bucket_size=len(rows), columns=columns,
+                               data_format=data_format if data_format is not None else {'sampling_rate': 100})
+
+
+@pytest.mark.parametrize('layout, message', [
+    ({'columns': ['source_type', 'source_origin_time']}, r'metadata.csv: no trace_name column \(columns: source_type'),
+    ({'data_format': {'dimension_order': 'CWN?'}}, r"waveforms.hdf5: data_format/dimension_order 'CWN\?' is neither"),
+    ({'data_format': {'sampling_rate': 'fast'}}, r"waveforms.hdf5: data_format/sampling_rate 'fast' is not a rate"),
+])
+def test_a_seisbench_set_with_a_bad_layout_is_one_error_naming_the_file(tmp_path, layout, message):
+  _seisbench_set(tmp_path, **layout)
+  with pytest.raises(ValueError, match=message):
+    seisbench.read_dataset(tmp_path, config=PreprocessConfig(window_s=10))
+
+
+@pytest.mark.parametrize('change, reason', [
+    ({'trace_name': 'bucket0$0,:3,:x'}, "trace_name 'bucket0$0,:3,:x': the part after $ is not an index"),
+    ({'trace_name': 'bucket0$7,:3,:1500'}, 'index outside bucket0 of shape (1, 3, 1500)'),
+    ({'trace_name': 'nowhere$0'}, "trace 'nowhere' not in waveforms.hdf5/data"),
+    ({'trace_name': ''}, 'no trace_name'),
+])
+def test_a_bad_seisbench_row_is_its_rejection(tmp_path, change, reason):
+  _seisbench_set(tmp_path)
+  rows = list(csv.DictReader(open(tmp_path / 'metadata.csv', newline='')))
+  write_table(tmp_path / 'metadata.csv', rows + [{**rows[0], **change}])
+  records, rejected = seisbench.read_dataset(tmp_path, config=PreprocessConfig(window_s=10))
+  assert len(records) == 1 and len(rejected) == 1 and reason in rejected[0]['reason']
+
+
+def test_a_seisbench_row_without_any_sampling_rate_is_rejected(tmp_path):
+  _seisbench_set(tmp_path, data_format={})
+  records, rejected = seisbench.read_dataset(tmp_path, config=PreprocessConfig(window_s=10))
+  assert records is None and 'no sampling rate' in rejected[0]['reason']

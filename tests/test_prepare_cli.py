@@ -73,6 +73,19 @@ def test_prepare_cli_on_a_seisbench_dataset(tmp_path):
   assert 'records/s, ' not in result.stderr  # no progress lines when stderr is not a terminal
 
 
+def test_prepare_cli_reads_the_chunks_it_is_given(tmp_path):
+  from test_data_seisbench import _chunked_set
+  _chunked_set(tmp_path / 'set', chunks=('_a', '_b', '_c'))
+  output = tmp_path / 'prepared'
+  result = _run_prepare(f'--input={tmp_path / "set"}', '--format=seisbench', '--chunks=_c,_a', '--window_s=10',
+                        f'--output={output}')
+  assert result.returncode == 0, result.stderr
+  records = load_prepared(output)
+  assert list(records.extra['chunk']) == ['_c'] * 3 + ['_a'] * 3
+  refused = _run_prepare(f'--input={tmp_path / "set"}', '--format=seisbench', '--chunks=_d', f'--output={output}2')
+  assert refused.returncode != 0 and "no chunk '_d'" in refused.stderr and not (tmp_path / 'prepared2').exists()
+
+
 def _subset_table(source_table, path, rows_slice, **overrides):
   with open(source_table, newline='') as f:
     reader = csv.DictReader(f)

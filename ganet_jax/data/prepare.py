@@ -69,6 +69,7 @@ class PrepareRequest:
     p_fallback: without a pick or STA/LTA onset: 'travel_time' (flagged) or 'none' (reject).
     sta_lta_threshold: the STA/LTA trigger ratio.
     split: SeisBench format only: the dataset split kept.
+    chunks: SeisBench format only: the chunks read (all when empty).
     split_boundaries: increasing origin times of a chronological split column.
     split_names: the names of the split column's splits.
     random_split: fractions of events of a seeded event-grouped random split column.
@@ -85,6 +86,7 @@ class PrepareRequest:
   p_fallback: str = ingest.PrepareOptions.p_fallback
   sta_lta_threshold: float = picking.PickerConfig.threshold
   split: str | None = None
+  chunks: Sequence[str] = ()
   split_boundaries: Sequence[str] = ()
   split_names: Sequence[str] = ('train', 'test')
   random_split: Sequence[str] = ()
@@ -107,8 +109,9 @@ class PrepareRequest:
       _check_boundaries(self.split_boundaries, self.split_names)
     if self.random_split:
       _check_fractions(self.random_split, self.split_names)
-    if self.split and self.format != 'seisbench':
-      raise ValueError('--split keeps a split of a SeisBench dataset; use it with --format=seisbench')
+    for flag in ('split', 'chunks'):
+      if getattr(self, flag) and self.format != 'seisbench':
+        raise ValueError(f'--{flag} reads part of a SeisBench dataset; use it with --format=seisbench')
     if self.preprocess.noise_s and self.format == 'seisbench':
       raise ValueError(f'--noise_s={self.preprocess.noise_s:g}: pre-event noise is kept for --format=obspy records only')
 
@@ -342,7 +345,8 @@ def prepare_sources(sources: Sequence[sources_lib.Source], output: pathlib.Path,
     if request.format == 'seisbench':
       records, rejected = seisbench.read_dataset(
           sources[0].root, split=request.split, event_type_map=options.event_type_map, config=options.preprocess,
-          progress=progress_reporter(None, enabled=progress, every=progress_every, between_records=between_records))
+          progress=progress_reporter(None, enabled=progress, every=progress_every, between_records=between_records),
+          chunks=request.chunks)
       records, rejected = tagged(records, rejected, sources[0].name)
       per_source = {sources[0].name: len(records or ()) + len(rejected)}
     else:

@@ -267,6 +267,21 @@ def resample(trace: obspy.Trace, sampling_rate: float, min_sampling_rate: float)
   return out
 
 
+def resample_samples(samples: np.ndarray, rate: float, sampling_rate: float, min_sampling_rate: float
+                     ) -> np.ndarray:
+  """``samples`` (at ``rate`` Hz) at ``sampling_rate`` Hz as float64, as ``resample`` gives them.
+
+  At the output rate already (the common case in published sets) no Trace is made.
+
+  Raises:
+    RecordRejected: when ``rate`` is below ``min_sampling_rate``.
+  """
+  if rate >= min_sampling_rate and np.isclose(rate, sampling_rate):
+    return np.asarray(samples, np.float64)
+  trace = obspy.Trace(np.asarray(samples, np.float64), header={'sampling_rate': rate})
+  return resample(trace, sampling_rate, min_sampling_rate).data
+
+
 def bandpass_record(data: np.ndarray, sampling_rate: float, config: PreprocessConfig) -> np.ndarray:
   """The whole record band-passed by ``config.bandpass`` (unchanged without one).
 
