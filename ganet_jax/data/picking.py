@@ -13,10 +13,12 @@ import math
 
 import numpy as np
 import obspy
+import scipy.signal
 from obspy.geodetics import kilometers2degrees
 from obspy.signal.trigger import recursive_sta_lta
 from obspy.taup import TauPyModel
 
+from ganet_jax.data import dsp
 from ganet_jax.errors import RecordRejected
 
 SAC_PICK_HEADERS = ('a',) + tuple(f't{i}' for i in range(10))
@@ -152,12 +154,10 @@ def sta_lta_onset(trace: obspy.Trace, origin: obspy.UTCDateTime, distance_km: fl
   if before < config.lta_s:
     raise RecordRejected(f'no P onset: the record starts {before:.1f} s before the P search window '
                          f'({start} - {end}); the STA/LTA needs {config.lta_s:g} s of pre-event data to warm up')
-  filtered = trace.copy()
-  filtered.data = np.asarray(filtered.data, dtype=np.float64)
-  filtered.detrend('demean')
-  filtered.filter('bandpass', freqmin=config.freqmin, freqmax=min(config.freqmax, 0.45 * rate),
-                  corners=4, zerophase=False)
-  ratio = recursive_sta_lta(filtered.data, int(config.sta_s * rate), int(config.lta_s * rate))
+  # ObsPy's demean and band-pass, on the samples (``dsp``): the trace itself stays as it is.
+  filtered = scipy.signal.detrend(np.asarray(trace.data, dtype=np.float64), type='constant')
+  filtered = dsp.bandpass(filtered, config.freqmin, min(config.freqmax, 0.45 * rate), rate, corners=4)
+  ratio = recursive_sta_lta(filtered, int(config.sta_s * rate), int(config.lta_s * rate))
   first = int(np.ceil(before * rate))
   last = min(int(np.floor((end - trace.stats.starttime) * rate)), len(ratio) - 1)
   if last <= first:

@@ -34,9 +34,11 @@ import math
 
 import numpy as np
 import obspy
+import scipy.signal
 from obspy.geodetics import gps2dist_azimuth
 
 from ganet_jax import conventions
+from ganet_jax.data import dsp
 from ganet_jax.errors import RecordRejected
 
 
@@ -228,9 +230,10 @@ def merge_segments(traces: obspy.Stream) -> tuple[obspy.Trace, list[tuple[obspy.
   Returns:
     (merged trace, [(first missing sample time, first sample after the gap)]).
   """
-  stream = traces.copy()
-  for trace in stream:
-    trace.data = np.asarray(trace.data, np.float64)
+  # New traces of the samples and timing only: a deep copy of every header costs more than the merge.
+  stream = obspy.Stream([obspy.Trace(np.array(trace.data, np.float64), header={
+      key: trace.stats[key] for key in ('network', 'station', 'location', 'channel', 'starttime',
+                                        'sampling_rate', 'calib')}) for trace in traces])
   gaps = [(start + stream[0].stats.delta, end) for *_, start, end, duration, _ in stream.get_gaps() if duration > 0]
   return stream.merge(method=1, fill_value='interpolate')[0], gaps
 
@@ -238,9 +241,11 @@ def merge_segments(traces: obspy.Stream) -> tuple[obspy.Trace, list[tuple[obspy.
 def resample(trace: obspy.Trace, sampling_rate: float, min_sampling_rate: float) -> obspy.Trace:
   """``trace`` at ``sampling_rate`` Hz, anti-aliased when the rate goes down.
 
-  Integer factors down use ObsPy's ``decimate`` (Chebyshev II low-pass first);
-  other downward ratios low-pass at 0.4 x the new rate (zero phase) and then
+  Integer factors down decimate as ObsPy's ``decimate`` does (Chebyshev II low-pass
+  first); other downward ratios low-pass at 0.4 x the new rate (zero phase) and then
   Lanczos-interpolate; upward ratios only Lanczos-interpolate (no new band appears).
+  The steps are ObsPy's, run on arrays (``dsp``); the result is a new trace with the
+  input's SEED id.
 
   Raises:
     RecordRejected: when the input rate is below ``min_sampling_rate``.
@@ -249,22 +254,32 @@ def resample(trace: obspy.Trace, sampling_rate: float, min_sampling_rate: float)
   if rate < min_sampling_rate:
     raise RecordRejected(f'{trace.id}: sampling rate {rate:g} Hz < {min_sampling_rate:g} Hz '
                          f'(--min_sampling_rate); not upsampled to {sampling_rate:g} Hz')
-  out = trace.copy()
-  out.data = np.asarray(out.data, dtype=np.float64)
-  if np.isclose(rate, sampling_rate):
-    out.stats.sampling_rate = sampling_rate
-    return out
+  data = np.array(trace.data, dtype=np.float64)
+  starttime, rate_out = trace.stats.starttime, sampling_rate
   factor = rate / sampling_rate
-  stages = decimation_stages(int(round(factor))) if factor > 1 and np.isclose(factor, round(factor)) else None
-  if stages:
+  stages = decimation_stages(int(round(factor))) if factor > 1 and _close(factor, round(factor)) else None
+  if _close(rate, sampling_rate):
+    pass
+  elif stages:
     for stage in stages:  # ObsPy's anti-alias filter is stable up to a factor of 16 per stage
-      out.decimate(stage, no_filter=False)
-    out.stats.sampling_rate = sampling_rate  # exact, whatever the float steps gave
-    return out
-  if factor > 1:
-    out.filter('lowpass', freq=0.4 * sampling_rate, corners=8, zerophase=True)
-  out.interpolate(sampling_rate, method='lanczos', a=12)
-  return out
+      data = dsp.decimate(data, rate, stage)
+      rate /= stage
+  else:
+    if factor > 1:
+      data = dsp.lowpass(data, 0.4 * sampling_rate, rate, corners=8, zerophase=True)
+    # Trace.interpolate's span and start: float timestamps, as ObsPy computes them.
+    start, end = trace.stats.starttime.timestamp, trace.stats.endtime.timestamp
+    n_samples = int(math.floor((end - start) / (1.0 / sampling_rate))) + 1
+    data = dsp.lanczos(data, trace.stats.delta, 1.0 / sampling_rate, n_samples, a=12)
+    starttime, rate_out = obspy.UTCDateTime(start), 1.0 / (1.0 / sampling_rate)  # ObsPy sets the delta
+  stats = trace.stats
+  return obspy.Trace(data, header={'network': stats.network, 'station': stats.station, 'location': stats.location,
+                                   'channel': stats.channel, 'starttime': starttime, 'sampling_rate': rate_out})
+
+
+def _close(a: float, b: float) -> bool:
+  """``np.isclose(a, b)`` for two floats, without its array machinery."""
+  return abs(a - b) <= 1e-8 + 1e-5 * abs(b)
 
 
 def resample_samples(samples: np.ndarray, rate: float, sampling_rate: float, min_sampling_rate: float
@@ -276,7 +291,7 @@ def resample_samples(samples: np.ndarray, rate: float, sampling_rate: float, min
   Raises:
     RecordRejected: when ``rate`` is below ``min_sampling_rate``.
   """
-  if rate >= min_sampling_rate and np.isclose(rate, sampling_rate):
+  if rate >= min_sampling_rate and _close(rate, sampling_rate):
     return np.asarray(samples, np.float64)
   trace = obspy.Trace(np.asarray(samples, np.float64), header={'sampling_rate': rate})
   return resample(trace, sampling_rate, min_sampling_rate).data
@@ -297,11 +312,10 @@ def bandpass_record(data: np.ndarray, sampling_rate: float, config: PreprocessCo
   if config.bandpass is None:
     return data
   freqmin, freqmax = config.bandpass
-  trace = obspy.Trace(np.asarray(data, np.float64), header={'sampling_rate': sampling_rate})
-  trace.detrend('linear')
+  trace = obspy.Trace(scipy.signal.detrend(np.asarray(data, np.float64), type='linear'),
+                      header={'sampling_rate': sampling_rate})
   trace.taper(max_percentage=0.05, max_length=2.0 / freqmin)
-  trace.filter('bandpass', freqmin=freqmin, freqmax=freqmax, corners=4, zerophase=True)
-  return trace.data
+  return dsp.bandpass(trace.data, freqmin, freqmax, sampling_rate, corners=4, zerophase=True)
 
 
 def decimation_stages(factor: int, largest: int = 16) -> list[int] | None:
@@ -404,15 +418,14 @@ def polynomial_detrend(x: np.ndarray, degree: int) -> np.ndarray:
 
   The time axis is rescaled to [-1, 1] and the fit uses the Legendre basis, whose
   Gram matrix is nearly diagonal there (condition number ~2 x degree), so the
-  normal equations are accurate where raw sample indices would overflow, and cheaper
-  than LAPACK's least squares on the tall (samples x degree + 1) matrix.
+  normal equations are accurate where raw sample indices would overflow. The basis
+  and the Gram matrix's inverse are made once per length (``dsp.detrend_basis``).
   """
   x = np.asarray(x, dtype=np.float64)
   if len(x) <= degree:
     return x - x.mean() if len(x) else x
-  basis = np.polynomial.legendre.legvander(np.linspace(-1.0, 1.0, len(x)), degree)
-  coefficients = np.linalg.solve(basis.T @ basis, basis.T @ x)
-  return x - basis @ coefficients
+  rows, inverse_gram = dsp.detrend_basis(len(x), degree)
+  return x - rows.T @ (inverse_gram @ (rows @ x))
 
 
 def standardise(x: np.ndarray) -> tuple[np.ndarray, bool]:
@@ -429,7 +442,9 @@ def standardise(x: np.ndarray) -> tuple[np.ndarray, bool]:
 
 def pad_window(x: np.ndarray, n_samples: int) -> np.ndarray:
   """``x`` zero-padded at the tail to ``n_samples`` (zero is the mean of a detrended channel)."""
-  return np.pad(x, (0, n_samples - len(x)))
+  out = np.zeros(n_samples, np.result_type(x))
+  out[:len(x)] = x
+  return out
 
 
 def assemble_components(channels: dict[int, np.ndarray], n_samples: int) -> tuple[np.ndarray, str]:

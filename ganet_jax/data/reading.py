@@ -7,6 +7,7 @@ import warnings
 import obspy
 
 from ganet_jax.data import grouping
+from ganet_jax.data import waveform_files
 from ganet_jax.data.records_table import InputRecord
 from ganet_jax.errors import RecordRejected
 
@@ -28,7 +29,7 @@ def read_streams(record: InputRecord) -> tuple[obspy.Stream, list[str]]:
         raise FileNotFoundError('file not found')
       with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter('always')
-        read = obspy.read(str(path))
+        read = waveform_files.read_file(path)
       # ObsPy reports a truncated MiniSEED file as a warning and returns what it read.
       problems += [f'{path.name}: {w.category.__name__}: {str(w.message)[:160]}' for w in caught]
       if not len(read) or all(tr.stats.npts == 0 for tr in read):

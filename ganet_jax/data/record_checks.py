@@ -52,10 +52,12 @@ def clipping_note(trace: obspy.Trace) -> str:
   peak = int(magnitude.max())
   if peak in FULL_SCALE or peak - 1 in FULL_SCALE:
     return f'{trace.id}: reaches full scale ({peak} counts)'
+  if peak < MIN_CLIP_COUNTS:
+    return ''
   at_extreme = magnitude == peak
   edges = np.flatnonzero(np.diff(np.concatenate([[0], at_extreme.astype(np.int8), [0]])))
   runs = edges[1::2] - edges[::2]
-  if peak >= MIN_CLIP_COUNTS and runs.max() >= CLIPPED_RUN:
+  if runs.max() >= CLIPPED_RUN:
     return f'{trace.id}: clipped ({int(at_extreme.sum())} samples at {peak} counts, runs up to {int(runs.max())})'
   return ''
 
