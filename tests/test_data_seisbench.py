@@ -237,3 +237,12 @@ def test_a_partition_is_read_on_its_own_from_pickled_arguments(tmp_path):
   unseeked = dataclasses.replace(parts[4], offset=None)
   assert ([r.row for r in seisbench.read_partition(tmp_path, unseeked, options)]
           == [r.row for r in results[4]] == [2, 3])
+
+
+def test_windows_can_be_spooled_to_disk(tmp_path):
+  _chunked_set(tmp_path / 'set')
+  in_memory, _ = seisbench.read_dataset(tmp_path / 'set', config=SHORT)
+  spooled, _ = seisbench.read_dataset(tmp_path / 'set', config=SHORT, spool_path=tmp_path / 'spool')
+  assert isinstance(spooled.waveforms, np.memmap) and str(spooled.waveforms.filename) == str(tmp_path / 'spool')
+  np.testing.assert_array_equal(spooled.waveforms, in_memory.waveforms)
+  assert (tmp_path / 'spool').stat().st_size == in_memory.waveforms.nbytes

@@ -187,3 +187,17 @@ def test_read_file_is_obspy_read(shared_data, tmp_path):
     waveform_files.read_file(tmp_path / 'empty.mseed')
   with pytest.raises(type(raised.value)):
     obspy.read(str(tmp_path / 'empty.mseed'))
+
+
+@pytest.mark.parametrize('degree', [0, 1, 10, 30])
+def test_detrend_basis_is_orthonormal_on_short_and_long_grids(degree):
+  # Both constructions: QR below SAMPLES_PER_DEGREE points per degree, the Gram polynomials' recurrence above.
+  for n_samples in sorted({degree + 1, dsp.SAMPLES_PER_DEGREE * (degree + 1) - 1,
+                           dsp.SAMPLES_PER_DEGREE * (degree + 1), 9137}):
+    basis = dsp.detrend_basis(n_samples, degree)
+    assert basis.shape == (degree + 1, n_samples)
+    np.testing.assert_allclose(basis @ basis.T, np.eye(degree + 1), rtol=0, atol=1e-13)
+    # They span the polynomials of the degree: a polynomial of the grid is its own projection.
+    t = np.linspace(-1.0, 1.0, n_samples)
+    polynomial = np.polynomial.legendre.legval(t, np.arange(1.0, degree + 2))
+    np.testing.assert_allclose(basis.T @ (basis @ polynomial), polynomial, rtol=0, atol=1e-11 * np.abs(polynomial).max())

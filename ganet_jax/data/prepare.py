@@ -346,7 +346,7 @@ def prepare_sources(sources: Sequence[sources_lib.Source], output: pathlib.Path,
       records, rejected = seisbench.read_dataset(
           sources[0].root, split=request.split, event_type_map=options.event_type_map, config=options.preprocess,
           progress=progress_reporter(None, enabled=progress, every=progress_every, between_records=between_records),
-          chunks=request.chunks)
+          chunks=request.chunks, spool_path=stage / SPOOL_FILE)
       records, rejected = tagged(records, rejected, sources[0].name)
       per_source = {sources[0].name: len(records or ()) + len(rejected)}
     else:

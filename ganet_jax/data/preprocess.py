@@ -416,28 +416,37 @@ def cut_window(data: np.ndarray, starttime: obspy.UTCDateTime, sampling_rate: fl
 def polynomial_detrend(x: np.ndarray, degree: int) -> np.ndarray:
   """``x`` minus its least-squares polynomial of ``degree``, fitted in float64.
 
-  The time axis is rescaled to [-1, 1] and the fit uses the Legendre basis, whose
-  Gram matrix is nearly diagonal there (condition number ~2 x degree), so the
-  normal equations are accurate where raw sample indices would overflow. The basis
-  and the Gram matrix's inverse are made once per length (``dsp.detrend_basis``).
+  The time axis is rescaled to [-1, 1] (raw sample indices would overflow) and the
+  fit projects on orthonormal polynomials there (``dsp.detrend_basis``, made once per
+  length), so it is two matrix-vector products.
   """
   x = np.asarray(x, dtype=np.float64)
   if len(x) <= degree:
     return x - x.mean() if len(x) else x
-  rows, inverse_gram = dsp.detrend_basis(len(x), degree)
-  return x - rows.T @ (inverse_gram @ (rows @ x))
+  basis = dsp.detrend_basis(len(x), degree)
+  return x - basis.T @ (basis @ x)
 
 
 def standardise(x: np.ndarray) -> tuple[np.ndarray, bool]:
   """(zero-mean unit-std copy, False), or (zeros, True) for a flat (dead) channel."""
   x = np.asarray(x, dtype=np.float64)
   centred = x - x.mean()
-  std = centred.std()
+  std = _std(centred)
   if not np.isfinite(std):  # overflow or NaN: not a flat channel, and not to be called one
     raise RecordRejected(f'non-finite after scaling (largest |sample| {np.nanmax(np.abs(x), initial=0.0):.3g})')
   if std <= 1e-12 * max(1.0, float(np.abs(x).max(initial=0.0))):
     return np.zeros_like(x), True
   return centred / std, False
+
+
+def _std(x: np.ndarray) -> float:
+  """``x.std()`` with NumPy's own arithmetic (mean, deviations, mean square, square root; the same
+  bits), without its argument handling, which costs more than the sums on a window."""
+  n = len(x)
+  if not n:
+    return float(x.std())
+  deviations = x - np.add.reduce(x) / n
+  return math.sqrt(np.add.reduce(np.square(deviations, out=deviations)) / n)
 
 
 def pad_window(x: np.ndarray, n_samples: int) -> np.ndarray:

@@ -36,14 +36,16 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import itertools
 import pathlib
 import re
-from typing import Callable, Iterable, Iterator, Mapping, NamedTuple, Sequence
+from typing import Callable, Iterable, Iterator, Mapping, NamedTuple, Sequence, TypeVar
 
 import h5py
 import numpy as np
 import obspy
 
+from ganet_jax import conventions
 from ganet_jax.data import ingest
 from ganet_jax.data import labels as labels_lib
 from ganet_jax.data import preprocess
@@ -58,6 +60,7 @@ ORIGIN_COLUMN = 'source_origin_time'
 CHUNKS_FILE = 'chunks'
 DEFAULT_ROWS_PER_PARTITION = 1000
 _BUCKET = re.compile(r'^(?P<bucket>[^$]+)\$(?P<index>.+)$')
+Kept = TypeVar('Kept')  # what ``merge_rows`` keeps of each accepted record
 _EPOCH = obspy.UTCDateTime(0)  # the time axis of an array's first sample; only differences count
 
 
@@ -299,11 +302,17 @@ def read_partition(path: str | pathlib.Path, partition: Partition, options: Read
   return results
 
 
-def merge_rows(results: Iterable[RowResult]) -> tuple[list[ingest.PreparedRecord], list[dict[str, str]]]:
+def merge_rows(results: Iterable[RowResult], keep: Callable[[ingest.PreparedRecord], Kept] = lambda record: record,
+               ) -> tuple[list[Kept], list[dict[str, str]]]:
   """Accepted records and rejection lines of rows given in set order; a trace met again is rejected.
 
+  Args:
+    results: the rows of the partitions, in set order (``read_partition``).
+    keep: what to keep of an accepted record, called as soon as it is merged (e.g.
+      to move its window to disk); default: the record.
+
   Returns:
-    (records, rejection lines {record, file, reason}), each in the order given.
+    ([keep(record) of each accepted record], rejection lines {record, file, reason}), each in the order given.
   """
   prepared, rejected, first = [], [], {}
   for result in results:
@@ -314,7 +323,7 @@ def merge_rows(results: Iterable[RowResult]) -> tuple[list[ingest.PreparedRecord
       rejected.append({'record': name, 'file': result.file,
                        'reason': f'duplicate: trace {result.trace} is also {where}'})
     elif result.record is not None:
-      prepared.append(result.record)
+      prepared.append(keep(result.record))
     else:
       rejected.append(result.rejection)
   return prepared, rejected
@@ -325,7 +334,8 @@ def read_dataset(path: str | pathlib.Path, *, split: str | None = None,
                  config: PreprocessConfig = PreprocessConfig(),
                  progress: Callable[[int, int, int], None] | None = None,
                  chunks: Sequence[str] | None = None,
-                 rows_per_partition: int = DEFAULT_ROWS_PER_PARTITION):
+                 rows_per_partition: int = DEFAULT_ROWS_PER_PARTITION,
+                 spool_path: str | pathlib.Path | None = None):
   """Windows of a SeisBench-format dataset folder, chunked or not.
 
   Args:
@@ -337,6 +347,9 @@ def read_dataset(path: str | pathlib.Path, *, split: str | None = None,
     progress: called as ``progress(done, accepted, rejected)`` after each row.
     chunks: read only these chunks (None: all).
     rows_per_partition: rows read at a time (memory holds one partition's rows).
+    spool_path: when given, windows are appended to this raw float32 file as they are
+      made and the result's waveforms are a read-only memmap of it (memory stays
+      bounded however large the set); else they are gathered in memory.
 
   Returns:
     (RecordSet or None, rejection lines {record, file, reason}); the split is
@@ -349,6 +362,7 @@ def read_dataset(path: str | pathlib.Path, *, split: str | None = None,
   """
   path = pathlib.Path(path)
   options = ReadOptions(split=split, event_type_map=dict(event_type_map or {}), config=config)
+  parts = partitions(path, chunks, rows_per_partition)
   counts = {'done': 0, 'accepted': 0, 'rejected': 0}
 
   def count(result: RowResult) -> None:
@@ -357,11 +371,27 @@ def read_dataset(path: str | pathlib.Path, *, split: str | None = None,
     progress(counts['done'], counts['accepted'], counts['rejected'])
 
   def rows() -> Iterator[RowResult]:
-    for partition in partitions(path, chunks, rows_per_partition):
+    for partition in parts:
       yield from read_partition(path, partition, options, count if progress else None)
 
-  prepared, rejected = merge_rows(rows())
-  return ingest.to_record_set(prepared), rejected
+  # Each window goes to its place as it is made: stacking them at the end would copy every one.
+  shape = (config.window_samples, len(conventions.COMPONENT_ORDER))
+  if spool_path is not None:
+    with open(spool_path, 'wb') as spool:
+      def keep(record: ingest.PreparedRecord) -> ingest.PreparedRecord:
+        spool.write(np.ascontiguousarray(record.window, np.float32).tobytes())
+        return dataclasses.replace(record, window=None)
+      prepared, rejected = merge_rows(rows(), keep)
+    waveforms = np.memmap(spool_path, np.float32, 'r', shape=(len(prepared), *shape)) if prepared else None
+  else:
+    gathered = np.empty((sum(p.stop - p.start for p in parts), *shape), np.float32)  # pages used only when written
+    places = itertools.count()
+    def keep(record: ingest.PreparedRecord) -> ingest.PreparedRecord:
+      gathered[next(places)] = record.window
+      return dataclasses.replace(record, window=None)
+    prepared, rejected = merge_rows(rows(), keep)
+    waveforms = gathered[:len(prepared)]
+  return ingest.to_record_set(prepared, waveforms), rejected
 
 
 def parse_trace_name(trace_name: str) -> tuple[str, tuple]:
