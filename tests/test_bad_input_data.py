@@ -315,3 +315,9 @@ def test_a_seisbench_row_without_any_sampling_rate_is_rejected(tmp_path):
   _seisbench_set(tmp_path, data_format={})
   records, rejected = seisbench.read_dataset(tmp_path, config=PreprocessConfig(window_s=10))
   assert records is None and 'no sampling rate' in rejected[0]['reason']
+
+
+def test_a_seisbench_set_keeps_no_pre_event_noise(tmp_path):
+  _seisbench_set(tmp_path)
+  with pytest.raises(ValueError, match=r'--noise_s=40: pre-event noise is kept for --format=obspy records only'):
+    seisbench.read_dataset(tmp_path, config=PreprocessConfig(window_s=10, noise_s=40))

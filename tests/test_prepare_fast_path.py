@@ -72,8 +72,10 @@ def reference_merge(traces):
 
 
 def reference_detrend(x, degree):
-  """A direct least-squares fit of Legendre polynomials (LAPACK lstsq), subtracted."""
+  """A direct least-squares fit of Legendre polynomials (LAPACK lstsq), subtracted (each row on its own)."""
   x = np.asarray(x, np.float64)
+  if x.ndim > 1:
+    return np.stack([reference_detrend(row, degree) for row in x])
   if len(x) <= degree:
     return x - x.mean() if len(x) else x
   t = np.linspace(-1.0, 1.0, len(x))

@@ -414,45 +414,54 @@ def cut_window(data: np.ndarray, starttime: obspy.UTCDateTime, sampling_rate: fl
 
 
 def polynomial_detrend(x: np.ndarray, degree: int) -> np.ndarray:
-  """``x`` minus its least-squares polynomial of ``degree``, fitted in float64.
+  """``x`` minus its least-squares polynomial of ``degree`` along the last axis, fitted in float64.
 
   The time axis is rescaled to [-1, 1] (raw sample indices would overflow) and the
   fit projects on orthonormal polynomials there (``dsp.detrend_basis``, made once per
-  length), so it is two matrix-vector products.
+  length), so it is two matrix products; the rows of a 2-D array are fitted each on its own.
   """
   x = np.asarray(x, dtype=np.float64)
-  if len(x) <= degree:
-    return x - x.mean() if len(x) else x
-  basis = dsp.detrend_basis(len(x), degree)
-  return x - basis.T @ (basis @ x)
+  n = x.shape[-1]
+  if n <= degree:
+    return x - x.mean(axis=-1, keepdims=True) if n else x
+  basis = dsp.detrend_basis(n, degree)
+  return x - (x @ basis.T) @ basis
 
 
 def standardise(x: np.ndarray) -> tuple[np.ndarray, bool]:
   """(zero-mean unit-std copy, False), or (zeros, True) for a flat (dead) channel."""
+  out, flat = standardise_rows(np.asarray(x, dtype=np.float64)[None])
+  return out[0], bool(flat[0])
+
+
+def standardise_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+  """``standardise`` of each row of a (channels, samples) array: (rows, flat mask).
+
+  Raises:
+    RecordRejected: when a row's standard deviation is not finite (overflow or NaN:
+      not a flat channel, and not to be called one).
+  """
   x = np.asarray(x, dtype=np.float64)
-  centred = x - x.mean()
-  std = _std(centred)
-  if not np.isfinite(std):  # overflow or NaN: not a flat channel, and not to be called one
-    raise RecordRejected(f'non-finite after scaling (largest |sample| {np.nanmax(np.abs(x), initial=0.0):.3g})')
-  if std <= 1e-12 * max(1.0, float(np.abs(x).max(initial=0.0))):
-    return np.zeros_like(x), True
-  return centred / std, False
-
-
-def _std(x: np.ndarray) -> float:
-  """``x.std()`` with NumPy's own arithmetic (mean, deviations, mean square, square root; the same
-  bits), without its argument handling, which costs more than the sums on a window."""
-  n = len(x)
+  n = x.shape[-1]
   if not n:
-    return float(x.std())
-  deviations = x - np.add.reduce(x) / n
-  return math.sqrt(np.add.reduce(np.square(deviations, out=deviations)) / n)
+    return x.copy(), np.ones(x.shape[:-1], bool)
+  # NumPy's mean and std arithmetic (the same bits as x.mean() and centred.std() per row),
+  # without its argument handling, which costs more than the sums on a window.
+  centred = x - np.add.reduce(x, axis=-1, keepdims=True) / n
+  deviations = centred - np.add.reduce(centred, axis=-1, keepdims=True) / n
+  std = np.sqrt(np.add.reduce(np.square(deviations, out=deviations), axis=-1) / n)
+  if not np.all(np.isfinite(std)):
+    raise RecordRejected(f'non-finite after scaling (largest |sample| {np.nanmax(np.abs(x), initial=0.0):.3g})')
+  flat = std <= 1e-12 * np.maximum(1.0, np.abs(x).max(axis=-1, initial=0.0))
+  centred /= np.where(flat, 1.0, std)[:, None]
+  centred[flat] = 0.0
+  return centred, flat
 
 
 def pad_window(x: np.ndarray, n_samples: int) -> np.ndarray:
-  """``x`` zero-padded at the tail to ``n_samples`` (zero is the mean of a detrended channel)."""
-  out = np.zeros(n_samples, np.result_type(x))
-  out[:len(x)] = x
+  """``x`` zero-padded at the tail (of its last axis) to ``n_samples`` (zero is the mean of a detrended channel)."""
+  out = np.zeros((*np.shape(x)[:-1], n_samples), np.result_type(x))
+  out[..., :np.shape(x)[-1]] = x
   return out
 
 
@@ -472,5 +481,11 @@ def window_from_trace_data(data: np.ndarray, config: PreprocessConfig) -> tuple[
   detrended mean) and standardisation last, so the whole window has zero mean and
   unit standard deviation.
   """
-  detrended = polynomial_detrend(data, config.detrend_degree)
-  return standardise(pad_window(detrended, config.window_samples))
+  windows, flat = windows_from_rows(np.asarray(data)[None], config)
+  return windows[0], bool(flat[0])
+
+
+def windows_from_rows(rows: np.ndarray, config: PreprocessConfig) -> tuple[np.ndarray, np.ndarray]:
+  """``window_from_trace_data`` of each row of a (channels, samples) array, in one pass: (windows, flat mask)."""
+  detrended = polynomial_detrend(rows, config.detrend_degree)
+  return standardise_rows(pad_window(detrended, config.window_samples))

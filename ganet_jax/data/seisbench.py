@@ -51,7 +51,6 @@ from ganet_jax.data import labels as labels_lib
 from ganet_jax.data import preprocess
 from ganet_jax.data import record_event
 from ganet_jax.data import rejections
-from ganet_jax.data import window as window_lib
 from ganet_jax.data.preprocess import PreprocessConfig
 from ganet_jax.errors import RecordRejected
 
@@ -139,6 +138,11 @@ class ReadOptions:
   split: str | None = None
   event_type_map: Mapping[str, str] = dataclasses.field(default_factory=dict)
   config: PreprocessConfig = PreprocessConfig()
+
+  def __post_init__(self):
+    if self.config.noise_s > 0:
+      raise ValueError(f'--noise_s={self.config.noise_s:g}: pre-event noise is kept for --format=obspy records '
+                       'only (a SeisBench trace is cut around its P arrival)')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -531,6 +535,10 @@ def window_from_array(data: np.ndarray, order: str, rate: float, p_sample: float
                       config: PreprocessConfig) -> tuple[np.ndarray, str, float]:
   """(window_samples, 3) ZNE window, components present, padded seconds for a (C, W) trace.
 
+  The steps of ``ingest.assemble_window`` without pre-event noise (SeisBench sets keep
+  none): each component resampled and band-passed over the whole trace, then all cut
+  from the P sample, detrended and standardised together (``preprocess.windows_from_rows``).
+
   Raises:
     RecordRejected: bad channels, non-finite samples, low rate, short record.
   """
@@ -538,17 +546,23 @@ def window_from_array(data: np.ndarray, order: str, rate: float, p_sample: float
     raise RecordRejected(f'waveform shape {data.shape} does not match component order {order!r}')
   if not np.all(np.isfinite(data)):
     raise RecordRejected(f'{int(np.sum(~np.isfinite(data)))} NaN/inf samples')
-  arrays = {}
+  rows = {}
+  onset = _EPOCH + p_sample / rate
   for letter, samples in zip(order, data):
     slot = preprocess.component_slot(letter)
     if slot is not None:
-      arrays[slot] = preprocess.resample_samples(samples, rate, config.sampling_rate, config.min_sampling_rate)
-  if not arrays:
+      samples = preprocess.resample_samples(samples, rate, config.sampling_rate, config.min_sampling_rate)
+      samples = preprocess.bandpass_record(samples, config.sampling_rate, config)
+      rows[slot] = preprocess.cut_window(samples, _EPOCH, config.sampling_rate, onset, config)
+  if not rows:
     raise RecordRejected(f'no usable channel in component order {order!r}')
-  assembled = window_lib.assemble_window(arrays, _EPOCH, _EPOCH + p_sample / rate, config)
-  if not assembled.present:
+  slots = sorted(rows)
+  windows, flat = preprocess.windows_from_rows(np.stack([rows[slot] for slot in slots]), config)
+  window, _ = preprocess.assemble_components(dict(zip(slots, windows)), config.window_samples)
+  present = ''.join(conventions.COMPONENT_ORDER[slot] for slot, dead in zip(slots, flat) if not dead)
+  if not present:
     raise RecordRejected(f'no usable channel in component order {order!r}')
-  return assembled.window, assembled.present, assembled.padded_s(config)
+  return window, present, (config.window_samples - len(rows[slots[0]])) / config.sampling_rate
 
 
 def _prepare_row(layout: ChunkLayout, row: Mapping[str, str], chunk: str,
