@@ -10,7 +10,8 @@ Times ``ingest.prepare_records`` (read, label, resample, pick, window, detrend,
 standardise) over the records table, or ``seisbench.read_dataset`` over a SeisBench
 set (``--input``, or ``--synthetic=N`` traces written in PNW's layout, unchunked,
 into a temporary folder), without writing the output. Each pass runs in a fresh
-process (one core) after a warm-up on the first records (imports, filter designs),
+process (one core) after a warm-up on the first records, or on a small synthetic
+set (imports, filter designs, file handles),
 and reports records/s by wall clock and by the process's CPU time, which other
 processes on a busy machine do not inflate.
 
@@ -42,7 +43,8 @@ flags.DEFINE_integer('synthetic', 0, 'SeisBench format: write a synthetic set of
                      'instead of --input.')
 flags.DEFINE_string('event_type_map', '', 'As experiments.prepare --event_type_map.')
 flags.DEFINE_integer('limit', 0, 'Use only the first this many input records (0: all; obspy format).')
-flags.DEFINE_integer('warmup', 20, 'Records prepared before the timed pass (obspy format).')
+flags.DEFINE_integer('warmup', 20, 'Records prepared before the timed pass (obspy format; with --synthetic, '
+                     'a set of this many traces).')
 flags.DEFINE_integer('repeats', 3, 'Timed passes (each in its own process); the median is reported.')
 flags.DEFINE_string('compare', None, 'Another checkout of the project: time its ganet_jax too, alternating.')
 flags.DEFINE_string('json', None, 'Also write the figures to this JSON file.')
@@ -56,6 +58,8 @@ from ganet_jax.data import labels
 mapping = labels.parse_mapping(args['event_type_map'])
 if args['format'] == 'seisbench':
   from ganet_jax.data import seisbench
+  if args['warmup_set']:
+    seisbench.read_dataset(args['warmup_set'], event_type_map=mapping)
   def run():
     records, rejected = seisbench.read_dataset(args['input'], event_type_map=mapping)
     return len(records) if records is not None else 0, len(rejected)
@@ -121,12 +125,14 @@ def main(argv):
     trees['compare'] = pathlib.Path(FLAGS.compare).resolve()
   with tempfile.TemporaryDirectory() as scratch:
     source = pathlib.Path(FLAGS.input).resolve()
+    warmup_set = ''
     if FLAGS.synthetic:
       from ganet_jax.data import seisbench_writer  # only this checkout needs to have the writer
-      source = pathlib.Path(scratch) / 'set'
+      source, warmup_set = pathlib.Path(scratch) / 'set', pathlib.Path(scratch) / 'warmup'
       seisbench_writer.write_synthetic_set(source, FLAGS.synthetic, chunks=0)
+      seisbench_writer.write_synthetic_set(warmup_set, FLAGS.warmup, chunks=0, seed=1)
     args = {'format': FLAGS.format, 'input': str(source), 'records': FLAGS.records, 'limit': FLAGS.limit,
-            'warmup': FLAGS.warmup, 'event_type_map': FLAGS.event_type_map}
+            'warmup': FLAGS.warmup, 'warmup_set': str(warmup_set), 'event_type_map': FLAGS.event_type_map}
     print(f'load before: {os.getloadavg()}', flush=True)
     passes = measure(trees, args, FLAGS.repeats)
   medians = summary(passes)
