@@ -20,6 +20,9 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
+# What a scan over every record (checks, hashes, features) reads at once.
+CHUNK_BYTES = 1 << 26
+
 
 class RecordArray:
   """(records, samples, channels) windows, read from memory-mapped parts on indexing.
@@ -165,10 +168,15 @@ def take_rows(array, indices: np.ndarray):
   return np.asarray(array)[indices]
 
 
-def rows_in_chunks(array, chunk_bytes: int = 1 << 26) -> Iterator[tuple[int, np.ndarray]]:
-  """(first record, records) of ``array`` in consecutive chunks of about ``chunk_bytes``: reads it in bounded memory."""
+def chunk_records(array, chunk_bytes: int | None = None) -> int:
+  """How many of ``array``'s records make about ``chunk_bytes`` (``CHUNK_BYTES`` when None); at least one."""
   record_bytes = max(1, int(np.prod(array.shape[1:])) * np.dtype(array.dtype).itemsize)
-  step = max(1, chunk_bytes // record_bytes)
+  return max(1, (CHUNK_BYTES if chunk_bytes is None else chunk_bytes) // record_bytes)
+
+
+def rows_in_chunks(array, chunk_bytes: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+  """(first record, records) of ``array`` in consecutive chunks of about ``chunk_bytes``: reads it in bounded memory."""
+  step = chunk_records(array, chunk_bytes)
   for first in range(0, len(array), step):
     yield first, np.asarray(array[first:first + step])
 

@@ -335,7 +335,7 @@ def _check_waveforms(waveforms: np.ndarray, file: pathlib.Path, rows: Sequence[M
 
 
 def _check_samples(array: np.ndarray, file: pathlib.Path, rows: Sequence[Mapping[str, str]],
-                   expected_samples: int | None, what: str, chunk_bytes: int = 1 << 26) -> None:
+                   expected_samples: int | None, what: str) -> None:
   """Shape (one record per manifest row, ``expected_samples`` long, 3 channels), dtype and finiteness.
 
   The array is scanned in bounded chunks, so memory stays bounded.
@@ -348,7 +348,7 @@ def _check_samples(array: np.ndarray, file: pathlib.Path, rows: Sequence[Mapping
     raise ValueError(f'{file.parent / MANIFEST_FILE} has {len(rows)} rows but {file} has {len(array)} records')
   if expected_samples is not None and array.shape[1] != expected_samples:
     raise ValueError(f'{file}: {what} of {array.shape[1]} samples; {PREPROCESS_FILE} says {expected_samples}')
-  for first, chunk in rows_in_chunks(array, chunk_bytes):
+  for first, chunk in rows_in_chunks(array):
     finite = np.isfinite(chunk).all(axis=(1, 2))
     if not finite.all():
       bad = first + int(np.argmin(finite))
