@@ -99,7 +99,7 @@ def process_rows(mesh: Mesh | None, batch_size: int) -> slice:
   shards = batch_sharding(mesh).addressable_devices_indices_map((batch_size,)).values()
   spans = sorted(index[0].indices(batch_size)[:2] for index in shards)
   start, stop = spans[0][0], spans[-1][1]
-  if sum(b - a for a, b in set(spans)) != stop - start:
+  if sum(b - a for a, b in spans) != stop - start:
     raise ValueError(f'the devices of process {jax.process_index()} hold rows {spans} of a batch of {batch_size}, '
                      f'not one run of rows; order the mesh\'s devices by process')
   return slice(start, stop)

@@ -318,7 +318,7 @@ def _train_epoch(state, train: RecordSet, config: ExperimentConfig, epoch: int, 
                                  stations=stations, balance_classes=config.balanced_sampling)
   else:
     order = epoch_order(len(train), seed=config.seed, epoch=epoch)[:steps * config.batch_size]
-  rows = process_rows(mesh, config.batch_size)  # every row, but in a multi-process run
+  rows = process_rows(mesh, config.batch_size)  # this process's rows of a batch: all but in a multi-process run
   stream = batches(train, order, config.batch_size, rows=rows)
   augmentation = augmentation_of(config.augmentation, train.sampling_rate)
   if augmentation.active:
