@@ -31,6 +31,15 @@ class RecordArray:
     parts: arrays of one dtype and one shape past the first axis, their records
       concatenated in order (e.g. ``np.load(file, mmap_mode='r')`` of each shard).
     rows: the records of the concatenation this array holds, in order; None: all.
+
+  Examples:
+    >>> import numpy as np
+    >>> array = RecordArray([np.zeros((2, 4, 3), np.float32), np.ones((3, 4, 3), np.float32)])
+    >>> array.shape, array[[0, 4]][:, 0, 0].tolist()
+    ((5, 4, 3), [0.0, 1.0])
+    >>> view = array.take([4, 1])  # nothing read yet
+    >>> view.shape, view[0][0, 0]
+    ((2, 4, 3), np.float32(1.0))
   """
 
   def __init__(self, parts: Sequence[np.ndarray], rows: np.ndarray | None = None):
