@@ -83,6 +83,40 @@ def shard_batch(batch: Any, mesh: Mesh) -> Any:
   return jax.device_put(batch, batch_sharding(mesh))
 
 
+def process_rows(mesh: Mesh | None, batch_size: int) -> slice:
+  """The rows of each global batch that this process feeds: those of its devices on ``mesh``.
+
+  In a single-process run (or without a mesh) that is every row. Each process reads
+  only these rows of a batch (``loader.batches(rows=...)``) and ``place_rows`` joins
+  the processes' rows into the global batch.
+
+  Raises:
+    ValueError: when this process's devices do not hold one run of rows (a mesh
+      whose devices are not grouped by process).
+  """
+  if mesh is None or jax.process_count() == 1:
+    return slice(0, batch_size)
+  shards = batch_sharding(mesh).addressable_devices_indices_map((batch_size,)).values()
+  spans = sorted(index[0].indices(batch_size)[:2] for index in shards)
+  start, stop = spans[0][0], spans[-1][1]
+  if sum(b - a for a, b in spans) != stop - start:
+    raise ValueError(f'the devices of process {jax.process_index()} hold rows {spans} of a batch of {batch_size}, '
+                     f'not one run of rows; order the mesh\'s devices by process')
+  return slice(start, stop)
+
+
+def place_rows(batch: Any, mesh: Mesh, batch_size: int) -> Any:
+  """The global batch of ``batch_size`` rows whose rows ``process_rows`` are this process's ``batch``.
+
+  In a single-process run ``batch`` is the whole batch, placed as ``shard_batch`` does.
+  """
+  if jax.process_count() == 1:
+    return shard_batch(batch, mesh)
+  sharding = batch_sharding(mesh)
+  return jax.tree.map(lambda leaf: jax.make_array_from_process_local_data(
+      sharding, np.asarray(leaf), (batch_size, *np.shape(leaf)[1:])), batch)
+
+
 def replicate(tree: Any, mesh: Mesh) -> Any:
   """Copy ``tree`` to every device of ``mesh``."""
   return jax.device_put(tree, replicated(mesh))

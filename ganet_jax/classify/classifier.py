@@ -42,6 +42,11 @@ from ganet_jax.evaluation import aggregation
 from ganet_jax.training.checkpoint import LATEST
 
 
+# Records of a RecordSet classified at a time: a multiple of the default batch size,
+# so the batches (and the probabilities) are those of the whole set at once.
+RECORDSET_CHUNK = 256
+
+
 class Classified(NamedTuple):
   """A classified record: the input, its prepared window, the ensemble's and each member's probability."""
   record: InputRecord
@@ -182,6 +187,13 @@ class Classifier:
       ValueError: windows of another shape, rate or preprocessing, NaN/inf samples,
         or missing noise a member needs, saying what was expected.
     """
+    if isinstance(windows, RecordSet) and len(windows) > RECORDSET_CHUNK:
+      # a prepared set on disk is read a chunk at a time, never whole
+      return np.concatenate([
+          self.member_probabilities(windows.subset(np.arange(first, min(first + RECORDSET_CHUNK, len(windows)))),
+                                    noise=None if noise is None else noise[first:first + RECORDSET_CHUNK],
+                                    sampling_rate=sampling_rate)
+          for first in range(0, len(windows), RECORDSET_CHUNK)], axis=1)
     windows, noise = self._checked(windows, noise, sampling_rate)
     return inference.member_probabilities(self._groups, len(self.members), keep_components(windows, self.components),
                                           noise)

@@ -294,8 +294,12 @@ def augment_batch(waveforms: np.ndarray, augmentation: Augmentation, rng: np.ran
 
 
 def augment_batches(stream: Iterable[Batch], augmentation: Augmentation, *, seed: int,
-                    epoch: int) -> Iterator[Batch]:
-  """``stream``'s batches with ``augment_batch`` applied, batch ``k`` drawing from (seed, epoch, k)."""
+                    epoch: int, part: int = 0) -> Iterator[Batch]:
+  """``stream``'s batches with ``augment_batch`` applied, batch ``k`` drawing from (seed, epoch, k).
+
+  ``part``: the first row of the batches' rows when each process of a run augments its
+  own rows of a batch (``sharding.process_rows``), so the processes draw apart; 0 otherwise.
+  """
   for k, batch in enumerate(stream):
-    rng = np.random.default_rng([seed, epoch, k, 2])
+    rng = np.random.default_rng([seed, epoch, k, 2] + ([part] if part else []))
     yield batch._replace(waveforms=augment_batch(batch.waveforms, augmentation, rng, batch.mask))

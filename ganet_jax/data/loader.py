@@ -6,7 +6,8 @@ outputs by the mask; training takes full batches only (the run loop cuts each ep
 whole batches), so no step ever sees padding.
 Waveforms are gathered from the (memory-mapped) array only for the batch at
 hand, and ``prefetch`` keeps the next few batches read while the device works,
-so host memory stays a few batches whatever the data-set size.
+so host memory stays a few batches whatever the data-set size. A process of a
+multi-process run reads only its rows of each batch (``rows``).
 """
 
 from __future__ import annotations
@@ -90,21 +91,38 @@ def sampling_weights(labels: np.ndarray, stations: np.ndarray | None = None, *,
   return weights / weights.sum()
 
 
-def batches(records: RecordSet, indices: np.ndarray, batch_size: int) -> Iterator[Batch]:
-  """Fixed-size batches of ``records`` at ``indices``, in that order, the last padded."""
+def batches(records: RecordSet, indices: np.ndarray, batch_size: int, *,
+            rows: slice | None = None) -> Iterator[Batch]:
+  """Fixed-size batches of ``records`` at ``indices``, in that order, the last padded.
+
+  Args:
+    records: the records; only the windows of each batch are read.
+    indices: the records' order.
+    batch_size: records per (global) batch.
+    rows: the rows of every batch to read and yield, e.g. one process's share of a
+      batch that several processes feed (``sharding.process_rows``); None: all.
+
+  Yields:
+    ``Batch``es of ``rows``' length (``batch_size`` without ``rows``).
+  """
   if batch_size < 1:
     raise ValueError(f'batch_size must be positive, got {batch_size}')
+  rows = slice(0, batch_size) if rows is None else rows
+  start_row, stop_row, step = rows.indices(batch_size)
+  if step != 1 or stop_row <= start_row:
+    raise ValueError(f'rows {rows} are not a run of rows of a batch of {batch_size}')
+  size = stop_row - start_row
   indices = np.asarray(indices, dtype=np.int64)
   _, length, channels = records.waveforms.shape
   for start in range(0, len(indices), batch_size):
-    chunk = indices[start:start + batch_size]
-    waveforms = np.zeros((batch_size, length, channels), np.float32)
+    chunk = indices[start:start + batch_size][start_row:stop_row]
+    waveforms = np.zeros((size, length, channels), np.float32)
     # a sorted gather reads a memmap sequentially; then restore the requested order
     order = np.argsort(chunk, kind='stable')
     waveforms[order] = records.waveforms[chunk[order]]
-    labels = np.zeros(batch_size, np.int32)
+    labels = np.zeros(size, np.int32)
     labels[:len(chunk)] = records.labels[chunk]
-    mask = np.zeros(batch_size, np.float32)
+    mask = np.zeros(size, np.float32)
     mask[:len(chunk)] = 1.0
     yield Batch(waveforms, labels, mask)
 

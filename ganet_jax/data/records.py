@@ -13,8 +13,14 @@ On disk a prepared data set is a folder:
   noise.npy       optional: float32 (n_records, noise samples, channels) pre-event noise,
                   scaled as its window (``RecordSet.noise``, ``ganet_jax.data.noise``)
 
-The waveforms stay on disk and are read page by page, so a data set larger than
-memory trains with memory bounded by the batches in flight.
+A sharded set (``ganet_jax.data.shards`` writes one, a part at a time) holds the
+same files in one folder per shard, ``shard-00000/``, ``shard-00001/``, ..., and at
+its top ``shards.json`` (the shards in order with their record counts), the
+manifest and rejections of all shards in order, and preprocess.json.
+``load_prepared`` opens either layout as one ``RecordSet``.
+
+The waveforms stay on disk and are read page by page (``record_array.RecordArray``),
+so a data set larger than memory trains with memory bounded by the batches in flight.
 """
 
 from __future__ import annotations
@@ -28,12 +34,14 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 from ganet_jax import conventions
+from ganet_jax.data.record_array import RecordArray, rows_in_chunks, take_rows
 
 WAVEFORMS_FILE = 'waveforms.npy'
 NOISE_FILE = 'noise.npy'
 MANIFEST_FILE = 'manifest.csv'
 REJECTED_FILE = 'rejected.csv'
 PREPROCESS_FILE = 'preprocess.json'
+INDEX_FILE = 'shards.json'
 CORE_COLUMNS = ('record_id', 'event_id', 'event_type', 'label', 'origin_time')
 
 
@@ -42,7 +50,8 @@ class RecordSet:
   """Records and their metadata, aligned on the first axis.
 
   Attributes:
-    waveforms: (n, time, channels) float32 windows (may be a read-only memmap).
+    waveforms: (n, time, channels) float32 windows: an array, a read-only memmap, or
+      a ``RecordArray`` of windows on disk (read only where indexed).
     labels: (n,) int, 0 tectonic, 1 non-tectonic, ``UNLABELED`` unknown (``ganet_jax.conventions``).
     event_ids: (n,) str; records of one event share it.
     origin_times: (n,) datetime64[ms] origin time of the record's event.
@@ -102,7 +111,7 @@ class RecordSet:
                record_ids=blank)
 
   def subset(self, indices: Sequence[int] | np.ndarray) -> 'RecordSet':
-    """The records at ``indices`` (waveforms of a memmap are read only for these).
+    """The records at ``indices``; windows on disk stay there (a ``RecordArray`` reading through these).
 
     Examples:
       >>> import numpy as np
@@ -112,12 +121,12 @@ class RecordSet:
     """
     indices = np.asarray(indices, dtype=np.int64)
     take = lambda a: np.asarray(a)[indices]
-    return RecordSet(waveforms=self.waveforms[indices],
+    return RecordSet(waveforms=take_rows(self.waveforms, indices),
                      labels=take(self.labels), event_ids=take(self.event_ids),
                      origin_times=take(self.origin_times), event_types=take(self.event_types),
                      record_ids=take(self.record_ids), extra={k: take(v) for k, v in self.extra.items()},
                      preprocessing=self.preprocessing,
-                     noise=None if self.noise is None else self.noise[indices])
+                     noise=None if self.noise is None else take_rows(self.noise, indices))
 
   @property
   def sampling_rate(self) -> float:
@@ -156,17 +165,10 @@ def save_prepared(path: str | pathlib.Path, records: RecordSet,
   """Write ``records`` (and the rejection report) as a prepared data-set folder."""
   path = pathlib.Path(path)
   path.mkdir(parents=True, exist_ok=True)
-  np.save(path / WAVEFORMS_FILE, np.asarray(records.waveforms, dtype=np.float32))
+  _save_array(path / WAVEFORMS_FILE, records.waveforms)
   if records.noise is not None:
-    np.save(path / NOISE_FILE, np.asarray(records.noise, dtype=np.float32))
-  columns = {'record_id': records.record_ids, 'event_id': records.event_ids,
-             'event_type': records.event_types, 'label': records.labels,
-             'origin_time': np.datetime_as_string(np.asarray(records.origin_times, 'datetime64[ms]'), unit='ms'),
-             **records.extra}
-  with open(path / MANIFEST_FILE, 'w', newline='') as f:
-    writer = csv.writer(f)
-    writer.writerow(columns)
-    writer.writerows(zip(*columns.values()))
+    _save_array(path / NOISE_FILE, records.noise)
+  write_manifest(path / MANIFEST_FILE, records)
   if records.preprocessing is not None:
     (path / PREPROCESS_FILE).write_text(json.dumps(records.preprocessing, indent=2) + '\n')
   rejected = list(rejected)
@@ -178,54 +180,146 @@ def save_prepared(path: str | pathlib.Path, records: RecordSet,
   return path
 
 
+def _save_array(file: pathlib.Path, array) -> None:
+  """``array`` as a float32 .npy file, copied a bounded chunk at a time when it is not in memory."""
+  if isinstance(array, np.ndarray) and not isinstance(array, np.memmap):
+    np.save(file, np.asarray(array, dtype=np.float32))
+    return
+  out = np.lib.format.open_memmap(file, mode='w+', dtype=np.float32, shape=tuple(array.shape))
+  for first, rows in rows_in_chunks(array):
+    out[first:first + len(rows)] = rows
+  out.flush()
+  del out
+
+
+def write_manifest(file: pathlib.Path, records: RecordSet) -> None:
+  """The manifest of ``records``: a header of the core and extra columns, one row per record."""
+  columns = {'record_id': records.record_ids, 'event_id': records.event_ids,
+             'event_type': records.event_types, 'label': records.labels,
+             'origin_time': np.datetime_as_string(np.asarray(records.origin_times, 'datetime64[ms]'), unit='ms'),
+             **records.extra}
+  with open(file, 'w', newline='') as f:
+    writer = csv.writer(f)
+    writer.writerow(columns)
+    writer.writerows(zip(*columns.values()))
+
+
 def load_prepared(path: str | pathlib.Path) -> RecordSet:
   """Open a prepared data-set folder, checked against its manifest; the waveforms are memory-mapped.
 
-  Checks: waveforms.npy is a float32 (records, samples, 3) array with one record
-  per manifest row (and the window length of preprocess.json), every sample finite;
-  the manifest has its core columns, 0/1 labels, parseable origin times and unique
-  record ids; noise.npy, when there, likewise (with the noise length of preprocess.json).
-  The arrays are scanned in bounded chunks, so memory stays bounded.
+  A sharded folder (``shards.json``) opens as one set whose waveforms (and noise) are
+  a ``RecordArray`` over the shards' files, in the index's order.
+
+  Checks: waveforms.npy (of each shard) is a float32 (records, samples, 3) array with
+  one record per manifest row (and the window length of preprocess.json), every
+  sample finite; the manifest has its core columns, 0/1 labels, parseable origin
+  times and unique record ids; noise.npy, when there, likewise (with the noise
+  length of preprocess.json); a shard holds the records the index gives it. The
+  arrays are scanned in bounded chunks, so memory stays bounded.
 
   Raises:
     FileNotFoundError: naming the missing file.
     ValueError: naming the file, and the record where one is at fault, and what is wrong.
   """
   path = pathlib.Path(path)
-  for name in (WAVEFORMS_FILE, MANIFEST_FILE):
+  sharded = (path / INDEX_FILE).is_file()
+  if not sharded and not (path / WAVEFORMS_FILE).exists() and any(path.glob('shard-*')):
+    raise FileNotFoundError(f'{path / INDEX_FILE}: missing; {path} holds shards of an unfinished preparation '
+                            f'(run it again to finish it)')
+  needed = (INDEX_FILE, MANIFEST_FILE) if sharded else (WAVEFORMS_FILE, MANIFEST_FILE)
+  for name in needed:
     if not (path / name).is_file():
       raise FileNotFoundError(f'{path / name}: missing; {path} is not a prepared data set '
                               f'(make one with python -m experiments.prepare)')
-  waveforms_file = path / WAVEFORMS_FILE
-  try:
-    waveforms = np.load(waveforms_file, mmap_mode='r')
-  except Exception as error:  # numpy raises EOFError, ValueError, OSError... for a damaged file
-    raise ValueError(f'{waveforms_file}: not a readable .npy array ({type(error).__name__}: {error})') from None
-  try:
-    with open(path / MANIFEST_FILE, newline='', encoding='utf-8-sig') as f:
-      rows = list(csv.DictReader(f))
-  except (ValueError, csv.Error) as error:
-    raise ValueError(f'{path / MANIFEST_FILE}: not a readable CSV table ({error})') from None
-  if not rows:
-    raise ValueError(f'{path / MANIFEST_FILE}: no records')
-  missing = [c for c in CORE_COLUMNS if c not in rows[0]]
-  if missing:
-    raise ValueError(f'{path / MANIFEST_FILE}: missing columns {missing}')
+  rows = _read_manifest(path / MANIFEST_FILE)
   preprocessing = load_preprocessing(path)
-  _check_waveforms(waveforms, waveforms_file, rows, preprocessing)
-  noise = _load_noise(path / NOISE_FILE, rows, preprocessing)
-  column = lambda name: np.array([row[name] for row in rows])
-  record_ids = column('record_id')
+  if sharded:
+    waveforms, noise = _open_shards(path, rows, preprocessing)
+  else:
+    waveforms = _open_array(path / WAVEFORMS_FILE)
+    _check_waveforms(waveforms, path / WAVEFORMS_FILE, rows, preprocessing)
+    noise = _load_noise(path / NOISE_FILE, rows, preprocessing)
   _check_manifest(rows, path / MANIFEST_FILE)
+  column = lambda name: np.array([row[name] for row in rows])
   return RecordSet(
       waveforms=waveforms,
       labels=column('label').astype(np.int32),
       event_ids=column('event_id'),
       origin_times=column('origin_time').astype('datetime64[ms]'),
       event_types=column('event_type'),
-      record_ids=record_ids,
+      record_ids=column('record_id'),
       extra={name: column(name) for name in rows[0] if name not in CORE_COLUMNS},
       preprocessing=preprocessing, noise=noise)
+
+
+def _open_array(file: pathlib.Path) -> np.ndarray:
+  try:
+    return np.load(file, mmap_mode='r')
+  except Exception as error:  # numpy raises EOFError, ValueError, OSError... for a damaged file
+    raise ValueError(f'{file}: not a readable .npy array ({type(error).__name__}: {error})') from None
+
+
+def _read_manifest(file: pathlib.Path) -> list[dict[str, str]]:
+  """The manifest's rows, checked to be a table with the core columns and at least one row."""
+  try:
+    with open(file, newline='', encoding='utf-8-sig') as f:
+      rows = list(csv.DictReader(f))
+  except (ValueError, csv.Error) as error:
+    raise ValueError(f'{file}: not a readable CSV table ({error})') from None
+  if not rows:
+    raise ValueError(f'{file}: no records')
+  missing = [c for c in CORE_COLUMNS if c not in rows[0]]
+  if missing:
+    raise ValueError(f'{file}: missing columns {missing}')
+  return rows
+
+
+def read_index(path: str | pathlib.Path) -> dict:
+  """The index (``shards.json``) of a sharded folder: ``shards``, a list of {name, records, rejected} in order.
+
+  Raises:
+    ValueError: naming the file when it is not such an index.
+  """
+  file = pathlib.Path(path) / INDEX_FILE
+  try:
+    index = json.loads(file.read_text())
+    shards = index['shards']
+    for shard in shards:
+      if not (isinstance(shard['name'], str) and int(shard['records']) >= 0):
+        raise ValueError(shard)
+  except (ValueError, KeyError, TypeError) as error:
+    raise ValueError(f'{file}: not an index of shards, a JSON object whose "shards" lists '
+                     f'{{"name", "records"}} ({type(error).__name__}: {error})') from None
+  return index
+
+
+def _open_shards(path: pathlib.Path, rows: Sequence[Mapping[str, str]], preprocessing: Mapping | None
+                 ) -> tuple[RecordArray, RecordArray | None]:
+  """The windows (and noise) of the index's shards, each memory-mapped, checked and put end to end."""
+  shards = [shard for shard in read_index(path)['shards'] if int(shard['records'])]
+  total = sum(int(shard['records']) for shard in shards)
+  if total != len(rows):
+    raise ValueError(f'{path / MANIFEST_FILE} has {len(rows)} rows but {path / INDEX_FILE} lists {total} records')
+  windows, noises, first = [], [], 0
+  for shard in shards:
+    folder, count = path / shard['name'], int(shard['records'])
+    for name in (WAVEFORMS_FILE, MANIFEST_FILE):
+      if not (folder / name).is_file():
+        raise FileNotFoundError(f'{folder / name}: missing; {path / INDEX_FILE} lists shard {shard["name"]} '
+                                f'with {count} records')
+    part_rows = rows[first:first + count]
+    windows.append(_open_array(folder / WAVEFORMS_FILE))
+    _check_waveforms(windows[-1], folder / WAVEFORMS_FILE, part_rows, preprocessing)
+    noises.append(_load_noise(folder / NOISE_FILE, part_rows, preprocessing))
+    first += count
+  kept = [noise is not None for noise in noises]
+  if any(kept) and not all(kept):
+    raise ValueError(f'{path}: shard {shards[kept.index(False)]["name"]} has no {NOISE_FILE}, shard '
+                     f'{shards[kept.index(True)]["name"]} has one; every shard keeps its noise or none does')
+  try:
+    return RecordArray(windows), RecordArray(noises) if all(kept) else None
+  except ValueError as error:
+    raise ValueError(f'{path}: the shards differ ({error})') from None
 
 
 def _check_waveforms(waveforms: np.ndarray, file: pathlib.Path, rows: Sequence[Mapping[str, str]],
@@ -241,7 +335,7 @@ def _check_waveforms(waveforms: np.ndarray, file: pathlib.Path, rows: Sequence[M
 
 
 def _check_samples(array: np.ndarray, file: pathlib.Path, rows: Sequence[Mapping[str, str]],
-                   expected_samples: int | None, what: str, chunk_bytes: int = 1 << 26) -> None:
+                   expected_samples: int | None, what: str) -> None:
   """Shape (one record per manifest row, ``expected_samples`` long, 3 channels), dtype and finiteness.
 
   The array is scanned in bounded chunks, so memory stays bounded.
@@ -254,9 +348,8 @@ def _check_samples(array: np.ndarray, file: pathlib.Path, rows: Sequence[Mapping
     raise ValueError(f'{file.parent / MANIFEST_FILE} has {len(rows)} rows but {file} has {len(array)} records')
   if expected_samples is not None and array.shape[1] != expected_samples:
     raise ValueError(f'{file}: {what} of {array.shape[1]} samples; {PREPROCESS_FILE} says {expected_samples}')
-  step = max(1, chunk_bytes // max(1, array[0].nbytes))
-  for first in range(0, len(array), step):
-    finite = np.isfinite(array[first:first + step]).all(axis=(1, 2))
+  for first, chunk in rows_in_chunks(array):
+    finite = np.isfinite(chunk).all(axis=(1, 2))
     if not finite.all():
       bad = first + int(np.argmin(finite))
       raise ValueError(f'{file}: record {bad} ({rows[bad].get("record_id", "")}) has NaN or inf samples')
@@ -267,10 +360,7 @@ def _load_noise(file: pathlib.Path, rows: Sequence[Mapping[str, str]], preproces
   """noise.npy memory-mapped and checked like the windows (None without the file)."""
   if not file.is_file():
     return None
-  try:
-    noise = np.load(file, mmap_mode='r')
-  except Exception as error:  # numpy raises EOFError, ValueError, OSError... for a damaged file
-    raise ValueError(f'{file}: not a readable .npy array ({type(error).__name__}: {error})') from None
+  noise = _open_array(file)
   settings = (preprocessing or {}).get('preprocess', {})
   expected = None
   if settings.get('noise_s') and settings.get('sampling_rate'):

@@ -25,6 +25,7 @@ from typing import Callable
 
 import numpy as np
 
+from ganet_jax.data.record_array import chunk_records
 from ganet_jax.data.records import RecordSet
 
 FEATURE_NAMES = ('log_p_s_ratio_low', 'log_p_s_ratio_high', 'log_spectral_ratio_p', 'log_spectral_ratio_s',
@@ -228,9 +229,19 @@ def physics_features(waveforms: np.ndarray, feature_set: str = 'ratios', *, rate
 
 
 def record_features(records: RecordSet, feature_set: str = 'ratios') -> np.ndarray:
-  """``physics_features`` of a record set, at its sampling rate and with its noise."""
-  return physics_features(np.asarray(records.waveforms), feature_set, rate=records.sampling_rate,
-                          noise=None if records.noise is None else np.asarray(records.noise))
+  """``physics_features`` of a record set, at its sampling rate and with its noise.
+
+  The features are a record's own, so they are computed a bounded chunk of records
+  at a time (``record_array.chunk_records``): a set on disk is never read whole.
+  """
+  step = chunk_records(records.waveforms)
+  parts = []
+  for first in range(0, max(len(records), 1), step):
+    rows = slice(first, first + step)
+    noise = None if records.noise is None else np.asarray(records.noise[rows])
+    parts.append(physics_features(np.asarray(records.waveforms[rows]), feature_set, rate=records.sampling_rate,
+                                  noise=noise))
+  return np.concatenate(parts)
 
 
 @dataclasses.dataclass(frozen=True)

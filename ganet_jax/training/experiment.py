@@ -47,7 +47,7 @@ from ganet_jax.evaluation.predict import predict_probabilities
 from ganet_jax.evaluation.reports import evaluation_report, validation_report, write_evaluation
 from ganet_jax.models import MODELS, build_model, cast_dtype, model_fields, model_kwargs
 from ganet_jax.progress import Progress
-from ganet_jax.sharding import replicate, run_mesh, shard_batch
+from ganet_jax.sharding import place_rows, process_rows, replicate, run_mesh
 from ganet_jax.training import contrastive, losses, run_folder
 from ganet_jax.training.checkpoint import BEST, RunCheckpoints
 from ganet_jax.training.config import MEANING_CHANGES, ExperimentConfig
@@ -318,11 +318,12 @@ def _train_epoch(state, train: RecordSet, config: ExperimentConfig, epoch: int, 
                                  stations=stations, balance_classes=config.balanced_sampling)
   else:
     order = epoch_order(len(train), seed=config.seed, epoch=epoch)[:steps * config.batch_size]
-  stream = batches(train, order, config.batch_size)
+  rows = process_rows(mesh, config.batch_size)  # this process's rows of a batch: all but in a multi-process run
+  stream = batches(train, order, config.batch_size, rows=rows)
   augmentation = augmentation_of(config.augmentation, train.sampling_rate)
   if augmentation.active:
-    stream = augment_batches(stream, augmentation, seed=config.seed, epoch=epoch)
-  place = jnp.asarray if mesh is None else functools.partial(shard_batch, mesh=mesh)
+    stream = augment_batches(stream, augmentation, seed=config.seed, epoch=epoch, part=rows.start)
+  place = jnp.asarray if mesh is None else functools.partial(place_rows, mesh=mesh, batch_size=config.batch_size)
   progress = Progress(steps * config.batch_size, 'records', enabled=progress, label=f'epoch {epoch}/{config.epochs}')
   start = time.perf_counter()
   # Sums stay on the device and are read once per epoch: a read per step would stall

@@ -31,6 +31,7 @@ import numpy as np
 
 from ganet_jax import provenance
 from ganet_jax.data import outputs
+from ganet_jax.data.record_array import rows_in_chunks
 from ganet_jax.data.records import RecordSet
 from ganet_jax.evaluation.reports import EVALUATION_FILES, json_ready
 from ganet_jax.training.checkpoint import RunCheckpoints
@@ -108,15 +109,15 @@ def fingerprint(records: RecordSet | None, *, columns: Sequence[str] = ('record_
   return digest.hexdigest()[:16]
 
 
-def windows_hash(records: RecordSet | None, *, chunk_bytes: int = 1 << 25) -> str | None:
+def windows_hash(records: RecordSet | None, *, chunk_bytes: int | None = None) -> str | None:
   """A hash of the bytes of ``records``' windows (and pre-event noise when kept), with their shapes.
 
-  The arrays are read a chunk of records at a time, so a memory-mapped set larger
-  than memory hashes in bounded memory (BLAKE2b reads ~1 GB/s).
+  The arrays are read a chunk of records at a time, so a set on disk larger than
+  memory hashes in bounded memory (BLAKE2b reads ~1 GB/s).
 
   Args:
     records: the records; None gives None (no such set).
-    chunk_bytes: about how many bytes are read at once.
+    chunk_bytes: about how many bytes are read at once (``record_array.CHUNK_BYTES`` when None).
 
   Returns:
     16 hex digits.
@@ -129,9 +130,8 @@ def windows_hash(records: RecordSet | None, *, chunk_bytes: int = 1 << 25) -> st
       digest.update(b'no array')
       continue
     digest.update(f'{np.dtype(array.dtype).str} {tuple(array.shape)}'.encode())
-    step = max(1, chunk_bytes // max(1, int(np.prod(array.shape[1:])) * array.dtype.itemsize))
-    for first in range(0, len(array), step):
-      digest.update(np.ascontiguousarray(array[first:first + step]).data)
+    for _, chunk in rows_in_chunks(array, chunk_bytes):
+      digest.update(np.ascontiguousarray(chunk).data)
   return digest.hexdigest()
 
 
