@@ -17,10 +17,10 @@ from ganet_jax.errors import RecordRejected
 from conftest import write_table
 
 # A pnw subset covering the cases: 100 Hz, 50 Hz, 40/20 Hz with several location
-# codes, 1 Hz LHZ, a gap before the origin, a flat (clipped) channel.
+# codes (the table names one), 1 Hz LHZ, a gap before the origin, a flat (clipped) channel.
 PNW_FILES = (
     'waveforms/uw61348817_UW.BHW.EHZ.mseed',
-    'waveforms/uw61348817_UW.RPW.EHZ.mseed',
+    'waveforms/uw61348817_UW.HTW.EHZ.mseed',
     'waveforms/uw61563906_IU.COR.BHZ.mseed',
     'waveforms/uw61563906_IU.COR.LHZ.mseed',
     'waveforms/uw61563906_IU.COR.VHZ.mseed',
@@ -45,7 +45,8 @@ def _prepare(table, base, **option_overrides):
 
 
 def test_pnw_subset_accepted_plus_rejected_is_input(shared_data, tmp_path):
-  rows = _pnw_rows(shared_data, PNW_FILES)
+  rows = [{**row, 'location': ''} for row in _pnw_rows(shared_data, PNW_FILES)]
+  rows[2]['location'] = '10'  # IU.COR.BHZ holds locations 00 (20 Hz), 10 and 60 (40 Hz)
   table = write_table(tmp_path / 'labels.csv', rows)
   records, (accepted, rejected) = _prepare(table, shared_data / 'pnw')
   assert len(records) == len(PNW_FILES)
@@ -63,7 +64,7 @@ def test_pnw_subset_accepted_plus_rejected_is_input(shared_data, tmp_path):
   np.testing.assert_allclose(waveforms[:, :, 0].std(axis=1), 1, atol=1e-3)
   assert np.all(waveforms[:, :, 1:] == 0) and set(accepted.extra['channels_present']) == {'Z'}
   cor = list(accepted.extra['file']).index(str(shared_data / 'pnw' / PNW_FILES[2]))
-  assert accepted.extra['sampling_rate_in'][cor] == '40' and "of ['IU.COR.00.BHZ'" in accepted.extra['notes'][cor]
+  assert accepted.extra['sampling_rate_in'][cor] == '40' and accepted.extra['location'][cor] == '10'
   assert set(m.split(' ')[0] for m in accepted.extra['p_method']) <= {'sta_lta', 'fallback:origin'}
   assert set(accepted.labels) == {0, 1}
 
@@ -227,7 +228,7 @@ def test_files_without_a_table_take_event_from_catalog_and_coordinates_from_stat
   origin = Origin(time=obspy.UTCDateTime(rows[0]['origin_time']), latitude=48.089, longitude=-121.914)
   Catalog([Event(event_type='quarry blast', origins=[origin])]).write(str(tmp_path / 'c.xml'), format='QUAKEML')
   stations = [Station('BHW', latitude=48.1, longitude=-121.9, elevation=0.0),  # ~1.5 km away
-              Station('RPW', latitude=50.0, longitude=-121.9, elevation=0.0)]  # ~213 km away
+              Station('HTW', latitude=50.0, longitude=-121.9, elevation=0.0)]  # ~213 km away
   inventory = Inventory(networks=[Network('UW', stations=stations)], source='test')
   inventory.write(str(tmp_path / 'stations.xml'), format='STATIONXML')
   records = records_table.records_from_files(files)
@@ -255,7 +256,7 @@ def test_a_p_time_stands_in_for_a_missing_origin_in_tables_and_streams_alike(sha
   p_time = str(obspy.UTCDateTime(row['origin_time']) + 8.0)
   without_origin = {k: v for k, v in row.items() if k not in ('origin_time', 'event_id')}
   table = write_table(tmp_path / 'labels.csv', [{**without_origin, 'p_time': p_time},
-                                                 {**without_origin, 'station': 'RPW', 'file': PNW_FILES[1]}])
+                                                 {**without_origin, 'station': 'HTW', 'file': PNW_FILES[1]}])
   # the records-table path (experiments.prepare)
   _, (accepted, rejected) = _prepare(table, shared_data / 'pnw')
   assert len(accepted) == 1 and accepted.extra['p_method'][0] == 'table'

@@ -26,12 +26,14 @@ from typing import Mapping, Sequence
 
 import obspy
 
+from ganet_jax.data import file_checks
 from ganet_jax.data import picking
 from ganet_jax.errors import RecordRejected
 
 # Origins closer than this are one event; further apart, two.
 EVENT_TOLERANCE_S = 1.0
 STATION_FIELDS = ('network', 'station', 'location', 'channel')
+BLANK_LOCATION = '--'  # a location column's value for the blank location code
 
 
 def header_fields(path: pathlib.Path) -> tuple[dict[str, str], obspy.UTCDateTime | None]:
@@ -39,8 +41,11 @@ def header_fields(path: pathlib.Path) -> tuple[dict[str, str], obspy.UTCDateTime
 
   Codes are given only for a file of one station (and the channel only for one
   channel); a blank station code is no station code. Returns ({}, None) for a
-  file ObsPy cannot read (its record is rejected later with the reason).
+  file ObsPy cannot read, or that is not a regular file (a FIFO would block the
+  read): its record is rejected later with the reason.
   """
+  if file_checks.regular_file_problem(path):
+    return {}, None
   try:
     stream = obspy.read(str(path), headonly=True)
   except Exception:  # ObsPy raises many types for a file of no format it knows
@@ -185,7 +190,8 @@ def assign_events(rows: list[dict[str, str]], starts: Sequence[obspy.UTCDateTime
 def select_traces(stream: obspy.Stream, row: Mapping[str, str], name: str) -> obspy.Stream:
   """The traces of one file that belong to its row's station.
 
-  A row's network, station and location, where given, must equal the trace's; its
+  A row's network, station and location, where given, must equal the trace's (the
+  location ``--`` names the blank location code, as in SEED and FDSN requests); its
   channel, where given, selects the band/instrument code (``HHZ`` keeps HHZ, HHN
   and HHE of a 3-component file). A file still holding several stations is refused
   rather than merged: nothing says which is the record's.
@@ -199,6 +205,8 @@ def select_traces(stream: obspy.Stream, row: Mapping[str, str], name: str) -> ob
     RecordRejected: no trace of the row's station, or several stations and no way to choose.
   """
   wanted = {field: row.get(field, '') for field in ('network', 'station', 'location') if row.get(field, '')}
+  if wanted.get('location') == BLANK_LOCATION:
+    wanted['location'] = ''
   band = row.get('channel', '')[:-1]
   kept = obspy.Stream([t for t in stream if all(t.stats[f] == v for f, v in wanted.items())
                        and (not band or t.stats.channel[:-1] == band)])

@@ -8,8 +8,12 @@ while reading or processing a record becomes that record's rejection reason.
 Declared policies (see ``preprocess`` for the signal steps):
   - labels: the table's/catalog's event type (``labels``); a bare 0/1 label column
     is used when there is no type; a type that contradicts the label is rejected;
-  - several traces for one component (location codes 00/10, ...): the highest
-    rate, then the longest, is kept and the choice written in ``notes``;
+  - several sensors (location codes 00/10, band codes BH/HH, ...): one sensor is
+    chosen as a whole, live and with the most components, and the choice written
+    in ``notes``; two such sensors are refused, naming them (``traces``);
+  - masked samples (an ObsPy-merged stream's gaps) are gaps, under the gap policy;
+  - a glitch (a few samples far beyond everything around them) rejects the
+    record, naming the trace and its time (``glitches``);
   - a component with NaN/inf samples, a too-low rate or segments at different
     rates is dropped (zero-filled, reason in ``notes``); the record is rejected
     with those reasons when no component is left;
@@ -151,8 +155,9 @@ def _prepare_record(record: InputRecord, options: PrepareOptions, notes: list[st
     raise RecordRejected('the stream holds no samples')
   else:
     stream = grouping.select_traces(stream, record.rows[0], 'the stream')
-  chosen, choice_notes = traces_lib.choose_traces(stream)
+  chosen, choice_notes = traces_lib.choose_traces(stream, config.min_sampling_rate)
   notes += choice_notes + record_checks.signal_notes(chosen)
+  traces_lib.check_glitches(chosen)  # before picking: one bad sample must not become the onset
   first_trace = next(iter(chosen.values()))[0]
   origin = record_event.field_time(record.field('origin_time'), 'origin time') or picking.sac_origin(first_trace)
   event = None

@@ -6,6 +6,7 @@ import warnings
 
 import obspy
 
+from ganet_jax.data import file_checks
 from ganet_jax.data import grouping
 from ganet_jax.data import waveform_files
 from ganet_jax.data.records_table import InputRecord
@@ -25,8 +26,9 @@ def read_streams(record: InputRecord) -> tuple[obspy.Stream, list[str]]:
   stream, problems = obspy.Stream(), []
   for path, row in zip(record.files, record.rows):
     try:
-      if not path.is_file():
-        raise FileNotFoundError('file not found')
+      problem = file_checks.regular_file_problem(path)
+      if problem:  # a FIFO or device would block or never end the read
+        raise FileNotFoundError(problem)
       with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter('always')
         read = waveform_files.read_file(path)

@@ -16,6 +16,7 @@ from typing import Mapping, Sequence
 
 import obspy
 
+from ganet_jax.data import file_checks
 from ganet_jax.data import grouping
 
 # Suffixes of files that are usually tables, catalogs or notes rather than waveforms.
@@ -178,8 +179,11 @@ def scan_folder(root: pathlib.Path, exclude: Sequence[pathlib.Path] = ()
   """
   excluded = {p.resolve() for p in exclude}
   files, skipped = [], []
-  for path in sorted(p for p in root.rglob('*') if p.is_file()):
-    if path.resolve() in excluded:
+  for path in sorted(p for p in root.rglob('*') if not p.is_dir()):
+    problem = file_checks.regular_file_problem(path)
+    if problem:  # a FIFO or device would block or never end a read
+      skipped.append((path, problem))
+    elif path.resolve() in excluded:
       skipped.append((path, 'named by a flag (records table, catalog or inventory)'))
     elif path.suffix.lower() in NON_WAVEFORM_SUFFIXES and not _obspy_reads(path):
       skipped.append((path, f'not a waveform file ObsPy reads ({path.suffix} file)'))
