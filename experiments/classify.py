@@ -14,7 +14,9 @@ as its training records looked. --input and --records are read as experiments.pr
 reads them (``ganet_jax.data.sources``): repeat --input for several folders, each with
 its --records (absolute, or relative to its --input; file paths in it relative to the
 --input too). A record the model cannot see (e.g. recorded at a rate whose Nyquist
-frequency is below the model's band-pass) is listed unclassified with the reason.
+frequency is below the band the model reads) is listed unclassified with the reason.
+A run that records no preprocessing of its training records (trained on arrays) is
+refused unless --allow_unrecorded_preprocessing; a table without rows is refused.
 A pretrained model's stated limits are shown as a warning when it is loaded. A run in
 which no input record could be classified exits with an error.
 Writes:
@@ -67,6 +69,9 @@ flags.DEFINE_float('max_pad_s', DEFAULTS.max_pad_s, 'Longest tail shortfall of t
 flags.DEFINE_string('components', None, "Components the model sees, others zero-filled: 'Z' for a model "
                     'trained on vertical-only records (as the pnw study), so 3-component input looks like its '
                     "training. Default: ZNE, or a pretrained model's own.")
+flags.DEFINE_bool('allow_unrecorded_preprocessing', False, 'Classify records with a run that records no '
+                  'preprocessing of its training records (trained on arrays, e.g. the built-in synthetic set), '
+                  'preparing them with the default settings; without it such a run is refused.')
 flags.DEFINE_enum('p_fallback', PrepareOptions.p_fallback, list(P_FALLBACKS),
                   'Without a pick and an STA/LTA onset: origin (+ the iasp91 P travel time where the distance is '
                   'known) flagged, or reject.')
@@ -100,7 +105,8 @@ def classify() -> None:
     counts = classify_files(FLAGS.checkpoint, split_inputs(FLAGS.input), FLAGS.records, output, which=FLAGS.which,
                             options=options(), column_map=FLAGS.column_map, components=FLAGS.components,
                             overwrite=FLAGS.overwrite, progress_every=progress_interval(),
-                            pretrained=FLAGS.pretrained)
+                            pretrained=FLAGS.pretrained,
+                            allow_unrecorded_preprocessing=FLAGS.allow_unrecorded_preprocessing)
   print(f'{counts["input"]} input records: {counts["classified"]} classified ({counts["events"]} events), '
         f'{counts["unclassified"]} unclassified (reasons in {output.stem}_unclassified.csv) -> {output}')
   if counts['input'] and not counts['classified']:

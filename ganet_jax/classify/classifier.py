@@ -71,6 +71,9 @@ class Classifier:
     aggregation: the rule combining an event's records (``evaluation.aggregation``):
       'mean_probability' unless the card names another.
     learned_aggregation: the fitted rule when ``aggregation == 'learned'``.
+    allow_unrecorded_preprocessing: prepare records with the default settings even
+      when the members record no preprocessing of their training records (see
+      ``check_recorded_preprocessing``); off, such members classify arrays only.
   """
   members: tuple[Member, ...]
   options: PrepareOptions
@@ -80,10 +83,12 @@ class Classifier:
   card: dict = dataclasses.field(default_factory=dict)
   aggregation: str = 'mean_probability'
   learned_aggregation: aggregation.LearnedAggregation | None = None
+  allow_unrecorded_preprocessing: bool = False
 
   @classmethod
   def from_members(cls, members: Sequence[Member], *, options: PrepareOptions | None = None,
-                   components: str = conventions.COMPONENT_ORDER, source: str = '') -> Classifier:
+                   components: str = conventions.COMPONENT_ORDER, source: str = '',
+                   allow_unrecorded_preprocessing: bool = False) -> Classifier:
     """A classifier of ``members`` preparing records as their training set was prepared.
 
     Args:
@@ -93,6 +98,7 @@ class Classifier:
         set's (``preparation.options_for``).
       components: see the class attribute.
       source: for messages (default: the members' sources).
+      allow_unrecorded_preprocessing: see the class attribute.
 
     Raises:
       ValueError: no members, or members whose input shape, preprocessing or threshold differ.
@@ -101,12 +107,13 @@ class Classifier:
     members_lib.check_members(members)
     check_components(components)  # before any record is read
     return cls(members, options_for(members[0], options), members[0].threshold,
-               source or ','.join(m.source for m in members), components)
+               source or ','.join(m.source for m in members), components,
+               allow_unrecorded_preprocessing=allow_unrecorded_preprocessing)
 
   @classmethod
   def from_checkpoint(cls, workdir: str | os.PathLike | Sequence[str | os.PathLike], *, which: str = LATEST,
-                      options: PrepareOptions | None = None,
-                      components: str = conventions.COMPONENT_ORDER) -> Classifier:
+                      options: PrepareOptions | None = None, components: str = conventions.COMPONENT_ORDER,
+                      allow_unrecorded_preprocessing: bool = False) -> Classifier:
     """Load a run folder written by ``experiment.run``, or several as an ensemble.
 
     Args:
@@ -117,6 +124,7 @@ class Classifier:
         length, rate, detrend, band-pass and picker are replaced by the training
         set's (``preparation.options_for``).
       components: see the class attribute.
+      allow_unrecorded_preprocessing: see the class attribute.
 
     Returns:
       The classifier.
@@ -127,11 +135,12 @@ class Classifier:
         architecture its config.json names (damaged, or saved by another model), its
         input is not (samples, 3), or members differ in input shape, preprocessing or threshold.
     """
-    return cls.from_members(members_lib.load_runs(workdir, which), options=options, components=components)
+    return cls.from_members(members_lib.load_runs(workdir, which), options=options, components=components,
+                            allow_unrecorded_preprocessing=allow_unrecorded_preprocessing)
 
   @classmethod
   def pretrained(cls, name: str, *, options: PrepareOptions | None = None,
-                 components: str | None = None) -> Classifier:
+                 components: str | None = None, allow_unrecorded_preprocessing: bool = False) -> Classifier:
     """A model shipped with the package (``ganet_jax/pretrained/<name>``) or exported to a folder.
 
     Any kind the format holds (``model_folder``): networks of any registered
@@ -145,6 +154,7 @@ class Classifier:
       options: preparation options, as for ``from_checkpoint``.
       components: the components the members see; default: the card's (e.g. 'Z'
         for networks trained on vertical-only records).
+      allow_unrecorded_preprocessing: see the class attribute.
 
     Raises:
       ValueError: an unknown name (listing the shipped ones), a damaged member file,
@@ -152,7 +162,7 @@ class Classifier:
     """
     members, card, folder = members_lib.load_pretrained(name)
     classifier = cls.from_members(members, options=options, components=components or card['components'],
-                                  source=str(folder))
+                                  source=str(folder), allow_unrecorded_preprocessing=allow_unrecorded_preprocessing)
     rule, learned = model_folder.aggregation_rule(card)
     classifier = dataclasses.replace(classifier, card=card, aggregation=rule, learned_aggregation=learned)
     for limit in classifier.limits:
@@ -211,12 +221,31 @@ class Classifier:
   def _checked(self, windows, noise, sampling_rate) -> tuple[np.ndarray, np.ndarray | None]:
     """The windows and noise as arrays, refused unless the members can take them (``inputs.checked_inputs``)."""
     return inputs.checked_inputs(windows, noise, sampling_rate, self.members[0], self.options.preprocess,
-                                 needs_noise=self.needs_noise, source=self.source)
+                                 needs_noise=self.needs_noise, source=self.source, components=self.components)
 
   def event_probabilities(self, event_ids: Sequence[str], p_tectonic: Sequence[float]
                           ) -> tuple[list[str], np.ndarray]:
     """Each event's probability of tectonic by the model's ``aggregation`` rule (``decisions.event_probabilities``)."""
     return decisions.event_probabilities(event_ids, p_tectonic, self.aggregation, self.learned_aggregation)
+
+  def check_recorded_preprocessing(self) -> None:
+    """Refuses to prepare records for members that record no preprocessing of their training records.
+
+    A run trained on arrays (the built-in synthetic set, windows made elsewhere)
+    says nothing of how its windows were made: records prepared with the default
+    settings would be classified on windows unlike any it saw, without a word.
+
+    Raises:
+      ValueError: naming the source and what to do, unless ``allow_unrecorded_preprocessing``.
+    """
+    if self.members[0].preprocessing or self.allow_unrecorded_preprocessing:
+      return
+    window = self.options.preprocess
+    raise ValueError(f'{self.source}: records no preprocessing of its training records (trained on arrays, e.g. '
+                     f'the built-in synthetic set): records prepared for it ({window.window_s:g} s windows at '
+                     f'{window.sampling_rate:g} Hz, default settings) would be unlike anything it saw. Train on '
+                     'a set made by experiments.prepare, or pass allow_unrecorded_preprocessing=True '
+                     '(--allow_unrecorded_preprocessing) to classify them anyway')
 
   def prepare(self, record: InputRecord) -> PreparedRecord:
     """One input record's window, prepared as the training records were (labels ignored).
@@ -224,12 +253,15 @@ class Classifier:
     Raises:
       RecordRejected: with the reason (unreadable file, too short after the P onset,
         no signal in the components the model needs...).
+      ValueError: members that record no preprocessing (``check_recorded_preprocessing``).
     """
+    self.check_recorded_preprocessing()
     return self._seen(ingest.prepare_record(record, self.options))
 
   def _seen(self, prepared: PreparedRecord) -> PreparedRecord:
     """``prepared``, unless the members cannot see it (``preparation.check_prepared``)."""
-    return preparation.check_prepared(prepared, self.options.preprocess, self.components)
+    return preparation.check_prepared(prepared, preparation.needed_band(self.members, self.options.preprocess),
+                                      self.components)
 
   def attention(self, record: InputRecord | PreparedRecord | np.ndarray, *, member: int = 0) -> dict[str, np.ndarray]:
     """A record's CBAM spatial-attention weights of every stage, on the record's time axis.
@@ -266,7 +298,11 @@ class Classifier:
     Returns:
       ([Classified(input record, prepared record, p_tectonic, p_members)],
        [{'source', 'record', 'file', 'reason'}]).
+
+    Raises:
+      ValueError: members that record no preprocessing (``check_recorded_preprocessing``).
     """
+    self.check_recorded_preprocessing()
     prepared, rejected = ingest.prepare_or_reject(records, self.options, keep=lambda record, ready: (record, ready),
                                                   progress=progress, prepare=lambda record, _: self.prepare(record))
     if not prepared:
@@ -297,7 +333,9 @@ class Classifier:
       RecordRejected: the stream cannot give a window (too few samples after the
         P onset, rate too low or too low for the members' band, all channels flat...),
         with the reason.
+      ValueError: members that record no preprocessing (``check_recorded_preprocessing``).
     """
+    self.check_recorded_preprocessing()
     prepared = self._seen(ingest.prepare_stream(stream, self.options, p_onset=p_onset,
                                                 origin_time=origin_time or p_onset, **columns))
     preparation.warn_unchecked_distances([prepared], self.options.preprocess.max_distance_km)

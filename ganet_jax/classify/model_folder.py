@@ -32,6 +32,7 @@ import flax
 import jax
 import numpy as np
 
+from ganet_jax.data import file_checks
 from ganet_jax.data import outputs
 from ganet_jax.evaluation import aggregation as aggregation_lib
 from ganet_jax.evaluation.physics import FeatureModel
@@ -43,6 +44,10 @@ __all__ = ['CARD_FILE', 'FORMAT_VERSION', 'KINDS', 'aggregation_rule', 'card_kin
 
 FORMAT_VERSION = 1
 KINDS = ('network', 'physics')
+# Larger than any member or card this format writes (a default-width GA-Net member is ~6 MB):
+# a bigger file is not one, and reading it could exhaust memory.
+MAX_MEMBER_BYTES = 1 << 30
+MAX_CARD_BYTES = 16 << 20
 # Event rules a card may name: the others need inputs a classifier does not have (per-record weights).
 CARD_AGGREGATIONS = ('mean_probability', 'mean_logit', 'learned')
 
@@ -179,7 +184,7 @@ def read(name: str | pathlib.Path) -> tuple[dict[str, Any], pathlib.Path, list[t
   members = []
   for entry in entries:
     path = folder / entry['file']
-    data = path.read_bytes()
+    data = file_checks.read_regular_bytes(path, MAX_MEMBER_BYTES)  # a FIFO or /dev/zero must not hang the read
     if hashlib.sha256(data).hexdigest() != entry['sha256']:
       raise ValueError(f'{path}: damaged (its SHA-256 differs from {CARD_FILE}\'s)')
     members.append(_physics_member(path, data) if kind == 'physics' else _network_member(path, data, entry, card))
@@ -190,11 +195,11 @@ def read_card(path: pathlib.Path) -> dict[str, Any]:
   """A card file's JSON object.
 
   Raises:
-    ValueError: naming the file when it is not JSON or holds no object.
+    ValueError: naming the file when it is not a regular file of a sane size, not JSON, or holds no object.
   """
   try:
-    card = json.loads(path.read_text())
-  except json.JSONDecodeError as error:
+    card = json.loads(file_checks.read_regular_bytes(path, MAX_CARD_BYTES))
+  except (json.JSONDecodeError, UnicodeDecodeError) as error:
     raise ValueError(f'{path}: not JSON ({error})') from None
   if not isinstance(card, dict):
     raise ValueError(f'{path}: holds a JSON {type(card).__name__}, not the object a model card is')

@@ -37,6 +37,8 @@ def input_records(inputs: list[str], tables: str | list[str] | None, column_map:
                   ) -> list[records_table.InputRecord]:
   """The records to classify (raises FileNotFoundError / ValueError naming the flag and path).
 
+  A table without rows is refused: a run that classifies nothing must not end as a success.
+
   With tables, inputs and tables pair by position and are resolved as
   ``data.prepare`` resolves them (``sources.resolve_sources``). Without, every
   file given and every file under a folder given is a record; files in folders that
@@ -49,7 +51,11 @@ def input_records(inputs: list[str], tables: str | list[str] | None, column_map:
   if tables:
     records = []
     for source in sources_lib.resolve_sources(inputs, tables):
-      records += sources_lib.source_records(source, labels_lib.parse_mapping(column_map), labelled=False)[0]
+      found = sources_lib.source_records(source, labels_lib.parse_mapping(column_map), labelled=False)[0]
+      if not found:
+        raise ValueError(f'--records: {source.table} has no rows: nothing to classify (give one row per waveform '
+                         'file under a header)')
+      records += found
     return records
   files = []
   for name in inputs:
@@ -137,7 +143,8 @@ def output_paths(output: pathlib.Path) -> dict[str, pathlib.Path]:
 def classify_files(checkpoint: str | list[str] | None, inputs: list[str], table: str | list[str] | None,
              output: pathlib.Path, *, which: str = LATEST, options: ingest.PrepareOptions | None = None,
              column_map: str = '', components: str | None = None, overwrite: bool = False,
-             progress_every: int | None = None, pretrained: str | None = None) -> dict[str, object]:
+             progress_every: int | None = None, pretrained: str | None = None,
+             allow_unrecorded_preprocessing: bool = False) -> dict[str, object]:
   """Classify the inputs and write the three CSVs; returns the counts.
 
   The outputs are checked before anything is read, and written together under
@@ -156,6 +163,8 @@ def classify_files(checkpoint: str | list[str] | None, inputs: list[str], table:
     overwrite: replace an earlier run's CSVs.
     progress_every: print progress to stderr every this many records; None: none.
     pretrained: a shipped model's name or an exported model's folder, instead of ``checkpoint``.
+    allow_unrecorded_preprocessing: classify with members that record no preprocessing
+      (``Classifier.check_recorded_preprocessing``).
 
   Returns:
     {'input', 'classified', 'unclassified', 'events'} counts and 'reasons': the
@@ -168,12 +177,15 @@ def classify_files(checkpoint: str | list[str] | None, inputs: list[str], table:
   for path in paths.values():
     outputs.check_output_file(path, overwrite=overwrite)
   if pretrained is not None:
-    classifier = Classifier.pretrained(pretrained, options=options, components=components)
+    classifier = Classifier.pretrained(pretrained, options=options, components=components,
+                                       allow_unrecorded_preprocessing=allow_unrecorded_preprocessing)
   else:
     if not isinstance(checkpoint, str) and len(checkpoint) == 1:
       checkpoint = checkpoint[0]
     classifier = Classifier.from_checkpoint(checkpoint, which=which, options=options,
-                                            components=components or conventions.COMPONENT_ORDER)
+                                            components=components or conventions.COMPONENT_ORDER,
+                                            allow_unrecorded_preprocessing=allow_unrecorded_preprocessing)
+  classifier.check_recorded_preprocessing()  # before any file is read
   records = input_records(inputs, table, column_map)
   progress = progress_printer(len(records), progress_every) if progress_every else None
   classified, unclassified = classifier.classify_records(records, progress)

@@ -7,15 +7,17 @@ recorded. Labels are not needed: a given event type or label is kept for the out
 but never decides anything.
 
 What the members cannot see is refused, never silently classified: a record whose
-input rate cannot carry the band the members were trained on (``check_input_rate``)
+input rate cannot carry the band the members read (``needed_band``: the band-pass
+of their training records, or a physics member's feature bands; ``check_input_rate``)
 or that lacks the components they need (``check_prepared``); arrays are checked in
-``inputs``.
+``inputs``. A network trained without a band-pass states no band: its records need
+only the training set's ``min_sampling_rate``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 from absl import logging
 import numpy as np
@@ -24,6 +26,7 @@ from ganet_jax import conventions
 from ganet_jax.classify.members import Member
 from ganet_jax.data import prepare_settings, preprocess, record_checks
 from ganet_jax.data.ingest import PrepareOptions, PreparedRecord
+from ganet_jax.evaluation.physics import FeatureModel
 from ganet_jax.errors import RecordRejected
 
 
@@ -74,8 +77,33 @@ def check_components(components: str) -> None:
     raise ValueError(f'components {components!r}: use letters of {conventions.COMPONENT_ORDER!r}')
 
 
-def check_input_rate(prepared: PreparedRecord, config: preprocess.PreprocessConfig, components: str) -> None:
-  """Refuses a record recorded at a rate whose Nyquist frequency lies below the members' band-pass.
+class NeededBand(NamedTuple):
+  """The highest frequency a classifier's records must hold, and what states it (for messages)."""
+  high: float
+  stated_by: str
+
+
+def needed_band(members: Sequence[Member], config: preprocess.PreprocessConfig) -> NeededBand | None:
+  """The band the members read: their training records' band-pass, or a physics member's feature bands.
+
+  Returns:
+    The highest of them, or None when nothing states a band (a network trained
+    without a band-pass).
+  """
+  needs = []
+  if config.bandpass:
+    needs.append(NeededBand(config.bandpass[1], f'the model\'s band-pass {config.bandpass[0]:g}-'
+                                                f'{config.bandpass[1]:g} Hz'))
+  for member in members:
+    if isinstance(member.model, FeatureModel):
+      needs.append(NeededBand(member.model.highest_frequency, f'the model\'s features, which read up to '
+                                                              f'{member.model.highest_frequency:g} Hz '
+                                                              f'({member.model.feature_set})'))
+  return max(needs) if needs else None
+
+
+def check_input_rate(prepared: PreparedRecord, band: NeededBand | None, components: str) -> None:
+  """Refuses a record recorded at a rate whose Nyquist frequency lies below the band the members read.
 
   Such a record is resampled to the members' rate without complaint, but the upper part
   of the band they were trained on is empty in it: it would be classified on a signal
@@ -84,9 +112,8 @@ def check_input_rate(prepared: PreparedRecord, config: preprocess.PreprocessConf
   Raises:
     RecordRejected: naming the input rate, its Nyquist frequency and the band.
   """
-  if not config.bandpass:
+  if band is None:
     return
-  low, high = config.bandpass
   channels = prepared.extra.get('channels', '').split(';')
   rates = prepared.extra.get('sampling_rate_in', '').split(';')
   for channel, text in zip(channels, rates):
@@ -94,12 +121,12 @@ def check_input_rate(prepared: PreparedRecord, config: preprocess.PreprocessConf
     if slot is None or conventions.COMPONENT_ORDER[slot] not in components or not text:
       continue
     rate = float(text)
-    if rate / 2 < high:
-      raise RecordRejected(f'input rate {rate:g} Hz: Nyquist {rate / 2:g} Hz is below the model\'s band-pass '
-                           f'{low:g}-{high:g} Hz')
+    if rate / 2 < band.high:
+      raise RecordRejected(f'input rate {rate:g} Hz: Nyquist {rate / 2:g} Hz is below {band.stated_by}; '
+                           f'records of at least {2 * band.high:g} Hz only')
 
 
-def check_prepared(prepared: PreparedRecord, config: preprocess.PreprocessConfig, components: str) -> PreparedRecord:
+def check_prepared(prepared: PreparedRecord, band: NeededBand | None, components: str) -> PreparedRecord:
   """``prepared``, unless it lacks what the model needs (``record_checks.require_components``) or the
   members cannot see it (``check_input_rate``).
 
@@ -107,7 +134,7 @@ def check_prepared(prepared: PreparedRecord, config: preprocess.PreprocessConfig
     RecordRejected: naming the missing components or the input rate.
   """
   record_checks.require_components(prepared.extra['channels_present'], components)
-  check_input_rate(prepared, config, components)
+  check_input_rate(prepared, band, components)
   return prepared
 
 

@@ -205,8 +205,12 @@ def check_output_file(path: str | pathlib.Path, *, overwrite: bool, flag: str = 
 def write_files_together(contents: dict[pathlib.Path, str]) -> None:
   """Writes every file under a temporary name, then renames them all into place.
 
-  On an exception (a full disk, an interrupt) the temporary files are removed and
-  the files in place are left as they were; those of killed runs are removed first.
+  On an exception (a full disk, an interrupt) the temporary files, the one being
+  written included, are removed and the files in place are left as they were;
+  those of killed runs are removed first.
+
+  Raises:
+    OSError: a failed write, naming the output file it was for (not its temporary name).
   """
   staged = {}
   try:
@@ -214,8 +218,11 @@ def write_files_together(contents: dict[pathlib.Path, str]) -> None:
       path.parent.mkdir(parents=True, exist_ok=True)
       remove_stale_staging(path)
       temporary = path.parent / f'.{path.name}.partial-{os.getpid()}'
-      temporary.write_text(text, newline='')
-      staged[temporary] = path
+      staged[temporary] = path  # before the write: a write that fails half-way leaves it too
+      try:
+        temporary.write_text(text, newline='')
+      except OSError as error:
+        raise OSError(error.errno, error.strerror or str(error), str(path)) from None
   except BaseException:
     for temporary in staged:
       temporary.unlink(missing_ok=True)

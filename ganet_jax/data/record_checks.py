@@ -7,11 +7,12 @@ attention in the manifest's ``notes`` without rejecting the record.
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 import obspy
 
+from ganet_jax import conventions
 from ganet_jax.errors import RecordRejected
 
 # A run of this many equal samples at a trace's extreme value is clipping, not signal
@@ -20,6 +21,17 @@ CLIPPED_RUN = 5
 MIN_CLIP_COUNTS = 1000
 # Full-scale values of the usual digitisers (16-, 24- and 32-bit signed counts).
 FULL_SCALE = (2 ** 15 - 1, 2 ** 23 - 1, 2 ** 31 - 1)
+
+
+def needed_components(components: str) -> str:
+  """The components a model seeing ``components`` cannot do without (``require_components``)."""
+  return 'Z' if 'Z' in components else components
+
+
+def needed_present(live: Sequence[bool], components: str) -> bool:
+  """Whether per-slot signal flags (Z, N, E order) hold every component a model seeing ``components`` needs."""
+  present = ''.join(c for c, alive in zip(conventions.COMPONENT_ORDER, live) if alive)
+  return all(c in present for c in needed_components(components))
 
 
 def require_components(channels_present: str, components: str) -> None:
@@ -37,7 +49,7 @@ def require_components(channels_present: str, components: str) -> None:
   Raises:
     RecordRejected: naming the components missing, the model's and the record's.
   """
-  needed = 'Z' if 'Z' in components else components
+  needed = needed_components(components)
   missing = ''.join(c for c in needed if c not in channels_present)
   if missing:
     raise RecordRejected(f'no signal in {missing}, which the model needs (it sees {components}; the record '

@@ -191,6 +191,16 @@ FEATURE_SETS: dict[str, tuple[Callable[..., np.ndarray], ...]] = {
 NOISE_REFERENCED = (band_snr_features, snr_shape_features, snr_features)
 
 
+def highest_frequency(feature_set: str) -> float:
+  """The highest frequency in Hz the named set's features read: a record must hold it to give them.
+
+  Below it a band is clipped or left out at the record's Nyquist frequency, and the
+  features (fitted on records that held it) no longer mean what they meant.
+  """
+  tops = {ratio_features: Windows().high_band[1]}
+  return max(tops.get(function, max(high for _, high in BANDS)) for function in _functions(feature_set))
+
+
 def needs_noise(feature_set: str) -> bool:
   """Whether the named set is noise-referenced (takes the records' pre-event noise)."""
   return any(function in NOISE_REFERENCED for function in _functions(feature_set))
@@ -347,6 +357,11 @@ class FeatureModel:
   def needs_noise(self) -> bool:
     """Whether its features are noise-referenced (it takes the records' pre-event noise)."""
     return needs_noise(self.feature_set)
+
+  @property
+  def highest_frequency(self) -> float:
+    """The highest frequency in Hz its features read (``highest_frequency``)."""
+    return highest_frequency(self.feature_set)
 
   def p_tectonic(self, waveforms: np.ndarray, noise: np.ndarray | None = None) -> np.ndarray:
     """(n,) probability of tectonic of (n, time, channels) windows at ``sampling_rate``.
