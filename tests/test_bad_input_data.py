@@ -7,6 +7,8 @@ that the record is either prepared from the right data or rejected with its reas
 
 import csv
 import dataclasses
+import json
+import os
 import pathlib
 import shutil
 
@@ -21,6 +23,7 @@ from ganet_jax.data import record_checks
 from ganet_jax.data import records_table
 from ganet_jax.data import seisbench
 from ganet_jax.data import seisbench_writer
+from ganet_jax.data.records_table import InputRecord
 from ganet_jax.data.preprocess import PreprocessConfig
 from ganet_jax.errors import RecordRejected
 from conftest import write_table
@@ -321,3 +324,244 @@ def test_a_seisbench_set_keeps_no_pre_event_noise(tmp_path):
   _seisbench_set(tmp_path)
   with pytest.raises(ValueError, match=r'--noise_s=40: pre-event noise is kept for --format=obspy records only'):
     seisbench.read_dataset(tmp_path, config=PreprocessConfig(window_s=10, noise_s=40))
+
+
+# ObsPy's forms of a record: masked (merged) streams, glitches, several sensors in one file.
+
+PNW_BHW = 'waveforms/uw61348817_UW.BHW.EHZ.mseed'
+UNLABELED = ingest.PrepareOptions(unlabeled=True)
+
+
+def _pnw_trace(shared_data):
+  """The pnw BHW record as float64 and its origin time."""
+  with open(shared_data / 'pnw' / 'labels.csv', newline='') as f:
+    row = next(r for r in csv.DictReader(f) if r['file'] == PNW_BHW)
+  trace = obspy.read(str(shared_data / 'pnw' / PNW_BHW))[0]
+  trace.data = trace.data.astype(np.float64)
+  return trace, obspy.UTCDateTime(row['origin_time'])
+
+
+@pytest.mark.parametrize('gap_s, refused', [(1.0, True), (0.05, False)])
+def test_a_merged_streams_masked_gap_is_a_gap_not_data(shared_data, tmp_path, gap_s, refused):
+  trace, origin = _pnw_trace(shared_data)
+  first, second = trace.slice(None, origin + 20).copy(), trace.slice(origin + 20 + gap_s, None).copy()
+  merged = obspy.Stream([first, second]).merge()  # the gap becomes masked samples over a fill value
+  assert np.ma.isMaskedArray(merged[0].data)
+  obspy.Stream([first, second]).write(str(tmp_path / 'gap.mseed'), format='MSEED')
+  from_file = obspy.read(str(tmp_path / 'gap.mseed'))
+  if refused:
+    for stream in (merged, from_file):
+      with pytest.raises(RecordRejected, match=r'gap of 0.99 s at .* inside the window'):
+        ingest.prepare_stream(stream, UNLABELED, origin_time=origin)
+  else:
+    windows = [ingest.prepare_stream(stream, UNLABELED, origin_time=origin).window for stream in (merged, from_file)]
+    np.testing.assert_allclose(windows[0], windows[1], atol=1e-5)
+
+
+@pytest.mark.parametrize('offsets_s, values', [((2.0,), (1e30,)), ((2.0, 2.01, 2.02), (-3e9, 3e9, -3e9)),
+                                               ((30.0, 30.3), (5e7, 5e7))])
+def test_a_glitch_is_refused_naming_the_trace_and_its_time(shared_data, offsets_s, values):
+  trace, origin = _pnw_trace(shared_data)
+  for offset, value in zip(offsets_s, values):
+    trace.data[int(round((origin + offset - trace.stats.starttime) * trace.stats.sampling_rate))] = value
+  first = trace.stats.starttime + round((origin + offsets_s[0] - trace.stats.starttime) * 100) / 100
+  with pytest.raises(RecordRejected, match=f'UW.BHW..EHZ: glitch at {str(first)[:21]}'):
+    ingest.prepare_stream(obspy.Stream([trace]), UNLABELED, origin_time=origin)
+
+
+def test_real_records_hold_no_glitch(shared_data):
+  from ganet_jax.data import glitches
+  paths = sorted((shared_data / 'eus-sac').rglob('*.SAC')) + sorted((shared_data / 'dprk').rglob('*.sac'))[:60]
+  for path in paths:
+    for trace in obspy.read(str(path)):
+      assert not len(glitches.glitch_indices(trace.data, trace.stats.sampling_rate)), trace.id
+
+
+def _sensor(trace, location, channel, data=None, rate=None):
+  copy = trace.copy()
+  copy.stats.location, copy.stats.channel = location, channel
+  if rate:
+    copy.interpolate(rate)
+  if data is not None:
+    copy.data = data(copy.data)
+  return copy
+
+
+@pytest.mark.parametrize('case', ['vertical_and_horizontals_of_two_sensors', 'noise_location_beside_blank',
+                                  'dead_fast_sensor_beside_live', 'location_column_names_blank'])
+def test_a_records_components_come_from_one_sensor(shared_data, case):
+  trace, origin = _pnw_trace(shared_data)
+  noise = lambda data: np.random.default_rng(0).normal(size=len(data))
+  columns = {}
+  if case == 'vertical_and_horizontals_of_two_sensors':  # Z of 00; N and E of 60 beside a dead Z
+    stream = obspy.Stream([_sensor(trace, '00', 'EHZ'), _sensor(trace, '60', 'EHN', lambda d: d * 1.5),
+                           _sensor(trace, '60', 'EHE', lambda d: d * 0.5), _sensor(trace, '60', 'EHZ', np.zeros_like)])
+    expected = ('00', 'EHZ')
+  elif case == 'dead_fast_sensor_beside_live':
+    stream = obspy.Stream([_sensor(trace, '10', 'HHZ', np.zeros_like, rate=200.0), _sensor(trace, '', 'EHZ')])
+    expected = ('', 'EHZ')
+  else:
+    stream = obspy.Stream([_sensor(trace, '10', 'EHZ', noise), _sensor(trace, '', 'EHZ')])
+    expected = ('', 'EHZ')
+    if case == 'noise_location_beside_blank':
+      with pytest.raises(RecordRejected, match=r"holds 2 sensors .*: UW.BHW..EH\? \(1 components, 1 live, 100 Hz\), "
+                                               r"UW.BHW.10.EH\? .* name one with a location column"):
+        ingest.prepare_stream(stream, UNLABELED, origin_time=origin)
+      return
+    columns = {'location': '--'}
+  prepared = ingest.prepare_stream(stream, UNLABELED, origin_time=origin, **columns)
+  assert (prepared.extra['location'], prepared.extra['channels']) == expected
+  assert prepared.extra['sampling_rate_in'] == '100'
+
+
+def test_a_files_two_sensors_are_chosen_by_the_location_column(shared_data, tmp_path):
+  rows = []
+  with open(shared_data / 'pnw' / 'labels.csv', newline='') as f:
+    row = next(r for r in csv.DictReader(f) if r['file'] == 'waveforms/uw61348817_UW.RPW.EHZ.mseed')
+  shutil.copy(shared_data / 'pnw' / row['file'], tmp_path / 'rpw.mseed')  # locations '' and 01, both live
+  for location in ('', '01', '--'):
+    rows.append({**row, 'file': 'rpw.mseed', 'location': location})
+  records = [records_table.read_records_table(write_table(tmp_path / f't{i}.csv', [r]), labelled=False)[0]
+             for i, r in enumerate(rows)]
+  with pytest.raises(RecordRejected, match=r'rpw.mseed|holds 2 sensors .*UW.RPW..EH\?.*UW.RPW.01.EH\?'):
+    ingest.prepare_record(records[0], UNLABELED)
+  assert [ingest.prepare_record(r, UNLABELED).extra['location'] for r in records[1:]] == ['01', '']
+
+
+# One file, many rows: each row selects its station and window.
+
+def test_one_file_of_two_stations_gives_two_records(shared_data, tmp_path):
+  path, _ = _two_station_file(shared_data, tmp_path)
+  origin = str(_sac_origin(shared_data / 'eus-sac' / EQ_BIRD))
+  rows = [{'file': path.name, 'label': '0', 'origin_time': origin, 'p_time': _manifest(shared_data, name)['p_arrival_time'],
+           'network': 'CO', 'station': station, 'channel': 'HHZ'} for station, name in (('HAW', EQ_HAW), ('BIRD', EQ_BIRD))]
+  records = records_table.read_records_table(write_table(tmp_path / 't.csv', rows))
+  assert [r.files for r in records] == [(path,), (path,)]
+  prepared, rejected = ingest.prepare_records(records, NO_DISTANCE_LIMIT)
+  assert not rejected and list(prepared.extra['station']) == ['HAW', 'BIRD']
+
+
+def test_one_continuous_file_of_two_events_gives_two_records(shared_data, tmp_path):
+  trace, origin = _pnw_trace(shared_data)
+  later = trace.copy()
+  later.stats.starttime = trace.stats.endtime + trace.stats.delta  # the next 150 s: a second event
+  obspy.Stream([trace, later]).merge().write(str(tmp_path / 'hour.mseed'), format='MSEED')
+  rows = [{'file': 'hour.mseed', 'event_id': event_id, 'origin_time': str(time), 'label': '0', 'network': 'UW',
+           'station': 'BHW', 'channel': 'EHZ'}
+          for event_id, time in (('a', origin), ('b', origin + (later.stats.starttime - trace.stats.starttime)))]
+  records = records_table.read_records_table(write_table(tmp_path / 't.csv', rows + rows[:1]))
+  prepared, rejected = ingest.prepare_records(records, ingest.PrepareOptions())
+  assert list(prepared.event_ids) == ['a', 'b']
+  onsets = [obspy.UTCDateTime(t) for t in prepared.extra['p_onset']]
+  assert abs(onsets[1] - onsets[0] - (later.stats.starttime - trace.stats.starttime)) < 0.05
+  assert len(rejected) == 1 and 'duplicate: the same file(s), station and window' in rejected[0]['reason']
+
+
+# Paths that are not regular files are refused, never read.
+
+@pytest.mark.parametrize('kind', ['fifo', 'device'])
+def test_a_fifo_or_device_in_the_file_column_is_refused_without_reading(tmp_path, kind):
+  if kind == 'fifo':
+    os.mkfifo(tmp_path / 'pipe')
+    name, what = 'pipe', 'FIFO'
+  else:
+    name, what = '/dev/zero', 'character device'
+  table = write_table(tmp_path / 't.csv', [{'file': name, 'label': '0'}])
+  records = records_table.read_records_table(table)
+  prepared, rejected = ingest.prepare_records(records, ingest.PrepareOptions())
+  assert prepared is None and f'not a regular file (a {what})' in rejected[0]['reason']
+  files, skipped = records_table.scan_folder(tmp_path)
+  assert kind == 'device' or ('pipe', True) in [(p.name, 'FIFO' in reason) for p, reason in skipped]
+
+
+# Arrays given to a classifier: masks are gaps, and windows without signal are refused.
+
+def _windows(classifier, count=3):
+  samples = classifier.options.preprocess.window_samples
+  return np.random.default_rng(0).normal(size=(count, samples, 3)).astype(np.float32)
+
+
+@pytest.mark.parametrize('fill, message', [
+    (lambda w: np.zeros_like(w[1]), 'the record carries no component'),
+    (lambda w: np.full_like(w[1], 7.0), 'the record carries no component'),
+    (lambda w: np.stack([np.zeros_like(w[1, :, 0]), w[1, :, 0], w[1, :, 2]], axis=-1), 'the record carries NE'),
+])
+def test_windows_without_signal_in_the_vertical_are_refused(tiny_run, fill, message):
+  from ganet_jax.classify import Classifier
+  classifier = Classifier.from_checkpoint(tiny_run)
+  windows = _windows(classifier)
+  windows[1] = fill(windows)
+  with pytest.raises(ValueError, match=f'windows 1 \\(of 3; 1 in all\\): no signal in Z, .*{message}'):
+    classifier.probabilities(windows)
+
+
+def test_masked_window_samples_are_gaps(tiny_run):
+  from ganet_jax.classify import Classifier
+  classifier = Classifier.from_checkpoint(tiny_run)
+  windows = _windows(classifier)
+  masked = np.ma.masked_array(windows.copy(), mask=np.zeros(windows.shape, bool))
+  masked.data[0, 10:15, 0], masked.mask[0, 10:15, 0] = -2147483648, True  # 0.05 s: filled as a file's gap is
+  filled = windows.copy()
+  filled[0, 10:15, 0] = np.interp(np.arange(10, 15), [9, 15], windows[0, [9, 15], 0])
+  np.testing.assert_allclose(classifier.probabilities(masked), classifier.probabilities(filled), atol=1e-6)
+  masked.mask[0, 10:40, 0] = True  # 0.3 s: longer than max_gap_s
+  with pytest.raises(ValueError, match=r'windows 0 \(of 3\), component Z: a gap of 30 masked samples \(0.3 s\)'):
+    classifier.probabilities(masked)
+
+
+# A model refuses records it cannot see, and data its run never described.
+
+@pytest.mark.parametrize('rate, refused', [(25.0, True), (20.0, True), (40.0, False)])
+def test_the_pnw_model_refuses_records_below_its_feature_bands(shared_data, rate, refused):
+  from ganet_jax.classify import Classifier
+  classifier = Classifier.pretrained('pnw')
+  trace, origin = _pnw_trace(shared_data)
+  trace.resample(rate)
+  if refused:
+    with pytest.raises(RecordRejected, match=f'input rate {rate:g} Hz: Nyquist {rate / 2:g} Hz is below the '
+                                             r"model's features, which read up to 20 Hz \(bands\+ratios\)"):
+      classifier.classify_stream(obspy.Stream([trace]), origin_time=origin)
+  else:
+    assert 0 <= classifier.classify_stream(obspy.Stream([trace]), origin_time=origin) <= 1
+
+
+def test_a_run_that_records_no_preprocessing_classifies_no_records(tiny_run, shared_data, tmp_path):
+  from ganet_jax.classify import Classifier
+  run = tmp_path / 'run'
+  shutil.copytree(tiny_run, run)
+  saved = json.loads((run / 'config.json').read_text())
+  saved['data']['preprocessing'] = None  # as a run on the built-in synthetic set records it
+  (run / 'config.json').write_text(json.dumps(saved))
+  classifier = Classifier.from_checkpoint(run)
+  trace, origin = _pnw_trace(shared_data)
+  record = InputRecord(files=(shared_data / 'pnw' / PNW_BHW,), rows=({'origin_time': str(origin)},))
+  for call in (lambda: classifier.classify_records([record]), lambda: classifier.prepare(record),
+               lambda: classifier.classify_stream(obspy.Stream([trace]), origin_time=origin)):
+    with pytest.raises(ValueError, match=f'{run}: records no preprocessing .* allow_unrecorded_preprocessing=True'):
+      call()
+  assert classifier.probabilities(_windows(classifier)).shape == (3,)  # arrays are the caller's to match
+  allowed = Classifier.from_checkpoint(run, allow_unrecorded_preprocessing=True)
+  assert len(allowed.classify_records([record])[0]) == 1
+
+
+@pytest.mark.parametrize('member', ['fifo', '/dev/zero', 'huge'])
+def test_a_model_folder_member_that_is_no_regular_file_is_refused(tmp_path, member):
+  from ganet_jax.classify import Classifier, model_folder
+  from ganet_jax.pretrained import locate
+  folder = tmp_path / 'model'
+  shutil.copytree(locate('pnw'), folder)
+  card = json.loads((folder / 'card.json').read_text())
+  if member == 'fifo':
+    (folder / 'member_0.json').unlink()
+    os.mkfifo(folder / 'member_0.json')
+    message = 'member_0.json: not a regular file \\(a FIFO\\)'
+  elif member == '/dev/zero':
+    card['members'][0]['file'] = '/dev/zero'
+    message = '/dev/zero: not a regular file \\(a character device\\)'
+  else:
+    with open(folder / 'member_0.json', 'r+b') as f:
+      f.truncate(model_folder.MAX_MEMBER_BYTES + 1)  # sparse: no disk used
+    message = 'member_0.json: .* bytes, more than the'
+  (folder / 'card.json').write_text(json.dumps(card))
+  with pytest.raises(ValueError, match=message):
+    Classifier.pretrained(str(folder))

@@ -27,6 +27,7 @@ from ganet_jax.classify import model_folder
 from ganet_jax.data import outputs
 from ganet_jax.data.records import load_prepared, save_prepared
 from ganet_jax.errors import ConfigError, RecordRejected
+from ganet_jax.pretrained import locate
 from ganet_jax.training import contrastive, experiment, run_folder
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -182,6 +183,24 @@ def test_a_full_disk_during_training_is_one_line_and_leaves_no_staging(tiny_run,
   assert '\n' not in message
   assert not [p for p in run.rglob('*') if 'tmp' in p.name or p.name.startswith('.')]
   assert not outputs.lock_path(run).exists()
+
+
+def test_a_full_disk_during_classify_names_the_output_and_leaves_no_staging(tiny_run, shared_data, tmp_path,
+                                                                           monkeypatch):
+  from ganet_jax.classify import predictions
+  shutil.copy(shared_data / 'pnw' / 'waveforms/uw61348817_UW.BHW.EHZ.mseed', tmp_path / 'one.mseed')
+  output = tmp_path / 'out' / 'p.csv'
+
+  def full_disk(path, *args, **kwargs):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+  monkeypatch.setattr(pathlib.Path, 'write_text', full_disk)
+  with pytest.raises(SystemExit) as stopped:
+    with faults.one_line('classifying'):
+      predictions.classify_files(str(tiny_run), [str(tmp_path / 'one.mseed')], None, output)
+  message = str(stopped.value.code)
+  assert message.startswith(f'classifying stopped: {output}: No space left on device') and '\n' not in message
+  assert not list(output.parent.iterdir())
 
 
 def test_an_interrupt_is_one_line_with_the_shell_status(capsys):
@@ -396,6 +415,11 @@ def refusal_inputs(tmp_path_factory):
   (folder / 'foreign' / 'notes.txt').write_text('mine')
   (folder / 'list_card').mkdir()
   (folder / 'list_card' / 'card.json').write_text('[]')
+  (folder / 'in' / 'empty.csv').write_text('file,event_id,origin_time\n')
+  fifo_model = folder / 'fifo_model'
+  shutil.copytree(locate('pnw'), fifo_model)
+  (fifo_model / 'member_0.json').unlink()
+  os.mkfifo(fifo_model / 'member_0.json')  # a reader of it would block forever
   return folder
 
 
@@ -420,6 +444,10 @@ CLASSIFY_REFUSALS = [
     ('card_is_a_list', ['--pretrained={d}/list_card'], '{d}/list_card/card.json: holds a JSON list, not the object'),
     ('semicolon_table', ['--pretrained=pnw', '--records=table.csv'], '{d}/in/table.csv: records table has no file column'),
     ('output_under_a_file', ['--pretrained=pnw', '--output={d}/a_file/p.csv'], '{d}/a_file is a file, not a folder'),
+    ('table_without_rows', ['--pretrained=pnw', '--records=empty.csv'],
+     '--records: {d}/in/empty.csv has no rows: nothing to classify'),
+    ('member_is_a_fifo', ['--pretrained={d}/fifo_model'],
+     '{d}/fifo_model/member_0.json: not a regular file (a FIFO): only regular files are read'),
 ]
 PREPARE_REFUSALS = [
     ('semicolon_table', ['--records=table.csv', '--output={d}/prepared'],
