@@ -13,13 +13,30 @@ Layers, first to last (each imports only from its own and those before it; tests
   pretrained/                     the shipped models' folders
   classify/                       a trained run or ensemble applied to new records; the model folder's format
   studies/                        the paper's studies, the real-data and generalisation studies
+
+The layers and models named here load on first use, so a process that only
+prepares records (a preparation worker) never imports JAX.
 """
 
-from ganet_jax.models import GANet, build_model
-from ganet_jax.nn import (CBAM, BatchNorm, ChannelAttention, DepthwiseConv1D, GhostBottleneck, GhostModule,
-                          PointwiseConv, SpatialAttention, depthwise_conv1d)
+import importlib
 
 __version__ = '0.2.0'
 
-__all__ = ['BatchNorm', 'CBAM', 'ChannelAttention', 'DepthwiseConv1D', 'GANet', 'GhostBottleneck', 'GhostModule',
-           'PointwiseConv', 'SpatialAttention', 'build_model', 'depthwise_conv1d']
+_EXPORTS = {'GANet': 'ganet_jax.models', 'build_model': 'ganet_jax.models',
+            **{name: 'ganet_jax.nn' for name in ('BatchNorm', 'CBAM', 'ChannelAttention', 'DepthwiseConv1D',
+                                                 'GhostBottleneck', 'GhostModule', 'PointwiseConv',
+                                                 'SpatialAttention', 'depthwise_conv1d')}}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+  if name not in _EXPORTS:
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+  value = getattr(importlib.import_module(_EXPORTS[name]), name)
+  globals()[name] = value
+  return value
+
+
+def __dir__():
+  return sorted(list(globals()) + __all__)
