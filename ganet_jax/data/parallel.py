@@ -1,0 +1,196 @@
+"""Work over many records on all cores or a cluster, through Dask, with results in input order.
+
+The items (records, table rows) are cut into fixed partitions of ``partition_size``
+items, whatever the number of workers, and a pure function is mapped over the
+partitions on a Dask cluster. Results come back in partition order, each as soon
+as it and every partition before it are done, so a caller can write them (and
+count progress) as they come and its output never depends on the number of
+workers, on the scheduler, or on which partition finished first.
+
+The cluster is one of:
+  - ``workers=N``: a ``distributed.LocalCluster`` of N single-threaded worker
+    processes on this machine (default: the cores this process may use);
+  - ``scheduler='tcp://host:8786'``: an existing scheduler (``dask scheduler`` with
+    ``dask worker`` processes on other machines);
+  - ``scheduler_file=PATH``: the scheduler that wrote this file
+    (``dask scheduler --scheduler-file``, dask-jobqueue on a batch system).
+
+A worker that dies (killed, out of memory, its machine gone) loses nothing: the
+scheduler runs its partitions again on the workers left, and a partition whose
+function raises is retried ``retries`` times before the error reaches the caller.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import pathlib
+import uuid
+from typing import Callable, Iterator, Sequence, TypeVar
+
+import distributed
+
+DEFAULT_PARTITION_SIZE = 256
+DEFAULT_RETRIES = 2
+# Partitions submitted per worker thread beyond the one it runs: enough that no worker
+# waits for the next, few enough that results held for ordering stay bounded.
+_QUEUED_PER_THREAD = 2
+
+Item = TypeVar('Item')
+Result = TypeVar('Result')
+
+
+def default_workers() -> int:
+  """The cores this process may run on (its CPU affinity, e.g. a batch job's allocation)."""
+  try:
+    return len(os.sched_getaffinity(0))
+  except AttributeError:  # no affinity on this platform
+    return os.cpu_count() or 1
+
+
+def partitions(n_items: int, partition_size: int = DEFAULT_PARTITION_SIZE) -> list[range]:
+  """Consecutive item ranges of ``partition_size`` (the last one shorter), covering ``range(n_items)``.
+
+  Raises:
+    ValueError: when ``partition_size`` < 1 or ``n_items`` < 0.
+  """
+  if partition_size < 1:
+    raise ValueError(f'partition size {partition_size}: must be >= 1')
+  if n_items < 0:
+    raise ValueError(f'item count {n_items}: must be >= 0')
+  return [range(start, min(start + partition_size, n_items)) for start in range(0, n_items, partition_size)]
+
+
+def check_cluster_choice(workers: int | None = None, scheduler: str | None = None,
+                         scheduler_file: str | os.PathLike | None = None) -> None:
+  """Checks a cluster choice before any work: one way at most, a positive worker count, an existing file.
+
+  Raises:
+    ValueError: for several choices at once or workers < 1.
+    FileNotFoundError: for a scheduler file that does not exist.
+  """
+  chosen = [name for name, value in (('workers', workers), ('scheduler', scheduler),
+                                     ('scheduler_file', scheduler_file)) if value]
+  if len(chosen) > 1:
+    raise ValueError(f'{" and ".join(chosen)}: give one way to reach workers, not several')
+  if workers is not None and workers < 1:
+    raise ValueError(f'workers={workers}: must be >= 1')
+  if scheduler_file and not pathlib.Path(scheduler_file).is_file():
+    raise FileNotFoundError(f'scheduler file {scheduler_file}: not found; start the scheduler '
+                            '(dask scheduler --scheduler-file=...) first')
+
+
+@contextlib.contextmanager
+def cluster_client(workers: int | None = None, scheduler: str | None = None,
+                   scheduler_file: str | os.PathLike | None = None,
+                   connect_timeout_s: float = 30.0) -> Iterator[distributed.Client]:
+  """A Dask client on a local cluster or an existing one, closed on the way out (also on an interrupt).
+
+  A local cluster is shut down with the block; an existing cluster is left running
+  (only this client disconnects), so its workers serve the next run.
+
+  Args:
+    workers: local worker processes, one thread each (default ``default_workers()``).
+    scheduler: address of a running scheduler, e.g. 'tcp://10.0.0.5:8786'.
+    scheduler_file: the JSON file a running scheduler wrote.
+    connect_timeout_s: how long to try reaching a running scheduler.
+
+  Yields:
+    The connected ``distributed.Client``.
+
+  Raises:
+    ValueError: for a bad choice (``check_cluster_choice``), or naming the scheduler
+      or file when it cannot be reached.
+  """
+  check_cluster_choice(workers, scheduler, scheduler_file)
+  with contextlib.ExitStack() as stack:
+    if scheduler or scheduler_file:
+      where = f'scheduler {scheduler}' if scheduler else f'scheduler file {scheduler_file}'
+      try:
+        client = distributed.Client(scheduler, scheduler_file=str(scheduler_file) if scheduler_file else None,
+                                    timeout=connect_timeout_s, set_as_default=False)
+      except (OSError, TimeoutError) as error:
+        raise ValueError(f'{where}: cannot connect ({error})') from None
+    else:
+      cluster = stack.enter_context(distributed.LocalCluster(
+          n_workers=workers or default_workers(), threads_per_worker=1, processes=True, host='127.0.0.1',
+          silence_logs=logging.ERROR, dashboard_address=None,
+          # the scheduler's health and metrics server, on a free port rather than a busy 8787
+          scheduler_kwargs={'dashboard_address': '127.0.0.1:0'}))
+      client = distributed.Client(cluster, set_as_default=False)
+    stack.callback(client.close)
+    yield client
+
+
+def describe(client: distributed.Client) -> str:
+  """'3 workers, 3 threads (scheduler tcp://...)': what a run is spread over, for its log."""
+  threads = client.nthreads()
+  return f'{len(threads)} workers, {sum(threads.values())} threads (scheduler {client.scheduler.address})'
+
+
+def map_partitions(function: Callable[..., Result], items: Sequence[Item], client: distributed.Client, *,
+                   partition_size: int = DEFAULT_PARTITION_SIZE, shared: Sequence[object] = (),
+                   retries: int = DEFAULT_RETRIES, name: str = 'partition',
+                   ) -> Iterator[tuple[range, Result]]:
+  """``function(items[part], *shared)`` of each partition on the cluster, yielded in partition order.
+
+  Only a few partitions per worker thread are submitted ahead of the first one not
+  yet yielded, so the results held for ordering (and the task graph) stay bounded
+  however many items there are. Leaving the loop early (or an interrupt) cancels
+  the partitions still queued.
+
+  Args:
+    function: a pure, picklable function of a list of items (and ``shared``); it
+      runs in the worker processes, so it must be importable there (a module-level
+      function of an installed module).
+    items: the work items, sliced per partition (each slice is sent to a worker).
+    client: the cluster's client (``cluster_client``).
+    partition_size: items per partition; it fixes the partitions, not the workers.
+    shared: values every partition needs (settings, a catalog): sent to the cluster
+      once, as tasks the scheduler can recompute if the worker holding them dies.
+    retries: times a partition whose function raises is run again before its error
+      is raised here.
+    name: the partitions' task names on the scheduler (its dashboard shows them).
+
+  Yields:
+    (the partition's item range, its result), in partition order.
+
+  Raises:
+    Whatever ``function`` raised on the last retry, or ``distributed.KilledWorker``
+    when a partition kept killing its workers.
+  """
+  parts = partitions(len(items), partition_size)
+  token = uuid.uuid4().hex[:12]
+  shared_futures = [client.submit(_value, value, key=f'{name}-shared-{i}-{token}', pure=False)
+                    for i, value in enumerate(shared)]
+  running: dict[int, distributed.Future] = {}
+  indices: dict[str, int] = {}
+  finished: dict[int, Result] = {}
+  completed = distributed.as_completed(loop=client.loop)
+  submitted = yielded = 0
+  try:
+    while yielded < len(parts):
+      ahead = max(1, sum(client.nthreads().values())) * (1 + _QUEUED_PER_THREAD)
+      while submitted < len(parts) and submitted - yielded < ahead:
+        part = parts[submitted]
+        future = client.submit(function, list(items[part.start:part.stop]), *shared_futures,
+                               key=f'{name}-{submitted}-{token}', pure=False, retries=retries)
+        running[submitted] = future
+        indices[future.key] = submitted
+        completed.add(future)
+        submitted += 1
+      future = next(completed)
+      index = indices.pop(future.key)
+      finished[index] = future.result()
+      running.pop(index).release()
+      while yielded in finished:
+        yield parts[yielded], finished.pop(yielded)
+        yielded += 1
+  finally:
+    client.cancel(list(running.values()) + shared_futures)
+
+
+def _value(value: object) -> object:
+  """A task that holds ``value`` on the cluster (the scheduler can rerun it if its worker dies)."""
+  return value
