@@ -18,6 +18,10 @@ Noise-referenced inputs keep each record's pre-event noise and whiten the window
   python -m experiments.prepare --input=../shared/data/pnw --records=labels.csv \
       --bandpass=1,15 --window_s=40 --noise_s=40 --normalization=noise_whiten --output=/tmp/pnw_whitened
 
+The records are prepared in partitions of --partition_size on a local Dask cluster of
+--workers processes (default: every core), or on a running cluster (--scheduler,
+--scheduler_file); the set does not depend on either (docs/large_datasets.md).
+
 The set is built in a temporary folder beside --output and moved into place when
 complete: a failed, interrupted or killed run leaves the earlier set or nothing
 (the temporary folder of a killed run is removed by the next). An existing set is
@@ -85,6 +89,14 @@ flags.DEFINE_list('split_names', list(REQUEST.split_names), 'Names of the splits
 flags.DEFINE_list('random_split', [], 'Seeded event-grouped random split: fractions of events, e.g. 0.8,0.2.')
 flags.DEFINE_integer('split_seed', REQUEST.split_seed, 'Seed of --random_split.')
 flags.DEFINE_integer('progress_every', 100, 'With progress shown: a line every this many records.')
+flags.DEFINE_integer('workers', None, 'Worker processes of the local Dask cluster that prepares the records '
+                     '(default: the cores this process may use); a set of one partition is prepared in this process.')
+flags.DEFINE_string('scheduler', None, 'Address of a running Dask scheduler to prepare on instead (e.g. '
+                    'tcp://10.0.0.5:8786; dask scheduler + dask worker).')
+flags.DEFINE_string('scheduler_file', None, 'Scheduler file of a running Dask scheduler to prepare on instead '
+                    '(dask scheduler --scheduler-file, dask-jobqueue).')
+flags.DEFINE_integer('partition_size', REQUEST.partition_size, 'Records per partition, the unit of work a '
+                     'worker is given; the output does not depend on it or on the workers.')
 
 
 
@@ -102,7 +114,9 @@ def request() -> PrepareRequest:
       unlabeled=FLAGS.unlabeled, catalog=FLAGS.catalog, inventory=FLAGS.inventory, p_fallback=FLAGS.p_fallback,
       sta_lta_threshold=FLAGS.sta_lta_threshold, split=FLAGS.split, chunks=tuple(FLAGS.chunks),
       split_boundaries=tuple(FLAGS.split_boundaries), split_names=tuple(FLAGS.split_names),
-      random_split=tuple(FLAGS.random_split), split_seed=FLAGS.split_seed, overwrite=FLAGS.overwrite)
+      random_split=tuple(FLAGS.random_split), split_seed=FLAGS.split_seed, overwrite=FLAGS.overwrite,
+      workers=FLAGS.workers, scheduler=FLAGS.scheduler, scheduler_file=FLAGS.scheduler_file,
+      partition_size=FLAGS.partition_size)
 
 
 def prepare_inputs() -> None:

@@ -2,6 +2,7 @@
 
 import os
 import pathlib
+import signal
 import subprocess
 import sys
 import time
@@ -57,7 +58,9 @@ def test_cluster_choice_is_checked_before_any_cluster_starts(tmp_path):
     parallel.check_cluster_choice(workers=2, scheduler='tcp://127.0.0.1:1')
   with pytest.raises(ValueError, match='workers=0: must be >= 1'):
     parallel.check_cluster_choice(workers=0)
-  with pytest.raises(FileNotFoundError, match='scheduler file .*absent.json: not found'):
+  with pytest.raises(ValueError, match='--workers and --scheduler_file: give one way'):
+    parallel.check_cluster_choice(workers=2, scheduler_file='s.json', prefix='--')
+  with pytest.raises(FileNotFoundError, match='scheduler_file=.*absent.json: not found'):
     parallel.check_cluster_choice(scheduler_file=tmp_path / 'absent.json')
 
 
@@ -83,6 +86,11 @@ def test_one_and_two_workers_give_the_same_results_in_partition_order(two_worker
   assert len({pid for _, (_, pid) in one}) == 1
   assert len({pid for _, (_, pid) in two}) == 2  # both workers worked
   assert os.getpid() not in {pid for _, (_, pid) in one + two}
+
+
+def test_local_workers_leave_ctrl_c_to_the_process_that_closes_them(two_workers):
+  handlers = two_workers.run(signal.getsignal, signal.SIGINT)
+  assert len(handlers) == 2 and set(handlers.values()) == {signal.SIG_IGN}
 
 
 def test_a_worker_killed_mid_run_loses_no_partition(tmp_path, two_workers):

@@ -8,6 +8,7 @@ when they name the same files, the same station and sensor, and the same window
 
 from __future__ import annotations
 
+from ganet_jax.data import rejections
 from ganet_jax.data.records_table import InputRecord
 from ganet_jax.errors import RecordRejected
 
@@ -29,6 +30,14 @@ class DuplicateCheck:
   def __init__(self):
     self._files: dict[tuple, str] = {}
     self._record_ids: dict[str, str] = {}
+
+  def file_duplicate(self, record: InputRecord) -> str | None:
+    """The rejection reason of a record that reads what an earlier record read (``check_files``), else None."""
+    try:
+      self.check_files(record)
+    except Exception as error:  # a path that cannot be resolved is that record's reason too
+      return rejections.rejection_reason(error)
+    return None
 
   def check_files(self, record: InputRecord) -> None:
     """Rejects a record that reads what an earlier record reads (``record_key``: a duplicated table row).

@@ -219,6 +219,7 @@ def _prepare_record(record: InputRecord, options: PrepareOptions, notes: list[st
 def prepare_records(records: Iterable[InputRecord], options: PrepareOptions,
                     progress: Callable[[int, int, int], None] | None = None,
                     spool_path: str | pathlib.Path | None = None,
+                    prepare_all: Callable[..., tuple[list, list[dict[str, str]]]] | None = None,
                     ) -> tuple[RecordSet | None, list[dict[str, str]]]:
   """Prepare every input record; rejected ones get a line with their reason.
 
@@ -229,6 +230,9 @@ def prepare_records(records: Iterable[InputRecord], options: PrepareOptions,
     spool_path: when given, windows are appended to this raw float32 file as they
       are made and the result's waveforms are a read-only memmap of it, so memory
       stays bounded however many records are prepared.
+    prepare_all: what prepares them, called as ``prepare_or_reject`` is (its default):
+      e.g. ``partitioned.prepare_or_reject_on`` with a Dask client bound, for all cores
+      or a cluster. Its results must not depend on how it runs.
 
   Returns:
     (accepted records or None when none was accepted, rejection lines
@@ -243,7 +247,7 @@ def prepare_records(records: Iterable[InputRecord], options: PrepareOptions,
     return dataclasses.replace(result, window=None)
 
   try:
-    prepared, rejected = prepare_or_reject(records, options, keep=keep, progress=progress)
+    prepared, rejected = (prepare_all or prepare_or_reject)(records, options, keep=keep, progress=progress)
   finally:
     if spool:
       spool.close()
@@ -252,6 +256,10 @@ def prepare_records(records: Iterable[InputRecord], options: PrepareOptions,
     shape = (len(prepared), options.preprocess.window_samples, len(conventions.COMPONENT_ORDER))
     waveforms = np.memmap(spool_path, np.float32, 'r', shape=shape)
   return to_record_set(prepared, waveforms), rejected
+
+
+# One record's outcome: its prepared record, or the reason it was rejected.
+Outcome = PreparedRecord | str
 
 
 def prepare_or_reject(records: Iterable[InputRecord], options: PrepareOptions, *,
@@ -279,17 +287,50 @@ def prepare_or_reject(records: Iterable[InputRecord], options: PrepareOptions, *
     ([keep(record, prepared) of each accepted record], rejection lines
     {source, record, file, reason}), both in input order.
   """
-  kept, rejected = [], []
   duplicates = duplicates_lib.DuplicateCheck()
-  for done, record in enumerate(records, 1):
-    try:
-      duplicates.check_files(record)
-      prepared = (prepare or prepare_record)(record, options)
-      duplicates.check_record_id(record, prepared.record_id)
-    except Exception as error:  # one bad file is a listed reason, never a crash
-      rejected.append(rejections.rejection_line(record, rejections.rejection_reason(error)))
+
+  def outcomes():
+    for record in records:
+      repeated = duplicates.file_duplicate(record)
+      yield record, repeated or prepare_outcome(record, options, prepare)
+  return merge_outcomes(outcomes(), duplicates, keep=keep, progress=progress)
+
+
+def prepare_outcome(record: InputRecord, options: PrepareOptions,
+                    prepare: Callable[[InputRecord, PrepareOptions], PreparedRecord] | None = None) -> Outcome:
+  """The record prepared (``prepare``, default ``prepare_record``), or the reason any error gave."""
+  try:
+    return (prepare or prepare_record)(record, options)
+  except Exception as error:  # one bad file is a listed reason, never a crash
+    return rejections.rejection_reason(error)
+
+
+def merge_outcomes(outcomes: Iterable[tuple[InputRecord, Outcome]], duplicates: duplicates_lib.DuplicateCheck, *,
+                   keep: Callable[[InputRecord, PreparedRecord], Kept] = lambda record, prepared: prepared,
+                   progress: Callable[[int, int, int], None] | None = None,
+                   ) -> tuple[list[Kept], list[dict[str, str]]]:
+  """Records' outcomes, in input order, as kept records and rejection lines (``prepare_or_reject``'s result).
+
+  An accepted record whose event, station and channel an earlier one had is
+  rejected here, so the result does not depend on where or in what order the
+  outcomes were made, only on the order they are given in.
+
+  Args:
+    outcomes: (input record, its ``Outcome``) in input order.
+    duplicates: the check that already saw every earlier record's files.
+    keep, progress: as ``prepare_or_reject``'s.
+  """
+  kept, rejected = [], []
+  for done, (record, outcome) in enumerate(outcomes, 1):
+    if not isinstance(outcome, str):
+      try:
+        duplicates.check_record_id(record, outcome.record_id)
+      except RecordRejected as error:
+        outcome = str(error)
+    if isinstance(outcome, str):
+      rejected.append(rejections.rejection_line(record, outcome))
     else:
-      kept.append(keep(record, prepared))
+      kept.append(keep(record, outcome))
     if progress:
       progress(done, len(kept), len(rejected))
   return kept, rejected

@@ -26,6 +26,8 @@ import contextlib
 import logging
 import os
 import pathlib
+import signal
+import threading
 import uuid
 from typing import Callable, Iterator, Sequence, TypeVar
 
@@ -63,21 +65,25 @@ def partitions(n_items: int, partition_size: int = DEFAULT_PARTITION_SIZE) -> li
 
 
 def check_cluster_choice(workers: int | None = None, scheduler: str | None = None,
-                         scheduler_file: str | os.PathLike | None = None) -> None:
+                         scheduler_file: str | os.PathLike | None = None, *, prefix: str = '') -> None:
   """Checks a cluster choice before any work: one way at most, a positive worker count, an existing file.
+
+  Args:
+    workers, scheduler, scheduler_file: as ``cluster_client``'s.
+    prefix: put before the names in messages (a binary's '--', so they name its flags).
 
   Raises:
     ValueError: for several choices at once or workers < 1.
     FileNotFoundError: for a scheduler file that does not exist.
   """
-  chosen = [name for name, value in (('workers', workers), ('scheduler', scheduler),
-                                     ('scheduler_file', scheduler_file)) if value]
+  chosen = [prefix + name for name, value in (('workers', workers), ('scheduler', scheduler),
+                                              ('scheduler_file', scheduler_file)) if value]
   if len(chosen) > 1:
     raise ValueError(f'{" and ".join(chosen)}: give one way to reach workers, not several')
   if workers is not None and workers < 1:
-    raise ValueError(f'workers={workers}: must be >= 1')
+    raise ValueError(f'{prefix}workers={workers}: must be >= 1')
   if scheduler_file and not pathlib.Path(scheduler_file).is_file():
-    raise FileNotFoundError(f'scheduler file {scheduler_file}: not found; start the scheduler '
+    raise FileNotFoundError(f'{prefix}scheduler_file={scheduler_file}: not found; start the scheduler '
                             '(dask scheduler --scheduler-file=...) first')
 
 
@@ -115,7 +121,7 @@ def cluster_client(workers: int | None = None, scheduler: str | None = None,
     else:
       cluster = stack.enter_context(distributed.LocalCluster(
           n_workers=workers or default_workers(), threads_per_worker=1, processes=True, host='127.0.0.1',
-          silence_logs=logging.ERROR, dashboard_address=None,
+          silence_logs=logging.ERROR, dashboard_address=None, preload=[__name__],
           # the scheduler's health and metrics server, on a free port rather than a busy 8787
           scheduler_kwargs={'dashboard_address': '127.0.0.1:0'}))
       client = distributed.Client(cluster, set_as_default=False)
@@ -189,6 +195,17 @@ def map_partitions(function: Callable[..., Result], items: Sequence[Item], clien
         yielded += 1
   finally:
     client.cancel(list(running.values()) + shared_futures)
+
+
+def dask_setup(worker) -> None:
+  """Run by each local worker process as it starts (Dask's preload hook): it ignores Ctrl-C.
+
+  A terminal's Ctrl-C reaches every process of the run; the run's own process stops
+  and closes its cluster, so the workers would only print tracebacks of their own.
+  """
+  del worker
+  if threading.current_thread() is threading.main_thread():
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _value(value: object) -> object:

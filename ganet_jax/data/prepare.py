@@ -6,7 +6,8 @@ The work is split where a parallel or sharded driver splits it:
 
   plan_inputs       the input records of every source (tables read, folders scanned), no waveform read
   prepare_partition any subset of those records -> (records, rejection lines); pure per record
-                    (``ingest.prepare_record``), its windows optionally spooled to disk
+                    (``ingest.prepare_record``), its windows optionally spooled to disk; in this
+                    process or on a Dask cluster (``cluster_for``, ``partitioned``), with the same result
   finish_records    the accepted records as a set: the event check across sources, the split column,
                     the preprocessing settings
   write_set         the folder's files (``records.save_prepared``, rejected.csv, skipped.csv)
@@ -20,11 +21,13 @@ complete (``outputs.staged_folder``), under the output's lock.
 from __future__ import annotations
 
 import collections
+import contextlib
 import csv
 import dataclasses
+import functools
 import pathlib
 import time
-from typing import Callable, Mapping, NamedTuple, Sequence
+from typing import Callable, Iterator, Mapping, NamedTuple, Sequence
 
 from absl import logging
 import numpy as np
@@ -34,6 +37,8 @@ from ganet_jax.data import catalog as catalog_lib
 from ganet_jax.data import ingest
 from ganet_jax.data import labels as labels_lib
 from ganet_jax.data import outputs
+from ganet_jax.data import parallel
+from ganet_jax.data import partitioned
 from ganet_jax.data import picking
 from ganet_jax.data import prepare_settings
 from ganet_jax.data import records as records_lib
@@ -75,6 +80,10 @@ class PrepareRequest:
     random_split: fractions of events of a seeded event-grouped random split column.
     split_seed: the random split's seed.
     overwrite: replace a prepared set already in the output.
+    workers: worker processes of the local Dask cluster (None: the cores this process may use).
+    scheduler: address of a running Dask scheduler to prepare on instead, or None.
+    scheduler_file: the scheduler file of a running Dask scheduler to prepare on instead, or None.
+    partition_size: records per partition (the output does not depend on it or on the workers).
   """
   preprocess: PreprocessConfig = PreprocessConfig()
   format: str = 'obspy'
@@ -92,6 +101,10 @@ class PrepareRequest:
   random_split: Sequence[str] = ()
   split_seed: int = 0
   overwrite: bool = False
+  workers: int | None = None
+  scheduler: str | None = None
+  scheduler_file: str | None = None
+  partition_size: int = parallel.DEFAULT_PARTITION_SIZE
 
   def check(self) -> None:
     """Checks the settings not checked where they are used, before any work.
@@ -112,6 +125,9 @@ class PrepareRequest:
     for flag in ('split', 'chunks'):
       if getattr(self, flag) and self.format != 'seisbench':
         raise ValueError(f'--{flag} reads part of a SeisBench dataset; use it with --format=seisbench')
+    if self.partition_size < 1:
+      raise ValueError(f'--partition_size={self.partition_size}: must be >= 1')
+    parallel.check_cluster_choice(self.workers, self.scheduler, self.scheduler_file, prefix='--')
     if self.preprocess.noise_s and self.format == 'seisbench':
       raise ValueError(f'--noise_s={self.preprocess.noise_s:g}: pre-event noise is kept for --format=obspy records only')
 
@@ -193,14 +209,38 @@ def plan_inputs(sources: Sequence[sources_lib.Source], request: PrepareRequest) 
 def prepare_partition(inputs: Sequence[InputRecord], options: ingest.PrepareOptions, *,
                       spool_path: pathlib.Path | None = None,
                       progress: Callable[[int, int, int], None] | None = None,
+                      client=None, partition_size: int = parallel.DEFAULT_PARTITION_SIZE,
                       ) -> tuple[RecordSet | None, list[dict[str, str]]]:
   """Any subset of the planned input records as (accepted records or None, rejection lines).
 
   Each record depends only on itself and ``options`` (duplicates are checked within
   the subset); with ``spool_path`` the windows go to that file as they come and the
-  result's waveforms are a memmap of it, so memory stays bounded.
+  result's waveforms are a memmap of it, so memory stays bounded. With a Dask
+  ``client`` the records are prepared on its cluster in partitions of
+  ``partition_size`` (``partitioned.prepare_or_reject_on``), with the same result.
   """
-  return ingest.prepare_records(inputs, options, progress=progress, spool_path=spool_path)
+  prepare_all = client and functools.partial(partitioned.prepare_or_reject_on, client,
+                                             partition_size=partition_size)
+  return ingest.prepare_records(inputs, options, progress=progress, spool_path=spool_path, prepare_all=prepare_all)
+
+
+@contextlib.contextmanager
+def cluster_for(request: PrepareRequest, n_partitions: int,
+                log: Callable[[str], None] = logging.info) -> Iterator[object]:
+  """The Dask client ``request`` prepares its partitions on, or None to prepare them in this process.
+
+  A local cluster has no more workers than partitions, and a set of one partition
+  is prepared here: starting worker processes would cost more than the work.
+  """
+  joined = request.scheduler or request.scheduler_file
+  if not joined and n_partitions <= 1:
+    yield None
+    return
+  workers = None if joined else min(request.workers or parallel.default_workers(), n_partitions)
+  with parallel.cluster_client(workers, request.scheduler, request.scheduler_file) as client:
+    log(f'preparing {n_partitions} partitions of up to {request.partition_size} records on '
+        f'{parallel.describe(client)}')
+    yield client
 
 
 def tagged(records: RecordSet | None, rejected: list[dict[str, str]], name: str):
@@ -350,10 +390,11 @@ def prepare_sources(sources: Sequence[sources_lib.Source], output: pathlib.Path,
       records, rejected = tagged(records, rejected, sources[0].name)
       per_source = {sources[0].name: len(records or ()) + len(rejected)}
     else:
-      records, rejected = prepare_partition(
-          plan.inputs, options, spool_path=stage / SPOOL_FILE,
-          progress=progress_reporter(len(plan.inputs), enabled=progress, every=progress_every,
-                                     between_records=between_records))
+      with cluster_for(request, len(parallel.partitions(len(plan.inputs), request.partition_size)), log) as client:
+        records, rejected = prepare_partition(
+            plan.inputs, options, spool_path=stage / SPOOL_FILE, client=client, partition_size=request.partition_size,
+            progress=progress_reporter(len(plan.inputs), enabled=progress, every=progress_every,
+                                       between_records=between_records))
     if records is None:
       log('no record accepted; writing only the rejection report')
     else:

@@ -1,0 +1,129 @@
+"""experiments.prepare on all cores and on a joined Dask cluster: the same set as in one process."""
+
+import contextlib
+import csv
+import io
+import logging
+import shutil
+
+from absl import flags
+import distributed
+import numpy as np
+import pytest
+
+from experiments import prepare
+from ganet_jax.data import ingest
+from ganet_jax.data import partitioned
+from ganet_jax.data.records import load_prepared
+from ganet_jax.data.records_table import read_records_table
+
+
+@pytest.fixture(scope='module')
+def pnw_input(shared_data, tmp_path_factory):
+  """12 pnw records spread over three partitions of 4, with a repeated row, a copy of a file under
+  another name (the same recording) in a later partition than its original, and a missing file."""
+  folder = tmp_path_factory.mktemp('pnw_input')
+  with open(shared_data / 'pnw' / 'labels.csv', newline='') as f:
+    reader = csv.DictReader(f)
+    rows = list(reader)[::70][:9]
+  (folder / 'waveforms').mkdir()
+  for row in rows:
+    shutil.copy(shared_data / 'pnw' / row['file'], folder / row['file'])
+  copy = dict(rows[1], file=rows[1]['file'].replace('.mseed', '.copy.mseed'))
+  shutil.copy(folder / rows[1]['file'], folder / copy['file'])
+  missing = dict(rows[2], file='waveforms/absent.mseed')
+  table = rows[:5] + [rows[0], copy, missing] + rows[5:]
+  with open(folder / 'labels.csv', 'w', newline='') as f:
+    writer = csv.DictWriter(f, fieldnames=reader.fieldnames)
+    writer.writeheader()
+    writer.writerows(table)
+  return folder
+
+
+def _prepare(input_folder, output, *extra):
+  """experiments.prepare's main in this process; its printed lines."""
+  flags.FLAGS.unparse_flags()
+  flags.FLAGS(['prepare', f'--input={input_folder}', '--records=labels.csv', f'--output={output}',
+               '--noprogress', *extra])
+  out = io.StringIO()
+  with contextlib.redirect_stdout(out):
+    prepare.main(['prepare'])
+  return out.getvalue()
+
+
+def _assert_same_set(expected, actual):
+  for name in ('manifest.csv', 'rejected.csv', 'preprocess.json'):
+    assert (actual / name).read_bytes() == (expected / name).read_bytes(), name
+  np.testing.assert_array_equal(np.load(actual / 'waveforms.npy'), np.load(expected / 'waveforms.npy'))
+
+
+@pytest.fixture(scope='module')
+def in_one_process(pnw_input, tmp_path_factory):
+  output = tmp_path_factory.mktemp('one_process') / 'set'
+  printed = _prepare(pnw_input, output)  # one partition of 256: prepared in this process
+  assert 'partitions' not in printed
+  return output
+
+
+def test_the_reference_set_has_each_kind_of_cross_record_rejection(in_one_process):
+  with open(in_one_process / 'rejected.csv', newline='') as f:
+    reasons = [row['reason'] for row in csv.DictReader(f)]
+  assert any(r.startswith('duplicate: the same file(s)') for r in reasons)
+  assert any(r.startswith('duplicate record_id') for r in reasons)
+  assert any('file not found' in r for r in reasons)
+  assert len(load_prepared(in_one_process)) + len(reasons) == 12
+
+
+def test_two_local_workers_prepare_the_same_set(pnw_input, in_one_process, tmp_path):
+  printed = _prepare(pnw_input, tmp_path / 'set', '--workers=2', '--partition_size=4')
+  assert 'preparing 3 partitions of up to 4 records on 2 workers' in printed
+  assert 'input 12: accepted' in printed
+  _assert_same_set(in_one_process, tmp_path / 'set')
+
+
+@pytest.fixture(scope='module')
+def joined_cluster():
+  """A running scheduler with one worker, standing for one started with dask scheduler / dask worker."""
+  with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None,
+                                scheduler_kwargs={'dashboard_address': '127.0.0.1:0'},
+                                silence_logs=logging.ERROR) as cluster:
+    yield cluster
+
+
+def test_a_joined_scheduler_prepares_the_same_set(pnw_input, in_one_process, joined_cluster, tmp_path):
+  printed = _prepare(pnw_input, tmp_path / 'by_address', f'--scheduler={joined_cluster.scheduler_address}',
+                     '--partition_size=5')
+  assert f'on 1 workers, 2 threads (scheduler {joined_cluster.scheduler_address})' in printed
+  _assert_same_set(in_one_process, tmp_path / 'by_address')
+  with distributed.Client(joined_cluster) as client:
+    client.write_scheduler_file(str(tmp_path / 'scheduler.json'))
+  printed = _prepare(pnw_input, tmp_path / 'by_file', f'--scheduler_file={tmp_path / "scheduler.json"}',
+                     '--partition_size=12')  # one partition, still sent to the cluster it was asked to join
+  assert 'preparing 1 partitions of up to 12 records' in printed
+  _assert_same_set(in_one_process, tmp_path / 'by_file')
+
+
+def test_outcomes_merged_in_order_match_one_process(pnw_input, joined_cluster):
+  records = read_records_table(pnw_input / 'labels.csv')
+  options = ingest.PrepareOptions()
+  calls = []
+  progress = lambda done, accepted, rejected: calls.append((done, accepted, rejected))
+  expected = ingest.prepare_or_reject(records, options)
+  with distributed.Client(joined_cluster) as client:
+    kept, rejected = partitioned.prepare_or_reject_on(client, records, options, partition_size=3, progress=progress)
+  assert rejected == expected[1]
+  assert [p.record_id for p in kept] == [p.record_id for p in expected[0]]
+  assert [done for done, _, _ in calls] == list(range(1, 13))  # one progress call per record, as in one process
+  assert calls[-1] == (12, len(kept), len(rejected))
+
+
+@pytest.mark.parametrize('args, message', [
+    (['--workers=0'], '--workers=0: must be >= 1'),
+    (['--workers=2', '--scheduler=tcp://127.0.0.1:1'], '--workers and --scheduler: give one way'),
+    (['--scheduler_file=/nonexistent/scheduler.json'], '--scheduler_file=/nonexistent/scheduler.json: not found'),
+    (['--partition_size=0'], '--partition_size=0: must be >= 1'),
+])
+def test_cluster_flags_are_checked_before_any_record(pnw_input, tmp_path, args, message):
+  with pytest.raises(SystemExit, match=message):
+    _prepare(pnw_input, tmp_path / 'set', *args)
+  assert not (tmp_path / 'set').exists()
