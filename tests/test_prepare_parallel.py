@@ -14,6 +14,7 @@ import pytest
 from experiments import prepare
 from ganet_jax.data import ingest
 from ganet_jax.data import partitioned
+from ganet_jax.data import seisbench
 from ganet_jax.data.records import load_prepared
 from ganet_jax.data.records_table import read_records_table
 
@@ -127,3 +128,53 @@ def test_cluster_flags_are_checked_before_any_record(pnw_input, tmp_path, args, 
   with pytest.raises(SystemExit, match=message):
     _prepare(pnw_input, tmp_path / 'set', *args)
   assert not (tmp_path / 'set').exists()
+
+
+@pytest.fixture(scope='module')
+def seisbench_set(tmp_path_factory):
+  """A chunked SeisBench set in PNW's layout (two chunks of 12 traces, five source types) whose first
+  chunk lists its first trace again at its end, in another partition."""
+  from ganet_jax.data import seisbench_writer
+  folder = tmp_path_factory.mktemp('seisbench_set')
+  chunks = seisbench_writer.write_synthetic_set(folder, 24, chunks=2, bucket_size=5, seed=3)
+  metadata = folder / f'metadata{chunks[0]}.csv'
+  lines = metadata.read_text().splitlines(keepends=True)
+  metadata.write_text(''.join(lines + [lines[1]]))
+  return folder
+
+
+def _prepare_seisbench(folder, output, *extra):
+  flags.FLAGS.unparse_flags()
+  flags.FLAGS(['prepare', f'--input={folder}', '--format=seisbench', f'--output={output}', '--noprogress',
+               '--event_type_map=surface event=1', *extra])
+  out = io.StringIO()
+  with contextlib.redirect_stdout(out):
+    prepare.main(['prepare'])
+  return out.getvalue()
+
+
+def test_a_chunked_seisbench_set_read_on_a_cluster_is_the_set_read_in_one_process(seisbench_set, joined_cluster,
+                                                                                   tmp_path):
+  read = seisbench.ReadOptions(event_type_map={'surface event': '1'})
+  expected, expected_rejected = seisbench.read_dataset(seisbench_set, event_type_map=read.event_type_map)
+  assert any(line['reason'].startswith('duplicate: trace') for line in expected_rejected)
+  calls = []
+  with distributed.Client(joined_cluster) as client:
+    records, rejected = partitioned.read_seisbench_on(
+        client, seisbench_set, read, partition_size=5, spool_path=tmp_path / 'spool',
+        progress=lambda *counts: calls.append(counts))
+  assert rejected == expected_rejected
+  assert isinstance(records.waveforms, np.memmap)  # spooled, not held
+  np.testing.assert_array_equal(np.asarray(records.waveforms), expected.waveforms)
+  np.testing.assert_array_equal(records.record_ids, expected.record_ids)
+  np.testing.assert_array_equal(records.labels, expected.labels)
+  assert [done for done, _, _ in calls] == list(range(1, 26))
+
+
+def test_prepare_of_a_seisbench_set_does_not_depend_on_its_partitions(seisbench_set, joined_cluster, tmp_path):
+  for name, size in (('fives', 5), ('chunks', 100)):
+    printed = _prepare_seisbench(seisbench_set, tmp_path / name, f'--scheduler={joined_cluster.scheduler_address}',
+                                 f'--partition_size={size}')
+    assert 'input 25: accepted 24, rejected 1' in printed  # the repeated trace
+  assert 'preparing 2 partitions of up to 100 records' in printed  # one per chunk
+  _assert_same_set(tmp_path / 'fives', tmp_path / 'chunks')

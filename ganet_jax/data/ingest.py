@@ -238,24 +238,43 @@ def prepare_records(records: Iterable[InputRecord], options: PrepareOptions,
     (accepted records or None when none was accepted, rejection lines
     {source, record, file, reason}).
   """
-  spool = open(spool_path, 'wb') if spool_path else None
+  with WindowSpool(spool_path, options.preprocess) as spool:
+    prepared, rejected = (prepare_all or prepare_or_reject)(
+        records, options, keep=lambda record, result: spool.keep(result), progress=progress)
+  return to_record_set(prepared, spool.waveforms(len(prepared))), rejected
 
-  def keep(record: InputRecord, result: PreparedRecord) -> PreparedRecord:
-    if not spool:
-      return result
-    spool.write(np.ascontiguousarray(result.window, np.float32).tobytes())
-    return dataclasses.replace(result, window=None)
 
-  try:
-    prepared, rejected = (prepare_all or prepare_or_reject)(records, options, keep=keep, progress=progress)
-  finally:
-    if spool:
-      spool.close()
-  waveforms = None
-  if spool and prepared:
-    shape = (len(prepared), options.preprocess.window_samples, len(conventions.COMPONENT_ORDER))
-    waveforms = np.memmap(spool_path, np.float32, 'r', shape=shape)
-  return to_record_set(prepared, waveforms), rejected
+class WindowSpool:
+  """Accepted records' windows appended to a raw float32 file as they come, so memory stays bounded.
+
+  Used as a context manager (the file is closed on the way out); without a path it
+  keeps the windows in the records.
+  """
+
+  def __init__(self, path: str | pathlib.Path | None, config: PreprocessConfig):
+    self.path, self._config = path, config
+    self._file = open(path, 'wb') if path else None
+
+  def __enter__(self) -> 'WindowSpool':
+    return self
+
+  def __exit__(self, *exc) -> None:
+    if self._file:
+      self._file.close()
+
+  def keep(self, prepared: PreparedRecord) -> PreparedRecord:
+    """The record with its window moved to the file (unchanged without a file)."""
+    if not self._file:
+      return prepared
+    self._file.write(np.ascontiguousarray(prepared.window, np.float32).tobytes())
+    return dataclasses.replace(prepared, window=None)
+
+  def waveforms(self, count: int) -> np.ndarray | None:
+    """A read-only memmap of the ``count`` windows written (None without a file or windows)."""
+    if not self.path or not count:
+      return None
+    shape = (count, self._config.window_samples, len(conventions.COMPONENT_ORDER))
+    return np.memmap(self.path, np.float32, 'r', shape=shape)
 
 
 # One record's outcome: its prepared record, or the reason it was rejected.

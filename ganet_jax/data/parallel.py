@@ -35,9 +35,9 @@ import distributed
 
 DEFAULT_PARTITION_SIZE = 256
 DEFAULT_RETRIES = 2
-# Partitions submitted per worker thread beyond the one it runs: enough that no worker
-# waits for the next, few enough that results held for ordering stay bounded.
-_QUEUED_PER_THREAD = 2
+# Tasks submitted per worker thread beyond the one it runs: enough that no worker waits
+# for its next, few enough that the results held for ordering stay bounded.
+_QUEUED_PER_THREAD = 1
 
 Item = TypeVar('Item')
 Result = TypeVar('Result')
@@ -141,32 +141,50 @@ def map_partitions(function: Callable[..., Result], items: Sequence[Item], clien
                    ) -> Iterator[tuple[range, Result]]:
   """``function(items[part], *shared)`` of each partition on the cluster, yielded in partition order.
 
-  Only a few partitions per worker thread are submitted ahead of the first one not
-  yet yielded, so the results held for ordering (and the task graph) stay bounded
-  however many items there are. Leaving the loop early (or an interrupt) cancels
-  the partitions still queued.
-
   Args:
-    function: a pure, picklable function of a list of items (and ``shared``); it
-      runs in the worker processes, so it must be importable there (a module-level
-      function of an installed module).
+    function: a pure, picklable function of a list of items (and ``shared``); see ``map_in_order``.
     items: the work items, sliced per partition (each slice is sent to a worker).
     client: the cluster's client (``cluster_client``).
     partition_size: items per partition; it fixes the partitions, not the workers.
-    shared: values every partition needs (settings, a catalog): sent to the cluster
-      once, as tasks the scheduler can recompute if the worker holding them dies.
-    retries: times a partition whose function raises is run again before its error
-      is raised here.
-    name: the partitions' task names on the scheduler (its dashboard shows them).
+    shared, retries, name: as ``map_in_order``'s.
 
   Yields:
     (the partition's item range, its result), in partition order.
+  """
+  parts = partitions(len(items), partition_size)
+  results = map_in_order(function, [list(items[part.start:part.stop]) for part in parts], client,
+                         shared=shared, retries=retries, name=name)
+  yield from zip(parts, results)
+
+
+def map_in_order(function: Callable[..., Result], tasks: Sequence[object], client: distributed.Client, *,
+                 shared: Sequence[object] = (), retries: int = DEFAULT_RETRIES, name: str = 'partition',
+                 ) -> Iterator[Result]:
+  """``function(task, *shared)`` of each task on the cluster, yielded in task order as they complete.
+
+  Only a few tasks per worker thread are submitted ahead of the first one not yet
+  yielded, so the results held for ordering (and the task graph) stay bounded
+  however many tasks there are. Leaving the loop early (or an interrupt) cancels
+  the tasks still queued.
+
+  Args:
+    function: a pure, picklable function; it runs in the worker processes, so it
+      must be importable there (a module-level function of an installed module).
+    tasks: one argument per task (e.g. a partition's items), each sent to a worker.
+    client: the cluster's client (``cluster_client``).
+    shared: values every task needs (settings, a catalog): sent to the cluster once,
+      as tasks the scheduler can recompute if the worker holding them dies.
+    retries: times a task whose function raises is run again before its error is
+      raised here.
+    name: the tasks' names on the scheduler (its dashboard shows them).
+
+  Yields:
+    Each task's result, in task order.
 
   Raises:
     Whatever ``function`` raised on the last retry, or ``distributed.KilledWorker``
-    when a partition kept killing its workers.
+    when a task kept killing its workers.
   """
-  parts = partitions(len(items), partition_size)
   token = uuid.uuid4().hex[:12]
   shared_futures = [client.submit(_value, value, key=f'{name}-shared-{i}-{token}', pure=False)
                     for i, value in enumerate(shared)]
@@ -176,12 +194,11 @@ def map_partitions(function: Callable[..., Result], items: Sequence[Item], clien
   completed = distributed.as_completed(loop=client.loop)
   submitted = yielded = 0
   try:
-    while yielded < len(parts):
+    while yielded < len(tasks):
       ahead = max(1, sum(client.nthreads().values())) * (1 + _QUEUED_PER_THREAD)
-      while submitted < len(parts) and submitted - yielded < ahead:
-        part = parts[submitted]
-        future = client.submit(function, list(items[part.start:part.stop]), *shared_futures,
-                               key=f'{name}-{submitted}-{token}', pure=False, retries=retries)
+      while submitted < len(tasks) and submitted - yielded < ahead:
+        future = client.submit(function, tasks[submitted], *shared_futures, key=f'{name}-{submitted}-{token}',
+                               pure=False, retries=retries)
         running[submitted] = future
         indices[future.key] = submitted
         completed.add(future)
@@ -191,7 +208,7 @@ def map_partitions(function: Callable[..., Result], items: Sequence[Item], clien
       finished[index] = future.result()
       running.pop(index).release()
       while yielded in finished:
-        yield parts[yielded], finished.pop(yielded)
+        yield finished.pop(yielded)
         yielded += 1
   finally:
     client.cancel(list(running.values()) + shared_futures)

@@ -243,6 +243,27 @@ def cluster_for(request: PrepareRequest, n_partitions: int,
     yield client
 
 
+def read_seisbench(path: pathlib.Path, request: PrepareRequest, options: ingest.PrepareOptions, *,
+                   spool_path: pathlib.Path | None = None, progress: Callable[[int, int, int], None] | None = None,
+                   log: Callable[[str], None] = logging.info) -> tuple[RecordSet | None, list[dict[str, str]]]:
+  """A SeisBench set's windows (``seisbench.read_dataset``), in this process or on the request's cluster.
+
+  Returns:
+    (RecordSet or None, rejection lines {record, file, reason}), the same wherever they were made.
+  """
+  read = seisbench.ReadOptions(split=request.split, event_type_map=dict(options.event_type_map),
+                               config=options.preprocess)
+  chunks = list(request.chunks) or None
+  parts = seisbench.partitions(path, chunks, request.partition_size)
+  with cluster_for(request, len(parts), log) as client:
+    if client is None:
+      return seisbench.read_dataset(path, split=read.split, event_type_map=read.event_type_map, config=read.config,
+                                    progress=progress, chunks=chunks, rows_per_partition=request.partition_size,
+                                    spool_path=spool_path)
+    return partitioned.read_seisbench_on(client, path, read, chunks=chunks, partition_size=request.partition_size,
+                                         progress=progress, spool_path=spool_path)
+
+
 def tagged(records: RecordSet | None, rejected: list[dict[str, str]], name: str):
   """Records and rejection lines of a reader that knows no sources, given the source ``name``."""
   rejected = [{'source': name, **line} for line in rejected]
@@ -383,10 +404,9 @@ def prepare_sources(sources: Sequence[sources_lib.Source], output: pathlib.Path,
   per_source = dict(plan.per_source)
   with outputs.staged_folder(output) as stage:
     if request.format == 'seisbench':
-      records, rejected = seisbench.read_dataset(
-          sources[0].root, split=request.split, event_type_map=options.event_type_map, config=options.preprocess,
-          progress=progress_reporter(None, enabled=progress, every=progress_every, between_records=between_records),
-          chunks=request.chunks, spool_path=stage / SPOOL_FILE)
+      records, rejected = read_seisbench(
+          sources[0].root, request, options, spool_path=stage / SPOOL_FILE, log=log,
+          progress=progress_reporter(None, enabled=progress, every=progress_every, between_records=between_records))
       records, rejected = tagged(records, rejected, sources[0].name)
       per_source = {sources[0].name: len(records or ()) + len(rejected)}
     else:
