@@ -131,8 +131,8 @@ def test_joining_a_scheduler_by_address_leaves_its_cluster_running(threaded_clus
 
 
 def test_an_unreachable_scheduler_is_named():
-  with pytest.raises(ValueError, match='scheduler tcp://127.0.0.1:9: cannot connect'):
-    with parallel.cluster_client(scheduler='tcp://127.0.0.1:9', connect_timeout_s=1):
+  with pytest.raises(ValueError, match='^--scheduler=tcp://127.0.0.1:9: cannot connect'):
+    with parallel.cluster_client(scheduler='tcp://127.0.0.1:9', connect_timeout_s=1, prefix='--'):
       pass
 
 

@@ -3,6 +3,7 @@
 import contextlib
 import csv
 import io
+import json
 import logging
 import shutil
 
@@ -96,8 +97,9 @@ def test_a_joined_scheduler_prepares_the_same_set(pnw_input, in_one_process, joi
                      '--partition_size=5')
   assert f'on 1 workers, 2 threads (scheduler {joined_cluster.scheduler_address})' in printed
   _assert_same_set(in_one_process, tmp_path / 'by_address')
-  with distributed.Client(joined_cluster) as client:
-    client.write_scheduler_file(str(tmp_path / 'scheduler.json'))
+  # what dask scheduler --scheduler-file writes, as far as a client reads it
+  (tmp_path / 'scheduler.json').write_text(json.dumps({'type': 'Scheduler',
+                                                       'address': joined_cluster.scheduler_address}))
   printed = _prepare(pnw_input, tmp_path / 'by_file', f'--scheduler_file={tmp_path / "scheduler.json"}',
                      '--partition_size=12')  # one partition, still sent to the cluster it was asked to join
   assert 'preparing 1 partitions of up to 12 records' in printed

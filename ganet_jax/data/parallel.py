@@ -90,7 +90,7 @@ def check_cluster_choice(workers: int | None = None, scheduler: str | None = Non
 @contextlib.contextmanager
 def cluster_client(workers: int | None = None, scheduler: str | None = None,
                    scheduler_file: str | os.PathLike | None = None,
-                   connect_timeout_s: float = 30.0) -> Iterator[distributed.Client]:
+                   connect_timeout_s: float = 30.0, prefix: str = '') -> Iterator[distributed.Client]:
   """A Dask client on a local cluster or an existing one, closed on the way out (also on an interrupt).
 
   A local cluster is shut down with the block; an existing cluster is left running
@@ -101,6 +101,7 @@ def cluster_client(workers: int | None = None, scheduler: str | None = None,
     scheduler: address of a running scheduler, e.g. 'tcp://10.0.0.5:8786'.
     scheduler_file: the JSON file a running scheduler wrote.
     connect_timeout_s: how long to try reaching a running scheduler.
+    prefix: put before the names in messages (``check_cluster_choice``).
 
   Yields:
     The connected ``distributed.Client``.
@@ -109,10 +110,10 @@ def cluster_client(workers: int | None = None, scheduler: str | None = None,
     ValueError: for a bad choice (``check_cluster_choice``), or naming the scheduler
       or file when it cannot be reached.
   """
-  check_cluster_choice(workers, scheduler, scheduler_file)
+  check_cluster_choice(workers, scheduler, scheduler_file, prefix=prefix)
   with contextlib.ExitStack() as stack:
     if scheduler or scheduler_file:
-      where = f'scheduler {scheduler}' if scheduler else f'scheduler file {scheduler_file}'
+      where = f'{prefix}scheduler={scheduler}' if scheduler else f'{prefix}scheduler_file={scheduler_file}'
       try:
         client = distributed.Client(scheduler, scheduler_file=str(scheduler_file) if scheduler_file else None,
                                     timeout=connect_timeout_s, set_as_default=False)

@@ -237,7 +237,7 @@ def cluster_for(request: PrepareRequest, n_partitions: int,
     yield None
     return
   workers = None if joined else min(request.workers or parallel.default_workers(), n_partitions)
-  with parallel.cluster_client(workers, request.scheduler, request.scheduler_file) as client:
+  with parallel.cluster_client(workers, request.scheduler, request.scheduler_file, prefix='--') as client:
     log(f'preparing {n_partitions} partitions of up to {request.partition_size} records on '
         f'{parallel.describe(client)}')
     yield client
