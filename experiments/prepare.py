@@ -90,7 +90,8 @@ flags.DEFINE_list('random_split', [], 'Seeded event-grouped random split: fracti
 flags.DEFINE_integer('split_seed', REQUEST.split_seed, 'Seed of --random_split.')
 flags.DEFINE_integer('progress_every', 100, 'With progress shown: a line every this many records.')
 flags.DEFINE_integer('workers', None, 'Worker processes of the local Dask cluster that prepares the records '
-                     '(default: the cores this process may use); a set of one partition is prepared in this process.')
+                     '(default: the cores this process may use); a set of at most --partition_size records is prepared '
+                     'in this process.')
 flags.DEFINE_string('scheduler', None, 'Address of a running Dask scheduler to prepare on instead (e.g. '
                     'tcp://10.0.0.5:8786; dask scheduler + dask worker).')
 flags.DEFINE_string('scheduler_file', None, 'Scheduler file of a running Dask scheduler to prepare on instead '

@@ -180,3 +180,6 @@ def test_prepare_of_a_seisbench_set_does_not_depend_on_its_partitions(seisbench_
     assert 'input 25: accepted 24, rejected 1' in printed  # the repeated trace
   assert 'preparing 2 partitions of up to 100 records' in printed  # one per chunk
   _assert_same_set(tmp_path / 'fives', tmp_path / 'chunks')
+  printed = _prepare_seisbench(seisbench_set, tmp_path / 'here')  # 25 rows, fewer than a partition's 256
+  assert 'partitions' not in printed and 'input 25: accepted 24, rejected 1' in printed
+  _assert_same_set(tmp_path / 'fives', tmp_path / 'here')

@@ -225,15 +225,16 @@ def prepare_partition(inputs: Sequence[InputRecord], options: ingest.PrepareOpti
 
 
 @contextlib.contextmanager
-def cluster_for(request: PrepareRequest, n_partitions: int,
+def cluster_for(request: PrepareRequest, n_records: int, n_partitions: int,
                 log: Callable[[str], None] = logging.info) -> Iterator[object]:
   """The Dask client ``request`` prepares its partitions on, or None to prepare them in this process.
 
-  A local cluster has no more workers than partitions, and a set of one partition
-  is prepared here: starting worker processes would cost more than the work.
+  A local cluster has no more workers than partitions, and a set of at most one
+  partition's records is prepared here: starting worker processes would cost more
+  than the work.
   """
   joined = request.scheduler or request.scheduler_file
-  if not joined and n_partitions <= 1:
+  if not joined and n_records <= request.partition_size:
     yield None
     return
   workers = None if joined else min(request.workers or parallel.default_workers(), n_partitions)
@@ -255,7 +256,7 @@ def read_seisbench(path: pathlib.Path, request: PrepareRequest, options: ingest.
                                config=options.preprocess)
   chunks = list(request.chunks) or None
   parts = seisbench.partitions(path, chunks, request.partition_size)
-  with cluster_for(request, len(parts), log) as client:
+  with cluster_for(request, sum(part.stop - part.start for part in parts), len(parts), log) as client:
     if client is None:
       return seisbench.read_dataset(path, split=read.split, event_type_map=read.event_type_map, config=read.config,
                                     progress=progress, chunks=chunks, rows_per_partition=request.partition_size,
@@ -410,7 +411,8 @@ def prepare_sources(sources: Sequence[sources_lib.Source], output: pathlib.Path,
       records, rejected = tagged(records, rejected, sources[0].name)
       per_source = {sources[0].name: len(records or ()) + len(rejected)}
     else:
-      with cluster_for(request, len(parallel.partitions(len(plan.inputs), request.partition_size)), log) as client:
+      n_partitions = len(parallel.partitions(len(plan.inputs), request.partition_size))
+      with cluster_for(request, len(plan.inputs), n_partitions, log) as client:
         records, rejected = prepare_partition(
             plan.inputs, options, spool_path=stage / SPOOL_FILE, client=client, partition_size=request.partition_size,
             progress=progress_reporter(len(plan.inputs), enabled=progress, every=progress_every,
