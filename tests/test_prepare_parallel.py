@@ -1,23 +1,30 @@
-"""experiments.prepare on all cores and on a joined Dask cluster: the same set as in one process."""
+"""experiments.prepare on all cores and on a joined Dask cluster: the same set as in one process.
 
-import contextlib
+The binary runs in one subprocess over several argument lists (``prepare_cases.py``):
+its flags are process-wide, and other test modules define flags of the same names.
+"""
+
 import csv
-import io
 import json
 import logging
+import os
+import pathlib
 import shutil
+import subprocess
+import sys
 
-from absl import flags
 import distributed
 import numpy as np
 import pytest
 
-from experiments import prepare
 from ganet_jax.data import ingest
 from ganet_jax.data import partitioned
+from ganet_jax.data import prepare as prepare_lib
 from ganet_jax.data import seisbench
 from ganet_jax.data.records import load_prepared
 from ganet_jax.data.records_table import read_records_table
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope='module')
@@ -42,17 +49,6 @@ def pnw_input(shared_data, tmp_path_factory):
   return folder
 
 
-def _prepare(input_folder, output, *extra):
-  """experiments.prepare's main in this process; its printed lines."""
-  flags.FLAGS.unparse_flags()
-  flags.FLAGS(['prepare', f'--input={input_folder}', '--records=labels.csv', f'--output={output}',
-               '--noprogress', *extra])
-  out = io.StringIO()
-  with contextlib.redirect_stdout(out):
-    prepare.main(['prepare'])
-  return out.getvalue()
-
-
 def _assert_same_set(expected, actual):
   for name in ('manifest.csv', 'rejected.csv', 'preprocess.json'):
     assert (actual / name).read_bytes() == (expected / name).read_bytes(), name
@@ -60,50 +56,84 @@ def _assert_same_set(expected, actual):
 
 
 @pytest.fixture(scope='module')
-def in_one_process(pnw_input, tmp_path_factory):
-  output = tmp_path_factory.mktemp('one_process') / 'set'
-  printed = _prepare(pnw_input, output)  # one partition of 256: prepared in this process
-  assert 'partitions' not in printed
-  return output
-
-
-def test_the_reference_set_has_each_kind_of_cross_record_rejection(in_one_process):
-  with open(in_one_process / 'rejected.csv', newline='') as f:
-    reasons = [row['reason'] for row in csv.DictReader(f)]
-  assert any(r.startswith('duplicate: the same file(s)') for r in reasons)
-  assert any(r.startswith('duplicate record_id') for r in reasons)
-  assert any('file not found' in r for r in reasons)
-  assert len(load_prepared(in_one_process)) + len(reasons) == 12
-
-
-def test_two_local_workers_prepare_the_same_set(pnw_input, in_one_process, tmp_path):
-  printed = _prepare(pnw_input, tmp_path / 'set', '--workers=2', '--partition_size=4')
-  assert 'preparing 3 partitions of up to 4 records on 2 workers' in printed
-  assert 'input 12: accepted' in printed
-  _assert_same_set(in_one_process, tmp_path / 'set')
-
-
-@pytest.fixture(scope='module')
 def joined_cluster():
-  """A running scheduler with one worker, standing for one started with dask scheduler / dask worker."""
-  with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None,
+  """A running scheduler with one worker, standing for one started with dask scheduler / dask worker
+  (over TCP, so the binary's process reaches it)."""
+  with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, protocol='tcp://',
+                                host='127.0.0.1', dashboard_address=None,
                                 scheduler_kwargs={'dashboard_address': '127.0.0.1:0'},
                                 silence_logs=logging.ERROR) as cluster:
     yield cluster
 
 
-def test_a_joined_scheduler_prepares_the_same_set(pnw_input, in_one_process, joined_cluster, tmp_path):
-  printed = _prepare(pnw_input, tmp_path / 'by_address', f'--scheduler={joined_cluster.scheduler_address}',
-                     '--partition_size=5')
-  assert f'on 1 workers, 2 threads (scheduler {joined_cluster.scheduler_address})' in printed
-  _assert_same_set(in_one_process, tmp_path / 'by_address')
+CLUSTER_REFUSALS = {
+    'no_workers': (['--workers=0'], '--workers=0: must be >= 1'),
+    'two_ways': (['--workers=2', '--scheduler=tcp://127.0.0.1:1'], '--workers and --scheduler: give one way'),
+    'no_file': (['--scheduler_file=/nonexistent/scheduler.json'],
+                '--scheduler_file=/nonexistent/scheduler.json: not found'),
+    'no_partition': (['--partition_size=0'], '--partition_size=0: must be >= 1'),
+}
+
+
+@pytest.fixture(scope='module')
+def runs(pnw_input, joined_cluster, tmp_path_factory):
+  """experiments.prepare over pnw_input: in one process, on 2 local workers, on the joined cluster by
+  address and by scheduler file, and with each refused cluster flag; {name: (result, output folder)}."""
+  folder = tmp_path_factory.mktemp('runs')
   # what dask scheduler --scheduler-file writes, as far as a client reads it
-  (tmp_path / 'scheduler.json').write_text(json.dumps({'type': 'Scheduler',
-                                                       'address': joined_cluster.scheduler_address}))
-  printed = _prepare(pnw_input, tmp_path / 'by_file', f'--scheduler_file={tmp_path / "scheduler.json"}',
-                     '--partition_size=12')  # one partition, still sent to the cluster it was asked to join
-  assert 'preparing 1 partitions of up to 12 records' in printed
-  _assert_same_set(in_one_process, tmp_path / 'by_file')
+  (folder / 'scheduler.json').write_text(json.dumps({'type': 'Scheduler',
+                                                     'address': joined_cluster.scheduler_address}))
+  extra = {'one_process': [],  # 12 records, fewer than a partition's 256: prepared in the binary's process
+           'two_workers': ['--workers=2', '--partition_size=4'],
+           'by_address': [f'--scheduler={joined_cluster.scheduler_address}', '--partition_size=5'],
+           # one partition, still sent to the cluster it was asked to join
+           'by_file': [f'--scheduler_file={folder / "scheduler.json"}', '--partition_size=12'],
+           **{name: args for name, (args, _) in CLUSTER_REFUSALS.items()}}
+  cases = [[name, [f'--input={pnw_input}', '--records=labels.csv', f'--output={folder / name}', '--noprogress',
+                   *args]] for name, args in extra.items()]
+  (folder / 'cases.json').write_text(json.dumps(cases))
+  subprocess.run([sys.executable, str(ROOT / 'tests' / 'prepare_cases.py'), str(folder / 'cases.json'),
+                  str(folder / 'results.json')], cwd=ROOT, env={**os.environ, 'PYTHONPATH': str(ROOT)},
+                 check=True, timeout=600)
+  results = json.loads((folder / 'results.json').read_text())
+  return {name: (results[name], folder / name) for name in extra}
+
+
+def test_the_reference_set_has_each_kind_of_cross_record_rejection(runs):
+  result, output = runs['one_process']
+  assert result['rc'] == 0 and 'partitions' not in result['stdout'], result
+  with open(output / 'rejected.csv', newline='') as f:
+    reasons = [row['reason'] for row in csv.DictReader(f)]
+  assert any(r.startswith('duplicate: the same file(s)') for r in reasons)
+  assert any(r.startswith('duplicate record_id') for r in reasons)
+  assert any('file not found' in r for r in reasons)
+  assert len(load_prepared(output)) + len(reasons) == 12
+
+
+def test_two_local_workers_prepare_the_same_set(runs):
+  result, output = runs['two_workers']
+  assert result['rc'] == 0, result
+  assert 'preparing 3 partitions of up to 4 records on 2 workers' in result['stdout']
+  assert 'input 12: accepted' in result['stdout']
+  _assert_same_set(runs['one_process'][1], output)
+
+
+def test_a_joined_scheduler_prepares_the_same_set(runs, joined_cluster):
+  result, output = runs['by_address']
+  assert result['rc'] == 0, result
+  assert f'on 1 workers, 2 threads (scheduler {joined_cluster.scheduler_address})' in result['stdout']
+  _assert_same_set(runs['one_process'][1], output)
+  result, output = runs['by_file']
+  assert result['rc'] == 0, result
+  assert 'preparing 1 partitions of up to 12 records' in result['stdout']
+  _assert_same_set(runs['one_process'][1], output)
+
+
+@pytest.mark.parametrize('name', sorted(CLUSTER_REFUSALS))
+def test_cluster_flags_are_checked_before_any_record(runs, name):
+  result, output = runs[name]
+  assert result['rc'] == 1 and CLUSTER_REFUSALS[name][1] in result['message'], result
+  assert not output.exists()
 
 
 def test_outcomes_merged_in_order_match_one_process(pnw_input, joined_cluster):
@@ -120,18 +150,6 @@ def test_outcomes_merged_in_order_match_one_process(pnw_input, joined_cluster):
   assert calls[-1] == (12, len(kept), len(rejected))
 
 
-@pytest.mark.parametrize('args, message', [
-    (['--workers=0'], '--workers=0: must be >= 1'),
-    (['--workers=2', '--scheduler=tcp://127.0.0.1:1'], '--workers and --scheduler: give one way'),
-    (['--scheduler_file=/nonexistent/scheduler.json'], '--scheduler_file=/nonexistent/scheduler.json: not found'),
-    (['--partition_size=0'], '--partition_size=0: must be >= 1'),
-])
-def test_cluster_flags_are_checked_before_any_record(pnw_input, tmp_path, args, message):
-  with pytest.raises(SystemExit, match=message):
-    _prepare(pnw_input, tmp_path / 'set', *args)
-  assert not (tmp_path / 'set').exists()
-
-
 @pytest.fixture(scope='module')
 def seisbench_set(tmp_path_factory):
   """A chunked SeisBench set in PNW's layout (two chunks of 12 traces, five source types) whose first
@@ -145,14 +163,12 @@ def seisbench_set(tmp_path_factory):
   return folder
 
 
-def _prepare_seisbench(folder, output, *extra):
-  flags.FLAGS.unparse_flags()
-  flags.FLAGS(['prepare', f'--input={folder}', '--format=seisbench', f'--output={output}', '--noprogress',
-               '--event_type_map=surface event=1', *extra])
-  out = io.StringIO()
-  with contextlib.redirect_stdout(out):
-    prepare.main(['prepare'])
-  return out.getvalue()
+def _prepare_seisbench(folder, output, **settings):
+  """``data.prepare.prepare`` of a SeisBench set, surface events mapped; its printed lines."""
+  lines = []
+  prepare_lib.prepare([str(folder)], [], [], output, prepare_lib.PrepareRequest(
+      format='seisbench', event_type_map='surface event=1', **settings), log=lines.append)
+  return '\n'.join(lines)
 
 
 def test_a_chunked_seisbench_set_read_on_a_cluster_is_the_set_read_in_one_process(seisbench_set, joined_cluster,
@@ -175,8 +191,8 @@ def test_a_chunked_seisbench_set_read_on_a_cluster_is_the_set_read_in_one_proces
 
 def test_prepare_of_a_seisbench_set_does_not_depend_on_its_partitions(seisbench_set, joined_cluster, tmp_path):
   for name, size in (('fives', 5), ('chunks', 100)):
-    printed = _prepare_seisbench(seisbench_set, tmp_path / name, f'--scheduler={joined_cluster.scheduler_address}',
-                                 f'--partition_size={size}')
+    printed = _prepare_seisbench(seisbench_set, tmp_path / name, scheduler=joined_cluster.scheduler_address,
+                                 partition_size=size)
     assert 'input 25: accepted 24, rejected 1' in printed  # the repeated trace
   assert 'preparing 2 partitions of up to 100 records' in printed  # one per chunk
   _assert_same_set(tmp_path / 'fives', tmp_path / 'chunks')
