@@ -113,6 +113,8 @@ class GANetFusion(GANet):
   projection_features: int = 16
   band_affine: bool = True
 
+  HEAD = ('projection', 'band_scale', 'band_offset', 'classifier')  # as GANet.HEAD: what reads the features
+
   def setup(self):
     super().setup()
     if self.projection_features < 0:

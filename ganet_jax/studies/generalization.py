@@ -46,6 +46,7 @@ from ganet_jax.evaluation.aggregation import logit
 from ganet_jax.evaluation.physics import fit_logistic, fit_records, record_features
 from ganet_jax.evaluation.reports import json_ready, read_predictions
 from ganet_jax.studies import generalization_report as report
+from ganet_jax.studies.cross_validation import seed_runs
 from ganet_jax.studies.generalization_report import Fold
 from ganet_jax.training.experiment import experiment_config, run
 
@@ -136,13 +137,22 @@ def physics_predictor(feature_set: str) -> Predictor:
 def network_predictor(config, workdir: pathlib.Path, log: Callable[[str], None]) -> Predictor:
   """A network trained per fold for the config's fixed epochs (nothing is chosen on the fold's records).
 
-  Each fold is an ordinary run folder ``workdir/<fold>``, so a rerun resumes.
+  One run per seed of ``config.seeds`` (the config's ``seed`` alone when it has none),
+  their probabilities averaged: the fold is scored as the seed ensemble, as
+  cross-validation scores it. Each run is an ordinary run folder, ``workdir/<fold>``
+  for the config's own seed and ``workdir/<fold>_seed_<s>`` for another
+  (``cross_validation.seed_runs``), so a rerun resumes.
   """
+  seeds = tuple(config.get('seeds', ()) or ())
+
   def predict(train: RecordSet, validation: RecordSet, fold: Fold) -> np.ndarray:
-    log(f'{workdir.name} {fold.name}: {len(train)} training records {train.class_counts()}, '
-        f'{len(validation)} predicted {validation.class_counts()}')
-    run(experiment_config(config), train, validation, workdir / fold.name, log=log)
-    return read_predictions(workdir / fold.name, validation)
+    members = []
+    for seed_config, folder in seed_runs(config, fold.name, seeds):
+      log(f'{workdir.name} {folder}: {len(train)} training records {train.class_counts()}, '
+          f'{len(validation)} predicted {validation.class_counts()}')
+      run(experiment_config(seed_config), train, validation, workdir / folder, log=log)
+      members.append(read_predictions(workdir / folder, validation))
+    return np.mean(members, axis=0)
   return predict
 
 

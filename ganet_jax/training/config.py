@@ -98,8 +98,10 @@ class ExperimentConfig:
       validation ``selection_metric`` (0: train every epoch).
     init_from: a pretraining run folder (``experiments.pretrain``) whose encoder's
       parameters and BatchNorm statistics initialise the model ('' : from scratch).
-    freeze_encoder: with ``init_from``, train only the classifier head (a linear
-      probe of the pretrained features; BatchNorm statistics are still re-estimated).
+    freeze_encoder: with ``init_from``, train only the model's head, every parameter
+      after the encoder's pooled features (``models.head_parameters``: GA-Net's
+      classifier; the fusion head's projection, band scale and offset too), a probe of
+      the pretrained features; BatchNorm statistics are still re-estimated.
   """
   model: str = 'ganet'
   model_overrides: dict[str, Any] = dataclasses.field(default_factory=dict)

@@ -45,7 +45,7 @@ from ganet_jax.data.records import RecordSet, station_keys
 from ganet_jax.errors import ConfigError
 from ganet_jax.evaluation.predict import predict_probabilities
 from ganet_jax.evaluation.reports import evaluation_report, validation_report, write_evaluation
-from ganet_jax.models import MODELS, build_model, cast_dtype, model_fields, model_kwargs
+from ganet_jax.models import MODELS, build_model, head_parameters, model_fields, model_kwargs
 from ganet_jax.progress import Progress
 from ganet_jax.sharding import place_rows, process_rows, replicate, run_mesh
 from ganet_jax.training import contrastive, losses, run_folder
@@ -80,12 +80,13 @@ def run(config: ExperimentConfig, train: RecordSet, test: RecordSet, workdir: st
     The dict written to ``metrics.json``.
 
   Raises:
-    ValueError: bad settings, too few training records, training or validation records
+    ValueError: bad settings (or settings acting on validation records without them), too few training records, training or validation records
       of one class, an encoder (``config.init_from``) pretrained on other windows, or a
       workdir of another run, of other files or being written.
     FloatingPointError: the training loss became NaN or infinite.
   """
   check_config(config)
+  check_validation_settings(config, validation)
   check_records(config, train)
   if len(train) < config.batch_size:
     raise ValueError(f'{len(train)} training records are fewer than batch_size {config.batch_size}')
@@ -117,8 +118,7 @@ def run(config: ExperimentConfig, train: RecordSet, test: RecordSet, workdir: st
       mesh = run_mesh(config.num_devices, config.batch_size)
       if mesh is not None:
         state = replicate(state, mesh)
-      predict = functools.partial(predict_probabilities, model, batch_size=config.batch_size, mesh=mesh,
-                                  compute_dtype=cast_dtype(config.model, config.compute_dtype))
+      predict = functools.partial(predict_probabilities, model, batch_size=config.batch_size, mesh=mesh)
 
       trimmed = None
       for epoch in range(first_epoch, config.epochs + 1):
@@ -174,6 +174,26 @@ def check_config(config: ExperimentConfig) -> None:
     augmentation_of(config.augmentation, SAMPLING_RATE)  # the checks do not depend on the rate
   except (TypeError, ValueError) as error:
     raise ConfigError('augmentation', str(error)) from error
+  if config.freeze_encoder:
+    try:
+      head_parameters(config.model)
+    except ValueError as error:
+      raise ConfigError('freeze_encoder', str(error)) from None
+
+
+def check_validation_settings(config: ExperimentConfig, validation: RecordSet | None) -> None:
+  """Refuses settings that act on validation records when a run has none: they would do nothing.
+
+  Raises:
+    ConfigError: naming the first such setting.
+  """
+  if validation is not None:
+    return
+  defaults = ExperimentConfig()
+  for field in ('selection_metric', 'evaluate_best', 'early_stopping_patience'):
+    if getattr(config, field) != getattr(defaults, field):
+      raise ConfigError(field, f'{getattr(config, field)!r} acts on validation records, and this run has none; '
+                        f'give validation records or leave it at {getattr(defaults, field)!r}')
 
 
 def check_records(config: ExperimentConfig, train: RecordSet) -> None:
@@ -331,8 +351,7 @@ def _train_epoch(state, train: RecordSet, config: ExperimentConfig, epoch: int, 
   loss_sum = correct = jnp.zeros((), jnp.float32)
   for batch in prefetch(stream):  # the loader thread gathers and augments the next batches
     batch = {'waveforms': place(batch.waveforms), 'labels': place(batch.labels)}
-    state, step_metrics = jit_train_step(state, batch, dropout_rng, loss_fn=loss_fn,
-                                         compute_dtype=cast_dtype(config.model, config.compute_dtype))
+    state, step_metrics = jit_train_step(state, batch, dropout_rng, loss_fn=loss_fn)
     loss_sum = loss_sum + step_metrics['loss']
     correct = correct + step_metrics['correct']
     if progress.due(config.batch_size):

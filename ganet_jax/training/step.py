@@ -19,6 +19,7 @@ import optax
 from flax import traverse_util
 from flax.training import train_state
 
+from ganet_jax.models import head_parameters
 from ganet_jax.nn.precision import cast_floating
 from ganet_jax.training.config import ExperimentConfig
 
@@ -76,8 +77,8 @@ def make_optimizer(learning_rate: float, *, weight_decay: float = 0.0, schedule:
     schedule: 'constant', or 'cosine': linear warm-up from 0 over ``warmup_steps``, then
       cosine decay to 0 at ``total_steps``.
     warmup_steps, total_steps: the schedule's lengths in steps.
-    train_only: top-level parameter entries that train (e.g. ``('classifier',)``: a frozen
-      encoder under a trained head); the others get zero updates. Empty: everything trains.
+    train_only: top-level parameter entries that train (a model's ``head_parameters``: a
+      frozen encoder under a trained head); the others get zero updates. Empty: everything trains.
   """
   rate = _rate(learning_rate, schedule, warmup_steps, total_steps)
   tx = optax.adamw(rate, weight_decay=weight_decay) if weight_decay > 0 else optax.adam(rate)
@@ -97,9 +98,11 @@ def run_optimizer(config: ExperimentConfig, train_records: int) -> optax.Gradien
     train_records: records in the training set.
   """
   warmup_steps, total_steps = _schedule_steps(config, train_records)
+  if config.lr_schedule == 'constant':
+    total_steps = 0  # unused by a constant rate: runs of other lengths share the optimizer, and so the compile
   return make_optimizer(config.learning_rate, weight_decay=config.weight_decay, schedule=config.lr_schedule,
                         warmup_steps=warmup_steps, total_steps=total_steps,
-                        train_only=('classifier',) if config.freeze_encoder else ())
+                        train_only=head_parameters(config.model) if config.freeze_encoder else ())
 
 
 def run_learning_rate(config: ExperimentConfig, train_records: int) -> Callable[[int], float]:
@@ -145,10 +148,13 @@ def train_step(state: TrainState, batch: Mapping[str, jax.Array], rng: jax.Array
     batch: ``waveforms`` (batch, time, channels) and ``labels`` (batch,).
     rng: the run's dropout key; the step number is folded in.
     loss_fn: per-example loss ``(logits, labels) -> (batch,)``.
-    compute_dtype: e.g. 'bfloat16' for mixed precision: the forward and backward
-      passes run on a cast copy of the parameters and input, while the
-      parameters, Adam moments, BatchNorm statistics (flax reduces them in
-      float32) and the loss stay float32. None: all float32.
+    compute_dtype: e.g. 'bfloat16' for mixed precision of a module without a ``dtype``
+      field of its own (a model built from the library's layers): the forward and
+      backward passes run on a cast copy of the parameters and input, while the
+      parameters, Adam moments, BatchNorm statistics (flax reduces them in float32)
+      and the loss stay float32. None: all float32. ``experiment.run`` leaves it None:
+      its registered models take the compute dtype as their ``dtype``
+      (``models.model_kwargs``).
 
   Returns:
     (new state, {'loss': mean loss, 'correct': number of correct predictions}).
