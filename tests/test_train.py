@@ -50,9 +50,15 @@ def test_step_compiles_once_and_donates(batch):
 
 def test_dropout_keys_follow_the_step(batch):
   # The same state and rng give the same update: resumption needs no hidden rng state.
-  one = step.jit_train_step(_state(), batch, jax.random.key(1), loss_fn=losses.cross_entropy)[0]
-  two = step.jit_train_step(_state(), batch, jax.random.key(1), loss_fn=losses.cross_entropy)[0]
-  chex.assert_trees_all_equal(one.params, two.params)
+  one = step.jit_train_step(_state(), batch, jax.random.key(1), loss_fn=losses.cross_entropy)
+  two = step.jit_train_step(_state(), batch, jax.random.key(1), loss_fn=losses.cross_entropy)
+  chex.assert_trees_all_equal(one[0].params, two[0].params)
+  # The same parameters at another step number draw other dropout masks (fold_in(rng, step)):
+  # the loss, a function of the masks, differs.
+  later = _state()
+  later = later.replace(step=later.step + 1)
+  moved = step.jit_train_step(later, batch, jax.random.key(1), loss_fn=losses.cross_entropy)
+  assert float(moved[1]['loss']) != float(one[1]['loss'])
 
 
 def test_non_finite_loss_names_the_step():
