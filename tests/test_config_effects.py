@@ -309,6 +309,14 @@ def _(tmp_path, pretrained, **_):
   assert np.abs(frozen.variables['params']['classifier']['bias']).max() > 0  # the head trained (its bias starts at 0)
 
 
+@case('grad_clip_norm')
+def _(base, data, tmp_path, **_):
+  clipped = _run(tmp_path, *data, grad_clip_norm=1e-10)
+  # gradients scaled down to a norm far below Adam's epsilon (1e-8): the steps all but vanish
+  moved = lambda o: np.abs(o.variables['params']['Dense_0']['bias']).max()
+  assert moved(clipped) < 0.01 * moved(base)
+
+
 @pytest.mark.parametrize('field', sorted(CASES))
 def test_a_field_changes_what_it_says(field, base, data, tmp_path, monkeypatch, request):
   CASES[field](base=base, data=data, tmp_path=tmp_path, monkeypatch=monkeypatch,

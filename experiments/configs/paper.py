@@ -47,6 +47,7 @@ def get_config(model: str = 'ganet') -> ml_collections.ConfigDict:
   config.early_stopping_patience = 0  # 0: off
   config.init_from = ''  # a pretraining run folder (experiments.pretrain) to start the encoder from
   config.freeze_encoder = False  # with init_from: train only the classifier head
+  config.grad_clip_norm = 0.0  # > 0: clip each step's gradients to this global L2 norm before Adam
   config.train_sources = ()  # train only on records of these `source`s (empty: all)
   config.seeds = (0, 1, 2)  # the study binaries: one run per seed and configuration
   config.workdir = config_dict.placeholder(str)  # None: the binary's default folder under runs/

@@ -42,7 +42,7 @@ from ganet_jax.training import run_folder
 from ganet_jax.training.checkpoint import RunCheckpoints
 from ganet_jax.training.config import (CONFIG_FILE, MAX_SEED, NO_AUGMENTATION, check_finite_values, check_integer,
                                        check_real)
-from ganet_jax.training.step import TrainState, check_finite, create_train_state, make_optimizer
+from ganet_jax.training.step import StepMetrics, TrainState, create_train_state, make_optimizer
 
 ENCODER = 'encoder'
 # What shapes a window as the encoder sees it: an encoder pretrained on other windows is refused.
@@ -190,12 +190,12 @@ def pretrain(config: PretrainConfig, records: RecordSet, workdir: str | pathlib.
         order = epoch_order(len(records), seed=config.seed, epoch=epoch)[:steps * config.batch_size]
         views = (two_views(batch.waveforms, augmentation, seed=config.seed, epoch=epoch, step=k)
                  for k, batch in enumerate(batches(records, order, config.batch_size)))
-        loss_sum = jnp.zeros((), jnp.float32)
+        metrics, losses = StepMetrics((epoch - 1) * steps + 1, epoch), []
         for batch in prefetch(views):
           state, loss = jit_contrastive_step(state, jnp.asarray(batch), temperature=config.temperature)
-          loss_sum = loss_sum + loss
-        loss = float(loss_sum) / steps
-        check_finite(loss, step=int(state.step), epoch=epoch)
+          losses += [row['loss'] for row in metrics.add({'loss': loss})]
+        losses += [row['loss'] for row in metrics.finish()]
+        loss = sum(losses) / steps
         seconds = time.perf_counter() - start
         history.append({'epoch': epoch, 'loss': loss, 'records_per_second': steps * config.batch_size / seconds,
                         'seconds': seconds})
