@@ -12,6 +12,7 @@ with the events from 2017-01-01 on as the test split (the paper's 2009-2016 trai
 import ml_collections
 from ml_collections import config_dict
 
+from ganet_jax.conventions import PAPER_LEARNING_RATE, THRESHOLD
 from ganet_jax.training.config import NO_AUGMENTATION
 from ganet_jax.training.experiment import model_config
 
@@ -26,11 +27,11 @@ def get_config(model: str = 'ganet') -> ml_collections.ConfigDict:
   config.model = model_config(model)
   config.epochs = 15
   config.batch_size = 32
-  config.learning_rate = 1e-5
+  config.learning_rate = PAPER_LEARNING_RATE
   config.loss = 'cross_entropy'  # or 'weighted_cross_entropy', 'focal'
   config.focal_gamma = 2.0
   config.seed = 0
-  config.threshold = 0.5
+  config.threshold = THRESHOLD
   config.num_devices = config_dict.placeholder(int)  # None: every accelerator, or one device on CPU
   config.compute_dtype = 'float32'  # or 'bfloat16'
   config.precise_batch_norm = True

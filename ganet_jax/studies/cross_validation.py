@@ -27,6 +27,7 @@ from typing import Any, Callable, Mapping, Sequence
 from absl import logging
 import numpy as np
 
+from ganet_jax.conventions import THRESHOLD
 from ganet_jax.data.dataset import keep_sources, load_records
 from ganet_jax.data.records import RecordSet
 from ganet_jax.data.splits import assign_event_folds
@@ -87,7 +88,7 @@ def _validated(pool: RecordSet, validate_sources: Sequence[str]) -> np.ndarray:
   return np.isin(pool.sources, list(validate_sources)) if validate_sources else np.ones(len(pool), bool)
 
 
-def fold_metrics(records: RecordSet, p_tectonic: np.ndarray, *, threshold: float = 0.5) -> dict[str, Any]:
+def fold_metrics(records: RecordSet, p_tectonic: np.ndarray, *, threshold: float = THRESHOLD) -> dict[str, Any]:
   """The cross-validation's figures of one fold: record and event AUC and balanced accuracy."""
   record = metrics.classification_metrics(records.labels, p_tectonic, threshold=threshold)
   event = metrics.event_metrics(records.event_ids, records.event_types, records.labels, p_tectonic,

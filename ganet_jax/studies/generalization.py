@@ -35,6 +35,7 @@ import json
 import pathlib
 from typing import Any, Callable, Mapping, Sequence
 
+from absl import logging
 import ml_collections
 import numpy as np
 
@@ -43,7 +44,7 @@ from ganet_jax.data.dataset import load_records
 from ganet_jax.data.records import RecordSet
 from ganet_jax.evaluation import controls
 from ganet_jax.evaluation.aggregation import logit
-from ganet_jax.evaluation.physics import fit_logistic, fit_records, record_features
+from ganet_jax.evaluation.physics import fit_logistic, fit_records, record_features, sigmoid
 from ganet_jax.evaluation.reports import json_ready, read_predictions
 from ganet_jax.studies import generalization_report as report
 from ganet_jax.studies.cross_validation import seed_runs
@@ -208,7 +209,7 @@ def stack_forward(p_a: np.ndarray, p_b: np.ndarray, records: RecordSet, folds: S
     if len(earlier) and len(np.unique(labels)) == 2:
       p[fold.validation] = fit_logistic(x[earlier], labels).p_tectonic(x[fold.validation])
     else:
-      p[fold.validation] = 1.0 / (1.0 + np.exp(-x[fold.validation].mean(axis=1)))
+      p[fold.validation] = sigmoid(x[fold.validation].mean(axis=1))
     earlier = np.concatenate([earlier, fold.validation])
   return p
 
@@ -338,14 +339,14 @@ def _per_scheme_network(config, folder: pathlib.Path, log) -> Predictor:
 
 
 def run_study(recipes: Sequence[Any], settings, workdir: str | pathlib.Path, *,
-              log: Callable[[str], None] = print) -> dict[str, Any]:
+              log: Callable[[str], None] = logging.info) -> dict[str, Any]:
   """Every method under every scheme, the choices by the forward folds, the tables; written to ``workdir``.
 
   Args:
     recipes: the network recipes (``name``, ``config`` with its prepared ``dataset``).
     settings: the config's ``generalization`` entry (see ``experiments/configs/generalization.py``).
     workdir: predictions/, runs/, generalization.json and generalization.md go here.
-    log: progress lines.
+    log: progress lines; absl's ``logging.info`` by default.
 
   Returns:
     The JSON-ready results: folds, choices, tables' figures.

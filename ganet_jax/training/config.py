@@ -27,6 +27,7 @@ from typing import Any, Mapping
 
 import ml_collections
 
+from ganet_jax.conventions import PAPER_LEARNING_RATE, THRESHOLD
 from ganet_jax.errors import ConfigError
 
 LOSSES = ('cross_entropy', 'weighted_cross_entropy', 'focal')
@@ -110,11 +111,11 @@ class ExperimentConfig:
   model_overrides: dict[str, Any] = dataclasses.field(default_factory=dict)
   epochs: int = 15
   batch_size: int = 32
-  learning_rate: float = 1e-5
+  learning_rate: float = PAPER_LEARNING_RATE
   loss: str = 'cross_entropy'
   focal_gamma: float = 2.0
   seed: int = 0
-  threshold: float = 0.5
+  threshold: float = THRESHOLD
   num_devices: int | None = None
   compute_dtype: str = 'float32'
   precise_batch_norm: bool = True

@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import traverse_util
 
-from ganet_jax.conventions import SAMPLING_RATE
+from ganet_jax.conventions import EPSILON, SAMPLING_RATE
 from ganet_jax.json_settings import as_tuples
 from ganet_jax.data.augment import Augmentation, augment_batch, augmentation_of
 from ganet_jax.data.loader import batches, epoch_order, prefetch
@@ -59,7 +59,7 @@ def nt_xent_loss(z1: jax.Array, z2: jax.Array, temperature: float = 0.1) -> jax.
   n = z1.shape[0]
   z = jnp.concatenate([z1, z2]).astype(jnp.float32)
   # rsqrt of a floored square norm: a norm's gradient at a zero vector is NaN
-  z = z * jax.lax.rsqrt(jnp.maximum(jnp.sum(z * z, axis=-1, keepdims=True), 1e-12))
+  z = z * jax.lax.rsqrt(jnp.maximum(jnp.sum(z * z, axis=-1, keepdims=True), EPSILON))
   similarity = z @ z.T / temperature
   similarity = jnp.where(jnp.eye(2 * n, dtype=bool), -jnp.inf, similarity)  # a view is not its own partner
   partner = jnp.concatenate([jnp.arange(n, 2 * n), jnp.arange(n)])

@@ -19,6 +19,7 @@ import optax
 from flax import traverse_util
 from flax.training import train_state
 
+from ganet_jax.conventions import PAPER_LEARNING_RATE
 from ganet_jax.models import head_parameters
 from ganet_jax.nn.precision import cast_floating
 from ganet_jax.training.config import ExperimentConfig
@@ -32,14 +33,14 @@ class TrainState(train_state.TrainState):
 
 
 def create_train_state(model: nn.Module, rng: jax.Array, input_shape: Sequence[int], *,
-                       learning_rate: float = 1e-5, tx: optax.GradientTransformation | None = None) -> TrainState:
+                       learning_rate: float = PAPER_LEARNING_RATE, tx: optax.GradientTransformation | None = None) -> TrainState:
   """Initialise ``model`` for inputs of ``input_shape`` (batch, time, channels) and its optimizer.
 
   Args:
     model: a Linen module taking ``(x, *, train)``.
     rng: parameter initialisation key.
     input_shape: the shape of one batch; only time and channels matter.
-    learning_rate: Adam's step size (the paper's 1e-5 by default), when ``tx`` is None.
+    learning_rate: Adam's step size (the paper's by default), when ``tx`` is None.
     tx: the optimizer (``make_optimizer``); None: Adam at ``learning_rate``.
 
   Returns:
