@@ -12,8 +12,8 @@ run folder per network and fold under ``<workdir>/runs``; a rerun resumes.
 With ``--export_pretrained=NAME`` the chosen method (``winner`` of generalization.json)
 is refitted on every record of every year and shipped as ``ganet_jax/pretrained/NAME``
 (``Classifier.pretrained(NAME)``, ``experiments.classify --pretrained=NAME``), whatever
-its kind: a network (trained in ``<workdir>/runs/<method>/all``), or a physics feature
-model. The card holds the pooled forward figures with their intervals, the event rule
+its kind: a network (the ensemble of ``config.seeds``, trained in
+``<workdir>/runs/<method>/all`` and ``all_seed_<s>``), or a physics feature model. The card holds the pooled forward figures with their intervals, the event rule
 the forward folds chose (a learned rule fitted on the pooled forward predictions), the
 data and preprocessing, and the limits. A stack of two methods has no shipped format:
 its better part by the same rule is shipped instead, and the card says so.

@@ -19,3 +19,9 @@ WINDOW_SECONDS = 100.0       # s after the P onset (Section III-A)
 WINDOW_SAMPLES = 10000       # SAMPLING_RATE * WINDOW_SECONDS
 COMPONENT_ORDER = 'ZNE'      # channel order of the model's input
 
+THRESHOLD = 0.5              # P(tectonic) at or above which a record or event is called tectonic
+PAPER_LEARNING_RATE = 1e-5   # Adam's step size in the paper (Section III-B)
+# The floor of a norm, scale or power that divides or is logged: a dead (all-zero) window
+# or feature must give finite numbers. Far below any real signal's level.
+EPSILON = 1e-12
+

@@ -143,3 +143,23 @@ def test_default_verbosity_keeps_the_librarys_info_lines_and_other_libraries_war
   assert passes(record(logging.INFO, PROJECT_DIR / 'experiments' / 'train.py'))
   assert not passes(record(logging.INFO, '/site-packages/orbax/checkpoint/checkpoint_manager.py'))
   assert passes(record(logging.WARNING, '/site-packages/orbax/checkpoint/checkpoint_manager.py'))
+
+
+def test_the_threshold_and_learning_rate_defaults_are_the_conventions():
+  import inspect
+  from ganet_jax import conventions
+  from ganet_jax.classify import export, members
+  from ganet_jax.evaluation import intervals, metrics, reports
+  from ganet_jax.studies import cross_validation
+  from ganet_jax.training import step
+  from ganet_jax.training.config import ExperimentConfig
+  takes_threshold = [metrics.confusion, metrics.classification_metrics, metrics.collapsed_to_one_class,
+                     metrics.weighted_rates, metrics.event_metrics, reports.validation_report, reports.evaluation_report,
+                     intervals.bootstrap_metric, intervals.paired_bootstrap_difference, intervals.summary_with_intervals,
+                     cross_validation.fold_metrics,
+                     export.export_physics_pretrained, members.physics_member]
+  for function in takes_threshold:
+    assert inspect.signature(function).parameters['threshold'].default is conventions.THRESHOLD, function.__name__
+  assert ExperimentConfig().threshold is conventions.THRESHOLD and members.Member.threshold is conventions.THRESHOLD
+  assert inspect.signature(step.create_train_state).parameters['learning_rate'].default is conventions.PAPER_LEARNING_RATE
+  assert ExperimentConfig().learning_rate is conventions.PAPER_LEARNING_RATE == paper.get_config().learning_rate

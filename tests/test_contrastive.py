@@ -141,14 +141,19 @@ def test_a_missing_pretraining_run_is_named_as_the_init_from_field(tmp_path):
     experiment._initial_state(lambda: None, config, lambda line: None)
 
 
-def test_a_frozen_encoder_moves_only_the_classifier(pretrained):
+@pytest.mark.parametrize('model', ['ganet', 'ganet_fusion'])
+def test_a_frozen_encoder_moves_only_the_head(pretrained, model):
+  from ganet_jax.models import head_parameters
   records = _records()
-  config = ExperimentConfig(model_overrides=dict(TINY), epochs=1, batch_size=8, learning_rate=1e-2,
+  config = ExperimentConfig(model=model, model_overrides=dict(TINY), epochs=1, batch_size=8, learning_rate=1e-2,
                             init_from=str(pretrained[0]), freeze_encoder=True, precise_batch_norm=False)
   tx = run_optimizer(config, len(records))
-  make_state = functools.partial(create_train_state, build_model('ganet', **TINY), jax.random.key(0),
+  make_state = functools.partial(create_train_state, build_model(model, **TINY), jax.random.key(0),
                                  records.waveforms.shape, tx=tx)
   state = experiment._initial_state(make_state, config, lambda line: None)
+  # the head is exactly what the pretrained encoder does not hold
+  _, encoder = contrastive.load_encoder(pretrained[0])
+  assert set(state.params) - set(encoder['params']) == set(head_parameters(model))
   before = jax.tree.map(np.asarray, state.params)
   from ganet_jax.training.losses import cross_entropy
   from ganet_jax.training.step import jit_train_step
@@ -157,6 +162,11 @@ def test_a_frozen_encoder_moves_only_the_classifier(pretrained):
   for name in before:
     moved = any(not np.array_equal(a, b) for a, b in zip(jax.tree.leaves(before[name]),
                                                          jax.tree.leaves(state.params[name])))
-    assert moved == (name == 'classifier'), name
+    assert moved == (name in head_parameters(model)), name
+
+
+def test_freeze_encoder_is_refused_where_it_does_not_apply():
   with pytest.raises(ValueError, match='--config.freeze_encoder: needs --config.init_from'):
     ExperimentConfig(freeze_encoder=True).check()
+  with pytest.raises(ValueError, match="--config.freeze_encoder: model 'resnet' has no pretrained-encoder/head split"):
+    experiment.check_config(ExperimentConfig(model='resnet', init_from='runs/pretrain', freeze_encoder=True))

@@ -95,10 +95,9 @@ def test_runner_trains_data_parallel(tmp_path):
 
 
 def test_bfloat16_reaches_every_registered_model_through_its_dtype():
-  from ganet_jax.models import MODELS, cast_dtype, model_kwargs
+  from ganet_jax.models import MODELS, model_kwargs
   assert model_kwargs('ganet', {'num_bottlenecks': [1]}, compute_dtype='bfloat16') == {
       'num_bottlenecks': (1,), 'dtype': jnp.dtype('bfloat16')}
   for name in MODELS:  # the modules compute in bfloat16 themselves; the steps cast nothing
     assert model_kwargs(name, {}, compute_dtype='bfloat16') == {'dtype': jnp.dtype('bfloat16')}, name
-    assert cast_dtype(name, 'bfloat16') is None, name
-  assert model_kwargs('ganet', {}) == {} and cast_dtype('ganet', 'float32') is None
+  assert model_kwargs('ganet', {}) == {}

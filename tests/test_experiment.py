@@ -99,6 +99,14 @@ def test_run_writes_tensorboard_scalars_per_epoch(finished):
                                             for e in epochs]
   assert scalars['train/learning_rate'] == [(e['epoch'], pytest.approx(CONFIG['learning_rate'])) for e in epochs]
   assert scalars['test/accuracy'] == [(result['evaluated_epoch'], pytest.approx(result['accuracy'], rel=1e-6))]
+  # per step, on the step axis: the loss (whose epoch means are the epoch lines) and the norms
+  steps = _tensorboard_scalars(workdir / 'tensorboard' / 'steps')
+  per_epoch = epochs[0]['step']
+  assert [step for step, _ in steps['train_step/l2_grads']] == list(range(1, 3 * per_epoch + 1))
+  for e in epochs:
+    losses = [value for step, value in steps['train_step/loss'] if (e['epoch'] - 1) * per_epoch < step <= e['step']]
+    assert np.mean(losses) == pytest.approx(e['loss'], rel=1e-5)
+  assert all(value > 0 for name in ('l2_grads', 'l2_params', 'l2_updates') for _, value in steps[f'train_step/{name}'])
 
 
 def test_interrupted_run_resumes_to_identical_metrics(data, finished, tmp_path):
@@ -159,12 +167,16 @@ def test_padded_last_batch_gives_the_same_probabilities_without_recompiling(data
   np.testing.assert_allclose(by_five, whole, atol=1e-6)
 
 
-def test_non_finite_loss_stops_the_run(data, tmp_path):
+def test_non_finite_loss_stops_the_run_naming_its_step(data, tmp_path):
+  from ganet_jax.data.loader import epoch_order
   train, _, test = data
+  batch_size = CONFIG['batch_size']
+  # one broken record, in the second batch of epoch 1: step 2 is the first whose loss is NaN
+  position = batch_size + 3
   waveforms = np.array(train.waveforms)
-  waveforms[:, 10] = np.nan  # broken records: the first step goes NaN
+  waveforms[epoch_order(len(train), seed=0, epoch=1)[position], 10] = np.nan
   broken = dataclasses.replace(train, waveforms=waveforms)
-  with pytest.raises(FloatingPointError, match=r'in epoch 1 \(by step \d+\)'):
+  with pytest.raises(FloatingPointError, match=r'non-finite training loss nan at step 2 \(epoch 1\)'):
     experiment.run(ExperimentConfig(**CONFIG), broken, test, tmp_path, log=lambda line: None)
 
 

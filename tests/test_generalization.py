@@ -189,3 +189,20 @@ def test_a_stack_is_made_from_predictions_already_known(records, tmp_path):
   out = gen.run_methods([stack], {'r': records}, folds, tmp_path, lambda line: None, known={'forward': parts})
   np.testing.assert_array_equal(np.isfinite(out['forward']['stack: a + b']), np.isfinite(parts['a']))
   assert (tmp_path / 'predictions' / 'forward' / 'stack: a + b.csv').is_file()
+
+
+def test_a_network_fold_is_the_ensemble_of_the_configs_seeds(tmp_path):
+  from experiments.configs import small
+  from ganet_jax.evaluation.reports import read_predictions
+  records = make_synthetic(14, seed=1, samples=256)
+  train, predicted = records.subset(np.arange(24)), records.subset(np.arange(24, len(records)))
+  config = small.get_config()
+  config.seeds = (0, 1)
+  fold = gen.Fold('forward_2019', np.arange(24), np.arange(24, len(records)))
+  p = gen.network_predictor(config, tmp_path, log=lambda line: None)(train, predicted, fold)
+  # the config's own seed (0) keeps the fold's folder; seed 1 trains beside it
+  assert sorted(path.name for path in tmp_path.iterdir()) == ['forward_2019', 'forward_2019_seed_1']
+  members = [read_predictions(tmp_path / name, predicted) for name in ('forward_2019', 'forward_2019_seed_1')]
+  assert json.loads((tmp_path / 'forward_2019_seed_1' / 'config.json').read_text())['config']['seed'] == 1
+  assert not np.allclose(members[0], members[1])
+  np.testing.assert_allclose(p, np.mean(members, axis=0))

@@ -1,5 +1,7 @@
 """Train step: one step on tiny shapes, compiles once, non-finite loss, precise BatchNorm."""
 
+import functools
+
 import chex
 import flax.linen as nn
 import jax
@@ -50,15 +52,47 @@ def test_step_compiles_once_and_donates(batch):
 
 def test_dropout_keys_follow_the_step(batch):
   # The same state and rng give the same update: resumption needs no hidden rng state.
-  one = step.jit_train_step(_state(), batch, jax.random.key(1), loss_fn=losses.cross_entropy)[0]
-  two = step.jit_train_step(_state(), batch, jax.random.key(1), loss_fn=losses.cross_entropy)[0]
-  chex.assert_trees_all_equal(one.params, two.params)
+  one = step.jit_train_step(_state(), batch, jax.random.key(1), loss_fn=losses.cross_entropy)
+  two = step.jit_train_step(_state(), batch, jax.random.key(1), loss_fn=losses.cross_entropy)
+  chex.assert_trees_all_equal(one[0].params, two[0].params)
+  # The same parameters at another step number draw other dropout masks (fold_in(rng, step)):
+  # the loss, a function of the masks, differs.
+  later = _state()
+  later = later.replace(step=later.step + 1)
+  moved = step.jit_train_step(later, batch, jax.random.key(1), loss_fn=losses.cross_entropy)
+  assert float(moved[1]['loss']) != float(one[1]['loss'])
 
 
 def test_non_finite_loss_names_the_step():
   step.check_finite(0.5, step=3, epoch=1)
-  with pytest.raises(FloatingPointError, match='epoch 2 .by step 7'):
+  with pytest.raises(FloatingPointError, match=r'at step 7 \(epoch 2\)'):
     step.check_finite(float('nan'), step=7, epoch=2)
+
+
+def test_step_metrics_are_read_a_window_late_and_name_the_first_non_finite_step():
+  metrics = step.StepMetrics(first_step=17, epoch=2, window=4)
+  read = [metrics.add({'loss': jnp.float32(k)}) for k in range(8)]
+  # the host waits once per window, for the window before the newest
+  assert [len(rows) for rows in read] == [0, 0, 0, 0, 0, 0, 0, 4]
+  assert read[-1] == [{'step': 17 + k, 'loss': float(k)} for k in range(4)]
+  assert [row['step'] for row in metrics.finish()] == [21, 22, 23, 24]
+  broken = step.StepMetrics(first_step=1, epoch=1, window=4)
+  with pytest.raises(FloatingPointError, match=r'loss inf at step 6 \(epoch 1\)'):
+    for k in range(9):
+      broken.add({'loss': jnp.float32(np.inf if k in (5, 7) else 0.0)})
+    broken.finish()
+
+
+def test_the_step_returns_gradient_parameter_and_update_norms(batch):
+  import optax
+  # plain SGD at rate 1: the update is minus the gradient, so both norms agree
+  state = step.create_train_state(TINY, jax.random.key(0), SHAPE, tx=optax.sgd(1.0))
+  before = optax.tree.norm(state.params)
+  new, metrics = jax.jit(functools.partial(step.train_step, loss_fn=losses.cross_entropy))(
+      state, batch, jax.random.key(1))
+  np.testing.assert_allclose(metrics['l2_updates'], metrics['l2_grads'], rtol=1e-5)
+  np.testing.assert_allclose(metrics['l2_params'], optax.tree.norm(new.params), rtol=1e-6)
+  assert float(metrics['l2_grads']) > 0 and float(metrics['l2_params']) != float(before)
 
 
 def test_precise_batch_stats_are_the_training_batches_statistics(batch):

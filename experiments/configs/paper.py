@@ -12,6 +12,7 @@ with the events from 2017-01-01 on as the test split (the paper's 2009-2016 trai
 import ml_collections
 from ml_collections import config_dict
 
+from ganet_jax.conventions import PAPER_LEARNING_RATE, THRESHOLD
 from ganet_jax.training.config import NO_AUGMENTATION
 from ganet_jax.training.experiment import model_config
 
@@ -26,11 +27,11 @@ def get_config(model: str = 'ganet') -> ml_collections.ConfigDict:
   config.model = model_config(model)
   config.epochs = 15
   config.batch_size = 32
-  config.learning_rate = 1e-5
+  config.learning_rate = PAPER_LEARNING_RATE
   config.loss = 'cross_entropy'  # or 'weighted_cross_entropy', 'focal'
   config.focal_gamma = 2.0
   config.seed = 0
-  config.threshold = 0.5
+  config.threshold = THRESHOLD
   config.num_devices = config_dict.placeholder(int)  # None: every accelerator, or one device on CPU
   config.compute_dtype = 'float32'  # or 'bfloat16'
   config.precise_batch_norm = True
@@ -47,6 +48,7 @@ def get_config(model: str = 'ganet') -> ml_collections.ConfigDict:
   config.early_stopping_patience = 0  # 0: off
   config.init_from = ''  # a pretraining run folder (experiments.pretrain) to start the encoder from
   config.freeze_encoder = False  # with init_from: train only the classifier head
+  config.grad_clip_norm = 0.0  # > 0: clip each step's gradients to this global L2 norm before Adam
   config.train_sources = ()  # train only on records of these `source`s (empty: all)
   config.seeds = (0, 1, 2)  # the study binaries: one run per seed and configuration
   config.workdir = config_dict.placeholder(str)  # None: the binary's default folder under runs/

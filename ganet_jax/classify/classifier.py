@@ -77,7 +77,7 @@ class Classifier:
   """
   members: tuple[Member, ...]
   options: PrepareOptions
-  threshold: float = 0.5
+  threshold: float = conventions.THRESHOLD
   source: str = ''
   components: str = conventions.COMPONENT_ORDER
   card: dict = dataclasses.field(default_factory=dict)

@@ -6,10 +6,11 @@ from typing import Sequence
 
 import numpy as np
 
+from ganet_jax.conventions import THRESHOLD
 from ganet_jax.evaluation import aggregation
 
 
-def decision(p_tectonic: float, threshold: float = 0.5) -> str:
+def decision(p_tectonic: float, threshold: float = THRESHOLD) -> str:
   """'tectonic' when ``p_tectonic >= threshold`` (the rule of ``metrics``), else 'non-tectonic'."""
   return 'tectonic' if p_tectonic >= threshold else 'non-tectonic'
 

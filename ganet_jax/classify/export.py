@@ -70,7 +70,7 @@ def export_pretrained(run_folders: str | os.PathLike | Sequence[str | os.PathLik
 
 def export_physics_pretrained(models: FeatureModel | Sequence[FeatureModel], destination: str | os.PathLike, *,
                               preprocessing: Mapping[str, Any], input_shape: Sequence[int],
-                              components: str = 'Z', threshold: float = 0.5, description: str = '',
+                              components: str = 'Z', threshold: float = conventions.THRESHOLD, description: str = '',
                               limits: str | Sequence[str] = (),
                               aggregation: str | Mapping[str, Any] = 'mean_probability',
                               data: Mapping[str, Any] | None = None, names: Sequence[str] | None = None,

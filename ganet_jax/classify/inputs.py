@@ -65,7 +65,7 @@ def check_signal(windows: np.ndarray, components: str, what: str = 'windows') ->
     ValueError: naming the first such window, with the record path's reason.
   """
   centred = windows - windows.mean(axis=1, keepdims=True)
-  live = centred.std(axis=1) > 1e-12 * np.maximum(1.0, np.abs(windows).max(axis=1))
+  live = centred.std(axis=1) > conventions.EPSILON * np.maximum(1.0, np.abs(windows).max(axis=1))
   empty = [index for index, row in enumerate(live) if not record_checks.needed_present(row, components)]
   if not empty:
     return

@@ -43,7 +43,7 @@ class Member:
   source: str
   input_shape: tuple[int, int]
   preprocessing: dict | None = None
-  threshold: float = 0.5
+  threshold: float = conventions.THRESHOLD
   card: dict = dataclasses.field(default_factory=dict)
 
 
@@ -89,7 +89,7 @@ def load_run(workdir: pathlib.Path, which: str, name: str) -> Member:
   try:
     saved = json.loads(config_path.read_text())
     samples, channels = saved['data']['input_shape']
-    threshold = float(saved['config'].get('threshold', 0.5))
+    threshold = float(saved['config'].get('threshold', conventions.THRESHOLD))
   except (ValueError, KeyError, TypeError) as error:
     raise ValueError(f'{config_path}: not a run configuration ({type(error).__name__}: {error})') from None
   if channels != len(conventions.COMPONENT_ORDER):
@@ -134,7 +134,7 @@ def load_pretrained(name: str) -> tuple[list[Member], dict, pathlib.Path]:
 
 
 def physics_member(model: FeatureModel, preprocessing: dict | None, input_shape: tuple[int, int], *,
-                   name: str = 'physics', source: str = '', threshold: float = 0.5,
+                   name: str = 'physics', source: str = '', threshold: float = conventions.THRESHOLD,
                    card: dict | None = None) -> Member:
   """A physics ``FeatureModel`` as a member, checked against the preprocessing of its records.
 

@@ -452,7 +452,7 @@ def standardise_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
   std = np.sqrt(np.add.reduce(np.square(deviations, out=deviations), axis=-1) / n)
   if not np.all(np.isfinite(std)):
     raise RecordRejected(f'non-finite after scaling (largest |sample| {np.nanmax(np.abs(x), initial=0.0):.3g})')
-  flat = std <= 1e-12 * np.maximum(1.0, np.abs(x).max(axis=-1, initial=0.0))
+  flat = std <= conventions.EPSILON * np.maximum(1.0, np.abs(x).max(axis=-1, initial=0.0))
   centred /= np.where(flat, 1.0, std)[:, None]
   centred[flat] = 0.0
   return centred, flat

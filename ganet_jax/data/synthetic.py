@@ -24,7 +24,7 @@ import dataclasses
 
 import numpy as np
 
-from ganet_jax.conventions import NON_TECTONIC, SAMPLING_RATE, TECTONIC, WINDOW_SAMPLES
+from ganet_jax.conventions import EPSILON, NON_TECTONIC, SAMPLING_RATE, TECTONIC, WINDOW_SAMPLES
 from ganet_jax.data.records import RecordSet
 
 EVENT_TYPES = ('earthquake', 'explosion', 'collapse')
@@ -138,7 +138,7 @@ def _record(rng: np.random.Generator, style: SourceStyle, magnitude: float, dist
 
   # Amplitude falls with distance and grows with magnitude; noise sets the floor.
   snr = 10 ** (magnitude - 1.6) * 300.0 / distance_km
-  signal *= snr / max(np.max(np.abs(signal)), 1e-12)
+  signal *= snr / max(np.max(np.abs(signal)), EPSILON)
   noise = _band_noise(rng, samples, 3, low=0.2, high=20.0) + rng.normal(0, 0.1, (samples, 3))
   record = signal + noise
   return record / np.max(np.abs(record))
@@ -163,4 +163,4 @@ def _band_noise(rng: np.random.Generator, samples: int, channels: int, *, low: f
   frequencies = np.fft.rfftfreq(samples, 1 / SAMPLING_RATE)
   spectrum[(frequencies < low) | (frequencies > high)] = 0
   noise = np.fft.irfft(spectrum, n=samples, axis=0)
-  return noise / max(np.std(noise), 1e-12)
+  return noise / max(np.std(noise), EPSILON)

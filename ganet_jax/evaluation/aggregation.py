@@ -24,7 +24,7 @@ import dataclasses
 import numpy as np
 
 from ganet_jax.conventions import NON_TECTONIC
-from ganet_jax.evaluation.physics import LogisticModel, fit_logistic
+from ganet_jax.evaluation.physics import LogisticModel, fit_logistic, sigmoid
 
 RULES = ('mean_probability', 'mean_logit', 'snr_weighted', 'learned')
 # Probabilities are clipped this far from 0 and 1 before taking logits: a float32 softmax
@@ -94,16 +94,6 @@ def logit(p_tectonic) -> np.ndarray:
   """
   p = np.clip(np.asarray(p_tectonic, np.float64), LOGIT_EPSILON, 1 - LOGIT_EPSILON)
   return np.log(p) - np.log1p(-p)
-
-
-def sigmoid(z) -> np.ndarray:
-  """1 / (1 + exp(-z)).
-
-  Examples:
-    >>> sigmoid([0.0, logit([0.9])[0]]).round(4).tolist()
-    [0.5, 0.9]
-  """
-  return 1.0 / (1.0 + np.exp(-np.asarray(z, np.float64)))
 
 
 def mean_probability(event_ids, labels, p_tectonic) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -22,7 +22,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ganet_jax.conventions import NON_TECTONIC, TECTONIC
+from ganet_jax.conventions import NON_TECTONIC, TECTONIC, THRESHOLD
 from ganet_jax.evaluation import metrics
 from ganet_jax.evaluation.aggregation import event_index
 
@@ -109,7 +109,7 @@ def _point(metric: str, labels, scores, threshold: float) -> float:
 
 
 def bootstrap_metric(labels, p_tectonic, event_ids, *, metric: str = 'auc', level: str = 'event',
-                     n_boot: int = 2000, seed: int = 0, confidence: float = 0.95, threshold: float = 0.5,
+                     n_boot: int = 2000, seed: int = 0, confidence: float = 0.95, threshold: float = THRESHOLD,
                      aggregate: Aggregate = metrics.event_probabilities) -> dict:
   """A metric's point estimate and its percentile interval over event resamples.
 
@@ -145,7 +145,7 @@ def bootstrap_metric(labels, p_tectonic, event_ids, *, metric: str = 'auc', leve
 
 def paired_bootstrap_difference(labels, p_a, p_b, event_ids, *, metric: str = 'auc', level: str = 'event',
                                 n_boot: int = 2000, seed: int = 0, confidence: float = 0.95,
-                                threshold: float = 0.5, aggregate: Aggregate = metrics.event_probabilities) -> dict:
+                                threshold: float = THRESHOLD, aggregate: Aggregate = metrics.event_probabilities) -> dict:
   """Metric of method A minus method B on the same records, with a paired event-resampling interval.
 
   Both methods are scored on the SAME resampled events in every resample, so what the
@@ -185,7 +185,7 @@ def class_counts(labels, event_ids) -> dict[str, dict[str, int]]:
 
 
 def summary_with_intervals(labels, p_tectonic, event_ids, *, n_boot: int = 2000, seed: int = 0,
-                           confidence: float = 0.95, threshold: float = 0.5,
+                           confidence: float = 0.95, threshold: float = THRESHOLD,
                            aggregate: Aggregate = metrics.event_probabilities) -> dict:
   """AUC, sensitivity, specificity and balanced accuracy at record and event level, with intervals.
 

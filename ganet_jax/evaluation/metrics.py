@@ -18,13 +18,13 @@ from typing import Sequence
 
 import numpy as np
 
-from ganet_jax.conventions import NON_TECTONIC, TECTONIC
+from ganet_jax.conventions import NON_TECTONIC, TECTONIC, THRESHOLD
 from ganet_jax.evaluation import aggregation
 
 CONFIDENT_BANDS = ((0.0, 0.2), (0.8, 1.0))
 
 
-def confusion(labels, p_tectonic, *, threshold: float = 0.5) -> dict[str, int]:
+def confusion(labels, p_tectonic, *, threshold: float = THRESHOLD) -> dict[str, int]:
   """Counts ``tp fn fp tn`` with tectonic positive.
 
   Examples:
@@ -44,7 +44,7 @@ def _ratio(numerator: float, denominator: float) -> float:
   return numerator / denominator if denominator else float('nan')
 
 
-def classification_metrics(labels, p_tectonic, *, threshold: float = 0.5) -> dict:
+def classification_metrics(labels, p_tectonic, *, threshold: float = THRESHOLD) -> dict:
   """Sensitivity, specificity, accuracy, precision, F1, balanced accuracy, confusion, AUC.
 
   Args:
@@ -81,7 +81,7 @@ def classification_metrics(labels, p_tectonic, *, threshold: float = 0.5) -> dic
   }
 
 
-def collapsed_to_one_class(labels, p_tectonic, *, threshold: float = 0.5) -> bool:
+def collapsed_to_one_class(labels, p_tectonic, *, threshold: float = THRESHOLD) -> bool:
   """True when both classes are present but every record is called the same."""
   labels, called_tectonic = np.asarray(labels), np.asarray(p_tectonic) >= threshold
   both_present = len(np.unique(labels)) > 1
@@ -162,7 +162,7 @@ def weighted_roc_auc(labels, p_tectonic, weights) -> np.ndarray:
     return np.where(total > 0, pairs / np.where(total > 0, total, 1), np.nan)
 
 
-def weighted_rates(labels, p_tectonic, weights, *, threshold: float = 0.5) -> dict[str, np.ndarray]:
+def weighted_rates(labels, p_tectonic, weights, *, threshold: float = THRESHOLD) -> dict[str, np.ndarray]:
   """Sensitivity, specificity and balanced accuracy with each record counted ``weights`` times.
 
   Integer weights give ``classification_metrics``' figures over the repeated records.
@@ -224,7 +224,7 @@ def event_probabilities(event_ids, labels, p_tectonic) -> tuple[np.ndarray, np.n
   return aggregation.mean_probability(event_ids, labels, p_tectonic)
 
 
-def event_metrics(event_ids, event_types, labels, p_tectonic, *, threshold: float = 0.5) -> dict:
+def event_metrics(event_ids, event_types, labels, p_tectonic, *, threshold: float = THRESHOLD) -> dict:
   """Metrics over events (mean-probability rule), with misclassified events counted by type.
 
   Returns:

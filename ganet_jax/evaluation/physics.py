@@ -25,13 +25,13 @@ from typing import Callable
 
 import numpy as np
 
+from ganet_jax.conventions import EPSILON
 from ganet_jax.data.record_array import chunk_records
 from ganet_jax.data.records import RecordSet
 
 FEATURE_NAMES = ('log_p_s_ratio_low', 'log_p_s_ratio_high', 'log_spectral_ratio_p', 'log_spectral_ratio_s',
                  'log_early_late_energy')
 BANDS = ((1.0, 2.0), (2.0, 4.0), (4.0, 8.0), (8.0, 12.0), (12.0, 18.0))
-TINY = 1e-12  # a dead (zero-filled) window or noise must give a finite feature
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,7 +67,7 @@ def _band_power(segment: np.ndarray, band: tuple[float, float], rate: float) -> 
   spectrum = np.abs(np.fft.rfft((segment - segment.mean(-1, keepdims=True)) * taper, axis=-1)) ** 2
   freqs = np.fft.rfftfreq(segment.shape[-1], 1.0 / rate)
   in_band = (freqs >= band[0]) & (freqs < band[1])
-  return spectrum[:, in_band].sum(-1) / (segment.shape[-1] * max(np.sum(taper ** 2), TINY))
+  return spectrum[:, in_band].sum(-1) / (segment.shape[-1] * max(np.sum(taper ** 2), EPSILON))
 
 
 def ratio_features(waveforms: np.ndarray, *, rate: float, windows: Windows = Windows()) -> np.ndarray:
@@ -90,19 +90,19 @@ def ratio_features(waveforms: np.ndarray, *, rate: float, windows: Windows = Win
   low_band, high_band = (usable_bands((band,), rate)[0] for band in (windows.low_band, windows.high_band))
   p_end, s_end = int(windows.p_end * rate), int(windows.s_end * rate)
   p, s, late = z[:, :p_end], z[:, p_end:s_end], z[:, s_end:]
-  power = lambda seg, band: _band_power(seg, band, rate) + TINY
+  power = lambda seg, band: _band_power(seg, band, rate) + EPSILON
   log_ratio = lambda a, b: np.log10(a / b)
   return np.stack([
       log_ratio(power(p, low_band), power(s, low_band)),
       log_ratio(power(p, high_band), power(s, high_band)),
       log_ratio(power(p, high_band), power(p, low_band)),
       log_ratio(power(s, high_band), power(s, low_band)),
-      log_ratio(np.mean(z[:, :s_end] ** 2, -1) + TINY, np.mean(late ** 2, -1) + TINY),
+      log_ratio(np.mean(z[:, :s_end] ** 2, -1) + EPSILON, np.mean(late ** 2, -1) + EPSILON),
   ], axis=-1)
 
 
 def _log_band_powers(z: np.ndarray, bands, rate: float) -> np.ndarray:
-  return np.stack([np.log10(_band_power(z, band, rate) + TINY) for band in usable_bands(bands, rate)], axis=-1)
+  return np.stack([np.log10(_band_power(z, band, rate) + EPSILON) for band in usable_bands(bands, rate)], axis=-1)
 
 
 def _vertical_span(waveforms: np.ndarray, span_s: tuple[float, float], rate: float) -> np.ndarray:
@@ -254,6 +254,16 @@ def record_features(records: RecordSet, feature_set: str = 'ratios') -> np.ndarr
   return np.concatenate(parts)
 
 
+def sigmoid(z) -> np.ndarray:
+  """1 / (1 + exp(-z)), in float64: the logistic function of every probability model here.
+
+  Examples:
+    >>> sigmoid([0.0, np.log(9.0)]).round(4).tolist()
+    [0.5, 0.9]
+  """
+  return 1.0 / (1.0 + np.exp(-np.asarray(z, np.float64)))
+
+
 @dataclasses.dataclass(frozen=True)
 class LogisticModel:
   """Standardisation constants and weights of a fitted logistic regression."""
@@ -264,8 +274,7 @@ class LogisticModel:
 
   def probability(self, features: np.ndarray) -> np.ndarray:
     """P(label == 1) for each row of ``features``."""
-    z = ((features - self.mean) / self.scale) @ self.weights + self.bias
-    return 1.0 / (1.0 + np.exp(-z))
+    return sigmoid(((features - self.mean) / self.scale) @ self.weights + self.bias)
 
   def p_tectonic(self, features: np.ndarray) -> np.ndarray:
     """P(label == 0), the probability of tectonic (``conventions.TECTONIC``), for each row of ``features``.
@@ -305,7 +314,7 @@ def fit_logistic(features: np.ndarray, labels: np.ndarray, *, l2: float = 1e-2,
   labels = np.asarray(labels, dtype=np.float64)
   if len(np.unique(labels)) < 2:
     raise ValueError('fit_logistic needs training records of both classes')
-  mean, scale = features.mean(0), features.std(0) + 1e-12
+  mean, scale = features.mean(0), features.std(0) + EPSILON
   x = np.hstack([(features - mean) / scale, np.ones((len(features), 1))])
   sample_weight = np.ones_like(labels)
   if balanced:
@@ -315,7 +324,7 @@ def fit_logistic(features: np.ndarray, labels: np.ndarray, *, l2: float = 1e-2,
   ridge[-1, -1] = 0.0
   theta = np.zeros(x.shape[1])
   for _ in range(iterations):
-    p = 1.0 / (1.0 + np.exp(-x @ theta))
+    p = sigmoid(x @ theta)
     gradient = x.T @ (sample_weight * (p - labels)) + ridge @ theta
     hessian = (x * (sample_weight * p * (1 - p))[:, None]).T @ x + ridge
     step = np.linalg.solve(hessian, gradient)

@@ -12,7 +12,7 @@ from typing import Mapping
 
 import numpy as np
 
-from ganet_jax.conventions import CLASS_NAMES, COMPONENT_ORDER, NON_TECTONIC, SAMPLING_RATE, TECTONIC
+from ganet_jax.conventions import CLASS_NAMES, COMPONENT_ORDER, EPSILON, NON_TECTONIC, SAMPLING_RATE, TECTONIC
 from ganet_jax.evaluation.metrics import confusion, roc_auc, roc_curve
 
 
@@ -107,7 +107,7 @@ def plot_attention(waveform, attention_by_stage: Mapping[str, np.ndarray], path,
   figure = _figure(figsize=(9, 2.2 + 0.7 * len(stages)))
   grid = figure.add_gridspec(1 + len(stages), 1, height_ratios=[3] + [1] * len(stages), hspace=0.3)
   waves = figure.add_subplot(grid[0])
-  scale = max(float(np.max(np.abs(waveform[:, shown]))), 1e-12)
+  scale = max(float(np.max(np.abs(waveform[:, shown]))), EPSILON)
   for row, channel in enumerate(shown):
     name = COMPONENT_ORDER[channel] if waveform.shape[1] == len(COMPONENT_ORDER) else str(channel)
     waves.plot(time_s, waveform[:, channel] / scale - 2.2 * row, lw=0.5, color='black')

@@ -184,7 +184,9 @@ def predict_probabilities(model: nn.Module, variables: Any, records: RecordSet |
     batch_size: records per call; the last batch is zero-padded to it.
     mesh: spread each batch over this mesh's devices (``ganet_jax.sharding``);
       ``batch_size`` must divide by its size. None: the default device.
-    compute_dtype: e.g. 'bfloat16' to run the network in that precision.
+    compute_dtype: e.g. 'bfloat16': a cast of the variables and input, for a module
+      without a ``dtype`` field of its own (a registered model takes the dtype as
+      its field instead: ``models.model_kwargs``).
     chunk: records the network takes at a time within a batch, as in
       ``predict_ensemble``; with a ``mesh`` each device takes its share whole.
 

@@ -15,6 +15,7 @@ import pathlib
 
 import numpy as np
 
+from ganet_jax.conventions import THRESHOLD
 from ganet_jax.data.records import RecordSet
 from ganet_jax.evaluation import metrics, plots
 
@@ -24,7 +25,7 @@ PLOT_FILES = ('confusion_matrix.png', 'roc_curve.png', 'confidence_histogram.png
 EVALUATION_FILES = (METRICS_FILE, PREDICTIONS_FILE, *PLOT_FILES)
 
 
-def validation_report(records: RecordSet, p_tectonic: np.ndarray, *, threshold: float = 0.5) -> dict:
+def validation_report(records: RecordSet, p_tectonic: np.ndarray, *, threshold: float = THRESHOLD) -> dict:
   """Record metrics plus event AUC and balanced accuracy: what a validation epoch is selected by.
 
   Takes what ``evaluation_report`` takes; returns ``metrics.classification_metrics`` plus
@@ -37,7 +38,7 @@ def validation_report(records: RecordSet, p_tectonic: np.ndarray, *, threshold: 
   return report
 
 
-def evaluation_report(records: RecordSet, p_tectonic: np.ndarray, *, threshold: float = 0.5) -> dict:
+def evaluation_report(records: RecordSet, p_tectonic: np.ndarray, *, threshold: float = THRESHOLD) -> dict:
   """Record metrics, Fig. 4 confidence shares and event metrics of one evaluation.
 
   Args:

@@ -22,7 +22,7 @@ from ganet_jax.models.resnet import ResNet1D
 
 __all__ = ['BOTTLENECKS', 'BottleneckConfig', 'CBAM_POSITIONS', 'CapsNet1D', 'GANet', 'GANetFusion', 'GoogLeNet1D',
            'MODELS', 'PlainCNN', 'ResNet1D', 'TABLE1_PARAMETERS', 'build_model', 'cnn_barama2023', 'cnn_liu2020',
-           'cnn_zhu2023', 'model_complexity', 'model_fields', 'model_parameter_count', 'parameter_count',
+           'cnn_zhu2023', 'head_parameters', 'model_complexity', 'model_fields', 'model_parameter_count', 'parameter_count',
            'vgg_jia2022']
 
 MODELS = {
@@ -88,12 +88,29 @@ def model_fields(name: str) -> dict[str, Any]:
           if f.init and f.name not in ('parent', 'name') and simple(getattr(model, f.name))}
 
 
+def head_parameters(name: str) -> tuple[str, ...]:
+  """The top-level parameter entries of the model registered as ``name`` that read its encoder's features.
+
+  A frozen encoder (``ExperimentConfig.freeze_encoder``) leaves exactly these to train.
+
+  Raises:
+    ValueError: an unknown model, or one without an encoder/head split (only GA-Net and
+      its variants have a ``features`` encoder).
+  """
+  head = getattr(build_model(name), 'HEAD', None)
+  if head is None:
+    raise ValueError(f'model {name!r} has no pretrained-encoder/head split; GA-Net and its variants have one')
+  return head
+
+
 def model_kwargs(name: str, overrides: Mapping[str, Any], *, compute_dtype: str = 'float32') -> dict[str, Any]:
   """The constructor fields of a run's model: ``overrides``, plus ``dtype`` for mixed precision.
 
   A model with a ``dtype`` field (every registered one: GA-Net and Table 1's baselines) runs in ``compute_dtype``
   itself, the flax way: float32 parameters (``param_dtype``), each layer casting
-  them and its input as it computes. JSON's lists read back as tuples (a module's
+  them and its input as it computes. (The train step's and ``predict_probabilities``'
+  own ``compute_dtype``, a cast of the whole parameter tree, is for a module without
+  such a field: a model of one's own built from the library's layers.) JSON's lists read back as tuples (a module's
   fields must hash: it is a static argument of the jitted steps).
 
   Args:
@@ -105,16 +122,6 @@ def model_kwargs(name: str, overrides: Mapping[str, Any], *, compute_dtype: str 
   if compute_dtype != 'float32' and _takes_dtype(name):
     kwargs['dtype'] = jnp.dtype(compute_dtype)
   return kwargs
-
-
-def cast_dtype(name: str, compute_dtype: str) -> str | None:
-  """The dtype the step functions cast the parameter tree to: only for a model without a ``dtype`` field.
-
-  None for float32 and for models that compute in ``compute_dtype`` themselves (``model_kwargs``).
-  """
-  if compute_dtype == 'float32' or _takes_dtype(name):
-    return None
-  return compute_dtype
 
 
 @functools.lru_cache(maxsize=None)

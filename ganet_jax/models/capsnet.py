@@ -24,14 +24,12 @@ loss on ``p`` directly).
 
 from __future__ import annotations
 
-from typing import Any
-
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 from flax.linen.dtypes import promote_dtype
 
-from ganet_jax.nn.layers import BatchNorm
+from ganet_jax.models.network import Network
 
 
 def squash(s: jax.Array, axis: int = -1, eps: float = 1e-7) -> jax.Array:
@@ -59,7 +57,7 @@ def route(predictions: jax.Array, iterations: int) -> jax.Array:
   return capsules
 
 
-class CapsNet1D(nn.Module):
+class CapsNet1D(Network):
   """Conv features, primary capsules, routed class capsules.
 
   Attributes:
@@ -69,7 +67,7 @@ class CapsNet1D(nn.Module):
     capsule_types, capsule_dims: primary capsules per position and their length.
     class_dims: length of each class capsule.
     routing_iterations: routing-by-agreement iterations.
-    dtype, param_dtype: computation and parameter dtypes, as in ``flax.linen``.
+    (``Network``'s): norm, conv, dtype, param_dtype.
   """
   num_classes: int = 2
   conv_features: tuple[int, int] = (24, 48)
@@ -79,18 +77,15 @@ class CapsNet1D(nn.Module):
   capsule_dims: int = 8
   class_dims: int = 16
   routing_iterations: int = 3
-  dtype: Any = None
-  param_dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
     """Logits (batch, num_classes): log-odds of the class-capsule lengths."""
-    dtypes = dict(dtype=self.dtype, param_dtype=self.param_dtype)
-    conv = lambda features, name: nn.Conv(features, (self.kernel_size,), strides=(self.strides,), padding='SAME',
-                                          name=name, **dtypes)
+    layers = self.layers(train=train)
+    conv = lambda features, name: layers.conv(features, (self.kernel_size,), strides=(self.strides,), padding='SAME',
+                                              name=name)
     for i, features in enumerate(self.conv_features):
-      x = conv(features, f'conv{i}')(x)
-      x = nn.relu(BatchNorm(use_running_average=not train, name=f'bn{i}', **dtypes)(x))
+      x = nn.relu(layers.norm(conv(features, f'conv{i}')(x), name=f'bn{i}'))
     primary = conv(self.capsule_types * self.capsule_dims, 'primary_capsules')(x)
     primary = squash(primary.reshape(*primary.shape[:2], self.capsule_types, self.capsule_dims))
     weights = self.param('class_capsule_weights', nn.initializers.normal(0.05),

@@ -87,7 +87,7 @@ def band_log_powers(waveform: jax.Array, sampling_rate: float, bands: Sequence[t
   power = jnp.square(jnp.abs(jnp.fft.rfft(waveform * jnp.hanning(samples), axis=-1)))
   band_power = power @ jnp.asarray(_band_means(samples, sampling_rate, bands))
   # the floor is relative, so an all-zero window (e.g. initialisation's) gives zeros, not NaN
-  floor = 1e-12 * jnp.mean(band_power, axis=-1, keepdims=True) + jnp.finfo(jnp.float32).tiny
+  floor = conventions.EPSILON * jnp.mean(band_power, axis=-1, keepdims=True) + jnp.finfo(jnp.float32).tiny
   log_power = jnp.log(band_power + floor)
   return log_power - jnp.mean(log_power, axis=-1, keepdims=True)
 
@@ -112,6 +112,8 @@ class GANetFusion(GANet):
   component: int = conventions.COMPONENT_ORDER.index('Z')
   projection_features: int = 16
   band_affine: bool = True
+
+  HEAD = ('projection', 'band_scale', 'band_offset', 'classifier')  # as GANet.HEAD: what reads the features
 
   def setup(self):
     super().setup()

@@ -136,6 +136,11 @@ class GANet(nn.Module):
   remat: bool = False
   depthwise_impl: str = 'auto'
 
+  # The top-level parameter entries after ``features``: what a frozen pretrained encoder
+  # leaves to train (``ExperimentConfig.freeze_encoder``). Not a field: it names the
+  # architecture's parts, it does not configure them.
+  HEAD = ('classifier',)
+
   def _check(self) -> None:
     unknown = set(self.cbam_positions) - CBAM_POSITIONS
     if unknown:

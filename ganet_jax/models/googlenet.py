@@ -17,13 +17,14 @@ each convolution (Inception v2's practice).
 from __future__ import annotations
 
 import functools
-from typing import Any, Sequence
+from typing import Callable, Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from ganet_jax.nn.layers import BatchNorm
+from ganet_jax.models.network import Network
+from ganet_jax.nn.layers import ModuleFactory
 
 # Szegedy et al. 2015, Table 1: #1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj.
 INCEPTION_WIDTHS = {
@@ -35,42 +36,39 @@ INCEPTION_WIDTHS = {
 
 
 class ConvBN(nn.Module):
-  """Conv 'SAME' + BN + ReLU."""
+  """Conv 'SAME' + BN + ReLU, of the network's factories (``network.Layers``)."""
   features: int
+  conv: ModuleFactory
+  norm: Callable[..., jax.Array]
   kernel_size: int = 1
   strides: int = 1
-  dtype: Any = None
-  param_dtype: Any = jnp.float32
 
   @nn.compact
-  def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
-    dtypes = dict(dtype=self.dtype, param_dtype=self.param_dtype)
-    x = nn.Conv(self.features, (self.kernel_size,), strides=(self.strides,), padding='SAME', use_bias=False,
-                **dtypes)(x)
-    return nn.relu(BatchNorm(use_running_average=not train, **dtypes)(x))
+  def __call__(self, x: jax.Array) -> jax.Array:
+    x = self.conv(self.features, (self.kernel_size,), strides=(self.strides,), padding='SAME', use_bias=False)(x)
+    return nn.relu(self.norm(x))
 
 
 class Inception(nn.Module):
   """Four parallel branches concatenated over channels."""
   widths: Sequence[int]
+  conv: ModuleFactory
+  norm: Callable[..., jax.Array]
   small_kernel: int = 7
   large_kernel: int = 21
-  dtype: Any = None
-  param_dtype: Any = jnp.float32
 
   @nn.compact
-  def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
+  def __call__(self, x: jax.Array) -> jax.Array:
     one, reduce_small, small, reduce_large, large, pool_proj = self.widths
-    conv = functools.partial(ConvBN, dtype=self.dtype, param_dtype=self.param_dtype)
-    branch_one = conv(one)(x, train=train)
-    branch_small = conv(small, self.small_kernel)(conv(reduce_small)(x, train=train), train=train)
-    branch_large = conv(large, self.large_kernel)(conv(reduce_large)(x, train=train), train=train)
-    pooled = nn.max_pool(x, (3,), strides=(1,), padding='SAME')
-    branch_pool = conv(pool_proj)(pooled, train=train)
+    conv = lambda features, kernel_size=1: ConvBN(features, self.conv, self.norm, kernel_size)
+    branch_one = conv(one)(x)
+    branch_small = conv(small, self.small_kernel)(conv(reduce_small)(x))
+    branch_large = conv(large, self.large_kernel)(conv(reduce_large)(x))
+    branch_pool = conv(pool_proj)(nn.max_pool(x, (3,), strides=(1,), padding='SAME'))
     return jnp.concatenate([branch_one, branch_small, branch_large, branch_pool], axis=-1)
 
 
-class GoogLeNet1D(nn.Module):
+class GoogLeNet1D(Network):
   """1-D GoogLeNet (Inception v1 without auxiliary classifiers).
 
   Attributes:
@@ -78,7 +76,7 @@ class GoogLeNet1D(nn.Module):
     small_kernel, large_kernel: taps standing for the 3x3 and 5x5 kernels.
     stem_kernel, stem_small_kernel: taps standing for the stem's 7x7 and 3x3.
     dropout_rate: before the classifier (train=True only).
-    dtype, param_dtype: computation and parameter dtypes, as in ``flax.linen``.
+    (``Network``'s): norm, conv, dtype, param_dtype.
   """
   num_classes: int = 2
   small_kernel: int = 7
@@ -86,23 +84,22 @@ class GoogLeNet1D(nn.Module):
   stem_kernel: int = 7
   stem_small_kernel: int = 3
   dropout_rate: float = 0.4
-  dtype: Any = None
-  param_dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
     """Logits (batch, num_classes) for waveforms (batch, time, channels)."""
-    dtypes = dict(dtype=self.dtype, param_dtype=self.param_dtype)
+    layers = self.layers(train=train)
+    conv_bn = functools.partial(ConvBN, conv=layers.conv, norm=layers.norm)
     pool = lambda y: nn.max_pool(y, (3,), strides=(2,), padding='SAME')
-    inception = lambda name, y: Inception(INCEPTION_WIDTHS[name], self.small_kernel, self.large_kernel,
-                                          name=f'inception_{name}', **dtypes)(y, train=train)
-    x = pool(ConvBN(64, self.stem_kernel, 2, **dtypes)(x, train=train))
-    x = ConvBN(64, **dtypes)(x, train=train)
-    x = pool(ConvBN(192, self.stem_small_kernel, **dtypes)(x, train=train))
+    inception = lambda name, y: Inception(INCEPTION_WIDTHS[name], layers.conv, layers.norm, self.small_kernel,
+                                          self.large_kernel, name=f'inception_{name}')(y)
+    x = pool(conv_bn(64, kernel_size=self.stem_kernel, strides=2)(x))
+    x = conv_bn(64)(x)
+    x = pool(conv_bn(192, kernel_size=self.stem_small_kernel)(x))
     x = pool(inception('3b', inception('3a', x)))
     for name in ('4a', '4b', '4c', '4d'):
       x = inception(name, x)
     x = pool(inception('4e', x))
     x = inception('5b', inception('5a', x))
     x = nn.Dropout(self.dropout_rate, deterministic=not train)(jnp.mean(x, axis=-2))
-    return nn.Dense(self.num_classes, name='classifier', **dtypes)(x)
+    return layers.dense(self.num_classes, name='classifier')(x)

@@ -13,36 +13,38 @@ assumptions; all use BatchNorm after each convolution (statistics in
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Callable, Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from ganet_jax.nn.layers import BatchNorm
+from ganet_jax.models.network import Network
+from ganet_jax.nn.layers import ModuleFactory
 
 
 class ConvBlock(nn.Module):
-  """``convs_per_block`` x (conv 'SAME', BN, ReLU), then max-pool by ``pool``."""
+  """``convs_per_block`` x (conv 'SAME', BN, ReLU), then max-pool by ``pool``.
+
+  ``conv`` and ``norm`` are the network's factories (``network.Layers``).
+  """
   features: int
+  conv: ModuleFactory
+  norm: Callable[..., jax.Array]
   kernel_size: int = 3
   convs_per_block: int = 1
   pool: int = 2
-  dtype: Any = None
-  param_dtype: Any = jnp.float32
 
   @nn.compact
-  def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
-    dtypes = dict(dtype=self.dtype, param_dtype=self.param_dtype)
+  def __call__(self, x: jax.Array) -> jax.Array:
     for _ in range(self.convs_per_block):
-      x = nn.Conv(self.features, (self.kernel_size,), padding='SAME', use_bias=False, **dtypes)(x)
-      x = nn.relu(BatchNorm(use_running_average=not train, **dtypes)(x))
+      x = nn.relu(self.norm(self.conv(self.features, (self.kernel_size,), padding='SAME', use_bias=False)(x)))
     if self.pool > 1:
       x = nn.max_pool(x, (self.pool,), strides=(self.pool,), padding='SAME')
     return x
 
 
-class PlainCNN(nn.Module):
+class PlainCNN(Network):
   """Conv blocks, then either flatten + dense layers or global average pooling, then a classifier.
 
   Attributes:
@@ -55,7 +57,7 @@ class PlainCNN(nn.Module):
     flatten: True flattens (time x channels) into the dense layers; False
       averages over time first.
     dropout_rate: dropout before each dense layer (train=True only).
-    dtype, param_dtype: computation and parameter dtypes, as in ``flax.linen``.
+    (``Network``'s): norm, conv, dtype, param_dtype.
   """
   num_classes: int = 2
   widths: Sequence[int] = (32, 32, 32, 32, 32)
@@ -65,21 +67,19 @@ class PlainCNN(nn.Module):
   dense: Sequence[int] = (128,)
   flatten: bool = True
   dropout_rate: float = 0.5
-  dtype: Any = None
-  param_dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
     """Logits (batch, num_classes) for waveforms (batch, time, channels)."""
-    dtypes = dict(dtype=self.dtype, param_dtype=self.param_dtype)
+    layers = self.layers(train=train)
     for features in self.widths:
-      x = ConvBlock(features, self.kernel_size, self.convs_per_block, self.pool, **dtypes)(x, train=train)
+      x = ConvBlock(features, layers.conv, layers.norm, self.kernel_size, self.convs_per_block, self.pool)(x)
     x = x.reshape(x.shape[0], -1) if self.flatten else jnp.mean(x, axis=-2)
     for features in self.dense:
       x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
-      x = nn.relu(nn.Dense(features, **dtypes)(x))
+      x = nn.relu(layers.dense(features)(x))
     x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
-    return nn.Dense(self.num_classes, **dtypes)(x)
+    return layers.dense(self.num_classes)(x)
 
 
 def cnn_liu2020(**overrides) -> PlainCNN:

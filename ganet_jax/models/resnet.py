@@ -14,38 +14,38 @@ off), which is why ResNet-34 rather than ResNet-18 (3.85M) is assumed.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+import functools
+from typing import Callable, Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from ganet_jax.nn.layers import BatchNorm
+from ganet_jax.models.network import Network
+from ganet_jax.nn.layers import ModuleFactory
 
 
 class BasicBlock(nn.Module):
-  """Two 3-tap conv + BN, with a 1x1 strided projection when the shape changes."""
+  """Two 3-tap conv + BN, with a 1x1 strided projection when the shape changes.
+
+  ``conv`` and ``norm`` are the network's factories (``network.Layers``).
+  """
   features: int
+  conv: ModuleFactory
+  norm: Callable[..., jax.Array]
   strides: int = 1
-  dtype: Any = None
-  param_dtype: Any = jnp.float32
 
   @nn.compact
-  def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
-    dtypes = dict(dtype=self.dtype, param_dtype=self.param_dtype)
-    norm = lambda name: BatchNorm(use_running_average=not train, name=name, **dtypes)
-    y = nn.Conv(self.features, (3,), strides=(self.strides,), padding='SAME', use_bias=False, name='conv1',
-                **dtypes)(x)
-    y = nn.relu(norm('bn1')(y))
-    y = nn.Conv(self.features, (3,), padding='SAME', use_bias=False, name='conv2', **dtypes)(y)
-    y = norm('bn2')(y)
+  def __call__(self, x: jax.Array) -> jax.Array:
+    conv = functools.partial(self.conv, self.features, use_bias=False)
+    y = nn.relu(self.norm(conv((3,), strides=(self.strides,), padding='SAME', name='conv1')(x), name='bn1'))
+    y = self.norm(conv((3,), padding='SAME', name='conv2')(y), name='bn2')
     if self.strides > 1 or x.shape[-1] != self.features:
-      x = nn.Conv(self.features, (1,), strides=(self.strides,), use_bias=False, name='projection', **dtypes)(x)
-      x = norm('projection_bn')(x)
+      x = self.norm(conv((1,), strides=(self.strides,), name='projection')(x), name='projection_bn')
     return nn.relu(y + x)
 
 
-class ResNet1D(nn.Module):
+class ResNet1D(Network):
   """1-D ResNet with basic blocks.
 
   Attributes:
@@ -53,26 +53,24 @@ class ResNet1D(nn.Module):
     stage_sizes: blocks per stage (ResNet-34: 3, 4, 6, 3).
     widths: filters per stage.
     stem_features, stem_kernel: the first convolution (stride 2, then max-pool 3 / 2).
-    dtype, param_dtype: computation and parameter dtypes, as in ``flax.linen``.
+    (``Network``'s): norm, conv, dtype, param_dtype.
   """
   num_classes: int = 2
   stage_sizes: Sequence[int] = (3, 4, 6, 3)
   widths: Sequence[int] = (64, 128, 256, 512)
   stem_features: int = 64
   stem_kernel: int = 7
-  dtype: Any = None
-  param_dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
     """Logits (batch, num_classes) for waveforms (batch, time, channels)."""
-    dtypes = dict(dtype=self.dtype, param_dtype=self.param_dtype)
-    x = nn.Conv(self.stem_features, (self.stem_kernel,), strides=(2,), padding='SAME', use_bias=False,
-                name='stem_conv', **dtypes)(x)
-    x = nn.relu(BatchNorm(use_running_average=not train, name='stem_bn', **dtypes)(x))
+    layers = self.layers(train=train)
+    x = layers.conv(self.stem_features, (self.stem_kernel,), strides=(2,), padding='SAME', use_bias=False,
+                    name='stem_conv')(x)
+    x = nn.relu(layers.norm(x, name='stem_bn'))
     x = nn.max_pool(x, (3,), strides=(2,), padding='SAME')
     for stage, (blocks, features) in enumerate(zip(self.stage_sizes, self.widths)):
       for block in range(blocks):
         strides = 2 if stage > 0 and block == 0 else 1
-        x = BasicBlock(features, strides, name=f'stage{stage}_block{block}', **dtypes)(x, train=train)
-    return nn.Dense(self.num_classes, name='classifier', **dtypes)(jnp.mean(x, axis=-2))
+        x = BasicBlock(features, layers.conv, layers.norm, strides, name=f'stage{stage}_block{block}')(x)
+    return layers.dense(self.num_classes, name='classifier')(jnp.mean(x, axis=-2))

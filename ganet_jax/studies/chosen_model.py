@@ -19,7 +19,7 @@ from ganet_jax.data.preprocess import PreprocessConfig
 from ganet_jax.evaluation import aggregation, physics
 from ganet_jax.studies import generalization
 from ganet_jax.studies import generalization_report as report
-from ganet_jax.studies.cross_validation import Recipe
+from ganet_jax.studies.cross_validation import Recipe, seed_runs
 from ganet_jax.training.experiment import experiment_config, run
 
 
@@ -71,7 +71,8 @@ def ship(config, recipes: Sequence[Recipe], results: dict, workdir: pathlib.Path
     config: the study's config (its ``generalization`` entry).
     recipes: the network recipes the study compared.
     results: ``generalization.run_study``'s results (``winner``, pooled figures, event rules).
-    workdir: the study's folder (its forward predictions; the refitted network's run folder).
+    workdir: the study's folder (its forward predictions; the refitted network's run folders, one per
+      seed of the recipe's ``seeds``: the ensemble its folds were scored as).
     destination: the pretrained model's folder, replaced.
     extra_limits: further limits for the card.
 
@@ -116,9 +117,12 @@ def ship(config, recipes: Sequence[Recipe], results: dict, workdir: pathlib.Path
                                      data={'records': len(records), 'tectonic': tectonic, 'non_tectonic': non_tectonic})
   recipe = next(r for r in recipes if r.name == method)
   network_records = load_records(generalization.dataset_config(recipe.config.dataset))
-  folder = workdir / 'runs' / method / 'all'
-  run(experiment_config(recipe.config), network_records, network_records, folder)
+  # the seed ensemble the study's folds scored (generalization.network_predictor), refitted
+  folders = []
+  for seed_config, name in seed_runs(recipe.config, 'all', tuple(recipe.config.get('seeds', ()) or ())):
+    folders.append(workdir / 'runs' / method / name)
+    run(experiment_config(seed_config), network_records, network_records, folders[-1])
   if (network_records.preprocessing or {}).get('preprocess', {}).get('noise_s'):
     limits.append(noise_limit(network_records.preprocessing))
-  return export_pretrained([folder], destination, components='Z', description=description, limits=limits,
+  return export_pretrained(folders, destination, components='Z', description=description, limits=limits,
                            aggregation=rule, overwrite=True)

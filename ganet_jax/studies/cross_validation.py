@@ -27,6 +27,7 @@ from typing import Any, Callable, Mapping, Sequence
 from absl import logging
 import numpy as np
 
+from ganet_jax.conventions import THRESHOLD
 from ganet_jax.data.dataset import keep_sources, load_records
 from ganet_jax.data.records import RecordSet
 from ganet_jax.data.splits import assign_event_folds
@@ -87,7 +88,7 @@ def _validated(pool: RecordSet, validate_sources: Sequence[str]) -> np.ndarray:
   return np.isin(pool.sources, list(validate_sources)) if validate_sources else np.ones(len(pool), bool)
 
 
-def fold_metrics(records: RecordSet, p_tectonic: np.ndarray, *, threshold: float = 0.5) -> dict[str, Any]:
+def fold_metrics(records: RecordSet, p_tectonic: np.ndarray, *, threshold: float = THRESHOLD) -> dict[str, Any]:
   """The cross-validation's figures of one fold: record and event AUC and balanced accuracy."""
   record = metrics.classification_metrics(records.labels, p_tectonic, threshold=threshold)
   event = metrics.event_metrics(records.event_ids, records.event_types, records.labels, p_tectonic,
@@ -142,7 +143,7 @@ def cross_validate(recipes: Sequence[Recipe], *, num_folds: int, seed: int, work
       log(f'{recipe.name} fold {fold}: {len(train)} training records {train.class_counts()}, '
           f'{len(validation)} validation records {validation.class_counts()}')
       members = []
-      for config, folder in _seed_runs(recipe, fold, seeds):
+      for config, folder in seed_runs(recipe.config, f'fold_{fold}', seeds):
         run(experiment_config(config), train, validation, workdir / recipe.name / folder, log=log, progress=progress)
         runs.update(1)
         members.append(read_predictions(workdir / recipe.name / folder, validation))
@@ -165,11 +166,20 @@ def cross_validate(recipes: Sequence[Recipe], *, num_folds: int, seed: int, work
   return results
 
 
-def _seed_runs(recipe: Recipe, fold: int, seeds: Sequence[int]) -> list[tuple[Any, str]]:
-  """(config, run folder name) per training seed of a recipe's fold: its own seed keeps ``fold_<k>``."""
-  own = recipe.config.seed
-  return [(recipe.config, f'fold_{fold}') if s == own else
-          (apply_overrides(recipe.config, {'seed': s}), f'fold_{fold}_seed_{s}') for s in (seeds or (own,))]
+def seed_runs(config: Any, folder: str, seeds: Sequence[int]) -> list[tuple[Any, str]]:
+  """(config, run folder name) per training seed of one model's runs, whose probabilities are averaged.
+
+  The config's own seed keeps ``folder``, another seed ``s`` trains in ``<folder>_seed_<s>``:
+  adding seeds to a finished study reuses its runs.
+
+  Args:
+    config: a run's ``ml_collections`` config (its ``seed`` is the own seed).
+    folder: the run folder's name for the own seed.
+    seeds: the training seeds; empty: the config's own seed alone.
+  """
+  own = config.seed
+  return [(config, folder) if s == own else (apply_overrides(config, {'seed': s}), f'{folder}_seed_{s}')
+          for s in (seeds or (own,))]
 
 
 def _summarized(folds: list[dict]) -> dict:

@@ -35,6 +35,7 @@ import json
 import pathlib
 from typing import Any, Callable, Mapping, Sequence
 
+from absl import logging
 import ml_collections
 import numpy as np
 
@@ -43,9 +44,10 @@ from ganet_jax.data.dataset import load_records
 from ganet_jax.data.records import RecordSet
 from ganet_jax.evaluation import controls
 from ganet_jax.evaluation.aggregation import logit
-from ganet_jax.evaluation.physics import fit_logistic, fit_records, record_features
+from ganet_jax.evaluation.physics import fit_logistic, fit_records, record_features, sigmoid
 from ganet_jax.evaluation.reports import json_ready, read_predictions
 from ganet_jax.studies import generalization_report as report
+from ganet_jax.studies.cross_validation import seed_runs
 from ganet_jax.studies.generalization_report import Fold
 from ganet_jax.training.experiment import experiment_config, run
 
@@ -136,13 +138,22 @@ def physics_predictor(feature_set: str) -> Predictor:
 def network_predictor(config, workdir: pathlib.Path, log: Callable[[str], None]) -> Predictor:
   """A network trained per fold for the config's fixed epochs (nothing is chosen on the fold's records).
 
-  Each fold is an ordinary run folder ``workdir/<fold>``, so a rerun resumes.
+  One run per seed of ``config.seeds`` (the config's ``seed`` alone when it has none),
+  their probabilities averaged: the fold is scored as the seed ensemble, as
+  cross-validation scores it. Each run is an ordinary run folder, ``workdir/<fold>``
+  for the config's own seed and ``workdir/<fold>_seed_<s>`` for another
+  (``cross_validation.seed_runs``), so a rerun resumes.
   """
+  seeds = tuple(config.get('seeds', ()) or ())
+
   def predict(train: RecordSet, validation: RecordSet, fold: Fold) -> np.ndarray:
-    log(f'{workdir.name} {fold.name}: {len(train)} training records {train.class_counts()}, '
-        f'{len(validation)} predicted {validation.class_counts()}')
-    run(experiment_config(config), train, validation, workdir / fold.name, log=log)
-    return read_predictions(workdir / fold.name, validation)
+    members = []
+    for seed_config, folder in seed_runs(config, fold.name, seeds):
+      log(f'{workdir.name} {folder}: {len(train)} training records {train.class_counts()}, '
+          f'{len(validation)} predicted {validation.class_counts()}')
+      run(experiment_config(seed_config), train, validation, workdir / folder, log=log)
+      members.append(read_predictions(workdir / folder, validation))
+    return np.mean(members, axis=0)
   return predict
 
 
@@ -198,7 +209,7 @@ def stack_forward(p_a: np.ndarray, p_b: np.ndarray, records: RecordSet, folds: S
     if len(earlier) and len(np.unique(labels)) == 2:
       p[fold.validation] = fit_logistic(x[earlier], labels).p_tectonic(x[fold.validation])
     else:
-      p[fold.validation] = 1.0 / (1.0 + np.exp(-x[fold.validation].mean(axis=1)))
+      p[fold.validation] = sigmoid(x[fold.validation].mean(axis=1))
     earlier = np.concatenate([earlier, fold.validation])
   return p
 
@@ -328,14 +339,14 @@ def _per_scheme_network(config, folder: pathlib.Path, log) -> Predictor:
 
 
 def run_study(recipes: Sequence[Any], settings, workdir: str | pathlib.Path, *,
-              log: Callable[[str], None] = print) -> dict[str, Any]:
+              log: Callable[[str], None] = logging.info) -> dict[str, Any]:
   """Every method under every scheme, the choices by the forward folds, the tables; written to ``workdir``.
 
   Args:
     recipes: the network recipes (``name``, ``config`` with its prepared ``dataset``).
     settings: the config's ``generalization`` entry (see ``experiments/configs/generalization.py``).
     workdir: predictions/, runs/, generalization.json and generalization.md go here.
-    log: progress lines.
+    log: progress lines; absl's ``logging.info`` by default.
 
   Returns:
     The JSON-ready results: folds, choices, tables' figures.

@@ -27,6 +27,7 @@ import ml_collections
 import numpy as np
 
 from ganet_jax.classify import export_pretrained, keep_components
+from ganet_jax.conventions import TECTONIC, THRESHOLD
 from ganet_jax.data.dataset import Split, load_split
 from ganet_jax.data.records import RecordSet, load_prepared
 from ganet_jax.errors import ConfigError
@@ -119,7 +120,7 @@ def attention_figures(folder: pathlib.Path, test: RecordSet, p_tectonic: np.ndar
   """Attention of the first member on the first record of a few right and wrong test events of each class."""
   model, variables, _ = load_trained(folder)
   events, labels, p_event = metrics.event_probabilities(test.event_ids, test.labels, p_tectonic)
-  right = (p_event >= 0.5) == (labels == 0)
+  right = (p_event >= THRESHOLD) == (labels == TECTONIC)
   out.mkdir(parents=True, exist_ok=True)
   written = []
   for label in (0, 1):

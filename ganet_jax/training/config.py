@@ -27,6 +27,7 @@ from typing import Any, Mapping
 
 import ml_collections
 
+from ganet_jax.conventions import PAPER_LEARNING_RATE, THRESHOLD
 from ganet_jax.errors import ConfigError
 
 LOSSES = ('cross_entropy', 'weighted_cross_entropy', 'focal')
@@ -98,18 +99,23 @@ class ExperimentConfig:
       validation ``selection_metric`` (0: train every epoch).
     init_from: a pretraining run folder (``experiments.pretrain``) whose encoder's
       parameters and BatchNorm statistics initialise the model ('' : from scratch).
-    freeze_encoder: with ``init_from``, train only the classifier head (a linear
-      probe of the pretrained features; BatchNorm statistics are still re-estimated).
+    freeze_encoder: with ``init_from``, train only the model's head, every parameter
+      after the encoder's pooled features (``models.head_parameters``: GA-Net's
+      classifier; the fusion head's projection, band scale and offset too), a probe of
+      the pretrained features; BatchNorm statistics are still re-estimated.
+    grad_clip_norm: > 0: scale each step's gradients down to this global L2 norm when
+      above it, before Adam (0: off). Each step's gradient norm is in TensorBoard
+      (``train_step/l2_grads``), to choose it from.
   """
   model: str = 'ganet'
   model_overrides: dict[str, Any] = dataclasses.field(default_factory=dict)
   epochs: int = 15
   batch_size: int = 32
-  learning_rate: float = 1e-5
+  learning_rate: float = PAPER_LEARNING_RATE
   loss: str = 'cross_entropy'
   focal_gamma: float = 2.0
   seed: int = 0
-  threshold: float = 0.5
+  threshold: float = THRESHOLD
   num_devices: int | None = None
   compute_dtype: str = 'float32'
   precise_batch_norm: bool = True
@@ -125,6 +131,7 @@ class ExperimentConfig:
   early_stopping_patience: int = 0
   init_from: str = ''
   freeze_encoder: bool = False
+  grad_clip_norm: float = 0.0
 
   def check(self) -> None:
     """Raises ConfigError (a ValueError) naming the first bad setting as ``--config.<field>``.
@@ -146,6 +153,7 @@ class ExperimentConfig:
       raise ConfigError('lr_schedule', f'unknown {self.lr_schedule!r}; known: {", ".join(LR_SCHEDULES)}')
     check_real('warmup_epochs', self.warmup_epochs, low=0, high=self.epochs, high_name='epochs')
     check_real('label_smoothing', self.label_smoothing, low=0, high=1, high_open=True)
+    check_real('grad_clip_norm', self.grad_clip_norm, low=0)
     for name in ('precise_batch_norm', 'balanced_sampling', 'evaluate_best', 'freeze_encoder'):
       if not isinstance(getattr(self, name), bool):
         raise ConfigError(name, f'must be True or False, got {getattr(self, name)!r}')

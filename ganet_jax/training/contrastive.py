@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import traverse_util
 
-from ganet_jax.conventions import SAMPLING_RATE
+from ganet_jax.conventions import EPSILON, SAMPLING_RATE
 from ganet_jax.json_settings import as_tuples
 from ganet_jax.data.augment import Augmentation, augment_batch, augmentation_of
 from ganet_jax.data.loader import batches, epoch_order, prefetch
@@ -42,7 +42,7 @@ from ganet_jax.training import run_folder
 from ganet_jax.training.checkpoint import RunCheckpoints
 from ganet_jax.training.config import (CONFIG_FILE, MAX_SEED, NO_AUGMENTATION, check_finite_values, check_integer,
                                        check_real)
-from ganet_jax.training.step import TrainState, check_finite, create_train_state, make_optimizer
+from ganet_jax.training.step import StepMetrics, TrainState, create_train_state, make_optimizer
 
 ENCODER = 'encoder'
 # What shapes a window as the encoder sees it: an encoder pretrained on other windows is refused.
@@ -59,7 +59,7 @@ def nt_xent_loss(z1: jax.Array, z2: jax.Array, temperature: float = 0.1) -> jax.
   n = z1.shape[0]
   z = jnp.concatenate([z1, z2]).astype(jnp.float32)
   # rsqrt of a floored square norm: a norm's gradient at a zero vector is NaN
-  z = z * jax.lax.rsqrt(jnp.maximum(jnp.sum(z * z, axis=-1, keepdims=True), 1e-12))
+  z = z * jax.lax.rsqrt(jnp.maximum(jnp.sum(z * z, axis=-1, keepdims=True), EPSILON))
   similarity = z @ z.T / temperature
   similarity = jnp.where(jnp.eye(2 * n, dtype=bool), -jnp.inf, similarity)  # a view is not its own partner
   partner = jnp.concatenate([jnp.arange(n, 2 * n), jnp.arange(n)])
@@ -190,12 +190,12 @@ def pretrain(config: PretrainConfig, records: RecordSet, workdir: str | pathlib.
         order = epoch_order(len(records), seed=config.seed, epoch=epoch)[:steps * config.batch_size]
         views = (two_views(batch.waveforms, augmentation, seed=config.seed, epoch=epoch, step=k)
                  for k, batch in enumerate(batches(records, order, config.batch_size)))
-        loss_sum = jnp.zeros((), jnp.float32)
+        metrics, losses = StepMetrics((epoch - 1) * steps + 1, epoch), []
         for batch in prefetch(views):
           state, loss = jit_contrastive_step(state, jnp.asarray(batch), temperature=config.temperature)
-          loss_sum = loss_sum + loss
-        loss = float(loss_sum) / steps
-        check_finite(loss, step=int(state.step), epoch=epoch)
+          losses += [row['loss'] for row in metrics.add({'loss': loss})]
+        losses += [row['loss'] for row in metrics.finish()]
+        loss = sum(losses) / steps
         seconds = time.perf_counter() - start
         history.append({'epoch': epoch, 'loss': loss, 'records_per_second': steps * config.batch_size / seconds,
                         'seconds': seconds})

@@ -8,7 +8,8 @@ run folder's last checkpoint, evaluates on ``test`` and writes into ``workdir``:
                        commit that made the folder (``run_folder.write_or_check_settings``)
   epochs.jsonl         one JSON line per epoch: loss, accuracy, records/s (+ validation)
   checkpoints/         orbax checkpoints (``ganet_jax.training.checkpoint``)
-  tensorboard/         TensorBoard scalars per epoch (``ganet_jax.training.summaries``)
+  tensorboard/         TensorBoard scalars per epoch, and per step the loss and the gradient,
+                       parameter and update norms (``ganet_jax.training.summaries``)
   metrics.json         test metrics: record level, Fig. 4 confidence shares, events
   predictions.csv      record_id, event_id, event_type, label, p_tectonic
   confusion_matrix.png, roc_curve.png, confidence_histogram.png
@@ -45,14 +46,14 @@ from ganet_jax.data.records import RecordSet, station_keys
 from ganet_jax.errors import ConfigError
 from ganet_jax.evaluation.predict import predict_probabilities
 from ganet_jax.evaluation.reports import evaluation_report, validation_report, write_evaluation
-from ganet_jax.models import MODELS, build_model, cast_dtype, model_fields, model_kwargs
+from ganet_jax.models import MODELS, build_model, head_parameters, model_fields, model_kwargs
 from ganet_jax.progress import Progress
 from ganet_jax.sharding import place_rows, process_rows, replicate, run_mesh
 from ganet_jax.training import contrastive, losses, run_folder
 from ganet_jax.training.checkpoint import BEST, RunCheckpoints
 from ganet_jax.training.config import MEANING_CHANGES, ExperimentConfig
 from ganet_jax.training.host_memory import release_if_grown
-from ganet_jax.training.step import (check_finite, create_train_state, jit_train_step, model_variables,
+from ganet_jax.training.step import (StepMetrics, create_train_state, jit_train_step, model_variables,
                                      precise_batch_stats, run_learning_rate, run_optimizer)
 from ganet_jax.training.summaries import ScalarWriter, epoch_scalars, evaluation_scalars
 
@@ -80,12 +81,14 @@ def run(config: ExperimentConfig, train: RecordSet, test: RecordSet, workdir: st
     The dict written to ``metrics.json``.
 
   Raises:
-    ValueError: bad settings, too few training records, training or validation records
+    ValueError: bad settings (or settings acting on validation records without them), too few training records, training or validation records
       of one class, an encoder (``config.init_from``) pretrained on other windows, or a
       workdir of another run, of other files or being written.
-    FloatingPointError: the training loss became NaN or infinite.
+    FloatingPointError: the training loss became NaN or infinite, naming the step
+      (``step.StepMetrics``: the run stops at most two windows of steps later).
   """
   check_config(config)
+  check_validation_settings(config, validation)
   check_records(config, train)
   if len(train) < config.batch_size:
     raise ValueError(f'{len(train)} training records are fewer than batch_size {config.batch_size}')
@@ -112,19 +115,20 @@ def run(config: ExperimentConfig, train: RecordSet, test: RecordSet, workdir: st
       state, first_epoch, history = run_folder.resume(
           checkpoints, target, lambda: _initial_state(make_state, config, log), workdir, log)
       # open until the test figures are written; closed on any exception too
-      scalars = closing.enter_context(ScalarWriter(workdir, first_epoch=first_epoch))
+      scalars = closing.enter_context(ScalarWriter(workdir, first_epoch=first_epoch,
+                                                   first_step=(first_epoch - 1) * (len(train) // config.batch_size) + 1))
       loss_fn = _loss_fn(config, train.labels)
       mesh = run_mesh(config.num_devices, config.batch_size)
       if mesh is not None:
         state = replicate(state, mesh)
-      predict = functools.partial(predict_probabilities, model, batch_size=config.batch_size, mesh=mesh,
-                                  compute_dtype=cast_dtype(config.model, config.compute_dtype))
+      predict = functools.partial(predict_probabilities, model, batch_size=config.batch_size, mesh=mesh)
 
       trimmed = None
       for epoch in range(first_epoch, config.epochs + 1):
         if _early_stop(history, config):
           break
-        state, summary = _train_epoch(state, train, config, epoch, dropout_rng, loss_fn, mesh, progress)
+        state, summary, steps = _train_epoch(state, train, config, epoch, dropout_rng, loss_fn, mesh, progress)
+        scalars.write_steps(steps)
         if config.precise_batch_norm and (validation is not None or epoch == config.epochs):
           state = precise_batch_stats(state, _full_batches(train, config.batch_size))
         if validation is not None:
@@ -174,6 +178,26 @@ def check_config(config: ExperimentConfig) -> None:
     augmentation_of(config.augmentation, SAMPLING_RATE)  # the checks do not depend on the rate
   except (TypeError, ValueError) as error:
     raise ConfigError('augmentation', str(error)) from error
+  if config.freeze_encoder:
+    try:
+      head_parameters(config.model)
+    except ValueError as error:
+      raise ConfigError('freeze_encoder', str(error)) from None
+
+
+def check_validation_settings(config: ExperimentConfig, validation: RecordSet | None) -> None:
+  """Refuses settings that act on validation records when a run has none: they would do nothing.
+
+  Raises:
+    ConfigError: naming the first such setting.
+  """
+  if validation is not None:
+    return
+  defaults = ExperimentConfig()
+  for field in ('selection_metric', 'evaluate_best', 'early_stopping_patience'):
+    if getattr(config, field) != getattr(defaults, field):
+      raise ConfigError(field, f'{getattr(config, field)!r} acts on validation records, and this run has none; '
+                        f'give validation records or leave it at {getattr(defaults, field)!r}')
 
 
 def check_records(config: ExperimentConfig, train: RecordSet) -> None:
@@ -326,25 +350,21 @@ def _train_epoch(state, train: RecordSet, config: ExperimentConfig, epoch: int, 
   place = jnp.asarray if mesh is None else functools.partial(place_rows, mesh=mesh, batch_size=config.batch_size)
   progress = Progress(steps * config.batch_size, 'records', enabled=progress, label=f'epoch {epoch}/{config.epochs}')
   start = time.perf_counter()
-  # Sums stay on the device and are read once per epoch: a read per step would stall
-  # the asynchronous dispatch that keeps an accelerator busy.
-  loss_sum = correct = jnp.zeros((), jnp.float32)
+  # each step's loss is checked, a window of steps late (StepMetrics: no wait per step)
+  metrics, rows = StepMetrics((epoch - 1) * steps + 1, epoch), []
   for batch in prefetch(stream):  # the loader thread gathers and augments the next batches
     batch = {'waveforms': place(batch.waveforms), 'labels': place(batch.labels)}
-    state, step_metrics = jit_train_step(state, batch, dropout_rng, loss_fn=loss_fn,
-                                         compute_dtype=cast_dtype(config.model, config.compute_dtype))
-    loss_sum = loss_sum + step_metrics['loss']
-    correct = correct + step_metrics['correct']
+    state, step_metrics = jit_train_step(state, batch, dropout_rng, loss_fn=loss_fn)
+    rows += metrics.add(step_metrics)
     if progress.due(config.batch_size):
-      loss_sum.block_until_ready()  # the rate and ETA count finished steps, not dispatched ones
+      step_metrics['loss'].block_until_ready()  # the rate and ETA count finished steps, not dispatched ones
     progress.update(config.batch_size)
-  loss = float(loss_sum) / steps
-  check_finite(loss, step=int(state.step), epoch=epoch)
+  rows += metrics.finish()
   seconds = time.perf_counter() - start
   records = steps * config.batch_size
-  return state, {'epoch': epoch, 'step': int(state.step), 'loss': loss,
-                 'accuracy': float(correct) / records, 'records_per_second': records / seconds,
-                 'seconds': seconds}
+  return state, {'epoch': epoch, 'step': rows[-1]['step'], 'loss': sum(row['loss'] for row in rows) / steps,
+                 'accuracy': sum(row['correct'] for row in rows) / records, 'records_per_second': records / seconds,
+                 'seconds': seconds}, rows
 
 
 def _progress_line(summary: dict, epochs: int, selection_metric: str = 'accuracy') -> str:

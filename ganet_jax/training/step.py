@@ -19,6 +19,8 @@ import optax
 from flax import traverse_util
 from flax.training import train_state
 
+from ganet_jax.conventions import PAPER_LEARNING_RATE
+from ganet_jax.models import head_parameters
 from ganet_jax.nn.precision import cast_floating
 from ganet_jax.training.config import ExperimentConfig
 
@@ -31,14 +33,14 @@ class TrainState(train_state.TrainState):
 
 
 def create_train_state(model: nn.Module, rng: jax.Array, input_shape: Sequence[int], *,
-                       learning_rate: float = 1e-5, tx: optax.GradientTransformation | None = None) -> TrainState:
+                       learning_rate: float = PAPER_LEARNING_RATE, tx: optax.GradientTransformation | None = None) -> TrainState:
   """Initialise ``model`` for inputs of ``input_shape`` (batch, time, channels) and its optimizer.
 
   Args:
     model: a Linen module taking ``(x, *, train)``.
     rng: parameter initialisation key.
     input_shape: the shape of one batch; only time and channels matter.
-    learning_rate: Adam's step size (the paper's 1e-5 by default), when ``tx`` is None.
+    learning_rate: Adam's step size (the paper's by default), when ``tx`` is None.
     tx: the optimizer (``make_optimizer``); None: Adam at ``learning_rate``.
 
   Returns:
@@ -62,8 +64,8 @@ def _shared(model: nn.Module) -> nn.Module:
 
 @functools.lru_cache(maxsize=None)
 def make_optimizer(learning_rate: float, *, weight_decay: float = 0.0, schedule: str = 'constant',
-                   warmup_steps: int = 0, total_steps: int = 0,
-                   train_only: tuple[str, ...] = ()) -> optax.GradientTransformation:
+                   warmup_steps: int = 0, total_steps: int = 0, train_only: tuple[str, ...] = (),
+                   grad_clip_norm: float = 0.0) -> optax.GradientTransformation:
   """Adam (the paper's), or AdamW with ``weight_decay`` > 0, at a constant or warm-up + cosine rate.
 
   One object per setting: the optimizer is a static part of the state, so a new
@@ -76,11 +78,15 @@ def make_optimizer(learning_rate: float, *, weight_decay: float = 0.0, schedule:
     schedule: 'constant', or 'cosine': linear warm-up from 0 over ``warmup_steps``, then
       cosine decay to 0 at ``total_steps``.
     warmup_steps, total_steps: the schedule's lengths in steps.
-    train_only: top-level parameter entries that train (e.g. ``('classifier',)``: a frozen
-      encoder under a trained head); the others get zero updates. Empty: everything trains.
+    train_only: top-level parameter entries that train (a model's ``head_parameters``: a
+      frozen encoder under a trained head); the others get zero updates. Empty: everything trains.
+    grad_clip_norm: > 0: the gradients (of what trains) are scaled down to this global L2
+      norm when above it, before Adam (``optax.clip_by_global_norm``); 0: no clipping.
   """
   rate = _rate(learning_rate, schedule, warmup_steps, total_steps)
   tx = optax.adamw(rate, weight_decay=weight_decay) if weight_decay > 0 else optax.adam(rate)
+  if grad_clip_norm > 0:  # only then: a chain changes the optimizer state that checkpoints hold
+    tx = optax.chain(optax.clip_by_global_norm(grad_clip_norm), tx)
   if not train_only:
     return tx
   labels = lambda params: {name: jax.tree.map(lambda _: 'train' if name in train_only else 'frozen', entry)
@@ -93,13 +99,16 @@ def run_optimizer(config: ExperimentConfig, train_records: int) -> optax.Gradien
 
   Args:
     config: the run's settings (learning rate, weight decay, schedule, warm-up, epochs,
-      batch size, a frozen encoder).
+      batch size, a frozen encoder, gradient clipping).
     train_records: records in the training set.
   """
   warmup_steps, total_steps = _schedule_steps(config, train_records)
+  if config.lr_schedule == 'constant':
+    total_steps = 0  # unused by a constant rate: runs of other lengths share the optimizer, and so the compile
   return make_optimizer(config.learning_rate, weight_decay=config.weight_decay, schedule=config.lr_schedule,
                         warmup_steps=warmup_steps, total_steps=total_steps,
-                        train_only=('classifier',) if config.freeze_encoder else ())
+                        train_only=head_parameters(config.model) if config.freeze_encoder else (),
+                        grad_clip_norm=config.grad_clip_norm)
 
 
 def run_learning_rate(config: ExperimentConfig, train_records: int) -> Callable[[int], float]:
@@ -145,13 +154,19 @@ def train_step(state: TrainState, batch: Mapping[str, jax.Array], rng: jax.Array
     batch: ``waveforms`` (batch, time, channels) and ``labels`` (batch,).
     rng: the run's dropout key; the step number is folded in.
     loss_fn: per-example loss ``(logits, labels) -> (batch,)``.
-    compute_dtype: e.g. 'bfloat16' for mixed precision: the forward and backward
-      passes run on a cast copy of the parameters and input, while the
-      parameters, Adam moments, BatchNorm statistics (flax reduces them in
-      float32) and the loss stay float32. None: all float32.
+    compute_dtype: e.g. 'bfloat16' for mixed precision of a module without a ``dtype``
+      field of its own (a model built from the library's layers): the forward and
+      backward passes run on a cast copy of the parameters and input, while the
+      parameters, Adam moments, BatchNorm statistics (flax reduces them in float32)
+      and the loss stay float32. None: all float32. ``experiment.run`` leaves it None:
+      its registered models take the compute dtype as their ``dtype``
+      (``models.model_kwargs``).
 
   Returns:
-    (new state, {'loss': mean loss, 'correct': number of correct predictions}).
+    (new state, metrics): ``loss`` (the batch's mean loss), ``correct`` (correct
+    predictions), and the L2 norms over the whole parameter tree of the gradients
+    (``l2_grads``, before any clipping), of the parameters after the step (``l2_params``)
+    and of the step's change to them (``l2_updates``), as big_vision names them.
   """
   dropout_rng = jax.random.fold_in(rng, state.step)
 
@@ -168,23 +183,76 @@ def train_step(state: TrainState, batch: Mapping[str, jax.Array], rng: jax.Array
     return jnp.mean(loss_fn(logits, batch['labels'])), (logits, stats)
 
   (loss, (logits, batch_stats)), grads = jax.value_and_grad(mean_loss, has_aux=True)(state.params)
-  state = state.apply_gradients(grads=grads, batch_stats=batch_stats)
+  new = state.apply_gradients(grads=grads, batch_stats=batch_stats)
   correct = jnp.sum(jnp.argmax(logits, -1) == batch['labels'])
-  return state, {'loss': loss, 'correct': correct}
+  updates = jax.tree.map(jnp.subtract, new.params, state.params)
+  return new, {'loss': loss, 'correct': correct, 'l2_grads': optax.tree.norm(grads),
+               'l2_params': optax.tree.norm(new.params), 'l2_updates': optax.tree.norm(updates)}
 
 
 jit_train_step = jax.jit(train_step, static_argnames=('loss_fn', 'compute_dtype'), donate_argnums=(0,))
 
 
 def check_finite(loss: float, *, step: int, epoch: int) -> None:
-  """Stop on a NaN/inf loss, naming where it happened (the run loop checks its epoch mean).
+  """Stop on a NaN/inf loss, naming the step where it happened.
 
   Raises:
     FloatingPointError: if ``loss`` is not finite.
   """
   if not np.isfinite(loss):
-    raise FloatingPointError(f'non-finite training loss {loss} in epoch {epoch} (by step {step}); '
-                             f'try a lower --config.learning_rate or check the input records')
+    raise FloatingPointError(f'non-finite training loss {loss} at step {step} (epoch {epoch}); '
+                             f'try a lower --config.learning_rate or --config.grad_clip_norm, or check the input '
+                             f'records')
+
+
+# Steps whose metrics are read together (StepMetrics).
+READ_EVERY_STEPS = 16
+
+
+class StepMetrics:
+  """A training loop's per-step metrics, read on the host a window of steps late, each loss checked.
+
+  Reading a step's metrics waits until the device has finished that step; reading every
+  step would drain the queue of dispatched steps that keeps an accelerator busy. So
+  metrics are read ``window`` steps at a time, one window behind the newest step: the
+  device always holds up to a window of queued work, and the host waits about once per
+  window. The price: a non-finite loss stops the run up to two windows of steps after
+  it happened (nothing after it is checkpointed), and the error names the step where it
+  happened.
+  """
+
+  def __init__(self, first_step: int, epoch: int, *, window: int = READ_EVERY_STEPS):
+    """Args: first_step: the number of the first step added (state.step after it); epoch: for messages."""
+    self.epoch, self.window = epoch, window
+    self._next = first_step
+    self._previous: list = []
+    self._current: list = []
+
+  def add(self, metrics: Mapping[str, jax.Array]) -> list[dict[str, float]]:
+    """Hold one step's metrics (device arrays); returns the rows of a window that became due.
+
+    Raises:
+      FloatingPointError: naming the first step, among those read, whose loss is not finite.
+    """
+    self._current.append(metrics)
+    if len(self._current) < self.window:
+      return []
+    due, self._previous, self._current = self._previous, self._current, []
+    return self._read(due)
+
+  def finish(self) -> list[dict[str, float]]:
+    """The rows of every step not read yet (the end of an epoch: waits for its last step)."""
+    due, self._previous, self._current = self._previous + self._current, [], []
+    return self._read(due)
+
+  def _read(self, window: list) -> list[dict[str, float]]:
+    rows = []
+    for metrics in jax.device_get(window):
+      row = {'step': self._next, **{name: float(value) for name, value in metrics.items()}}
+      check_finite(row['loss'], step=row['step'], epoch=self.epoch)
+      rows.append(row)
+      self._next += 1
+    return rows
 
 
 @jax.jit

@@ -1,21 +1,27 @@
-"""TensorBoard scalars of a training run, written per epoch into ``<workdir>/tensorboard/``.
+"""TensorBoard scalars of a training run: per epoch in ``<workdir>/tensorboard/``, per step in ``.../steps/``.
 
   tensorboard --logdir=runs/         # every run folder below runs/ side by side
 
-Tags: ``train/loss``, ``train/accuracy``, ``train/records_per_second``,
-``train/learning_rate`` and, with validation data, ``validation/accuracy`` and
-``validation/<selection metric>``; after the test evaluation ``test/<metric>`` at the
-evaluated epoch. The step is the epoch. The writer is tensorboardX's (protobuf and
-numpy only, no TensorFlow or PyTorch).
+Per epoch (the step axis is the epoch): ``train/loss``, ``train/accuracy``,
+``train/records_per_second``, ``train/learning_rate`` and, with validation data,
+``validation/accuracy`` and ``validation/<selection metric>``; after the test
+evaluation ``test/<metric>`` at the evaluated epoch. Per training step (the step axis is
+the step, in a folder of its own, so each axis holds one kind of step):
+``train_step/loss`` and the L2 norms of the gradients, parameters and updates,
+``train_step/l2_grads``, ``train_step/l2_params``, ``train_step/l2_updates``
+(``step.train_step``). The writer is tensorboardX's (protobuf and numpy only, no
+TensorFlow or PyTorch).
 """
 
 from __future__ import annotations
 
 import math
 import pathlib
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 TENSORBOARD_DIR = 'tensorboard'
+STEPS_DIR = 'steps'  # inside TENSORBOARD_DIR
+STEP_SCALARS = ('loss', 'l2_grads', 'l2_params', 'l2_updates')
 TEST_SCALARS = ('accuracy', 'balanced_accuracy', 'sensitivity', 'specificity', 'auc')
 
 
@@ -52,18 +58,19 @@ def _defined(scalars: Mapping[str, Any]) -> dict[str, float]:
 class ScalarWriter:
   """The run folder's TensorBoard event writer (a context manager)."""
 
-  def __init__(self, workdir: str | pathlib.Path, *, first_epoch: int = 1):
-    """Open an events file in ``<workdir>/tensorboard/``.
+  def __init__(self, workdir: str | pathlib.Path, *, first_epoch: int = 1, first_step: int = 1):
+    """Open events files in ``<workdir>/tensorboard/`` and its ``steps/``.
 
     Args:
       workdir: the run folder.
-      first_epoch: the first epoch this process trains; TensorBoard drops what an
-        interrupted process wrote for it and later epochs, so a resumed run's curves
-        hold each epoch once.
+      first_epoch, first_step: the first epoch and step this process trains; TensorBoard
+        drops what an interrupted process wrote for them and later ones, so a resumed
+        run's curves hold each epoch and step once.
     """
     from tensorboardX import SummaryWriter  # imported here: ~0.15 s that only training needs
     self.directory = pathlib.Path(workdir) / TENSORBOARD_DIR
     self._writer = SummaryWriter(str(self.directory), purge_step=first_epoch if first_epoch > 1 else None)
+    self._steps = SummaryWriter(str(self.directory / STEPS_DIR), purge_step=first_step if first_step > 1 else None)
 
   def write(self, step: int, scalars: Mapping[str, float]) -> None:
     """Write ``scalars`` at ``step`` and flush, so TensorBoard shows the epoch at once."""
@@ -71,8 +78,16 @@ class ScalarWriter:
       self._writer.add_scalar(tag, value, step)
     self._writer.flush()
 
+  def write_steps(self, rows: Sequence[Mapping[str, float]]) -> None:
+    """``train_step/<name>`` of each row (``step.StepMetrics``' rows: a ``step`` and its metrics), then flush."""
+    for row in rows:
+      for name in STEP_SCALARS:
+        self._steps.add_scalar(f'train_step/{name}', row[name], row['step'])
+    self._steps.flush()
+
   def close(self) -> None:
     self._writer.close()
+    self._steps.close()
 
   def __enter__(self) -> ScalarWriter:
     return self
