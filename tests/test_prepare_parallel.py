@@ -52,7 +52,8 @@ def pnw_input(shared_data, tmp_path_factory):
 def _assert_same_set(expected, actual):
   for name in ('manifest.csv', 'rejected.csv', 'preprocess.json'):
     assert (actual / name).read_bytes() == (expected / name).read_bytes(), name
-  np.testing.assert_array_equal(np.load(actual / 'waveforms.npy'), np.load(expected / 'waveforms.npy'))
+  np.testing.assert_array_equal(np.asarray(load_prepared(actual).waveforms[:]),
+                                np.asarray(load_prepared(expected).waveforms[:]))
 
 
 @pytest.fixture(scope='module')

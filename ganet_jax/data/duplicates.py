@@ -61,3 +61,7 @@ class DuplicateCheck:
       raise RecordRejected(f'duplicate record_id {record_id}: the same event, station and channel as '
                            f'{self._record_ids[record_id]}')
     self._record_ids[record_id] = record.file_names
+
+  def remember_record_id(self, record_id: str, file_names: str) -> None:
+    """Counts ``record_id`` (of the record reading ``file_names``) as accepted, e.g. from a finished shard."""
+    self._record_ids.setdefault(record_id, file_names)

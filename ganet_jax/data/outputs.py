@@ -187,6 +187,32 @@ def staged_folder(path: str | pathlib.Path) -> Iterator[pathlib.Path]:
   shutil.rmtree(old, ignore_errors=True)
 
 
+def unfinished_path(path: str | pathlib.Path) -> pathlib.Path:
+  """Where an output written over several runs is built until complete: ``.<name>.unfinished`` beside it."""
+  path = pathlib.Path(path).absolute()
+  return path.parent / f'.{path.name}.unfinished'
+
+
+@contextlib.contextmanager
+def resumable_folder(path: str | pathlib.Path) -> Iterator[pathlib.Path]:
+  """A folder beside ``path`` (``unfinished_path``) that replaces ``path`` when the block completes.
+
+  Unlike ``staged_folder``'s, the folder outlives a run that fails or is killed, so
+  the next run with the same output continues what it holds; the caller holds the
+  output's lock (``output_lock``), so one run at a time uses it.
+  """
+  path = pathlib.Path(path)
+  remove_stale_staging(path)
+  stage = unfinished_path(path)
+  stage.mkdir(parents=True, exist_ok=True)
+  yield stage
+  old = path.parent / f'.{path.name}.replaced-{os.getpid()}'
+  if path.exists():
+    path.rename(old)
+  stage.rename(path)
+  shutil.rmtree(old, ignore_errors=True)
+
+
 def check_output_file(path: str | pathlib.Path, *, overwrite: bool, flag: str = '--output') -> None:
   """Checks, before any work, that ``path`` can receive a new output file.
 

@@ -5,17 +5,16 @@
 The work is split where a parallel or sharded driver splits it:
 
   plan_inputs       the input records of every source (tables read, folders scanned), no waveform read
-  prepare_partition any subset of those records -> (records, rejection lines); pure per record
-                    (``ingest.prepare_record``), its windows optionally spooled to disk; in this
-                    process or on a Dask cluster (``cluster_for``, ``partitioned``), with the same result
-  finish_records    the accepted records as a set: the event check across sources, the split column,
-                    the preprocessing settings
-  write_set         the folder's files (``records.save_prepared``, rejected.csv, skipped.csv)
+  write_shards      each partition of ``--partition_size`` records prepared (in this process or on a Dask
+                    cluster, ``cluster_for``), merged in input order and written as a shard at once
+                    (``prepare_shards``); partitions a killed run finished are kept
+  finish_set        the shards joined: the event check across sources, the split column, the index
   summary_lines     the counts printed at the end, with a real example of each kind of rejection
 
 ``prepare`` is the driver: every setting and path is checked before any record is read;
-the set is built in a temporary folder beside the output and moved into place when
-complete (``outputs.staged_folder``), under the output's lock.
+the set is built in the output's unfinished folder beside it and moved into place when
+complete (``outputs.resumable_folder``), under the output's lock. Every prepared set is
+sharded (one shard per partition), whatever its size.
 """
 
 from __future__ import annotations
@@ -24,7 +23,6 @@ import collections
 import contextlib
 import csv
 import dataclasses
-import functools
 import pathlib
 import time
 from typing import Callable, Iterator, Mapping, NamedTuple, Sequence
@@ -38,12 +36,13 @@ from ganet_jax.data import ingest
 from ganet_jax.data import labels as labels_lib
 from ganet_jax.data import outputs
 from ganet_jax.data import parallel
-from ganet_jax.data import partitioned
 from ganet_jax.data import picking
 from ganet_jax.data import prepare_settings
+from ganet_jax.data import prepare_shards
 from ganet_jax.data import records as records_lib
 from ganet_jax.data import rejections
 from ganet_jax.data import seisbench
+from ganet_jax.data import shards
 from ganet_jax.data import sources as sources_lib
 from ganet_jax.data import splits
 from ganet_jax.data.preprocess import PreprocessConfig
@@ -53,10 +52,9 @@ from ganet_jax.progress import Progress
 
 SKIPPED_FILE = 'skipped.csv'
 OUTPUT_FILES = (records_lib.WAVEFORMS_FILE, records_lib.MANIFEST_FILE, records_lib.REJECTED_FILE,
-                records_lib.PREPROCESS_FILE, records_lib.NOISE_FILE, SKIPPED_FILE)
+                records_lib.PREPROCESS_FILE, records_lib.NOISE_FILE, records_lib.INDEX_FILE, SKIPPED_FILE)
 FORMATS = ('obspy', 'seisbench')
 P_FALLBACKS = ('travel_time', 'none')
-SPOOL_FILE = 'waveforms.spool'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -206,24 +204,6 @@ def plan_inputs(sources: Sequence[sources_lib.Source], request: PrepareRequest) 
   return Plan(inputs, per_source, skipped)
 
 
-def prepare_partition(inputs: Sequence[InputRecord], options: ingest.PrepareOptions, *,
-                      spool_path: pathlib.Path | None = None,
-                      progress: Callable[[int, int, int], None] | None = None,
-                      client=None, partition_size: int = parallel.DEFAULT_PARTITION_SIZE,
-                      ) -> tuple[RecordSet | None, list[dict[str, str]]]:
-  """Any subset of the planned input records as (accepted records or None, rejection lines).
-
-  Each record depends only on itself and ``options`` (duplicates are checked within
-  the subset); with ``spool_path`` the windows go to that file as they come and the
-  result's waveforms are a memmap of it, so memory stays bounded. With a Dask
-  ``client`` the records are prepared on its cluster in partitions of
-  ``partition_size`` (``partitioned.prepare_or_reject_on``), with the same result.
-  """
-  prepare_all = client and functools.partial(partitioned.prepare_or_reject_on, client,
-                                             partition_size=partition_size)
-  return ingest.prepare_records(inputs, options, progress=progress, spool_path=spool_path, prepare_all=prepare_all)
-
-
 @contextlib.contextmanager
 def cluster_for(request: PrepareRequest, n_records: int, n_partitions: int,
                 log: Callable[[str], None] = logging.info) -> Iterator[object]:
@@ -242,27 +222,6 @@ def cluster_for(request: PrepareRequest, n_records: int, n_partitions: int,
     log(f'preparing {n_partitions} partitions of up to {request.partition_size} records on '
         f'{parallel.describe(client)}')
     yield client
-
-
-def read_seisbench(path: pathlib.Path, request: PrepareRequest, options: ingest.PrepareOptions, *,
-                   spool_path: pathlib.Path | None = None, progress: Callable[[int, int, int], None] | None = None,
-                   log: Callable[[str], None] = logging.info) -> tuple[RecordSet | None, list[dict[str, str]]]:
-  """A SeisBench set's windows (``seisbench.read_dataset``), in this process or on the request's cluster.
-
-  Returns:
-    (RecordSet or None, rejection lines {record, file, reason}), the same wherever they were made.
-  """
-  read = seisbench.ReadOptions(split=request.split, event_type_map=dict(options.event_type_map),
-                               config=options.preprocess)
-  chunks = list(request.chunks) or None
-  parts = seisbench.partitions(path, chunks, request.partition_size)
-  with cluster_for(request, sum(part.stop - part.start for part in parts), len(parts), log) as client:
-    if client is None:
-      return seisbench.read_dataset(path, split=read.split, event_type_map=read.event_type_map, config=read.config,
-                                    progress=progress, chunks=chunks, rows_per_partition=request.partition_size,
-                                    spool_path=spool_path)
-    return partitioned.read_seisbench_on(client, path, read, chunks=chunks, partition_size=request.partition_size,
-                                         progress=progress, spool_path=spool_path)
 
 
 def tagged(records: RecordSet | None, rejected: list[dict[str, str]], name: str):
@@ -292,37 +251,12 @@ def split_column(records: RecordSet, request: PrepareRequest) -> np.ndarray | No
   return column.astype(str)
 
 
-def finish_records(records: RecordSet, request: PrepareRequest, options: ingest.PrepareOptions, *,
-                   several_sources: bool) -> RecordSet:
-  """The accepted records as a set: events checked across sources, the split column, the preprocessing settings.
-
-  Raises:
-    ValueError: an event id that means two events in two sources, or a split that cannot be made.
-  """
-  if several_sources:
-    splits.check_events_consistent(records)
-  column = split_column(records, request)
-  if column is not None:
-    records = dataclasses.replace(records, extra={**records.extra, 'split': column})
-  return dataclasses.replace(records, preprocessing=prepare_settings.settings(options))
-
-
 def write_csv(path: pathlib.Path, columns: Sequence[str], rows) -> None:
   """``rows`` (dicts) as a CSV file with ``columns``."""
   with open(path, 'w', newline='') as f:
     writer = csv.DictWriter(f, fieldnames=list(columns))
     writer.writeheader()
     writer.writerows(rows)
-
-
-def write_set(folder: pathlib.Path, records: RecordSet | None, rejected, skipped) -> None:
-  """The set's files in ``folder``: the records (or only rejected.csv when none was accepted) and skipped.csv."""
-  if records is None:
-    write_csv(folder / records_lib.REJECTED_FILE, ('source', 'record', 'file', 'reason'), rejected)
-  else:
-    records_lib.save_prepared(folder, records, rejected)
-  if skipped:
-    write_csv(folder / SKIPPED_FILE, ('source', 'file', 'reason'), skipped)
 
 
 def per_source_counts(inputs_per_source: Mapping[str, int], records: RecordSet | None,
@@ -383,11 +317,97 @@ def progress_reporter(total: int | None, *, enabled: bool | None, every: int,
   return report
 
 
+# Flags that do not change the shards: where they are prepared, and the split column, made at the end.
+NOT_RESUME_SETTINGS = ('workers', 'scheduler', 'scheduler_file', 'overwrite', 'split_boundaries', 'split_names',
+                       'random_split', 'split_seed')
+
+
+def resume_settings(sources: Sequence[sources_lib.Source], request: PrepareRequest, inputs: str) -> dict:
+  """What decides a preparation's shards: the request's flags but ``NOT_RESUME_SETTINGS``, the sources, and
+  ``inputs`` (a fingerprint of the planned records or of the SeisBench set's partitions)."""
+  return {'request': prepare_shards.request_settings(request, NOT_RESUME_SETTINGS),
+          'sources': [[s.name, str(s.root.absolute()), str(s.table.absolute()) if s.table else ''] for s in sources],
+          'inputs': inputs}
+
+
+def write_shards(stage: pathlib.Path, output: pathlib.Path, sources: Sequence[sources_lib.Source], plan: Plan,
+                 request: PrepareRequest, options: ingest.PrepareOptions, *, progress: Callable[[int, int, int], None],
+                 log: Callable[[str], None] = logging.info) -> list[int]:
+  """Every partition prepared into a shard of ``stage`` (``prepare_shards``), finished ones kept; the shard numbers.
+
+  Raises:
+    ValueError: an unfinished preparation with other settings in ``stage`` (without --overwrite).
+  """
+  settings = prepare_settings.settings(options)
+  finish = lambda records: dataclasses.replace(records, preprocessing=settings)
+  if request.format == 'seisbench':
+    source = sources[0]
+    parts = seisbench.partitions(source.root, list(request.chunks) or None, request.partition_size)
+    identity = prepare_shards.settings_digest([dataclasses.astuple(part) for part in parts])
+    prepare_shards.start_or_resume(stage, resume_settings(sources, request, identity), output=output,
+                                   fresh=request.overwrite)
+    done = shards.finished_shards(stage, settings)
+    todo = [part for number, part in enumerate(parts) if number not in done]
+    read = seisbench.ReadOptions(split=request.split, event_type_map=dict(options.event_type_map),
+                                 config=options.preprocess)
+
+    def finish_part(records, rejected):
+      records, rejected = tagged(records, rejected, source.name)
+      return None if records is None else finish(records), rejected
+    with cluster_for(request, sum(p.stop - p.start for p in todo), len(todo), log) as client:
+      return prepare_shards.write_seisbench_shards(stage, source.root, read, parts, settings=settings,
+                                                   client=client, finish=finish_part, progress=progress)
+  prepare_shards.start_or_resume(stage, resume_settings(sources, request, prepare_shards.inputs_fingerprint(
+      plan.inputs)), output=output, fresh=request.overwrite)
+  parts = parallel.partitions(len(plan.inputs), request.partition_size)
+  done = shards.finished_shards(stage, settings)
+  remaining = sum(len(part) for number, part in enumerate(parts) if number not in done)
+  if done:
+    log(f'resuming: {len(done)} of {len(parts)} partitions already prepared')
+  with cluster_for(request, remaining, len(parts) - len(done), log) as client:
+    return prepare_shards.write_input_shards(stage, plan.inputs, options, settings=settings,
+                                             partition_size=request.partition_size, client=client, finish=finish,
+                                             progress=progress)
+
+
+def finish_set(stage: pathlib.Path, numbers: Sequence[int], request: PrepareRequest, options: ingest.PrepareOptions,
+               skipped, *, several_sources: bool) -> None:
+  """The shards of ``stage`` joined into one set: the event check across sources, the split column, the index.
+
+  Raises:
+    ValueError: an event id that means two events in two sources, or a split that cannot be made.
+  """
+  metadata = prepare_shards.manifest_metadata(stage, numbers)
+  columns = {}
+  if metadata is not None:
+    if several_sources:
+      splits.check_events_consistent(metadata)
+    column = split_column(metadata, request)
+    if column is not None:
+      columns['split'] = column
+  shards.write_index(stage, numbers, prepare_settings.settings(options), columns=columns)
+  if skipped:
+    write_csv(stage / SKIPPED_FILE, ('source', 'file', 'reason'), skipped)
+  (stage / prepare_shards.RESUME_FILE).unlink()
+
+
+def read_rejections(folder: pathlib.Path) -> list[dict[str, str]]:
+  """The rejection lines of a prepared set (none when it has no rejected.csv)."""
+  file = folder / records_lib.REJECTED_FILE
+  if not file.is_file():
+    return []
+  with open(file, newline='') as f:
+    return list(csv.DictReader(f))
+
+
 def prepare_sources(sources: Sequence[sources_lib.Source], output: pathlib.Path, request: PrepareRequest, *,
                     progress: bool | None = None, progress_every: int = 100,
                     between_records: Callable[[], None] = lambda: None,
                     log: Callable[[str], None] = logging.info) -> dict[str, object]:
-  """Prepare ``sources`` into one set in ``output`` (the caller holds its lock); returns the counts.
+  """Prepare ``sources`` into one sharded set in ``output`` (the caller holds its lock); returns the counts.
+
+  The shards are built in the output's unfinished folder (``outputs.resumable_folder``),
+  which a killed run leaves behind: the same command run again continues it.
 
   Returns:
     {'input', 'accepted', 'rejected', 'skipped'} counts in all, and 'sources': the
@@ -395,36 +415,26 @@ def prepare_sources(sources: Sequence[sources_lib.Source], output: pathlib.Path,
   """
   started = time.perf_counter()
   options = request.options()
-  outputs.check_output_folder(output, OUTPUT_FILES, overwrite=request.overwrite)
+  own = OUTPUT_FILES + tuple(p.name for p in output.glob('shard-*') if shards.is_shard_name(p.name))
+  outputs.check_output_folder(output, own, overwrite=request.overwrite)
   plan = plan_inputs(sources, request)
   for source in sources if request.format == 'obspy' else ():
     found = [r for r in plan.inputs if r.source == source.name]
     passed_over = sum(line['source'] == source.name for line in plan.skipped)
     log(f'{source.name}: {len(found)} input records from {sum(len(r.files) for r in found)} files'
         + (f' ({passed_over} other files skipped, listed in {SKIPPED_FILE})' if passed_over else ''))
-  per_source = dict(plan.per_source)
-  with outputs.staged_folder(output) as stage:
-    if request.format == 'seisbench':
-      records, rejected = read_seisbench(
-          sources[0].root, request, options, spool_path=stage / SPOOL_FILE, log=log,
-          progress=progress_reporter(None, enabled=progress, every=progress_every, between_records=between_records))
-      records, rejected = tagged(records, rejected, sources[0].name)
-      per_source = {sources[0].name: len(records or ()) + len(rejected)}
-    else:
-      n_partitions = len(parallel.partitions(len(plan.inputs), request.partition_size))
-      with cluster_for(request, len(plan.inputs), n_partitions, log) as client:
-        records, rejected = prepare_partition(
-            plan.inputs, options, spool_path=stage / SPOOL_FILE, client=client, partition_size=request.partition_size,
-            progress=progress_reporter(len(plan.inputs), enabled=progress, every=progress_every,
-                                       between_records=between_records))
-    if records is None:
-      log('no record accepted; writing only the rejection report')
-    else:
-      records = finish_records(records, request, options, several_sources=len(sources) > 1)
-    write_set(stage, records, rejected, plan.skipped)
-    del records  # its waveforms may be a memmap of the spool, deleted next
-    (stage / SPOOL_FILE).unlink(missing_ok=True)
+  total = None if request.format == 'seisbench' else len(plan.inputs)
+  with outputs.resumable_folder(output) as stage:
+    numbers = write_shards(stage, output, sources, plan, request, options, log=log, progress=progress_reporter(
+        total, enabled=progress, every=progress_every, between_records=between_records))
+    finish_set(stage, numbers, request, options, plan.skipped, several_sources=len(sources) > 1)
   records = records_lib.load_prepared(output) if (output / records_lib.MANIFEST_FILE).exists() else None
+  if records is None:
+    log('no record accepted; only the rejection report was written')
+  rejected = read_rejections(output)
+  per_source = dict(plan.per_source)
+  if request.format == 'seisbench':
+    per_source = {sources[0].name: len(records or ()) + len(rejected)}
   counts = {'input': sum(per_source.values()), 'accepted': len(records) if records is not None else 0,
             'rejected': len(rejected), 'skipped': len(plan.skipped),
             'sources': per_source_counts(per_source, records, rejected)}

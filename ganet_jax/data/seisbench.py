@@ -307,25 +307,26 @@ def read_partition(path: str | pathlib.Path, partition: Partition, options: Read
 
 
 def merge_rows(results: Iterable[RowResult], keep: Callable[[ingest.PreparedRecord], Kept] = lambda record: record,
-               ) -> tuple[list[Kept], list[dict[str, str]]]:
+               seen: dict[str, tuple[str, int]] | None = None) -> tuple[list[Kept], list[dict[str, str]]]:
   """Accepted records and rejection lines of rows given in set order; a trace met again is rejected.
 
   Args:
     results: the rows of the partitions, in set order (``read_partition``).
     keep: what to keep of an accepted record, called as soon as it is merged (e.g.
       to move its window to disk); default: the record.
+    seen: the traces of earlier rows, {trace key: (chunk, row)}, updated with these
+      rows' (to merge a set a partition at a time); None: none.
 
   Returns:
     ([keep(record) of each accepted record], rejection lines {record, file, reason}), each in the order given.
   """
-  prepared, rejected, first = [], [], {}
+  prepared, rejected, first = [], [], {} if seen is None else seen
   for result in results:
-    earlier = first.setdefault(result.trace, result)
-    if earlier is not result:
-      where = f'metadata{earlier.chunk}.csv row {earlier.row}'
+    chunk, row = first.setdefault(result.trace, (result.chunk, result.row))
+    if (chunk, row) != (result.chunk, result.row):
       name = result.record.extra['file'] if result.record else result.rejection['record']
       rejected.append({'record': name, 'file': result.file,
-                       'reason': f'duplicate: trace {result.trace} is also {where}'})
+                       'reason': f'duplicate: trace {result.trace} is also metadata{chunk}.csv row {row}'})
     elif result.record is not None:
       prepared.append(keep(result.record))
     else:

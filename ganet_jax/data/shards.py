@@ -37,7 +37,7 @@ import re
 import shutil
 import socket
 import uuid
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -63,7 +63,8 @@ def settings_fingerprint(settings: Mapping[str, Any] | None) -> str:
 
 
 def write_shard(folder: str | pathlib.Path, number: int, records: RecordSet | None,
-                rejected: Iterable[Mapping[str, str]] = (), *, settings: Mapping[str, Any] | None) -> pathlib.Path:
+                rejected: Iterable[Mapping[str, str]] = (), *, settings: Mapping[str, Any] | None,
+                files: Mapping[str, str] | None = None) -> pathlib.Path:
   """Write partition ``number``'s records and rejections as a shard of ``folder``, whole or not at all.
 
   The shard is written under a temporary name and renamed into place; the set's
@@ -76,6 +77,8 @@ def write_shard(folder: str | pathlib.Path, number: int, records: RecordSet | No
     rejected: one row per input record of the partition that was refused, with its reason.
     settings: the preparation's settings (JSON-ready); ``finished_shards`` and
       ``write_index`` take a shard as done only for the same settings.
+    files: further text files of the shard, {name: text} (e.g. what a resumed
+      preparation needs to know of the partition), written with the rest.
 
   Returns:
     The shard's folder.
@@ -98,12 +101,19 @@ def write_shard(folder: str | pathlib.Path, number: int, records: RecordSet | No
       save_prepared(stage, records, rejected)
     elif rejected:
       _write_rows(stage / REJECTED_FILE, rejected)
+    for name, text in (files or {}).items():
+      (stage / name).write_text(text)
     _write_json(stage / SHARD_FILE, {'records': count, 'rejected': len(rejected),
                                      'settings': settings_fingerprint(settings)})
     _replace(stage, target, settings)
   finally:
     shutil.rmtree(stage, ignore_errors=True)
   return target
+
+
+def is_shard_name(name: str) -> bool:
+  """Whether ``name`` is a shard's folder name (``shard_name``)."""
+  return _SHARD_NAME.fullmatch(name) is not None
 
 
 def finished_shards(folder: str | pathlib.Path, settings: Mapping[str, Any] | None) -> set[int]:
@@ -124,8 +134,8 @@ def finished_shards(folder: str | pathlib.Path, settings: Mapping[str, Any] | No
   return done
 
 
-def write_index(folder: str | pathlib.Path, numbers: Iterable[int], settings: Mapping[str, Any] | None
-                ) -> pathlib.Path:
+def write_index(folder: str | pathlib.Path, numbers: Iterable[int], settings: Mapping[str, Any] | None, *,
+                columns: Mapping[str, Sequence[str]] | None = None) -> pathlib.Path:
   """End a sharded set: its index, and the manifest and rejections of its shards in the order of ``numbers``.
 
   Also writes ``settings`` as preprocess.json (when not None), and removes the
@@ -136,12 +146,16 @@ def write_index(folder: str | pathlib.Path, numbers: Iterable[int], settings: Ma
     folder: the sharded set's folder.
     numbers: every partition of the set, in order.
     settings: the settings every shard was written with.
+    columns: per-record manifest columns made once the shards were written (e.g. a
+      split of all records), one value per record in the set's order; a column of the
+      shards' manifests of the same name is replaced.
 
   Returns:
     The index file.
 
   Raises:
-    ValueError: naming the shards that are missing or were made with other settings.
+    ValueError: naming the shards that are missing or were made with other settings,
+      or a column whose length is not the set's record count.
   """
   folder = pathlib.Path(folder)
   numbers = list(numbers)
@@ -160,11 +174,16 @@ def write_index(folder: str | pathlib.Path, numbers: Iterable[int], settings: Ma
     match = _SHARD_NAME.fullmatch(entry.name)
     if entry.name.startswith('.shard-') or (match and int(match.group(1)) not in numbers):
       shutil.rmtree(entry, ignore_errors=True)
-  _join_tables(folder, [folder / e['name'] / MANIFEST_FILE for e in entries if e['records']], MANIFEST_FILE)
+  total = sum(e['records'] for e in entries)
+  for name, values in (columns or {}).items():
+    if len(values) != total:
+      raise ValueError(f'{folder}: column {name!r} has {len(values)} values for {total} records')
+  _join_tables(folder, [folder / e['name'] / MANIFEST_FILE for e in entries if e['records']], MANIFEST_FILE,
+               columns)
   _join_tables(folder, [folder / e['name'] / REJECTED_FILE for e in entries if e['rejected']], REJECTED_FILE)
   if settings is not None:
     _write_json(folder / PREPROCESS_FILE, settings)
-  index = {'shards': entries, 'records': sum(e['records'] for e in entries),
+  index = {'shards': entries, 'records': total,
            'settings': settings_fingerprint(settings)}
   _write_json(folder / INDEX_FILE, index)
   return folder / INDEX_FILE
@@ -221,23 +240,31 @@ def _replace(stage: pathlib.Path, target: pathlib.Path, settings: Mapping[str, A
       raise
 
 
-def _join_tables(folder: pathlib.Path, parts: list[pathlib.Path], name: str) -> None:
-  """The CSV tables ``parts`` one after another as ``folder/name`` (columns: the union, in order of appearance)."""
+def _join_tables(folder: pathlib.Path, parts: list[pathlib.Path], name: str,
+                 added: Mapping[str, Sequence[str]] | None = None) -> None:
+  """The CSV tables ``parts`` one after another as ``folder/name`` (columns: the union, in order of appearance),
+  with the ``added`` columns set row by row."""
   target = folder / name
   if not parts:
     target.unlink(missing_ok=True)
     return
+  added = added or {}
   columns = {}
   for part in parts:
     with open(part, newline='') as f:
       columns.update(dict.fromkeys(next(csv.reader(f), [])))
+  columns.update(dict.fromkeys(added))
   temporary = folder / f'.{name}.partial-{os.getpid()}'
+  row_number = 0
   with open(temporary, 'w', newline='') as out:
     writer = csv.DictWriter(out, fieldnames=list(columns), restval='')
     writer.writeheader()
     for part in parts:
       with open(part, newline='') as f:
-        writer.writerows(csv.DictReader(f))
+        for row in csv.DictReader(f):
+          row.update({column: values[row_number] for column, values in added.items()})
+          writer.writerow(row)
+          row_number += 1
   os.replace(temporary, target)
 
 
