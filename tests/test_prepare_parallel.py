@@ -4,6 +4,7 @@ The binary runs in one subprocess over several argument lists (``prepare_cases.p
 its flags are process-wide, and other test modules define flags of the same names.
 """
 
+import contextlib
 import csv
 import json
 import logging
@@ -200,3 +201,78 @@ def test_prepare_of_a_seisbench_set_does_not_depend_on_its_partitions(seisbench_
   printed = _prepare_seisbench(seisbench_set, tmp_path / 'here')  # 25 rows, fewer than a partition's 256
   assert 'partitions' not in printed and 'input 25: accepted 24, rejected 1' in printed
   _assert_same_set(tmp_path / 'fives', tmp_path / 'here')
+
+
+def _folder_bytes(folder):
+  """{relative path: bytes} of every file under ``folder``."""
+  return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob('*')) if p.is_file()}
+
+
+def _interrupted_in(monkeypatch, module, name, call):
+  """``module.name`` counting its calls and raising KeyboardInterrupt once, at call number ``call``; the
+  partitions are prepared in this process, where the counting function runs."""
+  original, calls, raised = getattr(module, name), [], []
+  monkeypatch.setattr(prepare_lib, 'cluster_for', lambda *args, **kwargs: contextlib.nullcontext())
+
+  def counted(*args, **kwargs):
+    calls.append(args)
+    if len(calls) == call and not raised:
+      raised.append(call)
+      raise KeyboardInterrupt
+    return original(*args, **kwargs)
+  monkeypatch.setattr(module, name, counted)
+  return calls
+
+
+def test_a_killed_seisbench_prepare_resumes_with_its_unfinished_partitions_only(seisbench_set, tmp_path,
+                                                                              monkeypatch):
+  settings = dict(partition_size=5, random_split=('0.5', '0.5'))
+  _prepare_seisbench(seisbench_set, tmp_path / 'whole', **settings)
+  # 13 + 12 rows in partitions of 5, 5, 3 | 5, 5, 2 rows; killed reading the 3rd, whose last row repeats the
+  # first trace, in the finished 1st
+  calls = _interrupted_in(monkeypatch, seisbench, 'read_partition', 3)
+  with pytest.raises(KeyboardInterrupt):
+    _prepare_seisbench(seisbench_set, tmp_path / 'resumed', **settings)
+  assert not (tmp_path / 'resumed').exists()
+  calls.clear()
+  printed = _prepare_seisbench(seisbench_set, tmp_path / 'resumed', **settings)
+  first, second = seisbench.select_chunks(seisbench_set)
+  assert [(args[1].chunk, args[1].start) for args in calls] == [(first, 10), (second, 0), (second, 5), (second, 10)]
+  assert 'input 25: accepted 24, rejected 1' in printed  # the repeat, rejected
+  assert _folder_bytes(tmp_path / 'resumed') == _folder_bytes(tmp_path / 'whole')
+  assert set(load_prepared(tmp_path / 'resumed').extra['split']) == {'train', 'test'}
+
+
+def test_a_killed_prepare_resumes_and_still_rejects_a_repeat_of_a_finished_partition(pnw_input, tmp_path,
+                                                                                     monkeypatch):
+  request = prepare_lib.PrepareRequest(partition_size=4)
+  prepare = lambda name: prepare_lib.prepare([str(pnw_input)], ['labels.csv'], [], tmp_path / name, request,
+                                             log=lambda line: None)
+  expected = prepare('whole')
+  # killed in the 2nd partition (its 5th record prepared, the copy): partition 0 is finished, and the copy
+  # of its second recording must still be rejected on the rerun
+  calls = _interrupted_in(monkeypatch, ingest, 'prepare_outcome', 5)
+  with pytest.raises(KeyboardInterrupt):
+    prepare('resumed')
+  calls.clear()
+  counts = prepare('resumed')
+  assert len(calls) == 12 - 4 - 1  # partitions 1 and 2, but the repeated row (never prepared)
+  assert _folder_bytes(tmp_path / 'resumed') == _folder_bytes(tmp_path / 'whole')
+  assert 'duplicate record_id' in (tmp_path / 'resumed' / 'rejected.csv').read_text()
+  assert counts == expected
+
+
+def test_a_rerun_with_other_settings_is_refused_naming_them_or_discards_with_overwrite(pnw_input, tmp_path,
+                                                                                     monkeypatch):
+  calls = _interrupted_in(monkeypatch, ingest, 'prepare_outcome', 2)
+  run = lambda **settings: prepare_lib.prepare([str(pnw_input)], ['labels.csv'], [], tmp_path / 'out',
+                                               prepare_lib.PrepareRequest(**{"partition_size": 4, **settings}),
+                                               log=lambda line: None)
+  with pytest.raises(KeyboardInterrupt):
+    run()
+  with pytest.raises(ValueError, match=r'an unfinished preparation with other settings .*'
+                                       r'request.partition_size: 4 -> 3.*--overwrite to discard it'):
+    run(partition_size=3)
+  calls.clear()
+  counts = run(overwrite=True, sta_lta_threshold=4.0)
+  assert len(calls) == 11 and counts['accepted'] + counts['rejected'] == 12  # all but the repeated row again
