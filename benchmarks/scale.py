@@ -35,10 +35,12 @@ import time
 
 from absl import app
 from absl import flags
+import numpy as np
 import psutil
 
 from benchmarks import load
 from ganet_jax.data import parallel
+from ganet_jax.data import records
 from ganet_jax.data import seisbench_writer
 
 FLAGS = flags.FLAGS
@@ -132,10 +134,13 @@ def disk_mib(path: pathlib.Path) -> float:
 def set_digest(folder: pathlib.Path) -> str:
   """SHA-256 of a prepared set's waveforms, manifest and rejections: equal digests, equal sets."""
   digest = hashlib.sha256()
-  for name in ('manifest.csv', 'rejected.csv', 'waveforms.npy'):
+  for name in ('manifest.csv', 'rejected.csv'):
     with open(folder / name, 'rb') as f:
       for block in iter(lambda: f.read(1 << 24), b''):
         digest.update(block)
+  waveforms = records.load_prepared(folder).waveforms
+  for first in range(0, len(waveforms), 256):
+    digest.update(np.ascontiguousarray(waveforms[first:first + 256]).tobytes())
   return digest.hexdigest()
 
 

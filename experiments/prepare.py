@@ -9,9 +9,11 @@ Several --input (each with its --records and --source name, paired by position)
 make one set; the manifest and rejection report say each record's source. Prints
 the input, accepted and rejected counts (per source and in all) and the
 rejections by kind of reason, each with a real example; the folder holds
-waveforms.npy, manifest.csv, rejected.csv, preprocess.json, noise.npy with
---noise_s and, when files under an --input were not taken as waveforms,
-skipped.csv (``ganet_jax.data.records``).
+manifest.csv, rejected.csv, preprocess.json, shards.json, one shard-NNNNN/ per
+partition of --partition_size records (its waveforms.npy, and noise.npy with
+--noise_s) and, when files under an --input were not taken as waveforms,
+skipped.csv (``ganet_jax.data.records``, ``ganet_jax.data.shards``). A killed run
+resumes when run again with the same flags.
 
 Noise-referenced inputs keep each record's pre-event noise and whiten the window by it:
 
