@@ -132,7 +132,8 @@ def _cases(data):
     # The all-rejected rerun replaced the whole set: no old manifest or waveforms left to train on.
     assert result['rc'] == 0, result
     folder = pathlib.Path(out('reused'))
-    assert sorted(p.name for p in folder.iterdir()) == ['rejected.csv']
+    assert sorted(p.name for p in folder.iterdir()) == ['preprocess.json', 'rejected.csv', 'shard-00000', 'shards.json']
+    assert not list(folder.rglob('manifest.csv')) and not list(folder.rglob('waveforms.npy'))
     assert len(_read_csv(folder / 'rejected.csv')) == 1
     assert not [p for p in folder.parent.iterdir() if p.name.startswith('.')]  # no staging left behind
 
