@@ -111,13 +111,13 @@ def _assert_same_records(fast, reference):
 def test_real_records_prepare_as_with_obspys_own_steps(shared_data, reference_path):
   root = shared_data / 'pnw'
   records = records_table.read_records_table(root / 'labels.csv', root)
-  # Every input rate of the set once or twice (resampling 50, 40, 200, 500, 125, 20 -> 100 Hz), and gaps.
+  # Every input rate of the set up to three times (resampling 50, 40, 200, 500, 125, 20 -> 100 Hz), and gaps.
   with open(root / 'labels.csv', newline='') as f:
     rows = list(csv.DictReader(f))
   chosen, seen = [], {}
   for record, row in zip(records, rows):
     key = (row['sampling_rate'], row['n_segments'] != '1')
-    if seen.get(key, 0) < 2:
+    if seen.get(key, 0) < 3:
       seen[key] = seen.get(key, 0) + 1
       chosen.append(record)
   assert {'50.0', '40.0', '200.0', '500.0', '125.0', '20.0'} <= {k[0] for k in seen} and (('100.0', True) in seen)
