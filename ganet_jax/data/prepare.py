@@ -8,7 +8,7 @@ The work is split where a parallel or sharded driver splits it:
   prepare_partition any subset of those records -> (records, rejection lines); pure per record
                     (``ingest.prepare_record``), its windows optionally spooled to disk; in this
                     process or on a Dask cluster (``cluster_for``, ``partitioned``), with the same result
-  finish_records    the accepted records as a set: the event check across sources, the split column,
+  finish_records    the accepted records as a set: the event check within and across sources, the split column,
                     the preprocessing settings
   write_set         the folder's files (``records.save_prepared``, rejected.csv, skipped.csv)
   summary_lines     the counts printed at the end, with a real example of each kind of rejection
@@ -292,15 +292,14 @@ def split_column(records: RecordSet, request: PrepareRequest) -> np.ndarray | No
   return column.astype(str)
 
 
-def finish_records(records: RecordSet, request: PrepareRequest, options: ingest.PrepareOptions, *,
-                   several_sources: bool) -> RecordSet:
-  """The accepted records as a set: events checked across sources, the split column, the preprocessing settings.
+def finish_records(records: RecordSet, request: PrepareRequest, options: ingest.PrepareOptions) -> RecordSet:
+  """The accepted records as a set: events checked within and across sources, the split column, the settings.
 
   Raises:
-    ValueError: an event id that means two events in two sources, or a split that cannot be made.
+    ValueError: an event id that means two events (in one table, from a table and a
+      catalog, or in two sources), or a split that cannot be made.
   """
-  if several_sources:
-    splits.check_events_consistent(records)
+  splits.check_events_consistent(records)
   column = split_column(records, request)
   if column is not None:
     records = dataclasses.replace(records, extra={**records.extra, 'split': column})
@@ -420,7 +419,7 @@ def prepare_sources(sources: Sequence[sources_lib.Source], output: pathlib.Path,
     if records is None:
       log('no record accepted; writing only the rejection report')
     else:
-      records = finish_records(records, request, options, several_sources=len(sources) > 1)
+      records = finish_records(records, request, options)
     write_set(stage, records, rejected, plan.skipped)
     del records  # its waveforms may be a memmap of the spool, deleted next
     (stage / SPOOL_FILE).unlink(missing_ok=True)
