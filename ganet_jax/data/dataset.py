@@ -55,7 +55,7 @@ def load_split(config) -> Split:
   if np.any(records.labels == UNLABELED):
     raise ConfigError('dataset', f'{config.dataset}: {int(np.sum(records.labels == UNLABELED))} records have no '
                       f'label (prepared with --unlabeled); such a pool is for experiments.pretrain, not training')
-  validation_from, test_from = config.split.validation_from, config.split.test_from
+  validation_from, test_from = unset_if_none(config.split.validation_from), config.split.test_from
   names = ('train', 'validation', 'test') if validation_from else ('train', 'test')
   boundaries = [validation_from, test_from] if validation_from else [test_from]
   try:
@@ -71,6 +71,19 @@ def load_split(config) -> Split:
   if train_sources:
     parts['train'] = keep_sources(parts['train'], train_sources)
   return Split(parts['train'], parts.get('validation'), parts['test'])
+
+
+def unset_if_none(value: Any) -> Any:
+  """``value``, or None for the text a command line gives for None (``--config.split.validation_from=None``).
+
+  ml_collections keeps a string field's override as text, so 'None' would reach the
+  split as a time.
+
+  Examples:
+    >>> unset_if_none('None'), unset_if_none(''), unset_if_none('2020-07-01')
+    (None, None, '2020-07-01')
+  """
+  return None if isinstance(value, str) and value.strip().lower() in ('', 'none', 'null') else value
 
 
 def keep_sources(records: RecordSet, sources) -> RecordSet:

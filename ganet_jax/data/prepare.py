@@ -118,6 +118,10 @@ class PrepareRequest:
       raise ValueError(f'--p_fallback={self.p_fallback}: one of {", ".join(P_FALLBACKS)}')
     if self.split_boundaries and self.random_split:
       raise ValueError('--split_boundaries and --random_split are exclusive')
+    names = list(self.split_names)
+    if len(set(names)) != len(names) or not all(name.strip() for name in names):
+      raise ValueError(f'--split_names={",".join(names)}: each split needs a name of its own (e.g. '
+                       'train,validation,test)')
     if self.split_boundaries:
       _check_boundaries(self.split_boundaries, self.split_names)
     if self.random_split:
