@@ -56,13 +56,27 @@ def chronological_split(records: RecordSet, boundaries: Sequence[str | np.dateti
 
 def event_grouped_random_split(records: RecordSet, fractions: Sequence[float], *, seed: int,
                                names: Sequence[str] = ('train', 'test')) -> dict[str, np.ndarray]:
-  """Indices per split, whole events shuffled with ``seed`` and cut by ``fractions`` of events."""
+  """Indices per split: whole events, each class's events shuffled with ``seed`` and cut by ``fractions``.
+
+  Stratified by class, so every split holds about its fraction of each class's events
+  (a set whose classes lie in different years, where no chronological split has both
+  classes on both sides, still trains and tests on both).
+
+  Raises:
+    ValueError: fractions that do not sum to 1 with one per name, or an event id naming two events.
+  """
   if len(fractions) != len(names) or not np.isclose(sum(fractions), 1.0):
     raise ValueError(f'fractions {list(fractions)} must sum to 1 with one per name {list(names)}')
-  events = np.unique(records.event_ids)
-  np.random.default_rng(seed).shuffle(events)
-  cuts = np.round(np.cumsum(fractions)[:-1] * len(events)).astype(int)
-  groups = np.split(events, cuts)
+  check_events_consistent(records)
+  events, first = np.unique(np.asarray(records.event_ids, dtype=str), return_index=True)
+  event_labels = np.asarray(records.labels)[first]
+  rng = np.random.default_rng(seed)
+  groups: list[list[str]] = [[] for _ in names]
+  for label in np.unique(event_labels):
+    members = rng.permutation(events[event_labels == label])
+    cuts = np.round(np.cumsum(fractions)[:-1] * len(members)).astype(int)
+    for group, part in zip(groups, np.split(members, cuts)):
+      group += part.tolist()
   return {name: np.flatnonzero(np.isin(records.event_ids, group)) for name, group in zip(names, groups)}
 
 

@@ -72,7 +72,7 @@ def train(config: ml_collections.ConfigDict, *, progress: bool | None = None,
   except ValueError as error:
     raise ConfigError('num_devices', str(error)) from error
   workdir = make_workdir(config.workdir)
-  split = load_split(config)
+  split = load_split(config, log=log)
   log(f'{settings.model}: {len(split.train)} training records {split.train.class_counts()} (tectonic, '
       f'non-tectonic), {len(split.test)} test records {split.test.class_counts()}; writing to {workdir}')
   result = experiment.run(settings, split.train, split.test, workdir, validation=split.validation, progress=progress)
