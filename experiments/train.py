@@ -6,9 +6,12 @@ r"""Train and evaluate a network; with no flags, GA-Net with the paper's setting
       --config.split.test_from=2020-01-01 --config.workdir=runs/pnw
 
 The settings are a config file (``--config``, default ``experiments/configs/paper.py``)
-with ``--config.<field>`` overrides. The records are split chronologically by event
+with ``--config.<field>`` overrides. A prepared set's own split column (``experiments.prepare
+--split_boundaries`` or ``--random_split``) is the split when it has one, unless
+``--config.split.by=origin_time``; otherwise the records are split chronologically by event
 origin time: train < split.validation_from (when given) <= validation < split.test_from
-<= test. Rerunning with the same settings and workdir resumes from the last checkpoint.
+<= test. The split taken is logged. Rerunning with the same settings and workdir resumes
+from the last checkpoint.
 See ``ganet_jax.training.experiment`` for what the run folder holds.
 """
 

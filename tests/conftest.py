@@ -61,8 +61,11 @@ def tiny_run_inputs():
   from ganet_jax.data import ingest, prepare_settings
   from ganet_jax.data.synthetic import make_synthetic
   from ganet_jax.training.config import ExperimentConfig
+  from ganet_jax.data.preprocess import PreprocessConfig
+  # the settings of a prepared set of these windows: TINY_RUN_SAMPLES at 100 Hz
+  options = ingest.PrepareOptions(preprocess=PreprocessConfig(window_s=TINY_RUN_SAMPLES / 100))
   records = dataclasses.replace(make_synthetic(10, seed=3, samples=TINY_RUN_SAMPLES),
-                                preprocessing=prepare_settings.settings(ingest.PrepareOptions()))
+                                preprocessing=prepare_settings.settings(options))
   # precise BatchNorm off: one compile less, in every worker that needs the run
   config = ExperimentConfig(model_overrides={'num_bottlenecks': 1, 'head_features': 32}, epochs=1, batch_size=8,
                             learning_rate=1e-3, precise_batch_norm=False)

@@ -17,6 +17,8 @@ import numpy as np
 import obspy
 import pytest
 
+from obspy.core.event import Catalog, Event, Origin, ResourceIdentifier
+
 from ganet_jax.classify import predictions
 from ganet_jax.classify import Classifier
 from ganet_jax.data import ingest
@@ -88,6 +90,13 @@ def data(shared_data, tmp_path_factory):
   derived['short_component'] = _derived(pnw, base, components, 'three')
   for name, derived_rows in derived.items():
     tables[name] = write_table(pnw / f'{name}.csv', derived_rows)
+  # One event, two labels: the 2021 earthquake's row given the 2018 explosion's event id and origin.
+  relabelled = {**rows[2], 'event_id': base['event_id'], 'origin_time': base['origin_time']}
+  tables['two_labels'] = write_table(pnw / 'two_labels.csv', rows[:2] + [relabelled])
+  # Table against catalog: the catalog calls the table's explosion an earthquake.
+  Catalog([Event(resource_id=ResourceIdentifier(f'quakeml:uw.anss.org/Event/UW/{base["event_id"][2:]}'),
+                 event_type='earthquake', origins=[Origin(time=origin)])]).write(
+      str(root / 'catalog.xml'), format='QUAKEML')
   # A folder without a table: a waveform named .TXT is input, a text .csv is skipped with a reason.
   scan = root / 'scan'
   scan.mkdir()
@@ -207,6 +216,12 @@ def _cases(data):
       ('short_component', prepare_args('short_component'),
        accepted(out('short_component'), 1, channels_present=['ZN'])),
       ('scan_lists_skipped_files', [f'--input={data["scan"]}', f'--output={out("scan")}'], scan_check),
+      ('one_event_two_labels', prepare_args('two_labels'),
+       error('two_labels.csv: event_id', "has event_type 'explosion' in 2 rows: row 1", "'earthquake' in 1 row: row 3",
+             'one event has one event_type')),
+      ('table_against_catalog', prepare_args('good', out('good_catalog'), f'--catalog={root / "catalog.xml"}'),
+       reason(out('good_catalog'), "the records table says event type 'explosion' (label 1) but catalog event "
+                                   "quakeml:uw.anss.org/Event/UW/61348817 is 'earthquake' (label 0)")),
   ]
 
 
@@ -326,6 +341,22 @@ def test_classify_lists_a_duplicated_record_once(tiny_run, data):
   records = records_table.read_records_table(write_table(data['root'] / 'dup_classify.csv', rows * 2), data['pnw'])
   classified, unclassified = Classifier.from_checkpoint(tiny_run).classify_records(records)
   assert len(classified) == 1 and len(unclassified) == 1 and 'duplicate' in unclassified[0]['reason']
+
+
+def test_classify_refuses_one_event_id_for_two_events_of_two_inputs(tiny_run, data, shared_data):
+  # Two inputs number their events alike: 'e1' is a 2018 explosion in one and a 2021 earthquake in the other.
+  later = next(r for r in _read_csv(shared_data / 'pnw' / 'labels.csv') if r['event_id'] == 'uw61699342')
+  inputs, tables = [], []
+  for name, row in (('inputs_2018', _read_csv(data['tables']['good'])[0]), ('inputs_2021', later)):
+    folder = data['root'] / name
+    (folder / 'waveforms').mkdir(parents=True)
+    shutil.copy(shared_data / 'pnw' / row['file'], folder / row['file'])
+    inputs.append(str(folder))
+    tables.append(str(write_table(folder / 'table.csv', [{**row, 'event_id': 'e1'}])))
+  with pytest.raises(ValueError, match=r"event id 'e1' names records of two events \(sources 'inputs_2018' and "
+                                       r"'inputs_2021'\): 2018-02-13.* and 2021-01-17.*rename one input's events"):
+    predictions.classify_files(str(tiny_run), inputs, tables, data['root'] / 'e1_clash.csv')
+  assert not (data['root'] / 'e1_clash.csv').exists()
 
 
 def test_prepare_stream_matches_the_file_path(data):

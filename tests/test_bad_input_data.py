@@ -20,10 +20,12 @@ from obspy.core.event import Catalog, Event, Origin, ResourceIdentifier
 from ganet_jax.data import catalog as catalog_lib
 from ganet_jax.data import ingest
 from ganet_jax.data import record_checks
+from ganet_jax.data import record_event
 from ganet_jax.data import records_table
 from ganet_jax.data import seisbench
 from ganet_jax.data import seisbench_writer
 from ganet_jax.data.records_table import InputRecord
+from ganet_jax.data import splits
 from ganet_jax.data.preprocess import PreprocessConfig
 from ganet_jax.errors import RecordRejected
 from conftest import write_table
@@ -557,7 +559,7 @@ def test_a_model_folder_member_that_is_no_regular_file_is_refused(tmp_path, memb
     message = 'member_0.json: not a regular file \\(a FIFO\\)'
   elif member == '/dev/zero':
     card['members'][0]['file'] = '/dev/zero'
-    message = '/dev/zero: not a regular file \\(a character device\\)'
+    message = "card.json: members\\[0\\].file '/dev/zero': must be the name of a file in the model folder"
   else:
     with open(folder / 'member_0.json', 'r+b') as f:
       f.truncate(model_folder.MAX_MEMBER_BYTES + 1)  # sparse: no disk used
@@ -565,3 +567,51 @@ def test_a_model_folder_member_that_is_no_regular_file_is_refused(tmp_path, memb
   (folder / 'card.json').write_text(json.dumps(card))
   with pytest.raises(ValueError, match=message):
     Classifier.pretrained(str(folder))
+
+
+# One event, one label: the table and the catalog must agree where both say what the event is.
+
+@pytest.mark.parametrize('table_type, label, catalog_type, expected', [
+    ('earthquake', '', 'explosion', r"the records table says event type 'earthquake' \(label 0\) but catalog event "
+                                    r"smi:local/event/7 is 'explosion' \(label 1\): correct the table or the catalog"),
+    ('', '0', 'quarry blast', r"the records table says label 0 but catalog event smi:local/event/7 is 'quarry blast'"),
+    ('explosion', '1', 'Quarry Blast', (1, 'explosion')),
+    ('', '', 'earthquake', (0, 'earthquake')),
+    ('', '1', 'explosion', (1, 'explosion')),
+    ('earthquake', '', 'not reported', (0, 'earthquake')),
+    ('', '', 'not reported', r"no event type \(catalog event smi:local/event/7 is 'not reported'\)"),
+])
+def test_table_and_catalog_must_agree_on_the_label(table_type, label, catalog_type, expected):
+  record = records_table.InputRecord(files=(), rows=({'event_id': 'e7', 'event_type': table_type, 'label': label},))
+  event = catalog_lib.CatalogEvent('smi:local/event/7', catalog_type, obspy.UTCDateTime(2020, 1, 1), None, None, {})
+  if isinstance(expected, str):
+    with pytest.raises(RecordRejected, match=expected):
+      record_event.record_label(record, event, {})
+  else:
+    assert record_event.record_label(record, event, {}) == expected
+
+
+@pytest.mark.parametrize('origins, labels, clash', [
+    (['2020-01-01T00:00:00.000', '2020-01-01T00:00:00.0004', '2019-12-31T23:59:59.9996'], [0, 0, 0], False),
+    (['2020-01-01T00:00:00', '2020-01-01T00:00:02'], [0, 0], True),
+    (['2020-01-01T00:00:00', '2020-01-01T00:00:00'], [0, 1], True),
+])
+def test_one_event_id_names_one_event(origins, labels, clash):
+  check = lambda: splits.check_event_ids(['e1'] * len(origins), origins, labels, ['a'] * len(origins))
+  if clash:
+    with pytest.raises(ValueError, match="event id 'e1' names records of two events: 2020-01-01"):
+      check()
+  else:
+    check()
+
+
+def test_a_table_giving_one_event_two_types_is_refused_however_few_inputs(tmp_path):
+  rows = [{'file': f'f{i}.mseed', 'event_id': 'e1', 'origin_time': '2020-01-01T00:00:00', 'event_type': kind,
+           'station': f'S{i}', 'channel': 'HHZ'} for i, kind in enumerate(['explosion'] * 3 + [' Earthquake'])]
+  with pytest.raises(ValueError, match=r"t.csv: event_id 'e1' has event_type 'explosion' in 3 rows: row 1 "
+                                       r"\(f0.mseed\), row 2 \(f1.mseed\), row 3 \(f2.mseed\) and 'Earthquake' in "
+                                       r"1 row: row 4 \(f3.mseed\): one event has one event_type"):
+    records_table.read_records_table(write_table(tmp_path / 't.csv', rows))
+  for row in rows:
+    row['event_type'] = ' EXPLOSION'
+  assert len(records_table.read_records_table(write_table(tmp_path / 't.csv', rows))) == 4

@@ -98,6 +98,25 @@ def test_run_folder_without_window_hash_still_resumes_and_gains_it(tiny_run, tmp
   assert json.loads((run / 'config.json').read_text())['data']['windows'] == hashes
 
 
+def _scalar_steps(run):
+  from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+  events = EventAccumulator(str(run / 'tensorboard'))
+  events.Reload()
+  return {tag: [event.step for event in events.Scalars(tag)] for tag in events.Tags()['scalars']}
+
+
+def test_tensorboard_holds_every_epoch_once_after_a_kill_and_reruns(tiny_run, tmp_path):
+  run = _copy(tiny_run, tmp_path / 'run')
+  # killed after the epoch's checkpoint, before its scalars: the resumed run has no epoch left to train
+  shutil.rmtree(run / 'tensorboard')
+  config, train, test = tiny_run_inputs()
+  for _ in range(2):  # the resume, then a rerun of the finished run
+    experiment.run(config, train, test, run, log=_quiet)
+    steps = _scalar_steps(run)
+    assert steps['train/loss'] == [1] and steps['train/learning_rate'] == [1], steps
+    assert steps['test/accuracy'] == [1], steps
+
+
 # Case: outputs that overwrite each other.
 def _classify_output(folder):
   folder.mkdir()
@@ -113,7 +132,7 @@ def _classify_output(folder):
 ])
 def test_training_into_a_foreign_folder_is_refused_untouched(tmp_path, make, named):
   _, train, test = tiny_run_inputs()
-  config = dataclasses.replace(tiny_run_inputs()[0], epochs=0)
+  config = tiny_run_inputs()[0]
   save_prepared(tmp_path.parent / tmp_path.name / 'tiny_prepared', train.subset(np.arange(2)))
   (tmp_path / 'x').mkdir()
   folder = make(tmp_path / 'x' / 'out')
@@ -437,7 +456,9 @@ TRAIN_REFUSALS = [
     ('run_folder_of_other_files', ['--config=experiments/configs/small.py', '--config.workdir={d}/foreign'],
      '{d}/foreign: not a run folder (holds notes.txt'),
     ('workdir_not_writable', ['--config=experiments/configs/small.py', '--config.workdir={d}/a_file/run'],
-     '--config.workdir: {d}/a_file/run: not writable'),
+     '--config.workdir: {d}/a_file/run: not writable ({d}/a_file is a file)'),
+    ('zero_epochs', ['--config=experiments/configs/small.py', '--config.epochs=0', '--config.workdir={d}/run0'],
+     '--config.epochs: must be >= 1, got 0'),
 ]
 CLASSIFY_REFUSALS = [
     ('unknown_pretrained', ['--pretrained=nonexistent'], "no pretrained model 'nonexistent'; shipped: pnw"),
@@ -453,6 +474,9 @@ PREPARE_REFUSALS = [
     ('semicolon_table', ['--records=table.csv', '--output={d}/prepared'],
      '{d}/in/table.csv: records table has no file column'),
     ('output_under_a_file', ['--records=table.csv', '--output={d}/a_file/prepared'], '{d}/a_file is a file, not a folder'),
+    ('duplicate_split_names', ['--records=table.csv', '--output={d}/prepared', '--random_split=0.5,0.5',
+                               '--split_names=train,train'],
+     '--split_names=train,train: each split needs a name of its own'),
 ]
 
 
@@ -477,6 +501,21 @@ def refusal_results(refusal_inputs):
 ])
 def test_a_refusal_ends_the_binary_in_one_line(refusal_results, refusal_inputs, binary, name, message):
   assert message.format(d=refusal_inputs) in _ends_in_one_line(refusal_results[binary][name])
+
+
+def test_a_refused_train_creates_no_run_folder(refusal_results, refusal_inputs):
+  for name in ('fewer_than_batch_size', 'zero_epochs'):
+    assert refusal_results['train'][name]['rc'] == 1
+  assert not (refusal_inputs / 'run').exists() and not (refusal_inputs / 'run0').exists()
+
+
+def test_the_documented_none_validation_split_is_taken(tmp_path):
+  from experiments.configs import small
+  from ganet_jax.data.dataset import load_split
+  config = small.get_config()
+  config.split.validation_from = 'None'  # as --config.split.validation_from=None gives it
+  split = load_split(config)
+  assert split.validation is None and len(split.train) and len(split.test)
 
 
 @pytest.mark.parametrize('error, line', [
@@ -509,9 +548,114 @@ def test_a_config_that_is_not_a_configdict_is_named():
 
 def test_a_card_of_the_wrong_form_is_named(tmp_path):
   for name, text, message in [('list', '[1, 2]', 'holds a JSON list'), ('text', '{"format": 1,', 'not JSON'),
-                              ('members', '{"format": 1, "members": 3}', 'members must be a list')]:
+                              ('members', '{"format": 1, "members": 3}', "input_shape '<missing>'")]:
     (tmp_path / name).mkdir()
     (tmp_path / name / 'card.json').write_text(text)
     with pytest.raises(ValueError, match=message) as error:
       model_folder.read(tmp_path / name)
     assert str(tmp_path / name / 'card.json') in str(error.value)
+
+
+def _edit(card, field, value):
+  """``card`` with ``field`` (dotted, list indices as numbers) set to ``value``, or removed for ``_DROP``."""
+  *parents, last = [int(key) if key.isdigit() else key for key in field.split('.')]
+  target = card
+  for key in parents:
+    target = target[key]
+  if value is _DROP:
+    del target[last]
+  else:
+    target[last] = value
+
+
+_DROP = object()
+CARD_EDITS = [
+    ('threshold', float('nan'), 'threshold nan: must be a number strictly between 0 and 1'),
+    ('threshold', 2.0, 'threshold 2.0: must be a number strictly between 0 and 1'),
+    ('threshold', '0.5', "threshold '0.5': must be a number"),
+    ('threshold', _DROP, "threshold '<missing>'"),
+    ('format', True, 'format True; this version reads 1'),
+    ('input_shape', [10000, 3, 1], 'input_shape [10000, 3, 1]: must be [samples, 3]'),
+    ('input_shape', [10000], 'input_shape [10000]: must be [samples, 3]'),
+    ('input_shape', [5000, 3], 'preprocessing.preprocess.window_s 100.0: differs from input_shape [5000, 3]'),
+    ('input_shape', [10 ** 9, 3], 'are more than 3600 s'),
+    ('components', 'ZZ', "components 'ZZ': must be letters of 'ZNE', each once"),
+    ('components', 7, 'components 7'),
+    ('preprocessing', _DROP, "preprocessing '<missing>': must be the training set's settings"),
+    ('preprocessing.preprocess.bandpass', '1-15', "preprocessing.preprocess.bandpass '1-15': must be null or [low Hz"),
+    ('preprocessing.preprocess.detrend_degree', _DROP, 'preprocessing.preprocess.detrend_degree'),
+    ('preprocessing.preprocess.sampling_rate', -1, 'preprocessing: settings this version cannot rebuild '
+                                                   '(ValueError: --sampling_rate=-1'),
+    ('preprocessing.picker.sta_s', _DROP, "preprocessing.picker.sta_s '<missing>'"),
+    ('preprocessing.picker.threshold', True, 'preprocessing.picker.threshold True'),
+    ('preprocessing.p_fallback', 'guess', "preprocessing.p_fallback 'guess': must be one of travel_time, none"),
+    ('aggregation', {}, 'event aggregation {}'),
+    ('limits', {'a': 1}, 'limits'),
+    ('description', 3, 'description 3: must be a text'),
+    ('members.0.file', '../card.json', "members.0.file '../card.json': must be the name of a file in the model "
+                                       'folder'),
+    ('members.0.sha256', 'abc', "members.0.sha256 'abc': must be the member file's SHA-256"),
+    ('members.0.kind', 'network', "members.0.kind 'network': differs from the card's kind 'physics'"),
+    ('members.0.name', '', "members.0.name '': must be a text"),
+    ('members', 3, 'members must be a list of {"file", "sha256", ...} objects'),
+]
+
+
+@pytest.mark.parametrize('field, value, message', CARD_EDITS)
+def test_a_damaged_card_is_refused_on_load_naming_the_field(tmp_path, field, value, message):
+  from ganet_jax.classify import Classifier
+  from ganet_jax.pretrained import locate
+  folder = tmp_path / 'model'
+  shutil.copytree(locate('pnw'), folder)
+  card = json.loads((folder / 'card.json').read_text())
+  _edit(card, field, value)
+  (folder / 'card.json').write_text(json.dumps(card))
+  with pytest.raises(ValueError) as refused:
+    Classifier.pretrained(str(folder))
+  line = str(refused.value)
+  assert line.startswith(f'{folder / "card.json"}: ') and message.replace('members.0', 'members[0]') in line, line
+  assert '\n' not in line
+
+
+def _resign(folder, card, index, data):
+  """Writes member ``index``'s file and its SHA-256 into ``card`` (the card file too)."""
+  import hashlib
+  (folder / card['members'][index]['file']).write_bytes(data)
+  card['members'][index]['sha256'] = hashlib.sha256(data).hexdigest()
+  (folder / 'card.json').write_text(json.dumps(card))
+
+
+def test_a_physics_member_holding_nan_or_too_few_weights_is_refused_before_any_record(tmp_path):
+  from ganet_jax.pretrained import locate
+  folder = tmp_path / 'model'
+  shutil.copytree(locate('pnw'), folder)
+  card = json.loads((folder / 'card.json').read_text())
+  saved = json.loads((folder / card['members'][0]['file']).read_text())
+  _resign(folder, card, 0, json.dumps({**saved, 'weights': [float('nan')] + saved['weights'][1:]}).encode())
+  with pytest.raises(ValueError, match='member_0.json: holds NaN/inf'):
+    model_folder.read(folder)
+  _resign(folder, card, 0, json.dumps({**saved, **{k: saved[k][:3] for k in ('mean', 'scale', 'weights')}}).encode())
+  with pytest.raises(ValueError, match=r"member_0.json: feature set 'bands\+ratios' gives \d+ features on the card's "
+                                       r'input \[10000, 3\] at 100 Hz; the model holds 3 weights'):
+    model_folder.read(folder)
+
+
+def test_a_network_member_with_nan_variables_is_refused_and_a_nan_probability_is_never_a_decision(tiny_run, tmp_path):
+  import jax
+  from ganet_jax.classify import Classifier, export_pretrained
+  classifier = Classifier.from_checkpoint(tiny_run)
+  member = classifier.members[0]
+  poisoned = jax.tree.map(lambda leaf: np.full_like(leaf, np.nan), member.variables)
+  folder = export_pretrained(tiny_run, tmp_path / 'model')
+  card = json.loads((folder / 'card.json').read_text())
+  import flax
+  _resign(folder, card, 0, flax.serialization.to_bytes(poisoned))
+  with pytest.raises(ValueError, match='member_0.msgpack: its variables hold NaN or inf'):
+    model_folder.read(folder)
+  # a member that gives NaN at prediction time (loaded otherwise): an error naming the window, no probability
+  nan_classifier = dataclasses.replace(classifier, members=(dataclasses.replace(member, variables=poisoned),))
+  windows = np.random.default_rng(0).normal(size=(2, *member.input_shape)).astype(np.float32)
+  with pytest.raises(ValueError, match=r'gives probability nan for window 0 \(2 non-finite in all\).*no decision'):
+    nan_classifier.probabilities(windows)
+  with pytest.raises(ValueError, match='for record r1'):
+    nan_classifier.member_probabilities(windows, names=['record r1', 'record r2'])

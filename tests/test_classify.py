@@ -15,6 +15,7 @@ from ganet_jax.classify import predictions
 from ganet_jax.classify import Classifier
 from ganet_jax.data import ingest
 from ganet_jax.data import prepare_settings
+from ganet_jax.data.preprocess import PreprocessConfig
 from ganet_jax.data.records_table import InputRecord
 from ganet_jax.errors import RecordRejected
 
@@ -266,7 +267,8 @@ def test_cli_exits_with_an_error_when_nothing_is_classified_and_prints_progress(
 
 def test_classifier_prepares_with_the_training_sets_band_pass(run_dir, pnw_rows, tmp_path):
   saved = json.loads((run_dir / 'config.json').read_text())
-  assert saved['data']['preprocessing'] == prepare_settings.settings(ingest.PrepareOptions())
+  assert saved['data']['preprocessing'] == prepare_settings.settings(
+      ingest.PrepareOptions(preprocess=PreprocessConfig(window_s=SAMPLES / 100)))
   filtered_run = tmp_path / 'run'
   shutil.copytree(run_dir, filtered_run)
   saved['data']['preprocessing']['preprocess']['bandpass'] = [1.0, 20.0]

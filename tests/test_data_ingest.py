@@ -107,8 +107,12 @@ def _broken_copies(shared_data, tmp_path):
   add('unknown_channel.sac', 'no Z/N/E/1/2 channel')
   for name in ('good.mseed', 'landslide.mseed', 'mislabelled.mseed'):  # one file each: a file listed twice is a duplicate
     shutil.copy(source, tmp_path / name)
-  add('landslide.mseed', 'event type', event_type='landslide', label='')
-  add('mislabelled.mseed', 'means label 1 but the label column says', event_type='quarry blast', label='0')
+  # events of their own: a table giving one event two types is refused as a whole
+  origin = obspy.UTCDateTime(good['origin_time'])
+  add('landslide.mseed', 'event type', event_type='landslide', label='', event_id='e_landslide',
+      origin_time=str(origin + 5))
+  add('mislabelled.mseed', 'means label 1 but the label column says', event_type='quarry blast', label='0',
+      event_id='e_mislabelled', origin_time=str(origin + 10))
   return cases
 
 

@@ -90,8 +90,11 @@ def test_a_run_that_calls_everything_one_class_is_flagged():
   assert metrics.classification_metrics(labels, np.array([0.9, 0.8, 0.7, 0.6]))['collapsed_to_one_class']
   assert metrics.classification_metrics(labels, np.array([0.1, 0.2, 0.3, 0.4]))['collapsed_to_one_class']
   assert not metrics.classification_metrics(labels, np.array([0.9, 0.8, 0.7, 0.4]))['collapsed_to_one_class']
-  # one class present: calling it everywhere is not a collapse
-  assert not metrics.classification_metrics(np.array([1, 1]), np.array([0.1, 0.2]))['collapsed_to_one_class']
+  # one class present and called everywhere: the figures cannot tell skill from a collapse
+  assert metrics.classification_metrics(np.array([1, 1]), np.array([0.1, 0.2]))['collapsed_to_one_class']
+  assert metrics.classification_metrics(np.array([1, 1]), np.array([0.9, 0.8]))['collapsed_to_one_class']
+  assert not metrics.classification_metrics(np.array([1, 1]), np.array([0.9, 0.2]))['collapsed_to_one_class']
+  assert not metrics.classification_metrics(np.array([1]), np.array([0.2]))['collapsed_to_one_class']
   events = metrics.event_metrics(np.array(['a', 'a', 'b', 'c']), np.array(['eq', 'eq', 'eq', 'ex']), labels,
                                  np.array([0.9, 0.8, 0.7, 0.6]))
   assert events['collapsed_to_one_class']

@@ -22,7 +22,9 @@ def get_config(model: str = 'ganet') -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
   config.dataset = 'synthetic'  # or a prepared data-set folder (python -m experiments.prepare)
   config.synthetic = ml_collections.ConfigDict({'num_events': 55, 'samples': 10000, 'seed': 0})
-  config.split = ml_collections.ConfigDict({'validation_from': config_dict.placeholder(str),
+  # by: None uses a prepared set's split column when it has one; 'split_column' or 'origin_time' (the times below)
+  config.split = ml_collections.ConfigDict({'by': config_dict.placeholder(str),
+                                            'validation_from': config_dict.placeholder(str),
                                             'test_from': '2017-01-01'})
   config.model = model_config(model)
   config.epochs = 15

@@ -15,6 +15,7 @@ from experiments.configs import paper
 def get_config(model: str = 'ganet') -> ml_collections.ConfigDict:
   config = paper.get_config(model)
   config.dataset = 'prepared/pnw'
+  config.split.by = 'origin_time'  # the study's years, whatever split column the prepared set holds
   config.split.validation_from = '2020-07-01'
   config.split.test_from = '2021-01-01'
   return config

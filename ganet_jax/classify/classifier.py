@@ -35,6 +35,7 @@ from ganet_jax.classify import preparation
 from ganet_jax.classify.members import Member
 from ganet_jax.classify.preparation import check_components, keep_components, options_for
 from ganet_jax.data import ingest
+from ganet_jax.data import splits
 from ganet_jax.data.ingest import PrepareOptions, PreparedRecord
 from ganet_jax.data.records import RecordSet
 from ganet_jax.data.records_table import InputRecord
@@ -180,7 +181,7 @@ class Classifier:
     return inference.architecture_groups(self.members)
 
   def member_probabilities(self, windows: np.ndarray | RecordSet, *, noise: np.ndarray | None = None,
-                           sampling_rate: float | None = None) -> np.ndarray:
+                           sampling_rate: float | None = None, names: Sequence[str] | None = None) -> np.ndarray:
     """(members, n) probability of tectonic of each member for prepared windows.
 
     Members of one architecture run in one compiled call (``predict_ensemble``); a
@@ -192,21 +193,26 @@ class Classifier:
       noise: (n, noise samples, 3) pre-event noise of the windows, for a physics member
         of a noise-referenced feature set.
       sampling_rate: the windows' rate in Hz, when known: refused unless the members'.
+      names: the windows' names in messages (default 'window <index>').
 
     Raises:
       ValueError: windows of another shape, rate or preprocessing, NaN/inf samples,
-        or missing noise a member needs, saying what was expected.
+        or missing noise a member needs, saying what was expected; a member giving a
+        non-finite probability, naming the member and the window (never a decision).
     """
     if isinstance(windows, RecordSet) and len(windows) > RECORDSET_CHUNK:
       # a prepared set on disk is read a chunk at a time, never whole
       return np.concatenate([
           self.member_probabilities(windows.subset(np.arange(first, min(first + RECORDSET_CHUNK, len(windows)))),
                                     noise=None if noise is None else noise[first:first + RECORDSET_CHUNK],
-                                    sampling_rate=sampling_rate)
+                                    sampling_rate=sampling_rate,
+                                    names=None if names is None else names[first:first + RECORDSET_CHUNK])
           for first in range(0, len(windows), RECORDSET_CHUNK)], axis=1)
     windows, noise = self._checked(windows, noise, sampling_rate)
-    return inference.member_probabilities(self._groups, len(self.members), keep_components(windows, self.components),
-                                          noise)
+    p = inference.member_probabilities(self._groups, len(self.members), keep_components(windows, self.components),
+                                       noise)
+    inference.check_finite(p, self.members, names)
+    return p
 
   def probabilities(self, windows: np.ndarray | RecordSet, *, noise: np.ndarray | None = None,
                     sampling_rate: float | None = None) -> np.ndarray:
@@ -300,16 +306,25 @@ class Classifier:
        [{'source', 'record', 'file', 'reason'}]).
 
     Raises:
-      ValueError: members that record no preprocessing (``check_recorded_preprocessing``).
+      ValueError: members that record no preprocessing (``check_recorded_preprocessing``);
+        one event id naming records of two events (origins apart, e.g. two
+        tables numbering their events alike: ``splits.check_event_ids``), as
+        ``experiments.prepare`` refuses them; a member giving a non-finite probability,
+        naming the record.
     """
     self.check_recorded_preprocessing()
     prepared, rejected = ingest.prepare_or_reject(records, self.options, keep=lambda record, ready: (record, ready),
                                                   progress=progress, prepare=lambda record, _: self.prepare(record))
     if not prepared:
       return [], rejected
+    splits.check_event_ids([ready.event_id for _, ready in prepared],
+                           [np.datetime64(ready.origin_time.datetime, 'ms') for _, ready in prepared],
+                           sources=[record.source for record, _ in prepared])
     preparation.warn_unchecked_distances([ready for _, ready in prepared], self.options.preprocess.max_distance_km)
     noise = np.stack([r.noise for _, r in prepared]) if self.needs_noise else None
-    p = self.member_probabilities(np.stack([r.window for _, r in prepared]), noise=noise)
+    p = self.member_probabilities(np.stack([r.window for _, r in prepared]), noise=noise,
+                                  names=[f'record {ready.record_id} ({record.file_names or record.source})'
+                                         for record, ready in prepared])
     mean = p.mean(axis=0)
     return [Classified(record, ready, float(mean[i]), tuple(float(x) for x in p[:, i]))
             for i, (record, ready) in enumerate(prepared)], rejected

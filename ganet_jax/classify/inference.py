@@ -62,6 +62,21 @@ def member_probabilities(groups: Sequence[Group], count: int, windows: np.ndarra
   return p
 
 
+def check_finite(p: np.ndarray, members: Sequence[Member], names: Sequence[str] | None = None) -> None:
+  """Raises ValueError naming the first member and window whose probability (``member_probabilities``) is NaN or inf.
+
+  A non-finite probability compares false with any threshold, so it would read as a
+  decision; it means damaged variables or a window the member cannot take.
+  """
+  bad = np.argwhere(~np.isfinite(p))
+  if len(bad):
+    member, window = (int(i) for i in bad[0])
+    name = names[window] if names is not None else f'window {window}'
+    raise ValueError(f'{members[member].source} gives probability {p[member, window]} for {name} '
+                     f'({len(bad)} non-finite in all): its variables hold NaN/inf or it cannot take this '
+                     'input; no decision is made from it (check or re-export the model)')
+
+
 def member_attention(member: Member, window: np.ndarray, components: str) -> dict[str, np.ndarray]:
   """A member's CBAM spatial-attention weights of a checked (samples, 3) window, per stage.
 

@@ -183,9 +183,12 @@ def signal_chain(preprocessing: dict | None) -> dict | None:
 
 
 def check_members(members: Sequence[Member]) -> None:
-  """Raises ValueError unless every member takes the same input shape, preprocessing and threshold."""
+  """Raises ValueError unless every member takes the same input shape, preprocessing and threshold (in (0, 1))."""
   if not members:
     raise ValueError('a classifier needs at least one member')
+  for member in members:
+    if not 0 < member.threshold < 1:  # NaN too: it compares false with every probability
+      raise ValueError(f'{member.source}: threshold {member.threshold}: must lie strictly between 0 and 1')
   first = members[0]
   for member in members[1:]:
     if member.input_shape != first.input_shape:

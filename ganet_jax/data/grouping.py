@@ -187,6 +187,36 @@ def assign_events(rows: list[dict[str, str]], starts: Sequence[obspy.UTCDateTime
   return keys
 
 
+def check_one_type_per_event(rows: Sequence[Mapping[str, str]], keys: Sequence[tuple | None]) -> None:
+  """Raises ValueError when the rows of one event (``assign_events``' keys) give it two event types or labels.
+
+  Types are compared as ``labels.label_for_event_type`` reads them (case and
+  surrounding spaces ignored); blank cells say nothing. A table cannot mean two
+  labels for one event, and which rows are wrong is the user's call, so no
+  majority is taken.
+
+  Raises:
+    ValueError: naming the event, each value with its rows, and what to do.
+  """
+  values: dict[tuple, dict[str, list[int]]] = {}
+  for index, (row, key) in enumerate(zip(rows, keys)):
+    for field in ('event_type', 'label'):
+      text = row.get(field, '').strip().lower()
+      if key is not None and text:
+        values.setdefault((key, field), {}).setdefault(text, []).append(index)
+  for (key, field), found in values.items():
+    if len(found) > 1:
+      event = f'event_id {key[1]!r}' if key[0] == 'id' else f'the event at {key[1]}'
+      said = ' and '.join(f'{rows[indices[0]][field]!r} in {_rows(rows, indices)}' for indices in found.values())
+      raise ValueError(f'{event} has {field} {said}: one event has one {field}; correct those rows (or give '
+                       'the records of different events different event_ids)')
+
+
+def _rows(rows: Sequence[Mapping[str, str]], indices: Sequence[int]) -> str:
+  shown = ', '.join(_row(rows, index) for index in indices[:3])
+  return f'{len(indices)} row{"s" if len(indices) > 1 else ""}: {shown}' + (', ...' if len(indices) > 3 else '')
+
+
 def select_traces(stream: obspy.Stream, row: Mapping[str, str], name: str) -> obspy.Stream:
   """The traces of one file that belong to its row's station.
 

@@ -116,6 +116,10 @@ class PrepareRequest:
       raise ValueError(f'--p_fallback={self.p_fallback}: one of {", ".join(P_FALLBACKS)}')
     if self.split_boundaries and self.random_split:
       raise ValueError('--split_boundaries and --random_split are exclusive')
+    names = list(self.split_names)
+    if len(set(names)) != len(names) or not all(name.strip() for name in names):
+      raise ValueError(f'--split_names={",".join(names)}: each split needs a name of its own (e.g. '
+                       'train,validation,test)')
     if self.split_boundaries:
       _check_boundaries(self.split_boundaries, self.split_names)
     if self.random_split:
@@ -371,17 +375,17 @@ def write_shards(stage: pathlib.Path, output: pathlib.Path, sources: Sequence[so
 
 
 def finish_set(stage: pathlib.Path, numbers: Sequence[int], request: PrepareRequest, options: ingest.PrepareOptions,
-               skipped, *, several_sources: bool) -> None:
-  """The shards of ``stage`` joined into one set: the event check across sources, the split column, the index.
+               skipped) -> None:
+  """The shards of ``stage`` joined into one set: the event check, the split column, the index.
 
   Raises:
-    ValueError: an event id that means two events in two sources, or a split that cannot be made.
+    ValueError: an event id that means two events (in one table, from a table and a
+      catalog, or in two sources), or a split that cannot be made.
   """
   metadata = prepare_shards.manifest_metadata(stage, numbers)
   columns = {}
   if metadata is not None:
-    if several_sources:
-      splits.check_events_consistent(metadata)
+    splits.check_events_consistent(metadata)
     column = split_column(metadata, request)
     if column is not None:
       columns['split'] = column
@@ -427,7 +431,7 @@ def prepare_sources(sources: Sequence[sources_lib.Source], output: pathlib.Path,
   with outputs.resumable_folder(output) as stage:
     numbers = write_shards(stage, output, sources, plan, request, options, log=log, progress=progress_reporter(
         total, enabled=progress, every=progress_every, between_records=between_records))
-    finish_set(stage, numbers, request, options, plan.skipped, several_sources=len(sources) > 1)
+    finish_set(stage, numbers, request, options, plan.skipped)
   records = records_lib.load_prepared(output) if (output / records_lib.MANIFEST_FILE).exists() else None
   if records is None:
     log('no record accepted; only the rejection report was written')

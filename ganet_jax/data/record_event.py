@@ -54,23 +54,44 @@ def origin_from_p_time(record: InputRecord, notes: list[str]) -> obspy.UTCDateTi
   return given
 
 
+# Catalog types that say nothing of the source: the table's type stands.
+UNSTATED_TYPES = frozenset({'', 'not reported', 'not existing'})
+
+
 def record_label(record: InputRecord, event: catalog_lib.CatalogEvent | None,
                  type_map: Mapping[str, str]) -> tuple[int, str]:
-  """(label, event type) from the table or catalog type, checked against a label column.
+  """(label, event type) from the table's type or label, and the catalog's type; the two must agree.
+
+  The table's event type, else its label column, else the catalog event's type
+  gives the label. Where both the table and the catalog say what the event is, they
+  must mean the same label: a disagreement is refused (no source has precedence).
 
   Raises:
-    RecordRejected: unknown type, a label that is not 0/1, or type and label disagreeing.
+    RecordRejected: unknown type, a label that is not 0/1, type and label disagreeing,
+      or the table and the catalog event disagreeing (naming both, the event and what to do).
   """
-  event_type = record.field('event_type') or (event.event_type if event else '')
-  given = record.field('label')
-  if event_type:
-    label = labels_lib.label_for_event_type(event_type, type_map)
+  table_type, given = record.field('event_type'), record.field('label')
+  catalog_type = event.event_type if event and event.event_type.strip().lower() not in UNSTATED_TYPES else ''
+  if table_type:
+    label = labels_lib.label_for_event_type(table_type, type_map)
     if given and given != str(label):
-      raise RecordRejected(f'event type {event_type!r} means label {label} but the label column says {given!r}')
-    return label, event_type
-  if given not in ('0', '1'):
-    raise RecordRejected(f'no event type and label {given!r} is not 0 or 1')
-  return int(given), 'earthquake' if given == '0' else 'non-tectonic'
+      raise RecordRejected(f'event type {table_type!r} means label {label} but the label column says {given!r}')
+    said = f'event type {table_type!r} (label {label})'
+  elif given in ('0', '1'):
+    label, said = int(given), f'label {given}'
+  elif given or not catalog_type:
+    unstated = f' (catalog event {event.event_id} is {event.event_type!r})' if event and event.event_type else ''
+    raise RecordRejected(f'no event type{unstated} and label {given!r} is not 0 or 1')
+  else:
+    return labels_lib.label_for_event_type(catalog_type, type_map), catalog_type
+  if catalog_type:
+    catalog_label = labels_lib.label_for_event_type(catalog_type, type_map)
+    if catalog_label != label:
+      raise RecordRejected(f'the records table says {said} but catalog event {event.event_id} is '
+                           f'{catalog_type!r} (label {catalog_label}): correct the table or the catalog '
+                           f'(or blank the table\'s event_type and label of event '
+                           f'{record.field("event_id") or event.event_id} to take the catalog\'s)')
+  return label, table_type or catalog_type or ('earthquake' if label == 0 else 'non-tectonic')
 
 
 def record_distance_km(record: InputRecord, traces: dict[int, obspy.Stream], origin: obspy.UTCDateTime,

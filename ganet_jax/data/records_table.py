@@ -117,8 +117,8 @@ def read_records_table(path: str | pathlib.Path, base_dir: str | pathlib.Path | 
   channel code without its component letter) form one record (``group_rows``).
 
   Raises:
-    ValueError: from ``resolve_columns`` or ``grouping.assign_events`` (an
-      ambiguous event), naming the table.
+    ValueError: from ``resolve_columns`` or ``group_rows`` (an ambiguous event,
+      or one event given two types or labels), naming the table.
   """
   path = pathlib.Path(path)
   base_dir = pathlib.Path(base_dir) if base_dir else path.parent
@@ -146,10 +146,12 @@ def group_rows(rows: Sequence[Mapping[str, str]], base_dir: pathlib.Path, *, sou
   known is a record of its own.
 
   Raises:
-    ValueError: an ambiguous event (``grouping.assign_events``), naming the rows.
+    ValueError: an ambiguous event (``grouping.assign_events``) or one event given two
+      types or labels (``grouping.check_one_type_per_event``), naming the rows.
   """
   rows, starts = grouping.complete_from_headers(rows, base_dir)
   events = grouping.assign_events(rows, starts)
+  grouping.check_one_type_per_event(rows, events)
   groups: dict[tuple, list[list]] = {}
   order: list[list] = []
   for index, row in enumerate(rows):

@@ -23,6 +23,7 @@ from typing import Sequence
 import numpy as np
 
 from ganet_jax.conventions import NON_TECTONIC, TECTONIC
+from ganet_jax.data import grouping
 from ganet_jax.data.records import RecordSet
 
 
@@ -38,8 +39,8 @@ def chronological_split(records: RecordSet, boundaries: Sequence[str | np.dateti
     names: one name per split, ``len(boundaries) + 1`` of them.
 
   Returns:
-    {name: sorted record indices}. Every record of an event lands in one split
-    because all of them carry the event's origin time.
+    {name: sorted record indices}. Every record of an event lands in one split:
+    the event's first record's origin places it.
   """
   edges = np.asarray(boundaries, dtype='datetime64[ms]')
   if len(names) != len(edges) + 1:
@@ -47,24 +48,40 @@ def chronological_split(records: RecordSet, boundaries: Sequence[str | np.dateti
   if np.any(np.diff(edges) <= np.timedelta64(0, 'ms')):
     raise ValueError(f'split boundaries must increase: {[str(e) for e in edges]}')
   check_events_consistent(records)
-  which = np.searchsorted(edges, np.asarray(records.origin_times, 'datetime64[ms]'), side='right')
+  origins = np.asarray(records.origin_times, 'datetime64[ms]')
+  events, first, where = np.unique(records.event_ids, return_index=True, return_inverse=True)
+  which = np.searchsorted(edges, origins[first], side='right')[np.ravel(where)]
   return {name: np.flatnonzero(which == i) for i, name in enumerate(names)}
 
 
 def event_grouped_random_split(records: RecordSet, fractions: Sequence[float], *, seed: int,
                                names: Sequence[str] = ('train', 'test')) -> dict[str, np.ndarray]:
-  """Indices per split, whole events shuffled with ``seed`` and cut by ``fractions`` of events."""
+  """Indices per split: whole events, each class's events shuffled with ``seed`` and cut by ``fractions``.
+
+  Stratified by class, so every split holds about its fraction of each class's events
+  (a set whose classes lie in different years, where no chronological split has both
+  classes on both sides, still trains and tests on both).
+
+  Raises:
+    ValueError: fractions that do not sum to 1 with one per name, or an event id naming two events.
+  """
   if len(fractions) != len(names) or not np.isclose(sum(fractions), 1.0):
     raise ValueError(f'fractions {list(fractions)} must sum to 1 with one per name {list(names)}')
-  events = np.unique(records.event_ids)
-  np.random.default_rng(seed).shuffle(events)
-  cuts = np.round(np.cumsum(fractions)[:-1] * len(events)).astype(int)
-  groups = np.split(events, cuts)
+  check_events_consistent(records)
+  events, first = np.unique(np.asarray(records.event_ids, dtype=str), return_index=True)
+  event_labels = np.asarray(records.labels)[first]
+  rng = np.random.default_rng(seed)
+  groups: list[list[str]] = [[] for _ in names]
+  for label in np.unique(event_labels):
+    members = rng.permutation(events[event_labels == label])
+    cuts = np.round(np.cumsum(fractions)[:-1] * len(members)).astype(int)
+    for group, part in zip(groups, np.split(members, cuts)):
+      group += part.tolist()
   return {name: np.flatnonzero(np.isin(records.event_ids, group)) for name, group in zip(names, groups)}
 
 
 def check_events_consistent(records: RecordSet) -> None:
-  """Rejects an event id whose records disagree on origin time or label.
+  """Rejects an event id whose records disagree on origin time or label (``check_event_ids``).
 
   An event id is the unit every split keeps whole, so it must name one event; a
   clash usually means two inputs (``source`` column) number their events alike.
@@ -72,15 +89,41 @@ def check_events_consistent(records: RecordSet) -> None:
   Raises:
     ValueError: naming the event, the two values and, where known, their sources.
   """
+  check_event_ids(records.event_ids, records.origin_times, records.labels, records.sources)
+
+
+def check_event_ids(event_ids: Sequence[str], origin_times, labels: Sequence[int] | None = None,
+                    sources: Sequence[str] | None = None, *,
+                    tolerance_s: float = grouping.EVENT_TOLERANCE_S) -> None:
+  """Raises ValueError when one event id names records of two events.
+
+  Two events: origins further apart than ``tolerance_s`` (the records table's rule,
+  ``grouping.assign_events``: SAC headers and catalogs move one origin by
+  microseconds), or two labels.
+
+  Args:
+    event_ids: (n,) the records' event ids.
+    origin_times: (n,) their origins (anything ``numpy.datetime64`` takes).
+    labels: (n,) their labels, or None where they have none (classification).
+    sources: (n,) the inputs they came from, named in the message where they differ.
+    tolerance_s: origins closer than this are one event.
+
+  Raises:
+    ValueError: naming the event, the two origins and labels, their sources and what to do.
+  """
+  times = np.asarray(origin_times, 'datetime64[ms]')
+  labels = np.full(len(times), -1) if labels is None else np.asarray(labels)
+  sources = np.full(len(times), '') if sources is None else np.asarray(sources, dtype=str)
   seen = {}
-  for event, time, label, source in zip(records.event_ids, np.asarray(records.origin_times, 'datetime64[ms]'),
-                                        records.labels, records.sources):
+  for event, time, label, source in zip(np.asarray(event_ids, dtype=str), times, labels, sources):
     first = seen.setdefault(event, (time, int(label), str(source)))
-    if first[:2] != (time, int(label)):
+    apart_s = abs(float((time - first[0]) / np.timedelta64(1, 'ms'))) / 1000
+    if apart_s > tolerance_s or int(label) != first[1]:
       where = f' (sources {first[2]!r} and {str(source)!r})' if first[2] != source else ''
-      raise ValueError(f'event id {str(event)!r} names records with different origin times or labels{where}: '
-                       f'{first[0]} label {first[1]} and {time} label {int(label)}; event ids must be unique '
-                       f'across inputs, and a split needs one origin time per event')
+      said = lambda t, l: f'{t}' + (f' label {l}' if l >= 0 else '')
+      raise ValueError(f'event id {str(event)!r} names records of two events{where}: {said(*first[:2])} and '
+                       f'{said(time, int(label))}; event ids must be unique across inputs (rename one '
+                       f'input\'s events), and one event has one origin time and one label')
 
 
 def event_grouped_folds(records: RecordSet, num_folds: int, *, seed: int) -> list[np.ndarray]:

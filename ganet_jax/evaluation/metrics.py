@@ -54,8 +54,9 @@ def classification_metrics(labels, p_tectonic, *, threshold: float = THRESHOLD) 
 
   Returns:
     A JSON-ready dict (floats, NaN where undefined; ``confusion`` as a dict).
-    ``collapsed_to_one_class`` is True when every record got the same call while
-    both classes are present: such a run's accuracy is the class share, not skill.
+    ``collapsed_to_one_class`` is True when every record (of two or more) got the
+    same call: such a run's accuracy is the class share, not skill (and where the
+    records hold one class, their figures cannot tell skill from a collapse).
 
   Examples:
     >>> m = classification_metrics([0, 0, 1, 1], [0.9, 0.8, 0.6, 0.1])
@@ -82,10 +83,16 @@ def classification_metrics(labels, p_tectonic, *, threshold: float = THRESHOLD) 
 
 
 def collapsed_to_one_class(labels, p_tectonic, *, threshold: float = THRESHOLD) -> bool:
-  """True when both classes are present but every record is called the same."""
-  labels, called_tectonic = np.asarray(labels), np.asarray(p_tectonic) >= threshold
-  both_present = len(np.unique(labels)) > 1
-  return bool(both_present and (called_tectonic.all() or not called_tectonic.any()))
+  """True when two or more records are all called the same class, whatever classes they hold.
+
+  Examples:
+    >>> collapsed_to_one_class([0, 1], [0.9, 0.8]), collapsed_to_one_class([1, 1], [0.1, 0.2])
+    (True, True)
+    >>> collapsed_to_one_class([0, 1], [0.9, 0.1]), collapsed_to_one_class([1], [0.1])
+    (False, False)
+  """
+  called_tectonic = np.asarray(p_tectonic) >= threshold
+  return bool(len(called_tectonic) > 1 and (called_tectonic.all() or not called_tectonic.any()))
 
 
 def roc_curve(labels, p_tectonic) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

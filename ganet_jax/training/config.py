@@ -140,7 +140,7 @@ class ExperimentConfig:
     choices. The values on their own; ``experiment.check_config`` adds the model's name
     and the augmentation fields, which need the models and the augmentation to check.
     """
-    check_integer('epochs', self.epochs, minimum=0)
+    check_integer('epochs', self.epochs, minimum=1)  # 0 would report an untrained network's metrics
     check_integer('batch_size', self.batch_size, minimum=1)
     check_real('learning_rate', self.learning_rate, low=0, low_open=True)
     if self.loss not in LOSSES:

@@ -114,9 +114,14 @@ def run(config: ExperimentConfig, train: RecordSet, test: RecordSet, workdir: st
                         selection_metric=config.selection_metric) as checkpoints:
       state, first_epoch, history = run_folder.resume(
           checkpoints, target, lambda: _initial_state(make_state, config, log), workdir, log)
-      # open until the test figures are written; closed on any exception too
-      scalars = closing.enter_context(ScalarWriter(workdir, first_epoch=first_epoch,
+      # open until the test figures are written; closed on any exception too. Every earlier epoch is
+      # dropped and the resumed ones rewritten from epochs.jsonl: a killed process may have saved an
+      # epoch's checkpoint but not its scalars, and a rerun writes the test points again.
+      scalars = closing.enter_context(ScalarWriter(workdir, first_epoch=1,
                                                    first_step=(first_epoch - 1) * (len(train) // config.batch_size) + 1))
+      for summary in history:
+        scalars.write(summary['epoch'], epoch_scalars(summary, learning_rate(summary['step'] - 1),
+                                                      config.selection_metric))
       loss_fn = _loss_fn(config, train.labels)
       mesh = run_mesh(config.num_devices, config.batch_size)
       if mesh is not None:
@@ -158,9 +163,11 @@ def run(config: ExperimentConfig, train: RecordSet, test: RecordSet, workdir: st
     # the process's peak resident memory so far (Linux reports KiB): what this run needed, compile included
     result['peak_rss_mib'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if result['collapsed_to_one_class']:
-      called = 'tectonic' if result['sensitivity'] == 1 else 'non-tectonic'
+      called = 'tectonic' if result['confusion']['tp'] + result['confusion']['fp'] else 'non-tectonic'
+      one_class = ' (the test records hold one class: no figure tells skill from a collapse)' \
+          if min(test.class_counts()) == 0 else ''
       logging.warning(f'every test record was called {called}: this run collapsed to one class (metrics.json: '
-                      f'"collapsed_to_one_class": true); its accuracy is the class share, not skill')
+                      f'"collapsed_to_one_class": true){one_class}; its accuracy is the class share, not skill')
     write_evaluation(workdir, test, p_test, result)
     scalars.write(evaluated_epoch, evaluation_scalars(result))
   return result

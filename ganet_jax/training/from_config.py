@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import pathlib
+import tempfile
 from typing import Any, Callable
 
 from absl import logging
@@ -25,21 +26,27 @@ from ganet_jax.training import contrastive, experiment
 
 
 def make_workdir(workdir: str | None) -> pathlib.Path:
-  """The run folder (default ``runs/train-<UTC time>``), created and checked writable.
+  """The run folder's path (default ``runs/train-<UTC time>``), checked writable but not created.
+
+  Nothing is created until the settings and the data are accepted (``experiment.run``
+  creates the folder), so a refused run leaves no empty folder behind.
 
   Raises:
-    ConfigError: naming ``--config.workdir`` when it cannot be written.
+    ConfigError: naming ``--config.workdir`` when it could not be created or written.
   """
   if workdir is None:
     workdir = f'runs/train-{datetime.datetime.now(datetime.timezone.utc):%Y%m%d-%H%M%S}'
   path = pathlib.Path(workdir)
-  try:
-    path.mkdir(parents=True, exist_ok=True)
-    probe = path / '.write-test'
-    probe.write_text('')
-    probe.unlink()
+  existing = next(p for p in (path, *path.absolute().parents) if p.exists())
+  if existing == path and not path.is_dir():
+    return path  # a file: experiment.run refuses it, naming it
+  if not existing.is_dir():
+    raise ConfigError('workdir', f'{workdir}: not writable ({existing} is a file)')
+  try:  # a probe, not os.access: root passes that for /proc or a read-only mount
+    with tempfile.TemporaryFile(dir=existing):
+      pass
   except OSError as error:
-    raise ConfigError('workdir', f'{workdir}: not writable ({error})') from error
+    raise ConfigError('workdir', f'{workdir}: not writable ({existing}: {error.strerror or error})') from error
   return path
 
 
@@ -65,7 +72,7 @@ def train(config: ml_collections.ConfigDict, *, progress: bool | None = None,
   except ValueError as error:
     raise ConfigError('num_devices', str(error)) from error
   workdir = make_workdir(config.workdir)
-  split = load_split(config)
+  split = load_split(config, log=log)
   log(f'{settings.model}: {len(split.train)} training records {split.train.class_counts()} (tectonic, '
       f'non-tectonic), {len(split.test)} test records {split.test.class_counts()}; writing to {workdir}')
   result = experiment.run(settings, split.train, split.test, workdir, validation=split.validation, progress=progress)

@@ -63,14 +63,15 @@ class ScalarWriter:
 
     Args:
       workdir: the run folder.
-      first_epoch, first_step: the first epoch and step this process trains; TensorBoard
-        drops what an interrupted process wrote for them and later ones, so a resumed
-        run's curves hold each epoch and step once.
+      first_epoch, first_step: the first epoch and step this writer writes; TensorBoard
+        drops what earlier writers of the folder wrote for them and later ones (also at
+        1: a process killed before its first checkpoint wrote some), so a run that writes
+        from these on shows each epoch and step once.
     """
     from tensorboardX import SummaryWriter  # imported here: ~0.15 s that only training needs
     self.directory = pathlib.Path(workdir) / TENSORBOARD_DIR
-    self._writer = SummaryWriter(str(self.directory), purge_step=first_epoch if first_epoch > 1 else None)
-    self._steps = SummaryWriter(str(self.directory / STEPS_DIR), purge_step=first_step if first_step > 1 else None)
+    self._writer = SummaryWriter(str(self.directory), purge_step=first_epoch)
+    self._steps = SummaryWriter(str(self.directory / STEPS_DIR), purge_step=first_step)
 
   def write(self, step: int, scalars: Mapping[str, float]) -> None:
     """Write ``scalars`` at ``step`` and flush, so TensorBoard shows the epoch at once."""
