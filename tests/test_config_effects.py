@@ -291,7 +291,7 @@ def _(data, tmp_path, monkeypatch, **_):
 @case('init_from')
 def _(tmp_path, pretrained, **_):
   folder, (train, test) = pretrained()
-  settings = dict(model='ganet', model_overrides=GANET, epochs=0)  # no training: the initial model is evaluated
+  settings = dict(model='ganet', model_overrides=GANET, epochs=1)  # one epoch from each starting point
   fresh = _run(tmp_path / 'fresh', train, test, **settings)
   transferred = _run(tmp_path / 'transferred', train, test, init_from=str(folder), **settings)
   assert _differs(transferred.probabilities, fresh.probabilities)
