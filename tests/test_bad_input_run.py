@@ -294,20 +294,27 @@ def test_prepare_refuses_an_output_being_written_and_cleans_a_killed_runs_stagin
 
 
 @pytest.mark.slow
-def test_an_interrupted_prepare_ends_in_one_line_and_leaves_nothing(pnw_copy, tmp_path):
+def test_an_interrupted_prepare_ends_in_one_line_and_keeps_only_what_a_rerun_resumes(pnw_copy, tmp_path):
   output = tmp_path / 'set'
-  process = subprocess.Popen([sys.executable, '-m', 'experiments.prepare', f'--input={pnw_copy}',
-                              '--records=labels.csv', f'--output={output}'], cwd=ROOT,
-                             env={**os.environ, 'PYTHONPATH': str(ROOT)}, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
+  command = [sys.executable, '-m', 'experiments.prepare', f'--input={pnw_copy}', '--records=labels.csv',
+             f'--output={output}', '--workers=1', '--partition_size=50']
+  run = lambda **kwargs: subprocess.Popen(command, cwd=ROOT, env={**os.environ, 'PYTHONPATH': str(ROOT)},
+                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+  process = run()
+  unfinished = outputs.unfinished_path(output)
   deadline = time.monotonic() + 120
-  while not list(tmp_path.glob('.set.partial-*')) and process.poll() is None and time.monotonic() < deadline:
-    time.sleep(0.02)  # until it writes its staging folder
+  while not list(unfinished.glob('shard-*')) and process.poll() is None and time.monotonic() < deadline:
+    time.sleep(0.02)  # until its first shard is written
   process.send_signal(signal.SIGINT)
   _, err = process.communicate(timeout=60)
   assert process.returncode == faults.INTERRUPTED_STATUS, err
   assert 'Traceback' not in err and err.strip().splitlines()[-1].startswith('preparing stopped: interrupted')
-  assert list(tmp_path.iterdir()) == []  # no set, no staging folder, no lock
+  # no set and no lock: only the unfinished folder, whose finished shards the same command continues from
+  assert [path.name for path in tmp_path.iterdir()] == [unfinished.name]
+  rerun = run()
+  _, err = rerun.communicate(timeout=300)
+  assert rerun.returncode == 0, err
+  assert sorted(path.name for path in tmp_path.iterdir()) == ['set']
 
 
 @pytest.mark.slow

@@ -110,8 +110,10 @@ def test_a_fusion_run_is_classified_and_exported_like_ganet(tmp_path):
   from ganet_jax.errors import ConfigError
   from ganet_jax.training import experiment
   from ganet_jax.training.config import ExperimentConfig
-  records = dataclasses.replace(make_synthetic(6, seed=3, samples=300),
-                                preprocessing=prepare_settings.settings(ingest.PrepareOptions()))
+  from ganet_jax.data.preprocess import PreprocessConfig
+  # the settings of a prepared set of these 3-s windows at 100 Hz, as a run records and a card checks
+  options = ingest.PrepareOptions(preprocess=PreprocessConfig(window_s=3.0))
+  records = dataclasses.replace(make_synthetic(6, seed=3, samples=300), preprocessing=prepare_settings.settings(options))
   # no attention and no precise BatchNorm: fewer compiles; what is tested is the way through the library
   config = ExperimentConfig(model='ganet_fusion', model_overrides={**TINY, 'cbam_positions': ()}, epochs=1,
                             batch_size=4, learning_rate=1e-3, precise_batch_norm=False)
