@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import os
 import pathlib
-
-import jax
+import sys
 
 ENV_VAR = 'GANET_JAX_COMPILATION_CACHE'
 
@@ -36,6 +35,12 @@ def use_compilation_cache(path: str | pathlib.Path) -> None:
   compiled; programs compiled earlier are not written.
   """
   pathlib.Path(path).mkdir(parents=True, exist_ok=True)
-  jax.config.update('jax_compilation_cache_dir', str(path))
-  jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.0)
-  jax.config.update('jax_persistent_cache_min_entry_size_bytes', 0)
+  settings = {'jax_compilation_cache_dir': str(path), 'jax_persistent_cache_min_compile_time_secs': 0.0,
+              'jax_persistent_cache_min_entry_size_bytes': 0}
+  if 'jax' in sys.modules:
+    for name, value in settings.items():
+      sys.modules['jax'].config.update(name, value)
+  else:
+    # JAX reads its settings from the environment when it is first imported, so a process that
+    # never needs it (one that only prepares records) does not load it here
+    os.environ.update({name.upper(): str(value) for name, value in settings.items()})

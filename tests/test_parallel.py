@@ -67,6 +67,7 @@ def test_cluster_choice_is_checked_before_any_cluster_starts(tmp_path):
 @pytest.fixture(scope='module')
 def two_workers():
   with parallel.cluster_client(workers=2) as client:
+    client.wait_for_workers(2)  # both registered before any test counts which worked
     yield client
 
 

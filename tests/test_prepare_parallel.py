@@ -19,9 +19,10 @@ import numpy as np
 import pytest
 
 from ganet_jax.data import ingest
-from ganet_jax.data import partitioned
 from ganet_jax.data import prepare as prepare_lib
+from ganet_jax.data import prepare_shards
 from ganet_jax.data import seisbench
+from ganet_jax.data import shards
 from ganet_jax.data.records import load_prepared
 from ganet_jax.data.records_table import read_records_table
 
@@ -138,18 +139,28 @@ def test_cluster_flags_are_checked_before_any_record(runs, name):
   assert not output.exists()
 
 
-def test_outcomes_merged_in_order_match_one_process(pnw_input, joined_cluster):
+def _shards_of(stage, numbers):
+  """The records and rejections of ``stage``'s shards ``numbers``, as one set."""
+  shards.write_index(stage, numbers, None)
+  return load_prepared(stage), prepare_lib.read_rejections(stage)
+
+
+def test_partitions_prepared_on_a_cluster_are_merged_in_input_order_as_in_one_process(pnw_input, joined_cluster,
+                                                                                     tmp_path):
   records = read_records_table(pnw_input / 'labels.csv')
   options = ingest.PrepareOptions()
+  expected, expected_rejected = ingest.prepare_or_reject(records, options)
   calls = []
-  progress = lambda done, accepted, rejected: calls.append((done, accepted, rejected))
-  expected = ingest.prepare_or_reject(records, options)
   with distributed.Client(joined_cluster) as client:
-    kept, rejected = partitioned.prepare_or_reject_on(client, records, options, partition_size=3, progress=progress)
-  assert rejected == expected[1]
-  assert [p.record_id for p in kept] == [p.record_id for p in expected[0]]
-  assert [done for done, _, _ in calls] == list(range(1, 13))  # one progress call per record, as in one process
-  assert calls[-1] == (12, len(kept), len(rejected))
+    numbers = prepare_shards.write_input_shards(tmp_path, records, options, settings=None, partition_size=3,
+                                                client=client, progress=lambda *counts: calls.append(counts))
+  merged, rejected = _shards_of(tmp_path, numbers)
+  assert [dict(line) for line in rejected] == expected_rejected
+  np.testing.assert_array_equal(merged.record_ids, [p.record_id for p in expected])
+  np.testing.assert_array_equal(np.asarray(merged.waveforms[:]), np.stack([p.window for p in expected]))
+  done = [done for done, _, _ in calls]  # each record counted once, in input order, as in one process
+  assert sorted(set(done)) == list(range(1, 13)) and done == sorted(done)
+  assert calls[-1] == (12, len(expected), len(expected_rejected))
 
 
 @pytest.fixture(scope='module')
@@ -180,15 +191,32 @@ def test_a_chunked_seisbench_set_read_on_a_cluster_is_the_set_read_in_one_proces
   assert any(line['reason'].startswith('duplicate: trace') for line in expected_rejected)
   calls = []
   with distributed.Client(joined_cluster) as client:
-    records, rejected = partitioned.read_seisbench_on(
-        client, seisbench_set, read, partition_size=5, spool_path=tmp_path / 'spool',
+    numbers = prepare_shards.write_seisbench_shards(
+        tmp_path, seisbench_set, read, seisbench.partitions(seisbench_set, None, 5), settings=None, client=client,
         progress=lambda *counts: calls.append(counts))
-  assert rejected == expected_rejected
-  assert isinstance(records.waveforms, np.memmap)  # spooled, not held
-  np.testing.assert_array_equal(np.asarray(records.waveforms), expected.waveforms)
+  records, rejected = _shards_of(tmp_path, numbers)
+  assert [dict(line) for line in rejected] == expected_rejected
+  np.testing.assert_array_equal(np.asarray(records.waveforms[:]), expected.waveforms)
   np.testing.assert_array_equal(records.record_ids, expected.record_ids)
   np.testing.assert_array_equal(records.labels, expected.labels)
-  assert [done for done, _, _ in calls] == list(range(1, 26))
+  done = [done for done, _, _ in calls]
+  assert sorted(set(done)) == list(range(1, 26)) and done == sorted(done)
+
+
+def test_a_worker_writes_its_partitions_windows_and_sends_back_only_metadata(seisbench_set, tmp_path):
+  read = seisbench.ReadOptions(event_type_map={'surface event': '1'})
+  part = seisbench.partitions(seisbench_set, None, 5)[0]
+  rows, spooled = prepare_shards.read_partition((0, part), str(seisbench_set), read, str(tmp_path))
+  plain = seisbench.read_partition(seisbench_set, part, read)
+  assert all(row.record is None or row.record.window is None for row in rows)
+  assert pathlib.Path(spooled.windows).parent == tmp_path / prepare_shards.SPOOL_FOLDER
+  np.testing.assert_array_equal(np.load(spooled.windows), np.stack([r.record.window for r in plain if r.record]))
+  accepted = [row.record for row in rows if row.record]
+  records, arrays = spooled.record_set(accepted, accepted)
+  assert arrays == {'waveforms.npy': spooled.windows}  # every record kept: the shard takes the file as it is
+  records, arrays = spooled.record_set(accepted[1:], accepted)
+  assert arrays == {}  # one dropped (a duplicate of an earlier partition): the kept rows are copied
+  np.testing.assert_array_equal(records.waveforms, np.load(spooled.windows)[1:])
 
 
 def test_prepare_of_a_seisbench_set_does_not_depend_on_its_partitions(seisbench_set, joined_cluster, tmp_path):

@@ -18,13 +18,15 @@ import logging as python_logging
 import pathlib
 import re
 import sys
+from typing import TYPE_CHECKING
 
 from absl import flags, logging
 from ml_collections import config_flags
 
 from ganet_jax.errors import ConfigError
-from ganet_jax.studies.cross_validation import Recipe
-from ganet_jax.training.config import apply_overrides
+
+if TYPE_CHECKING:
+  from ganet_jax.studies.cross_validation import Recipe
 
 CONFIG_DIR = pathlib.Path(__file__).resolve().parent
 PROJECT_DIR = CONFIG_DIR.parents[1]
@@ -129,5 +131,9 @@ def recipes(config, config_file: str, names, *, field: str = 'cv.recipes') -> li
   unknown = [name for name in names if name not in known]
   if unknown:
     raise ConfigError(field, f'unknown recipe {unknown[0]!r}; {path} defines {", ".join(known)}')
+  # imported here, not above: every binary imports this module, and one that only prepares records
+  # (with its Dask workers) should not pay for loading JAX and the training stack
+  from ganet_jax.studies.cross_validation import Recipe
+  from ganet_jax.training.config import apply_overrides
   return [Recipe(name, apply_overrides(config, known[name])) for name in names]
 

@@ -231,8 +231,7 @@ def prepare_records(records: Iterable[InputRecord], options: PrepareOptions,
       are made and the result's waveforms are a read-only memmap of it, so memory
       stays bounded however many records are prepared.
     prepare_all: what prepares them, called as ``prepare_or_reject`` is (its default):
-      e.g. ``partitioned.prepare_or_reject_on`` with a Dask client bound, for all cores
-      or a cluster. Its results must not depend on how it runs.
+      e.g. one that adds its own refusals. Its results must not depend on how it runs.
 
   Returns:
     (accepted records or None when none was accepted, rejection lines

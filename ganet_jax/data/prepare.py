@@ -375,8 +375,12 @@ def write_shards(stage: pathlib.Path, output: pathlib.Path, sources: Sequence[so
 
 
 def finish_set(stage: pathlib.Path, numbers: Sequence[int], request: PrepareRequest, options: ingest.PrepareOptions,
-               skipped) -> None:
+               skipped) -> RecordSet | None:
   """The shards of ``stage`` joined into one set: the event check, the split column, the index.
+
+  Returns:
+    The set's records without their windows (``prepare_shards.manifest_metadata``), or
+    None without any.
 
   Raises:
     ValueError: an event id that means two events (in one table, from a table and a
@@ -389,10 +393,13 @@ def finish_set(stage: pathlib.Path, numbers: Sequence[int], request: PrepareRequ
     column = split_column(metadata, request)
     if column is not None:
       columns['split'] = column
+      metadata = dataclasses.replace(metadata, extra={**metadata.extra, 'split': column})
   shards.write_index(stage, numbers, prepare_settings.settings(options), columns=columns)
   if skipped:
     write_csv(stage / SKIPPED_FILE, ('source', 'file', 'reason'), skipped)
+  prepare_shards.remove_spool(stage)
   (stage / prepare_shards.RESUME_FILE).unlink()
+  return metadata
 
 
 def read_rejections(folder: pathlib.Path) -> list[dict[str, str]]:
@@ -431,8 +438,8 @@ def prepare_sources(sources: Sequence[sources_lib.Source], output: pathlib.Path,
   with outputs.resumable_folder(output) as stage:
     numbers = write_shards(stage, output, sources, plan, request, options, log=log, progress=progress_reporter(
         total, enabled=progress, every=progress_every, between_records=between_records))
-    finish_set(stage, numbers, request, options, plan.skipped)
-  records = records_lib.load_prepared(output) if (output / records_lib.MANIFEST_FILE).exists() else None
+    # the summary reads the manifest only: every window was checked as its worker wrote it
+    records = finish_set(stage, numbers, request, options, plan.skipped)
   if records is None:
     log('no record accepted; only the rejection report was written')
   rejected = read_rejections(output)

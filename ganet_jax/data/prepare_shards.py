@@ -21,6 +21,7 @@ import hashlib
 import json
 import pathlib
 import shutil
+import uuid
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
@@ -28,14 +29,15 @@ import numpy as np
 from ganet_jax.data import duplicates as duplicates_lib
 from ganet_jax.data import ingest
 from ganet_jax.data import parallel
-from ganet_jax.data import partitioned
 from ganet_jax.data import seisbench
 from ganet_jax.data import shards
-from ganet_jax.data.records import MANIFEST_FILE, RecordSet
+from ganet_jax.data.records import MANIFEST_FILE, NOISE_FILE, WAVEFORMS_FILE, RecordSet
 from ganet_jax.data.records_table import InputRecord
 
 RESUME_FILE = 'resume.json'
 KEYS_FILE = 'duplicate_keys.json'
+# The windows of prepared partitions, written by the processes that prepared them, until their shard takes them.
+SPOOL_FOLDER = '.spool'
 Progress = Callable[[int, int, int], None]
 
 
@@ -70,6 +72,7 @@ def start_or_resume(stage: pathlib.Path, settings: Mapping[str, Any], *, output:
     for entry in stage.iterdir():
       shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
     file.write_text(json.dumps(settings, indent=2, sort_keys=True) + '\n')
+  remove_spool(stage)
 
 
 def differences(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = '') -> list[str]:
@@ -144,27 +147,22 @@ def write_input_shards(stage: pathlib.Path, inputs: Sequence[InputRecord], optio
   duplicates = duplicates_lib.DuplicateCheck()
   repeated = [duplicates.file_duplicate(record) for record in inputs]  # from the tables: no file is read
   to_prepare = [None if reason else record for record, reason in zip(inputs, repeated)]
-  todo = [part for number, part in enumerate(parts) if number not in done]
-  results = iter(())
-  if client is not None and todo:
-    results = parallel.map_in_order(partitioned.prepare_partition, [to_prepare[p.start:p.stop] for p in todo],
-                                    client, shared=(options,), name='prepare')
+  tasks = [(number, to_prepare[part.start:part.stop]) for number, part in enumerate(parts) if number not in done]
+  results = _results(prepare_partition, tasks, client, (options, str(stage)), 'prepare')
   tally = Tally(progress)
   for number, part in enumerate(parts):
     if number in done:
       for record_id, files in _finished_keys(stage, number, tally):
         duplicates.remember_record_id(record_id, files)
       continue
-    if client is not None:
-      outcomes = zip(inputs[part.start:part.stop], next(results))
-    else:
-      outcomes = ((inputs[i], None if repeated[i] else ingest.prepare_outcome(inputs[i], options)) for i in part)
-    outcomes = ((record, repeated[i] or outcome) for i, (record, outcome) in zip(part, outcomes))
-    kept, rejected = ingest.merge_outcomes(outcomes, duplicates, progress=tally.within())
-    records = ingest.to_record_set(kept)
+    outcomes, spooled = next(results)
+    kept, rejected = ingest.merge_outcomes(((inputs[i], repeated[i] or outcome) for i, outcome in zip(part, outcomes)),
+                                           duplicates, progress=tally.within())
+    records, arrays = spooled.record_set(kept, [o for o in outcomes if isinstance(o, ingest.PreparedRecord)])
     keys = [[p.record_id, p.extra['file']] for p in kept]
     shards.write_shard(stage, number, None if records is None else finish(records), rejected, settings=settings,
-                       files={KEYS_FILE: json.dumps(keys)})
+                       files={KEYS_FILE: json.dumps(keys)}, arrays=arrays)
+    spooled.remove()
     tally.add(len(kept), len(rejected))
   return list(range(len(parts)))
 
@@ -191,31 +189,134 @@ def write_seisbench_shards(stage: pathlib.Path, path: pathlib.Path, options: sei
     The shard numbers, in order.
   """
   done = shards.finished_shards(stage, settings)
-  todo = [part for number, part in enumerate(parts) if number not in done]
-  results = iter(())
-  if client is not None and todo:
-    results = parallel.map_in_order(read_partition_task, todo, client, shared=(str(path), options),
-                                    name='seisbench')
+  tasks = [(number, part) for number, part in enumerate(parts) if number not in done]
+  results = _results(read_partition, tasks, client, (str(path), options, str(stage)), 'seisbench')
   seen: dict[str, tuple[str, int]] = {}
   tally = Tally(progress)
   for number, part in enumerate(parts):
     if number in done:
       seen.update((trace, (chunk, row)) for trace, chunk, row in _finished_keys(stage, number, tally))
       continue
-    rows = next(results) if client is not None else seisbench.read_partition(path, part, options)
+    rows, spooled = next(results)
     keys = [[r.trace, r.chunk, r.row] for r in rows if r.trace not in seen]
     prepared, rejected = seisbench.merge_rows(_counted(rows, tally.within()), seen=seen)
-    records, rejected = finish(ingest.to_record_set(prepared), rejected)
+    records, arrays = spooled.record_set(prepared, [row.record for row in rows if row.record is not None])
+    records, rejected = finish(records, rejected)
     shards.write_shard(stage, number, records, rejected, settings=settings,
-                       files={KEYS_FILE: json.dumps(_first_of_each(keys))})
+                       files={KEYS_FILE: json.dumps(_first_of_each(keys))}, arrays=arrays)
+    spooled.remove()
     tally.add(len(prepared), len(rejected))
   return list(range(len(parts)))
 
 
-def read_partition_task(partition: seisbench.Partition, path: str, options: seisbench.ReadOptions
-                        ) -> list[seisbench.RowResult]:
-  """``seisbench.read_partition`` with its arguments in the order ``parallel.map_in_order`` passes them."""
-  return seisbench.read_partition(path, partition, options)
+def prepare_partition(task: tuple[int, Sequence[InputRecord | None]], options: ingest.PrepareOptions, stage: str
+                      ) -> tuple[list[ingest.Outcome | None], 'Spooled']:
+  """Partition ``number``'s outcomes, their windows written to ``stage`` (``spool``); None stays None.
+
+  Pure but for that file: it reads the records' files and writes the windows, so it
+  runs in any worker that sees the input and the output.
+  """
+  number, records = task
+  outcomes = [None if record is None else ingest.prepare_outcome(record, options) for record in records]
+  return spool(outcomes, stage, number, lambda outcome: outcome if isinstance(outcome, ingest.PreparedRecord)
+               else None, lambda outcome, record: record)
+
+
+def read_partition(task: tuple[int, seisbench.Partition], path: str, options: seisbench.ReadOptions, stage: str
+                   ) -> tuple[list[seisbench.RowResult], 'Spooled']:
+  """``seisbench.read_partition`` of partition ``number``, its windows written to ``stage`` (``spool``)."""
+  number, partition = task
+  rows = seisbench.read_partition(path, partition, options)
+  return spool(rows, stage, number, lambda row: row.record, lambda row, record: row._replace(record=record))
+
+
+@dataclasses.dataclass(frozen=True)
+class Spooled:
+  """The files a worker wrote a partition's accepted windows (and noise) to, one row per accepted record.
+
+  ``record_set`` gives the RecordSet of the records the merge kept (a subset of the
+  accepted, in order), and the files ``shards.write_shard`` can move into the shard
+  as they are: every accepted record was kept, the usual case; otherwise the kept
+  rows are read from them.
+  """
+  windows: str | None
+  noise: str | None
+
+  def record_set(self, kept: Sequence[ingest.PreparedRecord], accepted: Sequence[ingest.PreparedRecord]
+                 ) -> tuple[RecordSet | None, dict[str, str]]:
+    """(RecordSet of ``kept``, the array files to move into its shard, by shard file name).
+
+    Args:
+      kept: the records the merge kept, each one of ``accepted`` (the same object).
+      accepted: the partition's accepted records, in the order of the files' rows.
+    """
+    if not kept:
+      return None, {}
+    positions = {id(record): i for i, record in enumerate(accepted)}
+    rows = [positions[id(record)] for record in kept]
+    whole = rows == list(range(len(accepted)))
+    arrays = {name: file for name, file in ((WAVEFORMS_FILE, self.windows), (NOISE_FILE, self.noise)) if file}
+    loaded = {name: np.load(file, mmap_mode='r') for name, file in arrays.items()}
+    if not whole:
+      loaded = {name: np.asarray(array[rows]) for name, array in loaded.items()}
+    records = ingest.to_record_set(kept, loaded[WAVEFORMS_FILE])
+    if NOISE_FILE in loaded:
+      records = dataclasses.replace(records, noise=loaded[NOISE_FILE])
+    return records, arrays if whole else {}
+
+  def remove(self) -> None:
+    """Removes the files that were not moved into a shard."""
+    for file in (self.windows, self.noise):
+      if file:
+        pathlib.Path(file).unlink(missing_ok=True)
+
+
+def spool(items: list, stage: str, number: int, record_of: Callable, with_record: Callable) -> tuple[list, Spooled]:
+  """``items`` with their accepted records' windows (and noise) moved to .npy files in ``stage``'s
+  ``SPOOL_FOLDER``, so only the records' metadata travels back to the process that writes the shard.
+
+  Args:
+    items: a partition's results, in order.
+    stage: the unfinished output folder.
+    number: the partition's number (in the files' names, with a random part: a rerun
+      task never writes over a file an earlier run of it may still be writing).
+    record_of: an item's accepted ``PreparedRecord``, or None.
+    with_record: the item with its record replaced.
+
+  Raises:
+    ValueError: naming the file and the record whose window or noise is not finite.
+  """
+  accepted = [record for record in map(record_of, items) if record is not None]
+  if not accepted:
+    return items, Spooled(None, None)
+  folder = pathlib.Path(stage) / SPOOL_FOLDER
+  folder.mkdir(exist_ok=True)
+  stem = folder / f'{shards.shard_name(number)}-{uuid.uuid4().hex[:12]}'
+  ids = [record.record_id for record in accepted]
+  windows = f'{stem}.windows.npy'
+  shards.write_checked_array(windows, np.stack([record.window for record in accepted]), ids, 'window')
+  noise = None
+  if accepted[0].noise is not None:
+    noise = f'{stem}.noise.npy'
+    shards.write_checked_array(noise, np.stack([record.noise for record in accepted]), ids, 'noise')
+  stripped = {id(record): dataclasses.replace(record, window=None, noise=None) for record in accepted}
+  items = [with_record(item, stripped[id(record)]) if (record := record_of(item)) is not None else item
+           for item in items]
+  return items, Spooled(windows, noise)
+
+
+def remove_spool(stage: pathlib.Path) -> None:
+  """Removes the windows workers wrote that no shard took (of a killed run, or of a task run twice)."""
+  shutil.rmtree(stage / SPOOL_FOLDER, ignore_errors=True)
+
+
+def _results(function: Callable, tasks: list, client, shared: tuple, name: str) -> Iterator:
+  """``function(task, *shared)`` of each task, in order: on the cluster, or here when ``client`` is None."""
+  if client is None:
+    return (function(task, *shared) for task in tasks)
+  if not tasks:
+    return iter(())
+  return parallel.map_in_order(function, tasks, client, shared=shared, name=name)
 
 
 def manifest_metadata(stage: pathlib.Path, numbers: Sequence[int]) -> RecordSet | None:

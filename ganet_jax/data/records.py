@@ -161,12 +161,18 @@ def station_keys(records: RecordSet) -> np.ndarray:
 
 
 def save_prepared(path: str | pathlib.Path, records: RecordSet,
-                  rejected: Iterable[Mapping[str, str]] = ()) -> pathlib.Path:
-  """Write ``records`` (and the rejection report) as a prepared data-set folder."""
+                  rejected: Iterable[Mapping[str, str]] = (), *, present: Sequence[str] = ()) -> pathlib.Path:
+  """Write ``records`` (and the rejection report) as a prepared data-set folder.
+
+  ``present`` names array files (``WAVEFORMS_FILE``, ``NOISE_FILE``) already in the
+  folder holding exactly the records' arrays (written by the process that prepared
+  them), which are not written again.
+  """
   path = pathlib.Path(path)
   path.mkdir(parents=True, exist_ok=True)
-  _save_array(path / WAVEFORMS_FILE, records.waveforms)
-  if records.noise is not None:
+  if WAVEFORMS_FILE not in present:
+    _save_array(path / WAVEFORMS_FILE, records.waveforms)
+  if records.noise is not None and NOISE_FILE not in present:
     _save_array(path / NOISE_FILE, records.noise)
   write_manifest(path / MANIFEST_FILE, records)
   if records.preprocessing is not None:

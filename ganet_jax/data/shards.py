@@ -42,8 +42,8 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from ganet_jax.data.record_array import rows_in_chunks
-from ganet_jax.data.records import (INDEX_FILE, MANIFEST_FILE, PREPROCESS_FILE, REJECTED_FILE,
-                                    RecordSet, save_prepared)
+from ganet_jax.data.records import (INDEX_FILE, MANIFEST_FILE, NOISE_FILE, PREPROCESS_FILE, REJECTED_FILE,
+                                    WAVEFORMS_FILE, RecordSet, save_prepared)
 
 SHARD_FILE = 'shard.json'
 _SHARD_NAME = re.compile(r'shard-(\d{5,})')
@@ -64,7 +64,8 @@ def settings_fingerprint(settings: Mapping[str, Any] | None) -> str:
 
 def write_shard(folder: str | pathlib.Path, number: int, records: RecordSet | None,
                 rejected: Iterable[Mapping[str, str]] = (), *, settings: Mapping[str, Any] | None,
-                files: Mapping[str, str] | None = None) -> pathlib.Path:
+                files: Mapping[str, str] | None = None,
+                arrays: Mapping[str, str | os.PathLike] | None = None) -> pathlib.Path:
   """Write partition ``number``'s records and rejections as a shard of ``folder``, whole or not at all.
 
   The shard is written under a temporary name and renamed into place; the set's
@@ -79,6 +80,10 @@ def write_shard(folder: str | pathlib.Path, number: int, records: RecordSet | No
       ``write_index`` take a shard as done only for the same settings.
     files: further text files of the shard, {name: text} (e.g. what a resumed
       preparation needs to know of the partition), written with the rest.
+    arrays: .npy files already holding the records' arrays, {``WAVEFORMS_FILE`` or
+      ``NOISE_FILE``: path}, moved into the shard instead of written; the process
+      that wrote them checked them finite (``write_checked_array``). They must be
+      on the folder's file system.
 
   Returns:
     The shard's folder.
@@ -97,8 +102,11 @@ def write_shard(folder: str | pathlib.Path, number: int, records: RecordSet | No
   try:
     stage.mkdir()
     if count:
-      _check_finite(records, target)
-      save_prepared(stage, records, rejected)
+      arrays = dict(arrays or {})
+      _check_finite(records, target, skip=arrays)
+      for name, file in arrays.items():
+        os.replace(file, stage / name)
+      save_prepared(stage, records, rejected, present=list(arrays))
     elif rejected:
       _write_rows(stage / REJECTED_FILE, rejected)
     for name, text in (files or {}).items():
@@ -214,15 +222,30 @@ def _shard_fingerprint(shard: pathlib.Path) -> str | None:
     return None
 
 
-def _check_finite(records: RecordSet, shard: pathlib.Path) -> None:
-  for name, array in (('windows', records.waveforms), ('noise', records.noise)):
-    if array is None:
+def write_checked_array(file: str | os.PathLike, rows: np.ndarray, record_ids: Sequence[str], what: str) -> None:
+  """``rows`` (one per record) as a float32 .npy file, after checking every sample finite.
+
+  Raises:
+    ValueError: naming the file and the first record with a NaN or inf sample.
+  """
+  rows = np.asarray(rows, np.float32)
+  _check_rows(rows, 0, record_ids, f'{file}', what)
+  np.save(file, rows)
+
+
+def _check_finite(records: RecordSet, shard: pathlib.Path, skip: Mapping[str, Any] = ()) -> None:
+  for file, name, array in ((WAVEFORMS_FILE, 'windows', records.waveforms), (NOISE_FILE, 'noise', records.noise)):
+    if array is None or file in skip:
       continue
     for first, rows in rows_in_chunks(array):
-      finite = np.isfinite(rows).all(axis=tuple(range(1, rows.ndim)))
-      if not finite.all():
-        bad = first + int(np.argmin(finite))
-        raise ValueError(f'{shard}: record {bad} ({records.record_ids[bad]}) has NaN or inf {name}')
+      _check_rows(rows, first, records.record_ids, str(shard), name)
+
+
+def _check_rows(rows: np.ndarray, first: int, record_ids: Sequence[str], where: str, what: str) -> None:
+  finite = np.isfinite(rows).all(axis=tuple(range(1, rows.ndim)))
+  if not finite.all():
+    bad = first + int(np.argmin(finite))
+    raise ValueError(f'{where}: record {bad} ({record_ids[bad]}) has NaN or inf {what}')
 
 
 def _replace(stage: pathlib.Path, target: pathlib.Path, settings: Mapping[str, Any] | None) -> None:
