@@ -23,6 +23,7 @@ import collections
 import contextlib
 import csv
 import dataclasses
+import importlib
 import pathlib
 import time
 from typing import Callable, Iterator, Mapping, NamedTuple, Sequence
@@ -215,16 +216,20 @@ def cluster_for(request: PrepareRequest, n_records: int, n_partitions: int,
 
   A local cluster has no more workers than partitions, and a set of at most one
   partition's records is prepared here: starting worker processes would cost more
-  than the work.
+  than the work. The workers load the preparation's modules before the first
+  partition is sent, and the log says how long the cluster took to be ready, so
+  the preparation's own rate can be told from its start-up.
   """
   joined = request.scheduler or request.scheduler_file
   if not joined and n_records <= request.partition_size:
     yield None
     return
+  started = time.perf_counter()
   workers = None if joined else min(request.workers or parallel.default_workers(), n_partitions)
   with parallel.cluster_client(workers, request.scheduler, request.scheduler_file, prefix='--') as client:
+    client.run(importlib.import_module, prepare_shards.__name__)
     log(f'preparing {n_partitions} partitions of up to {request.partition_size} records on '
-        f'{parallel.describe(client)}')
+        f'{parallel.describe(client)}, ready in {time.perf_counter() - started:.1f} s')
     yield client
 
 
