@@ -10,6 +10,7 @@ import errno
 import json
 import os
 import pathlib
+import re
 import shutil
 import signal
 import subprocess
@@ -422,9 +423,14 @@ def _run_binary_cases(binary, cases, folder):
   return json.loads(result_file.read_text())
 
 
+# A log record (absl's format, or Python's where absl's handler is not installed), e.g. a model card's warnings
+_LOG_LINE = re.compile(r'[DIWEF]\d{4} \d\d:\d\d:\d\d\.\d+ |(DEBUG|INFO|WARNING|ERROR|CRITICAL):[\w.]+:')
+
+
 def _ends_in_one_line(result):
+  """The one line a refused run ended with, besides log records."""
   assert result['rc'] != 0 and not result['usage'] and not result['traceback'], result
-  lines = result['stderr'].strip().splitlines()
+  lines = [line for line in result['stderr'].strip().splitlines() if not _LOG_LINE.match(line)]
   assert len(lines) == 1 and '\\' not in lines[0], result['stderr']
   return lines[0]
 
