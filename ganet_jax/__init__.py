@@ -23,7 +23,7 @@ import importlib
 __version__ = '0.2.0'
 
 _EXPORTS = {'GANet': 'ganet_jax.models', 'build_model': 'ganet_jax.models',
-            **{name: 'ganet_jax.nn' for name in ('BatchNorm', 'CBAM', 'ChannelAttention', 'DepthwiseConv1D',
+            **{name: 'ganet_jax.nn' for name in ('BatchNorm', 'CBAM', 'ChannelAttention', 'Conv', 'DepthwiseConv1D',
                                                  'GhostBottleneck', 'GhostModule', 'PointwiseConv',
                                                  'SpatialAttention', 'depthwise_conv1d')}}
 

@@ -84,23 +84,3 @@ def test_dtype_and_param_dtype_work_as_in_ganet(name):
   default = build_model(name)
   assert jax.eval_shape(lambda v, x: default.apply(v, x), jax.eval_shape(default.init, jax.random.key(0), x),
                         x).dtype == jnp.float32
-
-
-@pytest.mark.parametrize('name', BASELINES)
-def test_norm_and_conv_factories_reach_every_layer_as_in_ganet(name):
-  import flax.linen as nn
-  x = jax.ShapeDtypeStruct(SHORT, jnp.float32)
-  made = []
-
-  def conv(*args, **kwargs):  # a conv factory that records what the network gives it
-    made.append(kwargs['dtype'])
-    return nn.Conv(*args, **kwargs)
-
-  model = build_model(name, conv=conv, norm=nn.LayerNorm, dtype=jnp.bfloat16)
-  variables = jax.eval_shape(model.init, jax.random.key(0), x)
-  kernels = [path for path, leaf in jax.tree_util.tree_leaves_with_path(variables['params'])
-             if leaf.ndim == 3]  # (taps, in, out): the convolutions' kernels
-  assert len(made) == len(kernels) > 0 and set(made) == {jnp.bfloat16}
-  assert 'batch_stats' not in variables  # LayerNorm everywhere BatchNorm was
-  assert jax.eval_shape(lambda v, x: model.apply(v, x, train=True, rngs={'dropout': jax.random.key(1)}),
-                        variables, x).dtype == jnp.bfloat16

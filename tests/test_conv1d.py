@@ -1,9 +1,11 @@
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from ganet_jax.nn.conv1d import conv1d
+from ganet_jax.nn.layers import Conv, Conv1D
 
 
 def _reference(x, kernel, stride):
@@ -39,3 +41,40 @@ def test_gradients_match_xla_convolution():
 def test_channel_mismatch_is_named():
   with pytest.raises(ValueError, match='3 input channels, input has 4'):
     conv1d(jnp.zeros((1, 8, 4)), jnp.zeros((3, 3, 2)))
+
+
+def _primitives(module, x):
+  variables = jax.eval_shape(module.init, jax.random.key(0), x)
+  return {eqn.primitive.name for eqn in jax.make_jaxpr(module.apply)(variables, x).eqns}
+
+
+@pytest.mark.parametrize('module,channels,by_matrix_product', [
+    (Conv(4, (3,), strides=(2,)), 3, True),                     # 3 taps x 3 channels: the stem's case
+    (Conv(4, 3, im2col_max=9), 4, False),                       # 12 > 9
+    (Conv(4, (3,), im2col_max=None), 64, True),                 # no limit
+    (Conv(4, (3,), padding='VALID'), 3, False),                 # only 'SAME' is conv1d's
+    (Conv(4, (3,), kernel_dilation=2), 3, False),
+    (Conv(6, (3,), feature_group_count=3), 3, False),
+    (Conv(4, (3, 3)), 3, False),                                # 2-D: flax's
+    (Conv1D(4, 9), 8, True),                                    # always, whatever the size
+])
+def test_conv_computes_few_channel_1d_convolutions_as_a_matrix_product(module, channels, by_matrix_product):
+  shape = (2, 12, 12, channels) if module.kernel_size == (3, 3) else (2, 12, channels)
+  uses_xla_convolution = 'conv_general_dilated' in _primitives(module, jax.ShapeDtypeStruct(shape, jnp.float32))
+  assert uses_xla_convolution is not by_matrix_product
+
+
+@pytest.mark.parametrize('dtype', [None, jnp.bfloat16])
+def test_conv_has_flax_convs_parameters_values_and_gradients(dtype):
+  x = jax.random.normal(jax.random.key(1), (2, 23, 3))
+  ours = Conv(5, (3,), strides=(2,), dtype=dtype, bias_init=nn.initializers.normal(1.0))
+  flax_conv = nn.Conv(5, (3,), strides=(2,), dtype=dtype, bias_init=nn.initializers.normal(1.0))
+  variables = ours.init(jax.random.key(0), x)
+  assert jax.tree.map(jnp.shape, variables) == jax.tree.map(jnp.shape, flax_conv.init(jax.random.key(0), x))
+  jax.tree.map(np.testing.assert_array_equal, variables, flax_conv.init(jax.random.key(0), x))
+  loss = lambda module: lambda v, x: jnp.sum(jnp.sin(module.apply(v, x).astype(jnp.float32)))
+  got = jax.jit(jax.value_and_grad(loss(ours), argnums=(0, 1)))(variables, x)
+  want = jax.jit(jax.value_and_grad(loss(flax_conv), argnums=(0, 1)))(variables, x)
+  assert ours.apply(variables, x).dtype == flax_conv.apply(variables, x).dtype == (dtype or jnp.float32)
+  tolerance = 1e-5 if dtype is None else 5e-2
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=tolerance, atol=tolerance), got, want)

@@ -67,7 +67,8 @@ class CapsNet1D(Network):
     capsule_types, capsule_dims: primary capsules per position and their length.
     class_dims: length of each class capsule.
     routing_iterations: routing-by-agreement iterations.
-    (``Network``'s): norm, conv, dtype, param_dtype.
+    (``Network``'s): norm; conv, which builds every convolution (features and primary capsules);
+      dtype, param_dtype.
   """
   num_classes: int = 2
   conv_features: tuple[int, int] = (24, 48)

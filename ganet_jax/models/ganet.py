@@ -33,14 +33,14 @@ with Keras' momentum 0.99 and epsilon 1e-3 (the paper used Keras).
 from __future__ import annotations
 
 import dataclasses
-import functools
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from ganet_jax.nn.layers import CBAM, BatchNorm, Conv1D, GhostBottleneck, PointwiseConv, apply_norm
+from ganet_jax.models.network import Network
+from ganet_jax.nn.layers import CBAM, Conv, GhostBottleneck, ModuleFactory, PointwiseConv
 
 __all__ = ['BOTTLENECKS', 'BottleneckConfig', 'CBAM_POSITIONS', 'GANet', 'scaled_table']
 
@@ -86,7 +86,7 @@ def _apply_block(block: nn.Module, x: jax.Array, train: bool) -> jax.Array:
 _rematerialised = nn.remat(_apply_block, static_argnums=(2,))
 
 
-class GANet(nn.Module):
+class GANet(Network):
   """The ghost-attention network.
 
   Attributes:
@@ -105,10 +105,15 @@ class GANet(nn.Module):
       of 4, at least 8), not the stem's 16 filters (the paper's); 1.0 is the paper's
       network, smaller values a narrower one for small data sets.
     act: the activation of every layer but the attention gates (ReLU).
-    norm: factory of the normalization layers (``ganet_jax.nn.layers``' docstring);
-      ``BatchNorm``, flax's with Keras' momentum 0.99 and epsilon 1e-3, by default.
-    dtype, param_dtype: computation and parameter dtypes, as in ``flax.linen``
-      (``dtype=jnp.bfloat16``: bfloat16 activations and logits, float32 parameters).
+    conv: factory of the ordinary convolutions, called with ``flax.linen.Conv``'s
+      arguments: the stem's and, with ``use_ghost=False``, those standing in for the
+      ghost modules. The depthwise convolutions, the 1x1 convolutions (ghost modules'
+      primary convolutions, shortcuts, head; matrix products over channels) and CBAM's
+      spatial convolution are the layers' own. ``ganet_jax.nn.Conv`` by default: flax's
+      Conv computing the 3-channel stem as one matrix product.
+    (``Network``'s): norm (``BatchNorm``, flax's with Keras' momentum 0.99 and epsilon
+      1e-3, by default), dtype and param_dtype (``dtype=jnp.bfloat16``: bfloat16
+      activations and logits, float32 parameters).
     remat: recompute each bottleneck's activations in the backward pass instead of
       keeping them (``jax.checkpoint``): less memory per training step, more time
       (benchmarks/README.md gives both); same parameters and outputs.
@@ -130,9 +135,7 @@ class GANet(nn.Module):
   bottlenecks: Sequence[BottleneckConfig] = BOTTLENECKS
   width: float = 1.0
   act: Callable[[jax.Array], jax.Array] = nn.relu
-  norm: Callable[..., nn.Module] = BatchNorm
-  dtype: Any = None
-  param_dtype: Any = jnp.float32
+  conv: ModuleFactory = Conv  # Network's field; nn.Conv would run the 3-channel stem on XLA's slow CPU path
   remat: bool = False
   depthwise_impl: str = 'auto'
 
@@ -188,19 +191,19 @@ class GANet(nn.Module):
     self._check()
     cbam = lambda name: CBAM(self.reduction, self.attention_kernel, act=self.act, dtype=self.dtype,
                              param_dtype=self.param_dtype, name=name)
-    norm = functools.partial(apply_norm, self.norm, train=train, dtype=self.dtype, param_dtype=self.param_dtype)
+    layers = self.layers(train=train)
 
     if 'input' in self.cbam_positions:
       x = cbam('cbam_input')(x)
-    x = Conv1D(self.stem_features, 3, strides=2, kernel_init=nn.initializers.he_normal(), dtype=self.dtype,
-               param_dtype=self.param_dtype, name='stem_conv')(x)
-    x = self.act(norm(x, name='stem_bn'))
+    x = layers.conv(self.stem_features, (3,), strides=(2,), padding='SAME', use_bias=False,
+                    kernel_init=nn.initializers.he_normal(), name='stem_conv')(x)
+    x = self.act(layers.norm(x, name='stem_bn'))
 
     for i, row in enumerate(scaled_table(self.bottlenecks, self.width)[:self.num_bottlenecks]):
       block = GhostBottleneck(row.mid_features, row.out_features, strides=row.strides,
                               dw_kernel_size=row.kernel_size, ratio=self.ratio, dw_size=self.dw_size,
-                              use_ghost=self.use_ghost, act=self.act, norm=self.norm, dtype=self.dtype,
-                              param_dtype=self.param_dtype, depthwise_impl=self.depthwise_impl,
+                              use_ghost=self.use_ghost, act=self.act, norm=self.norm, conv=self.conv,
+                              dtype=self.dtype, param_dtype=self.param_dtype, depthwise_impl=self.depthwise_impl,
                               name=f'bottleneck_{i}')
       x = _rematerialised(block, x, train) if self.remat else block(x, train=train)
       if 'bottleneck' in self.cbam_positions:
@@ -208,7 +211,7 @@ class GANet(nn.Module):
 
     head = PointwiseConv(_scaled(self.head_features, self.width), dtype=self.dtype, param_dtype=self.param_dtype,
                          name='head_conv')
-    x = self.act(norm(head(x), name='head_bn'))
+    x = self.act(layers.norm(head(x), name='head_bn'))
     if 'flatten' in self.cbam_positions:
       x = cbam('cbam_flatten')(x)
     return jnp.mean(x, axis=-2)

@@ -76,7 +76,8 @@ class GoogLeNet1D(Network):
     small_kernel, large_kernel: taps standing for the 3x3 and 5x5 kernels.
     stem_kernel, stem_small_kernel: taps standing for the stem's 7x7 and 3x3.
     dropout_rate: before the classifier (train=True only).
-    (``Network``'s): norm, conv, dtype, param_dtype.
+    (``Network``'s): norm; conv, which builds every convolution (stem and inception branches);
+      dtype, param_dtype.
   """
   num_classes: int = 2
   small_kernel: int = 7

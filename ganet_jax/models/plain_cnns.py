@@ -57,7 +57,7 @@ class PlainCNN(Network):
     flatten: True flattens (time x channels) into the dense layers; False
       averages over time first.
     dropout_rate: dropout before each dense layer (train=True only).
-    (``Network``'s): norm, conv, dtype, param_dtype.
+    (``Network``'s): norm; conv, which builds every convolution; dtype, param_dtype.
   """
   num_classes: int = 2
   widths: Sequence[int] = (32, 32, 32, 32, 32)

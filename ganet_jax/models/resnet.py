@@ -53,7 +53,8 @@ class ResNet1D(Network):
     stage_sizes: blocks per stage (ResNet-34: 3, 4, 6, 3).
     widths: filters per stage.
     stem_features, stem_kernel: the first convolution (stride 2, then max-pool 3 / 2).
-    (``Network``'s): norm, conv, dtype, param_dtype.
+    (``Network``'s): norm; conv, which builds every convolution (stem, blocks, projections);
+      dtype, param_dtype.
   """
   num_classes: int = 2
   stage_sizes: Sequence[int] = (3, 4, 6, 3)

@@ -16,14 +16,18 @@ binds ``dtype`` or ``param_dtype`` itself keeps them) and, when the layer it get
 ``use_running_average=None`` (BatchNorm left unbound), applies it with
 ``use_running_average=not train``; a partial with ``use_running_average`` bound, as
 flax/examples build it, or a norm without batch statistics (``nn.LayerNorm``,
-``nn.GroupNorm``) is applied as it is.
+``nn.GroupNorm``) is applied as it is. ``conv``, in the modules with ordinary (not
+depthwise, not 1x1) convolutions, is a factory called with ``flax.linen.Conv``'s
+arguments: ``Conv``, flax's Conv computing few-channel convolutions as one matrix
+product, by default, or ``nn.Conv``, or a partial or subclass of either. Keywords a
+``norm`` or ``conv`` partial binds win over the module's (``keeping_bound``).
 """
 
 from __future__ import annotations
 
 import functools
 import math
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import flax.linen as nn
 import jax
@@ -35,8 +39,8 @@ from ganet_jax.nn.conv1d import conv1d
 from ganet_jax.nn.depthwise import depthwise_conv1d
 from ganet_jax.nn.recompute import depends_on
 
-__all__ = ['BatchNorm', 'CBAM', 'ChannelAttention', 'Conv1D', 'ConvModule', 'DepthwiseConv1D', 'GhostBottleneck',
-           'GhostModule', 'PointwiseConv', 'SpatialAttention', 'apply_norm']
+__all__ = ['BatchNorm', 'CBAM', 'ChannelAttention', 'Conv', 'Conv1D', 'ConvModule', 'DepthwiseConv1D',
+           'GhostBottleneck', 'GhostModule', 'PointwiseConv', 'SpatialAttention', 'apply_norm', 'keeping_bound']
 
 Dtype = Any
 ModuleFactory = Callable[..., nn.Module]
@@ -44,6 +48,27 @@ ModuleFactory = Callable[..., nn.Module]
 
 def _identity(x: jax.Array) -> jax.Array:
   return x
+
+
+def keeping_bound(factory: ModuleFactory, **defaults: Any) -> ModuleFactory:
+  """``factory`` called with ``defaults`` and the call's keywords, except those it binds itself (a ``functools.partial``).
+
+  How a network's choices (dtypes, ``use_bias``, ``kernel_init``, ...) reach the layers it
+  makes of a ``norm`` or ``conv`` factory while a partial's own keywords win:
+  ``functools.partial(nn.Conv, use_bias=True, param_dtype=jnp.bfloat16)`` gives every
+  convolution a bias and bfloat16 parameters in a network that asks for neither.
+
+  Examples:
+    >>> conv = keeping_bound(functools.partial(nn.Conv, use_bias=True), dtype=jnp.bfloat16)
+    >>> layer = conv(8, (3,), use_bias=False)
+    >>> layer.use_bias, layer.dtype == jnp.bfloat16
+    (True, True)
+  """
+  bound = factory.keywords if isinstance(factory, functools.partial) else {}
+
+  def make(*args: Any, **keywords: Any) -> nn.Module:
+    return factory(*args, **{key: value for key, value in {**defaults, **keywords}.items() if key not in bound})
+  return make
 
 
 def apply_norm(norm: ModuleFactory, x: jax.Array, *, train: bool, name: str | None = None,
@@ -60,9 +85,7 @@ def apply_norm(norm: ModuleFactory, x: jax.Array, *, train: bool, name: str | No
   Returns:
     The normalized ``x``.
   """
-  bound = norm.keywords if isinstance(norm, functools.partial) else {}
-  dtypes = {key: value for key, value in (('dtype', dtype), ('param_dtype', param_dtype)) if key not in bound}
-  layer = norm(name=name, **dtypes)
+  layer = keeping_bound(norm, dtype=dtype, param_dtype=param_dtype)(name=name)
   if getattr(layer, 'use_running_average', False) is None:
     return layer(x, use_running_average=not train)
   return layer(x)
@@ -111,27 +134,75 @@ class PointwiseConv(nn.Module):
     return dense(x.reshape(-1, x.shape[-1])).reshape(*x.shape[:-1], self.features)
 
 
-class Conv1D(nn.Module):
-  """'SAME' convolution with few input channels, computed by ``ganet_jax.nn.conv1d`` (im2col).
+class Conv(nn.Conv):
+  """``flax.linen.Conv`` (same fields, parameters, names) computing a few-channel 1-D convolution as a matrix product.
 
-  Holds the same ``kernel`` (kernel_size, in_channels, features) as ``nn.Conv``.
+  XLA's CPU backend runs a convolution with a handful of input channels through a
+  generic path whose backward pass is over ten times its forward (``ganet_jax.nn.conv1d``).
+  A 1-D 'SAME' convolution without dilation, groups, mask or precision whose kernel
+  holds at most ``im2col_max`` taps x input channels (GA-Net's stem, 3 taps over 3
+  channels, holds 9) is computed by ``ganet_jax.nn.conv1d`` instead; any other runs
+  flax's own code. The parameters are the same either way; outputs agree up to float
+  rounding.
+
+  Attributes:
+    (``flax.linen.Conv``'s): features, kernel_size, strides, padding, use_bias, kernel_init, ...
+    im2col_max: the largest ``kernel_size * in_channels`` computed as a matrix product
+      (None: no limit); the stacked input is ``kernel_size`` times the input's size.
+      16 takes GA-Net's stem (9) and leaves its ordinary convolutions of 8 or more
+      channels (24 or more) to XLA.
+
+  Examples:
+    >>> import jax, jax.numpy as jnp
+    >>> x = jax.random.normal(jax.random.key(1), (2, 16, 3))
+    >>> conv = Conv(8, (3,), strides=(2,))  # 3 taps x 3 channels: one matrix product
+    >>> variables = conv.init(jax.random.key(0), x)
+    >>> jax.tree.map(jnp.shape, variables['params'])  # flax's names and shapes
+    {'bias': (8,), 'kernel': (3, 3, 8)}
+    >>> y = conv.apply(variables, x)
+    >>> y.shape, bool(jnp.allclose(y, nn.Conv(8, (3,), strides=(2,)).apply(variables, x), atol=1e-5))
+    ((2, 8, 8), True)
   """
-  features: int
-  kernel_size: int
-  strides: int = 1
-  use_bias: bool = False
-  kernel_init: Callable = nn.initializers.lecun_normal()
-  dtype: Dtype | None = None
-  param_dtype: Dtype = jnp.float32
+  im2col_max: int | None = 16
 
   @nn.compact
-  def __call__(self, x: jax.Array) -> jax.Array:
-    kernel = self.param('kernel', self.kernel_init, (self.kernel_size, x.shape[-1], self.features), self.param_dtype)
-    x, kernel = promote_dtype(x, kernel, dtype=self.dtype)
-    y = conv1d(x, kernel, stride=self.strides)
-    if self.use_bias:
-      y = y + self.param('bias', nn.initializers.zeros, (self.features,), self.param_dtype).astype(y.dtype)
-    return y
+  def __call__(self, inputs: jax.Array) -> jax.Array:
+    taps = _one(self.kernel_size)
+    if taps is None or not self._by_matrix_product(taps, inputs.shape[-1]):
+      return super().__call__(inputs)
+    features_in = inputs.shape[-1]
+    kernel = self.param('kernel', self.kernel_init, (taps, features_in, self.features), self.param_dtype)
+    bias = self.param('bias', self.bias_init, (self.features,), self.param_dtype) if self.use_bias else None
+    inputs, kernel, bias = self.promote_dtype(inputs, kernel, bias, dtype=self.dtype)
+    y = conv1d(inputs, kernel, stride=_one(self.strides))
+    return y if bias is None else y + bias
+
+  def _by_matrix_product(self, taps: int, features_in: int) -> bool:
+    plain = (self.padding == 'SAME' and _one(self.strides) is not None and self.feature_group_count == 1
+             and _one(self.input_dilation) == 1 and _one(self.kernel_dilation) == 1 and self.mask is None
+             and self.precision is None and self.conv_general_dilated is None
+             and self.conv_general_dilated_cls is None)
+    return plain and (self.im2col_max is None or taps * features_in <= self.im2col_max)
+
+
+def _one(value: int | Sequence[int] | None) -> int | None:
+  """A 1-D layer's size argument as one int (None, flax's 'unset', is 1); None when it is not 1-D."""
+  if value is None:
+    return 1
+  if isinstance(value, int):
+    return value
+  return value[0] if len(value) == 1 else None
+
+
+class Conv1D(Conv):
+  """A 1-D 'SAME' convolution always computed by ``ganet_jax.nn.conv1d`` (im2col); no bias by default.
+
+  ``Conv`` without the size limit, for layers whose input has few channels by
+  construction (CBAM's spatial attention: the channel mean and max). Holds the same
+  ``kernel`` (kernel_size, in_channels, features) as ``nn.Conv``.
+  """
+  use_bias: bool = False
+  im2col_max: int | None = None
 
 
 class DepthwiseConv1D(nn.Module):
@@ -233,20 +304,23 @@ class GhostModule(nn.Module):
 class ConvModule(nn.Module):
   """An ordinary conv + norm (+ act) of the same output width: the "w/o GM" ablation's stand-in.
 
-  Attributes as ``GhostModule``'s; ``kernel_size`` is the convolution's.
+  Attributes as ``GhostModule``'s; ``kernel_size`` is the convolution's, and ``conv`` the
+  factory that makes it, called with ``flax.linen.Conv``'s arguments (``Conv`` by default).
   """
   features: int
   kernel_size: int = 3
   use_act: bool = True
   act: Callable[[jax.Array], jax.Array] = nn.relu
   norm: ModuleFactory = BatchNorm
+  conv: ModuleFactory = Conv
   dtype: Dtype | None = None
   param_dtype: Dtype = jnp.float32
 
   @nn.compact
   def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
-    y = nn.Conv(self.features, (self.kernel_size,), padding='SAME', use_bias=False,
-                kernel_init=nn.initializers.he_normal(), dtype=self.dtype, param_dtype=self.param_dtype)(x)
+    conv = keeping_bound(self.conv, dtype=self.dtype, param_dtype=self.param_dtype)
+    y = conv(self.features, (self.kernel_size,), padding='SAME', use_bias=False,
+             kernel_init=nn.initializers.he_normal())(x)
     y = apply_norm(self.norm, y, train=train, name=None, dtype=self.dtype, param_dtype=self.param_dtype)
     return self.act(y) if self.use_act else y
 
@@ -263,6 +337,8 @@ class GhostBottleneck(nn.Module):
     use_ghost: False replaces both ghost modules by ordinary convolutions of the
       same widths (the paper's "w/o GM" ablation).
     act, norm, dtype, param_dtype: as in ``GhostModule``, for every layer of the block.
+    conv: factory of those ordinary convolutions (``ConvModule``); the depthwise and 1x1
+      convolutions are the block's own (``DepthwiseConv1D``, ``PointwiseConv``).
     depthwise_impl: formulation of every depthwise conv of the block (``DepthwiseConv1D.impl``).
 
   Examples:
@@ -282,6 +358,7 @@ class GhostBottleneck(nn.Module):
   use_ghost: bool = True
   act: Callable[[jax.Array], jax.Array] = nn.relu
   norm: ModuleFactory = BatchNorm
+  conv: ModuleFactory = Conv
   dtype: Dtype | None = None
   param_dtype: Dtype = jnp.float32
   depthwise_impl: str = 'auto'
@@ -291,7 +368,7 @@ class GhostBottleneck(nn.Module):
                   name=name)
     if self.use_ghost:
       return GhostModule(features, ratio=self.ratio, dw_size=self.dw_size, depthwise_impl=self.depthwise_impl, **shared)
-    return ConvModule(features, kernel_size=self.dw_size, **shared)
+    return ConvModule(features, kernel_size=self.dw_size, conv=self.conv, **shared)
 
   @nn.compact
   def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
