@@ -2,9 +2,10 @@
 
 Layers, first to last (each imports only from its own and those before it; tests/test_layering.py):
 
-  conventions, errors, sharding, progress, provenance, compilation_cache, json_settings
+  conventions, errors, sharding, progress, provenance, compilation_cache, json_settings, lazy_loading
                                   record layout and labels, exception types, device meshes, progress lines,
-                                  the code's version and commit, the compilation cache, JSON settings read back
+                                  the code's version and commit, the compilation cache, JSON settings read back,
+                                  a package's names loaded on first use
   nn/                             layers: ghost modules, CBAM, depthwise and small-channel 1-D convolutions
   data/                           record sets, reading and preparing real records, splits, imbalance sampling
   models/                         GA-Net, Table 1's comparison networks, parameter and FLOP counts
@@ -18,7 +19,7 @@ The layers and models named here load on first use, so a process that only
 prepares records (a preparation worker) never imports JAX.
 """
 
-import importlib
+from ganet_jax.lazy_loading import lazy_exports as _lazy_exports
 
 __version__ = '0.2.0'
 
@@ -29,14 +30,4 @@ _EXPORTS = {'GANet': 'ganet_jax.models', 'build_model': 'ganet_jax.models',
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str):
-  if name not in _EXPORTS:
-    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
-  value = getattr(importlib.import_module(_EXPORTS[name]), name)
-  globals()[name] = value
-  return value
-
-
-def __dir__():
-  return sorted(list(globals()) + __all__)
+__getattr__, __dir__ = _lazy_exports(globals(), _EXPORTS)

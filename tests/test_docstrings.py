@@ -15,7 +15,7 @@ WITH_EXAMPLES = sorted('.'.join(('ganet_jax',) + path.relative_to(PACKAGE).with_
 # The public entry points that must carry an example: a deleted one fails here, not silently.
 DOCUMENTED = ('ganet_jax.nn.layers.GhostModule', 'ganet_jax.nn.layers.GhostBottleneck', 'ganet_jax.nn.layers.CBAM',
               'ganet_jax.nn.layers.ChannelAttention', 'ganet_jax.nn.layers.SpatialAttention',
-              'ganet_jax.nn.layers.Conv', 'ganet_jax.nn.layers.keeping_bound',
+              'ganet_jax.nn.layers.Conv', 'ganet_jax.nn.layers.keeping_bound', 'ganet_jax.lazy_loading.lazy_exports',
               'ganet_jax.models.build_model', 'ganet_jax.training.losses.cross_entropy',
               'ganet_jax.training.losses.weighted_cross_entropy', 'ganet_jax.training.losses.focal_loss',
               'ganet_jax.training.losses.balanced_class_weights', 'ganet_jax.evaluation.metrics.confusion',

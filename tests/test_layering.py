@@ -13,7 +13,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 # Each entry is one layer, first to last; a module may import from its own layer and the ones before it.
 LAYERS = (
     ('ganet_jax.compilation_cache', 'ganet_jax.conventions', 'ganet_jax.errors', 'ganet_jax.progress',
-     'ganet_jax.provenance', 'ganet_jax.sharding', 'ganet_jax.json_settings'),
+     'ganet_jax.provenance', 'ganet_jax.sharding', 'ganet_jax.json_settings', 'ganet_jax.lazy_loading'),
     ('ganet_jax.nn',),
     ('ganet_jax.data',),
     ('ganet_jax.models',),

@@ -5,7 +5,7 @@ The names below load on first use: importing one module of the package (``record
 which itself loads matplotlib's pyplot.
 """
 
-import importlib
+from ganet_jax.lazy_loading import lazy_exports as _lazy_exports
 
 _EXPORTS = {
     **{name: 'ganet_jax.data.augment' for name in ('add_noise', 'oversample_minority', 'time_shift')},
@@ -17,14 +17,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str):
-  if name not in _EXPORTS:
-    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
-  value = getattr(importlib.import_module(_EXPORTS[name]), name)
-  globals()[name] = value
-  return value
-
-
-def __dir__():
-  return sorted(list(globals()) + __all__)
+__getattr__, __dir__ = _lazy_exports(globals(), _EXPORTS)
