@@ -29,6 +29,7 @@ from obspy.signal.interpolation import lanczos_interpolation
 from ganet_jax.data import dsp
 from ganet_jax.data import ingest
 from ganet_jax.data import preprocess
+from ganet_jax.data import record_event
 from ganet_jax.data import records_table
 from ganet_jax.data import seisbench
 from ganet_jax.data import seisbench_writer
@@ -171,6 +172,30 @@ def test_detrend_matches_a_direct_least_squares_fit(shared_data):
     x = np.asarray(trace.data[:length], np.float64) + 1e4  # a large offset: the fit must take it all
     np.testing.assert_allclose(preprocess.polynomial_detrend(x, 10), reference_detrend(x, 10), rtol=0,
                                atol=1e-9 * np.abs(x).max())
+
+
+@pytest.mark.parametrize('text', [
+    '2020-01-01', '2020-01-01T00:00:00', '2020-02-29T23:59:59Z', '1969-12-31T23:59:59.999999',
+    '2012-03-04T05:06:07.1', '2012-03-04T05:06:07.123456789Z', '2012-03-04T05:06:07.0000005',
+    '2012-03-04T05:06:07.0000015', '2012-03-04T05:06:07.9999996Z', '0999-01-01T00:00:00'])
+def test_plain_iso_times_are_read_as_obspy_reads_them(text):
+  assert record_event.utc_time(text) == obspy.UTCDateTime(text)
+  assert record_event.utc_time(text)._ns == obspy.UTCDateTime(text)._ns
+
+
+@pytest.mark.parametrize('text', [
+    '2021-02-29', '2020-13-01T00:00:00', '2020-01-01T24:00:00', '2020-01-01T12:60:00', '2020-01-01T12:00:60',
+    '9999-12-31T23:59:59.9999999', '0000-01-01', '2020-01-01T12:00', '2020-01-01 12:00:00', '2020-001',
+    '2020-01-01T12:00:00+02:00', 'yesterday', '12'])
+def test_other_times_are_left_to_obspy(text):
+  # Text the plain form does not read (or reads as out of range) gets ObsPy's own answer, value or error.
+  try:
+    expected = obspy.UTCDateTime(text)
+  except Exception as error:
+    with pytest.raises(type(error)):
+      record_event.utc_time(text)
+  else:
+    assert record_event.utc_time(text)._ns == expected._ns
 
 
 def test_read_file_is_obspy_read(shared_data, tmp_path):

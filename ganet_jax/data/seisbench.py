@@ -527,7 +527,7 @@ def _origin(row: Mapping[str, str]) -> obspy.UTCDateTime:
     raise RecordRejected(f'no {ORIGIN_COLUMN}: the event time orders the chronological split and groups '
                          'the event, and is not made up')
   try:
-    return obspy.UTCDateTime(text)
+    return record_event.utc_time(text)
   except Exception:  # ObsPy raises several types for unparsable times
     raise RecordRejected(f'{ORIGIN_COLUMN} {text!r} is not a time') from None
 
