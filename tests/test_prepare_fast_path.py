@@ -72,8 +72,9 @@ def reference_merge(traces):
   return stream.merge(method=1, fill_value='interpolate')[0], gaps
 
 
-def reference_detrend(x, degree):
-  """A direct least-squares fit of Legendre polynomials (LAPACK lstsq), subtracted (each row on its own)."""
+def reference_detrend(x, degree, anchor=None):
+  """A direct least-squares fit of Legendre polynomials (LAPACK lstsq), subtracted (each row on its own);
+  ``anchor`` only says which cached basis the array path spans the polynomials with."""
   x = np.asarray(x, np.float64)
   if x.ndim > 1:
     return np.stack([reference_detrend(row, degree) for row in x])
@@ -172,6 +173,56 @@ def test_detrend_matches_a_direct_least_squares_fit(shared_data):
     x = np.asarray(trace.data[:length], np.float64) + 1e4  # a large offset: the fit must take it all
     np.testing.assert_allclose(preprocess.polynomial_detrend(x, 10), reference_detrend(x, 10), rtol=0,
                                atol=1e-9 * np.abs(x).max())
+
+
+def _record_bases_built(monkeypatch):
+  """The lengths whose detrend basis is asked for from now on, in order (built each time, uncached)."""
+  built, build = [], dsp.detrend_basis.__wrapped__
+  monkeypatch.setattr(dsp, 'detrend_basis', lambda n, degree: built.append(n) or build(n, degree))
+  return built
+
+
+@pytest.mark.parametrize('anchor,degree', [(10000, 10), (2000, 10), (10000, 30)])
+def test_padded_windows_detrend_as_a_direct_least_squares_fit(anchor, degree, monkeypatch):
+  # A window zero-padded after its detrend is fitted through the basis of a longer cached length
+  # (its first n columns span the n-grid's polynomials; their Gram matrix has condition number
+  # <= 10), so the fit is the least-squares one rounded differently: the difference stays at the
+  # float64 rounding of the record's scale (~1e-14 of its largest sample), as with its own basis,
+  # far below the 1e-6 of a standardised float32 window.
+  built = _record_bases_built(monkeypatch)
+  step = dsp.anchor_step.__wrapped__(anchor, degree)
+  rng = np.random.default_rng(degree)
+  for n in (anchor - 1, anchor - step + 1, anchor - step, anchor - 2 * step - 7, anchor - 8 * step - 3):
+    t = np.linspace(-1.0, 1.0, n)
+    x = np.stack([rng.normal(size=n).cumsum() + 1e4,  # a wandering baseline far from zero
+                  rng.normal(size=n) + np.polynomial.legendre.legval(t, rng.normal(size=degree + 1) * 1e3)])
+    np.testing.assert_allclose(preprocess.polynomial_detrend(x, degree, anchor=anchor), reference_detrend(x, degree),
+                               rtol=0, atol=1e-12 * np.abs(x).max())
+  # Only the lengths anchor - k * step were built: every padded length borrowed one.
+  assert set(built) == {anchor, anchor - step, anchor - 2 * step, anchor - 8 * step}
+
+
+def test_a_window_far_shorter_than_its_anchor_gets_its_own_basis(monkeypatch):
+  # Far below the anchor a cached length's end columns hold more of its energy: where the dropped
+  # ones would hold more than MAX_TAIL_ENERGY the fit takes the row's own basis instead.
+  anchor, degree = 2000, 10
+  step = dsp.anchor_step(anchor, degree)
+  borrowed = anchor - 45 * step
+  n = borrowed - step + 1
+  tail = dsp.detrend_basis(borrowed, degree)[:, n:]
+  assert np.trace(tail @ tail.T) > dsp.MAX_TAIL_ENERGY
+  dsp.prefix_gram.cache_clear()
+  built = _record_bases_built(monkeypatch)
+  x = np.random.default_rng(5).normal(size=n).cumsum()
+  np.testing.assert_allclose(preprocess.polynomial_detrend(x, degree, anchor=anchor), reference_detrend(x, degree),
+                             rtol=0, atol=1e-12 * np.abs(x).max())
+  assert built == [borrowed, n]
+
+
+def test_a_full_length_window_is_detrended_on_its_own_basis_bit_for_bit():
+  x = np.random.default_rng(6).normal(size=(3, 10000)).cumsum(axis=1)
+  basis = dsp.detrend_basis(10000, 10)
+  np.testing.assert_array_equal(preprocess.polynomial_detrend(x, 10, anchor=10000), x - (x @ basis.T) @ basis)
 
 
 @pytest.mark.parametrize('text', [

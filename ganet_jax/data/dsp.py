@@ -16,7 +16,9 @@ filtering. These functions compute the same thing on arrays, with each design
     same; their rounding differs (about 1e-15 of the signal's amplitude), other
     ratios go to ObsPy's own routine;
   - ``detrend_basis``: orthonormal polynomials on n samples, so a polynomial detrend
-    is two matrix-vector products.
+    is two matrix-vector products;
+  - ``polynomial_fit``: the least-squares polynomial of each row, on a shorter row
+    (a zero-padded window) through the basis of a slightly longer cached length.
 """
 
 from __future__ import annotations
@@ -39,6 +41,10 @@ MAX_DRIFT_SAMPLES = 1e-11
 # Grid points per polynomial degree from which the Gram polynomials' recurrence stays orthonormal
 # to ~1e-14 (measured up to degree 50); shorter grids (never a window) use a QR factorisation.
 SAMPLES_PER_DEGREE = 5
+# A row shorter than a cached basis is fitted through that basis when its dropped columns hold at
+# most this much of the rows' energy (trace of T T^T): the kept part's Gram matrix I - T T^T then
+# has its eigenvalues in [0.1, 1], a condition number <= 10, so the fit loses at most one digit.
+MAX_TAIL_ENERGY = 0.9
 
 
 @functools.lru_cache(maxsize=64)
@@ -121,7 +127,7 @@ def lanczos(data: np.ndarray, old_dt: float, new_dt: float, new_npts: int, a: in
   return out
 
 
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=32)
 def detrend_basis(n_samples: int, degree: int) -> np.ndarray:
   """(degree + 1, n_samples) orthonormal rows spanning the polynomials of ``degree`` on n samples.
 
@@ -131,7 +137,8 @@ def detrend_basis(n_samples: int, degree: int) -> np.ndarray:
   the grid has several points per degree; on shorter grids a QR factorisation of the
   Legendre basis (cheap there) gives them. The least-squares polynomial of x is
   ``Q.T @ (Q @ x)``. Read-only: it is shared. Few lengths are kept: a record's window
-  has the full length unless zero-padded.
+  has the full length unless zero-padded, and padded ones borrow the bases of a few
+  lengths (``polynomial_fit``).
   """
   t = np.linspace(-1.0, 1.0, n_samples)
   if n_samples < SAMPLES_PER_DEGREE * (degree + 1):
@@ -150,3 +157,75 @@ def detrend_basis(n_samples: int, degree: int) -> np.ndarray:
       row /= b[k]
   rows.setflags(write=False)
   return rows
+
+
+@functools.lru_cache(maxsize=32)
+def anchor_step(anchor: int, degree: int) -> int:
+  """Spacing of the cached lengths ``anchor, anchor - step, ...`` that shorter rows borrow a basis from.
+
+  The most end columns of ``anchor``'s basis that hold at most ``MAX_TAIL_ENERGY``
+  (about 0.9 n / (degree + 1)^2: each end column holds about (degree + 1)^2 / n), so a
+  row less than ``step`` samples shorter than ``anchor`` drops at most that much. A
+  shorter cached length holds more in each column: ``polynomial_fit`` checks again.
+  """
+  energy = np.cumsum(np.square(detrend_basis(anchor, degree)[:, ::-1]).sum(axis=0))
+  return max(1, int(np.searchsorted(energy, MAX_TAIL_ENERGY, side='right')) + 1)
+
+
+def polynomial_fit(x: np.ndarray, degree: int, anchor: int | None = None) -> np.ndarray:
+  """The least-squares polynomial of ``degree`` of each row of ``x`` (float64, last axis on [-1, 1]).
+
+  Rows of ``anchor`` samples, or of any length without one, are projected on their
+  own grid's cached basis Q (``Q.T @ (Q @ x)``). A row of n < ``anchor`` samples (a
+  window zero-padded after its detrend) would need a basis of its own length, which
+  costs more to build than the fit, and every padded length differs. It is fitted
+  instead on the first n columns A of the cached basis of the nearest length L >= n on
+  the grid ``anchor - k * anchor_step``: a polynomial of the L-grid restricted to its
+  first n points is a polynomial of the n-grid (the same sample spacing, another
+  origin), so A's rows span the same space, and since Q's rows are orthonormal the
+  Gram matrix of A is ``I - T T^T`` with T the L - n dropped columns. The fit is then
+  ``(inv(I - T T^T) @ A @ x.T).T @ A``: the same polynomial, rounded differently (the
+  Gram matrix's condition number is <= 10; ``prefix_gram``). A row whose dropped
+  columns hold more than ``MAX_TAIL_ENERGY`` (short grids, high degrees) gets its own
+  basis.
+
+  Args:
+    x: (..., n) rows, n > degree.
+    degree: the polynomial degree.
+    anchor: the length whose nearby shorter lengths share cached bases (the window's); None: none.
+
+  Returns:
+    The fitted polynomials, shaped as ``x``.
+  """
+  n = x.shape[-1]
+  borrowed = prefix_gram(n, degree, anchor) if anchor is not None and n < anchor else None
+  if borrowed is None:
+    basis = detrend_basis(n, degree)
+    return (x @ basis.T) @ basis
+  length, inverse_gram = borrowed
+  head = detrend_basis(length, degree)[:, :n]
+  if x.ndim == 1:
+    return (inverse_gram @ (head @ x)) @ head
+  return np.swapaxes(inverse_gram @ (head @ np.swapaxes(x, -1, -2)), -1, -2) @ head
+
+
+@functools.lru_cache(maxsize=1024)
+def prefix_gram(n_samples: int, degree: int, anchor: int) -> tuple[int, np.ndarray] | None:
+  """(L, inverse Gram matrix of the first ``n_samples`` columns of L's basis) for ``polynomial_fit``, or None.
+
+  L is the nearest length ``anchor - k * anchor_step(anchor, degree)`` at or above
+  ``n_samples``. None when L is ``n_samples`` itself or the columns left out hold more
+  than ``MAX_TAIL_ENERGY``: the row's own basis is then the one to use. Only the
+  (degree + 1)^2 inverse is kept, not the basis: a few hundred bytes a length.
+  """
+  step = anchor_step(anchor, degree)
+  length = anchor - ((anchor - n_samples) // step) * step
+  if length == n_samples:
+    return None
+  tail = detrend_basis(length, degree)[:, n_samples:]
+  overlap = tail @ tail.T
+  if np.trace(overlap) > MAX_TAIL_ENERGY:
+    return None
+  inverse = np.linalg.inv(np.eye(degree + 1) - overlap)
+  inverse.setflags(write=False)
+  return length, inverse

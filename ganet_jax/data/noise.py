@@ -199,7 +199,8 @@ def normalise_window(window_data: np.ndarray, noise_data: np.ndarray | None, con
   if noise_data is None:
     window, flat = preprocess.window_from_trace_data(window_data, config)
     return window, None, flat
-  detrended = preprocess.pad_window(preprocess.polynomial_detrend(window_data, config.detrend_degree),
+  detrended = preprocess.pad_window(preprocess.polynomial_detrend(window_data, config.detrend_degree,
+                                                                  anchor=config.window_samples),
                                     config.window_samples)
   noise = preprocess.polynomial_detrend(noise_data, config.detrend_degree)
   if config.normalization == 'noise_whiten':

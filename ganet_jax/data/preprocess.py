@@ -413,19 +413,20 @@ def cut_window(data: np.ndarray, starttime: obspy.UTCDateTime, sampling_rate: fl
   return window
 
 
-def polynomial_detrend(x: np.ndarray, degree: int) -> np.ndarray:
+def polynomial_detrend(x: np.ndarray, degree: int, *, anchor: int | None = None) -> np.ndarray:
   """``x`` minus its least-squares polynomial of ``degree`` along the last axis, fitted in float64.
 
   The time axis is rescaled to [-1, 1] (raw sample indices would overflow) and the
-  fit projects on orthonormal polynomials there (``dsp.detrend_basis``, made once per
-  length), so it is two matrix products; the rows of a 2-D array are fitted each on its own.
+  fit projects on orthonormal polynomials there (``dsp.polynomial_fit``: bases made
+  once per length), so it is two matrix products; the rows of a 2-D array are fitted
+  each on its own. ``anchor`` (the window's length) lets shorter rows share the bases
+  of a few lengths near it instead of one per length.
   """
   x = np.asarray(x, dtype=np.float64)
   n = x.shape[-1]
   if n <= degree:
     return x - x.mean(axis=-1, keepdims=True) if n else x
-  basis = dsp.detrend_basis(n, degree)
-  return x - (x @ basis.T) @ basis
+  return x - dsp.polynomial_fit(x, degree, anchor)
 
 
 def standardise(x: np.ndarray) -> tuple[np.ndarray, bool]:
@@ -487,5 +488,5 @@ def window_from_trace_data(data: np.ndarray, config: PreprocessConfig) -> tuple[
 
 def windows_from_rows(rows: np.ndarray, config: PreprocessConfig) -> tuple[np.ndarray, np.ndarray]:
   """``window_from_trace_data`` of each row of a (channels, samples) array, in one pass: (windows, flat mask)."""
-  detrended = polynomial_detrend(rows, config.detrend_degree)
+  detrended = polynomial_detrend(rows, config.detrend_degree, anchor=config.window_samples)
   return standardise_rows(pad_window(detrended, config.window_samples))
