@@ -6,6 +6,7 @@ import numpy as np
 import obspy
 import pytest
 
+from ganet_jax import conventions
 from ganet_jax.data import labels
 from ganet_jax.data import picking
 from ganet_jax.data import preprocess
@@ -129,6 +130,36 @@ def test_padded_window_is_standardised_over_its_whole_length():
   window, dead = preprocess.window_from_trace_data(data, config)
   assert not dead and len(window) == 10000
   assert abs(window.mean()) < 1e-9 and window.std() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize('slots', [[0, 1, 2], [0], [1, 2], [0, 2], [2, 0]])
+@pytest.mark.parametrize('n_samples', [1000, 957])
+@pytest.mark.parametrize('dead', [False, True])
+def test_a_window_made_in_place_is_the_assembled_windows(slots, n_samples, dead):
+  config = PreprocessConfig(window_s=10.0)
+  rng = np.random.default_rng(n_samples)
+  rows = rng.normal(size=(len(slots), n_samples)).cumsum(axis=1) * 50.0 + 3e4
+  if dead:
+    rows[-1] = 0.0  # a dead channel: zeros, flagged flat (the exact path decides)
+  expected, expected_flat = preprocess.windows_from_rows(rows, config)
+  window, flat = preprocess.window_from_rows(rows, slots, config)
+  assembled, _ = preprocess.assemble_components(dict(zip(slots, expected)), config.window_samples)
+  assert window.dtype == np.float32 and window.shape == (1000, 3)
+  # The sums are rounded differently: ~1e-16 of a unit-variance sample, below float32's rounding.
+  np.testing.assert_allclose(window, assembled, rtol=0, atol=1e-12)
+  np.testing.assert_array_equal(flat, expected_flat)
+  assert list(flat) == [False] * (len(slots) - 1) + [dead]
+
+
+def test_flat_channels_are_those_whose_std_is_tiny_against_their_largest_sample():
+  rng = np.random.default_rng(3)
+  rows = np.stack([np.zeros(500), np.full(500, 2047.0), 1e-13 * rng.normal(size=500),
+                   1e3 + 1e-10 * rng.normal(size=500), 1e-11 * rng.normal(size=500), 1e-160 * rng.normal(size=500),
+                   rng.normal(size=500), 1e12 + 1e-3 * rng.normal(size=500), 1e12 + 10 * rng.normal(size=500)])
+  _, flat = preprocess.standardise_rows(rows)
+  # The rule in full: std <= EPSILON * max(1, largest |sample|), std as NumPy computes it.
+  expected = rows.std(axis=1) <= conventions.EPSILON * np.maximum(1.0, np.abs(rows).max(axis=1))
+  assert list(flat) == list(expected) == [True, True, True, True, False, True, False, True, False]
 
 
 def test_missing_components_are_zero_filled_in_zne_order():

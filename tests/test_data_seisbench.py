@@ -246,3 +246,38 @@ def test_windows_can_be_spooled_to_disk(tmp_path):
   assert isinstance(spooled.waveforms, np.memmap) and str(spooled.waveforms.filename) == str(tmp_path / 'spool')
   np.testing.assert_array_equal(spooled.waveforms, in_memory.waveforms)
   assert (tmp_path / 'spool').stat().st_size == in_memory.waveforms.nbytes
+
+
+def test_window_rejections_keep_their_reasons_and_order(tmp_path):
+  rng = np.random.default_rng(7)
+  def trace(samples=2000, channels=3):
+    return (rng.normal(size=(channels, samples)).cumsum(axis=1) + 100).astype(np.float32)
+  bad = trace()
+  bad[1, 10], bad[2, 1999] = np.nan, np.inf
+  cases = [('500', '100', None, trace()), ('1300', '100', None, trace()), ('2500', '100', None, trace()),
+           ('50', '10', None, trace(200)), ('500', '100', None, bad), ('500', '100', 'XYZ', trace()),
+           ('500', '100', 'ABC', trace()), ('650', '50', None, trace(1000)), ('-3', '100', None, trace()),
+           ('1150', '100', None, trace()), ('550', '50', None, trace(1000))]
+  rows = [{'source_origin_time': f'2020-01-{i + 1:02d}T00:00:00', 'source_type': 'earthquake', 'trace_P_arrival_sample': p,
+           'trace_sampling_rate_hz': rate, **({'trace_component_order': order} if order else {})}
+          for i, (p, rate, order, _) in enumerate(cases)]
+  seisbench_writer.write_chunk(tmp_path, '', rows, [case[3] for case in cases], data_format={'component_order': 'ENZ'})
+  config = PreprocessConfig(window_s=10.0, max_pad_s=2.0)
+  records, rejected = seisbench.read_dataset(tmp_path, config=config)
+  short = 'record ends 7.0 s after the P onset; the window needs 10 s (zero-padding allowed up to 2 s, --max_pad_s)'
+  assert [(line['record'], line['reason']) for line in rejected] == [
+      ('trace1', short),
+      ('trace2', 'P onset 1970-01-01T00:00:25.000000Z outside the record (1970-01-01T00:00:00.000000Z + 20.0 s)'),
+      ('trace3', '...: sampling rate 10 Hz < 20 Hz (--min_sampling_rate); not upsampled to 100 Hz'),
+      ('trace4', '2 NaN/inf samples'),
+      ('trace6', "no usable channel in component order 'ABC'"),
+      ('trace7', short),
+      ('trace8', 'P onset 1969-12-31T23:59:59.970000Z outside the record (1970-01-01T00:00:00.000000Z + 20.0 s)')]
+  assert list(records.record_ids) == ['trace0', 'trace5', 'trace9', 'trace10']
+  assert list(records.extra['channels_present']) == ['ZNE', 'Z', 'ZNE', 'ZNE']
+  assert list(records.extra['padded_s']) == ['0.00', '0.00', '1.50', '1.01']
+  # Stored as float32, cut before conversion: the windows of the same samples given as float64.
+  for record, index, order in ((0, 0, 'ENZ'), (1, 5, 'XYZ'), (2, 9, 'ENZ'), (3, 10, 'ENZ')):
+    p, rate, _, samples = cases[index]
+    expected, _, _ = seisbench.window_from_array(samples.astype(np.float64), order, float(rate), float(p), config)
+    np.testing.assert_array_equal(records.waveforms[record], expected)

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Sequence
 
 import numpy as np
 import obspy
@@ -282,6 +283,11 @@ def _close(a: float, b: float) -> bool:
   return abs(a - b) <= 1e-8 + 1e-5 * abs(b)
 
 
+def at_output_rate(rate: float, config: PreprocessConfig) -> bool:
+  """Whether samples at ``rate`` Hz are kept as they are (``resample_samples`` only converts them)."""
+  return rate >= config.min_sampling_rate and _close(rate, config.sampling_rate)
+
+
 def resample_samples(samples: np.ndarray, rate: float, sampling_rate: float, min_sampling_rate: float
                      ) -> np.ndarray:
   """``samples`` (at ``rate`` Hz) at ``sampling_rate`` Hz as float64, as ``resample`` gives them.
@@ -401,16 +407,27 @@ def cut_window(data: np.ndarray, starttime: obspy.UTCDateTime, sampling_rate: fl
     RecordRejected: when the P onset is outside the record or the record ends
       more than ``max_pad_s`` before the window does.
   """
+  first, stop = window_bounds(len(data), starttime, sampling_rate, p_onset, config)
+  return data[first:stop]
+
+
+def window_bounds(n_samples: int, starttime: obspy.UTCDateTime, sampling_rate: float,
+                  p_onset: obspy.UTCDateTime, config: PreprocessConfig) -> tuple[int, int]:
+  """``(first, stop)``: the samples ``cut_window`` keeps of a record of ``n_samples``.
+
+  Raises:
+    RecordRejected: as ``cut_window``.
+  """
   first = int(round((p_onset - starttime) * sampling_rate))
-  if first < 0 or first >= len(data):
-    raise RecordRejected(f'P onset {p_onset} outside the record ({starttime} + {len(data) / sampling_rate:.1f} s)')
-  window = data[first:first + config.window_samples]
-  missing_s = (config.window_samples - len(window)) / sampling_rate
+  if first < 0 or first >= n_samples:
+    raise RecordRejected(f'P onset {p_onset} outside the record ({starttime} + {n_samples / sampling_rate:.1f} s)')
+  stop = min(first + config.window_samples, n_samples)
+  missing_s = (config.window_samples - (stop - first)) / sampling_rate
   if missing_s > config.max_pad_s:
-    raise RecordRejected(f'record ends {len(window) / sampling_rate:.1f} s after the P onset; the window '
+    raise RecordRejected(f'record ends {(stop - first) / sampling_rate:.1f} s after the P onset; the window '
                          f'needs {config.window_s:g} s (zero-padding allowed up to {config.max_pad_s:g} s, '
                          f'--max_pad_s)')
-  return window
+  return first, stop
 
 
 def polynomial_detrend(x: np.ndarray, degree: int, *, anchor: int | None = None) -> np.ndarray:
@@ -435,8 +452,14 @@ def standardise(x: np.ndarray) -> tuple[np.ndarray, bool]:
   return out[0], bool(flat[0])
 
 
-def standardise_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def standardise_rows(x: np.ndarray, out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
   """``standardise`` of each row of a (channels, samples) array: (rows, flat mask).
+
+  Args:
+    x: the rows.
+    out: where to write the rows (same shape, any float type, e.g. a float32 window's
+      columns): the float64 quotients are rounded to its type as an assignment would.
+      None: a new float64 array.
 
   Raises:
     RecordRejected: when a row's standard deviation is not finite (overflow or NaN:
@@ -445,18 +468,37 @@ def standardise_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
   x = np.asarray(x, dtype=np.float64)
   n = x.shape[-1]
   if not n:
-    return x.copy(), np.ones(x.shape[:-1], bool)
+    if out is None:
+      return x.copy(), np.ones(x.shape[:-1], bool)
+    out[...] = x
+    return out, np.ones(x.shape[:-1], bool)
   # NumPy's mean and std arithmetic (the same bits as x.mean() and centred.std() per row),
   # without its argument handling, which costs more than the sums on a window.
-  centred = x - np.add.reduce(x, axis=-1, keepdims=True) / n
-  deviations = centred - np.add.reduce(centred, axis=-1, keepdims=True) / n
+  mean = np.add.reduce(x, axis=-1, keepdims=True) / n
+  centred = x - mean
+  residual_mean = np.add.reduce(centred, axis=-1, keepdims=True) / n
+  deviations = centred - residual_mean
   std = np.sqrt(np.add.reduce(np.square(deviations, out=deviations), axis=-1) / n)
-  if not np.all(np.isfinite(std)):
+  if not np.isfinite(std).all():
     raise RecordRejected(f'non-finite after scaling (largest |sample| {np.nanmax(np.abs(x), initial=0.0):.3g})')
-  flat = std <= conventions.EPSILON * np.maximum(1.0, np.abs(x).max(axis=-1, initial=0.0))
-  centred /= np.where(flat, 1.0, std)[:, None]
-  centred[flat] = 0.0
-  return centred, flat
+  flat = _flat_rows(x, std, np.abs(mean[..., 0]) + np.abs(residual_mean[..., 0]))
+  out = centred if out is None else out
+  np.divide(centred, np.where(flat, 1.0, std)[..., None], out=out, casting='same_kind')
+  out[flat] = 0.0
+  return out, flat
+
+
+def _flat_rows(x: np.ndarray, std: np.ndarray, offset: np.ndarray) -> np.ndarray:
+  """Rows whose std is below ``conventions.EPSILON`` of their largest |sample| (or of 1): flat channels.
+
+  Each |sample| is at most the row's offset from zero (its two mean corrections) plus
+  ``sqrt(n) * std``; a std above EPSILON times that bound (with room for rounding)
+  decides without reading the row again, which only rows near flat then need.
+  """
+  bound = (offset + math.sqrt(x.shape[-1]) * std) * (1 + 1e-6)
+  if (std > conventions.EPSILON * np.maximum(1.0, bound)).all():
+    return np.zeros(std.shape, bool)
+  return std <= conventions.EPSILON * np.maximum(1.0, np.abs(x).max(axis=-1, initial=0.0))
 
 
 def pad_window(x: np.ndarray, n_samples: int) -> np.ndarray:
@@ -490,3 +532,56 @@ def windows_from_rows(rows: np.ndarray, config: PreprocessConfig) -> tuple[np.nd
   """``window_from_trace_data`` of each row of a (channels, samples) array, in one pass: (windows, flat mask)."""
   detrended = polynomial_detrend(rows, config.detrend_degree, anchor=config.window_samples)
   return standardise_rows(pad_window(detrended, config.window_samples))
+
+
+def window_from_rows(rows: np.ndarray, slots: Sequence[int], config: PreprocessConfig) -> tuple[np.ndarray, np.ndarray]:
+  """``assemble_components`` of ``windows_from_rows(rows)`` at the rows' ``slots``: (window, flat mask).
+
+  Made without the intermediate copies: the padding's zeros are counted in the
+  mean and standard deviation but never written before the float32 window, and
+  the rows' sums of squares take one pass (``_scale_padded``). The samples differ
+  from ``windows_from_rows``' by the rounding of those sums, about 1e-16 of a
+  standardised sample: the float32 samples rarely differ at all, the padding's
+  (minus the mean over the standard deviation, itself at that rounding) may.
+  Which rows are flat, and every rejection, are decided exactly as there.
+  """
+  n_samples = config.window_samples
+  detrended = polynomial_detrend(rows, config.detrend_degree, anchor=n_samples)
+  detrended = detrended.copy() if detrended is rows else detrended  # _scale_padded overwrites it
+  window = np.zeros((n_samples, len(conventions.COMPONENT_ORDER)), np.float32)
+  step = slots[1] - slots[0] if len(slots) > 1 else 1
+  if list(slots) != list(range(slots[0], slots[-1] + 1, step)):
+    standardised, flat = standardise_rows(pad_window(detrended, n_samples))
+    window[:, list(slots)] = standardised.T
+    return window, flat
+  columns = window.T[slots[0]:slots[-1] + 1:step]  # the slots' columns, one strided view
+  if not _scale_padded(detrended, n_samples, columns):
+    return window, standardise_rows(pad_window(detrended, n_samples), out=columns)[1]
+  return window, np.zeros(len(slots), bool)
+
+
+def _scale_padded(rows: np.ndarray, n_samples: int, out: np.ndarray) -> bool:
+  """Writes ``standardise_rows(pad_window(rows, n_samples))`` to ``out`` when no row is near flat (``rows`` is
+  overwritten then).
+
+  The mean and variance of a row and its zero padding are its sum and sum of squares
+  over ``n_samples``. After a detrend the mean is at the rounding of the row's
+  scale, so the variance does not cancel, and a standard deviation far above
+  ``conventions.EPSILON`` times the largest |sample| (bounded as in ``_flat_rows``)
+  says no row is flat. Otherwise (a dead or near-flat row, non-finite or cancelling
+  moments) nothing is written and False returned: ``standardise_rows`` decides.
+  """
+  mean = np.add.reduce(rows, axis=-1) / n_samples
+  square_mean = (rows[..., None, :] @ rows[..., :, None])[..., 0, 0] / n_samples
+  variance = square_mean - mean * mean
+  if not (np.isfinite(variance).all() and (mean * mean <= 1e-6 * square_mean).all()):
+    return False
+  std = np.sqrt(variance)
+  bound = (np.abs(mean) + math.sqrt(n_samples) * std) * (1 + 1e-6)
+  if not (std > conventions.EPSILON * np.maximum(1.0, bound) * 2).all():
+    return False
+  n = rows.shape[-1]
+  centred = np.subtract(rows, mean[..., None], out=rows)
+  np.divide(centred, std[..., None], out=out[..., :n], casting='same_kind')
+  out[..., n:] = (-mean / std)[..., None]
+  return True

@@ -472,7 +472,7 @@ class ChunkLayout:
                dimensions.upper().endswith('CW'), rate)
 
   def samples(self, trace_name: str) -> np.ndarray:
-    """The trace's samples as stored (float64).
+    """The trace's samples as stored (floats in their own type, others as float64).
 
     Raises:
       RecordRejected: when the trace is not in the file or its index does not fit.
@@ -486,7 +486,8 @@ class ChunkLayout:
     if dataset is None:
       raise RecordRejected(f'trace {bucket!r} not in {self.file.name}/data')
     try:
-      return np.asarray(dataset[index] if index else dataset[()], np.float64)
+      samples = np.asarray(dataset[index] if index else dataset[()])
+      return samples if samples.dtype.kind == 'f' else np.asarray(samples, np.float64)
     except (IndexError, ValueError, TypeError) as error:
       raise RecordRejected(f'trace {trace_name!r}: index outside {bucket} of shape {dataset.shape} '
                            f'({error})') from None
@@ -538,32 +539,44 @@ def window_from_array(data: np.ndarray, order: str, rate: float, p_sample: float
 
   The steps of ``ingest.assemble_window`` without pre-event noise (SeisBench sets keep
   none): each component resampled and band-passed over the whole trace, then all cut
-  from the P sample, detrended and standardised together (``preprocess.windows_from_rows``).
+  from the P sample, detrended and standardised together (``preprocess.window_from_rows``).
+  A trace at the window's rate without a band needs neither, so only its window's
+  samples are cut and converted to float64. The components of a trace share its rate
+  and length, so the first one cut gives every rejection the others would.
 
   Raises:
     RecordRejected: bad channels, non-finite samples, low rate, short record.
   """
   if data.ndim != 2 or data.shape[0] != len(order):
     raise RecordRejected(f'waveform shape {data.shape} does not match component order {order!r}')
-  if not np.all(np.isfinite(data)):
+  if not np.isfinite(data).all():
     raise RecordRejected(f'{int(np.sum(~np.isfinite(data)))} NaN/inf samples')
-  rows = {}
   onset = _EPOCH + p_sample / rate
-  for letter, samples in zip(order, data):
+  channels = {}
+  for index, letter in enumerate(order):
     slot = preprocess.component_slot(letter)
     if slot is not None:
-      samples = preprocess.resample_samples(samples, rate, config.sampling_rate, config.min_sampling_rate)
-      samples = preprocess.bandpass_record(samples, config.sampling_rate, config)
-      rows[slot] = preprocess.cut_window(samples, _EPOCH, config.sampling_rate, onset, config)
-  if not rows:
+      channels[slot] = index  # a later component of the same slot replaces an earlier one
+  if not channels:
     raise RecordRejected(f'no usable channel in component order {order!r}')
-  slots = sorted(rows)
-  windows, flat = preprocess.windows_from_rows(np.stack([rows[slot] for slot in slots]), config)
-  window, _ = preprocess.assemble_components(dict(zip(slots, windows)), config.window_samples)
+  slots = sorted(channels)
+  if config.bandpass is None and preprocess.at_output_rate(rate, config):
+    first, stop = preprocess.window_bounds(data.shape[1], _EPOCH, config.sampling_rate, onset, config)
+    rows = np.empty((len(slots), stop - first))
+    for row, slot in zip(rows, slots):
+      row[:] = data[channels[slot], first:stop]
+  else:
+    cut = []
+    for slot in slots:
+      samples = preprocess.resample_samples(data[channels[slot]], rate, config.sampling_rate, config.min_sampling_rate)
+      samples = preprocess.bandpass_record(samples, config.sampling_rate, config)
+      cut.append(preprocess.cut_window(samples, _EPOCH, config.sampling_rate, onset, config))
+    rows = np.stack(cut)
+  window, flat = preprocess.window_from_rows(rows, slots, config)
   present = ''.join(conventions.COMPONENT_ORDER[slot] for slot, dead in zip(slots, flat) if not dead)
   if not present:
     raise RecordRejected(f'no usable channel in component order {order!r}')
-  return window, present, (config.window_samples - len(rows[slots[0]])) / config.sampling_rate
+  return window, present, (config.window_samples - rows.shape[1]) / config.sampling_rate
 
 
 def _prepare_row(layout: ChunkLayout, row: Mapping[str, str], chunk: str,
