@@ -57,7 +57,9 @@ from ganet_jax.errors import RecordRejected
 P_ARRIVAL_COLUMNS = ('trace_p_arrival_sample', 'trace_P_arrival_sample')
 ORIGIN_COLUMN = 'source_origin_time'
 CHUNKS_FILE = 'chunks'
-DEFAULT_ROWS_PER_PARTITION = 1000
+# Rows read_dataset reads at a time (as prepare's --partition_size): a partition's windows live until it is
+# merged, so a smaller one holds less, and the next one's windows reuse its memory instead of new pages.
+DEFAULT_ROWS_PER_PARTITION = 256
 _BUCKET = re.compile(r'^(?P<bucket>[^$]+)\$(?P<index>.+)$')
 Kept = TypeVar('Kept')  # what ``merge_rows`` keeps of each accepted record
 _EPOCH = obspy.UTCDateTime(0)  # the time axis of an array's first sample; only differences count
