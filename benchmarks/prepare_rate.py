@@ -16,9 +16,10 @@ and reports records/s by wall clock and by the process's CPU time, which other
 processes on a busy machine do not inflate.
 
 With ``--compare=TREE`` the same passes run alternately with this checkout's
-``ganet_jax`` and with TREE's (each process gets its tree on PYTHONPATH), and the
-medians and their ratio (this / TREE) are printed: both measured in the same
-minutes, under the same load. The load average is printed with every figure.
+``ganet_jax`` and with TREE's (each process gets its tree on PYTHONPATH; each tree
+goes first in turn), and the medians and their ratio (this / TREE) are printed: both
+measured in the same minutes, under the same load. The load average is printed with
+every figure.
 """
 
 from __future__ import annotations
@@ -97,10 +98,17 @@ def timed_pass(tree: pathlib.Path, args: dict[str, object]) -> dict[str, float]:
 
 
 def measure(trees: dict[str, pathlib.Path], args: dict[str, object], repeats: int) -> dict[str, list[dict]]:
-  """``repeats`` passes per tree, the trees alternating, so each sees the same load."""
+  """``repeats`` passes per tree, the trees alternating, so each sees the same load.
+
+  Each goes first in turn (this, other; other, this; ...): the first pass after the
+  synthetic set is written is the first to touch the memory its writer gave back,
+  which costs more on some machines (a virtual machine's host backs those pages
+  again), and that cost must not always fall on the same tree.
+  """
   passes: dict[str, list[dict]] = {name: [] for name in trees}
   for number in range(repeats):
-    for name, tree in trees.items():
+    order = list(trees.items())
+    for name, tree in order if number % 2 == 0 else order[::-1]:
       figures = timed_pass(tree, args)
       passes[name].append(figures)
       print(f'{name} pass {number + 1}: {figures["accepted"] + figures["rejected"]} records in '
