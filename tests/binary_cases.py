@@ -1,10 +1,10 @@
-"""Runs one binary over many command lines, each ended as ``python -m experiments.<name>`` would end it.
+"""Runs binaries over many command lines, each ended as ``python -m experiments.<binary>`` would end it.
 
-  python tests/binary_cases.py train cases.json results.json
+  python tests/binary_cases.py cases.json results.json
 
-cases.json: [[name, [flag, ...]], ...]. results.json: {name: {'rc': the exit status,
-'stdout', 'stderr', 'usage': whether absl would print its usage text, 'traceback': an
-exception no ending caught}}. The libraries are imported once; each case runs in a fork
+cases.json: {binary: [[name, [flag, ...]], ...]}. results.json: {binary: {name: {'rc': the exit
+status, 'stdout', 'stderr', 'usage': whether absl would print its usage text, 'traceback': an
+exception no ending caught}}}. The libraries are imported once; each case runs in a fork
 that imports the binary with the case's command line (ml_collections reads the
 ``--config.<field>`` overrides as the flag is defined), parses it with
 ``binary.parse_flags`` and runs ``main`` as ``binary.run`` does.
@@ -15,6 +15,8 @@ import importlib
 import io
 import json
 import os
+import pathlib
+import subprocess
 import sys
 import traceback
 
@@ -61,9 +63,23 @@ def run(module_name: str, args) -> dict:
   return json.loads(text)
 
 
+def run_in_one_process(cases: dict, folder) -> dict:
+  """Each binary's command lines (``{binary: [(name, flags)]}``) in one subprocess of this file.
+
+  Returns {binary: {name: how it ended}} (see the module docstring); ``folder`` holds the case and result files.
+  """
+  root = pathlib.Path(__file__).resolve().parents[1]
+  case_file, result_file = pathlib.Path(folder) / 'binary_cases.json', pathlib.Path(folder) / 'binary_results.json'
+  case_file.write_text(json.dumps(cases))
+  subprocess.run([sys.executable, __file__, str(case_file), str(result_file)], cwd=root,
+                 env={**os.environ, 'PYTHONPATH': str(root)}, check=True, timeout=300, capture_output=True)
+  return json.loads(result_file.read_text())
+
+
 if __name__ == '__main__':
-  binary_name, case_file, result_file = sys.argv[1:]
+  case_file, result_file = sys.argv[1:]
   with open(case_file) as f:
     cases = json.load(f)
   with open(result_file, 'w') as f:
-    json.dump({name: run(binary_name, args) for name, args in cases}, f)
+    json.dump({binary_name: {name: run(binary_name, args) for name, args in binary_cases}
+               for binary_name, binary_cases in cases.items()}, f)

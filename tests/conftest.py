@@ -1,6 +1,7 @@
 """Shared test fixtures. Tests run on CPU with small shapes."""
 
 import csv
+import fcntl
 import os
 import pathlib
 import shutil
@@ -51,6 +52,21 @@ def shared_data() -> pathlib.Path:
   return SHARED_DATA
 
 
+def filled_variables(model, x, seed=0):
+  """Variables of ``model.init``'s structure and shapes on input ``x`` (an array or ShapeDtypeStruct), filled by NumPy.
+
+  BatchNorm variances are 1, every other leaf 0.1 * standard normal draws of ``seed``: finite
+  values for shape and value checks. XLA's CPU compiler takes seconds for a jitted random
+  ``init`` (one draw per parameter); this traces ``init`` only.
+  """
+  import numpy as np
+  rng = np.random.default_rng(seed)
+  abstract = jax.eval_shape(model.init, jax.random.key(0), x)
+  fill = lambda path, leaf: (np.ones(leaf.shape, leaf.dtype) if 'var' in jax.tree_util.keystr(path)
+                             else (0.1 * rng.standard_normal(leaf.shape)).astype(leaf.dtype))
+  return jax.tree_util.tree_map_with_path(fill, abstract)
+
+
 TINY_RUN_SAMPLES = 500  # 5-s windows at 100 Hz
 
 
@@ -74,15 +90,23 @@ def tiny_run_inputs():
 
 @pytest.fixture(scope='session')
 def tiny_run(tmp_path_factory) -> pathlib.Path:
-  """A run folder of a tiny GA-Net trained one epoch on short synthetic records.
+  """A run folder of a tiny GA-Net trained one epoch on short synthetic records (tests read it, never change it).
 
   Its records carry a prepared set's preprocessing settings, so the run records them
-  for the classifier as a run on real data does.
+  for the classifier as a run on real data does. The pytest-xdist workers share one
+  folder in the test run's temporary root: the first to need it trains it (tens of
+  seconds of compiles) under a lock that the others wait on.
   """
   from ganet_jax.training import experiment
-  workdir = tmp_path_factory.mktemp('tiny_run')
-  config, train, test = tiny_run_inputs()
-  experiment.run(config, train, test, workdir, log=lambda line: None)
+  root = tmp_path_factory.getbasetemp()
+  if 'PYTEST_XDIST_WORKER' in os.environ:
+    root = root.parent  # the run's root, above each worker's own folder
+  workdir = root / 'tiny_run'
+  with open(root / 'tiny_run.lock', 'w') as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    if not (workdir / 'metrics.json').is_file():  # an interrupted run of it resumes
+      config, train, test = tiny_run_inputs()
+      experiment.run(config, train, test, workdir, log=lambda line: None)
   return workdir
 
 

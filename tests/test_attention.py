@@ -7,6 +7,7 @@ import jax
 import numpy as np
 import pytest
 
+from conftest import filled_variables
 from ganet_jax import GANet
 from ganet_jax.classify import Classifier
 from ganet_jax.evaluation.attention import hold_on_record_axis, record_attention, spatial_attention
@@ -20,11 +21,7 @@ def tiny():
   model = GANet(num_bottlenecks=2, head_features=16, cbam_positions=('input', 'bottleneck', 'flatten'))
   waveforms = np.random.default_rng(0).normal(size=(2, SAMPLES, 3)).astype(np.float32)
   # NumPy-filled variables of init's structure: compiling a jitted init costs more than these tests
-  rng = np.random.default_rng(1)
-  fill = lambda path, leaf: (np.ones(leaf.shape, leaf.dtype) if 'var' in jax.tree_util.keystr(path)
-                             else (0.1 * rng.standard_normal(leaf.shape)).astype(leaf.dtype))
-  variables = jax.tree_util.tree_map_with_path(fill, jax.eval_shape(model.init, jax.random.key(0), waveforms))
-  return model, variables, waveforms
+  return model, filled_variables(model, waveforms, seed=1), waveforms
 
 
 def test_sowing_the_weights_leaves_the_logits_unchanged(tiny):
@@ -57,7 +54,8 @@ def test_hold_on_record_axis_covers_each_steps_samples():
 def test_a_network_without_cbam_has_no_attention():
   model = GANet(num_bottlenecks=1, head_features=16, cbam_positions=())
   x = np.zeros((1, 64, 3), np.float32)
-  assert spatial_attention(model, jax.jit(model.init)(jax.random.key(0), x), x) == {}
+  zeros = jax.tree.map(lambda leaf: np.zeros(leaf.shape, leaf.dtype), jax.eval_shape(model.init, jax.random.key(0), x))
+  assert spatial_attention(model, zeros, x) == {}
 
 
 def test_plot_attention_writes_a_png(tiny, tmp_path):

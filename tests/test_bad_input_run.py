@@ -22,6 +22,7 @@ import ml_collections
 import numpy as np
 import pytest
 
+import binary_cases
 from conftest import tiny_run_inputs
 from experiments import binary, faults
 from ganet_jax.classify import model_folder
@@ -414,14 +415,6 @@ def test_an_encoder_of_unknown_preprocessing_is_warned_about(tmp_path):
 
 
 # Every binary ends a refusal in one line naming the file, flag or field: no traceback, no usage text.
-def _run_binary_cases(binary, cases, folder):
-  """experiments.<binary> over [(name, flags)], each as its own command line (tests/binary_cases.py)."""
-  case_file, result_file = folder / f'{binary}_cases.json', folder / f'{binary}_results.json'
-  case_file.write_text(json.dumps(cases))
-  subprocess.run([sys.executable, str(ROOT / 'tests' / 'binary_cases.py'), binary, str(case_file), str(result_file)],
-                 cwd=ROOT, env={**os.environ, 'PYTHONPATH': str(ROOT)}, check=True, timeout=300, capture_output=True)
-  return json.loads(result_file.read_text())
-
 
 # A log record (absl's format, or Python's where absl's handler is not installed), e.g. a model card's warnings
 _LOG_LINE = re.compile(r'[DIWEF]\d{4} \d\d:\d\d:\d\d\.\d+ |(DEBUG|INFO|WARNING|ERROR|CRITICAL):[\w.]+:')
@@ -499,12 +492,11 @@ def refusal_results(refusal_inputs):
   fill = lambda args: [arg.format(d=d) for arg in args]
   inputs = [f'--input={d}/in']
   classify_output = [f'--output={d}/out/p.csv']
-  return {
-      'train': _run_binary_cases('train', [[name, fill(args)] for name, args, _ in TRAIN_REFUSALS], d),
-      'classify': _run_binary_cases('classify', [[name, inputs + classify_output + fill(args)]
-                                                 for name, args, _ in CLASSIFY_REFUSALS], d),
-      'prepare': _run_binary_cases('prepare', [[name, inputs + fill(args)] for name, args, _ in PREPARE_REFUSALS], d),
-  }
+  return binary_cases.run_in_one_process({
+      'train': [[name, fill(args)] for name, args, _ in TRAIN_REFUSALS],
+      'classify': [[name, inputs + classify_output + fill(args)] for name, args, _ in CLASSIFY_REFUSALS],
+      'prepare': [[name, inputs + fill(args)] for name, args, _ in PREPARE_REFUSALS],
+  }, d)
 
 
 @pytest.mark.parametrize('binary, name, message', [

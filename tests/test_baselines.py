@@ -7,20 +7,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from conftest import filled_variables
 from ganet_jax.models import MODELS, TABLE1_PARAMETERS, build_model
 from ganet_jax.models.complexity import model_parameter_count
 
 BASELINES = ['capsnet', 'cnn_liu2020', 'vgg', 'resnet', 'googlenet', 'cnn_barama2023', 'cnn_zhu2023']
 SHORT = (2, 256, 3)  # short records: compiling the full-length networks is slow on CPU
-
-
-def _cheap_variables(model, x):
-  """Variables of the right structure filled by NumPy: a jitted random init compiles slowly."""
-  rng = np.random.default_rng(0)
-  abstract = jax.eval_shape(model.init, jax.random.key(1), x)
-  fill = lambda path, leaf: (np.ones(leaf.shape, leaf.dtype) if 'var' in jax.tree_util.keystr(path)
-                             else (0.1 * rng.standard_normal(leaf.shape)).astype(leaf.dtype))
-  return jax.tree_util.tree_map_with_path(fill, abstract)
 
 
 # Each network's trainable parameters on one 10000 x 3 record, as its docstring states them.
@@ -43,7 +35,7 @@ def test_parameter_count_is_the_documented_one_within_2_percent_of_table1(name):
 def test_applies_in_both_modes_with_the_ganet_interface(name):
   model = build_model(name)
   x = jax.random.normal(jax.random.key(0), SHORT)
-  variables = _cheap_variables(model, x)
+  variables = filled_variables(model, x)
 
   def loss(params, x):
     logits, updates = model.apply({**variables, 'params': params}, x, train=True, mutable=['batch_stats'],

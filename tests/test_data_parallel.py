@@ -6,6 +6,7 @@ import numpy as np
 import optax
 import pytest
 
+from conftest import filled_variables
 from ganet_jax import GANet
 from ganet_jax.data.synthetic import make_synthetic
 from ganet_jax.evaluation.predict import predict_probabilities
@@ -58,7 +59,7 @@ def test_sharded_evaluation_equals_single_device_with_an_uneven_last_batch():
   records = make_synthetic(3, stations_per_event=(5, 5), samples=64, seed=0)
   assert len(records) % 8  # the last batch is partly padding
   model = GANet(**TINY)
-  variables = jax.jit(model.init)(jax.random.key(0), jnp.zeros((1, 64, 3)))
+  variables = filled_variables(model, jnp.zeros((1, 64, 3)))
   single = predict_probabilities(model, variables, records, batch_size=8)
   sharded = predict_probabilities(model, variables, records, batch_size=8, mesh=data_mesh(8))
   assert single.shape == (len(records),)
@@ -66,7 +67,8 @@ def test_sharded_evaluation_equals_single_device_with_an_uneven_last_batch():
 
 
 def test_bfloat16_step_keeps_float32_state_and_tracks_float32():
-  model, batch = GANet(**TINY), _batch()
+  # the step's casts are under test, not the network: GA-Net without its attention compiles sooner
+  model, batch = GANet(**TINY, cbam_positions=()), _batch()
   make = lambda: create_train_state(model, jax.random.key(1), batch['waveforms'].shape, learning_rate=1e-3)
   full, full_metrics = _step(make(), batch)
   mixed, mixed_metrics = _step(make(), batch, compute_dtype='bfloat16')

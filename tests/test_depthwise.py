@@ -1,41 +1,47 @@
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from ganet_jax.nn import depthwise
-from ganet_jax.nn.depthwise import depthwise_conv1d, grouped_depthwise_conv1d, resolve_impl, same_padding
+from ganet_jax.nn.depthwise import resolve_impl, same_padding
 from ganet_jax.nn.recompute import depends_on
+
+# jitted, as the layers run them: eagerly each tap's slice, product and sum compiles on its own
+depthwise_conv1d = jax.jit(depthwise.depthwise_conv1d, static_argnames=('stride', 'impl'))
+grouped_depthwise_conv1d = jax.jit(depthwise.grouped_depthwise_conv1d, static_argnames='stride')
+
+
+def _normal(seed, *shapes):
+  """Standard normal float32 arrays of ``shapes`` drawn by NumPy from ``seed``."""
+  rng = np.random.default_rng(seed)
+  return [rng.standard_normal(shape).astype(np.float32) for shape in shapes]
 
 
 @pytest.mark.parametrize('stride', [1, 2, 3])
 @pytest.mark.parametrize('kernel_size', [1, 3, 5, 7])
 @pytest.mark.parametrize('length', [16, 17])
 def test_matches_grouped_convolution(stride, kernel_size, length):
-  kx, kw = jax.random.split(jax.random.key(kernel_size * 10 + stride))
-  x = jax.random.normal(kx, (2, length, 6))
-  kernel = jax.random.normal(kw, (kernel_size, 6))
+  x, kernel = _normal(kernel_size * 10 + stride, (2, length, 6), (kernel_size, 6))
   np.testing.assert_allclose(depthwise_conv1d(x, kernel, stride=stride),
                              grouped_depthwise_conv1d(x, kernel, stride=stride), rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize('stride', [1, 2])
 def test_channel_multiplier_matches_grouped_convolution(stride):
-  kx, kw = jax.random.split(jax.random.key(3))
-  x = jax.random.normal(kx, (3, 21, 4))
-  kernel = jax.random.normal(kw, (3, 4, 3))
+  x, kernel = _normal(3, (3, 21, 4), (3, 4, 3))
   out = depthwise_conv1d(x, kernel, stride=stride)
   assert out.shape == (3, -(-21 // stride), 12)
   np.testing.assert_allclose(out, grouped_depthwise_conv1d(x, kernel, stride=stride), rtol=1e-5, atol=1e-5)
 
 
 def test_gradients_match_grouped_convolution():
-  kx, kw = jax.random.split(jax.random.key(4))
-  x = jax.random.normal(kx, (2, 30, 5))
-  kernel = jax.random.normal(kw, (5, 5))
+  x, kernel = _normal(4, (2, 30, 5), (5, 5))
   loss = lambda f: lambda x, w: jnp.sum(jnp.sin(f(x, w, stride=2)))
-  grads = jax.grad(loss(depthwise_conv1d), argnums=(0, 1))(x, kernel)
-  expected = jax.grad(loss(grouped_depthwise_conv1d), argnums=(0, 1))(x, kernel)
+  grads = jax.jit(jax.grad(loss(depthwise.depthwise_conv1d), argnums=(0, 1)))(x, kernel)
+  expected = jax.jit(jax.grad(loss(depthwise.grouped_depthwise_conv1d), argnums=(0, 1)))(x, kernel)
   for got, want in zip(grads, expected):
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 
@@ -54,10 +60,8 @@ def test_channel_mismatch_is_named():
 @pytest.mark.parametrize('stride', [1, 2])
 @pytest.mark.parametrize('kernel_shape', [(3, 4), (5, 4), (3, 4, 2)])
 def test_slices_and_grouped_give_the_same_values_and_gradients(stride, kernel_shape):
-  kx, kw = jax.random.split(jax.random.key(len(kernel_shape) * 10 + kernel_shape[0] + stride))
-  x = jax.random.normal(kx, (2, 3, 13, 4))  # two leading axes
-  kernel = jax.random.normal(kw, kernel_shape)
-  loss = lambda impl: lambda x, w: jnp.sum(jnp.sin(depthwise_conv1d(x, w, stride=stride, impl=impl)))
+  x, kernel = _normal(len(kernel_shape) * 10 + kernel_shape[0] + stride, (2, 3, 13, 4), kernel_shape)  # 2 leading axes
+  loss = lambda impl: lambda x, w: jnp.sum(jnp.sin(depthwise.depthwise_conv1d(x, w, stride=stride, impl=impl)))
   values = {impl: depthwise_conv1d(x, kernel, stride=stride, impl=impl) for impl in ('slices', 'grouped')}
   assert values['slices'].shape == (2, 3, -(-13 // stride), 4 * (kernel_shape[2] if len(kernel_shape) == 3 else 1))
   np.testing.assert_allclose(values['slices'], values['grouped'], rtol=1e-5, atol=1e-5)
@@ -82,11 +86,9 @@ LOW_MEMORY_CASES = [(stride, kernel_shape, length) for stride in (1, 2, 3)
 @pytest.mark.parametrize('stride,kernel_shape,length', LOW_MEMORY_CASES)
 def test_low_memory_gradient_matches_autodiff(stride, kernel_shape, length):
   # the hand-written VJP against autodiff of the same shifted slices, with two leading axes
-  kx, kw, kp = jax.random.split(jax.random.key(kernel_shape[0] * 100 + stride * 10 + length), 3)
-  x = jax.random.normal(kx, (2, 3, length, 4))
-  kernel = jax.random.normal(kw, kernel_shape)
-  kernel3 = kernel if kernel.ndim == 3 else kernel[:, :, None]
-  probe = jax.random.normal(kp, (2, 3, -(-length // stride), 4, kernel3.shape[2]))
+  multiplier = kernel_shape[2] if len(kernel_shape) == 3 else 1
+  x, kernel3, probe = _normal(kernel_shape[0] * 100 + stride * 10 + length, (2, 3, length, 4),
+                              (*kernel_shape[:2], multiplier), (2, 3, -(-length // stride), 4, multiplier))
   loss = lambda f: lambda x, w: jnp.sum(jnp.sin(f(x, w, stride)) * probe)
   got = jax.jit(jax.grad(loss(depthwise._slices_conv_low_memory), argnums=(0, 1)))(x, kernel3)
   want = jax.jit(jax.grad(loss(depthwise._slices_conv), argnums=(0, 1)))(x, kernel3)

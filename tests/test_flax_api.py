@@ -14,6 +14,7 @@ import optax
 import pytest
 from flax import nnx
 
+from conftest import filled_variables
 import ganet_jax
 from ganet_jax import CBAM, GANet, GhostModule
 
@@ -89,7 +90,7 @@ class GhostClassifier(nnx.Module):
 
 def test_nnx_model_trains_with_the_layers():
   model = GhostClassifier(rngs=nnx.Rngs(0))
-  nnx.bridge.lazy_init(model, X)
+  nnx.jit(nnx.bridge.lazy_init)(model, X)  # jitted: eagerly each operation of the init compiles on its own
   optimizer = nnx.Optimizer(model, optax.adam(1e-2), wrt=nnx.Param)
   labels = jnp.array([0, 1, 0, 1])
 
@@ -112,7 +113,7 @@ def test_nnx_model_trains_with_the_layers():
 @pytest.fixture(scope='module')
 def small_ganet():
   model = GANet(num_bottlenecks=1, head_features=32)
-  return model, jax.jit(model.init)(jax.random.key(0), X)
+  return model, filled_variables(model, X)
 
 
 def test_pooled_features_feed_the_classifier(small_ganet):

@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from conftest import filled_variables
 from ganet_jax.models import GANet, GANetFusion, build_model, model_fields, model_parameter_count
 from ganet_jax.models.fusion import band_log_powers, bands_below_nyquist
 from ganet_jax.training import losses
@@ -66,18 +67,9 @@ def test_shapes_parameters_and_fields_follow_ganet():
     jax.eval_shape(GANetFusion(**TINY, projection_features=-1).init, jax.random.key(0), x)
 
 
-def _filled_variables(model, shape):
-  """Variables of the model's structure filled by NumPy (a compiled ``init`` costs seconds of CPU)."""
-  rng = np.random.default_rng(0)
-  abstract = jax.eval_shape(model.init, jax.random.key(0), jax.ShapeDtypeStruct(shape, jnp.float32))
-  fill = lambda path, leaf: (np.ones(leaf.shape, leaf.dtype) if 'var' in jax.tree_util.keystr(path)
-                             else (0.1 * rng.standard_normal(leaf.shape)).astype(leaf.dtype))
-  return jax.tree_util.tree_map_with_path(fill, abstract)
-
-
 def test_gradients_reach_both_parts_and_the_forward_pass_compiles_once():
   model = GANetFusion(**TINY, cbam_positions=())  # attention compiles slowly and is GA-Net's, tested there
-  variables = _filled_variables(model, SHAPE)
+  variables = filled_variables(model, jax.ShapeDtypeStruct(SHAPE, jnp.float32))
   x = jnp.asarray(np.random.default_rng(0).standard_normal(SHAPE).astype(np.float32))
   labels = jnp.array([0, 1, 0, 1])
 

@@ -6,24 +6,12 @@ import numpy as np
 import pytest
 from flax import nnx
 
+from conftest import filled_variables
 from ganet_jax import GANet
 from ganet_jax.models.complexity import model_parameter_count, parameter_count
 
 TABLE3_PLACEMENTS = [combo for n in (1, 2, 3) for combo in itertools.combinations(('input', 'bottleneck', 'flatten'), n)]
 SHORT = (2, 96, 3)  # a short record keeps compilation cheap; any length works
-
-
-def _cheap_variables(model, x):
-  """Variables of the right structure and shapes, filled by NumPy.
-
-  XLA's CPU compiler needs ~10 s to compile a full GA-Net ``init`` (one random
-  draw per parameter); shape tests only need some finite values.
-  """
-  rng = np.random.default_rng(0)
-  abstract = jax.eval_shape(model.init, jax.random.key(1), x)
-  fill = lambda path, leaf: (np.ones(leaf.shape, leaf.dtype) if 'var' in jax.tree_util.keystr(path)
-                             else (0.1 * rng.standard_normal(leaf.shape)).astype(leaf.dtype))
-  return jax.tree_util.tree_map_with_path(fill, abstract)
 
 
 def _shapes(model, shape=SHORT, train=False):
@@ -37,7 +25,7 @@ def _shapes(model, shape=SHORT, train=False):
 
 def _init_apply(model, shape=SHORT, train=False):
   x = jax.random.normal(jax.random.key(0), shape)
-  variables = _cheap_variables(model, x)
+  variables = filled_variables(model, x)
   if train:
     apply = jax.jit(lambda v, x: model.apply(v, x, train=True, mutable=['batch_stats'],
                                              rngs={'dropout': jax.random.key(2)})[0])
@@ -146,7 +134,7 @@ def test_same_seed_same_parameters_different_seed_different():
 def test_jit_vmap_and_grad_are_finite_and_consistent():
   model = GANet(num_bottlenecks=1, head_features=32)  # narrow: eager apply compiles op by op
   x = jax.random.normal(jax.random.key(0), SHORT)
-  variables = _cheap_variables(model, x)
+  variables = filled_variables(model, x)
   eager = model.apply(variables, x)
   jitted = jax.jit(model.apply)(variables, x)
   # vmap over records, each seen as a batch of one

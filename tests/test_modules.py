@@ -5,17 +5,16 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from conftest import filled_variables
 from ganet_jax import CBAM, ChannelAttention, DepthwiseConv1D, GhostBottleneck, GhostModule, SpatialAttention
 
 BN_EPS = 1e-3
 
 
 def _randomize(tree, seed):
-  """Replace every leaf with random values (variances positive) so no term is trivially zero or one."""
-  leaves, treedef = jax.tree.flatten(tree)
-  keys = jax.random.split(jax.random.key(seed), len(leaves))
-  new = [jax.random.uniform(k, l.shape, minval=0.5, maxval=1.5) for k, l in zip(keys, leaves)]
-  return jax.tree.unflatten(treedef, new)
+  """Replace every leaf (an array or its shape) with random values in [0.5, 1.5] so no term is trivially zero or one."""
+  rng = np.random.default_rng(seed)
+  return jax.tree.map(lambda leaf: rng.uniform(0.5, 1.5, leaf.shape).astype(np.float32), tree)
 
 
 def np_conv_same(x, kernel, stride=1):
@@ -60,7 +59,7 @@ def np_spatial_attention(x, p):  # eq. 5
 def test_ghost_module_equals_numpy_equations(features, ratio):
   x = np.asarray(jax.random.normal(jax.random.key(0), (2, 13, 5)))
   module = GhostModule(features, ratio=ratio)
-  variables = _randomize(jax.jit(module.init)(jax.random.key(1), x), seed=2)  # jit: one compile, not one per op
+  variables = _randomize(jax.eval_shape(module.init, jax.random.key(1), x), seed=2)  # shapes: no init compile
   out = np.asarray(jax.jit(module.apply)(variables, x))
   assert out.shape == (2, 13, features)
   for b in range(2):
@@ -71,7 +70,7 @@ def test_ghost_module_equals_numpy_equations(features, ratio):
 def test_cbam_equals_numpy_equations():
   x = np.asarray(jax.random.normal(jax.random.key(0), (2, 20, 32)))
   module = CBAM(reduction=8, kernel_size=7)
-  params = _randomize(jax.jit(module.init)(jax.random.key(1), x), seed=3)['params']
+  params = _randomize(jax.eval_shape(module.init, jax.random.key(1), x), seed=3)['params']
   params = jax.tree.map(lambda v: v - 1.0, params)  # signed weights
   out = np.asarray(jax.jit(module.apply)({'params': params}, x))
   for b in range(2):
@@ -82,7 +81,7 @@ def test_cbam_equals_numpy_equations():
 def test_channel_and_spatial_attention_shapes_and_ranges():
   x = jax.random.normal(jax.random.key(0), (3, 50, 24))
   for module in (ChannelAttention(), SpatialAttention()):
-    variables = jax.jit(module.init)(jax.random.key(1), x)
+    variables = filled_variables(module, x)
     out = jax.jit(module.apply)(variables, x)
     assert out.shape == x.shape
     # attention only rescales by a gate in (0, 1)
@@ -94,8 +93,9 @@ def test_channel_and_spatial_attention_shapes_and_ranges():
 def test_bottleneck_shapes(strides, in_ch, out_ch, use_ghost):
   x = jnp.ones((2, 33, in_ch))
   module = GhostBottleneck(32, out_ch, strides=strides, use_ghost=use_ghost)
-  variables = jax.jit(module.init)(jax.random.key(0), x)
-  out, updates = jax.jit(lambda v, x: module.apply(v, x, train=True, mutable=['batch_stats']))(variables, x)
+  # shapes and structure only, traced without a compile (the values: test_identity_shortcut_is_a_residual)
+  variables = jax.eval_shape(module.init, jax.random.key(0), x)
+  out, updates = jax.eval_shape(lambda v, x: module.apply(v, x, train=True, mutable=['batch_stats']), variables, x)
   assert out.shape == (2, -(-33 // strides), out_ch)
   assert set(updates['batch_stats']) == set(variables['batch_stats'])
   has_projection = 'shortcut_pw' in variables['params']
@@ -105,7 +105,7 @@ def test_bottleneck_shapes(strides, in_ch, out_ch, use_ghost):
 def test_identity_shortcut_is_a_residual():
   x = jax.random.normal(jax.random.key(0), (1, 10, 8))
   module = GhostBottleneck(16, 8)
-  variables = jax.jit(module.init)(jax.random.key(1), x)
+  variables = filled_variables(module, x)
   # zero the projection module's BN scale: the block must reduce to its shortcut
   params = jax.tree_util.tree_map_with_path(
       lambda path, v: jnp.zeros_like(v) if 'ghost2' in str(path) and 'bn' in str(path) else v,
@@ -117,9 +117,9 @@ def test_identity_shortcut_is_a_residual():
 def test_depthwise_module_shapes():
   module = DepthwiseConv1D(kernel_size=5, strides=2, multiplier=2)
   x = jnp.ones((4, 11, 3))
-  variables = module.init(jax.random.key(0), x)
+  variables = jax.eval_shape(module.init, jax.random.key(0), x)
   assert variables['params']['kernel'].shape == (5, 3, 2)
-  assert module.apply(variables, x).shape == (4, 6, 6)
+  assert jax.eval_shape(module.apply, variables, x).shape == (4, 6, 6)
 
 
 def test_ghost_module_rejects_ratio_one():

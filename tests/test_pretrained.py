@@ -12,6 +12,7 @@ import jax
 import numpy as np
 import pytest
 
+from conftest import filled_variables
 from ganet_jax import pretrained
 from ganet_jax.classify import Classifier, export_pretrained, model_folder
 from ganet_jax.data.synthetic import make_synthetic
@@ -178,7 +179,7 @@ def test_a_network_of_another_architecture_ships_and_the_limits_are_logged(tmp_p
   from ganet_jax.evaluation.predict import predict_probabilities
   samples = 256
   model = build_model('cnn_zhu2023')
-  variables = jax.jit(model.init)(jax.random.key(0), np.zeros((1, samples, 3), np.float32))
+  variables = filled_variables(model, np.zeros((1, samples, 3), np.float32))
   card = {'kind': 'network', 'input_shape': [samples, 3], 'threshold': 0.5, 'components': 'ZNE',
           'preprocessing': _preprocessing(window_s=samples / 100), 'description': '',
           'limits': ['not for anything', 'synthetic'],

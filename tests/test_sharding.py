@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from conftest import filled_variables
 from ganet_jax import GANet
 from ganet_jax.sharding import data_mesh, initialize_distributed, replicate, shard_batch
 
@@ -29,7 +30,7 @@ APPLY = jax.jit(lambda v, x: MODEL.apply(v, x, train=True, mutable=['batch_stats
 @functools.lru_cache(maxsize=None)
 def _single_device():
   """Variables and the one-device train-mode forward, computed once for every mesh size."""
-  variables = jax.jit(MODEL.init)(jax.random.key(1), X)
+  variables = filled_variables(MODEL, X)
   return variables, APPLY(variables, X)
 
 

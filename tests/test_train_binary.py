@@ -8,6 +8,8 @@ import time
 
 import pytest
 
+import binary_cases
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BAD_FLAGS = {
     'unknown model': (['--config.model.name=resnet_9000'], '--config.model.name'),
@@ -23,16 +25,19 @@ BAD_FLAGS = {
 
 @pytest.fixture(scope='module')
 def outcomes(tmp_path_factory):
-  """All bad-flag runs started at once: each pays Python + JAX start-up, not training."""
+  """(exit status, output) of each bad-flag command line, all in one process that imports the binary's libraries once.
+
+  Each case runs as the interpreter would end it (tests/binary_cases.py); the real binary's own
+  process, start-up and exit status are the subject of the cache-folder test below.
+  """
   workdir = tmp_path_factory.mktemp('bad')
-  env = {**os.environ, 'JAX_PLATFORMS': 'cpu', 'PYTHONPATH': ROOT}
-  processes = {}
+  cases = []
   for name, (flags, _) in BAD_FLAGS.items():
     if not any(f.startswith('--config.workdir') for f in flags):
       flags = flags + [f'--config.workdir={workdir / name.replace(" ", "_")}']
-    processes[name] = subprocess.Popen([sys.executable, '-m', 'experiments.train', *flags], cwd=ROOT, env=env,
-                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-  return {name: (p.wait(timeout=300), p.stdout.read() + p.stderr.read()) for name, p in processes.items()}
+    cases.append([name, flags])
+  results = binary_cases.run_in_one_process({'train': cases}, workdir)['train']
+  return {name: (r['rc'], r['stdout'] + r['stderr'] + r['traceback']) for name, r in results.items()}
 
 
 def test_an_unusable_default_cache_folder_only_warns(tmp_path):
