@@ -37,9 +37,3 @@ def test_a_cache_chosen_before_jax_loads_is_the_one_jax_uses(tmp_path):
       'jax.config.jax_persistent_cache_min_entry_size_bytes)')
   assert printed.splitlines() == ['False', f'{tmp_path / "xla"} 0.0 0']
 
-
-def test_preparing_records_never_loads_jax():
-  # the prepare binary and what its Dask workers import: they start faster without JAX and the training stack
-  printed = _fresh_python('import sys; import experiments.prepare; import ganet_jax.data.prepare_shards; '
-                          'print(sorted(m for m in ("jax", "flax", "optax", "orbax") if m in sys.modules))')
-  assert printed == '[]'

@@ -5,6 +5,7 @@ import pathlib
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import distributed
@@ -177,3 +178,23 @@ def test_joining_by_scheduler_file_of_a_dask_scheduler_and_worker(tmp_path):
       process.wait(timeout=30)
   assert [v for _, (values, _) in results for v in values] == [i * i for i in range(7)]
   assert {pid for _, (_, pid) in results} - {os.getpid(), processes[0].pid, processes[1].pid}  # a worker's own
+
+
+def test_a_cluster_closed_in_background_is_closed_once_its_thread_ends():
+  with parallel.cluster_client(workers=1, close_in_background=True) as client:
+    cluster = client.cluster
+    assert [v for _, (v, _) in parallel.map_partitions(squares_and_pid, [3], client)] == [[9]]
+  assert client.status == 'closed'  # the client closes at once; the cluster in the thread
+  closing = [t for t in threading.enumerate() if t.name == parallel.CLOSING_THREAD]
+  assert closing and not closing[0].daemon  # the process waits for it before exiting
+  for thread in closing:
+    thread.join(60)
+  assert cluster.status.name == 'closed' and not cluster.workers
+
+
+def test_an_error_closes_the_cluster_before_it_goes_on_even_when_closing_in_background():
+  with pytest.raises(RuntimeError, match='stop'):
+    with parallel.cluster_client(workers=1, close_in_background=True) as client:
+      cluster = client.cluster
+      raise RuntimeError('stop')
+  assert cluster.status.name == 'closed' and not cluster.workers

@@ -28,9 +28,8 @@ import functools
 import math
 
 import numpy as np
-import scipy.signal
-from obspy.signal import filter as obspy_filter
-from obspy.signal import interpolation as obspy_interpolation
+# scipy.signal and obspy.signal (which loads matplotlib) are imported where used: a worker preparing
+# records that need no filter is ready about 1 s sooner.
 
 # Largest denominator of a rate ratio taken as exact: each phase of the polyphase filter
 # costs one kernel (2a+1 weights), so this bounds the work set up per ratio.
@@ -50,6 +49,7 @@ MAX_TAIL_ENERGY = 0.9
 @functools.lru_cache(maxsize=64)
 def butterworth_bandpass_sos(corners: int, low: float, high: float) -> np.ndarray:
   """``scipy.signal.iirfilter``'s Butterworth band-pass (edges as fractions of Nyquist), as ObsPy designs it."""
+  import scipy.signal
   return scipy.signal.iirfilter(corners, [low, high], btype='band', ftype='butter', output='sos')
 
 
@@ -61,7 +61,9 @@ def bandpass(data: np.ndarray, freqmin: float, freqmax: float, rate: float, *, c
   """
   nyquist = 0.5 * rate
   low, high = freqmin / nyquist, freqmax / nyquist
+  import scipy.signal
   if high - 1.0 > -1e-6 or low > 1:
+    from obspy.signal import filter as obspy_filter
     return obspy_filter.bandpass(data, freqmin, freqmax, rate, corners=corners, zerophase=zerophase)
   sos = butterworth_bandpass_sos(corners, low, high)
   if not zerophase:
@@ -74,6 +76,7 @@ def bandpass(data: np.ndarray, freqmin: float, freqmax: float, rate: float, *, c
 def cheby2_lowpass_sos(freq: float, rate: float, maxorder: int = 12) -> np.ndarray:
   """``obspy.signal.filter.lowpass_cheby_2``'s design: the Chebyshev II low-pass of order <= ``maxorder``
   with 96 dB stop band from ``freq``, its pass band narrowed by 1% steps until the order fits."""
+  import scipy.signal
   nyquist = rate * 0.5
   rp, rs, order = 1, 96, 1e99
   ws = min(freq / nyquist, 1.0)
@@ -88,11 +91,13 @@ def decimate(data: np.ndarray, rate: float, factor: int) -> np.ndarray:
   """``Trace.decimate(factor)``'s samples: low-passed below the new Nyquist frequency, then every ``factor``-th."""
   if factor > 16:
     raise ArithmeticError(f'decimation by {factor}: the automatic filter is unstable above 16')
+  import scipy.signal
   return scipy.signal.sosfilt(cheby2_lowpass_sos(rate * 0.5 / float(factor), rate), data)[::factor]
 
 
 def lowpass(data: np.ndarray, freq: float, rate: float, *, corners: int, zerophase: bool) -> np.ndarray:
   """``obspy.signal.filter.lowpass`` (Butterworth), called directly."""
+  from obspy.signal import filter as obspy_filter
   return obspy_filter.lowpass(data, freq, rate, corners=corners, zerophase=zerophase)
 
 
@@ -109,6 +114,7 @@ def lanczos(data: np.ndarray, old_dt: float, new_dt: float, new_npts: int, a: in
   step = float(new_dt) / old_dt
   ratio = fractions.Fraction(step).limit_denominator(MAX_PHASES)
   if abs(step - float(ratio)) * new_npts > MAX_DRIFT_SAMPLES or new_npts < 1:
+    from obspy.signal import interpolation as obspy_interpolation
     return obspy_interpolation.lanczos_interpolation(data, 0.0, old_dt, 0.0, new_dt, new_npts, a=a)
   p, q = ratio.numerator, ratio.denominator
   offsets = np.arange(-a, a + 1)

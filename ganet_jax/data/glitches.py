@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import numpy as np
 import obspy
-from scipy import ndimage
 
 from ganet_jax.errors import RecordRejected
 
@@ -46,6 +45,7 @@ def glitch_indices(data: np.ndarray, sampling_rate: float) -> np.ndarray:
   if n < 2 * (GLITCH_SAMPLES + context) + 1:
     return np.zeros(0, np.int64)
   level = np.abs(x - np.median(x))
+  from scipy import ndimage  # where used: a SeisBench worker never checks a trace's glitches
   # Largest level over [j - context + 1, j]: the samples just before j + 1.
   before = ndimage.maximum_filter1d(level, size=context, origin=(context - 1) // 2, mode='constant', cval=0.0)
   index = np.arange(n)

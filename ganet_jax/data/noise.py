@@ -27,9 +27,7 @@ import math
 
 import numpy as np
 import obspy
-import scipy.fft
-import scipy.ndimage
-import scipy.signal
+# SciPy is imported where used: a worker preparing records that are not whitened is ready sooner.
 
 from ganet_jax.data import preprocess
 from ganet_jax.data.preprocess import PreprocessConfig
@@ -133,6 +131,8 @@ def noise_amplitude_spectrum(noise: np.ndarray, rate: float, *, segment_s: float
     (frequencies in Hz, amplitude spectral density) on Welch's grid.
   """
   per_segment = max(2, min(len(noise), int(round(segment_s * rate))))
+  import scipy.ndimage
+  import scipy.signal
   freqs, psd = scipy.signal.welch(np.asarray(noise, np.float64), fs=rate, window='hann', nperseg=per_segment,
                                   noverlap=per_segment // 2, detrend='constant')
   width = max(1, int(round(smoothing_hz / (freqs[1] - freqs[0]))))
@@ -171,6 +171,7 @@ def whiten(x: np.ndarray, rate: float, noise_freqs: np.ndarray, noise_asd: np.nd
   The transform is zero-padded to at least twice the length, so the zero-phase filter
   does not wrap the window's end onto its start (the P onset).
   """
+  import scipy.fft
   n_fft = scipy.fft.next_fast_len(2 * len(x), real=True)
   gain = whitening_gain(np.fft.rfftfreq(n_fft, 1.0 / rate), noise_freqs, noise_asd, band)
   return np.fft.irfft(np.fft.rfft(np.asarray(x, np.float64), n_fft) * gain, n_fft)[:len(x)]

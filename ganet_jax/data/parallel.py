@@ -24,10 +24,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import pathlib
 import signal
 import threading
+import time
+import types
 import uuid
 from typing import Callable, Iterator, Sequence, TypeVar
 
@@ -97,7 +100,8 @@ def check_cluster_choice(workers: int | None = None, scheduler: str | None = Non
 @contextlib.contextmanager
 def cluster_client(workers: int | None = None, scheduler: str | None = None,
                    scheduler_file: str | os.PathLike | None = None,
-                   connect_timeout_s: float = 30.0, prefix: str = '') -> Iterator[distributed.Client]:
+                   connect_timeout_s: float = 30.0, prefix: str = '', close_in_background: bool = False
+                   ) -> Iterator[distributed.Client]:
   """A Dask client on a local cluster or an existing one, closed on the way out (also on an interrupt).
 
   A local cluster is shut down with the block; an existing cluster is left running
@@ -109,6 +113,11 @@ def cluster_client(workers: int | None = None, scheduler: str | None = None,
     scheduler_file: the JSON file a running scheduler wrote.
     connect_timeout_s: how long to try reaching a running scheduler.
     prefix: put before the names in messages (``check_cluster_choice``).
+    close_in_background: after a block that ends normally, shut a local cluster down
+      in a thread (``CLOSING_THREAD``) while the caller goes on: its worker processes
+      take a few tenths of a second each to stop. The thread is not a daemon, so the
+      process still waits for it before exiting. A block ended by an error or an
+      interrupt closes the cluster before the error goes on.
 
   Yields:
     The connected ``distributed.Client``.
@@ -128,14 +137,34 @@ def cluster_client(workers: int | None = None, scheduler: str | None = None,
         raise ValueError(f'{where}: cannot connect ({error})') from None
     else:
       stack.enter_context(dask.config.set(LOCAL_WORKER_CONFIG))
-      cluster = stack.enter_context(distributed.LocalCluster(
+      cluster = distributed.LocalCluster(
           n_workers=workers or default_workers(), threads_per_worker=1, processes=True, host='127.0.0.1',
           silence_logs=logging.ERROR, dashboard_address=None, preload=[__name__],
           # the scheduler's health and metrics server, on a free port rather than a busy 8787
-          scheduler_kwargs={'dashboard_address': '127.0.0.1:0'}))
+          scheduler_kwargs={'dashboard_address': '127.0.0.1:0'})
+      shutdown = stack.enter_context(_shut_down(cluster))
       client = distributed.Client(cluster, set_as_default=False)
     stack.callback(client.close)
     yield client
+    if not (scheduler or scheduler_file):
+      shutdown.in_background = close_in_background  # reached only when the block ended normally
+
+
+# The thread that shuts a local cluster down after ``cluster_client(close_in_background=True)``.
+CLOSING_THREAD = 'dask-local-cluster-close'
+
+
+@contextlib.contextmanager
+def _shut_down(cluster: distributed.LocalCluster) -> Iterator[types.SimpleNamespace]:
+  """Closes ``cluster`` on the way out, in a thread when the block set ``in_background``."""
+  shutdown = types.SimpleNamespace(in_background=False)
+  try:
+    yield shutdown
+  finally:
+    if shutdown.in_background:
+      threading.Thread(target=cluster.close, name=CLOSING_THREAD).start()
+    else:
+      cluster.close()
 
 
 def describe(client: distributed.Client) -> str:
@@ -202,9 +231,10 @@ def map_in_order(function: Callable[..., Result], tasks: Sequence[object], clien
   finished: dict[int, Result] = {}
   completed = distributed.as_completed(loop=client.loop)
   submitted = yielded = 0
+  threads = _ThreadCount(client)
   try:
     while yielded < len(tasks):
-      ahead = max(1, sum(client.nthreads().values())) * (1 + _QUEUED_PER_THREAD)
+      ahead = threads() * (1 + _QUEUED_PER_THREAD)
       while submitted < len(tasks) and submitted - yielded < ahead:
         future = client.submit(function, tasks[submitted], *shared_futures, key=f'{name}-{submitted}-{token}',
                                pure=False, retries=retries)
@@ -221,6 +251,21 @@ def map_in_order(function: Callable[..., Result], tasks: Sequence[object], clien
         yielded += 1
   finally:
     client.cancel(list(running.values()) + shared_futures)
+
+
+class _ThreadCount:
+  """The cluster's worker threads (at least 1), asked of the scheduler at most every ``every_s``
+  seconds: a cluster may grow or shrink during a run, but each question is a round trip."""
+
+  def __init__(self, client: distributed.Client, every_s: float = 1.0):
+    self._client, self._every_s = client, every_s
+    self._count, self._asked = 1, -math.inf
+
+  def __call__(self) -> int:
+    if time.monotonic() - self._asked >= self._every_s:
+      self._count = max(1, sum(self._client.nthreads().values()))
+      self._asked = time.monotonic()
+    return self._count
 
 
 def dask_setup(worker) -> None:

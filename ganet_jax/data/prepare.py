@@ -226,7 +226,9 @@ def cluster_for(request: PrepareRequest, n_records: int, n_partitions: int,
     return
   started = time.perf_counter()
   workers = None if joined else min(request.workers or parallel.default_workers(), n_partitions)
-  with parallel.cluster_client(workers, request.scheduler, request.scheduler_file, prefix='--') as client:
+  # the shards are written when the block ends: the set's index and summary need not wait for the workers to stop
+  with parallel.cluster_client(workers, request.scheduler, request.scheduler_file, prefix='--',
+                               close_in_background=True) as client:
     client.run(importlib.import_module, prepare_shards.__name__)
     log(f'preparing {n_partitions} partitions of up to {request.partition_size} records on '
         f'{parallel.describe(client)}, ready in {time.perf_counter() - started:.1f} s')

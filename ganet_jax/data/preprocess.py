@@ -35,7 +35,8 @@ from typing import Sequence
 
 import numpy as np
 import obspy
-import scipy.signal
+# scipy.signal and obspy.signal (which loads matplotlib) are imported where used: a worker preparing
+# records that need no filter is ready about 1 s sooner.
 from obspy.geodetics import gps2dist_azimuth
 
 from ganet_jax import conventions
@@ -318,6 +319,7 @@ def bandpass_record(data: np.ndarray, sampling_rate: float, config: PreprocessCo
   if config.bandpass is None:
     return data
   freqmin, freqmax = config.bandpass
+  import scipy.signal
   trace = obspy.Trace(scipy.signal.detrend(np.asarray(data, np.float64), type='linear'),
                       header={'sampling_rate': sampling_rate})
   trace.taper(max_percentage=0.05, max_length=2.0 / freqmin)

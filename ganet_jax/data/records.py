@@ -207,7 +207,17 @@ def write_manifest(file: pathlib.Path, records: RecordSet) -> None:
   with open(file, 'w', newline='') as f:
     writer = csv.writer(f)
     writer.writerow(columns)
-    writer.writerows(zip(*columns.values()))
+    writer.writerows(zip(*map(_as_text, columns.values())))
+
+
+def _as_text(column) -> list:
+  """A column as the text ``csv`` writes for it, converted at once rather than a NumPy scalar at a time.
+
+  NumPy's text of a bool, number or string is ``str`` of its scalar; other columns
+  (objects, which may hold None) are left to ``csv``.
+  """
+  column = np.asarray(column)
+  return column.astype(str).tolist() if column.dtype.kind in 'biufU' else list(column)
 
 
 def load_prepared(path: str | pathlib.Path) -> RecordSet:
