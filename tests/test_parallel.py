@@ -8,6 +8,7 @@ import sys
 import threading
 import time
 
+import dask
 import distributed
 import pytest
 
@@ -94,6 +95,11 @@ def test_local_workers_keep_glibcs_heap_settings(two_workers):
   # Dask's default trims the heap at 64 KiB, which triples the CPU time of preparing a record
   assert set(two_workers.run(os.environ.get, 'MALLOC_TRIM_THRESHOLD_').values()) == {None}
   assert set(two_workers.run(os.environ.get, 'OMP_NUM_THREADS').values()) == {'1'}  # Dask's other settings stay
+
+
+def test_local_workers_do_not_sample_their_tasks_stacks(two_workers):
+  # the dashboard's profiler makes a task wait while it samples; a preparation has no dashboard
+  assert set(two_workers.run(dask.config.get, 'distributed.worker.profile.enabled').values()) == {False}
 
 
 def test_local_workers_leave_ctrl_c_to_the_process_that_closes_them(two_workers):
