@@ -322,23 +322,36 @@ def _results(function: Callable, tasks: list, client, shared: tuple, name: str) 
 def manifest_metadata(stage: pathlib.Path, numbers: Sequence[int]) -> RecordSet | None:
   """The records of the shards ``numbers`` without their windows (for checks and splits of the whole set).
 
+  Each shard's manifest becomes columns as it is read, so the rows of only one shard are
+  held as Python objects at a time.
+
   Returns:
     A RecordSet whose waveforms are (n, 0, 0) (no memory), or None without records.
   """
-  rows = []
-  for number in numbers:
-    file = stage / shards.shard_name(number) / MANIFEST_FILE
-    if file.is_file():
-      with open(file, newline='') as f:
-        rows += list(csv.DictReader(f))
-  if not rows:
+  parts = [part for part in map(_manifest_columns, (stage / shards.shard_name(n) / MANIFEST_FILE for n in numbers))
+           if part]
+  if not parts:
     return None
-  column = lambda name: np.array([row[name] for row in rows])
+  column = lambda name: np.concatenate([part[name] for part in parts])
   core = ('record_id', 'event_id', 'event_type', 'label', 'origin_time')
-  return RecordSet(waveforms=np.empty((len(rows), 0, 0), np.float32), labels=column('label').astype(np.int32),
-                   event_ids=column('event_id'), origin_times=column('origin_time').astype('datetime64[ms]'),
+  return RecordSet(waveforms=np.empty((sum(len(part['record_id']) for part in parts), 0, 0), np.float32),
+                   labels=column('label').astype(np.int32), event_ids=column('event_id'),
+                   origin_times=column('origin_time').astype('datetime64[ms]'),
                    event_types=column('event_type'), record_ids=column('record_id'),
-                   extra={name: column(name) for name in rows[0] if name not in core})
+                   extra={name: column(name) for name in parts[0] if name not in core})
+
+
+def _manifest_columns(file: pathlib.Path) -> dict[str, np.ndarray] | None:
+  """A shard manifest's columns as string arrays, or None for a missing or empty manifest."""
+  if not file.is_file():
+    return None
+  with open(file, newline='') as f:
+    reader = csv.reader(f)
+    header = next(reader, None)
+    rows = list(reader)
+  if not header or not rows:
+    return None
+  return {name: np.array(values) for name, values in zip(header, zip(*rows))}
 
 
 def _finished_keys(stage: pathlib.Path, number: int, tally: Tally) -> list:
