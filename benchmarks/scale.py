@@ -177,7 +177,8 @@ def train_once(prepared: pathlib.Path, workdir: pathlib.Path) -> dict:
   result, seconds, peaks = run_measured([
       sys.executable, '-m', 'experiments.train', f'--config.dataset={prepared}', '--config.epochs=1',
       f'--config.batch_size={FLAGS.batch_size}', f'--config.learning_rate={FLAGS.learning_rate}',
-      f'--config.model.width={FLAGS.width}', f'--config.split.test_from={FLAGS.test_from}',
+      f'--config.model.width={FLAGS.width}', '--config.split.by=origin_time',
+      f'--config.split.test_from={FLAGS.test_from}',
       f'--config.workdir={workdir}', '--noprogress'])
   metrics = json.loads((workdir / 'metrics.json').read_text())
   epoch = json.loads((workdir / 'epochs.jsonl').read_text().splitlines()[-1])

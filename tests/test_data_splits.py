@@ -82,6 +82,10 @@ def test_training_takes_a_prepared_split_column_unless_told_to_split_by_origin_t
   assert np.all(chronological.test.origin_times >= np.datetime64('2015-01-01'))
   with pytest.raises(ConfigError, match="--config.split.by: 'years': one of split_column, origin_time"):
     load_split(_config(tmp_path / 'set', by='years'))
+  seisbench_names = lambda records: np.char.replace(by_event(records), 'validation', 'dev')
+  _prepared_with_split(tmp_path / 'seisbench', seisbench_names)
+  from_seisbench = load_split(_config(tmp_path / 'seisbench'))
+  assert sorted(from_seisbench.validation.record_ids.tolist()) == sorted(records.record_ids[column == 'validation'])
   _prepared_with_split(tmp_path / 'named', lambda records: np.where(np.arange(len(records)) % 2, 'fit', 'holdout'))
   with pytest.raises(ConfigError, match='the split column holds fit, holdout; training reads train, test'):
     load_split(_config(tmp_path / 'named'))

@@ -27,6 +27,8 @@ from ganet_jax.errors import ConfigError
 SPLIT_COLUMN = 'split'  # the prepared set's column of experiments.prepare --split_boundaries / --random_split
 SPLIT_BY = ('split_column', 'origin_time')
 COLUMN_SPLITS = ('train', 'validation', 'test')
+# A split column's other names for them: SeisBench calls its validation split 'dev'.
+SPLIT_ALIASES = {'dev': 'validation'}
 
 
 class Split(NamedTuple):
@@ -102,10 +104,15 @@ def split_by(config, records: RecordSet) -> str:
 def column_split(records: RecordSet, dataset: str) -> dict[str, np.ndarray]:
   """Record indices of the prepared set's ``split`` column: train, optional validation, and test.
 
+  A SeisBench set prepared without a split of its own keeps SeisBench's column, whose
+  ``dev`` rows are the validation split.
+
   Raises:
     ConfigError: naming ``--config.split.by`` when the column names other splits or lacks train or test.
   """
   column = np.asarray(records.extra[SPLIT_COLUMN], dtype=str)
+  for alias, name in SPLIT_ALIASES.items():
+    column = np.where(column == alias, name, column)
   found = sorted(set(column.tolist()))
   if not set(found) <= set(COLUMN_SPLITS) or not {'train', 'test'} <= set(found):
     raise ConfigError('split.by', f'{dataset}: the split column holds {", ".join(found)}; training reads train, '
