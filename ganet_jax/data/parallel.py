@@ -229,6 +229,9 @@ def map_in_order(function: Callable[..., Result], tasks: Sequence[object], clien
   token = uuid.uuid4().hex[:12]
   shared_futures = [client.submit(_value, value, key=f'{name}-shared-{i}-{token}', pure=False)
                     for i, value in enumerate(shared)]
+  if shared_futures:
+    # on every worker: held by one only, they would draw the tasks to it (Dask places a task where its inputs are)
+    client.replicate(shared_futures)
   running: dict[int, distributed.Future] = {}
   indices: dict[str, int] = {}
   finished: dict[int, Result] = {}
