@@ -10,6 +10,7 @@ that imports the binary with the case's command line (ml_collections reads the
 ``binary.parse_flags`` and runs ``main`` as ``binary.run`` does.
 """
 
+import ast
 import contextlib
 import importlib
 import io
@@ -63,6 +64,21 @@ def run(module_name: str, args) -> dict:
   return json.loads(text)
 
 
+def preload(binary_name: str) -> None:
+  """Imports here the library modules that experiments.<binary_name> imports, so each fork starts with them loaded.
+
+  Only ``ganet_jax`` modules: the binary itself and ``experiments`` modules define flags, which each
+  case defines anew in its own fork.
+  """
+  source = pathlib.Path(__file__).resolve().parents[1] / 'experiments' / f'{binary_name}.py'
+  for node in ast.walk(ast.parse(source.read_text())):
+    names = ([node.module] if isinstance(node, ast.ImportFrom) and node.module else
+             [alias.name for alias in node.names] if isinstance(node, ast.Import) else [])
+    for name in names:
+      if name.split('.')[0] == 'ganet_jax':
+        importlib.import_module(name)
+
+
 def run_in_one_process(cases: dict, folder) -> dict:
   """Each binary's command lines (``{binary: [(name, flags)]}``) in one subprocess of this file.
 
@@ -80,6 +96,8 @@ if __name__ == '__main__':
   case_file, result_file = sys.argv[1:]
   with open(case_file) as f:
     cases = json.load(f)
+  for binary_name in cases:
+    preload(binary_name)
   with open(result_file, 'w') as f:
     json.dump({binary_name: {name: run(binary_name, args) for name, args in binary_cases}
                for binary_name, binary_cases in cases.items()}, f)
