@@ -52,6 +52,15 @@ def shared_data() -> pathlib.Path:
   return SHARED_DATA
 
 
+def normal(shape, seed=0):
+  """Standard normal float32 draws of ``shape`` by NumPy's generator of ``seed``.
+
+  Test inputs without JAX's sampler, which compiles anew for every shape (about a second each).
+  """
+  import numpy as np
+  return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+
+
 def filled_variables(model, x, seed=0):
   """Variables of ``model.init``'s structure and shapes on input ``x`` (an array or ShapeDtypeStruct), filled by NumPy.
 

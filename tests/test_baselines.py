@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import filled_variables
+from conftest import filled_variables, normal
 from ganet_jax.models import MODELS, TABLE1_PARAMETERS, build_model
 from ganet_jax.models.complexity import model_parameter_count
 
@@ -34,7 +34,7 @@ def test_parameter_count_is_the_documented_one_within_2_percent_of_table1(name):
                                   for name in BASELINES])
 def test_applies_in_both_modes_with_the_ganet_interface(name):
   model = build_model(name)
-  x = jax.random.normal(jax.random.key(0), SHORT)
+  x = normal(SHORT)
   variables = filled_variables(model, x)
 
   def loss(params, x):

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from conftest import normal
 from ganet_jax import conventions
 from ganet_jax.data import ingest, records_table
 from ganet_jax.data.synthetic import make_synthetic
@@ -27,8 +28,8 @@ nt_xent_loss = jax.jit(contrastive.nt_xent_loss, static_argnums=2)
 
 
 def test_nt_xent_is_low_when_views_agree_and_near_chance_when_they_do_not():
-  z = jax.random.normal(jax.random.key(0), (16, 32))
-  agree = nt_xent_loss(z, z + 0.01 * jax.random.normal(jax.random.key(1), z.shape), 0.1)
+  z = normal((16, 32))
+  agree = nt_xent_loss(z, z + 0.01 * normal(z.shape, seed=1), 0.1)
   shuffled = nt_xent_loss(z, z[::-1], 0.1)
   assert float(agree) < 0.1
   assert float(shuffled) > 2.0

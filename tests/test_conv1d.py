@@ -4,6 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from conftest import normal
 from ganet_jax.nn.conv1d import conv1d
 from ganet_jax.nn.layers import Conv, Conv1D
 
@@ -20,17 +21,16 @@ _jit_reference = jax.jit(_reference, static_argnums=2)
 @pytest.mark.parametrize('stride', [1, 2, 3])
 @pytest.mark.parametrize('kernel_size,in_channels,out_channels', [(3, 3, 16), (7, 2, 1), (1, 4, 5)])
 def test_matches_xla_convolution(stride, kernel_size, in_channels, out_channels):
-  kx, kw = jax.random.split(jax.random.key(kernel_size + stride))
-  x = jax.random.normal(kx, (2, 23, in_channels))
-  kernel = jax.random.normal(kw, (kernel_size, in_channels, out_channels))
+  x = normal((2, 23, in_channels), seed=kernel_size + stride)
+  kernel = normal((kernel_size, in_channels, out_channels), seed=100 + kernel_size + stride)
   np.testing.assert_allclose(_jit_conv1d(x, kernel, stride=stride), _jit_reference(x, kernel, stride),
                              rtol=1e-5, atol=1e-5)
 
 
 def test_gradients_match_xla_convolution():
   kx, kw = jax.random.split(jax.random.key(0))
-  x = jax.random.normal(kx, (2, 30, 3))
-  kernel = jax.random.normal(kw, (3, 3, 4))
+  x = normal((2, 30, 3))
+  kernel = normal((3, 3, 4), seed=1)
   loss = lambda f: lambda x, w: jnp.sum(jnp.sin(f(x, w, 2)))
   grads = jax.jit(jax.grad(loss(lambda x, w, s: conv1d(x, w, stride=s)), argnums=(0, 1)))(x, kernel)
   expected = jax.jit(jax.grad(loss(_reference), argnums=(0, 1)))(x, kernel)
@@ -66,7 +66,7 @@ def test_conv_computes_few_channel_1d_convolutions_as_a_matrix_product(module, c
 
 @pytest.mark.parametrize('dtype', [None, jnp.bfloat16])
 def test_conv_has_flax_convs_parameters_values_and_gradients(dtype):
-  x = jax.random.normal(jax.random.key(1), (2, 23, 3))
+  x = normal((2, 23, 3), seed=1)
   ours = Conv(5, (3,), strides=(2,), dtype=dtype, bias_init=nn.initializers.normal(1.0))
   flax_conv = nn.Conv(5, (3,), strides=(2,), dtype=dtype, bias_init=nn.initializers.normal(1.0))
   variables = ours.init(jax.random.key(0), x)

@@ -6,7 +6,7 @@ import numpy as np
 import optax
 import pytest
 
-from conftest import filled_variables
+from conftest import filled_variables, normal
 from ganet_jax import GANet
 from ganet_jax.data.synthetic import make_synthetic
 from ganet_jax.evaluation.predict import predict_probabilities
@@ -20,7 +20,7 @@ TINY = {'num_bottlenecks': 1, 'head_features': 16, 'dropout_rate': 0.0}
 
 
 def _batch(n=8, length=64):
-  x = jax.random.normal(jax.random.key(0), (n, length, 3)) * jnp.arange(1, n + 1)[:, None, None]
+  x = normal((n, length, 3)) * np.arange(1, n + 1, dtype=np.float32)[:, None, None]
   return {'waveforms': x, 'labels': jnp.arange(n, dtype=jnp.int32) % 2}
 
 

@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from conftest import normal
 from ganet_jax.nn import depthwise
 from ganet_jax.nn.depthwise import resolve_impl, same_padding
 from ganet_jax.nn.recompute import depends_on
@@ -15,9 +16,8 @@ grouped_depthwise_conv1d = jax.jit(depthwise.grouped_depthwise_conv1d, static_ar
 
 
 def _normal(seed, *shapes):
-  """Standard normal float32 arrays of ``shapes`` drawn by NumPy from ``seed``."""
-  rng = np.random.default_rng(seed)
-  return [rng.standard_normal(shape).astype(np.float32) for shape in shapes]
+  """Standard normal float32 arrays of ``shapes``, the i-th drawn from ``seed + i``."""
+  return [normal(shape, seed=seed + i) for i, shape in enumerate(shapes)]
 
 
 @pytest.mark.parametrize('stride', [1, 2, 3])

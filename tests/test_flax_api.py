@@ -14,11 +14,11 @@ import optax
 import pytest
 from flax import nnx
 
-from conftest import filled_variables
+from conftest import filled_variables, normal
 import ganet_jax
 from ganet_jax import CBAM, GANet, GhostModule
 
-X = jax.random.normal(jax.random.key(0), (4, 64, 3))
+X = normal((4, 64, 3))
 
 
 class TinyNet(nn.Module):

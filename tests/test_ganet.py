@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from conftest import filled_variables
+from conftest import filled_variables, normal
 from ganet_jax import GANet
 from ganet_jax.models.complexity import model_parameter_count, parameter_count
 
@@ -24,7 +24,7 @@ def _shapes(model, shape=SHORT, train=False):
 
 
 def _init_apply(model, shape=SHORT, train=False):
-  x = jax.random.normal(jax.random.key(0), shape)
+  x = normal(shape)
   variables = filled_variables(model, x)
   if train:
     apply = jax.jit(lambda v, x: model.apply(v, x, train=True, mutable=['batch_stats'],
@@ -133,7 +133,7 @@ def test_same_seed_same_parameters_different_seed_different():
 
 def test_jit_vmap_and_grad_are_finite_and_consistent():
   model = GANet(num_bottlenecks=1, head_features=32)  # narrow: eager apply compiles op by op
-  x = jax.random.normal(jax.random.key(0), SHORT)
+  x = normal(SHORT)
   variables = filled_variables(model, x)
   eager = model.apply(variables, x)
   jitted = jax.jit(model.apply)(variables, x)

@@ -9,6 +9,7 @@ import numpy as np
 import optax
 import pytest
 
+from conftest import normal
 from ganet_jax import GANet
 from ganet_jax.models import model_fields
 from ganet_jax.nn.batchnorm import BatchNorm, train_batch_norm
@@ -19,7 +20,7 @@ SMALL = dict(num_bottlenecks=1, width=0.25, head_features=16)
 
 # One input for every comparison below, so the plain network is initialised and
 # differentiated once (``_plain``) and each option compiles only its own programs.
-X = 3 * jax.random.normal(jax.random.key(0), (4, 64, 3)) + 1  # off-centre: BatchNorm's statistics matter
+X = 3 * normal((4, 64, 3)) + 1  # off-centre: BatchNorm's statistics matter
 Y = jnp.array([0, 1, 1, 0])
 
 
@@ -75,7 +76,7 @@ def test_default_batchnorm_is_flax_batchnorm_with_the_same_values_and_gradients(
 
 def test_batchnorm_statistics_outputs_have_their_gradients():
   # the batch mean and variance are outputs of the custom VJP too: their derivatives are autodiff's
-  x = jax.random.normal(jax.random.key(3), (5, 7, 3))
+  x = normal((5, 7, 3), seed=3)
   scale, bias = jnp.array([1.5, -0.5, 2.0]), jnp.array([0.1, 0.2, -0.3])
 
   def reference(x, scale, bias):
@@ -93,7 +94,7 @@ def test_batchnorm_keeps_flax_names_and_falls_back_outside_its_case():
   assert issubclass(BatchNorm, nn.BatchNorm) and BatchNorm.__name__ == 'BatchNorm'
   assert (BatchNorm().momentum, BatchNorm().epsilon) == (0.99, 1e-3)  # Keras' constants, the paper's
   assert BatchNorm(epsilon=1e-5).epsilon == 1e-5
-  x = jax.random.normal(jax.random.key(4), (6, 5, 4), jnp.bfloat16)  # flax's own code for bfloat16
+  x = normal((6, 5, 4), seed=4).astype(jnp.bfloat16)  # flax's own code for bfloat16
   outputs = []
   for layer in (BatchNorm(use_running_average=False), nn.BatchNorm(use_running_average=False, epsilon=1e-3)):
     variables = layer.init(jax.random.key(0), x)
@@ -103,8 +104,8 @@ def test_batchnorm_keeps_flax_names_and_falls_back_outside_its_case():
 
 @pytest.mark.parametrize('axis', [-1, -2])
 def test_max_pool_gradient_is_autodiffs_ties_included(axis):
-  x = jnp.round(2 * jax.random.normal(jax.random.key(5), (3, 9, 4)))  # rounded: ties in most rows
-  probe = jax.random.normal(jax.random.key(6), jnp.max(x, axis=axis, keepdims=True).shape)
+  x = jnp.round(2 * normal((3, 9, 4), seed=5))  # rounded: ties in most rows
+  probe = normal(jnp.max(x, axis=axis, keepdims=True).shape, seed=6)
   loss = lambda pool: lambda x: jnp.sum(jnp.sin(pool(x) * probe))
   np.testing.assert_array_equal(max_pool(x, axis), jnp.max(x, axis=axis, keepdims=True))
   np.testing.assert_allclose(jax.grad(loss(lambda x: max_pool(x, axis)))(x),

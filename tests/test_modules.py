@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import filled_variables
+from conftest import filled_variables, normal
 from ganet_jax import CBAM, ChannelAttention, DepthwiseConv1D, GhostBottleneck, GhostModule, SpatialAttention
 
 BN_EPS = 1e-3
@@ -57,7 +57,7 @@ def np_spatial_attention(x, p):  # eq. 5
 
 @pytest.mark.parametrize('features,ratio', [(8, 2), (9, 3)])
 def test_ghost_module_equals_numpy_equations(features, ratio):
-  x = np.asarray(jax.random.normal(jax.random.key(0), (2, 13, 5)))
+  x = normal((2, 13, 5))
   module = GhostModule(features, ratio=ratio)
   variables = _randomize(jax.eval_shape(module.init, jax.random.key(1), x), seed=2)  # shapes: no init compile
   out = np.asarray(jax.jit(module.apply)(variables, x))
@@ -68,7 +68,7 @@ def test_ghost_module_equals_numpy_equations(features, ratio):
 
 
 def test_cbam_equals_numpy_equations():
-  x = np.asarray(jax.random.normal(jax.random.key(0), (2, 20, 32)))
+  x = normal((2, 20, 32))
   module = CBAM(reduction=8, kernel_size=7)
   params = _randomize(jax.eval_shape(module.init, jax.random.key(1), x), seed=3)['params']
   params = jax.tree.map(lambda v: v - 1.0, params)  # signed weights
@@ -79,7 +79,7 @@ def test_cbam_equals_numpy_equations():
 
 
 def test_channel_and_spatial_attention_shapes_and_ranges():
-  x = jax.random.normal(jax.random.key(0), (3, 50, 24))
+  x = normal((3, 50, 24))
   for module in (ChannelAttention(), SpatialAttention()):
     variables = filled_variables(module, x)
     out = jax.jit(module.apply)(variables, x)
@@ -103,7 +103,7 @@ def test_bottleneck_shapes(strides, in_ch, out_ch, use_ghost):
 
 
 def test_identity_shortcut_is_a_residual():
-  x = jax.random.normal(jax.random.key(0), (1, 10, 8))
+  x = normal((1, 10, 8))
   module = GhostBottleneck(16, 8)
   variables = filled_variables(module, x)
   # zero the projection module's BN scale: the block must reduce to its shortcut

@@ -1,11 +1,10 @@
 import functools
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import filled_variables
+from conftest import filled_variables, normal
 from ganet_jax import GANet
 from ganet_jax.sharding import data_mesh, initialize_distributed, replicate, shard_batch
 
@@ -23,7 +22,7 @@ def test_uneven_batch_is_refused_with_the_fix():
 
 
 MODEL = GANet(num_bottlenecks=1, head_features=16, dropout_rate=0.0)
-X = jax.random.normal(jax.random.key(0), (8, 64, 3)) * jnp.arange(1, 9)[:, None, None]
+X = normal((8, 64, 3)) * np.arange(1, 9, dtype=np.float32)[:, None, None]
 APPLY = jax.jit(lambda v, x: MODEL.apply(v, x, train=True, mutable=['batch_stats']))
 
 
