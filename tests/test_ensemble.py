@@ -8,6 +8,7 @@ import jax
 import numpy as np
 import pytest
 
+from conftest import filled_variables
 from ganet_jax.classify import predictions
 from ganet_jax import GANet
 from ganet_jax.classify import Classifier, Member
@@ -40,8 +41,7 @@ def _perturbed_statistics(variables, seed):
 def members():
   model = CountingNet(GANet(num_bottlenecks=1, head_features=16))
   x = np.zeros((1, SAMPLES, 3), np.float32)
-  init = jax.jit(model.init)  # one compile for the three members; eagerly every operation compiles
-  return model, [_perturbed_statistics(init(jax.random.key(seed), x), seed) for seed in range(3)]
+  return model, [_perturbed_statistics(filled_variables(model, x, seed=seed), seed) for seed in range(3)]
 
 
 def test_vmapped_ensemble_is_the_mean_of_its_members_and_compiles_once(members):
@@ -61,8 +61,7 @@ def test_vmapped_ensemble_is_the_mean_of_its_members_and_compiles_once(members):
 
 def test_only_one_architecture_stacks(members):
   _, variables = members
-  other = jax.jit(GANet(num_bottlenecks=1, head_features=24).init)(jax.random.key(0),
-                                                                  np.zeros((1, SAMPLES, 3), np.float32))
+  other = filled_variables(GANet(num_bottlenecks=1, head_features=24), np.zeros((1, SAMPLES, 3), np.float32))
   with pytest.raises(ValueError, match='member 1 has other variables'):
     stack_variables([variables[0], {'params': other['params'], 'batch_stats': other['batch_stats']}])
 
@@ -106,7 +105,7 @@ def test_members_of_another_architecture_run_in_a_group_of_their_own(tiny_run, s
   runs = Classifier.from_checkpoint([tiny_run, second_run])
   first = runs.members[0]
   other_model = GANet(num_bottlenecks=1, head_features=24)
-  other = Member(other_model, jax.jit(other_model.init)(jax.random.key(5), np.zeros((1, *first.input_shape), np.float32)),
+  other = Member(other_model, filled_variables(other_model, np.zeros((1, *first.input_shape), np.float32), seed=5),
                  'wider', 'test', first.input_shape, first.preprocessing, first.threshold)
   mixed = Classifier.from_members([*runs.members, other])
   assert [indices for _, _, indices in mixed._groups] == [[0, 1], [2]]
