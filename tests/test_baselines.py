@@ -49,7 +49,7 @@ def test_applies_in_both_modes_with_the_ganet_interface(name):
   ((value, (train_logits, updates)), grads), eval_logits = jax.jit(both_modes)(variables['params'], x)
   assert train_logits.shape == eval_logits.shape == (2, 2)
   assert np.isfinite(np.asarray(eval_logits)).all() and np.isfinite(float(value))
-  assert sum(float(jnp.abs(g).sum()) for g in jax.tree.leaves(grads)) > 0
+  assert sum(np.abs(np.asarray(g)).sum() for g in jax.tree.leaves(grads)) > 0  # NumPy: no compile per leaf
   # batch statistics move in training, as the 'batch_stats' collection promises
   moved = [not np.allclose(a, b) for a, b in zip(jax.tree.leaves(updates['batch_stats']),
                                                     jax.tree.leaves(variables['batch_stats']))]

@@ -152,7 +152,7 @@ def test_jit_vmap_and_grad_are_finite_and_consistent():
   grads = jax.jit(jax.grad(loss))(variables['params'])
   leaves = jax.tree.leaves(grads)
   assert all(np.isfinite(np.asarray(g)).all() for g in leaves)
-  assert sum(float(jnp.abs(g).sum()) for g in leaves) > 0
+  assert sum(np.abs(np.asarray(g)).sum() for g in leaves) > 0  # NumPy: no compile per leaf
   assert parameter_count(grads) == parameter_count(variables['params'])
 
 
@@ -178,4 +178,4 @@ def test_ganet_inside_an_nnx_model():
     return grads
 
   grads = step(model, x)
-  assert any(float(jnp.abs(g).sum()) > 0 for g in jax.tree.leaves(nnx.state(grads, nnx.Param)))
+  assert any(np.abs(np.asarray(g)).sum() > 0 for g in jax.tree.leaves(nnx.state(grads, nnx.Param)))
