@@ -181,9 +181,10 @@ def test_non_finite_loss_stops_the_run_naming_its_step(data, tmp_path):
   waveforms = np.array(train.waveforms)
   waveforms[epoch_order(len(train), seed=0, epoch=1)[position], 10] = np.nan
   broken = dataclasses.replace(train, waveforms=waveforms)
-  # the attention after the flatten averages the NaN into every logit; in a jitted network without it the
-  # NaN batch statistics leave the ReLUs as zeros, and the loss stays finite
-  config = ExperimentConfig(**{**CONFIG, 'model_overrides': {**CONFIG['model_overrides'], 'cbam_positions': ('flatten',)}})
+  # CapsNet's squash carries the NaN into every logit; in a jitted network of BatchNorm and ReLU (GA-Net
+  # without its attention after the flatten, the plain CNNs) the NaN batch statistics leave the ReLUs as
+  # zeros, and the loss stays finite
+  config = ExperimentConfig(**{**CONFIG, 'model': 'capsnet', 'model_overrides': {}})
   with pytest.raises(FloatingPointError, match=r'non-finite training loss nan at step 2 \(epoch 1\)'):
     experiment.run(config, broken, test, tmp_path, log=lambda line: None)
 
