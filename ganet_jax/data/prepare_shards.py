@@ -31,7 +31,7 @@ from ganet_jax.data import ingest
 from ganet_jax.data import parallel
 from ganet_jax.data import seisbench
 from ganet_jax.data import shards
-from ganet_jax.data.records import MANIFEST_FILE, NOISE_FILE, WAVEFORMS_FILE, RecordSet
+from ganet_jax.data.records import MANIFEST_FILE, NOISE_FILE, WAVEFORMS_FILE, RecordSet, from_manifest_columns
 from ganet_jax.data.records_table import InputRecord
 
 RESUME_FILE = 'resume.json'
@@ -332,13 +332,8 @@ def manifest_metadata(stage: pathlib.Path, numbers: Sequence[int]) -> RecordSet 
            if part]
   if not parts:
     return None
-  column = lambda name: np.concatenate([part[name] for part in parts])
-  core = ('record_id', 'event_id', 'event_type', 'label', 'origin_time')
-  return RecordSet(waveforms=np.empty((sum(len(part['record_id']) for part in parts), 0, 0), np.float32),
-                   labels=column('label').astype(np.int32), event_ids=column('event_id'),
-                   origin_times=column('origin_time').astype('datetime64[ms]'),
-                   event_types=column('event_type'), record_ids=column('record_id'),
-                   extra={name: column(name) for name in parts[0] if name not in core})
+  columns = {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
+  return from_manifest_columns(columns, np.empty((len(columns['record_id']), 0, 0), np.float32))
 
 
 def _manifest_columns(file: pathlib.Path) -> dict[str, np.ndarray] | None:

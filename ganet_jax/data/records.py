@@ -256,16 +256,24 @@ def load_prepared(path: str | pathlib.Path) -> RecordSet:
     _check_waveforms(waveforms, path / WAVEFORMS_FILE, rows, preprocessing)
     noise = _load_noise(path / NOISE_FILE, rows, preprocessing)
   _check_manifest(rows, path / MANIFEST_FILE)
-  column = lambda name: np.array([row[name] for row in rows])
+  columns = {name: np.array([row[name] for row in rows]) for name in rows[0]}
+  return from_manifest_columns(columns, waveforms, preprocessing=preprocessing, noise=noise)
+
+
+def from_manifest_columns(columns: Mapping[str, np.ndarray], waveforms, **fields) -> RecordSet:
+  """A RecordSet of a manifest's columns as read (strings): the core columns typed, the others its extra.
+
+  ``fields`` are the RecordSet's other fields (preprocessing, noise).
+  """
   return RecordSet(
       waveforms=waveforms,
-      labels=column('label').astype(np.int32),
-      event_ids=column('event_id'),
-      origin_times=column('origin_time').astype('datetime64[ms]'),
-      event_types=column('event_type'),
-      record_ids=column('record_id'),
-      extra={name: column(name) for name in rows[0] if name not in CORE_COLUMNS},
-      preprocessing=preprocessing, noise=noise)
+      labels=columns['label'].astype(np.int32),
+      event_ids=columns['event_id'],
+      origin_times=columns['origin_time'].astype('datetime64[ms]'),
+      event_types=columns['event_type'],
+      record_ids=columns['record_id'],
+      extra={name: column for name, column in columns.items() if name not in CORE_COLUMNS},
+      **fields)
 
 
 def _open_array(file: pathlib.Path) -> np.ndarray:
