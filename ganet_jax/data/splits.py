@@ -112,18 +112,24 @@ def check_event_ids(event_ids: Sequence[str], origin_times, labels: Sequence[int
     ValueError: naming the event, the two origins and labels, their sources and what to do.
   """
   times = np.asarray(origin_times, 'datetime64[ms]')
-  labels = np.full(len(times), -1) if labels is None else np.asarray(labels)
+  labels = np.full(len(times), -1) if labels is None else np.asarray(labels).astype(int)
   sources = np.full(len(times), '') if sources is None else np.asarray(sources, dtype=str)
-  seen = {}
-  for event, time, label, source in zip(np.asarray(event_ids, dtype=str), times, labels, sources):
-    first = seen.setdefault(event, (time, int(label), str(source)))
-    apart_s = abs(float((time - first[0]) / np.timedelta64(1, 'ms'))) / 1000
-    if apart_s > tolerance_s or int(label) != first[1]:
-      where = f' (sources {first[2]!r} and {str(source)!r})' if first[2] != source else ''
-      said = lambda t, l: f'{t}' + (f' label {l}' if l >= 0 else '')
-      raise ValueError(f'event id {str(event)!r} names records of two events{where}: {said(*first[:2])} and '
-                       f'{said(time, int(label))}; event ids must be unique across inputs (rename one '
-                       f'input\'s events), and one event has one origin time and one label')
+  events = np.asarray(event_ids, dtype=str)
+  if not len(events):
+    return
+  # each record against its event's first record, all at once (a set may hold millions)
+  _, firsts, which = np.unique(events, return_index=True, return_inverse=True)
+  first = firsts[which.reshape(-1)]
+  apart_s = np.abs((times - times[first]) / np.timedelta64(1, 'ms')) / 1000  # NaN (never apart) for no origin
+  clashes = np.flatnonzero((apart_s > tolerance_s) | (labels != labels[first]))
+  if len(clashes):
+    i = clashes[0]
+    j = first[i]
+    where = f' (sources {str(sources[j])!r} and {str(sources[i])!r})' if sources[j] != sources[i] else ''
+    said = lambda k: f'{times[k]}' + (f' label {labels[k]}' if labels[k] >= 0 else '')
+    raise ValueError(f'event id {str(events[i])!r} names records of two events{where}: {said(j)} and {said(i)}; event '
+                     f'ids must be unique across inputs (rename one input\'s events), and one event has one '
+                     f'origin time and one label')
 
 
 def event_grouped_folds(records: RecordSet, num_folds: int, *, seed: int) -> list[np.ndarray]:
