@@ -1,5 +1,6 @@
 """Sharded prepared sets: written by parts, resumed after a kill, opened as one RecordSet; RecordArray indexing."""
 
+import dataclasses
 import json
 import pickle
 
@@ -95,6 +96,40 @@ def test_a_killed_preparation_resumes_with_only_the_unfinished_shards(tmp_path):
   assert {n: (tmp_path / shards.shard_name(n) / 'waveforms.npy').stat().st_mtime_ns for n in (0, 2)} == kept
   assert not half.exists() and not list(tmp_path.glob('.shard-*'))
   _assert_same(load_prepared(tmp_path), records)
+
+
+def test_the_set_manifest_from_shard_columns_at_hand_is_the_one_read_from_their_files(tmp_path):
+  records = _records(n=7)
+  settings = records.preprocessing
+  tagged = dataclasses.replace(records, extra={**records.extra, 'notes': np.array(['a, "quoted" note'] * 7)})
+  shards.write_shard(tmp_path, 0, records.subset(range(3)), settings=settings)
+  shards.write_shard(tmp_path, 1, None, [{'file': 'x', 'reason': 'no P pick'}], settings=settings)
+  shards.write_shard(tmp_path, 2, tagged.subset(range(3, 7)), settings=settings)  # one column more
+  split = {'split': np.array(['train', 'test'] * 3 + ['train'])}
+  shards.write_index(tmp_path, range(3), settings, columns=split)
+  from_files = (tmp_path / 'manifest.csv').read_bytes()
+  manifests = [shards.table_columns(tmp_path / shards.shard_name(n) / 'manifest.csv') for n in range(3)]
+  assert manifests[1] is None and list(manifests[2]['notes']) == ['a, "quoted" note'] * 4
+  shards.write_index(tmp_path, range(3), settings, columns=split, manifests=manifests)
+  assert (tmp_path / 'manifest.csv').read_bytes() == from_files
+  opened = load_prepared(tmp_path)
+  assert list(opened.extra['notes']) == [''] * 3 + ['a, "quoted" note'] * 4
+  assert list(opened.extra['split']) == list(split['split'])
+
+
+def test_a_shard_written_elsewhere_is_moved_in_replacing_one_of_other_settings_only(tmp_path):
+  records = _records(n=6)
+  settings, other = records.preprocessing, {'preprocess': {'window_s': 9}}
+  spool = tmp_path / 'spool'
+  shards.write_shard(tmp_path / 'set', 0, records.subset([0, 1]), settings=other)
+  shards.write_shard(spool, 0, records.subset([2, 3]), settings=settings)
+  shards.move_shard(spool / shards.shard_name(0), tmp_path / 'set', 0, settings)
+  assert shards.finished_shards(tmp_path / 'set', settings) == {0} and not (spool / shards.shard_name(0)).exists()
+  shards.write_shard(spool, 0, records.subset([4, 5]), settings=settings)  # a second try of the same partition
+  shards.move_shard(spool / shards.shard_name(0), tmp_path / 'set', 0, settings)
+  shards.write_index(tmp_path / 'set', [0], settings)
+  assert list(load_prepared(tmp_path / 'set').record_ids) == ['r2', 'r3']  # the first one in place is kept
+  assert not (spool / shards.shard_name(0)).exists() and not list((tmp_path / 'set').glob('.shard-*'))
 
 
 def test_a_new_shard_takes_the_index_away_until_the_set_is_ended_again(tmp_path):

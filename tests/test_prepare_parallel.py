@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import pathlib
+import pickle
 import shutil
 import subprocess
 import sys
@@ -20,6 +21,7 @@ import pytest
 
 from ganet_jax.data import ingest
 from ganet_jax.data import prepare as prepare_lib
+from ganet_jax.data import prepare_settings
 from ganet_jax.data import prepare_shards
 from ganet_jax.data import seisbench
 from ganet_jax.data import shards
@@ -139,9 +141,9 @@ def test_cluster_flags_are_checked_before_any_record(runs, name):
   assert not output.exists()
 
 
-def _shards_of(stage, numbers):
-  """The records and rejections of ``stage``'s shards ``numbers``, as one set."""
-  shards.write_index(stage, numbers, None)
+def _shards_of(stage, manifests):
+  """The records and rejections of ``stage``'s shards, whose manifests' columns are ``manifests``, as one set."""
+  shards.write_index(stage, range(len(manifests)), None, manifests=manifests)
   return load_prepared(stage), prepare_lib.read_rejections(stage)
 
 
@@ -152,9 +154,9 @@ def test_partitions_prepared_on_a_cluster_are_merged_in_input_order_as_in_one_pr
   expected, expected_rejected = ingest.prepare_or_reject(records, options)
   calls = []
   with distributed.Client(joined_cluster) as client:
-    numbers = prepare_shards.write_input_shards(tmp_path, records, options, settings=None, partition_size=3,
-                                                client=client, progress=lambda *counts: calls.append(counts))
-  merged, rejected = _shards_of(tmp_path, numbers)
+    manifests = prepare_shards.write_input_shards(tmp_path, records, options, settings=None, partition_size=3,
+                                                  client=client, progress=lambda *counts: calls.append(counts))
+  merged, rejected = _shards_of(tmp_path, manifests)
   assert [dict(line) for line in rejected] == expected_rejected
   np.testing.assert_array_equal(merged.record_ids, [p.record_id for p in expected])
   np.testing.assert_array_equal(np.asarray(merged.waveforms[:]), np.stack([p.window for p in expected]))
@@ -191,10 +193,10 @@ def test_a_chunked_seisbench_set_read_on_a_cluster_is_the_set_read_in_one_proces
   assert any(line['reason'].startswith('duplicate: trace') for line in expected_rejected)
   calls = []
   with distributed.Client(joined_cluster) as client:
-    numbers = prepare_shards.write_seisbench_shards(
+    manifests = prepare_shards.write_seisbench_shards(
         tmp_path, seisbench_set, read, seisbench.partitions(seisbench_set, None, 5), settings=None, client=client,
         progress=lambda *counts: calls.append(counts))
-  records, rejected = _shards_of(tmp_path, numbers)
+  records, rejected = _shards_of(tmp_path, manifests)
   assert [dict(line) for line in rejected] == expected_rejected
   np.testing.assert_array_equal(np.asarray(records.waveforms[:]), expected.waveforms)
   np.testing.assert_array_equal(records.record_ids, expected.record_ids)
@@ -203,14 +205,36 @@ def test_a_chunked_seisbench_set_read_on_a_cluster_is_the_set_read_in_one_proces
   assert sorted(set(done)) == list(range(1, 26)) and done == sorted(done)
 
 
-def test_a_worker_writes_its_partitions_windows_and_sends_back_only_metadata(seisbench_set, tmp_path):
+def test_a_worker_writes_its_partition_as_a_shard_and_sends_back_its_keys_counts_and_manifest(seisbench_set,
+                                                                                             tmp_path):
   read = seisbench.ReadOptions(event_type_map={'surface event': '1'})
   part = seisbench.partitions(seisbench_set, None, 5)[0]
-  rows, spooled = prepare_shards.read_partition((0, part), str(seisbench_set), read, str(tmp_path))
+  settings = prepare_settings.settings(ingest.PrepareOptions())
+  written = prepare_shards.read_partition((0, part), str(seisbench_set), read, str(tmp_path), settings, 'pnw')
   plain = seisbench.read_partition(seisbench_set, part, read)
+  accepted = [row for row in plain if row.record]
+  assert pathlib.Path(written.folder).parent == tmp_path / prepare_shards.SPOOL_FOLDER
+  assert len(pickle.dumps(written._replace(manifest=None))) < 2000  # no windows, no records: keys and counts
+  assert (written.records, written.rejected) == (len(accepted), len(plain) - len(accepted))
+  assert written.counts == np.cumsum([row.record is not None for row in plain]).tolist()
+  assert written.keys == [[row.trace, row.chunk, row.row] for row in plain]
+  shard = load_prepared(pathlib.Path(written.folder) / shards.shard_name(0))
+  np.testing.assert_array_equal(shard.waveforms, np.stack([row.record.window for row in accepted]))
+  np.testing.assert_array_equal(shard.record_ids, [row.record.record_id for row in accepted])
+  assert set(shard.sources) == {'pnw'} and shard.preprocessing == settings
+  manifest = pathlib.Path(written.folder) / shards.shard_name(0) / 'manifest.csv'
+  with open(manifest, newline='') as f:
+    rows = list(csv.DictReader(f))
+  assert {name: list(values) for name, values in written.manifest.items()} == {
+      name: [row[name] for row in rows] for name in rows[0]}  # as a reader of the file sees it
+
+
+def test_spooled_windows_are_taken_whole_or_copied_for_the_records_kept(seisbench_set, tmp_path):
+  read = seisbench.ReadOptions(event_type_map={'surface event': '1'})
+  rows = seisbench.read_partition(seisbench_set, seisbench.partitions(seisbench_set, None, 5)[0], read)
+  rows, spooled = prepare_shards.spool(rows, str(tmp_path), 0, lambda row: row.record,
+                                       lambda row, record: row._replace(record=record))
   assert all(row.record is None or row.record.window is None for row in rows)
-  assert pathlib.Path(spooled.windows).parent == tmp_path / prepare_shards.SPOOL_FOLDER
-  np.testing.assert_array_equal(np.load(spooled.windows), np.stack([r.record.window for r in plain if r.record]))
   accepted = [row.record for row in rows if row.record]
   records, arrays = spooled.record_set(accepted, accepted)
   assert arrays == {'waveforms.npy': spooled.windows}  # every record kept: the shard takes the file as it is

@@ -62,6 +62,10 @@ class DuplicateCheck:
                            f'{self._record_ids[record_id]}')
     self._record_ids[record_id] = record.file_names
 
+  def has_record_id(self, record_id: str) -> bool:
+    """Whether a record of ``record_id`` was accepted before (``check_record_id``, ``remember_record_id``)."""
+    return record_id in self._record_ids
+
   def remember_record_id(self, record_id: str, file_names: str) -> None:
     """Counts ``record_id`` (of the record reading ``file_names``) as accepted, e.g. from a finished shard."""
     self._record_ids.setdefault(record_id, file_names)

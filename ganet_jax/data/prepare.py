@@ -235,14 +235,6 @@ def cluster_for(request: PrepareRequest, n_records: int, n_partitions: int,
     yield client
 
 
-def tagged(records: RecordSet | None, rejected: list[dict[str, str]], name: str):
-  """Records and rejection lines of a reader that knows no sources, given the source ``name``."""
-  rejected = [{'source': name, **line} for line in rejected]
-  if records is not None:
-    records = dataclasses.replace(records, extra={**records.extra, 'source': np.full(len(records), name)})
-  return records, rejected
-
-
 def split_column(records: RecordSet, request: PrepareRequest) -> np.ndarray | None:
   """The 'split' column of ``request``'s split settings (None without any).
 
@@ -343,14 +335,14 @@ def resume_settings(sources: Sequence[sources_lib.Source], request: PrepareReque
 
 def write_shards(stage: pathlib.Path, output: pathlib.Path, sources: Sequence[sources_lib.Source], plan: Plan,
                  request: PrepareRequest, options: ingest.PrepareOptions, *, progress: Callable[[int, int, int], None],
-                 log: Callable[[str], None] = logging.info) -> list[int]:
-  """Every partition prepared into a shard of ``stage`` (``prepare_shards``), finished ones kept; the shard numbers.
+                 log: Callable[[str], None] = logging.info) -> list[dict[str, np.ndarray] | None]:
+  """Every partition prepared into a shard of ``stage`` (``prepare_shards``), finished ones kept; the shards'
+  manifest columns (``shards.table_columns``), in order.
 
   Raises:
     ValueError: an unfinished preparation with other settings in ``stage`` (without --overwrite).
   """
   settings = prepare_settings.settings(options)
-  finish = lambda records: dataclasses.replace(records, preprocessing=settings)
   if request.format == 'seisbench':
     source = sources[0]
     parts = seisbench.partitions(source.root, list(request.chunks) or None, request.partition_size)
@@ -361,13 +353,9 @@ def write_shards(stage: pathlib.Path, output: pathlib.Path, sources: Sequence[so
     todo = [part for number, part in enumerate(parts) if number not in done]
     read = seisbench.ReadOptions(split=request.split, event_type_map=dict(options.event_type_map),
                                  config=options.preprocess)
-
-    def finish_part(records, rejected):
-      records, rejected = tagged(records, rejected, source.name)
-      return None if records is None else finish(records), rejected
     with cluster_for(request, sum(p.stop - p.start for p in todo), len(todo), log) as client:
       return prepare_shards.write_seisbench_shards(stage, source.root, read, parts, settings=settings,
-                                                   client=client, finish=finish_part, progress=progress)
+                                                   source=source.name, client=client, progress=progress)
   prepare_shards.start_or_resume(stage, resume_settings(sources, request, prepare_shards.inputs_fingerprint(
       plan.inputs)), output=output, fresh=request.overwrite)
   parts = parallel.partitions(len(plan.inputs), request.partition_size)
@@ -377,13 +365,14 @@ def write_shards(stage: pathlib.Path, output: pathlib.Path, sources: Sequence[so
     log(f'resuming: {len(done)} of {len(parts)} partitions already prepared')
   with cluster_for(request, remaining, len(parts) - len(done), log) as client:
     return prepare_shards.write_input_shards(stage, plan.inputs, options, settings=settings,
-                                             partition_size=request.partition_size, client=client, finish=finish,
+                                             partition_size=request.partition_size, client=client,
                                              progress=progress)
 
 
-def finish_set(stage: pathlib.Path, numbers: Sequence[int], request: PrepareRequest, options: ingest.PrepareOptions,
-               skipped) -> RecordSet | None:
-  """The shards of ``stage`` joined into one set: the event check, the split column, the index.
+def finish_set(stage: pathlib.Path, manifests: Sequence[dict[str, np.ndarray] | None], request: PrepareRequest,
+               options: ingest.PrepareOptions, skipped) -> RecordSet | None:
+  """The shards of ``stage``, whose manifest columns are ``manifests``, joined into one set: the event check, the
+  split column, the index.
 
   Returns:
     The set's records without their windows (``prepare_shards.manifest_metadata``), or
@@ -393,7 +382,7 @@ def finish_set(stage: pathlib.Path, numbers: Sequence[int], request: PrepareRequ
     ValueError: an event id that means two events (in one table, from a table and a
       catalog, or in two sources), or a split that cannot be made.
   """
-  metadata = prepare_shards.manifest_metadata(stage, numbers)
+  metadata = prepare_shards.manifest_metadata(manifests)
   columns = {}
   if metadata is not None:
     splits.check_events_consistent(metadata)
@@ -401,7 +390,8 @@ def finish_set(stage: pathlib.Path, numbers: Sequence[int], request: PrepareRequ
     if column is not None:
       columns['split'] = column
       metadata = dataclasses.replace(metadata, extra={**metadata.extra, 'split': column})
-  shards.write_index(stage, numbers, prepare_settings.settings(options), columns=columns)
+  shards.write_index(stage, range(len(manifests)), prepare_settings.settings(options), columns=columns,
+                     manifests=manifests)
   if skipped:
     write_csv(stage / SKIPPED_FILE, ('source', 'file', 'reason'), skipped)
   prepare_shards.remove_spool(stage)
@@ -443,10 +433,10 @@ def prepare_sources(sources: Sequence[sources_lib.Source], output: pathlib.Path,
         + (f' ({passed_over} other files skipped, listed in {SKIPPED_FILE})' if passed_over else ''))
   total = None if request.format == 'seisbench' else len(plan.inputs)
   with outputs.resumable_folder(output) as stage:
-    numbers = write_shards(stage, output, sources, plan, request, options, log=log, progress=progress_reporter(
+    manifests = write_shards(stage, output, sources, plan, request, options, log=log, progress=progress_reporter(
         total, enabled=progress, every=progress_every, between_records=between_records))
     # the summary reads the manifest only: every window was checked as its worker wrote it
-    records = finish_set(stage, numbers, request, options, plan.skipped)
+    records = finish_set(stage, manifests, request, options, plan.skipped)
   if records is None:
     log('no record accepted; only the rejection report was written')
   rejected = read_rejections(output)

@@ -1,28 +1,33 @@
 """A preparation written a partition at a time as shards of its output, and resumed after a kill.
 
-Each partition of the input records (or of a SeisBench set's rows) is prepared, in
-this process or on a Dask cluster, merged here in input order (the duplicate checks
-that span partitions) and written at once as a shard (``shards.write_shard``), so
-this process never holds more than a few partitions' windows. The shards are
-built in the output's unfinished folder (``outputs.resumable_folder``), which
-outlives a run that is killed. Its ``resume.json`` holds the settings that decide
-the shards; a rerun with the same settings prepares only the partitions without a
-finished shard, after reloading the duplicate-check keys each finished shard kept
-(``duplicate_keys.json``), so a record repeating one of a finished partition is
-still rejected. The result does not depend on where the partitions were prepared,
-nor on how many runs it took.
+Each partition of the input records (or of a SeisBench set's rows) is prepared and
+written as a shard (``shards.write_shard``) by the process that prepared it, in this
+process or on a Dask cluster, into the spool of the output's unfinished folder
+(``outputs.resumable_folder``). This process then takes the shards in input order
+and checks each against the partitions before it (a record or trace met in an
+earlier partition is a duplicate): a shard that repeats nothing, the usual case, is
+moved into place as it is; one that does is written again from the rows its worker
+kept beside it. So the windows and the manifest are made where the records are,
+and this process handles only a few keys per record.
+
+The unfinished folder outlives a run that is killed. Its ``resume.json`` holds the
+settings that decide the shards; a rerun with the same settings prepares only the
+partitions without a finished shard, after reloading the duplicate-check keys each
+finished shard kept (``duplicate_keys.json``), so a record repeating one of a
+finished partition is still rejected. The result does not depend on where the
+partitions were prepared, nor on how many runs it took.
 """
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import hashlib
 import json
 import pathlib
 import shutil
+import pickle
 import uuid
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
@@ -36,8 +41,10 @@ from ganet_jax.data.records_table import InputRecord
 
 RESUME_FILE = 'resume.json'
 KEYS_FILE = 'duplicate_keys.json'
-# The windows of prepared partitions, written by the processes that prepared them, until their shard takes them.
+# The shards of prepared partitions, written by the processes that prepared them, until they are moved into place.
 SPOOL_FOLDER = '.spool'
+# Beside a spooled shard: its partition's rows as merged (windows left out), for when it must be written again.
+ROWS_FILE = 'rows.pickle'
 Progress = Callable[[int, int, int], None]
 
 
@@ -122,9 +129,8 @@ class Tally:
 
 
 def write_input_shards(stage: pathlib.Path, inputs: Sequence[InputRecord], options: ingest.PrepareOptions, *,
-                       settings: Mapping[str, Any], partition_size: int, client=None,
-                       finish: Callable[[RecordSet], RecordSet] = lambda records: records,
-                       progress: Progress | None = None) -> list[int]:
+                       settings: Mapping[str, Any] | None, partition_size: int, client=None,
+                       progress: Progress | None = None) -> list[dict[str, np.ndarray] | None]:
   """The input records prepared and written as one shard per partition of ``partition_size``.
 
   Partitions whose shard is finished (with ``settings``) are not prepared again.
@@ -133,44 +139,43 @@ def write_input_shards(stage: pathlib.Path, inputs: Sequence[InputRecord], optio
     stage: the folder the shards go to.
     inputs: the planned input records, in order.
     options: the per-record options.
-    settings: the shards' settings (the preprocessing settings).
+    settings: the shards' settings (the preprocessing settings, also the records' ``preprocessing``).
     partition_size: records per partition and shard.
     client: a Dask client to prepare the partitions on, or None for this process.
-    finish: applied to each partition's records before they are written.
     progress: called as ``progress(done, accepted, rejected)`` in input order.
 
   Returns:
-    The shard numbers, in order.
+    Each shard's manifest columns (``shards.table_columns``), in order.
   """
   parts = parallel.partitions(len(inputs), partition_size)
   done = shards.finished_shards(stage, settings)
   duplicates = duplicates_lib.DuplicateCheck()
   repeated = [duplicates.file_duplicate(record) for record in inputs]  # from the tables: no file is read
-  to_prepare = [None if reason else record for record, reason in zip(inputs, repeated)]
-  tasks = [(number, to_prepare[part.start:part.stop]) for number, part in enumerate(parts) if number not in done]
-  results = _results(prepare_partition, tasks, client, (options, str(stage)), 'prepare')
-  tally = Tally(progress)
+  tasks = [(number, inputs[part.start:part.stop], repeated[part.start:part.stop])
+           for number, part in enumerate(parts) if number not in done]
+  results = _results(prepare_partition, tasks, client, (options, str(stage), settings), 'prepare')
+  tally, manifests = Tally(progress), []
   for number, part in enumerate(parts):
     if number in done:
-      for record_id, files in _finished_keys(stage, number, tally):
-        duplicates.remember_record_id(record_id, files)
-      continue
-    outcomes, spooled = next(results)
-    kept, rejected = ingest.merge_outcomes(((inputs[i], repeated[i] or outcome) for i, outcome in zip(part, outcomes)),
-                                           duplicates, progress=tally.within())
-    records, arrays = spooled.record_set(kept, [o for o in outcomes if isinstance(o, ingest.PreparedRecord)])
-    keys = [[p.record_id, p.extra['file']] for p in kept]
-    shards.write_shard(stage, number, None if records is None else finish(records), rejected, settings=settings,
-                       files={KEYS_FILE: json.dumps(keys)}, arrays=arrays)
-    spooled.remove()
-    tally.add(len(kept), len(rejected))
-  return list(range(len(parts)))
+      keys, manifest = _finished(stage, number, tally)
+    else:
+      written = next(results)
+      if any(duplicates.has_record_id(record_id) for record_id, _ in written.keys):
+        merge = lambda outcomes, progress: ingest.merge_outcomes(zip(inputs[part.start:part.stop], outcomes),
+                                                                 duplicates, progress=progress)
+        keys, manifest = _merge_again(written, number, merge, _input_keys, stage, settings, None, tally)
+      else:
+        keys, manifest = _take(written, number, stage, settings, tally)
+    for record_id, files in keys:
+      duplicates.remember_record_id(record_id, files)
+    manifests.append(manifest)
+  return manifests
 
 
 def write_seisbench_shards(stage: pathlib.Path, path: pathlib.Path, options: seisbench.ReadOptions,
-                           parts: Sequence[seisbench.Partition], *, settings: Mapping[str, Any], client=None,
-                           finish: Callable[[RecordSet | None, list], tuple] = lambda r, rejected: (r, rejected),
-                           progress: Progress | None = None) -> list[int]:
+                           parts: Sequence[seisbench.Partition], *, settings: Mapping[str, Any] | None,
+                           source: str | None = None, client=None, progress: Progress | None = None
+                           ) -> list[dict[str, np.ndarray] | None]:
   """A SeisBench set's partitions (``seisbench.partitions``) read and written as one shard each.
 
   Partitions whose shard is finished (with ``settings``) are not read again.
@@ -180,54 +185,160 @@ def write_seisbench_shards(stage: pathlib.Path, path: pathlib.Path, options: sei
     path: the set's folder.
     options: split, event type map and preprocessing.
     parts: the set's partitions, in set order.
-    settings: the shards' settings (the preprocessing settings).
+    settings: the shards' settings (the preprocessing settings, also the records' ``preprocessing``).
+    source: the name given in the records' and rejection lines' ``source`` column (None: no such column).
     client: a Dask client to read the partitions on, or None for this process.
-    finish: applied to each partition's (records or None, rejection lines) before they are written.
     progress: called as ``progress(done, accepted, rejected)`` in set order.
 
   Returns:
-    The shard numbers, in order.
+    Each shard's manifest columns (``shards.table_columns``), in order.
   """
   done = shards.finished_shards(stage, settings)
   tasks = [(number, part) for number, part in enumerate(parts) if number not in done]
-  results = _results(read_partition, tasks, client, (str(path), options, str(stage)), 'seisbench')
+  results = _results(read_partition, tasks, client, (str(path), options, str(stage), settings, source), 'seisbench')
   seen: dict[str, tuple[str, int]] = {}
-  tally = Tally(progress)
-  for number, part in enumerate(parts):
+  tally, manifests = Tally(progress), []
+  for number in range(len(parts)):
     if number in done:
-      seen.update((trace, (chunk, row)) for trace, chunk, row in _finished_keys(stage, number, tally))
-      continue
-    rows, spooled = next(results)
-    keys = [[r.trace, r.chunk, r.row] for r in rows if r.trace not in seen]
-    prepared, rejected = seisbench.merge_rows(_counted(rows, tally.within()), seen=seen)
-    records, arrays = spooled.record_set(prepared, [row.record for row in rows if row.record is not None])
-    records, rejected = finish(records, rejected)
-    shards.write_shard(stage, number, records, rejected, settings=settings,
-                       files={KEYS_FILE: json.dumps(_first_of_each(keys))}, arrays=arrays)
-    spooled.remove()
-    tally.add(len(prepared), len(rejected))
-  return list(range(len(parts)))
+      keys, manifest = _finished(stage, number, tally)
+    else:
+      written = next(results)
+      if any(trace in seen for trace, _, _ in written.keys):
+        new = [[trace, chunk, row] for trace, chunk, row in written.keys if trace not in seen]  # before the merge
+        merge = lambda rows, progress: seisbench.merge_rows(_counted(rows, progress), seen=seen)
+        keys, manifest = _merge_again(written, number, merge, lambda rows, kept: new, stage, settings, source,
+                                      tally)
+      else:
+        keys, manifest = _take(written, number, stage, settings, tally)
+    seen.update((trace, (chunk, row)) for trace, chunk, row in keys)
+    manifests.append(manifest)
+  return manifests
 
 
-def prepare_partition(task: tuple[int, Sequence[InputRecord | None]], options: ingest.PrepareOptions, stage: str
-                      ) -> tuple[list[ingest.Outcome | None], 'Spooled']:
-  """Partition ``number``'s outcomes, their windows written to ``stage`` (``spool``); None stays None.
+class Written(NamedTuple):
+  """What a worker reports of a partition it prepared and wrote as a shard in the spool (``write_spooled``)."""
+  folder: str        # the spool folder of this try: the shard (``shards.shard_name``) and ``ROWS_FILE``
+  counts: list[int]  # after each input row, the partition's accepted records so far (for progress)
+  keys: list[list]   # the shard's duplicate-check keys (``KEYS_FILE``)
+  records: int       # the shard's records
+  rejected: int      # and rejection lines
+  manifest: dict[str, np.ndarray] | None  # the shard manifest's columns as read back (``shards.table_columns``)
 
-  Pure but for that file: it reads the records' files and writes the windows, so it
-  runs in any worker that sees the input and the output.
+
+def prepare_partition(task: tuple[int, Sequence[InputRecord], Sequence[str | None]], options: ingest.PrepareOptions,
+                      stage: str, settings: Mapping[str, Any] | None) -> Written:
+  """Partition ``number`` prepared and written as a shard in ``stage``'s spool (``write_spooled``).
+
+  A record given a rejection reason (a repeat of an earlier record, found from the
+  tables) is rejected with it, unread. Pure but for the files: it reads the records'
+  files and writes the shard, so it runs in any worker that sees the input and the output.
   """
-  number, records = task
-  outcomes = [None if record is None else ingest.prepare_outcome(record, options) for record in records]
-  return spool(outcomes, stage, number, lambda outcome: outcome if isinstance(outcome, ingest.PreparedRecord)
-               else None, lambda outcome, record: record)
+  number, records, reasons = task
+  outcomes = [reason or ingest.prepare_outcome(record, options) for record, reason in zip(records, reasons)]
+  outcomes, spooled = spool(outcomes, stage, number, lambda outcome: outcome if isinstance(outcome, ingest.PreparedRecord)
+                            else None, lambda outcome, record: record)
+  merge = lambda progress: ingest.merge_outcomes(zip(records, outcomes), duplicates_lib.DuplicateCheck(),
+                                                 progress=progress)
+  accepted = [outcome for outcome in outcomes if isinstance(outcome, ingest.PreparedRecord)]
+  return write_spooled(stage, number, outcomes, accepted, spooled, merge, _input_keys, settings)
 
 
-def read_partition(task: tuple[int, seisbench.Partition], path: str, options: seisbench.ReadOptions, stage: str
-                   ) -> tuple[list[seisbench.RowResult], 'Spooled']:
-  """``seisbench.read_partition`` of partition ``number``, its windows written to ``stage`` (``spool``)."""
+def read_partition(task: tuple[int, seisbench.Partition], path: str, options: seisbench.ReadOptions, stage: str,
+                   settings: Mapping[str, Any] | None, source: str | None = None) -> Written:
+  """``seisbench.read_partition`` of partition ``number``, written as a shard in ``stage``'s spool
+  (``write_spooled``), ``source`` in its ``source`` column (None: no such column)."""
   number, partition = task
   rows = seisbench.read_partition(path, partition, options)
-  return spool(rows, stage, number, lambda row: row.record, lambda row, record: row._replace(record=record))
+  rows, spooled = spool(rows, stage, number, lambda row: row.record, lambda row, record: row._replace(record=record))
+  merge = lambda progress: seisbench.merge_rows(_counted(rows, progress))
+  keys = lambda rows, kept: _first_of_each([[row.trace, row.chunk, row.row] for row in rows])
+  accepted = [row.record for row in rows if row.record is not None]
+  return write_spooled(stage, number, rows, accepted, spooled, merge, keys, settings, source)
+
+
+def write_spooled(stage: str, number: int, rows: list, accepted: list, spooled: 'Spooled', merge: Callable,
+                  keys: Callable, settings: Mapping[str, Any] | None, source: str | None = None) -> Written:
+  """A partition's rows, merged on their own, written as a shard in a new folder of ``stage``'s spool.
+
+  Beside the shard go the rows and the records it kept (``ROWS_FILE``), for when
+  the shard must be written again (some of its records repeat an earlier partition's).
+
+  Args:
+    stage: the unfinished output folder.
+    number: the partition's number.
+    rows: its rows (or outcomes), in order.
+    accepted: their accepted records, in order, whose windows ``spooled`` holds (``spool``).
+    spooled: the files holding those windows.
+    merge: ``merge(progress)`` -> (kept records, rejection lines) of the rows, the
+      duplicates among them rejected, calling ``progress(done, accepted, rejected)``.
+    keys: ``keys(rows, kept)``, the shard's duplicate-check keys.
+    settings: the shard's settings, also the records' ``preprocessing``.
+    source: as ``write_seisbench_shards``'.
+  """
+  counts = []
+  kept, rejected = merge(lambda done, accepted, refused: counts.append(accepted))
+  folder = pathlib.Path(stage) / SPOOL_FOLDER / f'{shards.shard_name(number)}-{uuid.uuid4().hex[:12]}'
+  folder.mkdir(parents=True)
+  (folder / ROWS_FILE).write_bytes(pickle.dumps((rows, kept), protocol=pickle.HIGHEST_PROTOCOL))
+  keys = keys(rows, kept)
+  _write_shard(folder, number, kept, accepted, spooled, rejected, keys, settings, source)
+  spooled.remove()
+  manifest = shards.table_columns(folder / shards.shard_name(number) / MANIFEST_FILE)
+  return Written(str(folder), counts, keys, len(kept), len(rejected), manifest)
+
+
+def _write_shard(folder: pathlib.Path, number: int, kept: list, accepted: list, spooled: 'Spooled',
+                 rejected: list[dict[str, str]], keys: list, settings: Mapping[str, Any] | None,
+                 source: str | None) -> None:
+  """``kept`` (some of ``accepted``, whose windows ``spooled`` holds) and ``rejected`` as shard ``number`` of
+  ``folder``, with their source and preprocessing settings."""
+  records, arrays = spooled.record_set(kept, accepted)
+  if source is not None:
+    rejected = [{'source': source, **line} for line in rejected]
+    if records is not None:
+      records = dataclasses.replace(records, extra={**records.extra, 'source': np.full(len(records), source)})
+  if records is not None:
+    records = dataclasses.replace(records, preprocessing=settings)
+  shards.write_shard(folder, number, records, rejected, settings=settings, files={KEYS_FILE: json.dumps(keys)},
+                     arrays=arrays)
+
+
+def _take(written: Written, number: int, stage: pathlib.Path, settings, tally: Tally
+          ) -> tuple[list[list], dict[str, np.ndarray] | None]:
+  """The spooled shard of ``written`` moved into place as it is; its keys and manifest columns."""
+  _replay(written.counts, tally.within())
+  shards.move_shard(pathlib.Path(written.folder) / shards.shard_name(number), stage, number, settings)
+  shutil.rmtree(written.folder, ignore_errors=True)
+  tally.add(written.records, written.rejected)
+  return written.keys, written.manifest
+
+
+def _merge_again(written: Written, number: int, merge: Callable, keys: Callable, stage: pathlib.Path, settings,
+                 source: str | None, tally: Tally) -> tuple[list[list], dict[str, np.ndarray] | None]:
+  """Shard ``number`` written again from its spooled rows by ``merge(rows, progress)``, the merge with the
+  partitions before (some of its records repeat theirs); its keys (``keys(rows, kept)``) and manifest columns."""
+  folder = pathlib.Path(written.folder)
+  rows, in_shard = pickle.loads((folder / ROWS_FILE).read_bytes())
+  kept, rejected = merge(rows, tally.within())
+  shard = folder / shards.shard_name(number)
+  arrays = [str(shard / name) if (shard / name).is_file() else None for name in (WAVEFORMS_FILE, NOISE_FILE)]
+  keys = keys(rows, kept)
+  _write_shard(stage, number, kept, in_shard, Spooled(*arrays), rejected, keys, settings, source)
+  shutil.rmtree(folder, ignore_errors=True)
+  tally.add(len(kept), len(rejected))
+  return keys, shards.table_columns(stage / shards.shard_name(number) / MANIFEST_FILE)
+
+
+def _input_keys(outcomes: list, kept: list[ingest.PreparedRecord]) -> list[list]:
+  """A shard of input records' duplicate-check keys: each kept record's id and files."""
+  return [[p.record_id, p.extra['file']] for p in kept]
+
+
+def _replay(counts: list[int], progress: Progress | None) -> None:
+  """A partition's progress calls, from its accepted count after each row."""
+  if progress:
+    for done, accepted in enumerate(counts, 1):
+      progress(done, accepted, done - accepted)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -319,42 +430,26 @@ def _results(function: Callable, tasks: list, client, shared: tuple, name: str) 
   return parallel.map_in_order(function, tasks, client, shared=shared, name=name)
 
 
-def manifest_metadata(stage: pathlib.Path, numbers: Sequence[int]) -> RecordSet | None:
-  """The records of the shards ``numbers`` without their windows (for checks and splits of the whole set).
-
-  Each shard's manifest becomes columns as it is read, so the rows of only one shard are
-  held as Python objects at a time.
+def manifest_metadata(manifests: Sequence[dict[str, np.ndarray] | None]) -> RecordSet | None:
+  """The records of shards whose manifest columns are ``manifests`` (``shards.table_columns``), without their windows
+  (for checks and splits of the whole set).
 
   Returns:
     A RecordSet whose waveforms are (n, 0, 0) (no memory), or None without records.
   """
-  parts = [part for part in map(_manifest_columns, (stage / shards.shard_name(n) / MANIFEST_FILE for n in numbers))
-           if part]
+  parts = [part for part in manifests if part]
   if not parts:
     return None
   columns = {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
   return from_manifest_columns(columns, np.empty((len(columns['record_id']), 0, 0), np.float32))
 
 
-def _manifest_columns(file: pathlib.Path) -> dict[str, np.ndarray] | None:
-  """A shard manifest's columns as string arrays, or None for a missing or empty manifest."""
-  if not file.is_file():
-    return None
-  with open(file, newline='') as f:
-    reader = csv.reader(f)
-    header = next(reader, None)
-    rows = list(reader)
-  if not header or not rows:
-    return None
-  return {name: np.array(values) for name, values in zip(header, zip(*rows))}
-
-
-def _finished_keys(stage: pathlib.Path, number: int, tally: Tally) -> list:
-  """The duplicate-check keys a finished shard kept; its counts go to ``tally``."""
+def _finished(stage: pathlib.Path, number: int, tally: Tally) -> tuple[list, dict[str, np.ndarray] | None]:
+  """The duplicate-check keys and manifest columns of a finished shard; its counts go to ``tally``."""
   folder = stage / shards.shard_name(number)
   counts = json.loads((folder / shards.SHARD_FILE).read_text())
   tally.add(counts['records'], counts['rejected'])
-  return json.loads((folder / KEYS_FILE).read_text())
+  return json.loads((folder / KEYS_FILE).read_text()), shards.table_columns(folder / MANIFEST_FILE)
 
 
 def _first_of_each(keys: list[list]) -> list[list]:

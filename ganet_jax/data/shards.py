@@ -119,6 +119,26 @@ def write_shard(folder: str | pathlib.Path, number: int, records: RecordSet | No
   return target
 
 
+def move_shard(shard: str | pathlib.Path, folder: str | pathlib.Path, number: int,
+               settings: Mapping[str, Any] | None) -> pathlib.Path:
+  """A finished shard written elsewhere on ``folder``'s file system (``write_shard``) moved in as shard ``number``.
+
+  As ``write_shard``, it removes the set's index first, and replaces a shard of other
+  settings there (one of these settings is kept, and the moved one removed).
+
+  Returns:
+    The shard's folder.
+  """
+  folder = pathlib.Path(folder)
+  (folder / INDEX_FILE).unlink(missing_ok=True)
+  target = folder / shard_name(number)
+  try:
+    _replace(pathlib.Path(shard), target, settings)
+  finally:
+    shutil.rmtree(shard, ignore_errors=True)
+  return target
+
+
 def is_shard_name(name: str) -> bool:
   """Whether ``name`` is a shard's folder name (``shard_name``)."""
   return _SHARD_NAME.fullmatch(name) is not None
@@ -143,7 +163,8 @@ def finished_shards(folder: str | pathlib.Path, settings: Mapping[str, Any] | No
 
 
 def write_index(folder: str | pathlib.Path, numbers: Iterable[int], settings: Mapping[str, Any] | None, *,
-                columns: Mapping[str, Sequence[str]] | None = None) -> pathlib.Path:
+                columns: Mapping[str, Sequence[str]] | None = None,
+                manifests: Sequence[Mapping[str, np.ndarray] | None] | None = None) -> pathlib.Path:
   """End a sharded set: its index, and the manifest and rejections of its shards in the order of ``numbers``.
 
   Also writes ``settings`` as preprocess.json (when not None), and removes the
@@ -157,6 +178,8 @@ def write_index(folder: str | pathlib.Path, numbers: Iterable[int], settings: Ma
     columns: per-record manifest columns made once the shards were written (e.g. a
       split of all records), one value per record in the set's order; a column of the
       shards' manifests of the same name is replaced.
+    manifests: the manifests' columns (``table_columns``) of the shards ``numbers``, when
+      they are at hand: the set's manifest is written from them, not from the shards' files.
 
   Returns:
     The index file.
@@ -186,8 +209,9 @@ def write_index(folder: str | pathlib.Path, numbers: Iterable[int], settings: Ma
   for name, values in (columns or {}).items():
     if len(values) != total:
       raise ValueError(f'{folder}: column {name!r} has {len(values)} values for {total} records')
-  _join_tables(folder, [folder / e['name'] / MANIFEST_FILE for e in entries if e['records']], MANIFEST_FILE,
-               columns)
+  if manifests is None:
+    manifests = [folder / e['name'] / MANIFEST_FILE for e in entries]
+  _join_tables(folder, [part for part, e in zip(manifests, entries) if e['records']], MANIFEST_FILE, columns)
   _join_tables(folder, [folder / e['name'] / REJECTED_FILE for e in entries if e['rejected']], REJECTED_FILE)
   if settings is not None:
     _write_json(folder / PREPROCESS_FILE, settings)
@@ -263,10 +287,11 @@ def _replace(stage: pathlib.Path, target: pathlib.Path, settings: Mapping[str, A
       raise
 
 
-def _join_tables(folder: pathlib.Path, parts: list[pathlib.Path], name: str,
+def _join_tables(folder: pathlib.Path, parts: list[pathlib.Path | Mapping[str, np.ndarray]], name: str,
                  added: Mapping[str, Sequence[str]] | None = None) -> None:
-  """The CSV tables ``parts`` one after another as ``folder/name`` (columns: the union, in order of appearance),
-  with the ``added`` columns set row by row."""
+  """The CSV tables ``parts`` (files, or their columns as ``table_columns`` reads them) one after another as
+  ``folder/name`` (columns: the union, in order of appearance; '' where a table has none), with the ``added``
+  columns set row by row. One table is held at a time."""
   target = folder / name
   if not parts:
     target.unlink(missing_ok=True)
@@ -274,21 +299,41 @@ def _join_tables(folder: pathlib.Path, parts: list[pathlib.Path], name: str,
   added = added or {}
   columns = {}
   for part in parts:
-    with open(part, newline='') as f:
-      columns.update(dict.fromkeys(next(csv.reader(f), [])))
+    if isinstance(part, Mapping):
+      columns.update(dict.fromkeys(part))
+    else:
+      with open(part, newline='') as f:
+        columns.update(dict.fromkeys(next(csv.reader(f), [])))
   columns.update(dict.fromkeys(added))
   temporary = folder / f'.{name}.partial-{os.getpid()}'
-  row_number = 0
+  first = 0
   with open(temporary, 'w', newline='') as out:
-    writer = csv.DictWriter(out, fieldnames=list(columns), restval='')
-    writer.writeheader()
+    writer = csv.writer(out)
+    writer.writerow(columns)
     for part in parts:
-      with open(part, newline='') as f:
-        for row in csv.DictReader(f):
-          row.update({column: values[row_number] for column, values in added.items()})
-          writer.writerow(row)
-          row_number += 1
+      table = part if isinstance(part, Mapping) else table_columns(part)
+      if not table:
+        continue
+      rows = len(next(iter(table.values())))
+      values = [np.asarray(added[column][first:first + rows]).tolist() if column in added
+                else table[column].tolist() if column in table else [''] * rows for column in columns]
+      writer.writerows(zip(*values))
+      first += rows
   os.replace(temporary, target)
+
+
+def table_columns(file: str | pathlib.Path) -> dict[str, np.ndarray] | None:
+  """A CSV table's columns as string arrays (the text its reader sees), or None for a missing or empty table."""
+  file = pathlib.Path(file)
+  if not file.is_file():
+    return None
+  with open(file, newline='') as f:
+    reader = csv.reader(f)
+    header = next(reader, None)
+    rows = list(reader)
+  if not header or not rows:
+    return None
+  return {name: np.array(values) for name, values in zip(header, zip(*rows))}
 
 
 def _write_rows(file: pathlib.Path, rows: list[Mapping[str, str]]) -> None:
