@@ -102,6 +102,14 @@ def test_local_workers_do_not_sample_their_tasks_stacks(two_workers):
   assert set(two_workers.run(dask.config.get, 'distributed.worker.profile.enabled').values()) == {False}
 
 
+def test_a_local_cluster_checks_its_event_loops_and_samples_the_machine_seldom(two_workers):
+  # diagnostics for a dashboard a preparation does not have, which cost its own process CPU every 20 ms
+  intervals = lambda dask_worker: {name: dask_worker.periodic_callbacks[name].callback_time
+                                   for name in ('tick', 'monitor')}
+  assert list(two_workers.run(intervals).values()) == [{'tick': 1000, 'monitor': 5000}] * 2
+  assert two_workers.run_on_scheduler(intervals) == {'tick': 1000, 'monitor': 5000}
+
+
 def test_local_workers_leave_ctrl_c_to_the_process_that_closes_them(two_workers):
   handlers = two_workers.run(signal.getsignal, signal.SIGINT)
   assert len(handlers) == 2 and set(handlers.values()) == {signal.SIG_IGN}
