@@ -251,12 +251,7 @@ def test_a_replaced_output_is_moved_aside_at_once_and_removed_in_a_thread(tmp_pa
   output.mkdir()
   (output / 'manifest.csv').write_text('old\n')
   go_on, remove = threading.Event(), shutil.rmtree
-
-  def held_in_its_thread(*args, **kwargs):  # a removal still running, until the test lets it go on
-    if threading.current_thread().name == outputs.REMOVING_THREAD:
-      go_on.wait(30)
-    remove(*args, **kwargs)
-  monkeypatch.setattr(shutil, 'rmtree', held_in_its_thread)
+  monkeypatch.setattr(shutil, 'rmtree', lambda *args, **kwargs: go_on.wait(30) and remove(*args, **kwargs))
   with outputs.staged_folder(output) as stage:
     (stage / 'manifest.csv').write_text('new\n')
   assert (output / 'manifest.csv').read_text() == 'new\n'  # in place while the old one is still being removed
