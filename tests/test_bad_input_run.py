@@ -15,7 +15,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 from absl import app
@@ -246,28 +245,11 @@ def test_a_failed_staged_write_leaves_the_old_output_and_no_staging(tmp_path):
   assert sorted(p.name for p in tmp_path.iterdir()) == ['set']
 
 
-def test_a_replaced_output_is_moved_aside_at_once_and_removed_in_a_thread(tmp_path, monkeypatch):
-  output = tmp_path / 'set'
-  output.mkdir()
-  (output / 'manifest.csv').write_text('old\n')
-  go_on, remove = threading.Event(), shutil.rmtree
-  monkeypatch.setattr(shutil, 'rmtree', lambda *args, **kwargs: go_on.wait(30) and remove(*args, **kwargs))
-  with outputs.staged_folder(output) as stage:
-    (stage / 'manifest.csv').write_text('new\n')
-  assert (output / 'manifest.csv').read_text() == 'new\n'  # in place while the old one is still being removed
-  (aside,) = [p for p in tmp_path.iterdir() if p.name.startswith('.set.replaced-')]
-  assert (aside / 'manifest.csv').read_text() == 'old\n'
-  assert [t for t in threading.enumerate() if t.name == outputs.REMOVING_THREAD]
-  go_on.set()
-  outputs.wait_for_removals()
-  assert sorted(p.name for p in tmp_path.iterdir()) == ['set']
-
-
 def test_staging_left_by_a_killed_run_is_removed_by_the_next(tmp_path):
   dead = subprocess.run([sys.executable, '-c', 'import os; print(os.getpid())'], capture_output=True, text=True)
   pid = int(dead.stdout)
   output = tmp_path / 'set'
-  for leftover in (f'.set.partial-{pid}', f'.set.replaced-1a2b3c4d-{pid}', f'.predictions.csv.partial-{pid}'):
+  for leftover in (f'.set.partial-{pid}', f'.set.replaced-{pid}', f'.predictions.csv.partial-{pid}'):
     (tmp_path / leftover).mkdir() if 'set' in leftover else (tmp_path / leftover).write_text('half')
   (tmp_path / f'.set.partial-{os.getppid()}').mkdir()  # a live process's: kept
   with outputs.staged_folder(output) as stage:

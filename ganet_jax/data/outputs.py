@@ -16,8 +16,6 @@ import fcntl
 import os
 import pathlib
 import shutil
-import threading
-import uuid
 from typing import Collection, Iterator
 
 
@@ -182,35 +180,11 @@ def staged_folder(path: str | pathlib.Path) -> Iterator[pathlib.Path]:
   except BaseException:
     shutil.rmtree(stage, ignore_errors=True)
     raise
-  swap_in(stage, path)
-
-
-def swap_in(stage: pathlib.Path, path: pathlib.Path) -> None:
-  """``stage`` renamed to ``path``; an output already there is renamed aside first and removed in a thread.
-
-  The removal of a large set takes a while, and nothing waits on it but the end of
-  the process (the thread, ``REMOVING_THREAD``, is not a daemon; ``wait_for_removals``
-  waits in the process). A run killed meanwhile leaves the renamed copy, which the
-  next run on the output removes (``remove_stale_staging``).
-  """
-  old = path.parent / f'.{path.name}.replaced-{uuid.uuid4().hex[:8]}-{os.getpid()}'
-  replaced = path.exists()
-  if replaced:
+  old = path.parent / f'.{path.name}.replaced-{os.getpid()}'
+  if path.exists():
     path.rename(old)
   stage.rename(path)
-  if replaced:
-    threading.Thread(target=shutil.rmtree, args=(old,), kwargs={'ignore_errors': True}, name=REMOVING_THREAD).start()
-
-
-# The threads that remove replaced outputs (``swap_in``).
-REMOVING_THREAD = 'ganet-remove-replaced-output'
-
-
-def wait_for_removals() -> None:
-  """Waits until the outputs this process replaced are removed (``swap_in``)."""
-  for thread in threading.enumerate():
-    if thread.name == REMOVING_THREAD:
-      thread.join()
+  shutil.rmtree(old, ignore_errors=True)
 
 
 def unfinished_path(path: str | pathlib.Path) -> pathlib.Path:
@@ -232,7 +206,11 @@ def resumable_folder(path: str | pathlib.Path) -> Iterator[pathlib.Path]:
   stage = unfinished_path(path)
   stage.mkdir(parents=True, exist_ok=True)
   yield stage
-  swap_in(stage, path)
+  old = path.parent / f'.{path.name}.replaced-{os.getpid()}'
+  if path.exists():
+    path.rename(old)
+  stage.rename(path)
+  shutil.rmtree(old, ignore_errors=True)
 
 
 def check_output_file(path: str | pathlib.Path, *, overwrite: bool, flag: str = '--output') -> None:
