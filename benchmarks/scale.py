@@ -9,7 +9,8 @@ r"""Preparation and training at scale: a synthetic SeisBench set in PNW's layout
    differ in frequency content, so a trained model can rank them.
 2. Prepares it with ``experiments.prepare --format=seisbench`` (surface events mapped
    to non-tectonic, sonic booms and thunder refused) on each worker count, ``--repeats``
-   times with the counts interleaved, and checks every run gives the same set.
+   times with the counts interleaved, each into a new folder (the previous run's set is
+   removed first, untimed), and checks every run gives the same set.
 3. Trains one epoch of GA-Net (``experiments.train``, the later years as the test split).
 
 Prints records/s per stage, peak anonymous memory (RssAnon, sampled from /proc) of
@@ -42,6 +43,7 @@ import numpy as np
 import psutil
 
 from benchmarks import load
+from ganet_jax.data import outputs
 from ganet_jax.data import parallel
 from ganet_jax.data import records
 from ganet_jax.data import seisbench_writer
@@ -156,6 +158,9 @@ def write_set(folder: pathlib.Path) -> dict:
 
 
 def prepare_once(dataset: pathlib.Path, output: pathlib.Path, workers: int) -> dict:
+  # each run is a first preparation: removing the set an earlier run left is no part of it
+  for folder in (output, outputs.unfinished_path(output)):
+    shutil.rmtree(folder, ignore_errors=True)
   result, seconds, peaks = run_measured([
       sys.executable, '-m', 'experiments.prepare', f'--input={dataset}', '--format=seisbench',
       f'--output={output}', '--overwrite', f'--event_type_map={EVENT_TYPE_MAP}', f'--workers={workers}',

@@ -5,10 +5,12 @@
 The work is split where a parallel or sharded driver splits it:
 
   plan_inputs       the input records of every source (tables read, folders scanned), no waveform read
-  write_shards      each partition of ``--partition_size`` records prepared (in this process or on a Dask
-                    cluster, ``cluster_for``), merged in input order and written as a shard at once
-                    (``prepare_shards``); partitions a killed run finished are kept
-  finish_set        the shards joined: the event check across sources, the split column, the index
+  write_shards      each partition of ``--partition_size`` records prepared and written as a shard where it
+                    is prepared (in this process or on a Dask cluster, ``cluster_for``), then checked against
+                    the partitions before, in input order (``prepare_shards``); partitions a killed run
+                    finished are kept
+  finish_set        the shards joined from their manifests' columns: the event check across sources, the
+                    split column, the index
   summary_lines     the counts printed at the end, with a real example of each kind of rejection
 
 ``prepare`` is the driver: every setting and path is checked before any record is read;

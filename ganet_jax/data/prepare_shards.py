@@ -384,7 +384,8 @@ class Spooled:
 
 def spool(items: list, stage: str, number: int, record_of: Callable, with_record: Callable) -> tuple[list, Spooled]:
   """``items`` with their accepted records' windows (and noise) moved to .npy files in ``stage``'s
-  ``SPOOL_FOLDER``, so only the records' metadata travels back to the process that writes the shard.
+  ``SPOOL_FOLDER``: the shard takes the files as they are (``Spooled.record_set``), and the rows kept
+  beside it (``ROWS_FILE``) carry no windows.
 
   Args:
     items: a partition's results, in order.
