@@ -235,11 +235,11 @@ def prepare_partition(task: tuple[int, Sequence[InputRecord], Sequence[str | Non
   """
   number, records, reasons = task
   outcomes = [reason or ingest.prepare_outcome(record, options) for record, reason in zip(records, reasons)]
-  outcomes, spooled = spool(outcomes, stage, number, lambda outcome: outcome if isinstance(outcome, ingest.PreparedRecord)
-                            else None, lambda outcome, record: record)
+  record_of = lambda outcome: outcome if isinstance(outcome, ingest.PreparedRecord) else None
+  outcomes, spooled = spool(outcomes, stage, number, record_of, lambda outcome, record: record)
   merge = lambda progress: ingest.merge_outcomes(zip(records, outcomes), duplicates_lib.DuplicateCheck(),
                                                  progress=progress)
-  accepted = [outcome for outcome in outcomes if isinstance(outcome, ingest.PreparedRecord)]
+  accepted = [outcome for outcome in outcomes if record_of(outcome) is not None]
   return write_spooled(stage, number, outcomes, accepted, spooled, merge, _input_keys, settings)
 
 
