@@ -24,8 +24,8 @@ import dataclasses
 import hashlib
 import json
 import pathlib
-import shutil
 import pickle
+import shutil
 import uuid
 from typing import Any, Callable, Iterator, Mapping, NamedTuple, Sequence
 

@@ -113,18 +113,18 @@ def write_shard(folder: str | pathlib.Path, number: int, records: RecordSet | No
       (stage / name).write_text(text)
     _write_json(stage / SHARD_FILE, {'records': count, 'rejected': len(rejected),
                                      'settings': settings_fingerprint(settings)})
-    _replace(stage, target, settings)
+    return move_shard(stage, folder, number, settings)
   finally:
     shutil.rmtree(stage, ignore_errors=True)
-  return target
 
 
 def move_shard(shard: str | pathlib.Path, folder: str | pathlib.Path, number: int,
                settings: Mapping[str, Any] | None) -> pathlib.Path:
   """A finished shard written elsewhere on ``folder``'s file system (``write_shard``) moved in as shard ``number``.
 
-  As ``write_shard``, it removes the set's index first, and replaces a shard of other
-  settings there (one of these settings is kept, and the moved one removed).
+  The set's index is removed (it no longer describes the folder until ``write_index``),
+  and a shard of other settings there replaced (one of these settings is kept, and the
+  moved one removed). Every shard lands through here, ``write_shard``'s included.
 
   Returns:
     The shard's folder.
