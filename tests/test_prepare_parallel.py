@@ -14,6 +14,7 @@ import pickle
 import shutil
 import subprocess
 import sys
+import time
 
 import distributed
 import numpy as np
@@ -203,6 +204,23 @@ def test_a_chunked_seisbench_set_read_on_a_cluster_is_the_set_read_in_one_proces
   np.testing.assert_array_equal(records.labels, expected.labels)
   done = [done for done, _, _ in calls]
   assert sorted(set(done)) == list(range(1, 26)) and done == sorted(done)
+
+
+def test_an_interrupt_between_partitions_cancels_the_queued_ones_while_the_cluster_is_there(seisbench_set,
+                                                                                              joined_cluster, tmp_path):
+  read = seisbench.ReadOptions(event_type_map={'surface event': '1'})
+
+  def interrupted(*counts):
+    raise KeyboardInterrupt
+  with distributed.Client(joined_cluster) as client:
+    with pytest.raises(KeyboardInterrupt) as stopped:  # its traceback keeps the caller's frame alive
+      prepare_shards.write_seisbench_shards(tmp_path, seisbench_set, read, seisbench.partitions(seisbench_set, None, 5),
+                                            settings=None, client=client, progress=interrupted)
+    held = lambda dask_scheduler: [key for key in dask_scheduler.tasks if str(key).startswith('seisbench-')]
+    deadline = time.monotonic() + 10
+    while client.run_on_scheduler(held) and time.monotonic() < deadline:
+      time.sleep(0.05)
+    assert not client.run_on_scheduler(held), stopped  # released before the client closes, not on a closed one
 
 
 def test_a_worker_writes_its_partition_as_a_shard_and_sends_back_its_keys_counts_and_manifest(seisbench_set,

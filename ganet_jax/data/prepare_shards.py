@@ -20,6 +20,7 @@ partitions were prepared, nor on how many runs it took.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -153,22 +154,22 @@ def write_input_shards(stage: pathlib.Path, inputs: Sequence[InputRecord], optio
   repeated = [duplicates.file_duplicate(record) for record in inputs]  # from the tables: no file is read
   tasks = [(number, inputs[part.start:part.stop], repeated[part.start:part.stop])
            for number, part in enumerate(parts) if number not in done]
-  results = _results(prepare_partition, tasks, client, (options, str(stage), settings), 'prepare')
   tally, manifests = Tally(progress), []
-  for number, part in enumerate(parts):
-    if number in done:
-      keys, manifest = _finished(stage, number, tally)
-    else:
-      written = next(results)
-      if any(duplicates.has_record_id(record_id) for record_id, _ in written.keys):
-        merge = lambda outcomes, progress: ingest.merge_outcomes(zip(inputs[part.start:part.stop], outcomes),
-                                                                 duplicates, progress=progress)
-        keys, manifest = _merge_again(written, number, merge, _input_keys, stage, settings, None, tally)
+  with _results(prepare_partition, tasks, client, (options, str(stage), settings), 'prepare') as results:
+    for number, part in enumerate(parts):
+      if number in done:
+        keys, manifest = _finished(stage, number, tally)
       else:
-        keys, manifest = _take(written, number, stage, settings, tally)
-    for record_id, files in keys:
-      duplicates.remember_record_id(record_id, files)
-    manifests.append(manifest)
+        written = next(results)
+        if any(duplicates.has_record_id(record_id) for record_id, _ in written.keys):
+          merge = lambda outcomes, progress: ingest.merge_outcomes(zip(inputs[part.start:part.stop], outcomes),
+                                                                   duplicates, progress=progress)
+          keys, manifest = _merge_again(written, number, merge, _input_keys, stage, settings, None, tally)
+        else:
+          keys, manifest = _take(written, number, stage, settings, tally)
+      for record_id, files in keys:
+        duplicates.remember_record_id(record_id, files)
+      manifests.append(manifest)
   return manifests
 
 
@@ -195,23 +196,24 @@ def write_seisbench_shards(stage: pathlib.Path, path: pathlib.Path, options: sei
   """
   done = shards.finished_shards(stage, settings)
   tasks = [(number, part) for number, part in enumerate(parts) if number not in done]
-  results = _results(read_partition, tasks, client, (str(path), options, str(stage), settings, source), 'seisbench')
   seen: dict[str, tuple[str, int]] = {}
   tally, manifests = Tally(progress), []
-  for number in range(len(parts)):
-    if number in done:
-      keys, manifest = _finished(stage, number, tally)
-    else:
-      written = next(results)
-      if any(trace in seen for trace, _, _ in written.keys):
-        new = [[trace, chunk, row] for trace, chunk, row in written.keys if trace not in seen]  # before the merge
-        merge = lambda rows, progress: seisbench.merge_rows(_counted(rows, progress), seen=seen)
-        keys, manifest = _merge_again(written, number, merge, lambda rows, kept: new, stage, settings, source,
-                                      tally)
+  shared = (str(path), options, str(stage), settings, source)
+  with _results(read_partition, tasks, client, shared, 'seisbench') as results:
+    for number in range(len(parts)):
+      if number in done:
+        keys, manifest = _finished(stage, number, tally)
       else:
-        keys, manifest = _take(written, number, stage, settings, tally)
-    seen.update((trace, (chunk, row)) for trace, chunk, row in keys)
-    manifests.append(manifest)
+        written = next(results)
+        if any(trace in seen for trace, _, _ in written.keys):
+          new = [[trace, chunk, row] for trace, chunk, row in written.keys if trace not in seen]  # before the merge
+          merge = lambda rows, progress: seisbench.merge_rows(_counted(rows, progress), seen=seen)
+          keys, manifest = _merge_again(written, number, merge, lambda rows, kept: new, stage, settings, source,
+                                        tally)
+        else:
+          keys, manifest = _take(written, number, stage, settings, tally)
+      seen.update((trace, (chunk, row)) for trace, chunk, row in keys)
+      manifests.append(manifest)
   return manifests
 
 
@@ -422,13 +424,17 @@ def remove_spool(stage: pathlib.Path) -> None:
   shutil.rmtree(stage / SPOOL_FOLDER, ignore_errors=True)
 
 
-def _results(function: Callable, tasks: list, client, shared: tuple, name: str) -> Iterator:
-  """``function(task, *shared)`` of each task, in order: on the cluster, or here when ``client`` is None."""
-  if client is None:
-    return (function(task, *shared) for task in tasks)
-  if not tasks:
-    return iter(())
-  return parallel.map_in_order(function, tasks, client, shared=shared, name=name)
+def _results(function: Callable, tasks: list, client, shared: tuple, name: str
+             ) -> contextlib.closing[Iterator]:
+  """``function(task, *shared)`` of each task, in order: on the cluster, or here when ``client`` is None.
+
+  The iterator is closed when the caller's block ends, however it ends: its queued
+  tasks are cancelled while the cluster is still there, not when an error's
+  traceback lets the iterator go (by then the cluster may be closed).
+  """
+  if client is None or not tasks:
+    return contextlib.closing(function(task, *shared) for task in tasks)
+  return contextlib.closing(parallel.map_in_order(function, tasks, client, shared=shared, name=name))
 
 
 def manifest_metadata(manifests: Sequence[dict[str, np.ndarray] | None]) -> RecordSet | None:
