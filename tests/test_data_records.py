@@ -1,7 +1,10 @@
+import os
+
 import numpy as np
 import pytest
 
 from ganet_jax.conventions import UNLABELED, UNLABELED_TYPE
+from ganet_jax.data import records as records_lib
 from ganet_jax.data import RecordSet, chronological_split, event_grouped_random_split, load_prepared, save_prepared
 
 
@@ -29,6 +32,21 @@ def test_roundtrip_through_disk_is_memory_mapped(tmp_path):
   np.testing.assert_array_equal(loaded.origin_times, records.origin_times)
   np.testing.assert_array_equal(loaded.extra['station'], records.extra['station'])
   assert 'sampling rate 1 Hz' in (tmp_path / 'set' / 'rejected.csv').read_text()
+
+
+@pytest.mark.parametrize('in_memory', [True, False])
+def test_save_array_writes_the_npy_bytes_then_flushes_and_releases_the_file(tmp_path, monkeypatch, in_memory):
+  array = np.arange(2 * 5 * 3, dtype=np.float64).reshape(2, 5, 3)
+  np.save(tmp_path / 'source.npy', array.astype(np.float32))
+  source = array if in_memory else np.load(tmp_path / 'source.npy', mmap_mode='r')
+  synced, advised = [], []
+  monkeypatch.setattr(records_lib.os, 'fdatasync', lambda fd: synced.append(os.readlink(f'/proc/self/fd/{fd}')))
+  monkeypatch.setattr(records_lib.os, 'posix_fadvise',
+                      lambda fd, offset, length, advice: advised.append((os.readlink(f'/proc/self/fd/{fd}'), advice)))
+  records_lib.save_array(tmp_path / 'out.npy', source)
+  assert (tmp_path / 'out.npy').read_bytes() == (tmp_path / 'source.npy').read_bytes()
+  assert synced == [str(tmp_path / 'out.npy')]
+  assert advised == [(str(tmp_path / 'out.npy'), os.POSIX_FADV_DONTNEED)]
 
 
 def test_load_names_missing_and_inconsistent_files(tmp_path):

@@ -28,6 +28,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import os
 import pathlib
 from typing import Iterable, Mapping, Sequence
 
@@ -171,9 +172,9 @@ def save_prepared(path: str | pathlib.Path, records: RecordSet,
   path = pathlib.Path(path)
   path.mkdir(parents=True, exist_ok=True)
   if WAVEFORMS_FILE not in present:
-    _save_array(path / WAVEFORMS_FILE, records.waveforms)
+    save_array(path / WAVEFORMS_FILE, records.waveforms)
   if records.noise is not None and NOISE_FILE not in present:
-    _save_array(path / NOISE_FILE, records.noise)
+    save_array(path / NOISE_FILE, records.noise)
   write_manifest(path / MANIFEST_FILE, records)
   if records.preprocessing is not None:
     (path / PREPROCESS_FILE).write_text(json.dumps(records.preprocessing, indent=2) + '\n')
@@ -186,16 +187,39 @@ def save_prepared(path: str | pathlib.Path, records: RecordSet,
   return path
 
 
-def _save_array(file: pathlib.Path, array) -> None:
-  """``array`` as a float32 .npy file, copied a bounded chunk at a time when it is not in memory."""
+def save_array(file: str | os.PathLike, array) -> None:
+  """``array`` as a float32 .npy file, on disk when this returns and out of the page cache.
+
+  Written from memory at once, or a bounded chunk at a time when it is not in memory
+  (a memory map, a sharded set's rows). Then the file's data is flushed to disk
+  (``fdatasync``) and its pages handed back (``POSIX_FADV_DONTNEED``), for two reasons:
+  a shard moved into a set after this holds its data even if the machine then fails,
+  and a preparation that writes gigabytes reuses the pages it handed back for its next
+  files instead of the kernel taking new ones. On a 2-core virtual machine, writing
+  into newly taken page-cache pages ran at 0.37 GB/s and into reused ones at 3.7 GB/s,
+  and two workers preparing at once each slowed the other by taking new pages.
+  A prepared set is read later, by training, from the disk.
+  """
   if isinstance(array, np.ndarray) and not isinstance(array, np.memmap):
     np.save(file, np.asarray(array, dtype=np.float32))
-    return
-  out = np.lib.format.open_memmap(file, mode='w+', dtype=np.float32, shape=tuple(array.shape))
-  for first, rows in rows_in_chunks(array):
-    out[first:first + len(rows)] = rows
-  out.flush()
-  del out
+  else:
+    out = np.lib.format.open_memmap(file, mode='w+', dtype=np.float32, shape=tuple(array.shape))
+    for first, rows in rows_in_chunks(array):
+      out[first:first + len(rows)] = rows
+    out.flush()
+    del out
+  _flush_and_release(file)
+
+
+def _flush_and_release(file: str | os.PathLike) -> None:
+  """``file``'s data written to disk and its pages dropped from the page cache (where the platform can)."""
+  fd = os.open(file, os.O_RDONLY)
+  try:
+    getattr(os, 'fdatasync', os.fsync)(fd)
+    if hasattr(os, 'posix_fadvise'):
+      os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+  finally:
+    os.close(fd)
 
 
 def write_manifest(file: pathlib.Path, records: RecordSet) -> None:

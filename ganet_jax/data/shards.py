@@ -43,7 +43,7 @@ import numpy as np
 
 from ganet_jax.data.record_array import rows_in_chunks
 from ganet_jax.data.records import (INDEX_FILE, MANIFEST_FILE, NOISE_FILE, PREPROCESS_FILE, REJECTED_FILE,
-                                    WAVEFORMS_FILE, RecordSet, save_prepared)
+                                    WAVEFORMS_FILE, RecordSet, save_array, save_prepared)
 
 SHARD_FILE = 'shard.json'
 _SHARD_NAME = re.compile(r'shard-(\d{5,})')
@@ -254,7 +254,7 @@ def write_checked_array(file: str | os.PathLike, rows: np.ndarray, record_ids: S
   """
   rows = np.asarray(rows, np.float32)
   _check_rows(rows, 0, record_ids, f'{file}', what)
-  np.save(file, rows)
+  save_array(file, rows)
 
 
 def _check_finite(records: RecordSet, shard: pathlib.Path, skip: Mapping[str, Any] = ()) -> None:
