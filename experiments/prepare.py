@@ -32,6 +32,12 @@ is an --output another run is writing. Every flag and path is checked before any
 record is read.
 """
 
+from ganet_jax.data import fork_server
+
+if __name__ == '__main__':
+  # the local workers' parent loads the preparation's modules on another core while this process loads its own
+  fork_server.start(['ganet_jax.data.prepare', 'experiments.binary'])
+
 from absl import flags
 
 from experiments import binary, faults

@@ -1,5 +1,6 @@
 """The Dask engine: fixed partitions, results in order whatever the workers, lost workers, joining clusters."""
 
+import json
 import os
 import pathlib
 import signal
@@ -95,6 +96,31 @@ def test_local_workers_keep_glibcs_heap_settings(two_workers):
   # Dask's default trims the heap at 64 KiB, which triples the CPU time of preparing a record
   assert set(two_workers.run(os.environ.get, 'MALLOC_TRIM_THRESHOLD_').values()) == {None}
   assert set(two_workers.run(os.environ.get, 'OMP_NUM_THREADS').values()) == {'1'}  # Dask's other settings stay
+
+
+_FORKED_WORKERS = """
+import json, os, sys
+from ganet_jax.data import fork_server, parallel
+if sys.argv[1] == 'start':
+  fork_server.start(['xml.dom.minidom'])  # a module nothing else in this process imports
+omp_here = os.environ.get('OMP_NUM_THREADS')
+with parallel.cluster_client(workers=2) as client:
+  seen = client.run(lambda: ['xml.dom.minidom' in sys.modules, os.getppid()])
+print(json.dumps({'workers': list(seen.values()), 'pid': os.getpid(), 'omp_here': omp_here}))
+"""
+
+
+@pytest.mark.parametrize('start', [True, False])
+def test_local_workers_are_forked_from_one_server_holding_the_modules_it_was_started_with(start):
+  env = {name: value for name, value in os.environ.items() if name != 'OMP_NUM_THREADS'}
+  run = subprocess.run([sys.executable, '-c', _FORKED_WORKERS, 'start' if start else 'late'], capture_output=True,
+                       text=True, cwd=REPO, env=env, timeout=120)
+  assert run.returncode == 0, run.stderr[-2000:]
+  seen = json.loads(run.stdout.splitlines()[-1])
+  assert [loaded for loaded, _ in seen['workers']] == [start, start]
+  parents = {parent for _, parent in seen['workers']}
+  assert len(parents) == 1 and seen['pid'] not in parents  # one server, not this process, forked both
+  assert seen['omp_here'] is None  # the workers' thread limits are the server's, not this process's
 
 
 def test_local_workers_do_not_sample_their_tasks_stacks(two_workers):

@@ -37,6 +37,8 @@ from typing import Callable, Iterator, Sequence, TypeVar
 import dask
 import distributed
 
+from ganet_jax.data import fork_server
+
 DEFAULT_PARTITION_SIZE = 256
 DEFAULT_RETRIES = 2
 # Tasks submitted per worker thread beyond the one it runs: enough that no worker waits
@@ -53,10 +55,12 @@ _QUEUED_PER_THREAD = 1
 # machine every 0.5 s, for diagnostics: on an idle two-worker cluster that took 45-58 ms of CPU a second
 # in this process (which holds the scheduler and nannies), against 15-17 ms with the check every second
 # and the sampling every 5 s; a core a preparation needs.
+# The workers are forked from a server process that imported their modules once (``fork_server``).
 LOCAL_WORKER_CONFIG = {'distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_': None,
                        'distributed.worker.profile.enabled': False,
                        'distributed.admin.tick.interval': '1s',
-                       'distributed.admin.system-monitor.interval': '5s'}
+                       'distributed.admin.system-monitor.interval': '5s',
+                       'distributed.worker.multiprocessing-method': fork_server.METHOD}
 
 Item = TypeVar('Item')
 Result = TypeVar('Result')
@@ -146,6 +150,8 @@ def cluster_client(workers: int | None = None, scheduler: str | None = None,
         raise ValueError(f'{where}: cannot connect ({error})') from None
     else:
       stack.enter_context(dask.config.set(LOCAL_WORKER_CONFIG))
+      # started here unless the binary started it first: with our modules and thread limits, not Dask's choice
+      fork_server.start(['distributed', __name__])
       cluster = distributed.LocalCluster(
           n_workers=workers or default_workers(), threads_per_worker=1, processes=True, host='127.0.0.1',
           silence_logs=logging.ERROR, dashboard_address=None, preload=[__name__],
