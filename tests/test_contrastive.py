@@ -147,7 +147,7 @@ def test_a_missing_pretraining_run_is_named_as_the_init_from_field(tmp_path):
     experiment._initial_state(lambda: None, config, lambda line: None)
 
 
-@pytest.mark.parametrize('model', ['ganet', 'ganet_fusion'])
+@pytest.mark.parametrize('model', ['ganet', pytest.param('ganet_fusion', marks=pytest.mark.slow)])  # compiles long
 def test_a_frozen_encoder_moves_only_the_head(pretrained, model):
   from ganet_jax.models import head_parameters
   records = _records()

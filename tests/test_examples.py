@@ -23,6 +23,7 @@ def test_own_linen_model_learns_the_toy_task(own_run):
   assert own_run['test_accuracy'] >= 0.8
 
 
+@pytest.mark.slow  # trains a second model
 def test_library_step_trains_the_same_model_as_the_hand_written_step(own_run):
   result = library_train_step.main(SMALL)
   assert int(result['state'].step) == 30

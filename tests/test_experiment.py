@@ -237,6 +237,7 @@ RECIPE = dict(CONFIG, epochs=4, weight_decay=1e-4, lr_schedule='cosine', warmup_
                             'snr_db_range': [5.0, 30.0], 'channel_dropout': 0.3})
 
 
+@pytest.mark.slow  # three runs of the recipe
 def test_small_data_recipe_resumes_identically_and_selects_by_validation(data, tmp_path):
   """Augmented batches, balanced order, AdamW + cosine, selection and early stopping all replay on resume."""
   train, _, test = data
