@@ -66,6 +66,7 @@ def test_sharded_evaluation_equals_single_device_with_an_uneven_last_batch():
   np.testing.assert_allclose(sharded, single, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow  # two train-step compiles; test_config_effects runs compute_dtype by default
 def test_bfloat16_step_keeps_float32_state_and_tracks_float32():
   # the step's casts are under test, not the network: GA-Net without its attention compiles sooner
   model, batch = GANet(**TINY, cbam_positions=()), _batch()

@@ -154,6 +154,7 @@ def test_jit_vmap_and_grad_are_finite_and_consistent():
   assert parameter_count(grads) == parameter_count(variables['params'])
 
 
+@pytest.mark.slow  # compiles GA-Net through the NNX bridge; test_flax_api trains an NNX model by default
 def test_ganet_inside_an_nnx_model():
   class Classifier(nnx.Module):
     def __init__(self, rngs):
