@@ -40,7 +40,8 @@ class TinyNet(nn.Module):
     return jnp.asarray(x, self.dtype)
 
 
-@pytest.mark.parametrize('norm', [None, nn.LayerNorm], ids=['examples_batch_norm', 'layer_norm'])
+@pytest.mark.parametrize('norm', [None, pytest.param(nn.LayerNorm, marks=pytest.mark.slow)],
+                         ids=['examples_batch_norm', 'layer_norm'])
 def test_flax_examples_model_with_ghost_module_and_cbam_in_bfloat16(norm):
   model = TinyNet(dtype=jnp.bfloat16, norm=norm)
   variables = jax.jit(lambda x: model.init({'params': jax.random.key(1)}, x))(jnp.ones(X.shape, jnp.bfloat16))

@@ -89,7 +89,7 @@ def test_a_variant_runs_in_train_mode():
   assert logits.shape == (2, 3) and np.isfinite(np.asarray(logits)).all()
 
 
-@pytest.mark.parametrize('channels,length', [(1, 50), (3, 1000), (6, 37)])
+@pytest.mark.parametrize('channels,length', [(1, 50), (3, 1000), pytest.param(6, 37, marks=pytest.mark.slow)])
 def test_any_length_and_channel_count(channels, length):
   _, logits = _shapes(GANet(), shape=(1, length, channels))
   assert logits.shape == (1, 2)

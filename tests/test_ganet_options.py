@@ -50,7 +50,8 @@ def _assert_same_step(got, want, *, rtol_loss, rtol_grads, atol):
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=rtol_grads, atol=atol), updates, updates2)
 
 
-@pytest.mark.parametrize('option', [dict(remat=True), dict(depthwise_impl='grouped')])
+@pytest.mark.parametrize('option', [pytest.param(dict(remat=True), marks=pytest.mark.slow),  # compiles long
+                                    dict(depthwise_impl='grouped')])
 def test_option_keeps_parameters_loss_gradients_and_statistics(option):
   variables, plain_step = _plain()
   optioned = GANet(**SMALL, **option)
