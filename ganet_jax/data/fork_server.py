@@ -6,8 +6,9 @@ task, spent after the binary's own imports, when its cluster starts. Local clust
 here start workers from a fork server instead (``METHOD``): one process that imports
 the modules once, each worker a fork of it. A binary that starts it first thing
 (``start``, before its own imports) has the server's imports run on another core
-while its own run, and its workers ready about 0.4 s sooner (2-core machine, 2
-workers: 0.6 s against 1.0 s from the command to the first task).
+while its own run, and its workers ready 0.2-0.4 s sooner (2-core machine, 2
+workers, load average 1-2: 0.6-0.8 s against 1.0 s from the command to the first
+task).
 
 This module imports nothing heavy, so that a binary can call ``start`` before
 anything else.

@@ -180,6 +180,12 @@ def staged_folder(path: str | pathlib.Path) -> Iterator[pathlib.Path]:
   except BaseException:
     shutil.rmtree(stage, ignore_errors=True)
     raise
+  _move_into_place(stage, path)
+
+
+def _move_into_place(stage: pathlib.Path, path: pathlib.Path) -> None:
+  """``stage`` renamed to ``path``; an output already there is renamed aside first (``.<name>.replaced-<pid>``,
+  which ``remove_stale_staging`` removes after a killed run), then removed."""
   old = path.parent / f'.{path.name}.replaced-{os.getpid()}'
   if path.exists():
     path.rename(old)
@@ -206,11 +212,7 @@ def resumable_folder(path: str | pathlib.Path) -> Iterator[pathlib.Path]:
   stage = unfinished_path(path)
   stage.mkdir(parents=True, exist_ok=True)
   yield stage
-  old = path.parent / f'.{path.name}.replaced-{os.getpid()}'
-  if path.exists():
-    path.rename(old)
-  stage.rename(path)
-  shutil.rmtree(old, ignore_errors=True)
+  _move_into_place(stage, path)
 
 
 def check_output_file(path: str | pathlib.Path, *, overwrite: bool, flag: str = '--output') -> None:

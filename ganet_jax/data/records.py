@@ -195,9 +195,10 @@ def save_array(file: str | os.PathLike, array) -> None:
   (``fdatasync``) and its pages handed back (``POSIX_FADV_DONTNEED``), for two reasons:
   a shard moved into a set after this holds its data even if the machine then fails,
   and a preparation that writes gigabytes reuses the pages it handed back for its next
-  files instead of the kernel taking new ones. On a 2-core virtual machine, writing
-  into newly taken page-cache pages ran at 0.37 GB/s and into reused ones at 3.7 GB/s,
-  and two workers preparing at once each slowed the other by taking new pages.
+  files instead of the kernel taking new ones. On a 2-core virtual machine (load average
+  0.5-0.7), writing into newly taken page-cache pages ran at 0.37 GB/s and into reused
+  ones at 3.7 GB/s, and two workers preparing at once each slowed the other by taking
+  new pages (docs/performance.md).
   A prepared set is read later, by training, from the disk.
   """
   if isinstance(array, np.ndarray) and not isinstance(array, np.memmap):
